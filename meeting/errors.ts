@@ -1,0 +1,59 @@
+/**
+ * Errors of the meeting domain. Each carries a stable `code` that the control protocol and
+ * the REST API send to clients with the message.
+ *
+ * @example
+ * ```ts
+ * throw new MeetingError("forbidden", "only the creator can cancel this meeting");
+ * ```
+ * @module
+ */
+
+/** Stable error codes, shared by the WebSocket protocol and the REST API. */
+export type ErrorCode =
+  | "bad_request"
+  | "bad_json"
+  | "unknown_type"
+  | "too_large"
+  | "not_identified"
+  | "invalid_token"
+  | "invalid_name"
+  | "invalid_title"
+  | "invalid_text"
+  | "not_found"
+  | "meeting_closed"
+  | "not_member"
+  | "already_in_meeting"
+  | "forbidden"
+  | "unauthorized"
+  | "internal";
+
+/** An error a client caused and can be told about. */
+export class MeetingError extends Error {
+  constructor(readonly code: ErrorCode, message: string) {
+    super(message);
+    this.name = "MeetingError";
+  }
+}
+
+/** The HTTP status that goes with an error code in the REST API. */
+export function httpStatusOf(code: ErrorCode): number {
+  switch (code) {
+    case "not_found":
+      return 404;
+    case "forbidden":
+      return 403;
+    case "unauthorized":
+    case "invalid_token":
+      return 401;
+    case "meeting_closed":
+    case "already_in_meeting":
+      return 409;
+    case "too_large":
+      return 413;
+    case "internal":
+      return 500;
+    default:
+      return 400;
+  }
+}

@@ -1,0 +1,288 @@
+/**
+ * A meeting: its participants, chat and life cycle. Pure logic: time comes from a
+ * {@linkcode Clock}, and everything that happens is told through typed events.
+ *
+ * Life cycle: `open` until the creator cancels it (`cancelled`), the last participant
+ * leaves, nobody joins within the idle timeout, or the server shuts down (`ended`).
+ * A closed meeting accepts nothing.
+ *
+ * @example
+ * ```ts
+ * const m = new Meeting({ id: "m1", title: "Standup", creatorSessionId: "s1", creatorName: "Ann" });
+ * m.on("chat", (msg) => console.log(msg.name, msg.text));
+ * const { participant } = m.join("s1", "Ann");
+ * m.sendChat(participant.id, "hello");
+ * m.leave(participant.id); // last one out: the meeting ends
+ * ```
+ * @module
+ */
+
+import { type Clock, systemClock, type TimerHandle } from "../util/clock.ts";
+import { Emitter } from "../util/emitter.ts";
+import { newId } from "../util/ids.ts";
+import { ChatHistory, type ChatMessage, validateChatText } from "./chat.ts";
+import { MeetingError } from "./errors.ts";
+import { normalizeName, uniqueName } from "./names.ts";
+import { type Participant, type ParticipantInfo, participantInfo } from "./participant.ts";
+
+/** Where a meeting is in its life. */
+export type MeetingState = "open" | "cancelled" | "ended";
+/** How media flows: directly between two peers, or through the server. */
+export type MeetingMode = "p2p" | "relay";
+/** Why a meeting closed. */
+export type CloseReason = "cancelled" | "empty" | "idle" | "shutdown";
+/** Why a participant left: on request, or their connection did not come back in time. */
+export type LeaveReason = "left" | "timeout";
+
+/** A meeting as the live list shows it. */
+export interface MeetingSummary {
+  id: string;
+  title: string;
+  /** The creator's display name. */
+  creator: string;
+  /** Number of participants. */
+  participants: number;
+  mode: MeetingMode;
+  /** ms since the epoch. */
+  createdAt: number;
+}
+
+/** A meeting with its roster. */
+export interface MeetingDetails extends MeetingSummary {
+  state: MeetingState;
+  roster: ParticipantInfo[];
+}
+
+/** Events of a meeting, in the order they happen. */
+export type MeetingEvents = {
+  /** A new participant took a seat. */
+  joined: [participant: Participant];
+  /** A participant's connection was lost (`connected` false) or came back (`connected` true). */
+  presence: [participant: Participant];
+  /** A participant left; their seat is gone. */
+  left: [participant: Participant, reason: LeaveReason];
+  /** A chat line was accepted. */
+  chat: [message: ChatMessage];
+  /** The meeting closed; it accepts nothing from now on. Fired once. */
+  closed: [reason: CloseReason];
+};
+
+/** What a meeting is created with. */
+export interface MeetingInit {
+  id: string;
+  title: string;
+  creatorSessionId: string;
+  creatorName: string;
+  createdAt?: number;
+}
+
+/** Timing of a meeting, injectable for tests. */
+export interface MeetingOptions {
+  clock?: Clock;
+  /** A created meeting nobody joins ends after this long. Default 60 s. */
+  idleTimeoutMs?: number;
+  /** A participant whose connection drops keeps the seat this long. Default 30 s. */
+  graceMs?: number;
+}
+
+/** Result of {@linkcode Meeting.join}. */
+export interface JoinResult {
+  participant: Participant;
+  /** True when the session already held a seat here (a reconnect), so nobody new joined. */
+  resumed: boolean;
+}
+
+/** One meeting. Create meetings through {@linkcode MeetingRegistry}. */
+export class Meeting extends Emitter<MeetingEvents> {
+  readonly id: string;
+  readonly title: string;
+  readonly creatorSessionId: string;
+  readonly creatorName: string;
+  readonly createdAt: number;
+  #state: MeetingState = "open";
+  #mode: MeetingMode = "relay";
+  #participants = new Map<string, Participant>();
+  #chat = new ChatHistory();
+  #chatSeq = 0;
+  #clock: Clock;
+  #graceMs: number;
+  #idleTimer: TimerHandle | undefined;
+  #graceTimers = new Map<string, TimerHandle>();
+
+  constructor(init: MeetingInit, options: MeetingOptions = {}) {
+    super();
+    this.#clock = options.clock ?? systemClock;
+    this.#graceMs = options.graceMs ?? 30_000;
+    this.id = init.id;
+    this.title = init.title;
+    this.creatorSessionId = init.creatorSessionId;
+    this.creatorName = init.creatorName;
+    this.createdAt = init.createdAt ?? this.#clock.now();
+    this.#idleTimer = this.#clock.setTimeout(() => {
+      this.#idleTimer = undefined;
+      if (this.#participants.size === 0) this.close("idle");
+    }, options.idleTimeoutMs ?? 60_000);
+  }
+
+  get state(): MeetingState {
+    return this.#state;
+  }
+
+  get isOpen(): boolean {
+    return this.#state === "open";
+  }
+
+  get mode(): MeetingMode {
+    return this.#mode;
+  }
+
+  /** Current participants, in join order. */
+  get participants(): Participant[] {
+    return [...this.#participants.values()];
+  }
+
+  /** The participant with this id, if seated here. */
+  participant(id: string): Participant | undefined {
+    return this.#participants.get(id);
+  }
+
+  /** The seat held by this session, if any. */
+  participantOfSession(sessionId: string): Participant | undefined {
+    for (const p of this.#participants.values()) if (p.sessionId === sessionId) return p;
+    return undefined;
+  }
+
+  /**
+   * Seats a session under `rawName` (cleaned and made unique here). A session that already
+   * holds a seat gets it back (same id and name) and is marked connected.
+   */
+  join(sessionId: string, rawName: unknown): JoinResult {
+    this.#assertOpen();
+    const existing = this.participantOfSession(sessionId);
+    if (existing) {
+      this.#cancelGrace(existing.id);
+      if (!existing.connected) {
+        existing.connected = true;
+        this.emit("presence", existing);
+      }
+      return { participant: existing, resumed: true };
+    }
+    const name = uniqueName(normalizeName(rawName), this.participants.map((p) => p.name));
+    const participant: Participant = {
+      id: newId(),
+      sessionId,
+      name,
+      isCreator: sessionId === this.creatorSessionId,
+      joinedAt: this.#clock.now(),
+      connected: true,
+    };
+    if (this.#idleTimer !== undefined) {
+      this.#clock.clearTimeout(this.#idleTimer);
+      this.#idleTimer = undefined;
+    }
+    this.#participants.set(participant.id, participant);
+    this.emit("joined", participant);
+    return { participant, resumed: false };
+  }
+
+  /** Removes a participant at once. The last one out ends the meeting. */
+  leave(participantId: string, reason: LeaveReason = "left"): void {
+    const participant = this.#participants.get(participantId);
+    if (!participant) return;
+    this.#cancelGrace(participantId);
+    this.#participants.delete(participantId);
+    this.emit("left", participant, reason);
+    if (this.#participants.size === 0 && this.isOpen) this.close("empty");
+  }
+
+  /** Marks a participant's connection lost; the seat is kept for the grace period, then freed. */
+  disconnect(participantId: string): void {
+    const participant = this.#participants.get(participantId);
+    if (!participant || !participant.connected) return;
+    participant.connected = false;
+    this.emit("presence", participant);
+    this.#graceTimers.set(
+      participantId,
+      this.#clock.setTimeout(() => {
+        this.#graceTimers.delete(participantId);
+        this.leave(participantId, "timeout");
+      }, this.#graceMs),
+    );
+  }
+
+  /** Cancels the meeting for everyone. Only the creator's session may. */
+  cancel(sessionId: string): void {
+    this.#assertOpen();
+    if (sessionId !== this.creatorSessionId) {
+      throw new MeetingError("forbidden", "only the creator can cancel this meeting");
+    }
+    this.close("cancelled");
+  }
+
+  /** Accepts a chat line from a participant and stamps it with the server's time. */
+  sendChat(participantId: string, rawText: unknown): ChatMessage {
+    this.#assertOpen();
+    const participant = this.#participants.get(participantId);
+    if (!participant) throw new MeetingError("not_member", "you are not in this meeting");
+    const text = validateChatText(rawText);
+    const message: ChatMessage = {
+      id: ++this.#chatSeq,
+      participantId,
+      name: participant.name,
+      text,
+      at: this.#clock.now(),
+    };
+    this.#chat.add(message);
+    this.emit("chat", message);
+    return message;
+  }
+
+  /** The most recent chat lines (at most 100), oldest first. */
+  recentChat(): ChatMessage[] {
+    return this.#chat.recent();
+  }
+
+  /** Closes the meeting: timers stop, seats are dropped, `closed` fires once. */
+  close(reason: CloseReason): void {
+    if (!this.isOpen) return;
+    this.#state = reason === "cancelled" ? "cancelled" : "ended";
+    if (this.#idleTimer !== undefined) this.#clock.clearTimeout(this.#idleTimer);
+    this.#idleTimer = undefined;
+    for (const handle of this.#graceTimers.values()) this.#clock.clearTimeout(handle);
+    this.#graceTimers.clear();
+    this.emit("closed", reason);
+    this.#participants.clear();
+    this.removeAllListeners();
+  }
+
+  summary(): MeetingSummary {
+    return {
+      id: this.id,
+      title: this.title,
+      creator: this.creatorName,
+      participants: this.#participants.size,
+      mode: this.#mode,
+      createdAt: this.createdAt,
+    };
+  }
+
+  details(): MeetingDetails {
+    return {
+      ...this.summary(),
+      state: this.#state,
+      roster: this.participants.map(participantInfo),
+    };
+  }
+
+  #assertOpen(): void {
+    if (!this.isOpen) {
+      throw new MeetingError("meeting_closed", `this meeting was ${this.#state}`);
+    }
+  }
+
+  #cancelGrace(participantId: string): void {
+    const handle = this.#graceTimers.get(participantId);
+    if (handle !== undefined) this.#clock.clearTimeout(handle);
+    this.#graceTimers.delete(participantId);
+  }
+}

@@ -1,0 +1,200 @@
+import assert from "node:assert/strict";
+import { ManualClock } from "../util/clock.ts";
+import { MeetingError } from "./errors.ts";
+import { type CloseReason, type LeaveReason } from "./meeting.ts";
+import { MeetingRegistry } from "./registry.ts";
+
+function setup(options: { idleTimeoutMs?: number; graceMs?: number } = {}) {
+  const clock = new ManualClock(1_700_000_000_000);
+  const registry = new MeetingRegistry({
+    clock,
+    idleTimeoutMs: 60_000,
+    graceMs: 30_000,
+    ...options,
+  });
+  const log: string[] = [];
+  registry.on("created", (m) => {
+    log.push(`created ${m.title}`);
+    m.on("joined", (p) => log.push(`joined ${p.name}`));
+    m.on("left", (p, why: LeaveReason) => log.push(`left ${p.name} ${why}`));
+    m.on("presence", (p) => log.push(`presence ${p.name} ${p.connected}`));
+    m.on("closed", (why: CloseReason) => log.push(`closed ${m.title} ${why}`));
+  });
+  return { clock, registry, log };
+}
+
+function code(fn: () => unknown): string {
+  try {
+    fn();
+  } catch (err) {
+    if (err instanceof MeetingError) return err.code;
+    throw err;
+  }
+  return "no error";
+}
+
+Deno.test("create, join, chat, leave: the last one out ends the meeting", () => {
+  const { registry, log, clock } = setup();
+  const m = registry.create({ title: " Standup ", creatorSessionId: "s1", creatorName: "Ann" });
+  assert.equal(m.title, "Standup");
+  const ann = m.join("s1", "Ann").participant;
+  assert.equal(ann.isCreator, true);
+  const bob = m.join("s2", "Bob").participant;
+  assert.equal(bob.isCreator, false);
+  assert.deepEqual(registry.list().map((s) => [s.title, s.participants, s.creator, s.mode]), [
+    ["Standup", 2, "Ann", "relay"],
+  ]);
+  clock.advance(1500);
+  const msg = m.sendChat(bob.id, "hi <b>all</b>");
+  assert.deepEqual(msg, {
+    id: 1,
+    participantId: bob.id,
+    name: "Bob",
+    text: "hi <b>all</b>",
+    at: 1_700_000_001_500,
+  });
+  m.leave(bob.id);
+  assert.equal(registry.list()[0].participants, 1);
+  m.leave(ann.id);
+  assert.equal(m.state, "ended");
+  assert.equal(registry.size, 0);
+  assert.deepEqual(log, [
+    "created Standup",
+    "joined Ann",
+    "joined Bob",
+    "left Bob left",
+    "left Ann left",
+    "closed Standup empty",
+  ]);
+  assert.equal(code(() => registry.require(m.id)), "meeting_closed");
+});
+
+Deno.test("only the creator cancels; afterwards nobody can join or chat", () => {
+  const { registry, log } = setup();
+  const m = registry.create({ title: "Retro", creatorSessionId: "s1", creatorName: "Ann" });
+  const ann = m.join("s1", "Ann").participant;
+  const bob = m.join("s2", "Bob").participant;
+  assert.equal(code(() => m.cancel("s2")), "forbidden");
+  assert.equal(m.state, "open");
+  assert.equal(m.participants.length, 2);
+  m.cancel("s1");
+  assert.equal(m.state, "cancelled");
+  assert.equal(m.participants.length, 0);
+  assert.equal(code(() => m.join("s3", "Cy")), "meeting_closed");
+  assert.equal(code(() => m.sendChat(ann.id, "still here?")), "meeting_closed");
+  assert.equal(code(() => m.sendChat(bob.id, "x")), "meeting_closed");
+  assert.equal(code(() => registry.require(m.id)), "meeting_closed");
+  assert.equal(code(() => m.cancel("s1")), "meeting_closed");
+  assert.equal(log.at(-1), "closed Retro cancelled");
+  assert.deepEqual(registry.list(), []);
+});
+
+Deno.test("a meeting nobody joins ends after the idle timeout; a joined one does not", () => {
+  const { registry, clock } = setup({ idleTimeoutMs: 5_000 });
+  const idle = registry.create({ title: "Empty", creatorSessionId: "s1", creatorName: "Ann" });
+  const busy = registry.create({ title: "Busy", creatorSessionId: "s2", creatorName: "Bob" });
+  clock.advance(4_000);
+  busy.join("s2", "Bob");
+  assert.equal(idle.state, "open");
+  clock.advance(1_000);
+  assert.equal(idle.state, "ended");
+  clock.advance(60_000);
+  assert.equal(busy.state, "open");
+  assert.deepEqual(registry.list().map((s) => s.title), ["Busy"]);
+});
+
+Deno.test("a dropped connection keeps the seat for the grace period, then leaves", () => {
+  const { registry, clock, log } = setup({ graceMs: 10_000 });
+  const m = registry.create({ title: "T", creatorSessionId: "s1", creatorName: "Ann" });
+  const ann = m.join("s1", "Ann").participant;
+  const bob = m.join("s2", "Bob").participant;
+  m.disconnect(bob.id);
+  assert.equal(bob.connected, false);
+  clock.advance(9_000);
+  const again = m.join("s2", "Robert");
+  assert.equal(again.resumed, true);
+  assert.equal(again.participant.id, bob.id);
+  assert.equal(again.participant.name, "Bob");
+  clock.advance(20_000);
+  assert.equal(m.participants.length, 2);
+  m.disconnect(ann.id);
+  clock.advance(10_000);
+  assert.deepEqual(m.participants.map((p) => p.name), ["Bob"]);
+  assert.deepEqual(log.slice(3), [
+    "presence Bob false",
+    "presence Bob true",
+    "presence Ann false",
+    "left Ann timeout",
+  ]);
+  assert.equal(clock.pending, 0);
+});
+
+Deno.test("names are cleaned, bounded and unique within a meeting but not across meetings", () => {
+  const { registry } = setup();
+  const a = registry.create({ title: "A", creatorSessionId: "s1", creatorName: "Ann" });
+  const b = registry.create({ title: "B", creatorSessionId: "s9", creatorName: "Zed" });
+  assert.equal(a.join("s1", "  Ann \u202e ").participant.name, "Ann");
+  assert.equal(a.join("s2", "ann").participant.name, "ann (2)");
+  assert.equal(a.join("s3", "Ann").participant.name, "Ann (3)");
+  assert.equal(b.join("s4", "Ann").participant.name, "Ann");
+  const long = "x".repeat(40);
+  assert.equal(a.join("s5", long).participant.name, long);
+  const clash = a.join("s6", long).participant.name;
+  assert.equal(clash, "x".repeat(36) + " (2)");
+  assert.equal([...clash].length, 40);
+  assert.equal(code(() => a.join("s7", "   ")), "invalid_name");
+  assert.equal(code(() => a.join("s7", "y".repeat(41))), "invalid_name");
+  assert.equal(code(() => a.join("s7", 42)), "invalid_name");
+  assert.equal(a.participants.length, 5);
+});
+
+Deno.test("chat: only members send, text is bounded, late joiners get the last 100", () => {
+  const { registry } = setup();
+  const m = registry.create({ title: "Chat", creatorSessionId: "s1", creatorName: "Ann" });
+  const ann = m.join("s1", "Ann").participant;
+  assert.equal(code(() => m.sendChat("nobody", "hi")), "not_member");
+  assert.equal(code(() => m.sendChat(ann.id, "   ")), "invalid_text");
+  assert.equal(code(() => m.sendChat(ann.id, "z".repeat(2001))), "invalid_text");
+  assert.equal(code(() => m.sendChat(ann.id, { text: "hi" })), "invalid_text");
+  m.sendChat(ann.id, "z".repeat(2000));
+  for (let i = 1; i <= 120; i++) m.sendChat(ann.id, `line ${i}`);
+  const recent = m.recentChat();
+  assert.equal(recent.length, 100);
+  assert.equal(recent[0].text, "line 21");
+  assert.equal(recent.at(-1)!.text, "line 120");
+  assert.equal(recent.at(-1)!.id, 121);
+});
+
+Deno.test("meetings are independent: closing one leaves the others untouched", () => {
+  const { registry } = setup();
+  const a = registry.create({ title: "A", creatorSessionId: "s1", creatorName: "Ann" });
+  const b = registry.create({ title: "B", creatorSessionId: "s2", creatorName: "Bob" });
+  const chatsB: string[] = [];
+  b.on("chat", (msg) => chatsB.push(msg.text));
+  const ann = a.join("s1", "Ann").participant;
+  b.join("s2", "Bob");
+  a.sendChat(ann.id, "for A only");
+  assert.equal(code(() => b.sendChat(ann.id, "sneak")), "not_member");
+  a.cancel("s1");
+  assert.equal(b.state, "open");
+  assert.deepEqual(chatsB, []);
+  assert.deepEqual(registry.list().map((s) => s.title), ["B"]);
+  registry.close();
+  assert.equal(b.state, "ended");
+  assert.equal(registry.size, 0);
+});
+
+Deno.test("bad titles and unknown ids give clear errors", () => {
+  const { registry } = setup();
+  assert.equal(
+    code(() => registry.create({ title: "", creatorSessionId: "s", creatorName: "A" })),
+    "invalid_title",
+  );
+  assert.equal(
+    code(() => registry.create({ title: "t".repeat(81), creatorSessionId: "s", creatorName: "A" })),
+    "invalid_title",
+  );
+  assert.equal(code(() => registry.require("nope")), "not_found");
+  assert.equal(code(() => registry.require(7)), "bad_request");
+  assert.equal(registry.size, 0);
+});

@@ -1,0 +1,48 @@
+/**
+ * A participant: one person's seat in one meeting.
+ *
+ * @example
+ * ```ts
+ * const p: Participant = {
+ *   id: "p1", sessionId: "s1", name: "Ann", isCreator: true, joinedAt: Date.now(), connected: true,
+ * };
+ * participantInfo(p); // what the roster shows of Ann
+ * ```
+ * @module
+ */
+
+/** A seat in a meeting, held by one session. */
+export interface Participant {
+  /** Public id, unique within the server. */
+  readonly id: string;
+  /** The session (identity with a token) that holds this seat. */
+  readonly sessionId: string;
+  /** Display name, unique within the meeting. */
+  readonly name: string;
+  /** Whether this participant's session created the meeting. */
+  readonly isCreator: boolean;
+  /** Server time of the join, ms since the epoch. */
+  readonly joinedAt: number;
+  /** False while the connection is lost and the seat is held for the grace period. */
+  connected: boolean;
+}
+
+/** What everyone in a meeting may see of a participant (no session id). */
+export interface ParticipantInfo {
+  id: string;
+  name: string;
+  isCreator: boolean;
+  joinedAt: number;
+  connected: boolean;
+}
+
+/** The public view of a participant for rosters. */
+export function participantInfo(p: Participant): ParticipantInfo {
+  return {
+    id: p.id,
+    name: p.name,
+    isCreator: p.isCreator,
+    joinedAt: p.joinedAt,
+    connected: p.connected,
+  };
+}
