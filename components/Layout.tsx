@@ -1,0 +1,29 @@
+/**
+ * The frame of every page: a slim header with the product name and the page content.
+ *
+ * @example
+ * ```tsx
+ * <Layout><p>content</p></Layout>
+ * ```
+ * @module
+ */
+
+import type { ComponentChildren } from "preact";
+
+/** Page frame. `wide` lets the room use the whole width. */
+export function Layout({ children, wide }: { children: ComponentChildren; wide?: boolean }) {
+  return (
+    <div class="min-h-screen bg-slate-100 text-slate-900 antialiased font-sans flex flex-col">
+      <header class="bg-slate-900 text-white">
+        <div class={`${wide ? "" : "max-w-3xl"} mx-auto px-4 h-12 flex items-center gap-3`}>
+          <a href="/" class="font-semibold tracking-tight text-lg">
+            <span class="text-emerald-400">●</span> Meet
+          </a>
+        </div>
+      </header>
+      <main class={`flex-1 w-full ${wide ? "flex flex-col" : "max-w-3xl mx-auto px-4 py-6"}`}>
+        {children}
+      </main>
+    </div>
+  );
+}

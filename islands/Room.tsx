@@ -1,0 +1,268 @@
+/**
+ * The room island: joins the meeting over the control WebSocket and shows the grid of
+ * participants, the roster, the chat, and the leave / cancel controls. A dropped connection
+ * reconnects and takes the same seat back.
+ *
+ * @example
+ * ```tsx
+ * <Island name="Room" component={Room} props={{ meetingId: "abc", title: "Standup", name: null }} />
+ * ```
+ * @module
+ */
+
+import { useSignal } from "@preact/signals";
+import { useEffect, useRef } from "preact/hooks";
+import type { ChatMessage } from "../meeting/chat.ts";
+import type { ParticipantInfo } from "../meeting/participant.ts";
+import type { RemovedReason } from "../protocol/control.ts";
+import { ControlClient, ControlError } from "../client/control_client.ts";
+import {
+  controlUrl,
+  identify,
+  rememberedName,
+  rememberName,
+  takeAutoJoin,
+} from "../client/identity.ts";
+import { ChatPanel } from "../components/ChatPanel.tsx";
+import { ParticipantGrid } from "../components/ParticipantGrid.tsx";
+
+/** Props of the room; `name` comes from `?name=` and joins straight away. */
+export interface RoomProps extends Record<string, unknown> {
+  meetingId: string;
+  title: string;
+  name: string | null;
+}
+
+type Phase = "ask-name" | "joining" | "joined" | "gone";
+
+const button = "rounded-lg px-4 py-2 font-medium disabled:opacity-50";
+
+const REMOVED_NOTICE: Record<RemovedReason, string> = {
+  cancelled: "cancelled",
+  ended: "ended",
+  timeout: "ended",
+  replaced: "replaced",
+};
+
+export default function Room({ meetingId, title, name: nameFromUrl }: RoomProps) {
+  const phase = useSignal<Phase>("ask-name");
+  const name = useSignal(nameFromUrl ?? "");
+  const me = useSignal<{ id: string; name: string } | null>(null);
+  const roster = useSignal<ParticipantInfo[]>([]);
+  const chat = useSignal<ChatMessage[]>([]);
+  const error = useSignal<string | null>(null);
+  const connected = useSignal(true);
+  const confirmCancel = useSignal(false);
+  const client = useRef<ControlClient>();
+
+  function leaveTo(url: string) {
+    client.current?.close();
+    location.href = url;
+  }
+
+  function onRemoved(reason: RemovedReason) {
+    const kind = REMOVED_NOTICE[reason];
+    if (kind === "replaced") {
+      client.current?.close();
+      phase.value = "gone";
+      error.value = "You opened this meeting somewhere else; this window left it.";
+      return;
+    }
+    leaveTo(`/?notice=${kind}&title=${encodeURIComponent(title)}`);
+  }
+
+  async function enter(c: ControlClient) {
+    try {
+      await identify(c, name.value);
+      const r = await c.request({ type: "join", meetingId, name: name.value });
+      me.value = { id: r.participantId, name: r.name };
+      roster.value = r.meeting.roster;
+      chat.value = r.chat;
+      phase.value = "joined";
+      error.value = null;
+    } catch (err) {
+      if (
+        err instanceof ControlError && (err.code === "meeting_closed" || err.code === "not_found")
+      ) {
+        phase.value = "gone";
+        error.value = "This meeting has ended.";
+        c.close();
+      } else if (err instanceof ControlError && err.code === "disconnected") {
+        // the reconnect will try again
+      } else {
+        phase.value = "ask-name";
+        error.value = (err as Error).message;
+      }
+    }
+  }
+
+  function join() {
+    const n = name.value.trim();
+    if (!n) {
+      error.value = "Type your name first.";
+      return;
+    }
+    name.value = n;
+    rememberName(n);
+    phase.value = "joining";
+    const c = new ControlClient(controlUrl());
+    client.current = c;
+    c.on("open", () => {
+      connected.value = true;
+      enter(c);
+    });
+    c.on("close", () => connected.value = false);
+    c.on("roster", (e) => e.meetingId === meetingId && (roster.value = e.participants));
+    c.on("chat", (e) => e.meetingId === meetingId && (chat.value = [...chat.value, e.message]));
+    c.on("removed", (e) => e.meetingId === meetingId && onRemoved(e.reason));
+  }
+
+  useEffect(() => {
+    if (nameFromUrl) {
+      join();
+    } else {
+      name.value = rememberedName();
+      if (takeAutoJoin(meetingId) && name.value) join();
+    }
+    return () => client.current?.close();
+  }, []);
+
+  async function send(text: string): Promise<boolean> {
+    try {
+      await client.current!.request({ type: "chat", text });
+      return true;
+    } catch (err) {
+      error.value = (err as Error).message;
+      return false;
+    }
+  }
+
+  async function leave() {
+    await client.current?.request({ type: "leave" }).catch(() => {});
+    leaveTo("/");
+  }
+
+  async function cancel() {
+    try {
+      await client.current!.request({ type: "cancel", meetingId });
+    } catch (err) {
+      error.value = (err as Error).message;
+    }
+  }
+
+  if (phase.value === "ask-name" || phase.value === "gone") {
+    return (
+      <div class="max-w-md w-full mx-auto px-4 py-10">
+        <form
+          class="rounded-xl bg-white shadow-sm p-6 space-y-4"
+          onSubmit={(e) => {
+            e.preventDefault();
+            join();
+          }}
+        >
+          <h1 class="text-xl font-semibold">{title}</h1>
+          {phase.value === "gone"
+            ? <a href="/" class="text-emerald-700 underline">Back to the meeting list</a>
+            : (
+              <>
+                <label class="block">
+                  <span class="text-sm font-medium text-slate-600">Your name</span>
+                  <input
+                    class="w-full rounded-lg border border-slate-300 px-3 py-2 focus:outline-none focus:ring-2 focus:ring-emerald-500"
+                    name="name"
+                    maxLength={40}
+                    autoFocus
+                    value={name}
+                    onInput={(e) => name.value = e.currentTarget.value}
+                  />
+                </label>
+                <button
+                  class={`${button} w-full bg-emerald-600 text-white hover:bg-emerald-700`}
+                  type="submit"
+                >
+                  Join meeting
+                </button>
+              </>
+            )}
+          {error.value && <p class="text-sm text-red-600" role="alert">{error}</p>}
+        </form>
+      </div>
+    );
+  }
+
+  const isCreator = roster.value.some((p) => p.id === me.value?.id && p.isCreator);
+  return (
+    <div
+      class="flex-1 flex flex-col md:flex-row min-h-0"
+      data-testid="room"
+      data-joined={phase.value === "joined"}
+    >
+      <section class="flex-1 flex flex-col min-h-0 p-3 gap-3">
+        <div class="flex items-center gap-2 min-w-0">
+          <h1 class="text-lg font-semibold truncate" data-testid="room-title">{title}</h1>
+          <span class="rounded-full bg-slate-200 px-2 py-0.5 text-xs font-medium text-slate-700">
+            {roster.value.length} in call
+          </span>
+          {!connected.value && (
+            <span class="rounded-full bg-amber-200 px-2 py-0.5 text-xs text-amber-900">
+              reconnecting…
+            </span>
+          )}
+        </div>
+        <ParticipantGrid participants={roster.value} selfId={me.value?.id ?? null} />
+        {error.value && <p class="text-sm text-red-600" role="alert">{error}</p>}
+        <div class="flex flex-wrap items-center justify-center gap-2" data-testid="controls">
+          <button
+            class={`${button} bg-slate-700 text-white hover:bg-slate-800`}
+            type="button"
+            onClick={leave}
+          >
+            Leave
+          </button>
+          {isCreator && !confirmCancel.value && (
+            <button
+              class={`${button} bg-red-600 text-white hover:bg-red-700`}
+              type="button"
+              onClick={() => confirmCancel.value = true}
+            >
+              Cancel meeting
+            </button>
+          )}
+          {isCreator && confirmCancel.value && (
+            <span class="flex items-center gap-2 rounded-lg bg-red-50 px-3 py-1">
+              <span class="text-sm text-red-800">End it for everyone?</span>
+              <button class={`${button} bg-red-600 text-white`} type="button" onClick={cancel}>
+                Yes, cancel
+              </button>
+              <button
+                class={`${button} bg-white text-slate-700`}
+                type="button"
+                onClick={() => confirmCancel.value = false}
+              >
+                No
+              </button>
+            </span>
+          )}
+        </div>
+      </section>
+      <aside class="md:w-80 flex flex-col border-t md:border-t-0 md:border-l border-slate-200 bg-white min-h-0 max-h-[50vh] md:max-h-none">
+        <div class="px-4 py-3 border-b border-slate-200">
+          <h2 class="text-sm font-semibold text-slate-500 uppercase tracking-wide">People</h2>
+          <ul class="mt-1 text-sm" data-testid="roster">
+            {roster.value.map((p) => (
+              <li key={p.id} class="flex items-center gap-2 py-0.5">
+                <span
+                  class={`h-2 w-2 rounded-full ${p.connected ? "bg-emerald-500" : "bg-amber-400"}`}
+                />
+                <span class="truncate">{p.name}</span>
+                {p.id === me.value?.id && <span class="text-slate-400">(you)</span>}
+                {p.isCreator && <span class="text-xs text-slate-400">host</span>}
+              </li>
+            ))}
+          </ul>
+        </div>
+        <ChatPanel messages={chat.value} selfId={me.value?.id ?? null} onSend={send} />
+      </aside>
+    </div>
+  );
+}

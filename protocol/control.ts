@@ -1,0 +1,161 @@
+/**
+ * The control protocol: JSON messages over one WebSocket (`/ws`) per client.
+ * Shared by the server, the browser and the terminal client. See docs/protocol.md.
+ *
+ * Every request carries an `id` chosen by the client; the server answers each with a
+ * `reply` (same `id`) or an `error` (same `id`, or `null` when the request could not be read).
+ * Events carry no `id`.
+ *
+ * @example
+ * ```ts
+ * const req: ClientRequest = { id: 1, type: "identify", name: "Ann" };
+ * const parsed = parseClientMessage(JSON.stringify(req));
+ * if ("request" in parsed) console.log(parsed.request.type); // "identify"
+ * ```
+ * @module
+ */
+
+import type { ChatMessage } from "../meeting/chat.ts";
+import type { ErrorCode } from "../meeting/errors.ts";
+import type { MeetingDetails, MeetingSummary } from "../meeting/meeting.ts";
+import type { ParticipantInfo } from "../meeting/participant.ts";
+
+/** Largest control message accepted, in bytes. */
+export const MAX_CONTROL_MESSAGE_BYTES = 64 * 1024;
+
+/** Request ids are numbers or short strings. */
+export type RequestId = number | string;
+
+/** Requests a client sends, by `type`. */
+export type ClientRequest =
+  | { id: RequestId; type: "identify"; name?: string; token?: string }
+  | { id: RequestId; type: "subscribe_meetings" }
+  | { id: RequestId; type: "unsubscribe_meetings" }
+  | { id: RequestId; type: "create"; title: string; join?: boolean }
+  | { id: RequestId; type: "join"; meetingId: string; name?: string }
+  | { id: RequestId; type: "leave" }
+  | { id: RequestId; type: "cancel"; meetingId?: string }
+  | { id: RequestId; type: "chat"; text: string }
+  | { id: RequestId; type: "ping" };
+
+/** Every request type. */
+export const REQUEST_TYPES = [
+  "identify",
+  "subscribe_meetings",
+  "unsubscribe_meetings",
+  "create",
+  "join",
+  "leave",
+  "cancel",
+  "chat",
+  "ping",
+] as const satisfies readonly ClientRequest["type"][];
+
+/** What `join` (and `create` with `join: true`) answers. */
+export interface JoinReply {
+  meeting: MeetingDetails;
+  /** Your participant id in this meeting. */
+  participantId: string;
+  /** Your display name in this meeting (may carry a suffix if the name was taken). */
+  name: string;
+  /** True when this took back a seat you still held (a reconnect). */
+  resumed: boolean;
+  /** The last chat lines, oldest first. */
+  chat: ChatMessage[];
+}
+
+/** Results by request type. */
+export interface ReplyResults {
+  identify: { token: string; name: string };
+  subscribe_meetings: { meetings: MeetingSummary[] };
+  unsubscribe_meetings: Record<string, never>;
+  create: { meeting: MeetingDetails; join?: JoinReply };
+  join: JoinReply;
+  leave: Record<string, never>;
+  cancel: Record<string, never>;
+  chat: { message: ChatMessage };
+  ping: { now: number };
+}
+
+/** Why you are no longer in a meeting without having asked to leave. */
+export type RemovedReason = "cancelled" | "ended" | "replaced" | "timeout";
+
+/** Messages the server sends. */
+export type ServerMessage =
+  | { type: "reply"; id: RequestId; result: unknown }
+  | { type: "error"; id: RequestId | null; code: ErrorCode; message: string }
+  | { type: "meetings"; meetings: MeetingSummary[] }
+  | { type: "roster"; meetingId: string; participants: ParticipantInfo[] }
+  | { type: "chat"; meetingId: string; message: ChatMessage }
+  | { type: "removed"; meetingId: string; reason: RemovedReason };
+
+/** Result of {@linkcode parseClientMessage}. */
+export type ParsedMessage =
+  | { request: ClientRequest }
+  | { error: { id: RequestId | null; code: ErrorCode; message: string } };
+
+function isRequestId(value: unknown): value is RequestId {
+  return (typeof value === "number" && Number.isSafeInteger(value)) ||
+    (typeof value === "string" && value.length <= 64);
+}
+
+/**
+ * Reads one text message: JSON, an object, a valid `id`, a known `type`, and fields of the
+ * right kinds. Field contents (name length, text length...) are checked by the domain.
+ */
+export function parseClientMessage(text: string): ParsedMessage {
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch {
+    return { error: { id: null, code: "bad_json", message: "message is not valid JSON" } };
+  }
+  if (typeof value !== "object" || value === null || Array.isArray(value)) {
+    return { error: { id: null, code: "bad_request", message: "message must be a JSON object" } };
+  }
+  const msg = value as Record<string, unknown>;
+  if (!isRequestId(msg.id)) {
+    return {
+      error: { id: null, code: "bad_request", message: "id must be an integer or a short string" },
+    };
+  }
+  const id = msg.id;
+  const fail = (code: ErrorCode, message: string): ParsedMessage => ({
+    error: { id, code, message },
+  });
+  if (typeof msg.type !== "string") return fail("bad_request", "type must be a string");
+  if (!(REQUEST_TYPES as readonly string[]).includes(msg.type)) {
+    return fail("unknown_type", `unknown message type "${msg.type.slice(0, 40)}"`);
+  }
+  const optionalString = (field: string) =>
+    msg[field] === undefined || typeof msg[field] === "string";
+  switch (msg.type) {
+    case "identify":
+      if (!optionalString("name") || !optionalString("token")) {
+        return fail("bad_request", "identify takes string name and/or token");
+      }
+      if (msg.name === undefined && msg.token === undefined) {
+        return fail("bad_request", "identify needs a name or a token");
+      }
+      break;
+    case "create":
+      if (typeof msg.title !== "string") return fail("bad_request", "create needs a string title");
+      if (msg.join !== undefined && typeof msg.join !== "boolean") {
+        return fail("bad_request", "join must be a boolean");
+      }
+      break;
+    case "join":
+      if (typeof msg.meetingId !== "string") {
+        return fail("bad_request", "join needs a string meetingId");
+      }
+      if (!optionalString("name")) return fail("bad_request", "name must be a string");
+      break;
+    case "cancel":
+      if (!optionalString("meetingId")) return fail("bad_request", "meetingId must be a string");
+      break;
+    case "chat":
+      if (typeof msg.text !== "string") return fail("bad_request", "chat needs a string text");
+      break;
+  }
+  return { request: msg as unknown as ClientRequest };
+}

@@ -1,0 +1,145 @@
+/**
+ * The REST API for scripts and tools:
+ *
+ * - `GET /api/meetings`: live meetings.
+ * - `POST /api/meetings` `{"title","name"}`: 201 with `id` and the creator's `token`.
+ * - `GET /api/meetings/:id`: details with the roster (live), or the record of an ended one.
+ * - `GET /api/meetings/:id/history`: events and chat.
+ * - `DELETE /api/meetings/:id` with `Authorization: Bearer <creator token>`: 204.
+ *
+ * Errors are `{"error": {"code", "message"}}` with a fitting status.
+ *
+ * @module
+ */
+
+import { httpStatusOf, MeetingError } from "../../meeting/errors.ts";
+import { normalizeName } from "../../meeting/names.ts";
+import type { RouteHandler } from "../context.ts";
+
+/** Largest REST body accepted, in bytes. */
+export const MAX_BODY_BYTES = 64 * 1024;
+
+/** An error response in the API's format. */
+export function apiError(err: MeetingError): Response {
+  return Response.json(
+    { error: { code: err.code, message: err.message } },
+    { status: httpStatusOf(err.code) },
+  );
+}
+
+/** Reads a JSON object body of at most 64 KiB. */
+async function readJsonObject(req: Request): Promise<Record<string, unknown>> {
+  const declared = Number(req.headers.get("content-length") ?? "0");
+  if (declared > MAX_BODY_BYTES) {
+    throw new MeetingError("too_large", `request bodies are limited to ${MAX_BODY_BYTES} bytes`);
+  }
+  const reader = req.body?.getReader();
+  const chunks: Uint8Array[] = [];
+  let size = 0;
+  while (reader) {
+    const { done, value } = await reader.read();
+    if (done) break;
+    size += value.length;
+    if (size > MAX_BODY_BYTES) {
+      await reader.cancel();
+      throw new MeetingError("too_large", `request bodies are limited to ${MAX_BODY_BYTES} bytes`);
+    }
+    chunks.push(value);
+  }
+  const bytes = new Uint8Array(size);
+  let offset = 0;
+  for (const c of chunks) {
+    bytes.set(c, offset);
+    offset += c.length;
+  }
+  let value: unknown;
+  try {
+    value = JSON.parse(new TextDecoder().decode(bytes));
+  } catch {
+    throw new MeetingError("bad_json", "request body is not valid JSON");
+  }
+  if (typeof value !== "object" || value === null || Array.isArray(value)) {
+    throw new MeetingError("bad_request", "request body must be a JSON object");
+  }
+  return value as Record<string, unknown>;
+}
+
+function bearerToken(req: Request): string | undefined {
+  const header = req.headers.get("authorization") ?? "";
+  const match = /^Bearer\s+(\S+)$/i.exec(header);
+  return match?.[1];
+}
+
+/** Wraps a handler so domain errors become API error responses. */
+export function api(handler: RouteHandler): RouteHandler {
+  return async (req, ctx) => {
+    try {
+      return await handler(req, ctx);
+    } catch (err) {
+      if (err instanceof MeetingError) return apiError(err);
+      console.error("API request failed:", err);
+      return apiError(new MeetingError("internal", "the server could not handle this request"));
+    }
+  };
+}
+
+export const listMeetings: RouteHandler = api((_req, { hub }) =>
+  Response.json(hub.registry.list())
+);
+
+export const createMeeting: RouteHandler = api(async (req, { hub }) => {
+  const body = await readJsonObject(req);
+  const name = normalizeName(body.name);
+  const session = hub.sessions.create(name);
+  const meeting = hub.registry.create({
+    title: body.title,
+    creatorSessionId: session.id,
+    creatorName: name,
+  });
+  return Response.json(
+    { ...meeting.summary(), token: session.token },
+    { status: 201, headers: { location: `/api/meetings/${meeting.id}` } },
+  );
+});
+
+export const getMeeting: RouteHandler = api((_req, { hub, params }) => {
+  const meeting = hub.registry.get(params.id);
+  if (meeting) return Response.json(meeting.details());
+  const past = hub.records.meeting(params.id);
+  if (!past) throw new MeetingError("not_found", "no such meeting");
+  return Response.json({
+    id: past.id,
+    title: past.title,
+    creator: past.creator,
+    participants: 0,
+    mode: "relay",
+    createdAt: past.createdAt,
+    state: past.endReason === "cancelled" ? "cancelled" : "ended",
+    endedAt: past.endedAt,
+    roster: [],
+  });
+});
+
+export const meetingHistory: RouteHandler = api((_req, { hub, params }) => {
+  const history = hub.records.history(params.id);
+  if (!history) throw new MeetingError("not_found", "no such meeting");
+  return Response.json(history);
+});
+
+export const cancelMeeting: RouteHandler = api((req, { hub, params }) => {
+  const meeting = hub.registry.get(params.id);
+  if (!meeting) {
+    const past = hub.records.meeting(params.id);
+    throw past
+      ? new MeetingError("not_found", "this meeting has already ended")
+      : new MeetingError("not_found", "no such meeting");
+  }
+  const token = bearerToken(req);
+  if (!token) throw new MeetingError("unauthorized", "send Authorization: Bearer <creator token>");
+  const session = hub.sessions.byToken(token);
+  if (!session || session.id !== meeting.creatorSessionId) {
+    throw new MeetingError("forbidden", "only the creator's token can cancel this meeting");
+  }
+  meeting.cancel(session.id);
+  return new Response(null, { status: 204 });
+});

@@ -1,0 +1,22 @@
+/**
+ * What a route handler receives besides the request.
+ *
+ * @example
+ * ```ts
+ * const handler: RouteHandler = (_req, ctx) => Response.json(ctx.hub.registry.list());
+ * ```
+ * @module
+ */
+
+import type { Hub } from "../server/hub.ts";
+
+/** Per-request context for route handlers. */
+export interface RouteContext {
+  hub: Hub;
+  url: URL;
+  /** Named groups of the matched pattern, e.g. `{ id: "abc" }` for `/m/:id`. */
+  params: Record<string, string>;
+}
+
+/** A route handler. */
+export type RouteHandler = (req: Request, ctx: RouteContext) => Response | Promise<Response>;

@@ -1,0 +1,63 @@
+/**
+ * The route table: every page and API path the server answers, in one place.
+ *
+ * @example
+ * ```ts
+ * const match = matchRoute("GET", new URL("http://x/m/abc"));
+ * match?.params.id; // "abc"
+ * ```
+ * @module
+ */
+
+import {
+  cancelMeeting,
+  createMeeting,
+  getMeeting,
+  listMeetings,
+  meetingHistory,
+} from "./api/meetings.ts";
+import type { RouteHandler } from "./context.ts";
+import { homePage } from "./index.tsx";
+import { roomPage } from "./room.tsx";
+
+interface Route {
+  method: string;
+  pattern: URLPattern;
+  handler: RouteHandler;
+}
+
+const ID = ":id([A-Za-z0-9_-]{1,64})";
+
+const ROUTES: Route[] = [
+  ["GET", "/", homePage],
+  ["GET", `/m/${ID}`, roomPage],
+  ["GET", "/api/meetings", listMeetings],
+  ["POST", "/api/meetings", createMeeting],
+  ["GET", `/api/meetings/${ID}`, getMeeting],
+  ["DELETE", `/api/meetings/${ID}`, cancelMeeting],
+  ["GET", `/api/meetings/${ID}/history`, meetingHistory],
+].map(([method, pathname, handler]) => ({
+  method: method as string,
+  pattern: new URLPattern({ pathname: pathname as string }),
+  handler: handler as RouteHandler,
+}));
+
+/** Result of {@linkcode matchRoute}. */
+export type RouteMatch =
+  | { handler: RouteHandler; params: Record<string, string> }
+  | { methodNotAllowed: string[] };
+
+/** Finds the handler for a request; `methodNotAllowed` lists the methods the path does take. */
+export function matchRoute(method: string, url: URL): RouteMatch | undefined {
+  const allowed: string[] = [];
+  for (const route of ROUTES) {
+    const match = route.pattern.exec({ pathname: url.pathname });
+    if (!match) continue;
+    const routeMethod = route.method;
+    if (routeMethod === method || (method === "HEAD" && routeMethod === "GET")) {
+      return { handler: route.handler, params: match.pathname.groups as Record<string, string> };
+    }
+    allowed.push(routeMethod);
+  }
+  return allowed.length ? { methodNotAllowed: allowed } : undefined;
+}

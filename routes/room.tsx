@@ -1,0 +1,47 @@
+/**
+ * `/m/:id`: the room. The address is the invitation: opening it asks for a name (the last
+ * one is remembered); `?name=Ann` joins straight away as Ann.
+ *
+ * @module
+ */
+
+import { Layout } from "../components/Layout.tsx";
+import Room from "../islands/Room.tsx";
+import { Island } from "../web/island.tsx";
+import { renderPage } from "../web/page.tsx";
+import type { RouteHandler } from "./context.ts";
+
+/** Renders a meeting's room, or a "not found / ended" page. */
+export const roomPage: RouteHandler = (_req, { hub, params, url }) => {
+  const meeting = hub.registry.get(params.id);
+  if (!meeting) {
+    const past = hub.records.meeting(params.id);
+    return renderPage(
+      <Layout>
+        <div class="rounded-xl bg-white shadow-sm p-6 space-y-3">
+          <h1 class="text-xl font-semibold">
+            {past ? `“${past.title}” has ended` : "No such meeting"}
+          </h1>
+          <p class="text-slate-600">
+            {past
+              ? "This meeting is over. Start a new one from the list."
+              : "The link may be mistyped, or the meeting never existed."}
+          </p>
+          <a href="/" class="inline-block text-emerald-700 underline">Go to the meeting list</a>
+        </div>
+      </Layout>,
+      { title: "Meeting not found", status: 404 },
+    );
+  }
+  const name = url.searchParams.get("name");
+  return renderPage(
+    <Layout wide>
+      <Island
+        name="Room"
+        component={Room}
+        props={{ meetingId: meeting.id, title: meeting.title, name: name?.trim() ? name : null }}
+      />
+    </Layout>,
+    { title: `${meeting.title} · Meet` },
+  );
+};

@@ -1,0 +1,81 @@
+/**
+ * Command-line flags of the server.
+ *
+ * @example
+ * ```ts
+ * const config = parseFlags(["--port", "9000"]); // { port: 9000, host: "0.0.0.0", ... }
+ * ```
+ * @module
+ */
+
+import { parseArgs } from "node:util";
+
+/** The server's configuration. */
+export interface Config {
+  host: string;
+  port: number;
+  udpPort: number;
+  dataDir: string;
+  graceSeconds: number;
+  help: boolean;
+}
+
+/** The text of `--help`. */
+export const USAGE = `Meet: a self-hosted video meeting server.
+
+Usage: deno task start [flags]
+
+Flags:
+  --host HOST          interface to listen on (default 0.0.0.0)
+  --port PORT          HTTP and WebSocket port (default 8000; 0 picks a free one)
+  --udp-port PORT      UDP port for RTP participants (default 5004)
+  --data-dir DIR       where the SQLite records live (default ./data)
+  --grace SECONDS      seat kept for a dropped connection (default 30)
+  --help               show this text
+`;
+
+/** A flag had a bad value; the message names the flag. */
+export class FlagError extends Error {}
+
+function portOf(flag: string, raw: string): number {
+  const n = Number(raw);
+  if (!/^\d+$/.test(raw) || n > 65535) {
+    throw new FlagError(`--${flag} must be a port number from 0 to 65535 (got "${raw}")`);
+  }
+  return n;
+}
+
+/** Parses flags; throws {@linkcode FlagError} with a one-line reason. */
+export function parseFlags(args: string[]): Config {
+  let values;
+  try {
+    ({ values } = parseArgs({
+      args,
+      strict: true,
+      options: {
+        host: { type: "string", default: "0.0.0.0" },
+        port: { type: "string", default: "8000" },
+        "udp-port": { type: "string", default: "5004" },
+        "data-dir": { type: "string", default: "./data" },
+        grace: { type: "string", default: "30" },
+        help: { type: "boolean", default: false },
+      },
+    }));
+  } catch (err) {
+    throw new FlagError((err as Error).message.split("\n")[0]);
+  }
+  const grace = Number(values.grace);
+  if (!Number.isFinite(grace) || grace < 0 || grace > 3600) {
+    throw new FlagError(
+      `--grace must be a number of seconds from 0 to 3600 (got "${values.grace}")`,
+    );
+  }
+  return {
+    host: values.host!,
+    port: portOf("port", values.port!),
+    udpPort: portOf("udp-port", values["udp-port"]!),
+    dataDir: values["data-dir"]!,
+    graceSeconds: grace,
+    help: values.help!,
+  };
+}

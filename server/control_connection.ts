@@ -1,0 +1,249 @@
+/**
+ * One client's control connection: reads requests, acts on the meeting domain, answers.
+ * Bad input gets an error reply and changes nothing; nothing a client sends can throw out
+ * of here.
+ *
+ * @example
+ * ```ts
+ * const conn = new ControlConnection(socket, hub);
+ * socket.onmessage = (e) => conn.receive(e.data);
+ * socket.onclose = () => conn.closed();
+ * ```
+ * @module
+ */
+
+import { MeetingError } from "../meeting/errors.ts";
+import type { Meeting } from "../meeting/meeting.ts";
+import {
+  type ClientRequest,
+  type JoinReply,
+  MAX_CONTROL_MESSAGE_BYTES,
+  parseClientMessage,
+  type RemovedReason,
+  type ReplyResults,
+  type RequestId,
+  type ServerMessage,
+} from "../protocol/control.ts";
+import type { Hub } from "./hub.ts";
+import type { Room, RoomMember } from "./room.ts";
+import type { Session } from "./sessions.ts";
+
+/** What a connection needs of its socket. */
+export interface MessageSocket {
+  send(data: string | Uint8Array): void;
+  close(code?: number, reason?: string): void;
+  readonly readyState: number;
+}
+
+const OPEN = 1;
+
+/** The server side of one `/ws` connection. */
+export class ControlConnection implements RoomMember {
+  #socket: MessageSocket;
+  #hub: Hub;
+  #session: Session | undefined;
+  #room: Room | undefined;
+  #participantId: string | undefined;
+  #subscribed = false;
+  #closed = false;
+
+  constructor(socket: MessageSocket, hub: Hub) {
+    this.#socket = socket;
+    this.#hub = hub;
+  }
+
+  /** The session this connection identified as, if it has. */
+  get session(): Session | undefined {
+    return this.#session;
+  }
+
+  /** Handles one incoming WebSocket message. */
+  receive(data: string | ArrayBuffer | Uint8Array | Blob): void {
+    if (this.#closed) return;
+    if (typeof data !== "string") {
+      this.#error(null, "bad_request", "binary messages are not accepted on this connection");
+      return;
+    }
+    // Length in UTF-16 units is at most the UTF-8 byte length; check bytes only when close.
+    if (
+      data.length > MAX_CONTROL_MESSAGE_BYTES ||
+      (data.length > MAX_CONTROL_MESSAGE_BYTES / 3 &&
+        new TextEncoder().encode(data).length > MAX_CONTROL_MESSAGE_BYTES)
+    ) {
+      this.#error(null, "too_large", `messages are limited to ${MAX_CONTROL_MESSAGE_BYTES} bytes`);
+      return;
+    }
+    const parsed = parseClientMessage(data);
+    if ("error" in parsed) {
+      this.#error(parsed.error.id, parsed.error.code, parsed.error.message);
+      return;
+    }
+    const request = parsed.request;
+    try {
+      this.#reply(request.id, this.#handle(request));
+    } catch (err) {
+      if (err instanceof MeetingError) {
+        this.#error(request.id, err.code, err.message);
+      } else {
+        console.error("control request failed:", err);
+        this.#error(request.id, "internal", "the server could not handle this request");
+      }
+    }
+  }
+
+  /** The socket closed: a seat is held for the grace period, the list subscription ends. */
+  closed(): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    this.#hub.unsubscribeList(this);
+    const room = this.#room;
+    const participantId = this.#participantId;
+    this.#room = undefined;
+    this.#participantId = undefined;
+    if (room && participantId) {
+      room.detach(participantId, this);
+      room.meeting.disconnect(participantId);
+    }
+  }
+
+  /** Sends a message if the socket is open. */
+  send(message: ServerMessage): void {
+    if (this.#closed || this.#socket.readyState !== OPEN) return;
+    try {
+      this.#socket.send(JSON.stringify(message));
+    } catch {
+      // The socket went away between the check and the send; close() will follow.
+    }
+  }
+
+  /** The room let this connection go (meeting cancelled or ended, or seat taken over). */
+  removed(meetingId: string, reason: RemovedReason): void {
+    if (this.#room?.id !== meetingId) return;
+    this.#room = undefined;
+    this.#participantId = undefined;
+    this.send({ type: "removed", meetingId, reason });
+  }
+
+  #handle(request: ClientRequest): ReplyResults[keyof ReplyResults] {
+    switch (request.type) {
+      case "identify":
+        return this.#identify(request.name, request.token);
+      case "ping":
+        return { now: Date.now() };
+      case "subscribe_meetings":
+        this.#subscribed = true;
+        this.#hub.subscribeList(this);
+        return { meetings: this.#hub.registry.list() };
+      case "unsubscribe_meetings":
+        this.#subscribed = false;
+        this.#hub.unsubscribeList(this);
+        return {};
+    }
+    const session = this.#requireSession();
+    switch (request.type) {
+      case "create": {
+        const meeting = this.#hub.registry.create({
+          title: request.title,
+          creatorSessionId: session.id,
+          creatorName: session.name,
+        });
+        const result: ReplyResults["create"] = { meeting: meeting.details() };
+        if (request.join !== false) {
+          result.join = this.#join(meeting, session.name);
+          result.meeting = meeting.details();
+        }
+        return result;
+      }
+      case "join":
+        return this.#join(
+          this.#hub.registry.require(request.meetingId),
+          request.name ?? session.name,
+        );
+      case "leave": {
+        const room = this.#requireRoom();
+        const participantId = this.#participantId!;
+        this.#room = undefined;
+        this.#participantId = undefined;
+        room.detach(participantId, this);
+        room.meeting.leave(participantId);
+        return {};
+      }
+      case "cancel": {
+        const meetingId = request.meetingId ?? this.#room?.id;
+        if (meetingId === undefined) {
+          throw new MeetingError("bad_request", "cancel needs a meetingId when not in a meeting");
+        }
+        this.#hub.registry.require(meetingId).cancel(session.id);
+        return {};
+      }
+      case "chat": {
+        const room = this.#requireRoom();
+        return { message: room.meeting.sendChat(this.#participantId!, request.text) };
+      }
+    }
+  }
+
+  #identify(name: string | undefined, token: string | undefined): ReplyResults["identify"] {
+    if (this.#session) {
+      // Identifying again on the same connection may only change the name.
+      if (token !== undefined && token !== this.#session.token) {
+        throw new MeetingError("bad_request", "this connection is identified with another token");
+      }
+      if (name !== undefined) this.#session.name = this.#hub.normalizeName(name);
+      return { token: this.#session.token, name: this.#session.name };
+    }
+    if (token !== undefined) {
+      const session = this.#hub.sessions.byToken(token);
+      if (!session) throw new MeetingError("invalid_token", "unknown or expired token");
+      if (name !== undefined) session.name = this.#hub.normalizeName(name);
+      this.#session = session;
+    } else {
+      this.#session = this.#hub.sessions.create(this.#hub.normalizeName(name));
+    }
+    return { token: this.#session.token, name: this.#session.name };
+  }
+
+  #join(meeting: Meeting, name: string): JoinReply {
+    if (this.#room) {
+      if (this.#room.meeting === meeting) {
+        throw new MeetingError("already_in_meeting", "you are already in this meeting");
+      }
+      throw new MeetingError("already_in_meeting", "leave your current meeting first");
+    }
+    const { participant, resumed } = meeting.join(this.#session!.id, name);
+    const room = this.#hub.room(meeting.id);
+    this.#room = room;
+    this.#participantId = participant.id;
+    room.attach(participant.id, this);
+    return {
+      meeting: meeting.details(),
+      participantId: participant.id,
+      name: participant.name,
+      resumed,
+      chat: meeting.recentChat(),
+    };
+  }
+
+  #requireSession(): Session {
+    if (!this.#session) throw new MeetingError("not_identified", "identify first");
+    return this.#session;
+  }
+
+  #requireRoom(): Room {
+    if (!this.#room) throw new MeetingError("not_member", "you are not in a meeting");
+    return this.#room;
+  }
+
+  #reply(id: RequestId, result: unknown): void {
+    this.send({ type: "reply", id, result });
+  }
+
+  #error(id: RequestId | null, code: MeetingError["code"], message: string): void {
+    this.send({ type: "error", id, code, message });
+  }
+
+  /** Whether this connection asked for the live meeting list. */
+  get subscribed(): boolean {
+    return this.#subscribed;
+  }
+}

@@ -1,0 +1,218 @@
+/**
+ * Records: every meeting, its life-cycle events and its chat, written to SQLite
+ * (`node:sqlite`) in the data dir, so a restart loses no history.
+ *
+ * @example
+ * ```ts
+ * const records = Records.open("./data/meet.db");
+ * records.attach(registry);          // writes as meetings live
+ * records.history("abc123");         // { meeting, events, chat } or undefined
+ * records.close();
+ * ```
+ * @module
+ */
+
+import { DatabaseSync } from "node:sqlite";
+import type { ChatMessage } from "../meeting/chat.ts";
+import type { CloseReason, Meeting } from "../meeting/meeting.ts";
+import type { MeetingRegistry } from "../meeting/registry.ts";
+import { type Clock, systemClock } from "../util/clock.ts";
+
+/** Life-cycle event types kept in the records. */
+export type RecordedEventType = "created" | "joined" | "left" | "cancelled" | "ended";
+
+/** A meeting as recorded. */
+export interface MeetingRecord {
+  id: string;
+  title: string;
+  creator: string;
+  createdAt: number;
+  /** ms since the epoch, or null while the meeting is open. */
+  endedAt: number | null;
+  /** "cancelled", "empty", "idle", "shutdown", "restart"; null while open. */
+  endReason: string | null;
+}
+
+/** One recorded event. */
+export interface EventRecord {
+  at: number;
+  type: RecordedEventType;
+  participantId: string | null;
+  name: string | null;
+  /** E.g. why a participant left ("left", "timeout"), or why a meeting ended. */
+  detail: string | null;
+}
+
+/** One recorded chat line. */
+export interface ChatRecord {
+  at: number;
+  participantId: string;
+  name: string;
+  text: string;
+}
+
+/** A meeting's whole history. */
+export interface MeetingHistory {
+  meeting: MeetingRecord;
+  events: EventRecord[];
+  chat: ChatRecord[];
+}
+
+const SCHEMA = `
+  PRAGMA journal_mode = WAL;
+  PRAGMA synchronous = NORMAL;
+  CREATE TABLE IF NOT EXISTS meetings (
+    id TEXT PRIMARY KEY,
+    title TEXT NOT NULL,
+    creator TEXT NOT NULL,
+    created_at INTEGER NOT NULL,
+    ended_at INTEGER,
+    end_reason TEXT
+  );
+  CREATE TABLE IF NOT EXISTS events (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    meeting_id TEXT NOT NULL,
+    at INTEGER NOT NULL,
+    type TEXT NOT NULL,
+    participant_id TEXT,
+    name TEXT,
+    detail TEXT
+  );
+  CREATE INDEX IF NOT EXISTS events_by_meeting ON events (meeting_id, seq);
+  CREATE TABLE IF NOT EXISTS chat (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    meeting_id TEXT NOT NULL,
+    at INTEGER NOT NULL,
+    participant_id TEXT NOT NULL,
+    name TEXT NOT NULL,
+    text TEXT NOT NULL
+  );
+  CREATE INDEX IF NOT EXISTS chat_by_meeting ON chat (meeting_id, seq);
+`;
+
+/** The SQLite store of meetings, events and chat. */
+export class Records {
+  #db: DatabaseSync;
+  #clock: Clock;
+  #insertMeeting;
+  #endMeeting;
+  #insertEvent;
+  #insertChat;
+
+  private constructor(db: DatabaseSync, clock: Clock) {
+    this.#db = db;
+    this.#clock = clock;
+    db.exec(SCHEMA);
+    this.#insertMeeting = db.prepare(
+      "INSERT INTO meetings (id, title, creator, created_at) VALUES (?, ?, ?, ?)",
+    );
+    this.#endMeeting = db.prepare(
+      "UPDATE meetings SET ended_at = ?, end_reason = ? WHERE id = ? AND ended_at IS NULL",
+    );
+    this.#insertEvent = db.prepare(
+      "INSERT INTO events (meeting_id, at, type, participant_id, name, detail) VALUES (?, ?, ?, ?, ?, ?)",
+    );
+    this.#insertChat = db.prepare(
+      "INSERT INTO chat (meeting_id, at, participant_id, name, text) VALUES (?, ?, ?, ?, ?)",
+    );
+  }
+
+  /**
+   * Opens (or creates) the database at `path`. Meetings left open by a previous run are
+   * closed with reason "restart": live meetings do not survive a restart, their history does.
+   */
+  static open(path: string, options: { clock?: Clock } = {}): Records {
+    const records = new Records(new DatabaseSync(path), options.clock ?? systemClock);
+    records.#closeLeftovers();
+    return records;
+  }
+
+  /** Writes the life of every meeting the registry creates from now on. */
+  attach(registry: MeetingRegistry): () => void {
+    return registry.on("created", (meeting) => this.#follow(meeting));
+  }
+
+  /** The recorded meeting, if any. */
+  meeting(id: string): MeetingRecord | undefined {
+    const row = this.#db.prepare("SELECT * FROM meetings WHERE id = ?").get(id) as
+      | Record<string, unknown>
+      | undefined;
+    if (!row) return undefined;
+    return {
+      id: row.id as string,
+      title: row.title as string,
+      creator: row.creator as string,
+      createdAt: Number(row.created_at),
+      endedAt: row.ended_at == null ? null : Number(row.ended_at),
+      endReason: (row.end_reason as string | null) ?? null,
+    };
+  }
+
+  /** A meeting's events and chat in order, or undefined for an unknown meeting. */
+  history(id: string): MeetingHistory | undefined {
+    const meeting = this.meeting(id);
+    if (!meeting) return undefined;
+    const events = this.#db.prepare(
+      "SELECT at, type, participant_id, name, detail FROM events WHERE meeting_id = ? ORDER BY seq",
+    ).all(id).map((r) => ({
+      at: Number(r.at),
+      type: r.type as RecordedEventType,
+      participantId: (r.participant_id as string | null) ?? null,
+      name: (r.name as string | null) ?? null,
+      detail: (r.detail as string | null) ?? null,
+    }));
+    const chat = this.#db.prepare(
+      "SELECT at, participant_id, name, text FROM chat WHERE meeting_id = ? ORDER BY seq",
+    ).all(id).map((r) => ({
+      at: Number(r.at),
+      participantId: r.participant_id as string,
+      name: r.name as string,
+      text: r.text as string,
+    }));
+    return { meeting, events, chat };
+  }
+
+  close(): void {
+    if (this.#db.isOpen) this.#db.close();
+  }
+
+  #follow(meeting: Meeting): void {
+    const id = meeting.id;
+    this.#insertMeeting.run(id, meeting.title, meeting.creatorName, meeting.createdAt);
+    this.#event(id, meeting.createdAt, "created", null, meeting.creatorName, null);
+    meeting.on("joined", (p) => this.#event(id, p.joinedAt, "joined", p.id, p.name, null));
+    meeting.on(
+      "left",
+      (p, reason) => this.#event(id, this.#clock.now(), "left", p.id, p.name, reason),
+    );
+    meeting.on(
+      "chat",
+      (m: ChatMessage) => this.#insertChat.run(id, m.at, m.participantId, m.name, m.text),
+    );
+    meeting.on("closed", (reason: CloseReason) => {
+      const at = this.#clock.now();
+      this.#endMeeting.run(at, reason, id);
+      this.#event(id, at, reason === "cancelled" ? "cancelled" : "ended", null, null, reason);
+    });
+  }
+
+  #event(
+    meetingId: string,
+    at: number,
+    type: RecordedEventType,
+    participantId: string | null,
+    name: string | null,
+    detail: string | null,
+  ): void {
+    this.#insertEvent.run(meetingId, at, type, participantId, name, detail);
+  }
+
+  #closeLeftovers(): void {
+    const at = this.#clock.now();
+    const open = this.#db.prepare("SELECT id FROM meetings WHERE ended_at IS NULL").all();
+    for (const row of open) {
+      this.#endMeeting.run(at, "restart", row.id as string);
+      this.#event(row.id as string, at, "ended", null, null, "restart");
+    }
+  }
+}

@@ -1,0 +1,93 @@
+/**
+ * A Room is the server's side of one live meeting: it binds the meeting's participants to
+ * their control connections and fans the meeting's events out to them, and to no one else.
+ * Media (router, mixer) will hang off the room too; `close()` cascades to all of it.
+ *
+ * @example
+ * ```ts
+ * const room = new Room(meeting);
+ * room.attach(participant.id, connection);   // connection now receives roster and chat
+ * meeting.cancel(creatorSessionId);          // members get {type:"removed"}; the room closes
+ * ```
+ * @module
+ */
+
+import type { CloseReason, Meeting } from "../meeting/meeting.ts";
+import { participantInfo } from "../meeting/participant.ts";
+import type { RemovedReason, ServerMessage } from "../protocol/control.ts";
+
+/** What a room needs of a client connection. */
+export interface RoomMember {
+  send(message: ServerMessage): void;
+  /** Called when the room lets go of this member without the member asking. */
+  removed(meetingId: string, reason: RemovedReason): void;
+}
+
+/** The live side of one meeting. */
+export class Room {
+  readonly meeting: Meeting;
+  #members = new Map<string, RoomMember>();
+  #closed = false;
+
+  constructor(meeting: Meeting) {
+    this.meeting = meeting;
+    meeting.on("joined", () => this.#sendRoster());
+    meeting.on("left", (p) => {
+      this.#members.delete(p.id);
+      this.#sendRoster();
+    });
+    meeting.on("presence", () => this.#sendRoster());
+    meeting.on(
+      "chat",
+      (message) => this.broadcast({ type: "chat", meetingId: meeting.id, message }),
+    );
+    meeting.on("closed", (reason) => this.close(reason));
+  }
+
+  get id(): string {
+    return this.meeting.id;
+  }
+
+  /**
+   * Binds a participant's seat to a connection. A connection already bound to that seat
+   * (the same person on a newer connection) is let go with reason "replaced".
+   */
+  attach(participantId: string, member: RoomMember): void {
+    const previous = this.#members.get(participantId);
+    this.#members.set(participantId, member);
+    if (previous && previous !== member) previous.removed(this.id, "replaced");
+  }
+
+  /** Unbinds a connection from its seat, if it is still the one bound. */
+  detach(participantId: string, member: RoomMember): void {
+    if (this.#members.get(participantId) === member) this.#members.delete(participantId);
+  }
+
+  /** Sends a message to every connected member of this meeting. */
+  broadcast(message: ServerMessage): void {
+    for (const member of this.#members.values()) member.send(message);
+  }
+
+  /** Number of members with a live connection. */
+  get connectedCount(): number {
+    return this.#members.size;
+  }
+
+  /** Lets every member go and stops. Idempotent. */
+  close(reason: CloseReason = "shutdown"): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    const removedReason: RemovedReason = reason === "cancelled" ? "cancelled" : "ended";
+    const members = [...this.#members.values()];
+    this.#members.clear();
+    for (const member of members) member.removed(this.id, removedReason);
+  }
+
+  #sendRoster(): void {
+    this.broadcast({
+      type: "roster",
+      meetingId: this.id,
+      participants: this.meeting.participants.map(participantInfo),
+    });
+  }
+}

@@ -1,0 +1,184 @@
+/**
+ * The HTTP server: pages, the REST API, the island bundle, static files, and the control
+ * WebSocket at `/ws`. One call starts everything; `close()` stops it cleanly.
+ *
+ * @example
+ * ```ts
+ * const server = await startServer({ hostname: "127.0.0.1", port: 0, dataDir: "./data" });
+ * console.log(server.url); // http://127.0.0.1:PORT/
+ * await server.close();
+ * ```
+ * @module
+ */
+
+import { join } from "node:path";
+import { matchRoute } from "../routes/mod.ts";
+import { apiError } from "../routes/api/meetings.ts";
+import { MeetingError } from "../meeting/errors.ts";
+import { type Asset, loadIslandAssets } from "../web/assets.ts";
+import { ControlConnection } from "./control_connection.ts";
+import { Hub } from "./hub.ts";
+import { Records } from "./records.ts";
+
+/** Server options. */
+export interface ServerOptions {
+  /** Interface to listen on. Default 0.0.0.0. */
+  hostname?: string;
+  /** HTTP port; 0 picks a free one. Default 8000. */
+  port?: number;
+  /** Directory of the SQLite records. Default ./data. */
+  dataDir?: string;
+  /** Seat kept for a dropped connection, ms. Default 30 s. */
+  graceMs?: number;
+  /** A meeting nobody joins ends after this long, ms. Default 60 s. */
+  idleTimeoutMs?: number;
+}
+
+/** A running server. */
+export interface RunningServer {
+  /** Base address, e.g. `http://127.0.0.1:8000/`. */
+  url: string;
+  port: number;
+  hub: Hub;
+  /** Stops accepting, ends meetings, closes connections and the database. */
+  close(): Promise<void>;
+}
+
+/** Thrown when the HTTP port is taken. */
+export class PortInUseError extends Error {
+  constructor(readonly port: number) {
+    super(`port ${port} is already in use`);
+    this.name = "PortInUseError";
+  }
+}
+
+const STATIC_DIR = new URL("../static/", import.meta.url);
+const STATIC_TYPES: Record<string, string> = {
+  ".js": "text/javascript; charset=utf-8",
+  ".css": "text/css; charset=utf-8",
+  ".svg": "image/svg+xml",
+  ".png": "image/png",
+  ".ico": "image/x-icon",
+  ".txt": "text/plain; charset=utf-8",
+  ".json": "application/json",
+  ".wasm": "application/wasm",
+};
+
+async function serveStatic(pathname: string): Promise<Response | undefined> {
+  if (!/^\/[A-Za-z0-9_\-./]+$/.test(pathname) || pathname.includes("..")) return undefined;
+  const ext = pathname.slice(pathname.lastIndexOf("."));
+  const type = STATIC_TYPES[ext];
+  if (!type) return undefined;
+  try {
+    const body = await Deno.readFile(new URL(pathname.slice(1), STATIC_DIR));
+    return new Response(body, { headers: { "content-type": type, "cache-control": "no-cache" } });
+  } catch {
+    return undefined;
+  }
+}
+
+function serveAsset(asset: Asset): Response {
+  return new Response(asset.body, {
+    headers: { "content-type": asset.contentType, "cache-control": "no-cache" },
+  });
+}
+
+/** Starts the server. Rejects with {@linkcode PortInUseError} when the port is taken. */
+export async function startServer(options: ServerOptions = {}): Promise<RunningServer> {
+  const dataDir = options.dataDir ?? "./data";
+  await Deno.mkdir(dataDir, { recursive: true });
+  const assets = await loadIslandAssets();
+  const records = Records.open(join(dataDir, "meet.db"));
+  const hub = new Hub({
+    records,
+    graceMs: options.graceMs,
+    idleTimeoutMs: options.idleTimeoutMs,
+  });
+  const sockets = new Set<WebSocket>();
+
+  const upgrade = (req: Request): Response => {
+    const { socket, response } = Deno.upgradeWebSocket(req, { idleTimeout: 60 });
+    socket.binaryType = "arraybuffer";
+    const connection = new ControlConnection(socket, hub);
+    sockets.add(socket);
+    socket.onmessage = (e) => connection.receive(e.data);
+    socket.onclose = () => {
+      sockets.delete(socket);
+      connection.closed();
+    };
+    socket.onerror = () => {};
+    return response;
+  };
+
+  const handler = async (req: Request): Promise<Response> => {
+    const url = new URL(req.url);
+    if (url.pathname === "/ws") {
+      if (req.headers.get("upgrade")?.toLowerCase() !== "websocket") {
+        return new Response("expected a WebSocket upgrade", { status: 426 });
+      }
+      return upgrade(req);
+    }
+    const match = matchRoute(req.method, url);
+    if (match && "handler" in match) {
+      return await match.handler(req, { hub, url, params: match.params });
+    }
+    if (match) {
+      const err = apiError(new MeetingError("bad_request", `method ${req.method} not allowed`));
+      return new Response(err.body, {
+        status: 405,
+        headers: { "content-type": "application/json", allow: match.methodNotAllowed.join(", ") },
+      });
+    }
+    if (req.method === "GET" || req.method === "HEAD") {
+      if (url.pathname.startsWith("/_islands/")) {
+        const asset = assets.get(url.pathname.slice("/_islands/".length));
+        if (asset) return serveAsset(asset);
+      } else {
+        const file = await serveStatic(url.pathname);
+        if (file) return file;
+      }
+    }
+    if (url.pathname.startsWith("/api/")) {
+      return apiError(new MeetingError("not_found", `no API at ${url.pathname}`));
+    }
+    return new Response("Not found", { status: 404 });
+  };
+
+  let httpServer: Deno.HttpServer<Deno.NetAddr>;
+  const port = options.port ?? 8000;
+  try {
+    httpServer = Deno.serve({
+      hostname: options.hostname ?? "0.0.0.0",
+      port,
+      onListen: () => {},
+      onError: (err) => {
+        console.error("request failed:", err);
+        return new Response("Internal server error", { status: 500 });
+      },
+    }, handler);
+  } catch (err) {
+    hub.close();
+    if (err instanceof Deno.errors.AddrInUse) throw new PortInUseError(port);
+    throw err;
+  }
+  const addr = httpServer.addr;
+  const host = addr.hostname === "0.0.0.0" ? "127.0.0.1" : addr.hostname;
+  let closing: Promise<void> | undefined;
+  return {
+    url: `http://${host.includes(":") ? `[${host}]` : host}:${addr.port}/`,
+    port: addr.port,
+    hub,
+    close() {
+      closing ??= (async () => {
+        hub.close();
+        for (const socket of sockets) {
+          try {
+            socket.close(1001, "server shutting down");
+          } catch { /* already closing */ }
+        }
+        await httpServer.shutdown();
+      })();
+      return closing;
+    },
+  };
+}
