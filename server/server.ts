@@ -88,12 +88,9 @@ export async function startServer(options: ServerOptions = {}): Promise<RunningS
   const dataDir = options.dataDir ?? "./data";
   await Deno.mkdir(dataDir, { recursive: true });
   const assets = await loadIslandAssets();
-  const records = Records.open(join(dataDir, "meet.db"));
-  const hub = new Hub({
-    records,
-    graceMs: options.graceMs,
-    idleTimeoutMs: options.idleTimeoutMs,
-  });
+  // Assigned right after the port is bound (before any request can arrive), so that a
+  // second instance failing on a taken port never touches the records.
+  let hub!: Hub;
   const sockets = new Set<WebSocket>();
 
   const upgrade = (req: Request): Response => {
@@ -157,8 +154,17 @@ export async function startServer(options: ServerOptions = {}): Promise<RunningS
       },
     }, handler);
   } catch (err) {
-    hub.close();
     if (err instanceof Deno.errors.AddrInUse) throw new PortInUseError(port);
+    throw err;
+  }
+  try {
+    hub = new Hub({
+      records: Records.open(join(dataDir, "meet.db")),
+      graceMs: options.graceMs,
+      idleTimeoutMs: options.idleTimeoutMs,
+    });
+  } catch (err) {
+    await httpServer.shutdown();
     throw err;
   }
   const addr = httpServer.addr;
