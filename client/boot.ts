@@ -10,7 +10,7 @@
  * @module
  */
 
-import { install } from "@twind/core";
+import { cssom, observe, twind } from "@twind/core";
 import { h, hydrate } from "preact";
 import type { ComponentType } from "preact";
 import { ISLAND_ATTR, type IslandName, PROPS_ATTR } from "../web/island.tsx";
@@ -21,7 +21,12 @@ const ISLANDS: Record<IslandName, () => Promise<{ default: ComponentType<never> 
   Room: () => import("../islands/Room.tsx"),
 };
 
-install(twindConfig);
+// Classes that appear after hydration go to a sheet placed after the server's, so that the
+// server's preflight and base classes never outrank utilities added later.
+const runtimeSheet = document.createElement("style");
+runtimeSheet.setAttribute("data-twind-runtime", "");
+document.head.append(runtimeSheet);
+observe(twind(twindConfig, cssom(runtimeSheet)), document.documentElement);
 
 for (const el of document.querySelectorAll<HTMLElement>(`[${ISLAND_ATTR}]`)) {
   const name = el.getAttribute(ISLAND_ATTR) as IslandName;

@@ -41,7 +41,7 @@ export function ChatPanel(
       <h2 class="px-4 pt-3 text-sm font-semibold text-slate-500 uppercase tracking-wide">Chat</h2>
       <ol
         ref={list}
-        class="flex-1 overflow-y-auto px-4 py-2 space-y-2 min-h-[6rem]"
+        class="flex-1 overflow-y-auto px-4 py-2 space-y-2 min-h-[6rem] max-h-72 md:max-h-full"
         data-testid="chat"
       >
         {messages.map((m) => (

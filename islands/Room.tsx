@@ -245,7 +245,7 @@ export default function Room({ meetingId, title, name: nameFromUrl }: RoomProps)
           )}
         </div>
       </section>
-      <aside class="md:w-80 flex flex-col border-t md:border-t-0 md:border-l border-slate-200 bg-white min-h-0 max-h-[50vh] md:max-h-none">
+      <aside class="md:w-80 flex flex-col border-t md:border-t-0 md:border-l border-slate-200 bg-white min-h-0">
         <div class="px-4 py-3 border-b border-slate-200">
           <h2 class="text-sm font-semibold text-slate-500 uppercase tracking-wide">People</h2>
           <ul class="mt-1 text-sm" data-testid="roster">

@@ -43,7 +43,7 @@ export function renderPage(body: VNode, options: PageOptions): Response {
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <title>${escapeHtml(options.title)}</title>
 <link rel="icon" href="/favicon.svg" type="image/svg+xml">
-<style data-twind>${css}</style>
+<style data-ssr-css>${css}</style>
 ${boot}
 </head>
 <body>${html}</body>

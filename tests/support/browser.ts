@@ -1,0 +1,47 @@
+/**
+ * Headless Chromium (Debian's) driven by playwright-core, with the flags this machine needs
+ * (see docs/platform.md): fake camera and microphone, no network beyond loopback.
+ *
+ * @example
+ * ```ts
+ * await using browser = await launchBrowser();
+ * const page = await (await browser.newContext()).newPage();
+ * ```
+ * @module
+ */
+
+import { type Browser, chromium } from "playwright-core";
+
+/** Where Debian installs Chromium. */
+export const CHROMIUM = Deno.env.get("CHROMIUM_PATH") ?? "/usr/bin/chromium";
+
+/** Flags for tests: headless, quiet, fake media devices, loopback WebRTC. */
+export const CHROMIUM_ARGS = [
+  "--headless",
+  "--no-sandbox",
+  "--disable-gpu",
+  "--disable-quic",
+  "--no-first-run",
+  "--disable-background-networking",
+  "--disable-component-update",
+  "--disable-sync",
+  "--use-fake-device-for-media-stream=fps=30",
+  "--use-fake-ui-for-media-stream",
+  "--autoplay-policy=no-user-gesture-required",
+  "--disable-features=WebRtcHideLocalIpsWithMdns",
+  "--allow-loopback-in-peer-connection",
+];
+
+/** A browser that closes itself when disposed. */
+export type TestBrowser = Browser & { [Symbol.asyncDispose](): Promise<void> };
+
+/** Launches headless Chromium. */
+export async function launchBrowser(extraArgs: string[] = []): Promise<TestBrowser> {
+  const browser = await chromium.launch({
+    executablePath: CHROMIUM,
+    args: [...CHROMIUM_ARGS, ...extraArgs],
+    timeout: 30_000,
+  }) as TestBrowser;
+  browser[Symbol.asyncDispose] = () => browser.close();
+  return browser;
+}
