@@ -1,0 +1,306 @@
+import assert from "node:assert/strict";
+import {
+  JitterBuffer,
+  type JitterBufferOptions,
+  type JitterBufferOutput,
+} from "./jitter_buffer.ts";
+import { seededRandom } from "./_testing.ts";
+
+interface Arrival {
+  seq: number;
+  atMs: number;
+}
+
+/** A short label per pop: "f<seq>" frame, "m<seq>" lost, "u<seq>" underrun, "-" nothing. */
+function label(out: JitterBufferOutput): string {
+  if (out === null) return "-";
+  if (out.kind === "frame") return `f${out.seq}`;
+  return `${out.underrun ? "u" : "m"}${out.seq}`;
+}
+
+/** A packet whose payload names its sequence number, so tests can check what is played. */
+function payloadOf(seq: number): Uint8Array {
+  return new Uint8Array([seq >> 8, seq & 0xff]);
+}
+
+/**
+ * Plays a schedule: packets arrive at their times, `pop` runs every 20 ms from `firstPopMs`
+ * until `untilMs`. Returns the pop labels.
+ */
+function simulate(
+  buffer: JitterBuffer,
+  arrivals: Arrival[],
+  untilMs: number,
+  firstPopMs = 10,
+): string[] {
+  const pending = [...arrivals].sort((a, b) => a.atMs - b.atMs);
+  const out: string[] = [];
+  for (let now = firstPopMs; now <= untilMs; now += 20) {
+    while (pending.length > 0 && pending[0].atMs <= now) {
+      const { seq, atMs } = pending.shift()!;
+      buffer.push(seq, (seq * 960) >>> 0, payloadOf(seq), atMs);
+    }
+    const popped = buffer.pop(now);
+    if (popped?.kind === "frame") {
+      assert.deepEqual(popped.payload, payloadOf(popped.seq));
+      assert.equal(popped.rtpTimestamp, (popped.seq * 960) >>> 0);
+    }
+    out.push(label(popped));
+  }
+  return out;
+}
+
+/** Packets `first..first+count-1` (mod 2^16), one every 20 ms from `startMs`. */
+function steady(first: number, count: number, startMs = 0): Arrival[] {
+  return Array.from({ length: count }, (_, i) => ({
+    seq: (first + i) & 0xffff,
+    atMs: startMs + i * 20,
+  }));
+}
+
+function frames(labels: string[]): number[] {
+  return labels.filter((l) => l.startsWith("f")).map((l) => Number(l.slice(1)));
+}
+
+function range(first: number, count: number): number[] {
+  return Array.from({ length: count }, (_, i) => (first + i) & 0xffff);
+}
+
+const fixed40: JitterBufferOptions = { minMs: 40, maxMs: 40 };
+
+Deno.test("jitter buffer: buffers to the target depth, then plays in order", () => {
+  const buffer = new JitterBuffer(fixed40);
+  const labels = simulate(buffer, steady(100, 50), 50 * 20 - 10);
+  // Pop at 10 ms holds one frame (20 ms < 40 ms); at 30 ms two frames: playback starts.
+  assert.deepEqual(labels.slice(0, 3), ["-", "f100", "f101"]);
+  assert.deepEqual(frames(labels), range(100, 49));
+  const stats = buffer.stats;
+  assert.equal(stats.received, 50);
+  assert.equal(stats.played, 49);
+  assert.equal(stats.lost, 0);
+  assert.equal(stats.concealed, 0);
+  assert.equal(stats.late, 0);
+  assert.equal(stats.duplicates, 0);
+  assert.equal(stats.depthMs, 20);
+  assert.equal(stats.targetMs, 40);
+  assert.equal(stats.jitterMs, 0);
+});
+
+Deno.test("jitter buffer: reordering within the depth is absorbed", () => {
+  const arrivals = steady(0, 40);
+  for (const i of [5, 12, 20, 31]) {
+    [arrivals[i].seq, arrivals[i + 1].seq] = [arrivals[i + 1].seq, arrivals[i].seq];
+  }
+  const buffer = new JitterBuffer(fixed40);
+  const labels = simulate(buffer, arrivals, 40 * 20 + 30);
+  assert.deepEqual(frames(labels), range(0, 40));
+  assert.equal(buffer.stats.lost, 0);
+  assert.equal(buffer.stats.late, 0);
+});
+
+Deno.test("jitter buffer: reordering before playback starts is absorbed too", () => {
+  const buffer = new JitterBuffer(fixed40);
+  assert.equal(buffer.push(11, 11 * 960, payloadOf(11), 0), "stored");
+  assert.equal(buffer.push(10, 10 * 960, payloadOf(10), 1), "stored");
+  assert.deepEqual(label(buffer.pop(2)), "f10");
+  assert.deepEqual(label(buffer.pop(22)), "f11");
+});
+
+Deno.test("jitter buffer: duplicates are counted and played once", () => {
+  const arrivals = steady(0, 20).flatMap((a) => [a, { ...a, atMs: a.atMs + 1 }]);
+  const buffer = new JitterBuffer(fixed40);
+  const labels = simulate(buffer, arrivals, 20 * 20 + 30);
+  assert.deepEqual(frames(labels), range(0, 20));
+  // A duplicate that arrives after its frame was played counts as late instead.
+  assert.equal(buffer.stats.duplicates + buffer.stats.late, 20);
+  assert.equal(buffer.stats.played, 20);
+});
+
+Deno.test("jitter buffer: a lost packet is concealed once, in its place", () => {
+  const arrivals = steady(0, 20).filter((a) => a.seq !== 7);
+  const buffer = new JitterBuffer(fixed40);
+  const labels = simulate(buffer, arrivals, 20 * 20 + 10); // up to the last frame
+  const played = labels.filter((l) => l !== "-");
+  assert.deepEqual(played.slice(5, 10), ["f5", "f6", "m7", "f8", "f9"]);
+  assert.deepEqual(frames(labels), range(0, 20).filter((s) => s !== 7));
+  assert.equal(buffer.stats.lost, 1);
+  assert.equal(buffer.stats.concealed, 1);
+});
+
+Deno.test("jitter buffer: a packet arriving after its slot was concealed is late, dropped", () => {
+  const buffer = new JitterBuffer(fixed40);
+  const arrivals = steady(0, 20).map((a) => a.seq === 7 ? { ...a, atMs: a.atMs + 200 } : a);
+  const labels = simulate(buffer, arrivals, 20 * 20 + 30);
+  assert.ok(labels.includes("m7"));
+  assert.ok(!labels.includes("f7"));
+  assert.equal(buffer.stats.late, 1);
+  assert.equal(buffer.stats.lost, 1);
+  assert.equal(buffer.push(3, 3 * 960, payloadOf(3), 1000), "late");
+});
+
+Deno.test("jitter buffer: sequence numbers wrap at 65535", () => {
+  const buffer = new JitterBuffer(fixed40);
+  const arrivals = steady(65530, 20).filter((a) => a.seq !== 1);
+  const labels = simulate(buffer, arrivals, 20 * 20 + 10);
+  assert.deepEqual(labels.filter((l) => l !== "-"), [
+    ...range(65530, 6).map((s) => `f${s}`),
+    "f0",
+    "m1",
+    ...range(2, 12).map((s) => `f${s}`),
+  ]);
+  assert.equal(buffer.stats.lost, 1);
+  assert.equal(buffer.stats.restarts, 0);
+});
+
+Deno.test("jitter buffer: an underrun conceals without giving up the awaited frame", () => {
+  // Packets 10.. are held up 70 ms by the network, then arrive in a burst.
+  const arrivals = steady(0, 30).map((a) => a.seq >= 10 && a.seq < 14 ? { ...a, atMs: 270 } : a);
+  const buffer = new JitterBuffer(fixed40);
+  const labels = simulate(buffer, arrivals, 30 * 20 + 90);
+  const played = labels.filter((l) => l !== "-");
+  const firstUnderrun = played.indexOf("u10");
+  assert.ok(firstUnderrun > 0, played.join(" "));
+  assert.equal(played[firstUnderrun - 1], "f9");
+  const afterUnderrun = played.slice(firstUnderrun).filter((l) => l !== "u10");
+  assert.deepEqual(afterUnderrun.slice(0, 4), ["f10", "f11", "f12", "f13"]);
+  assert.deepEqual(frames(labels), range(0, 30));
+  assert.equal(buffer.stats.lost, 0);
+  assert.ok(buffer.stats.concealed >= 2);
+});
+
+Deno.test("jitter buffer: after a quiet period it stops concealing, then buffers again", () => {
+  const arrivals = [...steady(0, 10), ...steady(10, 10, 2000)];
+  const buffer = new JitterBuffer({ ...fixed40, maxConcealMs: 100 });
+  const labels = simulate(buffer, arrivals, 2400);
+  const underruns = labels.filter((l) => l === "u10").length;
+  assert.equal(underruns, 5); // 100 ms of concealment, then silence
+  const quiet = labels.slice(labels.lastIndexOf("u10") + 1, labels.indexOf("f10"));
+  assert.ok(quiet.length > 80 && quiet.every((l) => l === "-"));
+  assert.deepEqual(frames(labels), range(0, 20));
+  assert.equal(buffer.stats.lost, 0);
+});
+
+Deno.test("jitter buffer: packets lost during a quiet period are skipped, not concealed", () => {
+  const arrivals = [...steady(0, 10), ...steady(15, 10, 2000)];
+  const buffer = new JitterBuffer(fixed40);
+  const labels = simulate(buffer, arrivals, 2400);
+  assert.ok(!labels.some((l) => l.startsWith("m")), "no lost-frame concealment");
+  assert.deepEqual(frames(labels), [...range(0, 10), ...range(15, 10)]);
+  assert.equal(buffer.stats.lost, 5);
+});
+
+Deno.test("jitter buffer: a large sequence jump (sender restart) resyncs", () => {
+  const buffer = new JitterBuffer(fixed40);
+  const arrivals = [...steady(500, 10), ...steady(30000, 10, 200), ...steady(20000, 10, 400)];
+  const labels = simulate(buffer, arrivals, 700);
+  assert.deepEqual(frames(labels).slice(0, 8), range(500, 8));
+  assert.ok(frames(labels).includes(30005));
+  assert.deepEqual(frames(labels).slice(-10), range(20000, 10));
+  assert.equal(buffer.stats.restarts, 2);
+});
+
+Deno.test("jitter buffer: the target depth adapts to jitter within [min, max]", () => {
+  const random = seededRandom(40);
+  const jittery = steady(0, 500).map((a) => ({ ...a, atMs: a.atMs + random() * 100 }));
+  const adaptive = new JitterBuffer({ minMs: 40, maxMs: 80 });
+  simulate(adaptive, jittery, 500 * 20);
+  assert.ok(adaptive.stats.jitterMs > 10, `jitter ${adaptive.stats.jitterMs}`);
+  assert.equal(adaptive.stats.targetMs, 80);
+
+  const calm = new JitterBuffer({ minMs: 40, maxMs: 80 });
+  simulate(calm, steady(0, 500).map((a) => ({ ...a, atMs: a.atMs + random() * 2 })), 500 * 20);
+  assert.equal(calm.stats.targetMs, 40);
+
+  const fixed = new JitterBuffer(fixed40);
+  simulate(fixed, jittery, 500 * 20);
+  assert.equal(fixed.stats.targetMs, 40);
+  // The deeper adaptive buffer glitches (conceals or drops) less than the fixed shallow one.
+  const glitches = (b: JitterBuffer) => b.stats.concealed + b.stats.dropped;
+  assert.ok(
+    glitches(adaptive) * 2 < glitches(fixed),
+    `${glitches(adaptive)} vs ${glitches(fixed)}`,
+  );
+});
+
+Deno.test("jitter buffer: excess depth is worked off towards the target", () => {
+  // 200 ms of packets arrive at once, then the stream is steady: latency must come down.
+  const arrivals = steady(0, 300).map((a) => ({ ...a, atMs: Math.max(a.atMs, 200) }));
+  const buffer = new JitterBuffer(fixed40);
+  simulate(buffer, arrivals, 300 * 20, 210);
+  assert.ok(buffer.stats.dropped >= 3, `dropped ${buffer.stats.dropped}`);
+  assert.ok(buffer.stats.depthMs <= 60, `depth ${buffer.stats.depthMs}`);
+});
+
+Deno.test("jitter buffer: capacity bounds memory when nobody pops, then it catches up", () => {
+  const buffer = new JitterBuffer({ minMs: 40, maxMs: 80, capacity: 50 });
+  for (let seq = 0; seq < 1000; seq++) buffer.push(seq, seq * 960, payloadOf(seq), seq * 20);
+  assert.ok(buffer.stats.depthMs <= 50 * 20);
+  const out = buffer.pop(20_000);
+  assert.equal(out?.kind, "frame");
+  assert.ok(buffer.stats.depthMs <= 80, `depth ${buffer.stats.depthMs}`);
+  assert.equal(buffer.stats.played, 1);
+  // Everything not played is accounted for.
+  assert.equal(
+    buffer.stats.played + buffer.stats.dropped + buffer.stats.depthMs / 20,
+    1000,
+  );
+});
+
+Deno.test("jitter buffer: seeded fuzz keeps order and bounds", () => {
+  const random = seededRandom(41);
+  const buffer = new JitterBuffer({ minMs: 40, maxMs: 80, capacity: 30 });
+  let seq = 60000;
+  let now = 0;
+  let lastPlayed: number | null = null;
+  for (let i = 0; i < 20_000; i++) {
+    now += random() * 15;
+    const roll = random();
+    if (roll < 0.5) {
+      const jump = random() < 0.01 ? Math.floor(random() * 65536) : Math.floor(random() * 6) - 2;
+      seq = (seq + jump) & 0xffff;
+      buffer.push(seq, seq * 960, payloadOf(seq), now);
+    } else {
+      const out = buffer.pop(now);
+      if (out?.kind === "frame") {
+        if (lastPlayed !== null && buffer.stats.restarts === 0) {
+          assert.ok(((out.seq - lastPlayed) & 0xffff) < 0x8000);
+        }
+        lastPlayed = out.seq;
+      }
+    }
+    assert.ok(buffer.stats.depthMs <= 30 * 20 + 20);
+  }
+  const stats = buffer.stats;
+  assert.ok(stats.played > 1000 && stats.late > 0 && stats.duplicates > 0 && stats.restarts > 0);
+});
+
+Deno.test("jitter buffer: a pause in sending is not mistaken for jitter", () => {
+  // The sender stops for 3 s without advancing its timestamps (e.g. muted), then resumes.
+  const buffer = new JitterBuffer({ minMs: 40, maxMs: 80 });
+  const arrivals = [...steady(0, 50), ...steady(50, 50, 4000)];
+  simulate(buffer, arrivals, 6000);
+  assert.ok(buffer.stats.jitterMs < 1, `jitter ${buffer.stats.jitterMs}`);
+  assert.equal(buffer.stats.targetMs, 40);
+});
+
+Deno.test("jitter buffer: the depth itself grows to a raised target, by concealed frames", () => {
+  // Jittery arrivals raise the target to 80 ms; the buffer must then hold about that much.
+  const random = seededRandom(42);
+  const arrivals = steady(0, 400).map((a) => ({ ...a, atMs: a.atMs + random() * 40 }));
+  const buffer = new JitterBuffer({ minMs: 40, maxMs: 80 });
+  const pending = [...arrivals].sort((a, b) => a.atMs - b.atMs);
+  const depths: number[] = [];
+  for (let now = 10; now <= 400 * 20; now += 20) {
+    while (pending.length > 0 && pending[0].atMs <= now) {
+      const { seq, atMs } = pending.shift()!;
+      buffer.push(seq, seq * 960, payloadOf(seq), atMs);
+    }
+    depths.push(buffer.depthMs); // before the pop: what is buffered ahead
+    buffer.pop(now);
+  }
+  assert.equal(buffer.stats.targetMs, 80);
+  const late = depths.slice(200, 390); // the last ~4 s
+  const average = late.reduce((sum, d) => sum + d, 0) / late.length;
+  assert.ok(average >= 60, `average depth ${average} ms`);
+  assert.ok(buffer.stats.lost === 0 && buffer.stats.late === 0);
+});
