@@ -93,7 +93,11 @@ Deno.test({
       for (const l of lines) assert.equal(l.time, localClock(l.datetime!));
       assert.equal(lines[1].html, "Yes! &lt;b&gt;bold&lt;/b&gt; claim");
     }
-    assert.equal(await bob.locator("text=Cancel meeting").count(), 0, "only the creator can cancel");
+    assert.equal(
+      await bob.locator("text=Cancel meeting").count(),
+      0,
+      "only the creator can cancel",
+    );
 
     // Ann cancels; Bob is returned to the list with a notice, and the meeting is gone.
     await ann.click("text=Cancel meeting");
