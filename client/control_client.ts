@@ -29,6 +29,7 @@ export type ControlClientEvents = {
   roster: [EventOf<"roster">];
   chat: [EventOf<"chat">];
   removed: [EventOf<"removed">];
+  levels: [EventOf<"levels">];
 };
 
 /** An error reply from the server. */

@@ -19,7 +19,7 @@
 
 import { type Clock, systemClock, type TimerHandle } from "../util/clock.ts";
 import { Emitter } from "../util/emitter.ts";
-import { newId } from "../util/ids.ts";
+import { newId, newSsrc } from "../util/ids.ts";
 import { ChatHistory, type ChatMessage, validateChatText } from "./chat.ts";
 import { MeetingError } from "./errors.ts";
 import { normalizeName, uniqueName } from "./names.ts";
@@ -57,7 +57,7 @@ export interface MeetingDetails extends MeetingSummary {
 export type MeetingEvents = {
   /** A new participant took a seat. */
   joined: [participant: Participant];
-  /** A participant's connection was lost (`connected` false) or came back (`connected` true). */
+  /** A participant's connection was lost or came back, or their mic or camera was switched. */
   presence: [participant: Participant];
   /** A participant left; their seat is gone. */
   left: [participant: Participant, reason: LeaveReason];
@@ -99,6 +99,8 @@ export class Meeting extends Emitter<MeetingEvents> {
   readonly creatorSessionId: string;
   readonly creatorName: string;
   readonly createdAt: number;
+  /** SSRC of the mix the server sends to this meeting's listeners. */
+  readonly mixSsrc = newSsrc();
   #state: MeetingState = "open";
   #mode: MeetingMode = "relay";
   #participants = new Map<string, Participant>();
@@ -175,6 +177,10 @@ export class Meeting extends Emitter<MeetingEvents> {
       isCreator: sessionId === this.creatorSessionId,
       joinedAt: this.#clock.now(),
       connected: true,
+      audioSsrc: this.#freshSsrc(),
+      videoSsrc: this.#freshSsrc(),
+      audio: false,
+      video: false,
     };
     if (this.#idleTimer !== undefined) {
       this.#clock.clearTimeout(this.#idleTimer);
@@ -183,6 +189,25 @@ export class Meeting extends Emitter<MeetingEvents> {
     this.#participants.set(participant.id, participant);
     this.emit("joined", participant);
     return { participant, resumed: false };
+  }
+
+  /** Records whether a participant's microphone and camera are on. */
+  setMediaState(participantId: string, state: { audio: boolean; video: boolean }): void {
+    this.#assertOpen();
+    const participant = this.#participants.get(participantId);
+    if (!participant) throw new MeetingError("not_member", "you are not in this meeting");
+    if (participant.audio === state.audio && participant.video === state.video) return;
+    participant.audio = state.audio;
+    participant.video = state.video;
+    this.emit("presence", participant);
+  }
+
+  /** The participant whose audio or video carries this SSRC. */
+  participantBySsrc(ssrc: number): Participant | undefined {
+    for (const p of this.#participants.values()) {
+      if (p.audioSsrc === ssrc || p.videoSsrc === ssrc) return p;
+    }
+    return undefined;
   }
 
   /** Removes a participant at once. The last one out ends the meeting. */
@@ -277,6 +302,13 @@ export class Meeting extends Emitter<MeetingEvents> {
   #assertOpen(): void {
     if (!this.isOpen) {
       throw new MeetingError("meeting_closed", `this meeting was ${this.#state}`);
+    }
+  }
+
+  #freshSsrc(): number {
+    for (;;) {
+      const ssrc = newSsrc();
+      if (ssrc !== this.mixSsrc && !this.participantBySsrc(ssrc)) return ssrc;
     }
   }
 

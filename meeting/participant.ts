@@ -5,6 +5,7 @@
  * ```ts
  * const p: Participant = {
  *   id: "p1", sessionId: "s1", name: "Ann", isCreator: true, joinedAt: Date.now(), connected: true,
+ *   audioSsrc: 1, videoSsrc: 2, audio: true, video: true,
  * };
  * participantInfo(p); // what the roster shows of Ann
  * ```
@@ -25,6 +26,14 @@ export interface Participant {
   readonly joinedAt: number;
   /** False while the connection is lost and the seat is held for the grace period. */
   connected: boolean;
+  /** SSRC the server stamps on this participant's audio. */
+  readonly audioSsrc: number;
+  /** SSRC the server stamps on this participant's video. */
+  readonly videoSsrc: number;
+  /** Whether the microphone is on (as the participant says). */
+  audio: boolean;
+  /** Whether the camera is on (as the participant says). */
+  video: boolean;
 }
 
 /** What everyone in a meeting may see of a participant (no session id). */
@@ -34,6 +43,10 @@ export interface ParticipantInfo {
   isCreator: boolean;
   joinedAt: number;
   connected: boolean;
+  audioSsrc: number;
+  videoSsrc: number;
+  audio: boolean;
+  video: boolean;
 }
 
 /** The public view of a participant for rosters. */
@@ -44,5 +57,9 @@ export function participantInfo(p: Participant): ParticipantInfo {
     isCreator: p.isCreator,
     joinedAt: p.joinedAt,
     connected: p.connected,
+    audioSsrc: p.audioSsrc,
+    videoSsrc: p.videoSsrc,
+    audio: p.audio,
+    video: p.video,
   };
 }

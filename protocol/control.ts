@@ -19,6 +19,7 @@ import type { ChatMessage } from "../meeting/chat.ts";
 import type { ErrorCode } from "../meeting/errors.ts";
 import type { MeetingDetails, MeetingSummary } from "../meeting/meeting.ts";
 import type { ParticipantInfo } from "../meeting/participant.ts";
+import type { MediaSsrcs } from "./media.ts";
 
 /** Largest control message accepted, in bytes. */
 export const MAX_CONTROL_MESSAGE_BYTES = 64 * 1024;
@@ -36,6 +37,7 @@ export type ClientRequest =
   | { id: RequestId; type: "leave" }
   | { id: RequestId; type: "cancel"; meetingId?: string }
   | { id: RequestId; type: "chat"; text: string }
+  | { id: RequestId; type: "media"; audio: boolean; video: boolean }
   | { id: RequestId; type: "ping" };
 
 /** Every request type. */
@@ -48,6 +50,7 @@ export const REQUEST_TYPES = [
   "leave",
   "cancel",
   "chat",
+  "media",
   "ping",
 ] as const satisfies readonly ClientRequest["type"][];
 
@@ -62,6 +65,8 @@ export interface JoinReply {
   resumed: boolean;
   /** The last chat lines, oldest first. */
   chat: ChatMessage[];
+  /** SSRCs to send with, and the SSRC of the mix you receive. */
+  media: MediaSsrcs;
 }
 
 /** Results by request type. */
@@ -74,6 +79,7 @@ export interface ReplyResults {
   leave: Record<string, never>;
   cancel: Record<string, never>;
   chat: { message: ChatMessage };
+  media: Record<string, never>;
   ping: { now: number };
 }
 
@@ -87,7 +93,17 @@ export type ServerMessage =
   | { type: "meetings"; meetings: MeetingSummary[] }
   | { type: "roster"; meetingId: string; participants: ParticipantInfo[] }
   | { type: "chat"; meetingId: string; message: ChatMessage }
-  | { type: "removed"; meetingId: string; reason: RemovedReason };
+  | { type: "removed"; meetingId: string; reason: RemovedReason }
+  | { type: "levels"; meetingId: string; levels: SpeakerLevel[] };
+
+/** How loud a participant is in the mix, published a few times a second. */
+export interface SpeakerLevel {
+  participantId: string;
+  /** Smoothed RMS level, dBFS (-127 = silence). */
+  level: number;
+  /** Whether the mixer currently mixes this participant (among the loudest active). */
+  speaking: boolean;
+}
 
 /** Result of {@linkcode parseClientMessage}. */
 export type ParsedMessage =
@@ -155,6 +171,11 @@ export function parseClientMessage(text: string): ParsedMessage {
       break;
     case "chat":
       if (typeof msg.text !== "string") return fail("bad_request", "chat needs a string text");
+      break;
+    case "media":
+      if (typeof msg.audio !== "boolean" || typeof msg.video !== "boolean") {
+        return fail("bad_request", "media needs boolean audio and video");
+      }
       break;
   }
   return { request: msg as unknown as ClientRequest };

@@ -180,6 +180,11 @@ export class ControlConnection implements RoomMember {
         const room = this.#requireRoom();
         return { message: room.meeting.sendChat(this.#participantId!, request.text) };
       }
+      case "media": {
+        const room = this.#requireRoom();
+        room.meeting.setMediaState(this.#participantId!, request);
+        return {};
+      }
     }
   }
 
@@ -221,6 +226,11 @@ export class ControlConnection implements RoomMember {
       name: participant.name,
       resumed,
       chat: meeting.recentChat(),
+      media: {
+        audioSsrc: participant.audioSsrc,
+        videoSsrc: participant.videoSsrc,
+        mixSsrc: meeting.mixSsrc,
+      },
     };
   }
 

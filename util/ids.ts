@@ -27,6 +27,14 @@ export function newId(length = 10): string {
   return id;
 }
 
+/** A random nonzero 32-bit RTP SSRC. */
+export function newSsrc(): number {
+  for (;;) {
+    const [ssrc] = crypto.getRandomValues(new Uint32Array(1));
+    if (ssrc !== 0) return ssrc;
+  }
+}
+
 /** Compares two strings in time that does not depend on where they differ. */
 export function timingSafeEqual(a: string, b: string): boolean {
   if (a.length !== b.length) return false;

@@ -1,0 +1,259 @@
+/**
+ * The Mixer mixes one meeting's audio. Every 20 ms tick it takes one frame per participant
+ * from that participant's jitter buffer, decodes it (Opus, with loss concealment), picks the
+ * few loudest active speakers, and sends every listener the mix without their own voice:
+ *
+ * - a selected speaker gets `total - own`, encoded for them alone;
+ * - everyone else hears the same mix (`total`), encoded ONCE and shared.
+ *
+ * So the cost is one decode per participant plus `maxSpeakers + 1` encodes, whatever the
+ * size of the meeting. A soft limiter keeps the sum within full scale (no integer wrap).
+ *
+ * Pure: codecs are injected, packets are handed to sinks, time is passed to `tick()`.
+ *
+ * @example
+ * ```ts
+ * const mixer = new Mixer({ mixSsrc: 0xabc, createEncoder, createDecoder });
+ * mixer.addParticipant("ann", (packet) => ws.send(packet));
+ * mixer.push("ann", rtpPacket, performance.now());   // as Ann's audio arrives
+ * setInterval(() => mixer.tick(performance.now()), 20);
+ * ```
+ * @module
+ */
+
+import {
+  captureTimeExtension,
+  OPUS_FRAME_SAMPLES,
+  PT_OPUS,
+  readCaptureTime,
+} from "../protocol/media.ts";
+import { JitterBuffer } from "./jitter_buffer.ts";
+import {
+  floatToInt16,
+  frameLevel,
+  int16ToFloat,
+  MIN_LEVEL_DB,
+  mixMinus,
+  softLimit,
+  SpeakerSelector,
+  sumFrames,
+} from "./mix.ts";
+import type { OpusDecoder, OpusEncoder } from "./opus.ts";
+import { type RtpPacket, writeRtp } from "./rtp.ts";
+
+/** Options of a {@linkcode Mixer}. */
+export interface MixerOptions {
+  /** SSRC of the mixed stream sent to listeners. */
+  mixSsrc: number;
+  createEncoder(): OpusEncoder;
+  createDecoder(): OpusDecoder;
+  /** How many of the loudest active speakers are mixed (default 3). */
+  maxSpeakers?: number;
+  /** Depth of each participant's jitter buffer, ms (default 40). */
+  jitterMs?: number;
+}
+
+/** Level of one participant in the last tick. */
+export interface MixerLevel {
+  id: string;
+  /** dBFS of this tick's frame (MIN_LEVEL_DB when nothing was heard). */
+  level: number;
+  /** Whether the participant is mixed now. */
+  speaking: boolean;
+}
+
+/** Counters of the mixer. */
+export interface MixerStats {
+  ticks: number;
+  /** Opus decodes (frames and concealments). */
+  decodes: number;
+  /** Opus encodes; shared mixes count once. */
+  encodes: number;
+  /** Mixed packets sent, one per listener per tick. */
+  sentPackets: number;
+  sentBytes: number;
+  /** Packets pushed that arrived too late to be mixed. */
+  late: number;
+}
+
+interface Input {
+  id: string;
+  sink: (packet: Uint8Array) => void;
+  buffer: JitterBuffer;
+  decoder: OpusDecoder;
+  /** Personal encoder, made the first time this participant is a selected speaker. */
+  encoder: OpusEncoder | undefined;
+  /** Capture time by RTP timestamp, for frames still in the buffer. */
+  captureTimes: Map<number, number>;
+  /** Outgoing RTP state of this listener's mix stream. */
+  seq: number;
+  timestamp: number;
+  /** This tick's decoded frame, or null if nothing was heard. */
+  frame: Float32Array | null;
+  frameCapture: number | null;
+}
+
+/** Audio mixing for one meeting. */
+export class Mixer {
+  #inputs = new Map<string, Input>();
+  #options: Required<Pick<MixerOptions, "maxSpeakers" | "jitterMs">> & MixerOptions;
+  #selector: SpeakerSelector<string>;
+  #sharedEncoder: OpusEncoder | undefined;
+  #total = new Float32Array(OPUS_FRAME_SAMPLES);
+  #scratch = new Float32Array(OPUS_FRAME_SAMPLES);
+  #limited = new Float32Array(OPUS_FRAME_SAMPLES);
+  #pcm = new Int16Array(OPUS_FRAME_SAMPLES);
+  #closed = false;
+  readonly stats: MixerStats = {
+    ticks: 0,
+    decodes: 0,
+    encodes: 0,
+    sentPackets: 0,
+    sentBytes: 0,
+    late: 0,
+  };
+
+  constructor(options: MixerOptions) {
+    this.#options = { maxSpeakers: 3, jitterMs: 40, ...options };
+    this.#selector = new SpeakerSelector({ maxSpeakers: this.#options.maxSpeakers });
+  }
+
+  /** Adds a participant: a speaker (when it sends) and a listener (receives the mix). */
+  addParticipant(id: string, sink: (packet: Uint8Array) => void): void {
+    if (this.#closed) return;
+    this.removeParticipant(id);
+    const random = crypto.getRandomValues(new Uint32Array(2));
+    this.#inputs.set(id, {
+      id,
+      sink,
+      buffer: new JitterBuffer({ minMs: this.#options.jitterMs, maxMs: this.#options.jitterMs }),
+      decoder: this.#options.createDecoder(),
+      encoder: undefined,
+      captureTimes: new Map(),
+      seq: random[0] & 0xffff,
+      timestamp: random[1],
+      frame: null,
+      frameCapture: null,
+    });
+  }
+
+  /** Removes a participant and frees its codecs. */
+  removeParticipant(id: string): void {
+    const input = this.#inputs.get(id);
+    if (!input) return;
+    input.decoder.close();
+    input.encoder?.close();
+    this.#inputs.delete(id);
+  }
+
+  /** Number of participants. */
+  get size(): number {
+    return this.#inputs.size;
+  }
+
+  /** Takes one Opus packet from a participant. The payload is copied. */
+  push(id: string, packet: RtpPacket, arrivalMs: number): void {
+    const input = this.#inputs.get(id);
+    if (!input || this.#closed) return;
+    const result = input.buffer.push(
+      packet.sequenceNumber,
+      packet.timestamp,
+      packet.payload.slice(),
+      arrivalMs,
+    );
+    if (result === "late") {
+      this.stats.late++;
+      return;
+    }
+    const capture = readCaptureTime(packet.extension);
+    if (capture !== null) {
+      input.captureTimes.set(packet.timestamp, capture);
+      if (input.captureTimes.size > 64) {
+        input.captureTimes.delete(input.captureTimes.keys().next().value!);
+      }
+    }
+  }
+
+  /** Mixes and sends one 20 ms frame to every listener; returns this tick's levels. */
+  tick(nowMs: number): MixerLevel[] {
+    if (this.#closed) return [];
+    this.stats.ticks++;
+    const levels: [string, number][] = [];
+    for (const input of this.#inputs.values()) {
+      this.#decodeNext(input, nowMs);
+      levels.push([input.id, input.frame ? frameLevel(input.frame) : MIN_LEVEL_DB]);
+    }
+    const selected = new Set(this.#selector.update(levels, nowMs));
+    const speakers: Input[] = [];
+    for (const id of selected) {
+      const input = this.#inputs.get(id);
+      if (input?.frame) speakers.push(input);
+    }
+    if (this.#inputs.size >= 2) this.#sendMixes(speakers);
+    return levels.map(([id, level]) => ({ id, level, speaking: selected.has(id) }));
+  }
+
+  /** Frees every codec; the mixer does nothing more. */
+  close(): void {
+    this.#closed = true;
+    for (const id of [...this.#inputs.keys()]) this.removeParticipant(id);
+    this.#sharedEncoder?.close();
+    this.#sharedEncoder = undefined;
+  }
+
+  #decodeNext(input: Input, nowMs: number): void {
+    input.frame = null;
+    input.frameCapture = null;
+    const out = input.buffer.pop(nowMs);
+    if (out === null) return;
+    let pcm: Int16Array;
+    if (out.kind === "frame") {
+      pcm = input.decoder.decode(out.payload);
+      input.frameCapture = input.captureTimes.get(out.rtpTimestamp) ?? null;
+      input.captureTimes.delete(out.rtpTimestamp);
+    } else {
+      pcm = input.decoder.decode(null); // Opus loss concealment
+    }
+    this.stats.decodes++;
+    if (pcm.length !== OPUS_FRAME_SAMPLES) return; // not a 20 ms mono frame: not mixed
+    input.frame = int16ToFloat(pcm, input.frame ?? undefined);
+  }
+
+  #sendMixes(speakers: Input[]): void {
+    sumFrames(speakers.map((s) => s.frame!), this.#total);
+    const captures = speakers.map((s) => s.frameCapture).filter((c): c is number => c !== null);
+    const oldestCapture = captures.length ? Math.min(...captures) : null;
+    const speakerIds = new Set(speakers.map((s) => s.id));
+    let shared: Uint8Array | undefined;
+    for (const listener of this.#inputs.values()) {
+      let payload: Uint8Array;
+      if (speakerIds.has(listener.id)) {
+        mixMinus(this.#total, listener.frame!, this.#scratch);
+        listener.encoder ??= this.#options.createEncoder();
+        payload = this.#encode(listener.encoder, this.#scratch);
+      } else {
+        this.#sharedEncoder ??= this.#options.createEncoder();
+        shared ??= this.#encode(this.#sharedEncoder, this.#total);
+        payload = shared;
+      }
+      const packet = writeRtp({
+        payloadType: PT_OPUS,
+        sequenceNumber: listener.seq,
+        timestamp: listener.timestamp,
+        ssrc: this.#options.mixSsrc,
+        extension: oldestCapture === null ? undefined : captureTimeExtension(oldestCapture),
+        payload,
+      });
+      listener.seq = (listener.seq + 1) & 0xffff;
+      listener.timestamp = (listener.timestamp + OPUS_FRAME_SAMPLES) >>> 0;
+      listener.sink(packet);
+      this.stats.sentPackets++;
+      this.stats.sentBytes += packet.length;
+    }
+  }
+
+  #encode(encoder: OpusEncoder, mix: Float32Array): Uint8Array {
+    this.stats.encodes++;
+    return encoder.encode(floatToInt16(softLimit(mix, undefined, this.#limited), this.#pcm));
+  }
+}

@@ -1,0 +1,175 @@
+import assert from "node:assert/strict";
+import {
+  captureTimeExtension,
+  OPUS_FRAME_SAMPLES,
+  PT_OPUS,
+  readCaptureTime,
+} from "../protocol/media.ts";
+import { goertzelPower } from "./mix.ts";
+import { Mixer } from "./mixer.ts";
+import { createOpusDecoder, createOpusEncoder } from "./opus.ts";
+import { parseRtp, type RtpPacket, writeRtp } from "./rtp.ts";
+
+const RATE = 48_000;
+
+/** Tone source: 20 ms Opus frames of a sine, as RTP packets. */
+function toneSender(freq: number, amplitude: number, ssrc: number) {
+  const encoder = createOpusEncoder({ bitrate: 48_000 });
+  let n = 0;
+  let seq = 100;
+  return {
+    next(captureMs: number): RtpPacket {
+      const pcm = new Int16Array(OPUS_FRAME_SAMPLES);
+      for (let i = 0; i < pcm.length; i++, n++) {
+        pcm[i] = Math.round(amplitude * 32767 * Math.sin((2 * Math.PI * freq * n) / RATE));
+      }
+      const bytes = writeRtp({
+        payloadType: PT_OPUS,
+        sequenceNumber: seq++,
+        timestamp: seq * OPUS_FRAME_SAMPLES,
+        ssrc,
+        extension: captureTimeExtension(captureMs),
+        payload: encoder.encode(pcm),
+      });
+      const parsed = parseRtp(bytes);
+      assert.ok(parsed.ok);
+      return parsed.packet;
+    },
+    close: () => encoder.close(),
+  };
+}
+
+/** Listener: decodes what it receives and keeps the PCM. */
+function listener() {
+  const decoder = createOpusDecoder();
+  const samples: number[] = [];
+  const packets: RtpPacket[] = [];
+  return {
+    sink: (bytes: Uint8Array) => {
+      const parsed = parseRtp(bytes);
+      assert.ok(parsed.ok);
+      packets.push(parsed.packet);
+      for (const s of decoder.decode(parsed.packet.payload)) samples.push(s / 32768);
+    },
+    samples,
+    packets,
+    /** Power of `freq` over the last `ms` of audio. */
+    power(freq: number, ms = 400) {
+      const tail = Float32Array.from(samples.slice(-Math.round((RATE * ms) / 1000)));
+      return goertzelPower(tail, RATE, freq);
+    },
+    close: () => decoder.close(),
+  };
+}
+
+function mixer(maxSpeakers = 3) {
+  return new Mixer({
+    mixSsrc: 0x5eed,
+    maxSpeakers,
+    createEncoder: () => createOpusEncoder({ bitrate: 48_000 }),
+    createDecoder: () => createOpusDecoder(),
+  });
+}
+
+Deno.test("mixer: each listener hears the other speakers' tones and not its own", () => {
+  const m = mixer();
+  const freqs = { ann: 440, bob: 660, cy: 1000 } as const;
+  const senders = Object.fromEntries(
+    Object.entries(freqs).map(([id, f], i) => [id, toneSender(f, 0.3, i + 1)]),
+  );
+  const ears = Object.fromEntries(Object.keys(freqs).map((id) => [id, listener()]));
+  for (const id of Object.keys(freqs)) m.addParticipant(id, ears[id].sink);
+  for (let t = 0; t < 100; t++) {
+    const now = t * 20;
+    for (const id of Object.keys(freqs)) m.push(id, senders[id].next(1000 + now), now);
+    m.tick(now);
+  }
+  for (const [id, ear] of Object.entries(ears)) {
+    assert.ok(ear.packets.length >= 90, `${id} got ${ear.packets.length} packets`);
+    assert.ok(ear.packets.every((p) => p.ssrc === 0x5eed && p.payloadType === PT_OPUS));
+    for (const [other, f] of Object.entries(freqs)) {
+      const power = ear.power(f);
+      if (other === id) assert.ok(power < 0.001, `${id} hears own ${f} Hz: ${power}`);
+      else assert.ok(power > 0.01, `${id} misses ${other}'s ${f} Hz: ${power}`);
+    }
+    // Sequence numbers run on without gaps.
+    const seqs = ear.packets.map((p) => p.sequenceNumber);
+    for (let i = 1; i < seqs.length; i++) assert.equal(seqs[i], (seqs[i - 1] + 1) & 0xffff);
+    // The mix carries the oldest capture time among the frames mixed.
+    assert.ok(ear.packets.slice(-10).every((p) => readCaptureTime(p.extension)! >= 1000));
+  }
+  assert.ok(m.stats.encodes <= m.stats.ticks * 4, "at most one encode per speaker plus one");
+  m.close();
+  for (const x of [...Object.values(senders), ...Object.values(ears)]) x.close();
+});
+
+Deno.test("mixer: listeners who are not speaking share one encoded mix", () => {
+  const m = mixer(2);
+  const ann = toneSender(440, 0.3, 1);
+  const bob = toneSender(880, 0.3, 2);
+  const ears = Array.from({ length: 6 }, () => listener());
+  ["ann", "bob", "l3", "l4", "l5", "l6"].forEach((id, i) => m.addParticipant(id, ears[i].sink));
+  for (let t = 0; t < 60; t++) {
+    m.push("ann", ann.next(t * 20), t * 20);
+    m.push("bob", bob.next(t * 20), t * 20);
+    m.tick(t * 20);
+  }
+  const ticksWithAudio = m.stats.ticks - 2; // the jitter buffer fills for 40 ms
+  assert.ok(m.stats.encodes <= ticksWithAudio * 3 + 6, `encodes ${m.stats.encodes}`);
+  for (const ear of ears.slice(2)) {
+    assert.ok(ear.power(440) > 0.01 && ear.power(880) > 0.01, "silent listeners hear both");
+  }
+  assert.ok(ears[0].power(440) < 0.001 && ears[0].power(880) > 0.01);
+  // Same payload bytes for the sharing listeners.
+  const last = ears.slice(2).map((e) => e.packets.at(-1)!.payload.join());
+  assert.equal(new Set(last).size, 1);
+  m.close();
+  [ann, bob, ...ears].forEach((x) => x.close());
+});
+
+Deno.test("mixer: full-scale speakers are limited, never wrap around", () => {
+  const m = mixer(3);
+  const senders = [300, 300, 300].map((f, i) => toneSender(f, 1.0, i + 1));
+  const ear = listener();
+  ["a", "b", "c"].forEach((id) => m.addParticipant(id, () => {}));
+  m.addParticipant("ear", ear.sink);
+  for (let t = 0; t < 50; t++) {
+    ["a", "b", "c"].forEach((id, i) => m.push(id, senders[i].next(t * 20), t * 20));
+    m.tick(t * 20);
+  }
+  // Three in-phase full-scale tones sum to 3x: the limited mix must stay a 300 Hz tone
+  // near full scale, not wrapped noise (wrap-around would spray energy across the spectrum).
+  const tail = Float32Array.from(ear.samples.slice(-9600));
+  const tone = goertzelPower(tail, RATE, 300);
+  const noise = goertzelPower(tail, RATE, 5000) + goertzelPower(tail, RATE, 9000);
+  assert.ok(tone > 0.3, `tone power ${tone}`);
+  assert.ok(noise < tone / 100, `noise ${noise} vs tone ${tone}`);
+  assert.ok(tail.every((s) => s >= -1 && s <= 1));
+  m.close();
+  [...senders, ear].forEach((x) => x.close());
+});
+
+Deno.test("mixer: a lone participant gets nothing; a speaker who stops fades out of the mix", () => {
+  const m = mixer();
+  const ann = toneSender(440, 0.3, 1);
+  const annEar = listener();
+  const bobEar = listener();
+  m.addParticipant("ann", annEar.sink);
+  for (let t = 0; t < 10; t++) {
+    m.push("ann", ann.next(t * 20), t * 20);
+    m.tick(t * 20);
+  }
+  assert.equal(annEar.packets.length, 0);
+  m.addParticipant("bob", bobEar.sink);
+  for (let t = 10; t < 60; t++) {
+    m.push("ann", ann.next(t * 20), t * 20);
+    m.tick(t * 20);
+  }
+  assert.ok(bobEar.power(440) > 0.01);
+  for (let t = 60; t < 110; t++) m.tick(t * 20); // Ann's mic goes off
+  assert.ok(bobEar.power(440, 300) < 0.0001, `after mute ${bobEar.power(440, 300)}`);
+  m.removeParticipant("ann");
+  assert.equal(m.size, 1);
+  m.close();
+  [ann, annEar, bobEar].forEach((x) => x.close());
+});

@@ -1,0 +1,154 @@
+/**
+ * The Router forwards video in one meeting (an SFU: no decoding). Each packet from a sender
+ * goes to every other peer of the meeting, and to no one else. Per receiver, a slow link
+ * drops that sender's video until the next keyframe instead of queueing without bound, and
+ * the sender is asked for a keyframe (rate-limited).
+ *
+ * Pure: the transport is behind {@linkcode RouterPeer}, time is passed in.
+ *
+ * @example
+ * ```ts
+ * const router = new Router({ requestKeyframe: (senderId) => sendPli(senderId) });
+ * router.addPeer({ id: "ann", send: (b) => ws.send(b), congested: () => ws.bufferedAmount > 1e6 });
+ * router.addPeer({ id: "bob", send: (b) => ws2.send(b), congested: () => false });
+ * router.forward("ann", packetBytes, isKeyframeStart, performance.now()); // reaches bob only
+ * router.close();
+ * ```
+ * @module
+ */
+
+/** A receiver (and sender) of video in the meeting. */
+export interface RouterPeer {
+  readonly id: string;
+  /** Sends one packet to this peer. */
+  send(packet: Uint8Array): void;
+  /** True when this peer's link is backed up: its video is dropped until a keyframe. */
+  congested(): boolean;
+}
+
+/** Options of a {@linkcode Router}. */
+export interface RouterOptions {
+  /** Asks a sender for a keyframe (send it an RTCP PLI). */
+  requestKeyframe(senderId: string): void;
+  /** At most one keyframe request per sender per this many ms (default 500). */
+  keyframeIntervalMs?: number;
+}
+
+/** What the router did, by outcome. */
+export interface RouterStats {
+  /** Packets received from senders. */
+  received: number;
+  /** Packets sent to receivers (one per receiver). */
+  forwardedPackets: number;
+  forwardedBytes: number;
+  /** Packets not sent to a receiver because its link was backed up. */
+  droppedCongested: number;
+  /** Packets not sent to a receiver that waits for the sender's next keyframe. */
+  droppedWaitingKeyframe: number;
+  /** Keyframe requests sent to senders. */
+  keyframeRequests: number;
+}
+
+/** Video fan-out for one meeting. */
+export class Router {
+  #peers = new Map<string, RouterPeer>();
+  /** receiverId -> senderIds whose video it drops until their next keyframe. */
+  #waiting = new Map<string, Set<string>>();
+  #lastRequest = new Map<string, number>();
+  #requestKeyframe: (senderId: string) => void;
+  #intervalMs: number;
+  #closed = false;
+  readonly stats: RouterStats = {
+    received: 0,
+    forwardedPackets: 0,
+    forwardedBytes: 0,
+    droppedCongested: 0,
+    droppedWaitingKeyframe: 0,
+    keyframeRequests: 0,
+  };
+
+  constructor(options: RouterOptions) {
+    this.#requestKeyframe = options.requestKeyframe;
+    this.#intervalMs = options.keyframeIntervalMs ?? 500;
+  }
+
+  /**
+   * Adds a peer. It waits for a keyframe from every current sender, and they are asked
+   * for one; the others wait for its first keyframe. Every picture starts clean.
+   */
+  addPeer(peer: RouterPeer, nowMs = 0): void {
+    if (this.#closed) return;
+    this.#peers.set(peer.id, peer);
+    const waiting = new Set<string>();
+    for (const other of this.#peers.keys()) {
+      if (other === peer.id) continue;
+      waiting.add(other);
+      this.#waiting.get(other)?.add(peer.id);
+      this.requestKeyframe(other, nowMs, true);
+    }
+    this.#waiting.set(peer.id, waiting);
+  }
+
+  /** Removes a peer: it receives nothing more, and nobody waits for its keyframes. */
+  removePeer(id: string): void {
+    this.#peers.delete(id);
+    this.#waiting.delete(id);
+    this.#lastRequest.delete(id);
+    for (const waiting of this.#waiting.values()) waiting.delete(id);
+  }
+
+  /** True when a peer with this id is in the router. */
+  has(id: string): boolean {
+    return this.#peers.has(id);
+  }
+
+  /**
+   * Forwards one video packet (already stamped with the sender's SSRC) to every other peer.
+   * `keyframeStart` tells whether it begins a keyframe (see `isVp8KeyframeStart`).
+   */
+  forward(senderId: string, packet: Uint8Array, keyframeStart: boolean, nowMs: number): void {
+    if (this.#closed || !this.#peers.has(senderId)) return;
+    this.stats.received++;
+    for (const [receiverId, receiver] of this.#peers) {
+      if (receiverId === senderId) continue;
+      const waiting = this.#waiting.get(receiverId)!;
+      if (waiting.has(senderId)) {
+        if (!keyframeStart) {
+          this.stats.droppedWaitingKeyframe++;
+          this.requestKeyframe(senderId, nowMs);
+          continue;
+        }
+        waiting.delete(senderId);
+      }
+      if (receiver.congested()) {
+        this.stats.droppedCongested++;
+        waiting.add(senderId);
+        this.requestKeyframe(senderId, nowMs);
+        continue;
+      }
+      receiver.send(packet);
+      this.stats.forwardedPackets++;
+      this.stats.forwardedBytes += packet.length;
+    }
+  }
+
+  /**
+   * Asks a sender for a keyframe unless one was asked for within the interval
+   * (`force` skips that check, for new receivers).
+   */
+  requestKeyframe(senderId: string, nowMs: number, force = false): void {
+    if (this.#closed || !this.#peers.has(senderId)) return;
+    const last = this.#lastRequest.get(senderId);
+    if (!force && last !== undefined && nowMs - last < this.#intervalMs) return;
+    this.#lastRequest.set(senderId, nowMs);
+    this.stats.keyframeRequests++;
+    this.#requestKeyframe(senderId);
+  }
+
+  /** Stops forwarding and forgets every peer. */
+  close(): void {
+    this.#closed = true;
+    this.#peers.clear();
+    this.#waiting.clear();
+  }
+}
