@@ -30,6 +30,7 @@ async function main(): Promise<number> {
       port: config.port,
       dataDir: config.dataDir,
       graceMs: config.graceSeconds * 1000,
+      mixSpeakers: config.mixSpeakers,
     });
   } catch (err) {
     if (err instanceof PortInUseError) {

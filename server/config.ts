@@ -17,6 +17,7 @@ export interface Config {
   udpPort: number;
   dataDir: string;
   graceSeconds: number;
+  mixSpeakers: number;
   help: boolean;
 }
 
@@ -31,6 +32,7 @@ Flags:
   --udp-port PORT      UDP port for RTP participants (default 5004)
   --data-dir DIR       where the SQLite records live (default ./data)
   --grace SECONDS      seat kept for a dropped connection (default 30)
+  --mix-speakers N     how many of the loudest speakers are mixed (default 3; 100 mixes everyone)
   --help               show this text
 `;
 
@@ -58,6 +60,7 @@ export function parseFlags(args: string[]): Config {
         "udp-port": { type: "string", default: "5004" },
         "data-dir": { type: "string", default: "./data" },
         grace: { type: "string", default: "30" },
+        "mix-speakers": { type: "string", default: "3" },
         help: { type: "boolean", default: false },
       },
     }));
@@ -70,12 +73,19 @@ export function parseFlags(args: string[]): Config {
       `--grace must be a number of seconds from 0 to 3600 (got "${values.grace}")`,
     );
   }
+  const mixSpeakers = Number(values["mix-speakers"]);
+  if (!Number.isInteger(mixSpeakers) || mixSpeakers < 1 || mixSpeakers > 100) {
+    throw new FlagError(
+      `--mix-speakers must be a whole number from 1 to 100 (got "${values["mix-speakers"]}")`,
+    );
+  }
   return {
     host: values.host!,
     port: portOf("port", values.port!),
     udpPort: portOf("udp-port", values["udp-port"]!),
     dataDir: values["data-dir"]!,
     graceSeconds: grace,
+    mixSpeakers,
     help: values.help!,
   };
 }

@@ -33,6 +33,7 @@ export interface MessageSocket {
   send(data: string | Uint8Array): void;
   close(code?: number, reason?: string): void;
   readonly readyState: number;
+  readonly bufferedAmount: number;
 }
 
 const OPEN = 1;
@@ -46,6 +47,9 @@ export class ControlConnection implements RoomMember {
   #participantId: string | undefined;
   #subscribed = false;
   #closed = false;
+  #lastMediaRefusal = -Infinity;
+  /** Binary messages dropped because this connection was in no meeting. */
+  droppedMedia = 0;
 
   constructor(socket: MessageSocket, hub: Hub) {
     this.#socket = socket;
@@ -61,7 +65,7 @@ export class ControlConnection implements RoomMember {
   receive(data: string | ArrayBuffer | Uint8Array | Blob): void {
     if (this.#closed) return;
     if (typeof data !== "string") {
-      this.#error(null, "bad_request", "binary messages are not accepted on this connection");
+      this.#receiveMedia(data);
       return;
     }
     // Length in UTF-16 units is at most the UTF-8 byte length; check bytes only when close.
@@ -116,12 +120,44 @@ export class ControlConnection implements RoomMember {
     }
   }
 
+  /** Sends one media packet as a binary message. */
+  sendMedia(packet: Uint8Array): void {
+    if (this.#closed || this.#socket.readyState !== OPEN) return;
+    try {
+      this.#socket.send(packet);
+    } catch {
+      // closing
+    }
+  }
+
+  /** Bytes queued on the socket. */
+  bufferedAmount(): number {
+    return this.#socket.bufferedAmount;
+  }
+
   /** The room let this connection go (meeting cancelled or ended, or seat taken over). */
   removed(meetingId: string, reason: RemovedReason): void {
     if (this.#room?.id !== meetingId) return;
     this.#room = undefined;
     this.#participantId = undefined;
     this.send({ type: "removed", meetingId, reason });
+  }
+
+  #receiveMedia(data: ArrayBuffer | Uint8Array | Blob): void {
+    const room = this.#room;
+    if (room && this.#participantId && !(data instanceof Blob)) {
+      room.media.receive(
+        this.#participantId,
+        data instanceof Uint8Array ? data : new Uint8Array(data),
+      );
+      return;
+    }
+    this.droppedMedia++;
+    const now = performance.now();
+    if (now - this.#lastMediaRefusal >= 1000) {
+      this.#lastMediaRefusal = now;
+      this.#error(null, "not_member", "media packets are accepted only from a meeting's members");
+    }
   }
 
   #handle(request: ClientRequest): ReplyResults[keyof ReplyResults] {

@@ -19,12 +19,17 @@ import { normalizeName } from "../meeting/names.ts";
 import { MeetingRegistry } from "../meeting/registry.ts";
 import type { ServerMessage } from "../protocol/control.ts";
 import type { Records } from "./records.ts";
+import type { OpusCodecs } from "./media_room.ts";
 import { Room } from "./room.ts";
 import { SessionStore } from "./sessions.ts";
 
 /** Options of the hub; timings are injectable for tests. */
 export interface HubOptions extends MeetingOptions {
   records: Records;
+  /** Opus codecs for the mixers. */
+  codecs: OpusCodecs;
+  /** How many of the loudest speakers each mixer mixes (default 3). */
+  mixSpeakers?: number;
   /** Sessions unused this long, holding no seat and no live meeting, are forgotten. Default 1 h. */
   sessionIdleMs?: number;
 }
@@ -50,13 +55,21 @@ export class Hub {
     this.registry = new MeetingRegistry(options);
     this.sessions = new SessionStore({ clock: options.clock });
     this.records.attach(this.registry);
-    this.registry.on("created", (meeting) => this.#rooms.set(meeting.id, new Room(meeting)));
+    this.registry.on("created", (meeting) => {
+      const room = new Room(meeting, { codecs: options.codecs, mixSpeakers: options.mixSpeakers });
+      this.#rooms.set(meeting.id, room);
+    });
     this.registry.on("closed", (meeting) => this.#rooms.delete(meeting.id));
     this.registry.on("changed", () => this.#scheduleListUpdate());
     const idleMs = options.sessionIdleMs ?? 3_600_000;
     this.#sweepTimer = setInterval(() => {
       this.sessions.sweep(idleMs, (s) => this.#sessionInUse(s.id));
     }, Math.min(idleMs, 60_000));
+  }
+
+  /** The room of a live meeting, if any. */
+  findRoom(meetingId: string): Room | undefined {
+    return this.#rooms.get(meetingId);
   }
 
   /** The room of a live meeting; throws `not_found` for anything else. */

@@ -14,10 +14,12 @@
 
 import type { CloseReason, Meeting } from "../meeting/meeting.ts";
 import { participantInfo } from "../meeting/participant.ts";
+import { MIN_LEVEL_DB } from "../media/mix.ts";
 import type { RemovedReason, ServerMessage } from "../protocol/control.ts";
+import { type MediaMember, MediaRoom, type MediaRoomOptions } from "./media_room.ts";
 
 /** What a room needs of a client connection. */
-export interface RoomMember {
+export interface RoomMember extends MediaMember {
   send(message: ServerMessage): void;
   /** Called when the room lets go of this member without the member asking. */
   removed(meetingId: string, reason: RemovedReason): void;
@@ -26,14 +28,36 @@ export interface RoomMember {
 /** The live side of one meeting. */
 export class Room {
   readonly meeting: Meeting;
+  /** Video routing and audio mixing of this meeting. */
+  readonly media: MediaRoom;
   #members = new Map<string, RoomMember>();
   #closed = false;
+  #levelsWereAudible = false;
 
-  constructor(meeting: Meeting) {
+  constructor(meeting: Meeting, mediaOptions: Omit<MediaRoomOptions, "onLevels">) {
     this.meeting = meeting;
+    this.media = new MediaRoom(meeting, {
+      ...mediaOptions,
+      onLevels: (levels) => {
+        // Publish while anyone is audible, and once more when all fall silent.
+        const audible = levels.some((l) => l.level > MIN_LEVEL_DB);
+        if (!audible && !this.#levelsWereAudible) return;
+        this.#levelsWereAudible = audible;
+        this.broadcast({
+          type: "levels",
+          meetingId: meeting.id,
+          levels: levels.map((l) => ({
+            participantId: l.id,
+            level: Math.round(l.level),
+            speaking: l.speaking,
+          })),
+        });
+      },
+    });
     meeting.on("joined", () => this.#sendRoster());
     meeting.on("left", (p) => {
       this.#members.delete(p.id);
+      this.media.detach(p.id);
       this.#sendRoster();
     });
     meeting.on("presence", () => this.#sendRoster());
@@ -55,12 +79,16 @@ export class Room {
   attach(participantId: string, member: RoomMember): void {
     const previous = this.#members.get(participantId);
     this.#members.set(participantId, member);
+    this.media.attach(participantId, member);
     if (previous && previous !== member) previous.removed(this.id, "replaced");
   }
 
   /** Unbinds a connection from its seat, if it is still the one bound. */
   detach(participantId: string, member: RoomMember): void {
-    if (this.#members.get(participantId) === member) this.#members.delete(participantId);
+    if (this.#members.get(participantId) === member) {
+      this.#members.delete(participantId);
+      this.media.detach(participantId);
+    }
   }
 
   /** Sends a message to every connected member of this meeting. */
@@ -77,6 +105,7 @@ export class Room {
   close(reason: CloseReason = "shutdown"): void {
     if (this.#closed) return;
     this.#closed = true;
+    this.media.close();
     const removedReason: RemovedReason = reason === "cancelled" ? "cancelled" : "ended";
     const members = [...this.#members.values()];
     this.#members.clear();

@@ -18,6 +18,7 @@ import { MeetingError } from "../meeting/errors.ts";
 import { type Asset, loadIslandAssets } from "../web/assets.ts";
 import { ControlConnection } from "./control_connection.ts";
 import { Hub } from "./hub.ts";
+import { createOpusDecoder, createOpusEncoder } from "../media/opus.ts";
 import { Records } from "./records.ts";
 
 /** Server options. */
@@ -32,7 +33,15 @@ export interface ServerOptions {
   graceMs?: number;
   /** A meeting nobody joins ends after this long, ms. Default 60 s. */
   idleTimeoutMs?: number;
+  /** How many of the loudest speakers are mixed. Default 3. */
+  mixSpeakers?: number;
 }
+
+/** The mixer's Opus settings: 32 kbit/s speech, complexity 5 (see docs/opus-choice.md). */
+export const serverOpusCodecs = {
+  createEncoder: () => createOpusEncoder({ bitrate: 32_000, complexity: 5 }),
+  createDecoder: () => createOpusDecoder(),
+};
 
 /** A running server. */
 export interface RunningServer {
@@ -160,6 +169,8 @@ export async function startServer(options: ServerOptions = {}): Promise<RunningS
   try {
     hub = new Hub({
       records: Records.open(join(dataDir, "meet.db")),
+      codecs: serverOpusCodecs,
+      mixSpeakers: options.mixSpeakers,
       graceMs: options.graceMs,
       idleTimeoutMs: options.idleTimeoutMs,
     });

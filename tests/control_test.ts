@@ -208,7 +208,7 @@ Deno.test("bad input gets a clear error and changes nothing; the server carries 
     "3:not_identified",
     "4:not_identified",
     "null:too_large",
-    "null:bad_request",
+    "null:not_member",
     "5:invalid_name",
     "6:invalid_token",
     "7:ok",

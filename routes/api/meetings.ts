@@ -104,7 +104,9 @@ export const createMeeting: RouteHandler = api(async (req, { hub }) => {
 
 export const getMeeting: RouteHandler = api((_req, { hub, params }) => {
   const meeting = hub.registry.get(params.id);
-  if (meeting) return Response.json(meeting.details());
+  if (meeting) {
+    return Response.json({ ...meeting.details(), media: hub.findRoom(meeting.id)?.media.counters });
+  }
   const past = hub.records.meeting(params.id);
   if (!past) throw new MeetingError("not_found", "no such meeting");
   return Response.json({

@@ -1,0 +1,169 @@
+/**
+ * Integration: the media relay with real WebSocket bots. Each bot sends an Opus tone at its
+ * own frequency and synthetic VP8 frames; the server mixes and forwards.
+ */
+
+import assert from "node:assert/strict";
+import { PT_OPUS } from "../protocol/media.ts";
+import { writeRtp } from "../media/rtp.ts";
+import { writePli } from "../media/rtcp.ts";
+import { mediaBot } from "./support/media_bot.ts";
+import { rawExchange, testClient, testServer } from "./support/server.ts";
+import { waitFor } from "./support/wait.ts";
+
+const HEARD = 0.005; // Goertzel power of a clearly present tone (amplitude 0.3 -> ~0.02)
+const ABSENT = 0.0005;
+
+async function meeting(server: { wsUrl: string }, title: string) {
+  const host = await testClient(server, `${title} host`);
+  const { meeting } = await host.request({ type: "create", title, join: false });
+  host.close();
+  return meeting.id;
+}
+
+Deno.test("relay: each bot hears the others' tones and not its own; another meeting gets nothing", async () => {
+  await using server = await testServer();
+  const a = await meeting(server, "A");
+  const b = await meeting(server, "B");
+  const tones = { Ann: 440, Bob: 660, Cy: 1000 } as const;
+  const botsA = await Promise.all(Object.keys(tones).map((n) => mediaBot(server, n, a)));
+  const botsB = await Promise.all(["Dee", "Eve"].map((n) => mediaBot(server, n, b)));
+  try {
+    botsA.forEach((bot, i) => bot.startTone(Object.values(tones)[i]));
+    botsB[0].startTone(1500);
+    for (let i = 0; i < 5; i++) {
+      botsA.forEach((bot) => bot.sendVideoFrame(i === 0));
+      botsB.forEach((bot) => bot.sendVideoFrame(i === 0));
+    }
+    await waitFor(() => botsA.every((bot) => bot.mixSamples.length >= 48_000), {
+      what: "1 s of mix at every bot in A",
+      timeoutMs: 10_000,
+    });
+    for (const [i, bot] of botsA.entries()) {
+      const own = Object.values(tones)[i];
+      for (const f of Object.values(tones)) {
+        const p = bot.tonePower(f);
+        if (f === own) assert.ok(p < ABSENT, `${Object.keys(tones)[i]} hears own ${f} Hz (${p})`);
+        else assert.ok(p > HEARD, `${Object.keys(tones)[i]} misses ${f} Hz (${p})`);
+      }
+      assert.ok(bot.tonePower(1500) < ABSENT, "meeting B's tone leaked into A");
+      // Video: the two others' SSRCs, 5 frames each (3 packets a frame), never its own.
+      const others = botsA.filter((o) => o !== bot).map((o) => o.ssrcs.videoSsrc);
+      await waitFor(() => others.every((s) => bot.videoBySsrc.get(s) === 15), {
+        what: "the others' video",
+      });
+      assert.deepEqual([...bot.videoBySsrc.keys()].sort(), [...others].sort());
+    }
+    // Meeting B heard A's nothing: only its own mix SSRC and B's video SSRCs ever arrived.
+    await waitFor(() => botsB[1].tonePower(1500) > HEARD, { what: "Eve hears Dee" });
+    const allowedB = new Set([
+      botsB[0].ssrcs.mixSsrc,
+      botsB[0].ssrcs.videoSsrc,
+      botsB[1].ssrcs.videoSsrc,
+    ]);
+    for (const bot of botsB) {
+      for (const ssrc of bot.ssrcsSeen) assert.ok(allowedB.has(ssrc), `B got SSRC ${ssrc}`);
+      for (const f of Object.values(tones)) assert.ok(bot.tonePower(f, 1000) < ABSENT);
+    }
+    // Speaking levels are published to the room.
+    await waitFor(
+      () =>
+        botsA[0].events.some((e) =>
+          e.type === "levels" && e.levels.filter((l) => l.speaking).length === 3
+        ),
+      { what: "levels with three speakers" },
+    );
+    const details = await (await fetch(`${server.url}api/meetings/${a}`)).json();
+    assert.ok(details.media.forwarded.video.packets >= 90, JSON.stringify(details.media));
+    assert.ok(details.media.forwarded.audio.packets >= 150);
+  } finally {
+    [...botsA, ...botsB].forEach((bot) => bot.close());
+  }
+});
+
+Deno.test("relay: muting one speaker removes that voice from the others' mix", async () => {
+  await using server = await testServer();
+  const id = await meeting(server, "Mute");
+  const [ann, bob, cy] = await Promise.all(
+    ["Ann", "Bob", "Cy"].map((n) => mediaBot(server, n, id)),
+  );
+  try {
+    ann.startTone(440);
+    bob.startTone(660);
+    await waitFor(() => cy.tonePower(440) > HEARD && cy.tonePower(660) > HEARD, {
+      what: "Cy hears both",
+    });
+    ann.stopTone(); // mic off: nothing sent
+    const mark = cy.mixSamples.length;
+    await waitFor(() => cy.mixSamples.length > mark + 24_000, { what: "0.5 s more mix" });
+    assert.ok(cy.tonePower(440, 300) < ABSENT, `Ann still heard: ${cy.tonePower(440, 300)}`);
+    assert.ok(cy.tonePower(660, 300) > HEARD, "Bob still heard");
+    assert.ok(ann.tonePower(660, 300) > HEARD, "Ann still hears Bob");
+  } finally {
+    [ann, bob, cy].forEach((bot) => bot.close());
+  }
+});
+
+Deno.test("relay: a PLI reaches the video's sender; garbage and foreign packets are dropped and counted", async () => {
+  await using server = await testServer();
+  const id = await meeting(server, "Pli");
+  const ann = await mediaBot(server, "Ann", id);
+  const bob = await mediaBot(server, "Bob", id);
+  try {
+    await waitFor(() => ann.plis >= 1, { what: "Ann asked for a keyframe when Bob joined" });
+    const before = ann.plis;
+    // PLIs to a sender are rate-limited (one per 500 ms): Bob asks until one gets through.
+    const pli = writePli({ senderSsrc: bob.ssrcs.videoSsrc, mediaSsrc: ann.ssrcs.videoSsrc });
+    await waitFor(() => {
+      bob.sendRaw(pli);
+      return ann.plis > before;
+    }, { what: "Bob's PLI reaches Ann", intervalMs: 100 });
+
+    // Garbage, an unknown payload type, an oversized packet, and a forged SSRC.
+    bob.sendRaw(new Uint8Array([1, 2, 3]));
+    bob.sendRaw(
+      writeRtp({
+        payloadType: 50,
+        sequenceNumber: 1,
+        timestamp: 1,
+        ssrc: 1,
+        payload: new Uint8Array(10),
+      }),
+    );
+    bob.sendRaw(new Uint8Array(5000).fill(0x80));
+    bob.sendVideoFrame(true); // sent with Bob's SSRC...
+    const forged = writeRtp({
+      payloadType: 96,
+      sequenceNumber: 9,
+      timestamp: 9,
+      ssrc: ann.ssrcs.videoSsrc,
+      marker: true,
+      payload: new Uint8Array([0x10, 0x10, 0, 0]),
+    });
+    bob.sendRaw(forged); // ...and one claiming Ann's: stamped with Bob's anyway
+    await waitFor(async () => {
+      const d = await (await fetch(`${server.url}api/meetings/${id}`)).json();
+      return d.media.dropped.malformed >= 1 && d.media.dropped.unknownPayloadType >= 1 &&
+        d.media.dropped.oversized >= 1 && d;
+    }, { what: "drops counted" });
+    await waitFor(() => (ann.videoBySsrc.get(bob.ssrcs.videoSsrc) ?? 0) >= 4, {
+      what: "Bob's video",
+    });
+    assert.equal(ann.videoBySsrc.get(ann.ssrcs.videoSsrc), undefined, "a forged SSRC got through");
+    // Binary from a connection in no meeting: one clear error, nothing forwarded.
+    const stray = writeRtp({
+      payloadType: PT_OPUS,
+      sequenceNumber: 1,
+      timestamp: 1,
+      ssrc: ann.ssrcs.audioSsrc,
+      payload: new Uint8Array(3),
+    });
+    const replies = await rawExchange(server, [stray], 1);
+    assert.equal(replies[0].type === "error" && replies[0].code, "not_member");
+    // The meeting carries on.
+    ann.startTone(440);
+    await waitFor(() => bob.tonePower(440) > HEARD, { what: "Bob hears Ann after the garbage" });
+  } finally {
+    [ann, bob].forEach((bot) => bot.close());
+  }
+});

@@ -1,0 +1,192 @@
+/**
+ * A media bot for tests: a real control connection (npm:ws) that joins a meeting, sends an
+ * Opus-encoded tone and synthetic VP8 frames as RTP, and records what it receives: the
+ * decoded mix, and video packets by SSRC.
+ *
+ * @example
+ * ```ts
+ * const bot = await mediaBot(server, "Ann", meetingId);
+ * bot.startTone(440);
+ * await waitFor(() => bot.mixSamples.length > 48000);
+ * bot.close();
+ * ```
+ * @module
+ */
+
+import WebSocket from "ws";
+import { goertzelPower } from "../../media/mix.ts";
+import { createOpusDecoder, createOpusEncoder } from "../../media/opus.ts";
+import { isRtcp, parseRtp, writeRtp } from "../../media/rtp.ts";
+import { parseRtcp } from "../../media/rtcp.ts";
+import { packetizeVp8 } from "../../media/vp8.ts";
+import {
+  captureTimeExtension,
+  type MediaSsrcs,
+  OPUS_FRAME_SAMPLES,
+  PT_OPUS,
+  PT_VP8,
+} from "../../protocol/media.ts";
+import type { JoinReply, ServerMessage } from "../../protocol/control.ts";
+
+const RATE = 48_000;
+
+/** A bot in a meeting. */
+export interface MediaBot {
+  /** Sends a control request; resolves with its result, rejects with the error message. */
+  request(body: Record<string, unknown>): Promise<unknown>;
+  /** Control events received (roster, levels, chat...). */
+  events: ServerMessage[];
+  join: JoinReply;
+  ssrcs: MediaSsrcs;
+  /** Decoded mix received, as floats. */
+  mixSamples: number[];
+  /** Video packets received, by SSRC. */
+  videoBySsrc: Map<number, number>;
+  /** Every SSRC seen on any received RTP packet. */
+  ssrcsSeen: Set<number>;
+  /** PLIs received for this bot's video. */
+  plis: number;
+  /** Binary messages received. */
+  packetsReceived: number;
+  /** Sends the raw bytes as one binary message. */
+  sendRaw(bytes: Uint8Array): void;
+  /** Starts sending a tone every 20 ms (replaces any running tone). */
+  startTone(freq: number, amplitude?: number): void;
+  stopTone(): void;
+  /** Sends one synthetic VP8 frame (keyframe or delta) as RTP packets. */
+  sendVideoFrame(keyframe: boolean, size?: number): void;
+  /** Power of a frequency over the last `ms` of the mix. */
+  tonePower(freq: number, ms?: number): number;
+  close(): void;
+}
+
+/** Connects, identifies as `name` and joins `meetingId`. */
+export async function mediaBot(
+  server: { wsUrl: string },
+  name: string,
+  meetingId: string,
+): Promise<MediaBot> {
+  const socket = new WebSocket(server.wsUrl);
+  const pending = new Map<number, { resolve(v: unknown): void; reject(e: Error): void }>();
+  const events: ServerMessage[] = [];
+  let nextId = 1;
+  const request = (body: Record<string, unknown>) =>
+    new Promise<unknown>((resolve, reject) => {
+      const id = nextId++;
+      pending.set(id, { resolve, reject });
+      socket.send(JSON.stringify({ ...body, id }));
+    });
+  let onBinary = (_data: Buffer) => {};
+  let closed = false;
+  socket.on("message", (data: Buffer, isBinary: boolean) => {
+    if (closed) return;
+    if (isBinary) return onBinary(data);
+    const msg = JSON.parse(String(data)) as ServerMessage;
+    if ((msg.type === "reply" || msg.type === "error") && typeof msg.id === "number") {
+      const p = pending.get(msg.id);
+      pending.delete(msg.id);
+      if (msg.type === "reply") p?.resolve(msg.result);
+      else p?.reject(new Error(`${msg.code}: ${msg.message}`));
+    } else {
+      events.push(msg);
+    }
+  });
+  await new Promise((resolve, reject) => {
+    socket.once("open", resolve);
+    socket.once("error", reject);
+  });
+  await request({ type: "identify", name });
+  const join = await request({ type: "join", meetingId }) as JoinReply;
+  const ssrcs = join.media;
+  const decoder = createOpusDecoder();
+  const encoder = createOpusEncoder({ bitrate: 32_000 });
+  let toneTimer: ReturnType<typeof setInterval> | undefined;
+  let audioSeq = 0, audioTs = 0, videoSeq = 0, pictureId = 0, phase = 0;
+  const bot: MediaBot = {
+    request,
+    events,
+    join,
+    ssrcs,
+    mixSamples: [],
+    videoBySsrc: new Map(),
+    ssrcsSeen: new Set(),
+    plis: 0,
+    packetsReceived: 0,
+    sendRaw: (bytes) => socket.send(bytes),
+    startTone(freq, amplitude = 0.3) {
+      bot.stopTone();
+      toneTimer = setInterval(() => {
+        const pcm = new Int16Array(OPUS_FRAME_SAMPLES);
+        for (let i = 0; i < pcm.length; i++) {
+          pcm[i] = Math.round(amplitude * 32767 * Math.sin(phase));
+          phase += (2 * Math.PI * freq) / RATE;
+        }
+        socket.send(writeRtp({
+          payloadType: PT_OPUS,
+          sequenceNumber: audioSeq++ & 0xffff,
+          timestamp: (audioTs += OPUS_FRAME_SAMPLES) >>> 0,
+          ssrc: ssrcs.audioSsrc,
+          extension: captureTimeExtension(Date.now()),
+          payload: encoder.encode(pcm),
+        }));
+      }, 20);
+    },
+    stopTone() {
+      clearInterval(toneTimer);
+      toneTimer = undefined;
+    },
+    sendVideoFrame(keyframe, size = 3000) {
+      const frame = new Uint8Array(size).fill(0x55);
+      frame[0] = keyframe ? 0x10 : 0x11; // VP8 payload header: P bit 0 = keyframe
+      const payloads = packetizeVp8(frame, {
+        maxPayloadSize: 1100,
+        pictureId: pictureId++ & 0x7fff,
+      });
+      const ts = (Date.now() * 90) >>> 0;
+      payloads.forEach((payload, i) => {
+        socket.send(writeRtp({
+          payloadType: PT_VP8,
+          sequenceNumber: videoSeq++ & 0xffff,
+          timestamp: ts,
+          ssrc: ssrcs.videoSsrc,
+          marker: i === payloads.length - 1,
+          payload,
+        }));
+      });
+    },
+    tonePower(freq, ms = 400) {
+      const tail = Float32Array.from(bot.mixSamples.slice(-Math.round((RATE * ms) / 1000)));
+      return goertzelPower(tail, RATE, freq);
+    },
+    close() {
+      closed = true;
+      bot.stopTone();
+      socket.close();
+      decoder.close();
+      encoder.close();
+    },
+  };
+  onBinary = (data: Buffer) => {
+    bot.packetsReceived++;
+    const bytes = new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
+    if (isRtcp(bytes)) {
+      const rtcp = parseRtcp(bytes);
+      if (rtcp.ok) {
+        for (const p of rtcp.packets) {
+          if (p.type === "pli" && p.mediaSsrc === ssrcs.videoSsrc) bot.plis++;
+        }
+      }
+      return;
+    }
+    const parsed = parseRtp(bytes);
+    if (!parsed.ok) return;
+    const { packet } = parsed;
+    bot.ssrcsSeen.add(packet.ssrc);
+    if (packet.payloadType === PT_OPUS && packet.ssrc === ssrcs.mixSsrc) {
+      for (const s of decoder.decode(packet.payload)) bot.mixSamples.push(s / 32768);
+    } else if (packet.payloadType === PT_VP8) {
+      bot.videoBySsrc.set(packet.ssrc, (bot.videoBySsrc.get(packet.ssrc) ?? 0) + 1);
+    }
+  };
+  return bot;
+}
