@@ -42,7 +42,11 @@ export interface MediaRoomOptions {
   codecs: OpusCodecs;
   /** How many of the loudest speakers are mixed (default 3). */
   mixSpeakers?: number;
-  /** A link with more than this many bytes queued drops video until a keyframe (64 KiB). */
+  /**
+   * A link with more than this many bytes queued drops video until a keyframe (256 KiB).
+   * Deno counts everything sent in the current turn of the event loop as queued, so the
+   * limit must hold a burst (a large keyframe from several senders) without tripping.
+   */
   congestionBytes?: number;
   /** Receives speaking levels about 5 times a second. */
   onLevels?(levels: MixerLevel[]): void;
@@ -123,7 +127,7 @@ export class MediaRoom {
     if (this.#closed) return;
     this.detach(participantId);
     this.#members.set(participantId, member);
-    const limit = this.#options.congestionBytes ?? 64 * 1024;
+    const limit = this.#options.congestionBytes ?? 256 * 1024;
     this.#router.addPeer({
       id: participantId,
       send: (packet) => {

@@ -167,3 +167,66 @@ Deno.test("relay: a PLI reaches the video's sender; garbage and foreign packets 
     [ann, bob].forEach((bot) => bot.close());
   }
 });
+
+Deno.test("relay: a receiver that stops reading loses video until a keyframe; the queue stays bounded", async () => {
+  await using server = await testServer();
+  const id = await meeting(server, "Slow");
+  const sender = await mediaBot(server, "Sender", id);
+  const fast = await mediaBot(server, "Fast", id);
+  const slow = await mediaBot(server, "Slow", id);
+  try {
+    const counters = async () =>
+      (await (await fetch(`${server.url}api/meetings/${id}`)).json()).media;
+    sender.sendVideoFrame(true, 20_000);
+    await waitFor(() => slow.videoBySsrc.get(sender.ssrcs.videoSsrc), {
+      what: "slow gets the first keyframe",
+    });
+    const plisBefore = sender.plis;
+    slow.pauseReading(true);
+    // Paced video (a 20 kB frame per poll) until the stalled link has filled its socket
+    // buffers and the router drops for it; bounded in frames and time.
+    let frames = 1;
+    const c = await waitFor(async () => {
+      if (frames < 3000) {
+        sender.sendVideoFrame(false, 20_000);
+        frames++;
+      }
+      const c = await counters();
+      return c.dropped.waitingKeyframe > 500 && c;
+    }, {
+      what: "the router drops video for the stalled receiver",
+      timeoutMs: 40_000,
+      intervalMs: 5,
+    });
+    assert.ok(c.dropped.congested >= 1, JSON.stringify(c.dropped));
+    // From here on nothing more is queued for the stalled receiver, however much is sent.
+    const sentSoFar = frames * 19; // 20 kB frames go in 19 packets
+    await waitFor(() => fast.videoBySsrc.get(sender.ssrcs.videoSsrc) === sentSoFar, {
+      what: "the fast receiver keeps up",
+      timeoutMs: 20_000,
+    });
+    const toSlowBefore = (await counters()).forwarded.video.packets - sentSoFar;
+    for (let k = 0; k < 200; k++) {
+      sender.sendVideoFrame(false, 20_000);
+      frames++;
+      if (k % 10 === 9) {
+        await waitFor(() => fast.videoBySsrc.get(sender.ssrcs.videoSsrc) === frames * 19);
+      }
+    }
+    const after = await counters();
+    const toSlowAfter = after.forwarded.video.packets - frames * 19;
+    assert.equal(toSlowAfter, toSlowBefore, "video kept queueing for a stalled receiver");
+    assert.ok(after.dropped.waitingKeyframe >= c.dropped.waitingKeyframe + 200 * 19);
+    assert.ok(sender.plis > plisBefore, "the sender was asked for a keyframe");
+    // The link recovers; the next keyframe gets through (the backlog held only deltas).
+    const keyframes = () => slow.keyframesBySsrc.get(sender.ssrcs.videoSsrc) ?? 0;
+    assert.equal(keyframes(), 1);
+    slow.pauseReading(false);
+    await waitFor(() => {
+      sender.sendVideoFrame(true, 3000);
+      return keyframes() >= 2;
+    }, { what: "video resumes at a keyframe", intervalMs: 100, timeoutMs: 20_000 });
+  } finally {
+    [sender, fast, slow].forEach((bot) => bot.close());
+  }
+});

@@ -18,7 +18,7 @@ import { goertzelPower } from "../../media/mix.ts";
 import { createOpusDecoder, createOpusEncoder } from "../../media/opus.ts";
 import { isRtcp, parseRtp, writeRtp } from "../../media/rtp.ts";
 import { parseRtcp } from "../../media/rtcp.ts";
-import { packetizeVp8 } from "../../media/vp8.ts";
+import { isVp8KeyframeStart, packetizeVp8 } from "../../media/vp8.ts";
 import {
   captureTimeExtension,
   type MediaSsrcs,
@@ -42,12 +42,16 @@ export interface MediaBot {
   mixSamples: number[];
   /** Video packets received, by SSRC. */
   videoBySsrc: Map<number, number>;
+  /** Keyframes received (first packets of), by SSRC. */
+  keyframesBySsrc: Map<number, number>;
   /** Every SSRC seen on any received RTP packet. */
   ssrcsSeen: Set<number>;
   /** PLIs received for this bot's video. */
   plis: number;
   /** Binary messages received. */
   packetsReceived: number;
+  /** Stops (or resumes) reading from the socket, as a receiver on a choked link would. */
+  pauseReading(paused: boolean): void;
   /** Sends the raw bytes as one binary message. */
   sendRaw(bytes: Uint8Array): void;
   /** Starts sending a tone every 20 ms (replaces any running tone). */
@@ -109,10 +113,16 @@ export async function mediaBot(
     ssrcs,
     mixSamples: [],
     videoBySsrc: new Map(),
+    keyframesBySsrc: new Map(),
     ssrcsSeen: new Set(),
     plis: 0,
     packetsReceived: 0,
     sendRaw: (bytes) => socket.send(bytes),
+    pauseReading(paused) {
+      const tcp = (socket as unknown as { _socket: { pause(): void; resume(): void } })._socket;
+      if (paused) tcp.pause();
+      else tcp.resume();
+    },
     startTone(freq, amplitude = 0.3) {
       bot.stopTone();
       toneTimer = setInterval(() => {
@@ -186,6 +196,9 @@ export async function mediaBot(
       for (const s of decoder.decode(packet.payload)) bot.mixSamples.push(s / 32768);
     } else if (packet.payloadType === PT_VP8) {
       bot.videoBySsrc.set(packet.ssrc, (bot.videoBySsrc.get(packet.ssrc) ?? 0) + 1);
+      if (isVp8KeyframeStart(packet.payload)) {
+        bot.keyframesBySsrc.set(packet.ssrc, (bot.keyframesBySsrc.get(packet.ssrc) ?? 0) + 1);
+      }
     }
   };
   return bot;
