@@ -31,17 +31,22 @@ async function main(): Promise<number> {
       dataDir: config.dataDir,
       graceMs: config.graceSeconds * 1000,
       mixSpeakers: config.mixSpeakers,
+      udpPort: config.udpPort,
     });
   } catch (err) {
     if (err instanceof PortInUseError) {
-      console.error(`error: --port ${err.port} is already in use; pick another with --port`);
+      console.error(
+        `error: ${err.flag} ${err.port} is already in use; pick another with ${err.flag}`,
+      );
       return 1;
     }
     console.error(`error: ${(err as Error).message}`);
     return 1;
   }
   const shown = config.host === "0.0.0.0" ? `http://localhost:${server.port}/` : server.url;
-  console.log(`Meet is running at ${shown}  (records in ${config.dataDir})`);
+  console.log(
+    `Meet is running at ${shown}  (RTP over UDP on port ${server.udpPort}, records in ${config.dataDir})`,
+  );
   const stopped = Promise.withResolvers<void>();
   const stop = () => stopped.resolve();
   Deno.addSignalListener("SIGINT", stop);

@@ -23,7 +23,12 @@ import { newId, newSsrc } from "../util/ids.ts";
 import { ChatHistory, type ChatMessage, validateChatText } from "./chat.ts";
 import { MeetingError } from "./errors.ts";
 import { normalizeName, uniqueName } from "./names.ts";
-import { type Participant, type ParticipantInfo, participantInfo } from "./participant.ts";
+import {
+  type Participant,
+  type ParticipantInfo,
+  participantInfo,
+  type ParticipantKind,
+} from "./participant.ts";
 
 /** Where a meeting is in its life. */
 export type MeetingState = "open" | "cancelled" | "ended";
@@ -158,7 +163,7 @@ export class Meeting extends Emitter<MeetingEvents> {
    * Seats a session under `rawName` (cleaned and made unique here). A session that already
    * holds a seat gets it back (same id and name) and is marked connected.
    */
-  join(sessionId: string, rawName: unknown): JoinResult {
+  join(sessionId: string, rawName: unknown, kind: ParticipantKind = "client"): JoinResult {
     this.#assertOpen();
     const existing = this.participantOfSession(sessionId);
     if (existing) {
@@ -179,8 +184,9 @@ export class Meeting extends Emitter<MeetingEvents> {
       connected: true,
       audioSsrc: this.#freshSsrc(),
       videoSsrc: this.#freshSsrc(),
-      audio: false,
-      video: false,
+      audio: kind === "rtp",
+      video: kind === "rtp",
+      kind,
     };
     if (this.#idleTimer !== undefined) {
       this.#clock.clearTimeout(this.#idleTimer);

@@ -5,7 +5,7 @@
  * ```ts
  * const p: Participant = {
  *   id: "p1", sessionId: "s1", name: "Ann", isCreator: true, joinedAt: Date.now(), connected: true,
- *   audioSsrc: 1, videoSsrc: 2, audio: true, video: true,
+ *   audioSsrc: 1, videoSsrc: 2, audio: true, video: true, kind: "client",
  * };
  * participantInfo(p); // what the roster shows of Ann
  * ```
@@ -34,7 +34,12 @@ export interface Participant {
   audio: boolean;
   /** Whether the camera is on (as the participant says). */
   video: boolean;
+  /** `client`: our browser or terminal client; `rtp`: a plain-RTP tool (cannot do P2P). */
+  readonly kind: ParticipantKind;
 }
+
+/** What kind of program holds a seat. */
+export type ParticipantKind = "client" | "rtp";
 
 /** What everyone in a meeting may see of a participant (no session id). */
 export interface ParticipantInfo {
@@ -47,6 +52,7 @@ export interface ParticipantInfo {
   videoSsrc: number;
   audio: boolean;
   video: boolean;
+  kind: ParticipantKind;
 }
 
 /** The public view of a participant for rosters. */
@@ -61,5 +67,6 @@ export function participantInfo(p: Participant): ParticipantInfo {
     videoSsrc: p.videoSsrc,
     audio: p.audio,
     video: p.video,
+    kind: p.kind,
   };
 }

@@ -36,6 +36,25 @@ export const AUDIO_FRAME_MS = 20;
  */
 export const EXT_CAPTURE_TIME = 1;
 
+/**
+ * UDP binding: a client that joined over the control WebSocket proves its seat from a UDP
+ * address by sending `MEET-BIND <token> <meetingId>` (ASCII) to the server's UDP port; the
+ * server answers `MEET-BOUND <participantId>` or `MEET-ERROR <code>`, and from then on sends
+ * that seat's media to that address and accepts media from it only. Re-send the bind every
+ * few seconds until answered, and as a keepalive when sending no media (the binding lapses
+ * after 60 s of silence). The first byte ('M', 0x4d) has RTP version 1: never RTP or RTCP.
+ */
+export const UDP_BIND_PREFIX = "MEET-BIND ";
+/** Answer to a successful bind. */
+export const UDP_BOUND_PREFIX = "MEET-BOUND ";
+/** Answer to a failed bind. */
+export const UDP_ERROR_PREFIX = "MEET-ERROR ";
+
+/** Builds a bind datagram. */
+export function udpBindRequest(token: string, meetingId: string): Uint8Array {
+  return new TextEncoder().encode(`${UDP_BIND_PREFIX}${token} ${meetingId}`);
+}
+
 /** The SSRCs a participant uses: assigned by the server at join (see `JoinReply.media`). */
 export interface MediaSsrcs {
   /** SSRC of your Opus stream; the server stamps it on what you send anyway. */

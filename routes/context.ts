@@ -9,10 +9,13 @@
  */
 
 import type { Hub } from "../server/hub.ts";
+import type { UdpTransport } from "../server/udp_transport.ts";
 
 /** Per-request context for route handlers. */
 export interface RouteContext {
   hub: Hub;
+  /** The UDP media socket, and the address clients should send RTP to. */
+  udp: { transport: UdpTransport; host: string } | undefined;
   url: URL;
   /** Named groups of the matched pattern, e.g. `{ id: "abc" }` for `/m/:id`. */
   params: Record<string, string>;

@@ -16,6 +16,7 @@ import {
   listMeetings,
   meetingHistory,
 } from "./api/meetings.ts";
+import { addRtpParticipant, removeRtpParticipant } from "./api/rtp.ts";
 import type { RouteHandler } from "./context.ts";
 import { homePage } from "./index.tsx";
 import { roomPage } from "./room.tsx";
@@ -36,6 +37,8 @@ const ROUTES: Route[] = [
   ["GET", `/api/meetings/${ID}`, getMeeting],
   ["DELETE", `/api/meetings/${ID}`, cancelMeeting],
   ["GET", `/api/meetings/${ID}/history`, meetingHistory],
+  ["POST", `/api/meetings/${ID}/rtp`, addRtpParticipant],
+  ["DELETE", `/api/meetings/${ID}/rtp/:participantId([a-z0-9]{1,32})`, removeRtpParticipant],
 ].map(([method, pathname, handler]) => ({
   method: method as string,
   pattern: new URLPattern({ pathname: pathname as string }),

@@ -18,7 +18,7 @@ import type { Meeting } from "../meeting/meeting.ts";
 import { Mixer, type MixerLevel } from "../media/mixer.ts";
 import type { OpusDecoder, OpusEncoder } from "../media/opus.ts";
 import { parseRtcp, writePli } from "../media/rtcp.ts";
-import { isRtcp, MAX_PACKET_SIZE, parseRtp, setRtpSsrc } from "../media/rtp.ts";
+import { isRtcp, parseRtp, setRtpSsrc } from "../media/rtp.ts";
 import { Router } from "../media/router.ts";
 import { isVp8KeyframeStart } from "../media/vp8.ts";
 import { AUDIO_FRAME_MS, PT_OPUS, PT_VP8 } from "../protocol/media.ts";
@@ -64,6 +64,8 @@ export interface MediaCounters {
     malformed: number;
     oversized: number;
     unknownPayloadType: number;
+    /** Packets carrying an SSRC assigned to someone else (a stolen SSRC). */
+    foreignSsrc: number;
     congested: number;
     waitingKeyframe: number;
     lateAudio: number;
@@ -79,6 +81,12 @@ export interface ReceptionReport {
 }
 
 const LEVELS_EVERY_TICKS = 10; // 200 ms
+
+/**
+ * Largest packet accepted. Our clients send at most 1,200 bytes (media/rtp.ts
+ * MAX_PACKET_SIZE); other RTP tools use up to an Ethernet MTU (ffmpeg: 1,472 by default).
+ */
+export const MAX_INCOMING_PACKET = 1500;
 
 /** Media routing and mixing for one meeting. */
 export class MediaRoom {
@@ -103,6 +111,7 @@ export class MediaRoom {
       malformed: 0,
       oversized: 0,
       unknownPayloadType: 0,
+      foreignSsrc: 0,
       congested: 0,
       waitingKeyframe: 0,
       lateAudio: 0,
@@ -145,6 +154,11 @@ export class MediaRoom {
     this.#startClock();
   }
 
+  /** The transport currently bound to a participant's media, if any. */
+  memberOf(participantId: string): MediaMember | undefined {
+    return this.#members.get(participantId);
+  }
+
   /** Unbinds a participant: nothing more is sent to it or taken from it. */
   detach(participantId: string): void {
     if (!this.#members.delete(participantId)) return;
@@ -159,7 +173,7 @@ export class MediaRoom {
     if (this.#closed || !this.#members.has(participantId)) return;
     this.counters.received.packets++;
     this.counters.received.bytes += bytes.length;
-    if (bytes.length > MAX_PACKET_SIZE) {
+    if (bytes.length > MAX_INCOMING_PACKET) {
       this.counters.dropped.oversized++;
       return;
     }
@@ -172,6 +186,13 @@ export class MediaRoom {
     const participant = this.meeting.participant(participantId);
     if (!participant) return;
     const packet = parsed.packet;
+    if (packet.ssrc !== participant.audioSsrc && packet.ssrc !== participant.videoSsrc) {
+      const owner = this.meeting.participantBySsrc(packet.ssrc);
+      if ((owner && owner.id !== participantId) || packet.ssrc === this.meeting.mixSsrc) {
+        this.counters.dropped.foreignSsrc++;
+        return;
+      }
+    }
     if (packet.payloadType === PT_VP8) {
       setRtpSsrc(bytes, participant.videoSsrc);
       this.#router.forward(

@@ -83,6 +83,15 @@ export class Room {
     if (previous && previous !== member) previous.removed(this.id, "replaced");
   }
 
+  /**
+   * Moves a participant's media to another transport (a bound UDP address). Control
+   * messages keep going to the connection bound with {@linkcode Room.attach}, if any.
+   */
+  bindMedia(participantId: string, member: MediaMember): void {
+    if (this.#closed || !this.meeting.participant(participantId)) return;
+    this.media.attach(participantId, member);
+  }
+
   /** Unbinds a connection from its seat, if it is still the one bound. */
   detach(participantId: string, member: RoomMember): void {
     if (this.#members.get(participantId) === member) {

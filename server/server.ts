@@ -20,6 +20,7 @@ import { ControlConnection } from "./control_connection.ts";
 import { Hub } from "./hub.ts";
 import { createOpusDecoder, createOpusEncoder } from "../media/opus.ts";
 import { Records } from "./records.ts";
+import { UdpTransport } from "./udp_transport.ts";
 
 /** Server options. */
 export interface ServerOptions {
@@ -35,6 +36,8 @@ export interface ServerOptions {
   idleTimeoutMs?: number;
   /** How many of the loudest speakers are mixed. Default 3. */
   mixSpeakers?: number;
+  /** UDP port of the RTP relay; 0 picks a free one. Default 5004. */
+  udpPort?: number;
 }
 
 /** The mixer's Opus settings: 32 kbit/s speech, complexity 5 (see docs/opus-choice.md). */
@@ -48,15 +51,18 @@ export interface RunningServer {
   /** Base address, e.g. `http://127.0.0.1:8000/`. */
   url: string;
   port: number;
+  /** The UDP relay's port. */
+  udpPort: number;
   hub: Hub;
+  udp: UdpTransport;
   /** Stops accepting, ends meetings, closes connections and the database. */
   close(): Promise<void>;
 }
 
-/** Thrown when the HTTP port is taken. */
+/** Thrown when a port is taken; `flag` names the option that chose it. */
 export class PortInUseError extends Error {
-  constructor(readonly port: number) {
-    super(`port ${port} is already in use`);
+  constructor(readonly port: number, readonly flag: "--port" | "--udp-port" = "--port") {
+    super(`${flag} ${port} is already in use`);
     this.name = "PortInUseError";
   }
 }
@@ -100,6 +106,7 @@ export async function startServer(options: ServerOptions = {}): Promise<RunningS
   // Assigned right after the port is bound (before any request can arrive), so that a
   // second instance failing on a taken port never touches the records.
   let hub!: Hub;
+  let udp: UdpTransport | undefined;
   const sockets = new Set<WebSocket>();
 
   const upgrade = (req: Request): Response => {
@@ -126,7 +133,15 @@ export async function startServer(options: ServerOptions = {}): Promise<RunningS
     }
     const match = matchRoute(req.method, url);
     if (match && "handler" in match) {
-      return await match.handler(req, { hub, url, params: match.params });
+      const udpHost = /^[\d.]+$/.test(url.hostname) && url.hostname !== "0.0.0.0"
+        ? url.hostname
+        : "127.0.0.1";
+      return await match.handler(req, {
+        hub,
+        url,
+        params: match.params,
+        udp: udp && { transport: udp, host: udpHost },
+      });
     }
     if (match) {
       const err = apiError(new MeetingError("bad_request", `method ${req.method} not allowed`));
@@ -166,6 +181,16 @@ export async function startServer(options: ServerOptions = {}): Promise<RunningS
     if (err instanceof Deno.errors.AddrInUse) throw new PortInUseError(port);
     throw err;
   }
+  const hostname = options.hostname ?? "0.0.0.0";
+  let udpSocket: Deno.DatagramConn;
+  const udpPort = options.udpPort ?? 5004;
+  try {
+    udpSocket = Deno.listenDatagram({ transport: "udp", hostname, port: udpPort });
+  } catch (err) {
+    await httpServer.shutdown();
+    if (err instanceof Deno.errors.AddrInUse) throw new PortInUseError(udpPort, "--udp-port");
+    throw err;
+  }
   try {
     hub = new Hub({
       records: Records.open(join(dataDir, "meet.db")),
@@ -175,19 +200,25 @@ export async function startServer(options: ServerOptions = {}): Promise<RunningS
       idleTimeoutMs: options.idleTimeoutMs,
     });
   } catch (err) {
+    udpSocket.close();
     await httpServer.shutdown();
     throw err;
   }
+  udp = new UdpTransport(udpSocket, hub);
+  const udpTransport = udp;
   const addr = httpServer.addr;
   const host = addr.hostname === "0.0.0.0" ? "127.0.0.1" : addr.hostname;
   let closing: Promise<void> | undefined;
   return {
     url: `http://${host.includes(":") ? `[${host}]` : host}:${addr.port}/`,
     port: addr.port,
+    udpPort: udpTransport.port,
     hub,
+    udp: udpTransport,
     close() {
       closing ??= (async () => {
         hub.close();
+        await udpTransport.close();
         for (const socket of sockets) {
           try {
             socket.close(1001, "server shutting down");

@@ -37,7 +37,16 @@ Deno.test("--help prints the flags; a bad flag is a one-line error naming it", a
 
 Deno.test("starts, prints its address, refuses a taken port in one line, stops on SIGTERM", async () => {
   const dataDir = await Deno.makeTempDir({ prefix: "meet-main-" });
-  const child = run(["--host", "127.0.0.1", "--port", "0", "--data-dir", dataDir]).spawn();
+  const child = run([
+    "--host",
+    "127.0.0.1",
+    "--port",
+    "0",
+    "--udp-port",
+    "0",
+    "--data-dir",
+    dataDir,
+  ]).spawn();
   const reader = child.stdout.pipeThrough(new TextDecoderStream()).getReader();
   let printed = "";
   const url = await waitFor(async () => {

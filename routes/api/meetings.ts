@@ -28,7 +28,7 @@ export function apiError(err: MeetingError): Response {
 }
 
 /** Reads a JSON object body of at most 64 KiB. */
-async function readJsonObject(req: Request): Promise<Record<string, unknown>> {
+export async function readJsonObject(req: Request): Promise<Record<string, unknown>> {
   const declared = Number(req.headers.get("content-length") ?? "0");
   if (declared > MAX_BODY_BYTES) {
     throw new MeetingError("too_large", `request bodies are limited to ${MAX_BODY_BYTES} bytes`);
@@ -64,7 +64,8 @@ async function readJsonObject(req: Request): Promise<Record<string, unknown>> {
   return value as Record<string, unknown>;
 }
 
-function bearerToken(req: Request): string | undefined {
+/** The token of an `Authorization: Bearer <token>` header. */
+export function bearerToken(req: Request): string | undefined {
   const header = req.headers.get("authorization") ?? "";
   const match = /^Bearer\s+(\S+)$/i.exec(header);
   return match?.[1];

@@ -26,7 +26,13 @@ export interface TestServer extends RunningServer {
 /** Starts a server on 127.0.0.1, a free port, and a fresh temporary data dir. */
 export async function testServer(options: ServerOptions = {}): Promise<TestServer> {
   const dataDir = options.dataDir ?? await Deno.makeTempDir({ prefix: "meet-test-" });
-  const server = await startServer({ hostname: "127.0.0.1", port: 0, ...options, dataDir });
+  const server = await startServer({
+    hostname: "127.0.0.1",
+    port: 0,
+    udpPort: 0,
+    ...options,
+    dataDir,
+  });
   return {
     ...server,
     dataDir,

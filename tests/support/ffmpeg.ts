@@ -1,0 +1,79 @@
+/**
+ * Real ffmpeg as a peer: free UDP ports, ffmpeg processes that end when disposed (by their
+ * own PID), and reading the WAV files ffmpeg writes.
+ *
+ * @example
+ * ```ts
+ * const port = freeUdpPort();
+ * await using sender = ffmpeg(["-re", "-f", "lavfi", "-i", "sine=frequency=440", ...]);
+ * ```
+ * @module
+ */
+
+/** A port that was free a moment ago (bound and released). */
+export function freeUdpPort(): number {
+  const socket = Deno.listenDatagram({ transport: "udp", hostname: "127.0.0.1", port: 0 });
+  const port = (socket.addr as Deno.NetAddr).port;
+  socket.close();
+  return port;
+}
+
+/** A running ffmpeg; disposing it kills it (SIGKILL, by PID) and waits for it. */
+export interface FfmpegProcess extends AsyncDisposable {
+  child: Deno.ChildProcess;
+  /** Resolves with the exit code and everything ffmpeg wrote to stderr. */
+  done: Promise<{ code: number; log: string }>;
+}
+
+/** Starts `ffmpeg -hide_banner -loglevel warning -nostdin ...args`. */
+export function ffmpeg(args: string[]): FfmpegProcess {
+  const child = new Deno.Command("ffmpeg", {
+    args: ["-hide_banner", "-loglevel", "warning", "-nostdin", ...args],
+    stdout: "null",
+    stderr: "piped",
+  }).spawn();
+  const done = (async () => {
+    const log = await new Response(child.stderr).text();
+    const { code } = await child.status;
+    return { code, log };
+  })();
+  return {
+    child,
+    done,
+    async [Symbol.asyncDispose]() {
+      try {
+        child.kill("SIGKILL");
+      } catch { /* already exited */ }
+      await done;
+    },
+  };
+}
+
+/** Mono samples of a 16-bit PCM WAV file (first channel), as floats, and its rate. */
+export async function readWav(
+  path: string,
+): Promise<{ samples: Float32Array; sampleRate: number }> {
+  const bytes = await Deno.readFile(path);
+  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  let offset = 12;
+  let sampleRate = 0, channels = 1, bits = 16;
+  while (offset + 8 <= bytes.length) {
+    const id = new TextDecoder().decode(bytes.subarray(offset, offset + 4));
+    const size = view.getUint32(offset + 4, true);
+    if (id === "fmt ") {
+      channels = view.getUint16(offset + 10, true);
+      sampleRate = view.getUint32(offset + 12, true);
+      bits = view.getUint16(offset + 22, true);
+    } else if (id === "data") {
+      if (bits !== 16) throw new Error(`expected 16-bit PCM, got ${bits}`);
+      const frames = Math.floor(Math.min(size, bytes.length - offset - 8) / (2 * channels));
+      const samples = new Float32Array(frames);
+      for (let i = 0; i < frames; i++) {
+        samples[i] = view.getInt16(offset + 8 + i * 2 * channels, true) / 32768;
+      }
+      return { samples, sampleRate };
+    }
+    offset += 8 + size + (size & 1);
+  }
+  throw new Error(`${path}: no data chunk`);
+}
