@@ -9,6 +9,9 @@
  * client.on("chat", (e) => console.log(e.message.name, e.message.text));
  * await client.opened();
  * const { token } = await client.request({ type: "identify", name: "Ann" });
+ * // Media shares the socket: each binary message is one RTP or RTCP packet.
+ * client.on("media", (packet) => console.log(packet.length));
+ * client.sendBinary(rtpBytes);
  * ```
  * @module
  */
@@ -30,6 +33,8 @@ export type ControlClientEvents = {
   chat: [EventOf<"chat">];
   removed: [EventOf<"removed">];
   levels: [EventOf<"levels">];
+  /** A binary message: one RTP or RTCP packet. */
+  media: [packet: Uint8Array];
 };
 
 /** An error reply from the server. */
@@ -43,7 +48,11 @@ export class ControlError extends Error {
 /** The subset of the WebSocket interface the client uses. */
 export interface WebSocketLike {
   readyState: number;
-  send(data: string): void;
+  send(data: string | Uint8Array): void;
+  /** Bytes queued and not yet sent (browsers and npm:ws have it). */
+  readonly bufferedAmount?: number;
+  /** Set to "arraybuffer" so that binary messages arrive as ArrayBuffer. */
+  binaryType?: string;
   close(): void;
   onopen: ((ev: unknown) => void) | null;
   onclose: ((ev: unknown) => void) | null;
@@ -126,6 +135,22 @@ export class ControlClient extends Emitter<ControlClientEvents> {
     });
   }
 
+  /** Bytes queued on the socket and not yet sent (0 when closed). */
+  get bufferedAmount(): number {
+    return this.#socket?.bufferedAmount ?? 0;
+  }
+
+  /**
+   * Sends one binary message (a media packet). Returns false, sending nothing, while the
+   * socket is not open: media is not queued across reconnections.
+   */
+  sendBinary(bytes: Uint8Array): boolean {
+    const socket = this.#socket;
+    if (!socket || socket.readyState !== 1) return false;
+    socket.send(bytes);
+    return true;
+  }
+
   /** Closes for good: no reconnection; pending requests fail. */
   close(): void {
     this.#closedByUser = true;
@@ -137,12 +162,15 @@ export class ControlClient extends Emitter<ControlClientEvents> {
   #connect(): void {
     const socket = new this.#options.WebSocket(this.url);
     this.#socket = socket;
+    socket.binaryType = "arraybuffer";
     socket.onopen = () => {
       this.#retryDelay = 250;
       this.emit("open");
     };
     socket.onmessage = (ev) => {
       if (typeof ev.data === "string") this.#receive(ev.data);
+      else if (ev.data instanceof ArrayBuffer) this.emit("media", new Uint8Array(ev.data));
+      else if (ev.data instanceof Uint8Array) this.emit("media", ev.data); // npm:ws: a Buffer
     };
     socket.onerror = () => {};
     socket.onclose = () => {

@@ -106,7 +106,7 @@ export async function startServer(options: ServerOptions = {}): Promise<RunningS
   // Assigned right after the port is bound (before any request can arrive), so that a
   // second instance failing on a taken port never touches the records.
   let hub!: Hub;
-  let udp: UdpTransport | undefined;
+  let udp!: UdpTransport;
   const sockets = new Set<WebSocket>();
 
   const upgrade = (req: Request): Response => {
@@ -140,7 +140,7 @@ export async function startServer(options: ServerOptions = {}): Promise<RunningS
         hub,
         url,
         params: match.params,
-        udp: udp && { transport: udp, host: udpHost },
+        udp: { transport: udp, host: udpHost },
       });
     }
     if (match) {
