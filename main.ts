@@ -32,6 +32,7 @@ async function main(): Promise<number> {
       graceMs: config.graceSeconds * 1000,
       mixSpeakers: config.mixSpeakers,
       udpPort: config.udpPort,
+      p2p: config.p2p,
     });
   } catch (err) {
     if (err instanceof PortInUseError) {

@@ -33,6 +33,9 @@ export type ControlClientEvents = {
   chat: [EventOf<"chat">];
   removed: [EventOf<"removed">];
   levels: [EventOf<"levels">];
+  mode: [EventOf<"mode">];
+  signal: [EventOf<"signal">];
+  peer: [EventOf<"peer">];
   /** A binary message: one RTP or RTCP packet. */
   media: [packet: Uint8Array];
 };

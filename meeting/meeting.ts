@@ -22,6 +22,7 @@ import { Emitter } from "../util/emitter.ts";
 import { newId, newSsrc } from "../util/ids.ts";
 import { ChatHistory, type ChatMessage, validateChatText } from "./chat.ts";
 import { MeetingError } from "./errors.ts";
+import { decideMode, type MediaMode, type P2pCapability, type P2pPolicy, pairKey } from "./mode.ts";
 import { normalizeName, uniqueName } from "./names.ts";
 import {
   type Participant,
@@ -33,7 +34,7 @@ import {
 /** Where a meeting is in its life. */
 export type MeetingState = "open" | "cancelled" | "ended";
 /** How media flows: directly between two peers, or through the server. */
-export type MeetingMode = "p2p" | "relay";
+export type MeetingMode = MediaMode;
 /** Why a meeting closed. */
 export type CloseReason = "cancelled" | "empty" | "idle" | "shutdown";
 /** Why a participant left: on request, or their connection did not come back in time. */
@@ -68,6 +69,8 @@ export type MeetingEvents = {
   left: [participant: Participant, reason: LeaveReason];
   /** A chat line was accepted. */
   chat: [message: ChatMessage];
+  /** The media mode changed (P2P with two participants, relay otherwise). */
+  mode: [mode: MeetingMode];
   /** The meeting closed; it accepts nothing from now on. Fired once. */
   closed: [reason: CloseReason];
 };
@@ -88,6 +91,16 @@ export interface MeetingOptions {
   idleTimeoutMs?: number;
   /** A participant whose connection drops keeps the seat this long. Default 30 s. */
   graceMs?: number;
+  /** `auto` (default): two participants that can go peer to peer do; `off`: always relay. */
+  p2p?: P2pPolicy;
+}
+
+/** How a participant joins. */
+export interface JoinOptions {
+  /** Default `client`. */
+  kind?: ParticipantKind;
+  /** How it can reach a peer directly; default none. */
+  p2p?: P2pCapability | null;
 }
 
 /** Result of {@linkcode Meeting.join}. */
@@ -115,11 +128,14 @@ export class Meeting extends Emitter<MeetingEvents> {
   #graceMs: number;
   #idleTimer: TimerHandle | undefined;
   #graceTimers = new Map<string, TimerHandle>();
+  #p2pPolicy: P2pPolicy;
+  #failedPairs = new Set<string>();
 
   constructor(init: MeetingInit, options: MeetingOptions = {}) {
     super();
     this.#clock = options.clock ?? systemClock;
     this.#graceMs = options.graceMs ?? 30_000;
+    this.#p2pPolicy = options.p2p ?? "auto";
     this.id = init.id;
     this.title = init.title;
     this.creatorSessionId = init.creatorSessionId;
@@ -163,7 +179,8 @@ export class Meeting extends Emitter<MeetingEvents> {
    * Seats a session under `rawName` (cleaned and made unique here). A session that already
    * holds a seat gets it back (same id and name) and is marked connected.
    */
-  join(sessionId: string, rawName: unknown, kind: ParticipantKind = "client"): JoinResult {
+  join(sessionId: string, rawName: unknown, options: JoinOptions = {}): JoinResult {
+    const kind = options.kind ?? "client";
     this.#assertOpen();
     const existing = this.participantOfSession(sessionId);
     if (existing) {
@@ -187,6 +204,7 @@ export class Meeting extends Emitter<MeetingEvents> {
       audio: kind === "rtp",
       video: kind === "rtp",
       kind,
+      p2p: kind === "rtp" ? null : options.p2p ?? null,
     };
     if (this.#idleTimer !== undefined) {
       this.#clock.clearTimeout(this.#idleTimer);
@@ -194,7 +212,23 @@ export class Meeting extends Emitter<MeetingEvents> {
     }
     this.#participants.set(participant.id, participant);
     this.emit("joined", participant);
+    this.#updateMode();
     return { participant, resumed: false };
+  }
+
+  /**
+   * A participant could not connect to its peer directly: this pair stays on the relay
+   * for the rest of the meeting.
+   */
+  reportP2pFailure(participantId: string): void {
+    this.#assertOpen();
+    if (!this.#participants.has(participantId)) {
+      throw new MeetingError("not_member", "you are not in this meeting");
+    }
+    const [a, b] = this.participants;
+    if (this.#participants.size !== 2 || this.#mode !== "p2p") return;
+    this.#failedPairs.add(pairKey(a.id, b.id));
+    this.#updateMode();
   }
 
   /** Records whether a participant's microphone and camera are on. */
@@ -224,6 +258,7 @@ export class Meeting extends Emitter<MeetingEvents> {
     this.#participants.delete(participantId);
     this.emit("left", participant, reason);
     if (this.#participants.size === 0 && this.isOpen) this.close("empty");
+    else this.#updateMode();
   }
 
   /** Marks a participant's connection lost; the seat is kept for the grace period, then freed. */
@@ -309,6 +344,14 @@ export class Meeting extends Emitter<MeetingEvents> {
     if (!this.isOpen) {
       throw new MeetingError("meeting_closed", `this meeting was ${this.#state}`);
     }
+  }
+
+  #updateMode(): void {
+    if (!this.isOpen) return;
+    const mode = decideMode(this.participants, this.#p2pPolicy, this.#failedPairs);
+    if (mode === this.#mode) return;
+    this.#mode = mode;
+    this.emit("mode", mode);
   }
 
   #freshSsrc(): number {

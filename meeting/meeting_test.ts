@@ -198,3 +198,46 @@ Deno.test("bad titles and unknown ids give clear errors", () => {
   assert.equal(code(() => registry.require(7)), "bad_request");
   assert.equal(registry.size, 0);
 });
+
+Deno.test("mode: two P2P-capable participants go p2p; a third, a plain-RTP seat or a failure relays", () => {
+  const { registry } = setup();
+  const m = registry.create({ title: "P2P", creatorSessionId: "s1", creatorName: "Ann" });
+  const modes: string[] = [];
+  m.on("mode", (mode) => modes.push(mode));
+  const ann = m.join("s1", "Ann", { p2p: "webrtc" }).participant;
+  assert.equal(m.mode, "relay");
+  const bob = m.join("s2", "Bob", { p2p: "webrtc" }).participant;
+  assert.equal(m.mode, "p2p");
+  const cy = m.join("s3", "Cy", { p2p: "webrtc" }).participant;
+  assert.equal(m.mode, "relay");
+  m.leave(cy.id);
+  assert.equal(m.mode, "p2p");
+  assert.equal(m.summary().mode, "p2p");
+  // A plain-RTP participant cannot do P2P: the meeting stays on the relay.
+  m.leave(bob.id);
+  m.join("s4", "ffmpeg", { kind: "rtp", p2p: "webrtc" });
+  assert.equal(m.mode, "relay");
+  assert.deepEqual(modes, ["p2p", "relay", "p2p", "relay"]);
+  // Different ways to reach a peer (browser and terminal client): relay.
+  const other = registry.create({ title: "Mixed", creatorSessionId: "s5", creatorName: "Dee" });
+  other.join("s5", "Dee", { p2p: "webrtc" });
+  other.join("s6", "Eve", { p2p: "udp" });
+  assert.equal(other.mode, "relay");
+  // A pair that failed to connect directly stays on the relay.
+  const third = registry.create({ title: "Fail", creatorSessionId: "s7", creatorName: "Fay" });
+  const fay = third.join("s7", "Fay", { p2p: "webrtc" }).participant;
+  third.join("s8", "Gus", { p2p: "webrtc" });
+  assert.equal(third.mode, "p2p");
+  third.reportP2pFailure(fay.id);
+  assert.equal(third.mode, "relay");
+  void ann;
+});
+
+Deno.test("mode: --p2p off keeps two participants on the relay", () => {
+  const clock = new ManualClock(0);
+  const registry = new MeetingRegistry({ clock, p2p: "off" });
+  const m = registry.create({ title: "Off", creatorSessionId: "s1", creatorName: "Ann" });
+  m.join("s1", "Ann", { p2p: "webrtc" });
+  m.join("s2", "Bob", { p2p: "webrtc" });
+  assert.equal(m.mode, "relay");
+});

@@ -5,12 +5,14 @@
  * ```ts
  * const p: Participant = {
  *   id: "p1", sessionId: "s1", name: "Ann", isCreator: true, joinedAt: Date.now(), connected: true,
- *   audioSsrc: 1, videoSsrc: 2, audio: true, video: true, kind: "client",
+ *   audioSsrc: 1, videoSsrc: 2, audio: true, video: true, kind: "client", p2p: "webrtc",
  * };
  * participantInfo(p); // what the roster shows of Ann
  * ```
  * @module
  */
+
+import type { P2pCapability } from "./mode.ts";
 
 /** A seat in a meeting, held by one session. */
 export interface Participant {
@@ -36,6 +38,8 @@ export interface Participant {
   video: boolean;
   /** `client`: our browser or terminal client; `rtp`: a plain-RTP tool (cannot do P2P). */
   readonly kind: ParticipantKind;
+  /** How this participant can reach a peer directly, if at all. */
+  readonly p2p: P2pCapability | null;
 }
 
 /** What kind of program holds a seat. */
@@ -53,6 +57,7 @@ export interface ParticipantInfo {
   audio: boolean;
   video: boolean;
   kind: ParticipantKind;
+  p2p: P2pCapability | null;
 }
 
 /** The public view of a participant for rosters. */
@@ -68,5 +73,6 @@ export function participantInfo(p: Participant): ParticipantInfo {
     audio: p.audio,
     video: p.video,
     kind: p.kind,
+    p2p: p.p2p,
   };
 }

@@ -69,6 +69,7 @@ export class MeetingRegistry extends Emitter<RegistryEvents> {
     const changed = () => this.emit("changed");
     meeting.on("joined", changed);
     meeting.on("left", changed);
+    meeting.on("mode", changed);
     meeting.on("closed", (reason) => {
       this.#meetings.delete(meeting.id);
       this.#closed.set(meeting.id, meeting.state);

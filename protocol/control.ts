@@ -17,7 +17,8 @@
 
 import type { ChatMessage } from "../meeting/chat.ts";
 import type { ErrorCode } from "../meeting/errors.ts";
-import type { MeetingDetails, MeetingSummary } from "../meeting/meeting.ts";
+import type { MeetingDetails, MeetingMode, MeetingSummary } from "../meeting/meeting.ts";
+import type { P2pCapability } from "../meeting/mode.ts";
 import type { ParticipantInfo } from "../meeting/participant.ts";
 import type { MediaSsrcs } from "./media.ts";
 
@@ -32,12 +33,14 @@ export type ClientRequest =
   | { id: RequestId; type: "identify"; name?: string; token?: string }
   | { id: RequestId; type: "subscribe_meetings" }
   | { id: RequestId; type: "unsubscribe_meetings" }
-  | { id: RequestId; type: "create"; title: string; join?: boolean }
-  | { id: RequestId; type: "join"; meetingId: string; name?: string }
+  | { id: RequestId; type: "create"; title: string; join?: boolean; p2p?: P2pCapability }
+  | { id: RequestId; type: "join"; meetingId: string; name?: string; p2p?: P2pCapability }
   | { id: RequestId; type: "leave" }
   | { id: RequestId; type: "cancel"; meetingId?: string }
   | { id: RequestId; type: "chat"; text: string }
   | { id: RequestId; type: "media"; audio: boolean; video: boolean }
+  | { id: RequestId; type: "signal"; to: string; data: unknown }
+  | { id: RequestId; type: "p2p_failed" }
   | { id: RequestId; type: "ping" };
 
 /** Every request type. */
@@ -51,6 +54,8 @@ export const REQUEST_TYPES = [
   "cancel",
   "chat",
   "media",
+  "signal",
+  "p2p_failed",
   "ping",
 ] as const satisfies readonly ClientRequest["type"][];
 
@@ -80,6 +85,8 @@ export interface ReplyResults {
   cancel: Record<string, never>;
   chat: { message: ChatMessage };
   media: Record<string, never>;
+  signal: Record<string, never>;
+  p2p_failed: Record<string, never>;
   ping: { now: number };
 }
 
@@ -94,7 +101,10 @@ export type ServerMessage =
   | { type: "roster"; meetingId: string; participants: ParticipantInfo[] }
   | { type: "chat"; meetingId: string; message: ChatMessage }
   | { type: "removed"; meetingId: string; reason: RemovedReason }
-  | { type: "levels"; meetingId: string; levels: SpeakerLevel[] };
+  | { type: "levels"; meetingId: string; levels: SpeakerLevel[] }
+  | { type: "mode"; meetingId: string; mode: MeetingMode }
+  | { type: "signal"; meetingId: string; from: string; data: unknown }
+  | { type: "peer"; meetingId: string; participantId: string; ip: string; port: number };
 
 /** How loud a participant is in the mix, published a few times a second. */
 export interface SpeakerLevel {
@@ -159,12 +169,22 @@ export function parseClientMessage(text: string): ParsedMessage {
       if (msg.join !== undefined && typeof msg.join !== "boolean") {
         return fail("bad_request", "join must be a boolean");
       }
+      if (msg.p2p !== undefined && msg.p2p !== "webrtc" && msg.p2p !== "udp") {
+        return fail("bad_request", 'p2p must be "webrtc" or "udp"');
+      }
       break;
     case "join":
       if (typeof msg.meetingId !== "string") {
         return fail("bad_request", "join needs a string meetingId");
       }
       if (!optionalString("name")) return fail("bad_request", "name must be a string");
+      if (msg.p2p !== undefined && msg.p2p !== "webrtc" && msg.p2p !== "udp") {
+        return fail("bad_request", 'p2p must be "webrtc" or "udp"');
+      }
+      break;
+    case "signal":
+      if (typeof msg.to !== "string") return fail("bad_request", "signal needs a string to");
+      if (msg.data === undefined) return fail("bad_request", "signal needs data");
       break;
     case "cancel":
       if (!optionalString("meetingId")) return fail("bad_request", "meetingId must be a string");

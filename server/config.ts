@@ -18,6 +18,7 @@ export interface Config {
   dataDir: string;
   graceSeconds: number;
   mixSpeakers: number;
+  p2p: "auto" | "off";
   help: boolean;
 }
 
@@ -33,6 +34,7 @@ Flags:
   --data-dir DIR       where the SQLite records live (default ./data)
   --grace SECONDS      seat kept for a dropped connection (default 30)
   --mix-speakers N     how many of the loudest speakers are mixed (default 3; 100 mixes everyone)
+  --p2p auto|off       two participants send media directly to each other (default auto)
   --help               show this text
 `;
 
@@ -61,6 +63,7 @@ export function parseFlags(args: string[]): Config {
         "data-dir": { type: "string", default: "./data" },
         grace: { type: "string", default: "30" },
         "mix-speakers": { type: "string", default: "3" },
+        p2p: { type: "string", default: "auto" },
         help: { type: "boolean", default: false },
       },
     }));
@@ -79,6 +82,9 @@ export function parseFlags(args: string[]): Config {
       `--mix-speakers must be a whole number from 1 to 100 (got "${values["mix-speakers"]}")`,
     );
   }
+  if (values.p2p !== "auto" && values.p2p !== "off") {
+    throw new FlagError(`--p2p must be auto or off (got "${values.p2p}")`);
+  }
   return {
     host: values.host!,
     port: portOf("port", values.port!),
@@ -86,6 +92,7 @@ export function parseFlags(args: string[]): Config {
     dataDir: values["data-dir"]!,
     graceSeconds: grace,
     mixSpeakers,
+    p2p: values.p2p,
     help: values.help!,
   };
 }

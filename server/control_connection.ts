@@ -14,6 +14,7 @@
 
 import { MeetingError } from "../meeting/errors.ts";
 import type { Meeting } from "../meeting/meeting.ts";
+import type { P2pCapability } from "../meeting/mode.ts";
 import {
   type ClientRequest,
   type JoinReply,
@@ -185,7 +186,7 @@ export class ControlConnection implements RoomMember {
         });
         const result: ReplyResults["create"] = { meeting: meeting.details() };
         if (request.join !== false) {
-          result.join = this.#join(meeting, session.name);
+          result.join = this.#join(meeting, session.name, request.p2p ?? null);
           result.meeting = meeting.details();
         }
         return result;
@@ -194,6 +195,7 @@ export class ControlConnection implements RoomMember {
         return this.#join(
           this.#hub.registry.require(request.meetingId),
           request.name ?? session.name,
+          request.p2p ?? null,
         );
       case "leave": {
         const room = this.#requireRoom();
@@ -221,6 +223,25 @@ export class ControlConnection implements RoomMember {
         room.meeting.setMediaState(this.#participantId!, request);
         return {};
       }
+      case "signal": {
+        const room = this.#requireRoom();
+        if (request.to === this.#participantId || !room.meeting.participant(request.to)) {
+          throw new MeetingError("not_found", "no such participant in your meeting");
+        }
+        const sent = room.sendTo(request.to, {
+          type: "signal",
+          meetingId: room.id,
+          from: this.#participantId!,
+          data: request.data,
+        });
+        if (!sent) throw new MeetingError("not_found", "that participant is not connected");
+        return {};
+      }
+      case "p2p_failed": {
+        const room = this.#requireRoom();
+        room.meeting.reportP2pFailure(this.#participantId!);
+        return {};
+      }
     }
   }
 
@@ -244,14 +265,14 @@ export class ControlConnection implements RoomMember {
     return { token: this.#session.token, name: this.#session.name };
   }
 
-  #join(meeting: Meeting, name: string): JoinReply {
+  #join(meeting: Meeting, name: string, p2p: P2pCapability | null): JoinReply {
     if (this.#room) {
       if (this.#room.meeting === meeting) {
         throw new MeetingError("already_in_meeting", "you are already in this meeting");
       }
       throw new MeetingError("already_in_meeting", "leave your current meeting first");
     }
-    const { participant, resumed } = meeting.join(this.#session!.id, name);
+    const { participant, resumed } = meeting.join(this.#session!.id, name, { p2p });
     const room = this.#hub.room(meeting.id);
     this.#room = room;
     this.#participantId = participant.id;

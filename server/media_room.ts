@@ -29,6 +29,8 @@ export interface MediaMember {
   sendMedia(packet: Uint8Array): void;
   /** Bytes queued and not yet sent on this member's link. */
   bufferedAmount(): number;
+  /** The UDP address media comes from, as the server sees it (UDP members only). */
+  readonly address?: { ip: string; port: number };
 }
 
 /** Opus codec factories (see media/opus.ts). */

@@ -66,6 +66,10 @@ export class Room {
       (message) => this.broadcast({ type: "chat", meetingId: meeting.id, message }),
     );
     meeting.on("closed", (reason) => this.close(reason));
+    meeting.on("mode", (mode) => {
+      this.broadcast({ type: "mode", meetingId: meeting.id, mode });
+      this.#sendPeerAddresses();
+    });
   }
 
   get id(): string {
@@ -90,6 +94,28 @@ export class Room {
   bindMedia(participantId: string, member: MediaMember): void {
     if (this.#closed || !this.meeting.participant(participantId)) return;
     this.media.attach(participantId, member);
+    this.#sendPeerAddresses();
+  }
+
+  /** Sends a message to one member, if connected. Returns whether it was sent. */
+  sendTo(participantId: string, message: ServerMessage): boolean {
+    const member = this.#members.get(participantId);
+    member?.send(message);
+    return member !== undefined;
+  }
+
+  // Two terminal clients in P2P reach each other over UDP: tell each the other's address as
+  // the server observed it (which also works through a NAT that keeps the mapping).
+  #sendPeerAddresses(): void {
+    if (this.meeting.mode !== "p2p") return;
+    const [a, b] = this.meeting.participants;
+    if (!a || !b || a.p2p !== "udp") return;
+    const addrA = this.media.memberOf(a.id)?.address;
+    const addrB = this.media.memberOf(b.id)?.address;
+    if (!addrA || !addrB) return;
+    const meetingId = this.meeting.id;
+    this.sendTo(a.id, { type: "peer", meetingId, participantId: b.id, ...addrB });
+    this.sendTo(b.id, { type: "peer", meetingId, participantId: a.id, ...addrA });
   }
 
   /** Unbinds a connection from its seat, if it is still the one bound. */

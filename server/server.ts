@@ -38,6 +38,8 @@ export interface ServerOptions {
   mixSpeakers?: number;
   /** UDP port of the RTP relay; 0 picks a free one. Default 5004. */
   udpPort?: number;
+  /** `auto` (default): two participants that can go peer to peer do; `off`: always relay. */
+  p2p?: "auto" | "off";
 }
 
 /** The mixer's Opus settings: 32 kbit/s speech, complexity 5 (see docs/opus-choice.md). */
@@ -198,6 +200,7 @@ export async function startServer(options: ServerOptions = {}): Promise<RunningS
       mixSpeakers: options.mixSpeakers,
       graceMs: options.graceMs,
       idleTimeoutMs: options.idleTimeoutMs,
+      p2p: options.p2p,
     });
   } catch (err) {
     udpSocket.close();

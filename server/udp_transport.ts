@@ -231,6 +231,7 @@ export class UdpTransport {
     this.unbindParticipant(participantId); // one address per seat; the newest wins
     const key = keyOf(address);
     const member: MediaMember = {
+      address: { ip: address.hostname, port: address.port },
       sendMedia: (packet) => {
         const out = payloadTypes ? this.#toTheirs(packet, payloadTypes) : packet;
         if (out) this.#send(out, destination);

@@ -62,7 +62,7 @@ export const addRtpParticipant: RouteHandler = api(async (req, { hub, params, ud
     throw new MeetingError("bad_request", "audio and video need different payload types");
   }
   const session = hub.sessions.create(name);
-  const { participant } = meeting.join(session.id, name, "rtp");
+  const { participant } = meeting.join(session.id, name, { kind: "rtp" });
   meeting.setMediaState(participant.id, { audio: audio !== undefined, video: video !== undefined });
   const source = { transport: "udp" as const, hostname: body.ip, port: body.port as number };
   const destination = { ...source, port: receivePort as number };

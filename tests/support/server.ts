@@ -60,7 +60,18 @@ export async function connect(server: { wsUrl: string }): Promise<TestClient> {
     reconnect: false,
   }) as TestClient;
   client.events = [];
-  for (const type of ["meetings", "roster", "chat", "removed"] as const) {
+  for (
+    const type of [
+      "meetings",
+      "roster",
+      "chat",
+      "removed",
+      "levels",
+      "mode",
+      "signal",
+      "peer",
+    ] as const
+  ) {
     client.on(type, (e: ServerMessage) => client.events.push(e));
   }
   client.eventsOf = (type) =>
