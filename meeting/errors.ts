@@ -26,6 +26,9 @@ export type ErrorCode =
   | "already_in_meeting"
   | "forbidden"
   | "unauthorized"
+  | "wrong_passcode"
+  | "rate_limited"
+  | "bad_origin"
   | "internal";
 
 /** An error a client caused and can be told about. */
@@ -42,7 +45,11 @@ export function httpStatusOf(code: ErrorCode): number {
     case "not_found":
       return 404;
     case "forbidden":
+    case "wrong_passcode":
+    case "bad_origin":
       return 403;
+    case "rate_limited":
+      return 429;
     case "unauthorized":
     case "invalid_token":
       return 401;

@@ -19,7 +19,7 @@
 
 import { type Clock, systemClock, type TimerHandle } from "../util/clock.ts";
 import { Emitter } from "../util/emitter.ts";
-import { newId, newSsrc } from "../util/ids.ts";
+import { newId, newSsrc, timingSafeEqual } from "../util/ids.ts";
 import { ChatHistory, type ChatMessage, validateChatText } from "./chat.ts";
 import { MeetingError } from "./errors.ts";
 import { decideMode, type MediaMode, type P2pCapability, type P2pPolicy, pairKey } from "./mode.ts";
@@ -51,6 +51,8 @@ export interface MeetingSummary {
   mode: MeetingMode;
   /** ms since the epoch. */
   createdAt: number;
+  /** Whether joining needs a passcode. */
+  locked: boolean;
 }
 
 /** A meeting with its roster. */
@@ -82,6 +84,8 @@ export interface MeetingInit {
   creatorSessionId: string;
   creatorName: string;
   createdAt?: number;
+  /** If set, joining needs it (the creator's session excepted). */
+  passcode?: string | null;
 }
 
 /** Timing of a meeting, injectable for tests. */
@@ -101,6 +105,8 @@ export interface JoinOptions {
   kind?: ParticipantKind;
   /** How it can reach a peer directly; default none. */
   p2p?: P2pCapability | null;
+  /** The meeting's passcode, if it has one. */
+  passcode?: unknown;
 }
 
 /** Result of {@linkcode Meeting.join}. */
@@ -129,6 +135,7 @@ export class Meeting extends Emitter<MeetingEvents> {
   #idleTimer: TimerHandle | undefined;
   #graceTimers = new Map<string, TimerHandle>();
   #p2pPolicy: P2pPolicy;
+  #passcode: string | null;
   #failedPairs = new Set<string>();
 
   constructor(init: MeetingInit, options: MeetingOptions = {}) {
@@ -136,6 +143,7 @@ export class Meeting extends Emitter<MeetingEvents> {
     this.#clock = options.clock ?? systemClock;
     this.#graceMs = options.graceMs ?? 30_000;
     this.#p2pPolicy = options.p2p ?? "auto";
+    this.#passcode = init.passcode ?? null;
     this.id = init.id;
     this.title = init.title;
     this.creatorSessionId = init.creatorSessionId;
@@ -190,6 +198,15 @@ export class Meeting extends Emitter<MeetingEvents> {
         this.emit("presence", existing);
       }
       return { participant: existing, resumed: true };
+    }
+    if (this.#passcode !== null && sessionId !== this.creatorSessionId) {
+      const given = typeof options.passcode === "string" ? options.passcode : "";
+      if (!timingSafeEqual(given, this.#passcode)) {
+        throw new MeetingError(
+          "wrong_passcode",
+          given ? "the passcode is not right" : "this meeting needs a passcode",
+        );
+      }
     }
     const name = uniqueName(normalizeName(rawName), this.participants.map((p) => p.name));
     const participant: Participant = {
@@ -329,6 +346,7 @@ export class Meeting extends Emitter<MeetingEvents> {
       participants: this.#participants.size,
       mode: this.#mode,
       createdAt: this.createdAt,
+      locked: this.#passcode !== null,
     };
   }
 

@@ -55,6 +55,24 @@ export function normalizeTitle(raw: unknown): string {
   return title;
 }
 
+/** Longest meeting passcode, in characters. */
+export const MAX_PASSCODE_LENGTH = 64;
+
+/**
+ * Checks an optional passcode: absent or empty means none; otherwise a string of at most
+ * 64 characters, kept exactly as given.
+ */
+export function normalizePasscode(raw: unknown): string | null {
+  if (raw === undefined || raw === null || raw === "") return null;
+  if (typeof raw !== "string" || [...raw].length > MAX_PASSCODE_LENGTH) {
+    throw new MeetingError(
+      "bad_request",
+      `a passcode must be a string of at most ${MAX_PASSCODE_LENGTH} characters`,
+    );
+  }
+  return raw;
+}
+
 /**
  * Makes `name` unique among `taken` (compared without case) by adding " (2)", " (3)", ...
  * The result still fits in {@linkcode MAX_NAME_LENGTH}.

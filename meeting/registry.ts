@@ -24,7 +24,7 @@ import {
   type MeetingState,
   type MeetingSummary,
 } from "./meeting.ts";
-import { normalizeName, normalizeTitle } from "./names.ts";
+import { normalizeName, normalizePasscode, normalizeTitle } from "./names.ts";
 
 /** Events of the registry. */
 export type RegistryEvents = {
@@ -41,6 +41,8 @@ export interface CreateMeeting {
   title: unknown;
   creatorSessionId: string;
   creatorName: unknown;
+  /** Optional passcode needed to join. */
+  passcode?: unknown;
 }
 
 /** How many closed meeting ids are remembered so a late join gets "closed", not "not found". */
@@ -64,6 +66,7 @@ export class MeetingRegistry extends Emitter<RegistryEvents> {
       title: normalizeTitle(init.title),
       creatorSessionId: init.creatorSessionId,
       creatorName: normalizeName(init.creatorName),
+      passcode: normalizePasscode(init.passcode),
     }, this.#options);
     this.#meetings.set(meeting.id, meeting);
     const changed = () => this.emit("changed");

@@ -33,8 +33,22 @@ export type ClientRequest =
   | { id: RequestId; type: "identify"; name?: string; token?: string }
   | { id: RequestId; type: "subscribe_meetings" }
   | { id: RequestId; type: "unsubscribe_meetings" }
-  | { id: RequestId; type: "create"; title: string; join?: boolean; p2p?: P2pCapability }
-  | { id: RequestId; type: "join"; meetingId: string; name?: string; p2p?: P2pCapability }
+  | {
+    id: RequestId;
+    type: "create";
+    title: string;
+    join?: boolean;
+    p2p?: P2pCapability;
+    passcode?: string;
+  }
+  | {
+    id: RequestId;
+    type: "join";
+    meetingId: string;
+    name?: string;
+    p2p?: P2pCapability;
+    passcode?: string;
+  }
   | { id: RequestId; type: "leave" }
   | { id: RequestId; type: "cancel"; meetingId?: string }
   | { id: RequestId; type: "chat"; text: string }

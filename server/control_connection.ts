@@ -25,6 +25,7 @@ import {
   type RequestId,
   type ServerMessage,
 } from "../protocol/control.ts";
+import { TokenBucket } from "../util/token_bucket.ts";
 import type { Hub } from "./hub.ts";
 import type { Room, RoomMember } from "./room.ts";
 import type { Session } from "./sessions.ts";
@@ -39,6 +40,18 @@ export interface MessageSocket {
 
 const OPEN = 1;
 
+/** Per-connection limits: a flood from one client must not degrade the others. */
+export const CONNECTION_LIMITS = {
+  /** Control messages. */
+  messages: { ratePerSecond: 50, burst: 200 },
+  /** Chat lines. */
+  chat: { ratePerSecond: 5, burst: 20 },
+  /** Media packets. */
+  mediaPackets: { ratePerSecond: 2_000, burst: 4_000 },
+  /** Media bytes (48 Mbit/s sustained; a browser sends about 1). */
+  mediaBytes: { ratePerSecond: 6_000_000, burst: 12_000_000 },
+};
+
 /** The server side of one `/ws` connection. */
 export class ControlConnection implements RoomMember {
   #socket: MessageSocket;
@@ -49,6 +62,13 @@ export class ControlConnection implements RoomMember {
   #subscribed = false;
   #closed = false;
   #lastMediaRefusal = -Infinity;
+  #lastRateLimitError = -Infinity;
+  #messages = new TokenBucket(CONNECTION_LIMITS.messages);
+  #chat = new TokenBucket(CONNECTION_LIMITS.chat);
+  #mediaPackets = new TokenBucket(CONNECTION_LIMITS.mediaPackets);
+  #mediaBytes = new TokenBucket(CONNECTION_LIMITS.mediaBytes);
+  /** Messages and packets dropped by the rate limits. */
+  rateLimited = 0;
   /** Binary messages dropped because this connection was in no meeting. */
   droppedMedia = 0;
 
@@ -67,6 +87,16 @@ export class ControlConnection implements RoomMember {
     if (this.#closed) return;
     if (typeof data !== "string") {
       this.#receiveMedia(data);
+      return;
+    }
+    if (!this.#messages.take(1, performance.now())) {
+      this.rateLimited++;
+      this.#hub.counters.rateLimited++;
+      const now = performance.now();
+      if (now - this.#lastRateLimitError >= 1000) {
+        this.#lastRateLimitError = now;
+        this.#error(null, "rate_limited", "too many messages; some were dropped");
+      }
       return;
     }
     // Length in UTF-16 units is at most the UTF-8 byte length; check bytes only when close.
@@ -147,10 +177,14 @@ export class ControlConnection implements RoomMember {
   #receiveMedia(data: ArrayBuffer | Uint8Array | Blob): void {
     const room = this.#room;
     if (room && this.#participantId && !(data instanceof Blob)) {
-      room.media.receive(
-        this.#participantId,
-        data instanceof Uint8Array ? data : new Uint8Array(data),
-      );
+      const bytes = data instanceof Uint8Array ? data : new Uint8Array(data);
+      const now = performance.now();
+      if (!this.#mediaPackets.take(1, now) || !this.#mediaBytes.take(bytes.length, now)) {
+        this.rateLimited++;
+        this.#hub.counters.rateLimited++;
+        return;
+      }
+      room.media.receive(this.#participantId, bytes);
       return;
     }
     this.droppedMedia++;
@@ -183,6 +217,7 @@ export class ControlConnection implements RoomMember {
           title: request.title,
           creatorSessionId: session.id,
           creatorName: session.name,
+          passcode: request.passcode,
         });
         const result: ReplyResults["create"] = { meeting: meeting.details() };
         if (request.join !== false) {
@@ -196,6 +231,7 @@ export class ControlConnection implements RoomMember {
           this.#hub.registry.require(request.meetingId),
           request.name ?? session.name,
           request.p2p ?? null,
+          request.passcode,
         );
       case "leave": {
         const room = this.#requireRoom();
@@ -216,6 +252,11 @@ export class ControlConnection implements RoomMember {
       }
       case "chat": {
         const room = this.#requireRoom();
+        if (!this.#chat.take(1, performance.now())) {
+          this.rateLimited++;
+          this.#hub.counters.rateLimited++;
+          throw new MeetingError("rate_limited", "you are sending chat too fast");
+        }
         return { message: room.meeting.sendChat(this.#participantId!, request.text) };
       }
       case "media": {
@@ -265,14 +306,19 @@ export class ControlConnection implements RoomMember {
     return { token: this.#session.token, name: this.#session.name };
   }
 
-  #join(meeting: Meeting, name: string, p2p: P2pCapability | null): JoinReply {
+  #join(
+    meeting: Meeting,
+    name: string,
+    p2p: P2pCapability | null,
+    passcode?: unknown,
+  ): JoinReply {
     if (this.#room) {
       if (this.#room.meeting === meeting) {
         throw new MeetingError("already_in_meeting", "you are already in this meeting");
       }
       throw new MeetingError("already_in_meeting", "leave your current meeting first");
     }
-    const { participant, resumed } = meeting.join(this.#session!.id, name, { p2p });
+    const { participant, resumed } = meeting.join(this.#session!.id, name, { p2p, passcode });
     const room = this.#hub.room(meeting.id);
     this.#room = room;
     this.#participantId = participant.id;

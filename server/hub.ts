@@ -44,6 +44,8 @@ export class Hub {
   readonly registry: MeetingRegistry;
   readonly sessions: SessionStore;
   readonly records: Records;
+  /** Server-wide counters of refused input. */
+  readonly counters = { rateLimited: 0, badOrigin: 0 };
   #rooms = new Map<string, Room>();
   #listSubscribers = new Set<ListSubscriber>();
   #listPending = false;

@@ -40,6 +40,11 @@ export interface ServerOptions {
   udpPort?: number;
   /** `auto` (default): two participants that can go peer to peer do; `off`: always relay. */
   p2p?: "auto" | "off";
+  /**
+   * Origins (e.g. `https://meet.example.org`) whose pages may open the control WebSocket,
+   * besides the server's own. Requests without an Origin (non-browser clients) are let in.
+   */
+  allowedOrigins?: string[];
 }
 
 /** The mixer's Opus settings: 32 kbit/s speech, complexity 5 (see docs/opus-choice.md). */
@@ -94,6 +99,16 @@ async function serveStatic(pathname: string): Promise<Response | undefined> {
   }
 }
 
+/** A browser page may open the WebSocket if it comes from this server or an allowed origin. */
+function originAllowed(origin: string, url: URL, allowed: string[]): boolean {
+  try {
+    const o = new URL(origin);
+    return o.host === url.host || allowed.includes(o.origin);
+  } catch {
+    return false;
+  }
+}
+
 function serveAsset(asset: Asset): Response {
   return new Response(asset.body, {
     headers: { "content-type": asset.contentType, "cache-control": "no-cache" },
@@ -130,6 +145,13 @@ export async function startServer(options: ServerOptions = {}): Promise<RunningS
     if (url.pathname === "/ws") {
       if (req.headers.get("upgrade")?.toLowerCase() !== "websocket") {
         return new Response("expected a WebSocket upgrade", { status: 426 });
+      }
+      const origin = req.headers.get("origin");
+      if (origin !== null && !originAllowed(origin, url, options.allowedOrigins ?? [])) {
+        hub.counters.badOrigin++;
+        return apiError(
+          new MeetingError("bad_origin", `pages from ${origin.slice(0, 100)} may not connect here`),
+        );
       }
       return upgrade(req);
     }

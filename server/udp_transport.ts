@@ -26,6 +26,8 @@ import {
   UDP_ERROR_PREFIX,
 } from "../protocol/media.ts";
 import { isRtcp } from "../media/rtp.ts";
+import { TokenBucket } from "../util/token_bucket.ts";
+import { CONNECTION_LIMITS } from "./control_connection.ts";
 import type { Hub } from "./hub.ts";
 import type { MediaMember } from "./media_room.ts";
 import type { Room } from "./room.ts";
@@ -45,6 +47,8 @@ export interface UdpCounters {
   droppedMalformed: number;
   /** Plain-RTP payload types the participant did not declare. */
   droppedPayloadType: number;
+  /** Over a bound source's packet or byte rate. */
+  droppedRateLimited: number;
   binds: number;
   bindErrors: number;
   sent: number;
@@ -61,6 +65,8 @@ interface Binding {
   /** Plain-RTP payload types; undefined for our own clients (which use ours). */
   payloadTypes: PayloadTypes | undefined;
   lastHeard: number;
+  packets: TokenBucket;
+  bytes: TokenBucket;
 }
 
 /** Largest datagram read; anything longer is malformed for us. */
@@ -80,6 +86,7 @@ export class UdpTransport {
     droppedUnbound: 0,
     droppedMalformed: 0,
     droppedPayloadType: 0,
+    droppedRateLimited: 0,
     binds: 0,
     bindErrors: 0,
     sent: 0,
@@ -171,7 +178,12 @@ export class UdpTransport {
       this.counters.droppedUnbound++;
       return;
     }
-    binding.lastHeard = performance.now();
+    const now = performance.now();
+    binding.lastHeard = now;
+    if (!binding.packets.take(1, now) || !binding.bytes.take(bytes.length, now)) {
+      this.counters.droppedRateLimited++;
+      return;
+    }
     if (binding.payloadTypes && !isRtcp(bytes)) {
       if (bytes.length < 12) {
         this.counters.droppedMalformed++;
@@ -246,6 +258,8 @@ export class UdpTransport {
       member,
       payloadTypes,
       lastHeard: performance.now(),
+      packets: new TokenBucket(CONNECTION_LIMITS.mediaPackets),
+      bytes: new TokenBucket(CONNECTION_LIMITS.mediaBytes),
     });
     room.bindMedia(participantId, member);
     this.counters.binds++;

@@ -177,18 +177,18 @@ Deno.test("relay: a receiver that stops reading loses video until a keyframe; th
   try {
     const counters = async () =>
       (await (await fetch(`${server.url}api/meetings/${id}`)).json()).media;
-    sender.sendVideoFrame(true, 20_000);
+    sender.sendVideoFrame(true, 10_000);
     await waitFor(() => slow.videoBySsrc.get(sender.ssrcs.videoSsrc), {
       what: "slow gets the first keyframe",
     });
     const plisBefore = sender.plis;
     slow.pauseReading(true);
-    // Paced video (a 20 kB frame per poll) until the stalled link has filled its socket
+    // Paced video (a 10 kB frame per poll) until the stalled link has filled its socket
     // buffers and the router drops for it; bounded in frames and time.
     let frames = 1;
     const c = await waitFor(async () => {
       if (frames < 3000) {
-        sender.sendVideoFrame(false, 20_000);
+        sender.sendVideoFrame(false, 10_000);
         frames++;
       }
       const c = await counters();
@@ -200,23 +200,23 @@ Deno.test("relay: a receiver that stops reading loses video until a keyframe; th
     });
     assert.ok(c.dropped.congested >= 1, JSON.stringify(c.dropped));
     // From here on nothing more is queued for the stalled receiver, however much is sent.
-    const sentSoFar = frames * 19; // 20 kB frames go in 19 packets
+    const sentSoFar = frames * 10; // 10 kB frames go in 10 packets
     await waitFor(() => fast.videoBySsrc.get(sender.ssrcs.videoSsrc) === sentSoFar, {
       what: "the fast receiver keeps up",
       timeoutMs: 20_000,
     });
     const toSlowBefore = (await counters()).forwarded.video.packets - sentSoFar;
     for (let k = 0; k < 200; k++) {
-      sender.sendVideoFrame(false, 20_000);
+      sender.sendVideoFrame(false, 10_000);
       frames++;
       if (k % 10 === 9) {
-        await waitFor(() => fast.videoBySsrc.get(sender.ssrcs.videoSsrc) === frames * 19);
+        await waitFor(() => fast.videoBySsrc.get(sender.ssrcs.videoSsrc) === frames * 10);
       }
     }
     const after = await counters();
-    const toSlowAfter = after.forwarded.video.packets - frames * 19;
+    const toSlowAfter = after.forwarded.video.packets - frames * 10;
     assert.equal(toSlowAfter, toSlowBefore, "video kept queueing for a stalled receiver");
-    assert.ok(after.dropped.waitingKeyframe >= c.dropped.waitingKeyframe + 200 * 19);
+    assert.ok(after.dropped.waitingKeyframe >= c.dropped.waitingKeyframe + 200 * 10);
     assert.ok(sender.plis > plisBefore, "the sender was asked for a keyframe");
     // The link recovers; the next keyframe gets through (the backlog held only deltas).
     const keyframes = () => slow.keyframesBySsrc.get(sender.ssrcs.videoSsrc) ?? 0;

@@ -96,6 +96,7 @@ export const createMeeting: RouteHandler = api(async (req, { hub }) => {
     title: body.title,
     creatorSessionId: session.id,
     creatorName: name,
+    passcode: body.passcode,
   });
   return Response.json(
     { ...meeting.summary(), token: session.token },
@@ -117,6 +118,7 @@ export const getMeeting: RouteHandler = api((_req, { hub, params }) => {
     participants: 0,
     mode: "relay",
     createdAt: past.createdAt,
+    locked: false,
     state: past.endReason === "cancelled" ? "cancelled" : "ended",
     endedAt: past.endedAt,
     roster: [],

@@ -37,6 +37,8 @@ export interface MediaBot {
   /** Control events received (roster, levels, chat...). */
   events: ServerMessage[];
   join: JoinReply;
+  /** The bot's session token. */
+  token: string;
   ssrcs: MediaSsrcs;
   /** Decoded mix received, as floats. */
   mixSamples: number[];
@@ -99,7 +101,7 @@ export async function mediaBot(
     socket.once("open", resolve);
     socket.once("error", reject);
   });
-  await request({ type: "identify", name });
+  const { token } = await request({ type: "identify", name }) as { token: string };
   const join = await request({ type: "join", meetingId }) as JoinReply;
   const ssrcs = join.media;
   const decoder = createOpusDecoder();
@@ -110,6 +112,7 @@ export async function mediaBot(
     request,
     events,
     join,
+    token,
     ssrcs,
     mixSamples: [],
     videoBySsrc: new Map(),
