@@ -1,18 +1,28 @@
 /**
- * The split-screen grid: one tile per participant, sized so every tile fits. Tiles show the
- * name and state; the media engine draws video into them.
+ * The split-screen grid: one tile per participant, sized so every tile fits; the columns
+ * follow the number of people. Tiles show the name and state; the media engine draws video
+ * into them through `media.attachVideo`.
  *
  * @example
  * ```tsx
- * <ParticipantGrid participants={roster} selfId={me.id} />
+ * <ParticipantGrid participants={roster} selfId={me.id} speaking={new Set([bobId])}
+ *   media={{ attachVideo: (id, el) => session.attachVideo(id, el), preview, selfVideo: true,
+ *            selfAudio: true, stats: null }} />
  * ```
  * @module
  */
 
 import type { ParticipantInfo } from "../meeting/participant.ts";
-import { initials } from "../client/format.ts";
+import { ParticipantTile, type TileStats } from "./ParticipantTile.tsx";
 
-/** Columns for n tiles: 1, 2, 2, 2, 3 x 3, then 4. */
+/**
+ * Columns for n tiles: 1, 2, 2, 2, 3 x 3, then 4.
+ *
+ * @example
+ * ```ts
+ * gridColumns(3); // 2
+ * ```
+ */
 export function gridColumns(n: number): number {
   if (n <= 1) return 1;
   if (n <= 4) return 2;
@@ -27,29 +37,62 @@ const COLUMNS = [
   "grid-cols-2 sm:grid-cols-4",
 ];
 
+/**
+ * What the grid needs from the media engine (absent until it runs).
+ *
+ * @example
+ * ```ts
+ * const media: GridMedia = { attachVideo: () => {}, preview: null, selfVideo: false,
+ *   selfAudio: true, stats: null };
+ * ```
+ */
+export interface GridMedia {
+  /** Hands the engine a tile's video slot; keep the function stable across renders. */
+  attachVideo(participantId: string, slot: HTMLElement | null): void;
+  /** Your camera's stream. */
+  preview: MediaStream | null;
+  /** Your camera and microphone are on (known locally before the roster says so). */
+  selfVideo: boolean;
+  selfAudio: boolean;
+  /** Statistics by participant id, when the stats view is on. */
+  stats: Record<string, TileStats> | null;
+}
+
+/**
+ * The grid of tiles.
+ *
+ * @example
+ * ```tsx
+ * <ParticipantGrid participants={roster} selfId={null} />
+ * ```
+ */
 export function ParticipantGrid(
-  { participants, selfId }: { participants: ParticipantInfo[]; selfId: string | null },
+  { participants, selfId, speaking, media }: {
+    participants: ParticipantInfo[];
+    selfId: string | null;
+    speaking?: ReadonlySet<string>;
+    media?: GridMedia | null;
+  },
 ) {
   const cols = COLUMNS[gridColumns(participants.length) - 1];
   return (
     <div class={`flex-1 grid ${cols} gap-2 auto-rows-fr min-h-[12rem]`} data-testid="grid">
-      {participants.map((p) => (
-        <div
-          key={p.id}
-          data-participant-id={p.id}
-          data-testid="tile"
-          class="relative rounded-xl bg-slate-800 overflow-hidden flex items-center justify-center min-h-[8rem]"
-        >
-          <span class="h-16 w-16 rounded-full bg-slate-600 text-white text-2xl font-semibold flex items-center justify-center">
-            {initials(p.name)}
-          </span>
-          <span class="absolute left-2 bottom-2 rounded-md bg-black/60 px-2 py-0.5 text-sm text-white">
-            {p.name}
-            {p.id === selfId ? " (you)" : ""}
-            {!p.connected && " · reconnecting…"}
-          </span>
-        </div>
-      ))}
+      {participants.map((p) => {
+        const self = p.id === selfId;
+        return (
+          <ParticipantTile
+            key={p.id}
+            participant={p}
+            self={self}
+            speaking={speaking?.has(p.id) ?? false}
+            videoOn={self ? (media?.selfVideo ?? false) : p.video}
+            audioOn={self ? (media?.selfAudio ?? false) : p.audio}
+            preview={self ? media?.preview : undefined}
+            attachVideo={media?.attachVideo}
+            stats={media?.stats?.[p.id] ?? null}
+          />
+        );
+      })}
     </div>
   );
 }

@@ -1,7 +1,9 @@
 /**
  * The room island: joins the meeting over the control WebSocket and shows the grid of
- * participants, the roster, the chat, and the leave / cancel controls. A dropped connection
- * reconnects and takes the same seat back.
+ * participants, the roster, the chat, and the controls (microphone, camera, statistics,
+ * leave, cancel). Once joined it runs a {@linkcode MediaSession} (client/media/) on the same
+ * socket: it hands the engine the tiles' video slots and the roster, and shows what the engine
+ * reports. A dropped connection reconnects and takes the same seat back.
  *
  * @example
  * ```tsx
@@ -23,8 +25,23 @@ import {
   rememberName,
   takeAutoJoin,
 } from "../client/identity.ts";
+import {
+  type LocalMediaState,
+  MediaSession,
+  type MediaStatsSnapshot,
+} from "../client/media/media_session.ts";
+import {
+  loadMediaPreferences,
+  type MediaPreferences,
+  saveMediaPreferences,
+} from "../client/media/devices.ts";
+import type { JoinReply } from "../protocol/control.ts";
 import { ChatPanel } from "../components/ChatPanel.tsx";
-import { ParticipantGrid } from "../components/ParticipantGrid.tsx";
+import { type GridMedia, ParticipantGrid } from "../components/ParticipantGrid.tsx";
+import type { TileStats } from "../components/ParticipantTile.tsx";
+import { ToggleButton } from "../components/MediaControls.tsx";
+import { StatsPanel } from "../components/StatsPanel.tsx";
+import { CameraIcon, LeaveIcon, MicIcon, StatsIcon } from "../components/icons.tsx";
 
 /** Props of the room; `name` comes from `?name=` and joins straight away. */
 export interface RoomProps extends Record<string, unknown> {
@@ -54,15 +71,94 @@ export default function Room({ meetingId, title, name: nameFromUrl }: RoomProps)
   const connected = useSignal(true);
   const confirmCancel = useSignal(false);
   const client = useRef<ControlClient>();
+  // Media
+  const prefs = useSignal<MediaPreferences>({ mic: true, camera: true });
+  const local = useSignal<LocalMediaState | null>(null);
+  const speaking = useSignal<ReadonlySet<string>>(new Set());
+  const showStats = useSignal(false);
+  const snapshot = useSignal<MediaStatsSnapshot | null>(null);
+  const session = useRef<MediaSession>();
+  const announced = useRef<string | null>(null);
+  const slots = useRef(new Map<string, HTMLElement>());
+  const attachVideo = useRef((id: string, slot: HTMLElement | null) => {
+    if (slot) slots.current.set(id, slot);
+    else slots.current.delete(id);
+    session.current?.attachVideo(id, slot);
+  });
+
+  function stopMedia() {
+    session.current?.close();
+    session.current = undefined;
+  }
 
   function leaveTo(url: string) {
+    stopMedia();
     client.current?.close();
     location.href = url;
+  }
+
+  /** Tells the others whether our mic and camera are on (when it changed, or forced). */
+  function announce(c: ControlClient, force = false) {
+    const state = local.value;
+    if (!state) return;
+    const media = { audio: state.mic.status === "on", video: state.camera.status === "on" };
+    const key = JSON.stringify(media);
+    if (!force && announced.current === key) return;
+    announced.current = key;
+    c.request({ type: "media", ...media }).catch(() => announced.current = null);
+  }
+
+  function startMedia(c: ControlClient, r: JoinReply) {
+    if (session.current) {
+      session.current.setSsrcs(r.media);
+    } else {
+      const s = new MediaSession({
+        channel: c,
+        ssrcs: r.media,
+        selfId: r.participantId,
+        mic: prefs.value.mic,
+        camera: prefs.value.camera,
+        measureRtt: async () => {
+          const start = performance.now();
+          await c.request({ type: "ping" });
+          return performance.now() - start;
+        },
+      });
+      session.current = s;
+      local.value = s.local;
+      s.on("local", (state) => {
+        local.value = state;
+        announce(c);
+      });
+      s.on("stats", (snap) => {
+        if (showStats.value) snapshot.value = snap;
+      });
+      for (const [id, slot] of slots.current) s.attachVideo(id, slot);
+    }
+    session.current.setRoster(r.meeting.roster);
+    announce(c, true);
+  }
+
+  function toggleDevice(which: "mic" | "camera") {
+    const status = (local.value ?? session.current?.local)?.[which].status ?? "off";
+    const on = status === "off" || status === "error";
+    prefs.value = { ...prefs.value, [which]: on };
+    saveMediaPreferences(prefs.value);
+    const s = session.current;
+    if (!s) return;
+    if (which === "mic") s.setMic(on);
+    else s.setCamera(on);
+  }
+
+  function togglePrejoin(which: "mic" | "camera") {
+    prefs.value = { ...prefs.value, [which]: !prefs.value[which] };
+    saveMediaPreferences(prefs.value);
   }
 
   function onRemoved(reason: RemovedReason) {
     const kind = REMOVED_NOTICE[reason];
     if (kind === "replaced") {
+      stopMedia();
       client.current?.close();
       phase.value = "gone";
       error.value = "You opened this meeting somewhere else; this window left it.";
@@ -80,12 +176,14 @@ export default function Room({ meetingId, title, name: nameFromUrl }: RoomProps)
       chat.value = r.chat;
       phase.value = "joined";
       error.value = null;
+      startMedia(c, r);
     } catch (err) {
       if (
         err instanceof ControlError && (err.code === "meeting_closed" || err.code === "not_found")
       ) {
         phase.value = "gone";
         error.value = "This meeting has ended.";
+        stopMedia();
         c.close();
       } else if (err instanceof ControlError && err.code === "disconnected") {
         // the reconnect will try again
@@ -112,19 +210,31 @@ export default function Room({ meetingId, title, name: nameFromUrl }: RoomProps)
       enter(c);
     });
     c.on("close", () => connected.value = false);
-    c.on("roster", (e) => e.meetingId === meetingId && (roster.value = e.participants));
+    c.on("roster", (e) => {
+      if (e.meetingId !== meetingId) return;
+      roster.value = e.participants;
+      session.current?.setRoster(e.participants);
+    });
+    c.on("levels", (e) => {
+      if (e.meetingId !== meetingId) return;
+      speaking.value = new Set(e.levels.filter((l) => l.speaking).map((l) => l.participantId));
+    });
     c.on("chat", (e) => e.meetingId === meetingId && (chat.value = [...chat.value, e.message]));
     c.on("removed", (e) => e.meetingId === meetingId && onRemoved(e.reason));
   }
 
   useEffect(() => {
+    prefs.value = loadMediaPreferences();
     if (nameFromUrl) {
       join();
     } else {
       name.value = rememberedName();
       if (takeAutoJoin(meetingId) && name.value) join();
     }
-    return () => client.current?.close();
+    return () => {
+      stopMedia();
+      client.current?.close();
+    };
   }, []);
 
   async function send(text: string): Promise<boolean> {
@@ -138,6 +248,7 @@ export default function Room({ meetingId, title, name: nameFromUrl }: RoomProps)
   }
 
   async function leave() {
+    stopMedia();
     await client.current?.request({ type: "leave" }).catch(() => {});
     leaveTo("/");
   }
@@ -176,6 +287,23 @@ export default function Room({ meetingId, title, name: nameFromUrl }: RoomProps)
                     onInput={(e) => name.value = e.currentTarget.value}
                   />
                 </label>
+                <div class="flex items-center gap-3">
+                  <span class="text-sm text-slate-600">Join with</span>
+                  <ToggleButton
+                    testId="prejoin-mic"
+                    label="Microphone"
+                    on={prefs.value.mic}
+                    icon={<MicIcon off={!prefs.value.mic} />}
+                    onClick={() => togglePrejoin("mic")}
+                  />
+                  <ToggleButton
+                    testId="prejoin-camera"
+                    label="Camera"
+                    on={prefs.value.camera}
+                    icon={<CameraIcon off={!prefs.value.camera} />}
+                    onClick={() => togglePrejoin("camera")}
+                  />
+                </div>
                 <button
                   class={`${button} w-full bg-emerald-600 text-white hover:bg-emerald-700`}
                   type="submit"
@@ -191,6 +319,32 @@ export default function Room({ meetingId, title, name: nameFromUrl }: RoomProps)
   }
 
   const isCreator = roster.value.some((p) => p.id === me.value?.id && p.isCreator);
+  const media = local.value;
+  const micOn = media?.mic.status === "on" || media?.mic.status === "starting";
+  const cameraOn = media?.camera.status === "on" || media?.camera.status === "starting";
+  const snap = showStats.value ? snapshot.value : null;
+  let tileStats: Record<string, TileStats> | null = null;
+  if (snap) {
+    tileStats = {};
+    for (const [id, s] of Object.entries(snap.remote)) tileStats[id] = { kind: "receive", ...s };
+    if (me.value && media?.camera.status === "on") {
+      tileStats[me.value.id] = {
+        kind: "send",
+        fps: snap.session.encodeFps,
+        bitrate: snap.session.videoSendBitrate,
+        width: snap.session.sendWidth,
+        height: snap.session.sendHeight,
+      };
+    }
+  }
+  const gridMedia: GridMedia = {
+    attachVideo: attachVideo.current,
+    preview: media?.preview ?? null,
+    selfVideo: media?.camera.status === "on",
+    selfAudio: media?.mic.status === "on",
+    stats: tileStats,
+  };
+  const notices = [media?.audioError, media?.mic.error, media?.camera.error].filter(Boolean);
   return (
     <div
       class="flex-1 flex flex-col md:flex-row min-h-0"
@@ -209,14 +363,61 @@ export default function Room({ meetingId, title, name: nameFromUrl }: RoomProps)
             </span>
           )}
         </div>
-        <ParticipantGrid participants={roster.value} selfId={me.value?.id ?? null} />
+        <ParticipantGrid
+          participants={roster.value}
+          selfId={me.value?.id ?? null}
+          speaking={speaking.value}
+          media={gridMedia}
+        />
+        {media?.audioBlocked && (
+          <p
+            class="rounded-lg bg-amber-100 px-3 py-2 text-sm text-amber-900"
+            data-testid="audio-blocked"
+          >
+            The browser paused the sound: click anywhere to hear the others.
+          </p>
+        )}
+        {notices.map((text) => (
+          <p class="text-sm text-amber-800" role="status" data-testid="media-error">{text}</p>
+        ))}
         {error.value && <p class="text-sm text-red-600" role="alert">{error}</p>}
+        {snap && <StatsPanel stats={snap.session} />}
         <div class="flex flex-wrap items-center justify-center gap-2" data-testid="controls">
+          <ToggleButton
+            testId="toggle-mic"
+            label="Microphone"
+            on={micOn}
+            busy={media?.mic.status === "starting"}
+            error={media?.mic.error}
+            icon={<MicIcon off={!micOn} />}
+            onClick={() => toggleDevice("mic")}
+          />
+          <ToggleButton
+            testId="toggle-camera"
+            label="Camera"
+            on={cameraOn}
+            busy={media?.camera.status === "starting"}
+            error={media?.camera.error}
+            icon={<CameraIcon off={!cameraOn} />}
+            onClick={() => toggleDevice("camera")}
+          />
+          <ToggleButton
+            testId="toggle-stats"
+            label="Statistics"
+            on={showStats.value}
+            offIsAlert={false}
+            icon={<StatsIcon />}
+            onClick={() => {
+              showStats.value = !showStats.value;
+              snapshot.value = session.current?.stats ?? null;
+            }}
+          />
           <button
-            class={`${button} bg-slate-700 text-white hover:bg-slate-800`}
+            class={`${button} flex items-center gap-2 bg-slate-700 text-white hover:bg-slate-800`}
             type="button"
             onClick={leave}
           >
+            <LeaveIcon />
             Leave
           </button>
           {isCreator && !confirmCancel.value && (

@@ -1,0 +1,143 @@
+/**
+ * Audio output of a session: the "meet-playback" AudioWorklet node (static/worklets/
+ * playback.js) on the session's AudioContext. Each received stream (by SSRC) pushes its
+ * decoded PCM here; the worklet keeps one adaptive playout buffer per stream and mixes them.
+ * Statistics come back from the audio thread about four times a second.
+ *
+ * @example
+ * ```ts
+ * await context.audioWorklet.addModule("/worklets/playback.js");
+ * const playback = new AudioPlayback(context);
+ * playback.push(ssrc, rtpTimestamp, pcm, captureMs); // pcm: Float32Array, transferred
+ * console.log(playback.stats.output.rms);
+ * playback.close();
+ * ```
+ * @module
+ */
+
+import { wallClock } from "./clock.ts";
+
+/**
+ * One stream's playout state, as the worklet reports it (PlayoutBuffer counters in samples).
+ *
+ * @example
+ * ```ts
+ * const depthMs = stream.depth / 48; // at 48 kHz
+ * ```
+ */
+export interface PlaybackStreamStats {
+  ssrc: number;
+  state: "idle" | "playing";
+  played: number;
+  concealed: number;
+  lost: number;
+  stretched: number;
+  dropped: number;
+  late: number;
+  stalls: number;
+  restarts: number;
+  depth: number;
+  targetLead: number;
+  /** RMS of this stream over the last second. */
+  rms: number;
+  /** Total time this stream was audible, ms. */
+  audibleMs: number;
+  /** Capture-to-speaker delays of the frames pushed since the previous report, ms. */
+  delays: number[];
+}
+
+/**
+ * The latest report of the playback worklet.
+ *
+ * @example
+ * ```ts
+ * const { rms, audibleMs } = playback.stats.output;
+ * ```
+ */
+export interface PlaybackStats {
+  output: {
+    /** RMS of what was played over the last second (0..1). */
+    rms: number;
+    /** Total time the output was audible (above -60 dBFS), ms. */
+    audibleMs: number;
+    /** Samples output in total. */
+    samples: number;
+  };
+  streams: PlaybackStreamStats[];
+}
+
+/** The session's speaker side. */
+export class AudioPlayback {
+  readonly context: AudioContext;
+  readonly node: AudioWorkletNode;
+  /** Called with each report of the worklet. */
+  onStats: ((stats: PlaybackStats) => void) | null = null;
+  #stats: PlaybackStats = { output: { rms: 0, audibleMs: 0, samples: 0 }, streams: [] };
+  #closed = false;
+
+  /**
+   * Creates the worklet node and connects it to the speakers. The context must have loaded
+   * /worklets/playback.js.
+   */
+  constructor(context: AudioContext, options: { minLeadMs?: number; maxLeadMs?: number } = {}) {
+    this.context = context;
+    this.node = new AudioWorkletNode(context, "meet-playback", {
+      numberOfInputs: 0,
+      numberOfOutputs: 1,
+      outputChannelCount: [1],
+      processorOptions: options,
+    });
+    this.node.connect(context.destination);
+    this.node.port.onmessage = (event) => {
+      if (event.data?.type !== "stats") return;
+      this.#stats = event.data;
+      this.onStats?.(this.#stats);
+    };
+    this.#configure();
+  }
+
+  /** The latest statistics from the audio thread. */
+  get stats(): PlaybackStats {
+    return this.#stats;
+  }
+
+  /**
+   * Queues one decoded frame of a stream. `samples` is transferred (unusable afterwards).
+   *
+   * @example
+   * ```ts
+   * playback.push(0x1234, 960, new Float32Array(960), Date.now() - 50);
+   * ```
+   */
+  push(ssrc: number, rtpTimestamp: number, samples: Float32Array, captureMs: number | null): void {
+    if (this.#closed) return;
+    this.node.port.postMessage(
+      { type: "frame", ssrc, rtpTimestamp, samples, captureMs, postedMs: wallClock() },
+      [samples.buffer],
+    );
+  }
+
+  /** Forgets a stream. */
+  removeStream(ssrc: number): void {
+    if (!this.#closed) this.node.port.postMessage({ type: "remove", ssrc });
+  }
+
+  /** Stops the worklet and disconnects it. Idempotent. */
+  close(): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    this.node.port.postMessage({ type: "close" });
+    this.node.port.onmessage = null;
+    this.node.disconnect();
+  }
+
+  /** How late the output reaches the speakers, ms (the context's base + output latency). */
+  get outputLatencyMs(): number {
+    return ((this.context.outputLatency || 0) + (this.context.baseLatency || 0)) * 1000;
+  }
+
+  /** Tells the worklet the output latency, for its delay figures. */
+  #configure(): void {
+    this.node.port.postMessage({ type: "config", outputLatencyMs: this.outputLatencyMs });
+  }
+}

@@ -1,0 +1,215 @@
+/**
+ * Receives one audio stream (one SSRC: the server's mix in relay mode, a peer's voice in
+ * P2P mode): RTP packets are counted (loss, jitter), duplicates and very late packets are
+ * dropped, Opus is decoded with an `AudioDecoder`, and the PCM goes to the
+ * {@linkcode AudioPlayback}, whose worklet places each frame by its RTP timestamp (it is the
+ * jitter buffer) and mixes the streams.
+ *
+ * @example
+ * ```ts
+ * const receiver = new AudioReceiver({ ssrc: join.media.mixSsrc, playback });
+ * receiver.receive(rtpPacket, performance.now()); // each Opus packet of this SSRC
+ * receiver.close();
+ * ```
+ * @module
+ */
+
+import { ReceptionStats, type ReportBlock } from "../../media/rtcp.ts";
+import { type RtpPacket, seqDiff, timestampDiff } from "../../media/rtp.ts";
+import { OPUS_CLOCK_RATE, readCaptureTime } from "../../protocol/media.ts";
+import type { AudioPlayback } from "./audio_playback.ts";
+import { wallClock } from "./clock.ts";
+import { RateMeter, SampleWindow } from "./stats.ts";
+
+/**
+ * Options of an {@linkcode AudioReceiver}.
+ *
+ * @example
+ * ```ts
+ * const options: AudioReceiverOptions = { ssrc: 7, playback };
+ * ```
+ */
+export interface AudioReceiverOptions {
+  ssrc: number;
+  playback: AudioPlayback;
+}
+
+/**
+ * Statistics of an {@linkcode AudioReceiver}.
+ *
+ * @example
+ * ```ts
+ * const { lossPercent, jitterMs } = receiver.stats(performance.now());
+ * ```
+ */
+export interface AudioReceiverStats {
+  ssrc: number;
+  packets: number;
+  bytes: number;
+  packetsLost: number;
+  lossPercent: number;
+  jitterMs: number;
+  /** Received bits per second (last second). */
+  bitrate: number;
+  framesDecoded: number;
+  /** Capture (at the sender) to arrival here, ms: median of the last ~2 s of packets. */
+  arrivalDelayP50: number | null;
+  /** Capture to decoded here, ms: median of the last ~2 s of frames. */
+  decodedDelayP50: number | null;
+  /** Packets dropped as duplicates or too late to matter. */
+  discarded: number;
+  decodeErrors: number;
+}
+
+/** How far behind the newest packet a packet may be and still be decoded. */
+const MAX_REORDER = 10;
+
+interface Pending {
+  rtpTimestamp: number;
+  captureMs: number | null;
+}
+
+/** Audio receiving for one SSRC. */
+export class AudioReceiver {
+  readonly ssrc: number;
+  readonly #playback: AudioPlayback;
+  readonly #reception: ReceptionStats;
+  #decoder: AudioDecoder | null = null;
+  #highestSeq: number | null = null;
+  #recent = new Set<number>();
+  /** Unwrapped RTP timestamps give strictly increasing chunk timestamps. */
+  #lastRtp: number | null = null;
+  #extendedRtp = 0;
+  /** Frames in the decoder, by chunk timestamp (µs). */
+  #pending = new Map<number, Pending>();
+  #bits = new RateMeter(1000);
+  #arrivalDelays = new SampleWindow(100);
+  #decodedDelays = new SampleWindow(100);
+  #closed = false;
+  #counters = { packets: 0, bytes: 0, framesDecoded: 0, discarded: 0, decodeErrors: 0 };
+
+  constructor(options: AudioReceiverOptions) {
+    this.ssrc = options.ssrc;
+    this.#playback = options.playback;
+    this.#reception = new ReceptionStats(options.ssrc, OPUS_CLOCK_RATE);
+  }
+
+  /** The RTCP reception report block for this stream (starts a new loss interval). */
+  reportBlock(nowMs: number): ReportBlock | null {
+    return this.#reception.reportBlock(nowMs);
+  }
+
+  /** Takes one Opus RTP packet of this SSRC. */
+  receive(packet: RtpPacket, arrivalMs: number): void {
+    if (this.#closed) return;
+    this.#counters.packets++;
+    this.#counters.bytes += packet.payload.length;
+    this.#bits.add(packet.payload.length * 8, arrivalMs);
+    this.#reception.receive(packet.sequenceNumber, packet.timestamp, arrivalMs);
+    if (!this.#fresh(packet.sequenceNumber)) {
+      this.#counters.discarded++;
+      return;
+    }
+    const decoder = this.#decoderReady();
+    const rtp = this.#unwrap(packet.timestamp);
+    const timestamp = Math.round((rtp * 1_000_000) / OPUS_CLOCK_RATE);
+    const captureMs = readCaptureTime(packet.extension);
+    if (captureMs !== null) this.#arrivalDelays.add(wallClock() - captureMs);
+    this.#pending.set(timestamp, { rtpTimestamp: packet.timestamp, captureMs });
+    if (this.#pending.size > 50) this.#pending.delete(this.#pending.keys().next().value!);
+    try {
+      decoder.decode(
+        new EncodedAudioChunk({ type: "key", timestamp, data: packet.payload.slice() }),
+      );
+    } catch (err) {
+      console.warn("audio decode failed:", err);
+      this.#resetDecoder();
+    }
+  }
+
+  /** A snapshot of the statistics. */
+  stats(nowMs: number): AudioReceiverStats {
+    const expected = this.#reception.expected;
+    const lost = Math.max(0, this.#reception.cumulativeLost);
+    return {
+      ssrc: this.ssrc,
+      ...this.#counters,
+      packetsLost: lost,
+      lossPercent: expected > 0 ? (lost / expected) * 100 : 0,
+      jitterMs: this.#reception.jitterMs,
+      bitrate: this.#bits.rate(nowMs),
+      arrivalDelayP50: this.#arrivalDelays.percentile(50),
+      decodedDelayP50: this.#decodedDelays.percentile(50),
+    };
+  }
+
+  /** Stops decoding and removes the stream from the playback. Idempotent. */
+  close(): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    this.#resetDecoder();
+    this.#playback.removeStream(this.ssrc);
+  }
+
+  /** False for a duplicate, or a packet more than MAX_REORDER behind the newest. */
+  #fresh(seq: number): boolean {
+    if (this.#highestSeq !== null) {
+      const diff = seqDiff(seq, this.#highestSeq);
+      if (diff < -MAX_REORDER || this.#recent.has(seq)) return false;
+      if (diff > 0) this.#highestSeq = seq;
+    } else {
+      this.#highestSeq = seq;
+    }
+    this.#recent.add(seq);
+    if (this.#recent.size > 2 * MAX_REORDER) {
+      this.#recent.delete(this.#recent.values().next().value!);
+    }
+    return true;
+  }
+
+  #decoderReady(): AudioDecoder {
+    if (this.#decoder && this.#decoder.state === "configured") return this.#decoder;
+    this.#resetDecoder();
+    const decoder = new AudioDecoder({
+      output: (data) => this.#output(data),
+      error: (err) => {
+        console.warn("audio decoder error:", err);
+        this.#counters.decodeErrors++;
+        if (this.#decoder === decoder) this.#decoder = null;
+      },
+    });
+    decoder.configure({ codec: "opus", sampleRate: OPUS_CLOCK_RATE, numberOfChannels: 1 });
+    this.#decoder = decoder;
+    return decoder;
+  }
+
+  #output(data: AudioData): void {
+    try {
+      if (this.#closed) return;
+      const pending = this.#pending.get(data.timestamp);
+      this.#pending.delete(data.timestamp);
+      const samples = new Float32Array(data.numberOfFrames);
+      data.copyTo(samples, { planeIndex: 0, format: "f32-planar" });
+      this.#counters.framesDecoded++;
+      if (pending?.captureMs != null) this.#decodedDelays.add(wallClock() - pending.captureMs);
+      const rtpTimestamp = pending?.rtpTimestamp ??
+        Math.round((data.timestamp * OPUS_CLOCK_RATE) / 1_000_000) >>> 0;
+      this.#playback.push(this.ssrc, rtpTimestamp, samples, pending?.captureMs ?? null);
+    } finally {
+      data.close();
+    }
+  }
+
+  #resetDecoder(): void {
+    const decoder = this.#decoder;
+    this.#decoder = null;
+    this.#pending.clear();
+    if (decoder && decoder.state !== "closed") decoder.close();
+  }
+
+  #unwrap(rtpTimestamp: number): number {
+    if (this.#lastRtp !== null) this.#extendedRtp += timestampDiff(rtpTimestamp, this.#lastRtp);
+    this.#lastRtp = rtpTimestamp >>> 0;
+    return this.#extendedRtp;
+  }
+}

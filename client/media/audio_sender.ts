@@ -1,0 +1,176 @@
+/**
+ * Sends a microphone: the track feeds the "meet-capture" AudioWorklet (static/worklets/
+ * capture.js) on the session's 48 kHz AudioContext, which posts 20 ms mono frames; each is
+ * encoded with an Opus `AudioEncoder` (32 kbit/s, 20 ms) and sent as one RTP packet carrying
+ * the capture time. Nothing is sent once closed (mic off).
+ *
+ * The sender owns its track: `close()` stops it.
+ *
+ * @example
+ * ```ts
+ * await context.audioWorklet.addModule("/worklets/capture.js");
+ * const [track] = (await navigator.mediaDevices.getUserMedia({ audio: true })).getAudioTracks();
+ * const sender = new AudioSender({ context, track, stream: audioStream, transport });
+ * sender.close(); // mic off
+ * ```
+ * @module
+ */
+
+import { OPUS_CLOCK_RATE, OPUS_FRAME_SAMPLES } from "../../protocol/media.ts";
+import { wallClock } from "./clock.ts";
+import type { RtpStream } from "./rtp_stream.ts";
+import { RateMeter } from "./stats.ts";
+import type { PacketSink } from "./video_sender.ts";
+
+/**
+ * Options of an {@linkcode AudioSender}.
+ *
+ * @example
+ * ```ts
+ * const options: AudioSenderOptions = { context, track, stream, transport, bitrate: 24000 };
+ * ```
+ */
+export interface AudioSenderOptions {
+  /** A running 48 kHz context that has loaded /worklets/capture.js. */
+  context: AudioContext;
+  /** The microphone track; the sender owns it from now on. */
+  track: MediaStreamTrack;
+  /** The outgoing RTP stream (Opus payload type, 48 kHz). */
+  stream: RtpStream;
+  transport: PacketSink;
+  /** Opus bitrate, bit/s (default 32 000). */
+  bitrate?: number;
+  onError?(error: Error): void;
+}
+
+/**
+ * Counters of an {@linkcode AudioSender}.
+ *
+ * @example
+ * ```ts
+ * const { framesEncoded, bitrate } = sender.stats;
+ * ```
+ */
+export interface AudioSenderStats {
+  framesCaptured: number;
+  framesEncoded: number;
+  /** Bits per second sent (last second), headers included. */
+  bitrate: number;
+  /** Mean time from capture (first sample of a frame) to its packet sent, ms. */
+  encodeMs: number;
+}
+
+const FRAME_MS = (OPUS_FRAME_SAMPLES * 1000) / OPUS_CLOCK_RATE;
+/** A frame is posted when its last 128-sample quantum is processed. */
+const FIRST_SAMPLE_AGE_MS = ((OPUS_FRAME_SAMPLES - 128) * 1000) / OPUS_CLOCK_RATE;
+
+/** Encodes one microphone track to Opus RTP. */
+export class AudioSender {
+  readonly track: MediaStreamTrack;
+  readonly #context: AudioContext;
+  readonly #stream: RtpStream;
+  readonly #transport: PacketSink;
+  readonly #source: MediaStreamAudioSourceNode;
+  readonly #node: AudioWorkletNode;
+  readonly #encoder: AudioEncoder;
+  /** Capture times by AudioData timestamp (µs), until encoded. */
+  #captures = new Map<number, number>();
+  #samples = 0;
+  #bits = new RateMeter(1000);
+  #encodeMs = 0;
+  #closed = false;
+  #counters = { framesCaptured: 0, framesEncoded: 0 };
+
+  constructor(options: AudioSenderOptions) {
+    this.track = options.track;
+    this.#context = options.context;
+    this.#stream = options.stream;
+    this.#transport = options.transport;
+    const onError = options.onError ?? ((e) => console.error("audio sender:", e));
+    this.#encoder = new AudioEncoder({
+      output: (chunk) => this.#send(chunk),
+      error: (err) => {
+        if (!this.#closed) onError(err);
+      },
+    });
+    this.#encoder.configure({
+      codec: "opus",
+      sampleRate: OPUS_CLOCK_RATE,
+      numberOfChannels: 1,
+      bitrate: options.bitrate ?? 32_000,
+      opus: { frameDuration: FRAME_MS * 1000 },
+    } as AudioEncoderConfig);
+    this.#source = this.#context.createMediaStreamSource(new MediaStream([this.track]));
+    this.#node = new AudioWorkletNode(this.#context, "meet-capture", {
+      numberOfInputs: 1,
+      numberOfOutputs: 0,
+      channelCount: 1,
+      channelCountMode: "explicit",
+      processorOptions: { frameSize: OPUS_FRAME_SAMPLES },
+    });
+    this.#node.port.onmessage = (event) => this.#frame(event.data.samples);
+    this.#source.connect(this.#node);
+  }
+
+  /** A snapshot of the counters. */
+  get stats(): AudioSenderStats {
+    return {
+      ...this.#counters,
+      bitrate: this.#bits.rate(performance.now()),
+      encodeMs: this.#encodeMs,
+    };
+  }
+
+  /** Stops capturing and sending, and stops the track. Idempotent. */
+  close(): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    this.#node.port.postMessage("stop");
+    this.#node.port.onmessage = null;
+    this.#source.disconnect();
+    if (this.#encoder.state !== "closed") this.#encoder.close();
+    this.track.stop();
+    this.#stream.timeline.restart();
+    this.#captures.clear();
+  }
+
+  #frame(samples: Float32Array<ArrayBuffer>): void {
+    if (this.#closed || this.#encoder.state !== "configured") return;
+    this.#counters.framesCaptured++;
+    const captureMs = wallClock() - FIRST_SAMPLE_AGE_MS;
+    const timestamp = Math.round((this.#samples * 1_000_000) / OPUS_CLOCK_RATE);
+    this.#samples += samples.length;
+    this.#captures.set(timestamp, captureMs);
+    if (this.#captures.size > 50) this.#captures.delete(this.#captures.keys().next().value!);
+    const data = new AudioData({
+      format: "f32-planar",
+      sampleRate: OPUS_CLOCK_RATE,
+      numberOfFrames: samples.length,
+      numberOfChannels: 1,
+      timestamp,
+      data: samples,
+    });
+    try {
+      this.#encoder.encode(data);
+    } finally {
+      data.close();
+    }
+  }
+
+  #send(chunk: EncodedAudioChunk): void {
+    if (this.#closed) return;
+    const captureMs = this.#captures.get(chunk.timestamp) ?? wallClock() - FRAME_MS;
+    this.#captures.delete(chunk.timestamp);
+    const payload = new Uint8Array(chunk.byteLength);
+    chunk.copyTo(payload);
+    const duration = chunk.duration
+      ? Math.round((chunk.duration * OPUS_CLOCK_RATE) / 1_000_000)
+      : OPUS_FRAME_SAMPLES;
+    const timestamp = this.#stream.timeline.contiguous(duration, captureMs);
+    const packet = this.#stream.packet({ timestamp, payload, captureMs });
+    this.#transport.send(packet);
+    this.#counters.framesEncoded++;
+    this.#bits.add(packet.length * 8, performance.now());
+    this.#encodeMs += (wallClock() - captureMs - this.#encodeMs) / 16;
+  }
+}

@@ -1,0 +1,755 @@
+/**
+ * The media engine of one person in one meeting, the root of its entities (in the spirit of
+ * mediasoup's client: a transport, producers, consumers):
+ *
+ * ```
+ * MediaSession
+ *  ├─ MediaTransport        binary RTP/RTCP over the control WebSocket
+ *  ├─ VideoSender           camera → VP8 → RTP            (while the camera is on)
+ *  ├─ AudioSender           mic → worklet → Opus → RTP    (while the mic is on)
+ *  ├─ VideoReceiver × SSRC  RTP → VP8 frames → decoder ─┐
+ *  ├─ VideoRenderer × tile  <video> (or <canvas>) in the participant's tile ←┘
+ *  ├─ AudioReceiver × SSRC  RTP → Opus decoder → AudioPlayback
+ *  └─ AudioPlayback         worklet: one playout buffer per SSRC, mixed to the speakers
+ * ```
+ *
+ * It answers PLIs for its own video, sends PLIs and receiver reports for what it receives,
+ * and publishes its local state (devices on, off, failed) and statistics once a second.
+ * `close()` closes everything it owns, and stops the camera and the microphone. No UI here:
+ * the Room island listens to the events and hands it the tiles' video slots.
+ *
+ * @example
+ * ```ts
+ * const session = new MediaSession({
+ *   channel: controlClient, ssrcs: join.media, selfId: join.participantId,
+ *   mic: true, camera: true,
+ * });
+ * session.on("local", (state) => render(state));
+ * session.setRoster(join.meeting.roster);
+ * session.attachVideo(participantId, tileSlotElement);
+ * await session.setCamera(false);
+ * session.close();
+ * ```
+ * @module
+ */
+
+import type { ParticipantInfo } from "../../meeting/participant.ts";
+import type { RtcpPacket } from "../../media/rtcp.ts";
+import { writePli, writeReceiverReport } from "../../media/rtcp.ts";
+import type { RtpPacket } from "../../media/rtp.ts";
+import {
+  type MediaSsrcs,
+  OPUS_CLOCK_RATE,
+  PT_OPUS,
+  PT_VP8,
+  VIDEO_CLOCK_RATE,
+} from "../../protocol/media.ts";
+import { Emitter } from "../../util/emitter.ts";
+import { AudioPlayback, type PlaybackStats, type PlaybackStreamStats } from "./audio_playback.ts";
+import { AudioReceiver, type AudioReceiverStats } from "./audio_receiver.ts";
+import { AudioSender } from "./audio_sender.ts";
+import { describeMediaError, type DeviceKind, openCamera, openMicrophone } from "./devices.ts";
+import { mediaSupport } from "./dom.ts";
+import { type BinaryChannel, MediaTransport } from "./media_transport.ts";
+import { RtpStream } from "./rtp_stream.ts";
+import { RateMeter, SampleWindow } from "./stats.ts";
+import { VideoReceiver, type VideoReceiverStats } from "./video_receiver.ts";
+import { VideoSender } from "./video_sender.ts";
+import {
+  createVideoRenderer,
+  type VideoRenderer,
+  type VideoRendererStats,
+} from "./video_renderer.ts";
+
+/**
+ * Where a local device stands: `starting` while the browser opens it, `error` when it could
+ * not be used (`error` says why, in words for the person).
+ *
+ * @example
+ * ```ts
+ * const state: DeviceState = { status: "error", error: "No camera found." };
+ * ```
+ */
+export interface DeviceState {
+  status: "off" | "starting" | "on" | "error";
+  error: string | null;
+}
+
+/**
+ * The local side, as the UI shows it.
+ *
+ * @example
+ * ```ts
+ * session.on("local", (s: LocalMediaState) => video.srcObject = s.preview);
+ * ```
+ */
+export interface LocalMediaState {
+  mic: DeviceState;
+  camera: DeviceState;
+  /** The camera's stream for the self view, while the camera is on. */
+  preview: MediaStream | null;
+  /** The browser holds audio until a click or key press: call `resumeAudio()` on one. */
+  audioBlocked: boolean;
+  /** Audio cannot work at all in this browser (no AudioWorklet / WebCodecs audio). */
+  audioError: string | null;
+}
+
+/**
+ * Statistics of the session as a whole.
+ *
+ * @example
+ * ```ts
+ * const { sendBitrate, audio: { depthMs } } = snapshot.session;
+ * ```
+ */
+export interface SessionStats {
+  /** Bits per second sent, all media (last second). */
+  sendBitrate: number;
+  videoSendBitrate: number;
+  audioSendBitrate: number;
+  /** Bits per second received, all media (last second). */
+  receiveBitrate: number;
+  framesEncoded: number;
+  keyframesSent: number;
+  /** Encoded frames per second. */
+  encodeFps: number;
+  /** Size of the video sent (0 while the camera is off). */
+  sendWidth: number;
+  sendHeight: number;
+  /** Frames the camera gave that were skipped (encoder or link behind). */
+  framesSkipped: number;
+  plisReceived: number;
+  /** Control round trip (ping), ms; null until measured. */
+  rttMs: number | null;
+  audio: {
+    /** Playout buffer depth now, ms (deepest stream). */
+    depthMs: number;
+    /** What the playout buffer aims for before each frame, ms. */
+    targetMs: number;
+    /** Capture (sender) to speaker, ms, over the last few seconds. */
+    delayP50: number | null;
+    delayP95: number | null;
+    lossPercent: number;
+    jitterMs: number;
+    /** Share of the played audio that was concealment, percent. */
+    concealedPercent: number;
+    /** Times a playout buffer ran dry. */
+    stalls: number;
+    /** RMS of what was played over the last second (0..1), and in dBFS. */
+    rms: number;
+    rmsDb: number;
+    /** Total time the playback was audible (above -60 dBFS), ms. */
+    audibleMs: number;
+    /** Samples of received audio played (concealment excluded). */
+    samplesPlayed: number;
+    streams: number;
+    /** The context's output latency (part of the delay), ms. */
+    outputLatencyMs: number;
+  };
+}
+
+/**
+ * A remote video's statistics: reception and decoding, and what reached the screen.
+ *
+ * @example
+ * ```ts
+ * const { fps, framesRendered, renderDelayP50 } = snapshot.remote[participantId];
+ * ```
+ */
+export interface RemoteVideoStats extends VideoReceiverStats {
+  participantId: string | null;
+  framesRendered: number;
+  /** Capture to display, ms (null until frames are shown). */
+  renderDelayP50: number | null;
+  renderDelayP95: number | null;
+  lastRenderedAt: number | null;
+}
+
+/**
+ * One second's statistics: the session, and each remote video by participant id.
+ *
+ * @example
+ * ```ts
+ * session.on("stats", (s: MediaStatsSnapshot) => console.log(s.remote[bobId]?.fps));
+ * ```
+ */
+export interface MediaStatsSnapshot {
+  /** performance.now() of the snapshot. */
+  at: number;
+  session: SessionStats;
+  /** Remote video by participant id (by `ssrc:<n>` when the roster does not know it). */
+  remote: Record<string, RemoteVideoStats>;
+}
+
+/**
+ * Events of a {@linkcode MediaSession}.
+ *
+ * @example
+ * ```ts
+ * const events: (keyof MediaSessionEvents)[] = ["local", "stats"];
+ * ```
+ */
+export type MediaSessionEvents = {
+  local: [LocalMediaState];
+  stats: [MediaStatsSnapshot];
+};
+
+/**
+ * Options of a {@linkcode MediaSession}.
+ *
+ * @example
+ * ```ts
+ * const options: MediaSessionOptions = {
+ *   channel: client, ssrcs: join.media, selfId: join.participantId, mic: true, camera: false,
+ * };
+ * ```
+ */
+export interface MediaSessionOptions {
+  /** Where media packets travel: the control client in relay mode. */
+  channel: BinaryChannel;
+  /** Our SSRCs and the mix's, from the join reply. */
+  ssrcs: MediaSsrcs;
+  selfId: string;
+  /** Whether to start with the microphone and the camera on. */
+  mic: boolean;
+  camera: boolean;
+  /** Where the worklet modules are served (default "/worklets/"). */
+  workletBase?: string;
+  /** Measures the control round trip, ms (e.g. a `ping` request). */
+  measureRtt?: () => Promise<number>;
+  /** Playout buffer bounds (see static/worklets/playout_buffer.js). */
+  playout?: { minLeadMs?: number; maxLeadMs?: number };
+}
+
+const TICK_MS = 250;
+const TICKS_PER_REPORT = 4;
+const DELAY_LOG_SIZE = 5000;
+
+/** The counters tests and tools read on `globalThis.__meetStats`. */
+interface DebugStats {
+  selfId: string;
+  closed: boolean;
+  /** performance.now() of the last update. */
+  updatedAt: number;
+  participants: Record<string, RemoteVideoStats>;
+  ssrcs: Record<string, { kind: "video" | "audio"; packets: number; bytes: number }>;
+  audio: SessionStats["audio"] & {
+    receivers: AudioReceiverStats[];
+    playout: Omit<PlaybackStreamStats, "delays">[];
+  };
+  send: {
+    videoFrames: number;
+    keyframes: number;
+    audioFrames: number;
+    videoBitrate: number;
+    audioBitrate: number;
+    videoEncodeMs: number;
+    audioEncodeMs: number;
+  };
+  local: { mic: DeviceState["status"]; camera: DeviceState["status"] };
+  /** Raw delays, ms (bounded): capture to decoded video, to displayed video, to speaker. */
+  delayLog: { videoDecoded: number[]; videoRendered: number[]; audio: number[] };
+  rttMs: number | null;
+}
+
+/** One person's media in one meeting. */
+export class MediaSession extends Emitter<MediaSessionEvents> {
+  readonly selfId: string;
+  #ssrcs: MediaSsrcs;
+  readonly #transport: MediaTransport;
+  readonly #videoStream: RtpStream;
+  readonly #audioStream: RtpStream;
+  readonly #measureRtt: (() => Promise<number>) | undefined;
+  #context: AudioContext | null = null;
+  #playback: AudioPlayback | null = null;
+  /** Resolves once the AudioContext and its worklets are ready (or failed). */
+  readonly #audioReady: Promise<boolean>;
+  #videoSender: VideoSender | null = null;
+  #audioSender: AudioSender | null = null;
+  #videoReceivers = new Map<number, VideoReceiver>();
+  #audioReceivers = new Map<number, AudioReceiver>();
+  #participantByVideoSsrc = new Map<number, string>();
+  #knownAudioSsrcs = new Set<number>();
+  #renderers = new Map<string, VideoRenderer>();
+  #ssrcsSeen = new Map<number, { kind: "video" | "audio"; packets: number; bytes: number }>();
+  #local: LocalMediaState;
+  /** Bumped on every device toggle, so that a slow getUserMedia cannot undo a later one. */
+  #generation = { mic: 0, camera: 0 };
+  #receiveBits = new RateMeter(1000);
+  #audioDelays = new SampleWindow(250);
+  #delayLog = {
+    videoDecoded: [] as number[],
+    videoRendered: [] as number[],
+    audio: [] as number[],
+  };
+  #plisReceived = 0;
+  #rttMs: number | null = null;
+  #timer: ReturnType<typeof setInterval>;
+  #ticks = 0;
+  #snapshot: MediaStatsSnapshot | null = null;
+  #closed = false;
+  #onGesture = () => this.resumeAudio();
+
+  constructor(options: MediaSessionOptions) {
+    super();
+    this.selfId = options.selfId;
+    this.#ssrcs = options.ssrcs;
+    this.#measureRtt = options.measureRtt;
+    this.#videoStream = new RtpStream({
+      ssrc: options.ssrcs.videoSsrc,
+      payloadType: PT_VP8,
+      clockRate: VIDEO_CLOCK_RATE,
+    });
+    this.#audioStream = new RtpStream({
+      ssrc: options.ssrcs.audioSsrc,
+      payloadType: PT_OPUS,
+      clockRate: OPUS_CLOCK_RATE,
+    });
+    this.#transport = new MediaTransport(options.channel, {
+      onRtp: (packet, arrivalMs) => this.#receiveRtp(packet, arrivalMs),
+      onRtcp: (packets) => this.#receiveRtcp(packets),
+    });
+    const support = mediaSupport();
+    this.#local = {
+      mic: { status: "off", error: null },
+      camera: { status: "off", error: null },
+      preview: null,
+      audioBlocked: false,
+      audioError: support.audio ? null : "This browser cannot play or capture meeting audio.",
+    };
+    this.#audioReady = this.#startAudio(options);
+    this.#timer = setInterval(() => this.#tick(), TICK_MS);
+    if (options.mic) this.setMic(true);
+    if (options.camera) this.setCamera(true);
+  }
+
+  /** The local side now. */
+  get local(): LocalMediaState {
+    return this.#local;
+  }
+
+  /** The last statistics snapshot (one a second), or null before the first. */
+  get stats(): MediaStatsSnapshot | null {
+    return this.#snapshot;
+  }
+
+  /**
+   * Follows the roster: which SSRC belongs to whom; receivers of people who left are closed.
+   *
+   * @example
+   * ```ts
+   * client.on("roster", (e) => session.setRoster(e.participants));
+   * ```
+   */
+  setRoster(participants: readonly ParticipantInfo[]): void {
+    this.#participantByVideoSsrc.clear();
+    this.#knownAudioSsrcs = new Set([this.#ssrcs.mixSsrc]);
+    for (const p of participants) {
+      if (p.id === this.selfId) continue;
+      this.#participantByVideoSsrc.set(p.videoSsrc, p.id);
+      this.#knownAudioSsrcs.add(p.audioSsrc);
+    }
+    for (const [ssrc, receiver] of this.#videoReceivers) {
+      if (this.#participantByVideoSsrc.has(ssrc)) continue;
+      receiver.close();
+      this.#videoReceivers.delete(ssrc);
+    }
+    for (const [ssrc, receiver] of this.#audioReceivers) {
+      if (this.#knownAudioSsrcs.has(ssrc)) continue;
+      receiver.close();
+      this.#audioReceivers.delete(ssrc);
+    }
+  }
+
+  /** The SSRCs after a re-join (the same seat keeps them; a new seat gets new ones). */
+  setSsrcs(ssrcs: MediaSsrcs): void {
+    this.#ssrcs = ssrcs;
+    this.#videoStream.ssrc = ssrcs.videoSsrc;
+    this.#audioStream.ssrc = ssrcs.audioSsrc;
+    this.#knownAudioSsrcs.add(ssrcs.mixSsrc);
+    this.#videoSender?.requestKeyframe();
+  }
+
+  /**
+   * Where a participant's video is shown: an empty element of their tile, in which the
+   * session puts a `<video>` (or a `<canvas>`) it owns. Null: nowhere (frames are decoded
+   * and dropped).
+   *
+   * @example
+   * ```tsx
+   * <div ref={(el) => session.attachVideo(p.id, el)} class="absolute inset-0" />
+   * ```
+   */
+  attachVideo(participantId: string, slot: HTMLElement | null): void {
+    const current = this.#renderers.get(participantId);
+    if (current && slot && current.element.parentElement === slot) return;
+    current?.close();
+    this.#renderers.delete(participantId);
+    if (!slot || this.#closed) return;
+    const renderer = createVideoRenderer(slot);
+    renderer.onDelay = (delay) => pushBounded(this.#delayLog.videoRendered, delay);
+    this.#renderers.set(participantId, renderer);
+  }
+
+  /**
+   * Turns the microphone on (opening it) or off (stopping it: nothing is sent).
+   *
+   * @example
+   * ```ts
+   * await session.setMic(!session.local.mic.status.startsWith("o"));
+   * ```
+   */
+  async setMic(on: boolean): Promise<void> {
+    const generation = ++this.#generation.mic;
+    this.#audioSender?.close();
+    this.#audioSender = null;
+    if (!on) return this.#setDevice("mic", { status: "off", error: null });
+    this.#setDevice("mic", { status: "starting", error: null });
+    try {
+      if (!(await this.#audioReady)) throw new Error(this.#local.audioError ?? "no audio");
+      const track = await openMicrophone();
+      if (this.#closed || generation !== this.#generation.mic) {
+        track.stop();
+        return;
+      }
+      this.#audioSender = new AudioSender({
+        context: this.#context!,
+        track,
+        stream: this.#audioStream,
+        transport: this.#transport,
+        onError: (err) => this.#deviceFailed("mic", err),
+      });
+      track.addEventListener("ended", () => {
+        if (this.#audioSender?.track === track) this.#deviceFailed("mic", new Error("ended"));
+      });
+      this.#setDevice("mic", { status: "on", error: null });
+    } catch (err) {
+      if (generation === this.#generation.mic) this.#deviceFailed("mic", err);
+    }
+  }
+
+  /**
+   * Turns the camera on (opening it) or off (stopping it: nothing is sent).
+   *
+   * @example
+   * ```ts
+   * await session.setCamera(false);
+   * ```
+   */
+  async setCamera(on: boolean): Promise<void> {
+    const generation = ++this.#generation.camera;
+    this.#videoSender?.close();
+    this.#videoSender = null;
+    if (!on) return this.#setDevice("camera", { status: "off", error: null }, null);
+    this.#setDevice("camera", { status: "starting", error: null }, null);
+    try {
+      if (!mediaSupport().video) {
+        throw new DOMException("no WebCodecs video", "NotSupportedError");
+      }
+      const track = await openCamera();
+      if (this.#closed || generation !== this.#generation.camera) {
+        track.stop();
+        return;
+      }
+      this.#videoSender = new VideoSender({
+        track,
+        stream: this.#videoStream,
+        transport: this.#transport,
+        onError: (err) => this.#deviceFailed("camera", err),
+      });
+      track.addEventListener("ended", () => {
+        if (this.#videoSender?.track === track) {
+          this.#deviceFailed("camera", new Error("ended"));
+        }
+      });
+      this.#setDevice("camera", { status: "on", error: null }, new MediaStream([track]));
+    } catch (err) {
+      if (generation === this.#generation.camera) this.#deviceFailed("camera", err);
+    }
+  }
+
+  /** Lets audio play after the browser held it (call from a click or key handler). */
+  async resumeAudio(): Promise<void> {
+    const context = this.#context;
+    if (!context || context.state !== "suspended") return;
+    try {
+      await context.resume();
+    } catch {
+      // still blocked; the next gesture tries again
+    }
+  }
+
+  /** Stops everything: devices, encoders, decoders, the audio context. Idempotent. */
+  close(): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    clearInterval(this.#timer);
+    globalThis.removeEventListener?.("pointerdown", this.#onGesture);
+    globalThis.removeEventListener?.("keydown", this.#onGesture);
+    this.#videoSender?.close();
+    this.#audioSender?.close();
+    this.#videoSender = this.#audioSender = null;
+    for (const receiver of this.#videoReceivers.values()) receiver.close();
+    for (const receiver of this.#audioReceivers.values()) receiver.close();
+    this.#videoReceivers.clear();
+    this.#audioReceivers.clear();
+    this.#playback?.close();
+    this.#context?.close().catch(() => {});
+    this.#transport.close();
+    for (const renderer of this.#renderers.values()) renderer.close();
+    this.#renderers.clear();
+    const debug = (globalThis as { __meetStats?: DebugStats }).__meetStats;
+    if (debug?.selfId === this.selfId) debug.closed = true;
+    this.removeAllListeners();
+  }
+
+  async #startAudio(options: MediaSessionOptions): Promise<boolean> {
+    if (this.#local.audioError) return false;
+    try {
+      const context = new AudioContext({ sampleRate: OPUS_CLOCK_RATE, latencyHint: "interactive" });
+      this.#context = context;
+      const base = options.workletBase ?? "/worklets/";
+      await Promise.all([
+        context.audioWorklet.addModule(`${base}capture.js`),
+        context.audioWorklet.addModule(`${base}playback.js`),
+      ]);
+      if (this.#closed) return false;
+      this.#playback = new AudioPlayback(context, options.playout);
+      this.#playback.onStats = (stats) => this.#playbackReport(stats);
+      const blocked = () => {
+        const audioBlocked = context.state === "suspended";
+        if (audioBlocked !== this.#local.audioBlocked) this.#update({ audioBlocked });
+      };
+      context.onstatechange = blocked;
+      blocked();
+      globalThis.addEventListener?.("pointerdown", this.#onGesture);
+      globalThis.addEventListener?.("keydown", this.#onGesture);
+      return true;
+    } catch (err) {
+      if (!this.#closed) this.#update({ audioError: `Audio is unavailable: ${err}` });
+      return false;
+    }
+  }
+
+  #update(patch: Partial<LocalMediaState>): void {
+    if (this.#closed) return;
+    this.#local = { ...this.#local, ...patch };
+    this.emit("local", this.#local);
+  }
+
+  #setDevice(which: "mic" | "camera", state: DeviceState, preview?: MediaStream | null): void {
+    this.#update(preview === undefined ? { [which]: state } : { [which]: state, preview });
+  }
+
+  #deviceFailed(which: "mic" | "camera", err: unknown): void {
+    const kind: DeviceKind = which === "mic" ? "microphone" : "camera";
+    if (which === "mic") {
+      this.#audioSender?.close();
+      this.#audioSender = null;
+    } else {
+      this.#videoSender?.close();
+      this.#videoSender = null;
+    }
+    const error = (err as Error)?.message === "ended"
+      ? `The ${kind} stopped (unplugged or taken by another application).`
+      : describeMediaError(err, kind);
+    this.#setDevice(which, { status: "error", error }, which === "camera" ? null : undefined);
+  }
+
+  #receiveRtp(packet: RtpPacket, arrivalMs: number): void {
+    if (this.#closed) return;
+    const size = packet.payload.length;
+    this.#receiveBits.add(size * 8, arrivalMs);
+    const kind = packet.payloadType === PT_VP8
+      ? "video"
+      : packet.payloadType === PT_OPUS
+      ? "audio"
+      : null;
+    if (kind === null) return;
+    let seen = this.#ssrcsSeen.get(packet.ssrc);
+    if (!seen) this.#ssrcsSeen.set(packet.ssrc, seen = { kind, packets: 0, bytes: 0 });
+    seen.packets++;
+    seen.bytes += size;
+    if (kind === "video") {
+      if (packet.ssrc === this.#ssrcs.videoSsrc) return;
+      let receiver = this.#videoReceivers.get(packet.ssrc);
+      if (!receiver) {
+        receiver = this.#newVideoReceiver(packet.ssrc);
+        this.#videoReceivers.set(packet.ssrc, receiver);
+      }
+      receiver.receive(packet, arrivalMs);
+    } else {
+      const playback = this.#playback;
+      if (!playback || packet.ssrc === this.#ssrcs.audioSsrc) return;
+      let receiver = this.#audioReceivers.get(packet.ssrc);
+      if (!receiver) {
+        receiver = new AudioReceiver({ ssrc: packet.ssrc, playback });
+        this.#audioReceivers.set(packet.ssrc, receiver);
+      }
+      receiver.receive(packet, arrivalMs);
+    }
+  }
+
+  #newVideoReceiver(ssrc: number): VideoReceiver {
+    const receiver = new VideoReceiver({
+      ssrc,
+      requestKeyframe: (mediaSsrc) =>
+        this.#transport.send(writePli({ senderSsrc: this.#ssrcs.videoSsrc, mediaSsrc })),
+    });
+    receiver.sink = (frame, captureMs) => {
+      const participantId = this.#participantByVideoSsrc.get(ssrc);
+      const renderer = participantId === undefined ? undefined : this.#renderers.get(participantId);
+      if (renderer) renderer.render(frame, captureMs);
+      else frame.close();
+    };
+    receiver.onDelay = (delay) => pushBounded(this.#delayLog.videoDecoded, delay);
+    return receiver;
+  }
+
+  #receiveRtcp(packets: RtcpPacket[]): void {
+    for (const packet of packets) {
+      if (packet.type === "pli" && packet.mediaSsrc === this.#ssrcs.videoSsrc) {
+        this.#plisReceived++;
+        this.#videoSender?.requestKeyframe();
+      }
+    }
+  }
+
+  #playbackReport(stats: PlaybackStats): void {
+    for (const stream of stats.streams) {
+      for (const delay of stream.delays) {
+        this.#audioDelays.add(delay);
+        pushBounded(this.#delayLog.audio, delay);
+      }
+    }
+  }
+
+  #tick(): void {
+    if (this.#closed) return;
+    const now = performance.now();
+    for (const receiver of this.#videoReceivers.values()) receiver.tick(now);
+    const report = ++this.#ticks % TICKS_PER_REPORT === 0;
+    if (report) this.#sendReceiverReports(now);
+    if (report && this.#ticks % (2 * TICKS_PER_REPORT) === 0) this.#pingRtt();
+    this.#snapshot = this.#takeSnapshot(now);
+    this.#publishDebug(now);
+    if (report) this.emit("stats", this.#snapshot);
+  }
+
+  #sendReceiverReports(now: number): void {
+    const reports = [];
+    for (const receiver of [...this.#videoReceivers.values(), ...this.#audioReceivers.values()]) {
+      const block = receiver.reportBlock(now);
+      if (block) reports.push(block);
+    }
+    if (reports.length === 0) return;
+    this.#transport.send(
+      writeReceiverReport({ ssrc: this.#ssrcs.audioSsrc, reports: reports.slice(0, 31) }),
+    );
+  }
+
+  #pingRtt(): void {
+    this.#measureRtt?.().then((rtt) => this.#rttMs = rtt, () => {});
+  }
+
+  #takeSnapshot(now: number): MediaStatsSnapshot {
+    const remote: Record<string, RemoteVideoStats> = {};
+    for (const [ssrc, receiver] of this.#videoReceivers) {
+      const participantId = this.#participantByVideoSsrc.get(ssrc) ?? null;
+      const rendered: VideoRendererStats | undefined = participantId === null
+        ? undefined
+        : this.#renderers.get(participantId)?.stats;
+      remote[participantId ?? `ssrc:${ssrc}`] = {
+        ...receiver.stats(now),
+        participantId,
+        framesRendered: rendered?.framesRendered ?? 0,
+        renderDelayP50: rendered?.delayP50 ?? null,
+        renderDelayP95: rendered?.delayP95 ?? null,
+        lastRenderedAt: rendered?.lastRenderedAt ?? null,
+      };
+    }
+    const video = this.#videoSender?.stats;
+    const audioSend = this.#audioSender?.stats;
+    const playback = this.#playback?.stats;
+    const audioReceivers = [...this.#audioReceivers.values()].map((r) => r.stats(now));
+    const streams = playback?.streams ?? [];
+    const played = streams.reduce((sum, s) => sum + s.played, 0);
+    const concealed = streams.reduce((sum, s) => sum + s.concealed, 0);
+    const expected = audioReceivers.reduce((sum, r) => sum + r.packets + r.packetsLost, 0);
+    const lost = audioReceivers.reduce((sum, r) => sum + r.packetsLost, 0);
+    const rms = playback?.output.rms ?? 0;
+    return {
+      at: now,
+      remote,
+      session: {
+        sendBitrate: (video?.bitrate ?? 0) + (audioSend?.bitrate ?? 0),
+        videoSendBitrate: video?.bitrate ?? 0,
+        audioSendBitrate: audioSend?.bitrate ?? 0,
+        receiveBitrate: this.#receiveBits.rate(now),
+        framesEncoded: video?.framesEncoded ?? 0,
+        keyframesSent: video?.keyframes ?? 0,
+        encodeFps: video?.fps ?? 0,
+        sendWidth: video?.width ?? 0,
+        sendHeight: video?.height ?? 0,
+        framesSkipped: video?.framesSkipped ?? 0,
+        plisReceived: this.#plisReceived,
+        rttMs: this.#rttMs,
+        audio: {
+          depthMs: Math.max(0, ...streams.map((s) => s.depth)) * 1000 / OPUS_CLOCK_RATE,
+          targetMs: Math.max(0, ...streams.map((s) => s.targetLead)) * 1000 / OPUS_CLOCK_RATE,
+          delayP50: this.#audioDelays.percentile(50),
+          delayP95: this.#audioDelays.percentile(95),
+          lossPercent: expected > 0 ? (lost / expected) * 100 : 0,
+          jitterMs: Math.max(0, ...audioReceivers.map((r) => r.jitterMs)),
+          concealedPercent: played + concealed > 0 ? (concealed / (played + concealed)) * 100 : 0,
+          stalls: streams.reduce((sum, s) => sum + s.stalls, 0),
+          rms,
+          rmsDb: rms > 0 ? 20 * Math.log10(rms) : -127,
+          audibleMs: playback?.output.audibleMs ?? 0,
+          samplesPlayed: played,
+          streams: streams.length,
+          outputLatencyMs: this.#playback?.outputLatencyMs ?? 0,
+        },
+      },
+    };
+  }
+
+  #publishDebug(now: number): void {
+    const snapshot = this.#snapshot!;
+    const participants = snapshot.remote;
+    const ssrcs: DebugStats["ssrcs"] = {};
+    for (const [ssrc, seen] of this.#ssrcsSeen) ssrcs[ssrc] = { ...seen };
+    const video = this.#videoSender?.stats;
+    const audio = this.#audioSender?.stats;
+    const debug: DebugStats = {
+      selfId: this.selfId,
+      closed: false,
+      updatedAt: now,
+      participants,
+      ssrcs,
+      audio: {
+        ...snapshot.session.audio,
+        receivers: [...this.#audioReceivers.values()].map((r) => r.stats(now)),
+        playout: (this.#playback?.stats.streams ?? []).map(({ delays: _, ...rest }) => rest),
+      },
+      send: {
+        videoFrames: video?.framesEncoded ?? 0,
+        keyframes: video?.keyframes ?? 0,
+        audioFrames: audio?.framesEncoded ?? 0,
+        videoBitrate: video?.bitrate ?? 0,
+        audioBitrate: audio?.bitrate ?? 0,
+        videoEncodeMs: video?.encodeMs ?? 0,
+        audioEncodeMs: audio?.encodeMs ?? 0,
+      },
+      local: { mic: this.#local.mic.status, camera: this.#local.camera.status },
+      delayLog: this.#delayLog,
+      rttMs: this.#rttMs,
+    };
+    (globalThis as { __meetStats?: DebugStats }).__meetStats = debug;
+  }
+}
+
+function pushBounded(log: number[], value: number): void {
+  log.push(value);
+  if (log.length > DELAY_LOG_SIZE) log.splice(0, log.length - DELAY_LOG_SIZE);
+}

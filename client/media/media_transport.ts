@@ -1,0 +1,152 @@
+/**
+ * The media transport of a session: binary messages on a channel (the control WebSocket in
+ * relay mode), each exactly one RTP or RTCP packet. It demultiplexes what arrives (RFC 5761),
+ * parses it, hands RTP to one handler and RTCP to another, and counts both directions.
+ *
+ * @example
+ * ```ts
+ * const transport = new MediaTransport(controlClient, {
+ *   onRtp: (packet, arrivalMs) => receivers.get(packet.ssrc)?.receive(packet, arrivalMs),
+ *   onRtcp: (packets) => packets.forEach(handleFeedback),
+ * });
+ * transport.send(rtpBytes);
+ * transport.close();
+ * ```
+ * @module
+ */
+
+import { parseRtcp, type RtcpPacket } from "../../media/rtcp.ts";
+import { isRtcp, parseRtp, type RtpPacket } from "../../media/rtp.ts";
+
+/**
+ * What the transport needs of a channel: send and receive binary messages. The
+ * `ControlClient` is one.
+ *
+ * @example
+ * ```ts
+ * const channel: BinaryChannel = controlClient;
+ * ```
+ */
+export interface BinaryChannel {
+  /** Sends one binary message; false when it could not be sent (not connected). */
+  sendBinary(bytes: Uint8Array): boolean;
+  /** Bytes queued and not yet sent. */
+  readonly bufferedAmount: number;
+  /** Subscribes to incoming binary messages; returns the unsubscribe function. */
+  on(event: "media", listener: (bytes: Uint8Array) => void): () => void;
+}
+
+/**
+ * Handlers of a {@linkcode MediaTransport}.
+ *
+ * @example
+ * ```ts
+ * const handlers: MediaTransportHandlers = { onRtp: () => {}, onRtcp: () => {} };
+ * ```
+ */
+export interface MediaTransportHandlers {
+  /** One RTP packet (views into the received bytes), with its arrival time (performance.now). */
+  onRtp(packet: RtpPacket, arrivalMs: number): void;
+  /** The packets of one compound RTCP message. */
+  onRtcp(packets: RtcpPacket[], arrivalMs: number): void;
+}
+
+/**
+ * Counters of a {@linkcode MediaTransport}.
+ *
+ * @example
+ * ```ts
+ * const { packetsReceived, bytesSent } = transport.stats;
+ * ```
+ */
+export interface MediaTransportStats {
+  packetsSent: number;
+  bytesSent: number;
+  /** Packets not sent: the channel was down. */
+  sendFailures: number;
+  packetsReceived: number;
+  bytesReceived: number;
+  /** Received messages that were neither valid RTP nor valid RTCP. */
+  malformed: number;
+}
+
+/**
+ * Above this many queued bytes the channel counts as congested: senders skip video frames
+ * rather than queue them (about 0.25 s of 8 Mbit/s).
+ */
+export const CONGESTION_BYTES = 256 * 1024;
+
+/** One session's media over a binary channel. */
+export class MediaTransport {
+  readonly #channel: BinaryChannel;
+  readonly #handlers: MediaTransportHandlers;
+  readonly #off: () => void;
+  #closed = false;
+  readonly stats: MediaTransportStats = {
+    packetsSent: 0,
+    bytesSent: 0,
+    sendFailures: 0,
+    packetsReceived: 0,
+    bytesReceived: 0,
+    malformed: 0,
+  };
+
+  constructor(channel: BinaryChannel, handlers: MediaTransportHandlers) {
+    this.#channel = channel;
+    this.#handlers = handlers;
+    this.#off = channel.on("media", (bytes) => this.#receive(bytes));
+  }
+
+  /** True when the channel has too much queued: skip what can be skipped (video frames). */
+  get congested(): boolean {
+    return this.#channel.bufferedAmount > CONGESTION_BYTES;
+  }
+
+  /**
+   * Sends one packet. Returns false when the channel is down (the packet is dropped).
+   *
+   * @example
+   * ```ts
+   * transport.send(writePli({ senderSsrc: mine, mediaSsrc: theirs }));
+   * ```
+   */
+  send(bytes: Uint8Array): boolean {
+    if (this.#closed) return false;
+    if (!this.#channel.sendBinary(bytes)) {
+      this.stats.sendFailures++;
+      return false;
+    }
+    this.stats.packetsSent++;
+    this.stats.bytesSent += bytes.length;
+    return true;
+  }
+
+  /** Stops receiving and sending. Idempotent. */
+  close(): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    this.#off();
+  }
+
+  #receive(bytes: Uint8Array): void {
+    if (this.#closed) return;
+    const arrivalMs = performance.now();
+    this.stats.packetsReceived++;
+    this.stats.bytesReceived += bytes.length;
+    if (isRtcp(bytes)) {
+      const parsed = parseRtcp(bytes);
+      if (!parsed.ok) {
+        this.stats.malformed++;
+        return;
+      }
+      this.#handlers.onRtcp(parsed.packets, arrivalMs);
+      return;
+    }
+    const parsed = parseRtp(bytes);
+    if (!parsed.ok) {
+      this.stats.malformed++;
+      return;
+    }
+    this.#handlers.onRtp(parsed.packet, arrivalMs);
+  }
+}

@@ -1,0 +1,285 @@
+/**
+ * Receives one remote video stream (one SSRC): RTP packets are counted (loss, jitter), put
+ * back together into whole VP8 frames, decoded with a `VideoDecoder`, and each decoded
+ * `VideoFrame` is handed to the sink (which draws it and closes it). Decoding starts at a
+ * keyframe; a dropped frame or a decoder error makes the receiver ask for a keyframe
+ * (a PLI, at most one per 500 ms) and skip delta frames until it comes.
+ *
+ * @example
+ * ```ts
+ * const receiver = new VideoReceiver({
+ *   ssrc,
+ *   requestKeyframe: (ssrc) => transport.send(writePli({ senderSsrc: mine, mediaSsrc: ssrc })),
+ * });
+ * receiver.sink = (frame, captureMs) => renderer.render(frame, captureMs);
+ * receiver.receive(rtpPacket, performance.now()); // for each packet of this SSRC
+ * setInterval(() => receiver.tick(performance.now()), 100);
+ * receiver.close();
+ * ```
+ * @module
+ */
+
+import { ReceptionStats } from "../../media/rtcp.ts";
+import { type RtpPacket, timestampDiff } from "../../media/rtp.ts";
+import { Vp8FrameAssembler } from "../../media/vp8.ts";
+import { readCaptureTime, VIDEO_CLOCK_RATE } from "../../protocol/media.ts";
+import { wallClock } from "./clock.ts";
+import { RateMeter, SampleWindow } from "./stats.ts";
+
+/** Fewest ms between two keyframe requests for one stream. */
+export const PLI_INTERVAL_MS = 500;
+
+/**
+ * Options of a {@linkcode VideoReceiver}.
+ *
+ * @example
+ * ```ts
+ * const options: VideoReceiverOptions = { ssrc: 42, requestKeyframe: () => {} };
+ * ```
+ */
+export interface VideoReceiverOptions {
+  ssrc: number;
+  /** Sends a PLI for this SSRC; called at most once per {@linkcode PLI_INTERVAL_MS}. */
+  requestKeyframe(ssrc: number): void;
+}
+
+/**
+ * Statistics of a {@linkcode VideoReceiver}.
+ *
+ * @example
+ * ```ts
+ * const { fps, delayP50 } = receiver.stats(performance.now());
+ * ```
+ */
+export interface VideoReceiverStats {
+  ssrc: number;
+  packets: number;
+  bytes: number;
+  /** Packets lost since the start (RFC 3550). */
+  packetsLost: number;
+  /** Loss over the stream's life, percent. */
+  lossPercent: number;
+  /** Interarrival jitter, ms. */
+  jitterMs: number;
+  /** Received bits per second (last second). */
+  bitrate: number;
+  framesDecoded: number;
+  /** Frames dropped by the assembler (incomplete, or skipped waiting for a keyframe). */
+  framesDropped: number;
+  keyframes: number;
+  decodeErrors: number;
+  plisSent: number;
+  /** Decoded frames per second (last second). */
+  fps: number;
+  /** Capture to decoded (not yet shown), ms: median and 95th percentile of ~2 s of frames. */
+  delayP50: number | null;
+  delayP95: number | null;
+  width: number;
+  height: number;
+  /** performance.now() of the last decoded frame, or null. */
+  lastFrameAt: number | null;
+}
+
+/** Video receiving for one SSRC. */
+export class VideoReceiver {
+  readonly ssrc: number;
+  /**
+   * Takes each decoded frame, with its capture time (ms since the epoch) when known, and
+   * must close it. Without a sink frames are closed at once (still counted as decoded).
+   */
+  sink: ((frame: VideoFrame, captureMs: number | null) => void) | null = null;
+  /** Every capture-to-decode delay measured, for whoever wants the raw values. */
+  onDelay: ((delayMs: number) => void) | null = null;
+  readonly #requestKeyframe: (ssrc: number) => void;
+  readonly #reception: ReceptionStats;
+  readonly #assembler = new Vp8FrameAssembler({ maxWaitMs: 100, skipUntilKeyframe: true });
+  #decoder: VideoDecoder | null = null;
+  /** Delta frames are skipped until a keyframe is decoded. */
+  #needKeyframe = true;
+  /** The decoder was reset: ask the sender for a keyframe (the assembler asks on its own). */
+  #askKeyframe = false;
+  #lastPliAt = -Infinity;
+  /** Unwrapped RTP timestamp of the last frame, for monotonic chunk timestamps. */
+  #lastRtp: number | null = null;
+  #extendedRtp = 0;
+  /** Capture time by RTP timestamp, from the packets, until the frame is decoded. */
+  #captureByRtp = new Map<number, number>();
+  /** Capture time by chunk timestamp, while the frame is in the decoder. */
+  #captureByChunk = new Map<number, number>();
+  #bits = new RateMeter(1000);
+  #fps = new RateMeter(1000);
+  #delays = new SampleWindow(60);
+  #size = { width: 0, height: 0 };
+  #lastFrameAt: number | null = null;
+  #closed = false;
+  #counters = { packets: 0, bytes: 0, framesDecoded: 0, decodeErrors: 0, plisSent: 0 };
+
+  constructor(options: VideoReceiverOptions) {
+    this.ssrc = options.ssrc;
+    this.#requestKeyframe = options.requestKeyframe;
+    this.#reception = new ReceptionStats(options.ssrc, VIDEO_CLOCK_RATE);
+  }
+
+  /** The RTCP reception report block for this stream (starts a new loss interval). */
+  reportBlock(nowMs: number) {
+    return this.#reception.reportBlock(nowMs);
+  }
+
+  /** Takes one RTP packet of this SSRC. */
+  receive(packet: RtpPacket, arrivalMs: number): void {
+    if (this.#closed) return;
+    this.#counters.packets++;
+    this.#counters.bytes += packet.payload.length;
+    this.#bits.add(packet.payload.length * 8, arrivalMs);
+    this.#reception.receive(packet.sequenceNumber, packet.timestamp, arrivalMs);
+    const capture = readCaptureTime(packet.extension);
+    if (capture !== null && !this.#captureByRtp.has(packet.timestamp)) {
+      this.#captureByRtp.set(packet.timestamp, capture);
+      if (this.#captureByRtp.size > 64) {
+        this.#captureByRtp.delete(this.#captureByRtp.keys().next().value!);
+      }
+    }
+    this.#decodeFrames(this.#assembler.push(packet, arrivalMs));
+    this.#maybeRequestKeyframe(arrivalMs);
+  }
+
+  /** Housekeeping: releases frames held behind a lost packet, asks for keyframes. */
+  tick(nowMs: number): void {
+    if (this.#closed) return;
+    this.#decodeFrames(this.#assembler.poll(nowMs));
+    this.#maybeRequestKeyframe(nowMs);
+  }
+
+  /** A snapshot of the statistics. */
+  stats(nowMs: number): VideoReceiverStats {
+    const assembler = this.#assembler.stats;
+    const expected = this.#reception.expected;
+    const lost = Math.max(0, this.#reception.cumulativeLost);
+    return {
+      ssrc: this.ssrc,
+      ...this.#counters,
+      packetsLost: lost,
+      lossPercent: expected > 0 ? (lost / expected) * 100 : 0,
+      jitterMs: this.#reception.jitterMs,
+      bitrate: this.#bits.rate(nowMs),
+      framesDropped: assembler.framesDropped,
+      keyframes: assembler.keyframesEmitted,
+      fps: this.#fps.rate(nowMs),
+      delayP50: this.#delays.percentile(50),
+      delayP95: this.#delays.percentile(95),
+      width: this.#size.width,
+      height: this.#size.height,
+      lastFrameAt: this.#lastFrameAt,
+    };
+  }
+
+  /** Stops decoding; frames still in the decoder are dropped. Idempotent. */
+  close(): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    this.#closeDecoder();
+    this.sink = null;
+  }
+
+  #decodeFrames(frames: ReturnType<Vp8FrameAssembler["push"]>): void {
+    for (const frame of frames) {
+      const rtp = this.#unwrap(frame.rtpTimestamp);
+      const capture = this.#captureByRtp.get(frame.rtpTimestamp);
+      this.#captureByRtp.delete(frame.rtpTimestamp);
+      if (this.#needKeyframe && !frame.isKeyframe) continue;
+      const decoder = this.#decoderReady();
+      if (decoder.decodeQueueSize > 8) {
+        // The decoder cannot keep up: start over from a keyframe rather than fall behind.
+        this.#resetDecoder();
+        continue;
+      }
+      const timestamp = Math.round((rtp * 1_000_000) / VIDEO_CLOCK_RATE);
+      if (capture !== undefined) this.#captureByChunk.set(timestamp, capture);
+      if (this.#captureByChunk.size > 32) {
+        this.#captureByChunk.delete(this.#captureByChunk.keys().next().value!);
+      }
+      try {
+        decoder.decode(
+          new EncodedVideoChunk({
+            type: frame.isKeyframe ? "key" : "delta",
+            timestamp,
+            data: frame.data,
+          }),
+        );
+        if (frame.isKeyframe) this.#needKeyframe = this.#askKeyframe = false;
+      } catch (err) {
+        console.warn("video decode failed:", err);
+        this.#resetDecoder();
+      }
+    }
+  }
+
+  #decoderReady(): VideoDecoder {
+    if (this.#decoder && this.#decoder.state === "configured") return this.#decoder;
+    this.#closeDecoder();
+    const decoder = new VideoDecoder({
+      output: (frame) => this.#output(frame),
+      error: (err) => {
+        console.warn("video decoder error:", err);
+        this.#counters.decodeErrors++;
+        if (this.#decoder === decoder) this.#resetDecoder();
+      },
+    });
+    decoder.configure({ codec: "vp8", optimizeForLatency: true });
+    this.#decoder = decoder;
+    return decoder;
+  }
+
+  #output(frame: VideoFrame): void {
+    if (this.#closed) {
+      frame.close();
+      return;
+    }
+    const now = performance.now();
+    this.#counters.framesDecoded++;
+    this.#fps.add(1, now);
+    this.#lastFrameAt = now;
+    this.#size = { width: frame.displayWidth, height: frame.displayHeight };
+    const capture = this.#captureByChunk.get(frame.timestamp);
+    this.#captureByChunk.delete(frame.timestamp);
+    if (capture !== undefined) {
+      const delay = wallClock() - capture;
+      this.#delays.add(delay);
+      this.onDelay?.(delay);
+    }
+    const sink = this.sink;
+    if (sink) sink(frame, capture ?? null);
+    else frame.close();
+  }
+
+  #resetDecoder(): void {
+    this.#closeDecoder();
+    this.#needKeyframe = true;
+    this.#askKeyframe = true;
+  }
+
+  #closeDecoder(): void {
+    const decoder = this.#decoder;
+    this.#decoder = null;
+    this.#captureByChunk.clear();
+    if (decoder && decoder.state !== "closed") decoder.close();
+  }
+
+  #maybeRequestKeyframe(nowMs: number): void {
+    const wanted = this.#askKeyframe || this.#assembler.needsKeyframe;
+    if (!wanted || nowMs - this.#lastPliAt < PLI_INTERVAL_MS) return;
+    this.#lastPliAt = nowMs;
+    this.#counters.plisSent++;
+    this.#requestKeyframe(this.ssrc);
+  }
+
+  #unwrap(rtpTimestamp: number): number {
+    if (this.#lastRtp === null) {
+      this.#extendedRtp = 0;
+    } else {
+      this.#extendedRtp += timestampDiff(rtpTimestamp, this.#lastRtp);
+    }
+    this.#lastRtp = rtpTimestamp >>> 0;
+    return this.#extendedRtp;
+  }
+}

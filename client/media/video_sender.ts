@@ -1,0 +1,273 @@
+/**
+ * Sends a camera: its track's frames (MediaStreamTrackProcessor) go through a VP8
+ * `VideoEncoder` in real-time mode, each encoded frame is split into RTP packets of at most
+ * 1200 bytes (marker on the last) carrying the capture time. A keyframe goes out every few
+ * seconds and whenever a receiver asks (PLI). Frames are skipped, never queued, when the
+ * encoder or the transport falls behind. Every VideoFrame is closed.
+ *
+ * The sender owns its track: `close()` stops it (the camera light goes off).
+ *
+ * @example
+ * ```ts
+ * const [track] = (await navigator.mediaDevices.getUserMedia({ video: true })).getVideoTracks();
+ * const sender = new VideoSender({ track, stream: videoStream, transport });
+ * sender.requestKeyframe(); // on a PLI
+ * sender.close();
+ * ```
+ * @module
+ */
+
+import "./dom.ts";
+import { packetizeVp8 } from "../../media/vp8.ts";
+import { MAX_PAYLOAD_WITH_CAPTURE_TIME, type RtpStream } from "./rtp_stream.ts";
+import { wallClock } from "./clock.ts";
+import { RateMeter } from "./stats.ts";
+
+/**
+ * What a sender needs of the transport.
+ *
+ * @example
+ * ```ts
+ * const sink: PacketSink = { send: (b) => socket.send(b) || true, congested: false };
+ * ```
+ */
+export interface PacketSink {
+  send(bytes: Uint8Array): boolean;
+  /** True when the link is backed up: skip what can be skipped. */
+  readonly congested: boolean;
+}
+
+/**
+ * Options of a {@linkcode VideoSender}.
+ *
+ * @example
+ * ```ts
+ * const options: VideoSenderOptions = { track, stream, transport, bitrate: 600_000 };
+ * ```
+ */
+export interface VideoSenderOptions {
+  /** The camera track; the sender owns it from now on. */
+  track: MediaStreamTrack;
+  /** The outgoing RTP stream (VP8 payload type, 90 kHz). */
+  stream: RtpStream;
+  transport: PacketSink;
+  /** Target bitrate, bit/s (default 800 000). */
+  bitrate?: number;
+  /** Frame rate the encoder is tuned for (default 30). */
+  framerate?: number;
+  /** Longest time between keyframes (default 3000 ms). */
+  keyframeIntervalMs?: number;
+  /** Called when encoding fails for good (e.g. no VP8 encoder). */
+  onError?(error: Error): void;
+}
+
+/**
+ * Counters of a {@linkcode VideoSender}.
+ *
+ * @example
+ * ```ts
+ * const { framesEncoded, keyframes } = sender.stats;
+ * ```
+ */
+export interface VideoSenderStats {
+  framesCaptured: number;
+  framesEncoded: number;
+  keyframes: number;
+  /** Frames skipped because the encoder or the link was behind. */
+  framesSkipped: number;
+  /** Encoded frames per second (last second). */
+  fps: number;
+  /** Bits per second sent (last second), headers included. */
+  bitrate: number;
+  /** Mean time from capture to packets sent, ms (last frames). */
+  encodeMs: number;
+  width: number;
+  height: number;
+}
+
+/** Encodes one camera track to VP8 RTP. */
+export class VideoSender {
+  readonly track: MediaStreamTrack;
+  readonly #stream: RtpStream;
+  readonly #transport: PacketSink;
+  readonly #bitrate: number;
+  readonly #framerate: number;
+  readonly #keyframeIntervalMs: number;
+  readonly #onError: (error: Error) => void;
+  #reader: ReadableStreamDefaultReader<VideoFrame> | null = null;
+  #encoder: VideoEncoder | null = null;
+  #size = { width: 0, height: 0 };
+  #keyframeWanted = true;
+  #lastKeyframeAt = -Infinity;
+  #pictureId = Math.floor(Math.random() * 0x8000);
+  /** Capture time (ms since the epoch) by frame timestamp (µs), until encoded. */
+  #captures = new Map<number, number>();
+  #closed = false;
+  #fps = new RateMeter(1000);
+  #bits = new RateMeter(1000);
+  #encodeMs = 0;
+  #counters = { framesCaptured: 0, framesEncoded: 0, keyframes: 0, framesSkipped: 0 };
+
+  constructor(options: VideoSenderOptions) {
+    this.track = options.track;
+    this.#stream = options.stream;
+    this.#transport = options.transport;
+    this.#bitrate = options.bitrate ?? 800_000;
+    this.#framerate = options.framerate ?? 30;
+    this.#keyframeIntervalMs = options.keyframeIntervalMs ?? 3000;
+    this.#onError = options.onError ?? ((e) => console.error("video sender:", e));
+    this.#run().catch((err) => {
+      if (!this.#closed) this.#onError(err instanceof Error ? err : new Error(String(err)));
+    });
+  }
+
+  /** The next frame is encoded as a keyframe (a receiver sent a PLI). */
+  requestKeyframe(): void {
+    this.#keyframeWanted = true;
+  }
+
+  /** A snapshot of the counters. */
+  get stats(): VideoSenderStats {
+    const now = performance.now();
+    return {
+      ...this.#counters,
+      fps: this.#fps.rate(now),
+      bitrate: this.#bits.rate(now),
+      encodeMs: this.#encodeMs,
+      width: this.#size.width,
+      height: this.#size.height,
+    };
+  }
+
+  /** Stops capturing and encoding, and stops the track. Idempotent. */
+  close(): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    this.#reader?.cancel().catch(() => {});
+    this.#closeEncoder();
+    this.track.stop();
+    this.#captures.clear();
+  }
+
+  async #run(): Promise<void> {
+    const Processor = globalThis.MediaStreamTrackProcessor;
+    if (!Processor) throw new Error("this browser cannot read camera frames");
+    const processor = new Processor({ track: this.track, maxBufferSize: 2 });
+    this.#reader = processor.readable.getReader();
+    while (!this.#closed) {
+      const { value: frame, done } = await this.#reader.read();
+      if (done) break;
+      if (this.#closed) {
+        frame.close();
+        break;
+      }
+      this.#counters.framesCaptured++;
+      this.#encode(frame);
+    }
+  }
+
+  /** Encodes one frame (or skips it) and closes it. */
+  #encode(frame: VideoFrame): void {
+    try {
+      const captureMs = captureTimeOf(frame);
+      const encoder = this.#encoderFor(frame.displayWidth, frame.displayHeight);
+      if (encoder.encodeQueueSize > 1 || this.#transport.congested) {
+        this.#counters.framesSkipped++;
+        return;
+      }
+      const keyFrame = this.#keyframeWanted ||
+        captureMs - this.#lastKeyframeAt >= this.#keyframeIntervalMs;
+      if (keyFrame) {
+        this.#keyframeWanted = false;
+        this.#lastKeyframeAt = captureMs;
+      }
+      this.#captures.set(frame.timestamp, captureMs);
+      if (this.#captures.size > 60) this.#captures.delete(this.#captures.keys().next().value!);
+      encoder.encode(frame, { keyFrame });
+    } finally {
+      frame.close();
+    }
+  }
+
+  #encoderFor(width: number, height: number): VideoEncoder {
+    if (this.#encoder && this.#encoder.state === "configured") {
+      if (width === this.#size.width && height === this.#size.height) return this.#encoder;
+    }
+    this.#closeEncoder();
+    const encoder = new VideoEncoder({
+      output: (chunk) => this.#send(chunk),
+      error: (err) => {
+        // The encoder is closed now; the next frame makes a new one, starting with a keyframe.
+        console.warn("video encoder error:", err);
+        if (this.#encoder === encoder) this.#encoder = null;
+      },
+    });
+    encoder.configure({
+      codec: "vp8",
+      width,
+      height,
+      bitrate: this.#bitrate,
+      framerate: this.#framerate,
+      latencyMode: "realtime",
+    });
+    this.#encoder = encoder;
+    this.#size = { width, height };
+    this.#keyframeWanted = true;
+    return encoder;
+  }
+
+  #closeEncoder(): void {
+    const encoder = this.#encoder;
+    this.#encoder = null;
+    if (encoder && encoder.state !== "closed") encoder.close();
+  }
+
+  #send(chunk: EncodedVideoChunk): void {
+    if (this.#closed) return;
+    const now = wallClock();
+    const captureMs = this.#captures.get(chunk.timestamp) ?? now;
+    this.#captures.delete(chunk.timestamp);
+    const data = new Uint8Array(chunk.byteLength);
+    chunk.copyTo(data);
+    const timestamp = this.#stream.timeline.at(captureMs);
+    const payloads = packetizeVp8(data, {
+      maxPayloadSize: MAX_PAYLOAD_WITH_CAPTURE_TIME,
+      pictureId: this.#pictureId,
+    });
+    this.#pictureId = (this.#pictureId + 1) & 0x7fff;
+    let bytes = 0;
+    payloads.forEach((payload, i) => {
+      const packet = this.#stream.packet({
+        timestamp,
+        payload,
+        captureMs,
+        marker: i === payloads.length - 1,
+      });
+      bytes += packet.length;
+      this.#transport.send(packet);
+    });
+    const t = performance.now();
+    this.#counters.framesEncoded++;
+    if (chunk.type === "key") this.#counters.keyframes++;
+    this.#fps.add(1, t);
+    this.#bits.add(bytes * 8, t);
+    this.#encodeMs += (wallClock() - captureMs - this.#encodeMs) / 16;
+  }
+}
+
+/**
+ * When a camera frame was captured, ms since the epoch. Chromium stamps camera frames with
+ * their capture time on the `performance.now()` time base (µs); when the stamp does not look
+ * like that, the frame is taken as captured now.
+ *
+ * @example
+ * ```ts
+ * const captureMs = captureTimeOf(frame); // before encoding it
+ * ```
+ */
+export function captureTimeOf(frame: VideoFrame): number {
+  const now = performance.now();
+  const stamped = frame.timestamp / 1000;
+  const age = now - stamped;
+  return performance.timeOrigin + (age >= 0 && age < 1000 ? stamped : now);
+}

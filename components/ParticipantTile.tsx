@@ -1,0 +1,168 @@
+/**
+ * One participant's tile: their video (an empty slot the media engine puts its `<video>` or
+ * `<canvas>` in, or the camera preview for yourself), or their initials when the camera is off; name, mic and
+ * camera state, a ring while they speak, and optionally their video statistics.
+ *
+ * Test hooks: `data-testid="tile"`, `data-participant-id`, `data-video="on|off"`,
+ * `data-speaking="true|false"`, `data-testid="tile-stats"`.
+ *
+ * @example
+ * ```tsx
+ * <ParticipantTile participant={p} self={false} speaking videoOn audioOn
+ *   attachVideo={(id, el) => session.attachVideo(id, el)} />
+ * ```
+ * @module
+ */
+
+import { useEffect, useRef } from "preact/hooks";
+import type { ParticipantInfo } from "../meeting/participant.ts";
+import { initials } from "../client/format.ts";
+import { formatBitrate, formatMs, formatPercent } from "../client/media/format.ts";
+import type { VideoReceiverStats } from "../client/media/video_receiver.ts";
+import { CameraIcon, MicIcon } from "./icons.tsx";
+
+/**
+ * What a tile shows under "stats": a remote video's receive figures, or your own send ones.
+ *
+ * @example
+ * ```ts
+ * const stats: TileStats = { kind: "send", fps: 30, bitrate: 800_000, width: 640, height: 360 };
+ * ```
+ */
+export type TileStats =
+  | ({ kind: "receive" } & VideoReceiverStats)
+  | { kind: "send"; fps: number; bitrate: number; width: number; height: number };
+
+/**
+ * Props of a {@linkcode ParticipantTile}.
+ *
+ * @example
+ * ```ts
+ * const props: ParticipantTileProps = { participant, self: true, speaking: false,
+ *   videoOn: true, audioOn: true, preview: stream };
+ * ```
+ */
+export interface ParticipantTileProps {
+  participant: ParticipantInfo;
+  self: boolean;
+  speaking: boolean;
+  /** Whether to show video (their camera is on). */
+  videoOn: boolean;
+  audioOn: boolean;
+  /** Your camera's stream, for your own tile. */
+  preview?: MediaStream | null;
+  /** Receives the video slot of a remote tile by participant id (and null when it goes). */
+  attachVideo?: (participantId: string, slot: HTMLElement | null) => void;
+  stats?: TileStats | null;
+}
+
+/**
+ * A grid tile.
+ *
+ * @example
+ * ```tsx
+ * <ParticipantTile participant={me} self speaking={false} videoOn audioOn preview={stream} />
+ * ```
+ */
+export function ParticipantTile(
+  { participant: p, self, speaking, videoOn, audioOn, preview, attachVideo, stats }:
+    ParticipantTileProps,
+) {
+  const video = useRef<HTMLVideoElement>(null);
+  useEffect(() => {
+    const el = video.current;
+    if (el && el.srcObject !== (preview ?? null)) el.srcObject = preview ?? null;
+  }, [preview, videoOn]);
+  const slot = useRef<HTMLDivElement>(null);
+  useEffect(() => {
+    if (self || !attachVideo) return;
+    attachVideo(p.id, slot.current);
+    return () => attachVideo(p.id, null);
+  }, [attachVideo, p.id, self]);
+
+  const showVideo = videoOn && (!self || !!preview);
+  return (
+    <div
+      data-testid="tile"
+      data-participant-id={p.id}
+      data-video={showVideo ? "on" : "off"}
+      data-speaking={speaking ? "true" : "false"}
+      class={`relative rounded-xl bg-slate-800 overflow-hidden flex items-center justify-center min-h-[8rem] transition-shadow ${
+        speaking ? "ring-4 ring-emerald-400" : "ring-0"
+      }`}
+    >
+      {!self && (
+        // Filled by the media engine; Preact renders no children here.
+        <div
+          ref={slot}
+          data-testid="video-slot"
+          class={`absolute inset-0 bg-black ${showVideo ? "" : "hidden"}`}
+        />
+      )}
+      {self && showVideo && (
+        <video
+          ref={video}
+          autoPlay
+          muted
+          playsInline
+          class="absolute inset-0 h-full w-full object-cover bg-black -scale-x-100"
+        />
+      )}
+      {!showVideo && (
+        <span class="h-16 w-16 rounded-full bg-slate-600 text-white text-2xl font-semibold flex items-center justify-center">
+          {initials(p.name)}
+        </span>
+      )}
+      <span class="absolute left-2 bottom-2 flex items-center gap-1.5 rounded-md bg-black/60 px-2 py-0.5 text-sm text-white max-w-[calc(100%-1rem)]">
+        <span
+          class={audioOn ? "text-white" : "text-red-400"}
+          title={audioOn ? "Microphone on" : "Microphone off"}
+          data-testid="tile-mic"
+          data-on={audioOn ? "true" : "false"}
+        >
+          <MicIcon class="h-4 w-4" off={!audioOn} />
+        </span>
+        {!videoOn && (
+          <span class="text-red-400" title="Camera off">
+            <CameraIcon class="h-4 w-4" off />
+          </span>
+        )}
+        <span class="truncate">
+          {p.name}
+          {self ? " (you)" : ""}
+          {!p.connected && " · reconnecting…"}
+        </span>
+      </span>
+      {stats && <TileStatsBox stats={stats} />}
+    </div>
+  );
+}
+
+function TileStatsBox({ stats }: { stats: TileStats }) {
+  const rows: [string, string][] = stats.kind === "send"
+    ? [
+      ["sending", `${stats.width}×${stats.height} · ${stats.fps.toFixed(0)} fps`],
+      ["bitrate", formatBitrate(stats.bitrate)],
+    ]
+    : [
+      ["decoded", `${stats.width}×${stats.height} · ${stats.fps.toFixed(0)} fps`],
+      ["bitrate", formatBitrate(stats.bitrate)],
+      ["loss", `${formatPercent(stats.lossPercent)} (${stats.packetsLost})`],
+      ["jitter", formatMs(stats.jitterMs)],
+      ["delay p50", formatMs(stats.delayP50)],
+      ["frames", `${stats.framesDecoded} · ${stats.framesDropped} dropped`],
+    ];
+  return (
+    <dl
+      class="absolute right-2 top-2 grid grid-cols-[auto_auto] gap-x-2 rounded-md bg-black/70 px-2 py-1 text-[11px] leading-4 text-white font-mono"
+      data-testid="tile-stats"
+    >
+      {rows.map(([k, v]) => (
+        <>
+          <dt class="text-slate-300">{k}</dt>
+          <dd class="text-right">{v}</dd>
+        </>
+      ))}
+    </dl>
+  );
+}

@@ -1,0 +1,104 @@
+/**
+ * Inline SVG icons for the media controls and tiles (stroke style, 24x24, currentColor).
+ *
+ * @example
+ * ```tsx
+ * <MicIcon off={!micOn} class="h-5 w-5" />
+ * ```
+ * @module
+ */
+
+interface IconProps {
+  class?: string;
+  /** Draws the icon struck through. */
+  off?: boolean;
+}
+
+function Svg(
+  { class: cls = "h-5 w-5", children }: { class?: string; children: preact.ComponentChildren },
+) {
+  return (
+    <svg
+      class={cls}
+      viewBox="0 0 24 24"
+      fill="none"
+      stroke="currentColor"
+      stroke-width={2}
+      stroke-linecap="round"
+      stroke-linejoin="round"
+      aria-hidden="true"
+    >
+      {children}
+    </svg>
+  );
+}
+
+const Strike = () => <line x1="3" y1="3" x2="21" y2="21" />;
+
+/**
+ * A microphone.
+ *
+ * @example
+ * ```tsx
+ * <MicIcon off />
+ * ```
+ */
+export function MicIcon({ class: cls, off }: IconProps) {
+  return (
+    <Svg class={cls}>
+      <rect x="9" y="3" width="6" height="11" rx="3" />
+      <path d="M5 11a7 7 0 0 0 14 0M12 18v3" />
+      {off && <Strike />}
+    </Svg>
+  );
+}
+
+/**
+ * A video camera.
+ *
+ * @example
+ * ```tsx
+ * <CameraIcon off={!cameraOn} />
+ * ```
+ */
+export function CameraIcon({ class: cls, off }: IconProps) {
+  return (
+    <Svg class={cls}>
+      <rect x="3" y="6" width="13" height="12" rx="2" />
+      <path d="M16 10l5-3v10l-5-3z" />
+      {off && <Strike />}
+    </Svg>
+  );
+}
+
+/**
+ * Bars, for statistics.
+ *
+ * @example
+ * ```tsx
+ * <StatsIcon />
+ * ```
+ */
+export function StatsIcon({ class: cls }: IconProps) {
+  return (
+    <Svg class={cls}>
+      <path d="M4 20V10M10 20V4M16 20v-7M22 20H2" />
+    </Svg>
+  );
+}
+
+/**
+ * A door with an arrow, for leaving.
+ *
+ * @example
+ * ```tsx
+ * <LeaveIcon />
+ * ```
+ */
+export function LeaveIcon({ class: cls }: IconProps) {
+  return (
+    <Svg class={cls}>
+      <path d="M10 17l5-5-5-5M15 12H3M14 3h5a2 2 0 0 1 2 2v14a2 2 0 0 1-2 2h-5" />
+    </Svg>
+  );
+}

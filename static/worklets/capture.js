@@ -1,0 +1,56 @@
+// Runs in an AudioWorkletGlobalScope (AudioWorkletProcessor, registerProcessor, sampleRate).
+/**
+ * The "meet-capture" AudioWorklet processor: takes the microphone's render quanta (mixed
+ * down to mono), cuts them into 20 ms frames (960 samples at 48 kHz) and posts each frame
+ * to the main thread, transferring its buffer: `{samples: Float32Array}`. Post "stop" to end
+ * it.
+ *
+ * @example
+ * ```js
+ * await context.audioWorklet.addModule("/worklets/capture.js");
+ * const node = new AudioWorkletNode(context, "meet-capture", { numberOfOutputs: 0 });
+ * context.createMediaStreamSource(micStream).connect(node);
+ * node.port.onmessage = (e) => encode(e.data.samples);
+ * ```
+ * @module
+ */
+
+import { FrameChunker } from "./frame_chunker.js";
+
+class CaptureProcessor extends AudioWorkletProcessor {
+  running = true;
+  /** @type {FrameChunker} */
+  chunker;
+  mono = new Float32Array(128);
+
+  /** @param {{ processorOptions?: { frameSize?: number } }} options */
+  constructor(options) {
+    super();
+    this.chunker = new FrameChunker(options.processorOptions?.frameSize ?? 960);
+    this.port.onmessage = (event) => {
+      if (event.data === "stop") this.running = false;
+    };
+  }
+
+  /** @param {Float32Array[][]} inputs */
+  process(inputs) {
+    if (!this.running) return false;
+    const channels = inputs[0];
+    if (!channels || channels.length === 0) return true; // no source connected (yet)
+    let mono = channels[0];
+    if (channels.length > 1) {
+      if (this.mono.length !== mono.length) this.mono = new Float32Array(mono.length);
+      this.mono.fill(0);
+      for (const channel of channels) {
+        for (let i = 0; i < channel.length; i++) this.mono[i] += channel[i] / channels.length;
+      }
+      mono = this.mono;
+    }
+    for (const frame of this.chunker.push(mono)) {
+      this.port.postMessage({ samples: frame }, [frame.buffer]);
+    }
+    return true;
+  }
+}
+
+registerProcessor("meet-capture", CaptureProcessor);

@@ -1,0 +1,145 @@
+// Runs in an AudioWorkletGlobalScope (AudioWorkletProcessor, registerProcessor, sampleRate).
+/**
+ * The "meet-playback" AudioWorklet processor: one {@linkcode PlayoutBuffer} per received
+ * stream (by SSRC), read at the audio clock and mixed into one mono output with a soft
+ * limit. Decoded frames come from the main thread as messages; statistics go back about
+ * four times a second.
+ *
+ * Messages in:
+ * - `{type: "frame", ssrc, rtpTimestamp, samples: Float32Array, captureMs, postedMs}`
+ *   (`captureMs`: the sender's capture time or null; `postedMs`: wall clock when posted);
+ * - `{type: "remove", ssrc}`; `{type: "config", outputLatencyMs}`; `{type: "close"}`.
+ *
+ * Messages out: `{type: "stats", output: {rms, audibleMs, samples}, streams: [...]}` where
+ * each stream carries its PlayoutBuffer counters, its `rms` and `audibleMs`, and the
+ * capture-to-speaker `delays` (ms) of the frames pushed since the last report.
+ *
+ * @example
+ * ```js
+ * await context.audioWorklet.addModule("/worklets/playback.js");
+ * const node = new AudioWorkletNode(context, "meet-playback", { numberOfInputs: 0, outputChannelCount: [1] });
+ * node.connect(context.destination);
+ * ```
+ * @module
+ */
+
+import { LevelMeter } from "./level_meter.js";
+import { PlayoutBuffer } from "./playout_buffer.js";
+
+const QUANTUM = 128;
+const STATS_EVERY_QUANTA = 94; // ~250 ms at 48 kHz
+
+/**
+ * @typedef {object} Stream
+ * @property {PlayoutBuffer} buffer
+ * @property {LevelMeter} meter
+ * @property {number[]} delays
+ */
+
+class PlaybackProcessor extends AudioWorkletProcessor {
+  /** @type {Map<number, Stream>} */
+  streams = new Map();
+  scratch = new Float32Array(QUANTUM);
+  output = new LevelMeter({ sampleRate });
+  outputLatencyMs = 0;
+  quanta = 0;
+  open = true;
+  /** @type {Record<string, number>} */
+  bufferOptions;
+
+  /** @param {{ processorOptions?: Record<string, number> }} options */
+  constructor(options) {
+    super();
+    this.bufferOptions = { sampleRate, ...(options.processorOptions ?? {}) };
+    this.port.onmessage = (event) => this.receive(event.data);
+  }
+
+  /** @param {any} msg */
+  receive(msg) {
+    switch (msg.type) {
+      case "frame": {
+        let stream = this.streams.get(msg.ssrc);
+        if (!stream) {
+          stream = {
+            buffer: new PlayoutBuffer(this.bufferOptions),
+            meter: new LevelMeter({ sampleRate }),
+            delays: [],
+          };
+          this.streams.set(msg.ssrc, stream);
+        }
+        const lead = stream.buffer.push(msg.rtpTimestamp, msg.samples);
+        if (msg.captureMs != null && stream.delays.length < 256) {
+          const playsAt = msg.postedMs + (lead * 1000) / sampleRate + this.outputLatencyMs;
+          stream.delays.push(playsAt - msg.captureMs);
+        }
+        break;
+      }
+      case "remove":
+        this.streams.delete(msg.ssrc);
+        break;
+      case "config":
+        this.outputLatencyMs = msg.outputLatencyMs ?? 0;
+        break;
+      case "close":
+        this.open = false;
+        this.streams.clear();
+        break;
+    }
+  }
+
+  /**
+   * @param {Float32Array[][]} _inputs
+   * @param {Float32Array[][]} outputs
+   */
+  process(_inputs, outputs) {
+    if (!this.open) return false;
+    const channels = outputs[0];
+    const out = channels[0];
+    out.fill(0);
+    for (const stream of this.streams.values()) {
+      const scratch = this.scratch.length === out.length
+        ? this.scratch
+        : (this.scratch = new Float32Array(out.length));
+      stream.buffer.read(scratch);
+      stream.meter.add(scratch);
+      for (let i = 0; i < out.length; i++) out[i] += scratch[i];
+    }
+    if (this.streams.size > 1) {
+      // Soft limit: linear up to 0.8, then a smooth knee towards 1.
+      for (let i = 0; i < out.length; i++) {
+        const x = out[i];
+        const a = Math.abs(x);
+        if (a > 0.8) out[i] = Math.sign(x) * (0.8 + 0.2 * Math.tanh((a - 0.8) / 0.2));
+      }
+    }
+    for (let c = 1; c < channels.length; c++) channels[c].set(out);
+    this.output.add(out);
+    if (++this.quanta % STATS_EVERY_QUANTA === 0) this.report();
+    return true;
+  }
+
+  report() {
+    const streams = [];
+    for (const [ssrc, stream] of this.streams) {
+      streams.push({
+        ssrc,
+        ...stream.buffer.stats,
+        rms: stream.meter.rms,
+        audibleMs: stream.meter.audibleMs,
+        delays: stream.delays,
+      });
+      stream.delays = [];
+    }
+    this.port.postMessage({
+      type: "stats",
+      output: {
+        rms: this.output.rms,
+        audibleMs: this.output.audibleMs,
+        samples: this.output.samples,
+      },
+      streams,
+    });
+  }
+}
+
+registerProcessor("meet-playback", PlaybackProcessor);
