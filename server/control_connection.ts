@@ -92,6 +92,13 @@ export class ControlConnection implements RoomMember {
     if (!this.#messages.take(1, performance.now())) {
       this.rateLimited++;
       this.#hub.counters.rateLimited++;
+      // A small request still gets its answer (one small error for one request: no
+      // amplification); a large one is not even read, and is told about at most once a second.
+      const parsed = data.length <= 1024 ? parseClientMessage(data) : undefined;
+      if (parsed && "request" in parsed) {
+        this.#error(parsed.request.id, "rate_limited", "too many messages; try again shortly");
+        return;
+      }
       const now = performance.now();
       if (now - this.#lastRateLimitError >= 1000) {
         this.#lastRateLimitError = now;
