@@ -6,7 +6,9 @@
  */
 
 import { FlagError, parseFlags, USAGE } from "./server/config.ts";
+import { join } from "node:path";
 import { PortInUseError, startServer } from "./server/server.ts";
+import { loadCertificate, localNames, selfSignedCertificate, type TlsFiles } from "./server/tls.ts";
 
 async function main(): Promise<number> {
   let config;
@@ -23,6 +25,16 @@ async function main(): Promise<number> {
     console.log(USAGE);
     return 0;
   }
+  let tls: TlsFiles | undefined;
+  try {
+    if (config.cert && config.key) tls = await loadCertificate(config.cert, config.key);
+    if (config.selfSigned) {
+      tls = await selfSignedCertificate(join(config.dataDir, "tls"), localNames([config.host]));
+    }
+  } catch (err) {
+    console.error(`error: ${(err as Error).message}`);
+    return 1;
+  }
   let server;
   try {
     server = await startServer({
@@ -33,6 +45,7 @@ async function main(): Promise<number> {
       mixSpeakers: config.mixSpeakers,
       udpPort: config.udpPort,
       p2p: config.p2p,
+      tls,
     });
   } catch (err) {
     if (err instanceof PortInUseError) {
@@ -44,10 +57,18 @@ async function main(): Promise<number> {
     console.error(`error: ${(err as Error).message}`);
     return 1;
   }
-  const shown = config.host === "0.0.0.0" ? `http://localhost:${server.port}/` : server.url;
+  const scheme = tls ? "https" : "http";
+  const shown = config.host === "0.0.0.0" ? `${scheme}://localhost:${server.port}/` : server.url;
   console.log(
     `Meet is running at ${shown}  (RTP over UDP on port ${server.udpPort}, records in ${config.dataDir})`,
   );
+  if (tls && config.selfSigned) {
+    console.log(
+      `Self-signed certificate: ${tls.certPath}\n  SHA-256 ${tls.fingerprint}\n` +
+        `  Browsers will warn once; check the fingerprint and proceed, or import the ` +
+        `certificate as trusted on each device. Valid 14 days, renewed at start.`,
+    );
+  }
   const stopped = Promise.withResolvers<void>();
   const stop = () => stopped.resolve();
   Deno.addSignalListener("SIGINT", stop);

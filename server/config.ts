@@ -19,6 +19,9 @@ export interface Config {
   graceSeconds: number;
   mixSpeakers: number;
   p2p: "auto" | "off";
+  cert: string | undefined;
+  key: string | undefined;
+  selfSigned: boolean;
   help: boolean;
 }
 
@@ -35,6 +38,10 @@ Flags:
   --grace SECONDS      seat kept for a dropped connection (default 30)
   --mix-speakers N     how many of the loudest speakers are mixed (default 3; 100 mixes everyone)
   --p2p auto|off       two participants send media directly to each other (default auto)
+  --cert FILE          serve HTTPS/WSS with this PEM certificate (with --key)
+  --key FILE           the certificate's PEM private key
+  --self-signed        make a self-signed certificate for this machine's names and serve
+                       HTTPS (for a LAN: browsers allow camera and mic only on HTTPS)
   --help               show this text
 `;
 
@@ -64,6 +71,9 @@ export function parseFlags(args: string[]): Config {
         grace: { type: "string", default: "30" },
         "mix-speakers": { type: "string", default: "3" },
         p2p: { type: "string", default: "auto" },
+        cert: { type: "string" },
+        key: { type: "string" },
+        "self-signed": { type: "boolean", default: false },
         help: { type: "boolean", default: false },
       },
     }));
@@ -85,6 +95,12 @@ export function parseFlags(args: string[]): Config {
   if (values.p2p !== "auto" && values.p2p !== "off") {
     throw new FlagError(`--p2p must be auto or off (got "${values.p2p}")`);
   }
+  if ((values.cert === undefined) !== (values.key === undefined)) {
+    throw new FlagError("--cert and --key go together");
+  }
+  if (values.cert !== undefined && values["self-signed"]) {
+    throw new FlagError("use either --cert/--key or --self-signed");
+  }
   return {
     host: values.host!,
     port: portOf("port", values.port!),
@@ -93,6 +109,9 @@ export function parseFlags(args: string[]): Config {
     graceSeconds: grace,
     mixSpeakers,
     p2p: values.p2p,
+    cert: values.cert,
+    key: values.key,
+    selfSigned: values["self-signed"]!,
     help: values.help!,
   };
 }

@@ -45,6 +45,8 @@ export interface ServerOptions {
    * besides the server's own. Requests without an Origin (non-browser clients) are let in.
    */
   allowedOrigins?: string[];
+  /** Serve HTTPS and WSS with this PEM certificate and key. */
+  tls?: { cert: string; key: string };
 }
 
 /** The mixer's Opus settings: 32 kbit/s speech, complexity 5 (see docs/opus-choice.md). */
@@ -195,6 +197,7 @@ export async function startServer(options: ServerOptions = {}): Promise<RunningS
     httpServer = Deno.serve({
       hostname: options.hostname ?? "0.0.0.0",
       port,
+      ...(options.tls ? { cert: options.tls.cert, key: options.tls.key } : {}),
       onListen: () => {},
       onError: (err) => {
         console.error("request failed:", err);
@@ -235,7 +238,9 @@ export async function startServer(options: ServerOptions = {}): Promise<RunningS
   const host = addr.hostname === "0.0.0.0" ? "127.0.0.1" : addr.hostname;
   let closing: Promise<void> | undefined;
   return {
-    url: `http://${host.includes(":") ? `[${host}]` : host}:${addr.port}/`,
+    url: `${options.tls ? "https" : "http"}://${
+      host.includes(":") ? `[${host}]` : host
+    }:${addr.port}/`,
     port: addr.port,
     udpPort: udpTransport.port,
     hub,
