@@ -37,6 +37,7 @@ export default function Lobby({ meetings: initial, notice }: LobbyProps) {
   const meetings = useSignal(initial);
   const name = useSignal("");
   const title = useSignal("");
+  const passcode = useSignal("");
   const error = useSignal<string | null>(null);
   const busy = useSignal(false);
   const live = useSignal(false);
@@ -81,6 +82,7 @@ export default function Lobby({ meetings: initial, notice }: LobbyProps) {
         type: "create",
         title: title.value.trim() || `${n}'s meeting`,
         join: false,
+        passcode: passcode.value || undefined,
       });
       markAutoJoin(meeting.id);
       location.href = `/m/${meeting.id}`;
@@ -130,6 +132,16 @@ export default function Lobby({ meetings: initial, notice }: LobbyProps) {
             value={title}
             onInput={(e) => title.value = e.currentTarget.value}
           />
+          <input
+            class={`${input} sm:w-40`}
+            name="passcode"
+            type="password"
+            maxLength={64}
+            autoComplete="new-password"
+            placeholder="Passcode (optional)"
+            value={passcode}
+            onInput={(e) => passcode.value = e.currentTarget.value}
+          />
           <button class={`${button} whitespace-nowrap`} type="submit" disabled={busy}>
             Create meeting
           </button>
@@ -155,7 +167,12 @@ export default function Lobby({ meetings: initial, notice }: LobbyProps) {
                   class="flex items-center gap-3 rounded-xl bg-white shadow-sm px-4 py-3"
                 >
                   <div class="flex-1 min-w-0">
-                    <p class="font-medium truncate" data-testid="meeting-title">{m.title}</p>
+                    <p class="font-medium truncate" data-testid="meeting-title">
+                      {m.locked && (
+                        <span title="needs a passcode" aria-label="needs a passcode">🔒{" "}</span>
+                      )}
+                      {m.title}
+                    </p>
                     <p class="text-sm text-slate-500 truncate">
                       by {m.creator} · {m.participants} {m.participants === 1 ? "person" : "people"}
                       {" "}
