@@ -1,0 +1,260 @@
+/**
+ * Runs every benchmark in sequence and prints one report (Markdown): the audio mixer
+ * (bench/mixer.ts), video forwarding through a real server (bench/router.ts), and the Opus
+ * backends (bench/opus_bench.ts, in its own process), then a summary.
+ *
+ * Usage:
+ *   deno task bench [--quick] [--only=mixer,router,opus] [--json]
+ *
+ * The default run takes about 2 minutes on 2 cores; `--quick` about 45 s with shorter
+ * windows and fewer steps. Progress goes to stderr, the report to stdout.
+ *
+ * @module
+ */
+
+import { formatMixer, type MixerBenchResult, runMixerBench } from "./mixer.ts";
+import {
+  COMFORTABLE_P99_MS,
+  DEFAULT_STEPS,
+  formatRouter,
+  LOSS_TARGET_PERCENT,
+  QUICK_STEPS,
+  type RouterBenchResult,
+  runRouterBench,
+} from "./router.ts";
+import { codeVersion, fmt, machine, machineBusyMs, machineLine, table } from "./_report.ts";
+
+const ROOT = new URL("../", import.meta.url);
+
+interface OpusStats {
+  p50: number;
+  p99: number;
+  cpu: number;
+}
+interface OpusResult {
+  name: string;
+  note: string;
+  bytesPerPacket: number;
+  encode: OpusStats;
+  decode: OpusStats;
+  plc: OpusStats | string;
+  tick: OpusStats;
+}
+interface OpusBenchOutput {
+  complexity?: number;
+  iterations: number;
+  timeMs: number;
+  results: OpusResult[];
+  skipped: string[];
+}
+
+/** Runs bench/opus_bench.ts in its own process (complexity 5, as the server encodes). */
+async function runOpusBench(timeMs: number, iterations: number): Promise<OpusBenchOutput> {
+  const out = await new Deno.Command(new URL("deno", ROOT).pathname, {
+    args: [
+      "run",
+      "--allow-all",
+      "bench/opus_bench.ts",
+      "--complexity=5",
+      `--time-ms=${timeMs}`,
+      `--iterations=${iterations}`,
+      "--json",
+    ],
+    cwd: ROOT.pathname,
+    stdin: "null",
+    stdout: "piped",
+    stderr: "inherit",
+  }).output();
+  if (!out.success) throw new Error(`bench/opus_bench.ts exited with ${out.code}`);
+  return JSON.parse(new TextDecoder().decode(out.stdout));
+}
+
+function formatOpus(r: OpusBenchOutput): string {
+  const rows = r.results.map((b) => [
+    b.name,
+    fmt(b.encode.cpu),
+    fmt(b.decode.cpu, 1),
+    typeof b.plc === "string" ? "n/a" : fmt(b.plc.cpu, 1),
+    fmt(b.bytesPerPacket),
+    `${fmt(((30 * b.decode.cpu + 4 * b.encode.cpu) / 20_000) * 100, 1)}%`,
+    `${fmt((b.tick.cpu / 20_000) * 100, 1)}%`,
+  ]);
+  return [
+    `Opus backends (bench/opus_bench.ts, 48 kHz mono 20 ms frames, 32 kb/s VoIP, complexity ` +
+    `${r.complexity ?? "default"}, speech-like input; <= ${r.iterations} calls or ${r.timeMs} ms ` +
+    `per figure). CPU time per call, microseconds:`,
+    "",
+    table(
+      [
+        "backend",
+        "encode us",
+        "decode us",
+        "PLC us",
+        "B/packet",
+        "30 dec + 4 enc, % of a core",
+        "measured 30-dec + 4-enc tick",
+      ],
+      rows,
+      [false, true, true, true, true, true, true],
+    ),
+    "",
+    ...r.results.map((b) =>
+      `- ${b.name}: ${b.note}${typeof b.plc === "string" ? ` (PLC: ${b.plc})` : ""}`
+    ),
+    ...r.skipped.map((s) => `- skipped ${s}`),
+  ].join("\n");
+}
+
+function summary(
+  mixer: MixerBenchResult | undefined,
+  router: RouterBenchResult | undefined,
+  opus: OpusBenchOutput | undefined,
+): string {
+  const lines: string[] = [];
+  if (mixer) {
+    const row = (n: number, all: boolean) =>
+      mixer.rows.find((r) =>
+        r.participants === n && r.sending === n &&
+        (all ? r.mixSpeakers === n : r.mixSpeakers === 3) &&
+        r.backend === mixer.rows[0].backend
+      );
+    const sizes = [...new Set(mixer.rows.map((r) => r.participants))];
+    const parts = sizes.map((n) => {
+      const three = row(n, false);
+      const all = row(n, true);
+      return `${n}: ${three ? fmt(three.corePercent, 1) : "-"}%` +
+        (all && n > 3 ? ` (everyone mixed: ${fmt(all.corePercent, 1)}%)` : "");
+    });
+    lines.push(
+      `- Mixer (${mixer.rows[0].backend} Opus), % of one core per meeting by participants: ` +
+        `${parts.join(", ")}.`,
+    );
+    if (mixer.target) {
+      const thirty = row(30, false);
+      lines.push(
+        `- Target "30 participants under ${mixer.target.percent}% of one core": ` +
+          `${mixer.target.met ? "met" : "MISSED"} (${fmt(mixer.target.measured, 1)}%` +
+          (thirty
+            ? `; ${fmt(thirty.decodeShare)}% of the time in ${fmt(thirty.decodesPerTick)} ` +
+              `Opus decodes, ${fmt(thirty.encodeShare)}% in ${
+                fmt(thirty.encodesPerTick, 1)
+              } encodes`
+            : "") +
+          `).`,
+      );
+      const muted = mixer.rows.find((r) => r.participants === 30 && r.sending < 30);
+      if (muted) {
+        lines.push(
+          `- 30 participants of whom ${muted.sending} unmuted (the others send nothing): ` +
+            `${fmt(muted.corePercent, 1)}%.`,
+        );
+      }
+      const ffi = mixer.rows.find((r) =>
+        r.participants === 30 && r.mixSpeakers === 3 && r.backend === "ffi"
+      );
+      if (ffi && ffi !== thirty) {
+        lines.push(
+          `- With MEET_OPUS_BACKEND=ffi (system libopus): ${fmt(ffi.corePercent, 1)}% for 30.`,
+        );
+      }
+    }
+  }
+  if (router) {
+    const b = router.best;
+    lines.push(
+      b
+        ? `- Video forwarding: up to ${fmt(b.forwardedPerSecond)} packets/s (` +
+          `${fmt(b.forwardedMbps)} Mb/s) with < ${LOSS_TARGET_PERCENT}% loss, server at ` +
+          `${fmt(b.serverCpuPercent)}% of one core (~${fmt(b.forwardedPerCoreSecond)} packets/s ` +
+          `per core, p99 latency ${fmt(b.latencyP99Ms, 1)} ms).`
+        : `- Video forwarding: no step stayed under ${LOSS_TARGET_PERCENT}% loss.`,
+    );
+    const c = router.comfortable;
+    if (c && c !== b) {
+      lines.push(
+        `- With p99 latency also under ${COMFORTABLE_P99_MS} ms: ${fmt(c.forwardedPerSecond)} ` +
+          `packets/s (${c.meetings} meetings x ${c.size}), server at ${fmt(c.serverCpuPercent)}%.`,
+      );
+    }
+  }
+  if (opus) {
+    const own = opus.results.filter((r) => r.name === "wasm" || r.name === "ffi");
+    if (own.length) {
+      lines.push(
+        `- Opus per 20 ms frame (CPU): ` +
+          own.map((r) => `${r.name} encode ${fmt(r.encode.cpu)} us, decode ${fmt(r.decode.cpu)} us`)
+            .join("; ") +
+          ".",
+      );
+    }
+  }
+  return lines.join("\n");
+}
+
+async function main(): Promise<void> {
+  const quick = Deno.args.includes("--quick");
+  const json = Deno.args.includes("--json");
+  const onlyArg = Deno.args.find((a) => a.startsWith("--only="));
+  const only = new Set(onlyArg ? onlyArg.slice(7).split(",") : ["mixer", "router", "opus"]);
+  for (const a of Deno.args) {
+    if (a !== "--quick" && a !== "--json" && !a.startsWith("--only=")) {
+      console.error(
+        `unknown argument ${a}\nusage: deno task bench [--quick] [--only=mixer,router,opus] [--json]`,
+      );
+      Deno.exit(2);
+    }
+  }
+  // How busy the machine was before we started: other processes skew every figure below.
+  const busy0 = machineBusyMs();
+  await new Promise((resolve) => setTimeout(resolve, 1000));
+  const busyBefore = (machineBusyMs() - busy0) / 10; // % of one core over 1 s
+  const started = performance.now();
+  const m = machine();
+  const date = new Date().toISOString().slice(0, 10);
+  let mixer: MixerBenchResult | undefined;
+  let router: RouterBenchResult | undefined;
+  let opus: OpusBenchOutput | undefined;
+
+  if (only.has("mixer")) {
+    console.error("== mixer");
+    mixer = runMixerBench({ ticks: quick ? 200 : 500 });
+  }
+  if (only.has("router")) {
+    console.error("== router");
+    router = await runRouterBench({
+      steps: quick ? QUICK_STEPS : DEFAULT_STEPS,
+      windowMs: quick ? 2000 : 4000,
+      warmupMs: quick ? 1000 : 1500,
+    });
+  }
+  if (only.has("opus")) {
+    console.error("== opus");
+    opus = quick ? await runOpusBench(300, 1000) : await runOpusBench(800, 2000);
+  }
+  const seconds = (performance.now() - started) / 1000;
+
+  if (json) {
+    const code = codeVersion();
+    console.log(
+      JSON.stringify(
+        { date, machine: m, busyBefore, code, quick, seconds, mixer, router, opus },
+        null,
+        2,
+      ),
+    );
+    return;
+  }
+  const sections = [
+    `# Meet benchmarks, ${date}${quick ? " (quick)" : ""}`,
+    "",
+    `Machine: ${machineLine(m)}; other processes used ${fmt(busyBefore)}% of one core in the ` +
+    `second before the run. Code: ${codeVersion()}. Total ${fmt(seconds)} s.`,
+  ];
+  if (mixer) sections.push("", "## Audio mixer", "", formatMixer(mixer));
+  if (router) sections.push("", "## Video forwarding", "", formatRouter(router));
+  if (opus) sections.push("", "## Opus", "", formatOpus(opus));
+  sections.push("", "## Summary", "", summary(mixer, router, opus));
+  console.log(sections.join("\n"));
+}
+
+if (import.meta.main) await main();
