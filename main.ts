@@ -7,6 +7,7 @@
 
 import { FlagError, parseFlags, USAGE } from "./server/config.ts";
 import { join } from "node:path";
+import { opusBackendInfo } from "./media/opus.ts";
 import { PortInUseError, startServer } from "./server/server.ts";
 import { loadCertificate, localNames, selfSignedCertificate, type TlsFiles } from "./server/tls.ts";
 
@@ -62,6 +63,8 @@ async function main(): Promise<number> {
   console.log(
     `Meet is running at ${shown}  (RTP over UDP on port ${server.udpPort}, records in ${config.dataDir})`,
   );
+  const opus = opusBackendInfo();
+  console.log(`Audio mixing: Opus ${opus.name} (${opus.version}; ${opus.reason})`);
   if (tls && config.selfSigned) {
     console.log(
       `Self-signed certificate: ${tls.certPath}\n  SHA-256 ${tls.fingerprint}\n` +

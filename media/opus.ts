@@ -13,9 +13,10 @@
  *   `--allow-ffi` (scoped to the library path is enough) and the library on disk.
  *
  * Selection: the `backend` option if given, else the `MEET_OPUS_BACKEND` environment
- * variable (`ffi` | `wasm`) if set, else `"wasm"`. Nothing falls back silently: a
- * backend asked for that cannot load throws with the reason (missing `--allow-ffi`,
- * missing libopus0). `opusBackendInfo()` tells which one is used and why: log it at
+ * variable (`ffi` | `wasm`) if set, else `"ffi"` when libopus loads here (FFI permission
+ * granted for it and the library present), else `"wasm"`. A backend asked for explicitly
+ * that cannot load throws with the reason (missing `--allow-ffi`, missing libopus0); the
+ * automatic choice says which it took and why. `opusBackendInfo()` tells which one is used and why: log it at
  * start-up. `MEET_LIBOPUS_PATH` overrides where the ffi backend looks for libopus.
  *
  * Error policy: bad *data* never throws. A corrupt, oversized or undecodable packet is
@@ -53,7 +54,7 @@ export interface OpusEncoderOptions {
   packetLossPercent?: number;
   /** Discontinuous transmission (OPUS_SET_DTX). */
   dtx?: boolean;
-  /** Default: `MEET_OPUS_BACKEND` if set, else "wasm". */
+  /** Default: `MEET_OPUS_BACKEND` if set, else "ffi" where libopus loads, else "wasm". */
   backend?: OpusBackendName;
 }
 
@@ -67,7 +68,7 @@ export interface OpusDecoderOptions {
    * Default: 20 ms (960 at 48 kHz). Must be a multiple of 2.5 ms.
    */
   plcFrameSize?: number;
-  /** Default: `MEET_OPUS_BACKEND` if set, else "wasm". */
+  /** Default: `MEET_OPUS_BACKEND` if set, else "ffi" where libopus loads, else "wasm". */
   backend?: OpusBackendName;
 }
 
@@ -469,15 +470,29 @@ function chooseDefault(): OpusBackendInfo {
   if (env !== undefined && env !== "ffi" && env !== "wasm") {
     throw new Error(`${BACKEND_ENV} must be "ffi" or "wasm", got "${env}"`);
   }
-  const name: OpusBackendName = env ?? "wasm";
-  // A backend asked for explicitly that fails to load throws here, loudly: no silent
-  // fallback to a slower path.
-  const raw = getRaw(name);
-  return (defaultChoice = {
-    name,
-    reason: env ? `${BACKEND_ENV}=${env}` : `default (set ${BACKEND_ENV}=ffi for libopus)`,
-    version: raw.version,
-  });
+  if (env !== undefined) {
+    // Asked for explicitly: if it fails to load, it throws here, loudly.
+    const raw = getRaw(env);
+    return (defaultChoice = { name: env, reason: `${BACKEND_ENV}=${env}`, version: raw.version });
+  }
+  // Automatic: the system libopus is ~25% cheaper for the mixer (docs/opus-choice.md), so it
+  // is used where it can load; else the wasm build, which needs nothing from the host.
+  try {
+    const raw = getRaw("ffi");
+    return (defaultChoice = {
+      name: "ffi",
+      reason: "automatic: libopus loads here (the faster backend)",
+      version: raw.version,
+    });
+  } catch (err) {
+    const raw = getRaw("wasm");
+    const why = (err as Error).message.split("\n")[0];
+    return (defaultChoice = {
+      name: "wasm",
+      reason: `automatic: libopus does not load here (${why})`,
+      version: raw.version,
+    });
+  }
 }
 
 function resolveBackend(requested: OpusBackendName | undefined): AnyRaw {

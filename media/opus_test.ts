@@ -284,13 +284,18 @@ Deno.test({
   },
 });
 
-Deno.test("opus: default backend is wasm unless MEET_OPUS_BACKEND says otherwise", () => {
+Deno.test("opus: the default backend is libopus where it loads, else wasm, unless MEET_OPUS_BACKEND says", () => {
   const info = opusBackendInfo();
   const canRead =
     Deno.permissions.querySync({ name: "env", variable: "MEET_OPUS_BACKEND" }).state ===
       "granted";
   const env = canRead ? Deno.env.get("MEET_OPUS_BACKEND") : undefined;
-  assert.equal(info.name, env === "ffi" ? "ffi" : "wasm");
-  assert.match(info.reason, /./);
+  const expected = env === "ffi" || env === "wasm"
+    ? env
+    : isOpusBackendAvailable("ffi")
+    ? "ffi"
+    : "wasm";
+  assert.equal(info.name, expected);
+  assert.match(info.reason, env ? /MEET_OPUS_BACKEND/ : /^automatic: /);
   assert.equal(createOpusDecoder().backend, info.name);
 });
