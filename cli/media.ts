@@ -1,0 +1,289 @@
+/**
+ * The media side of one meeting seat: a {@linkcode UdpLink} bound to the seat, the senders
+ * (audio on a drift-free 20 ms clock, video paced by its file) and the receivers (the mix,
+ * others' video), RTCP in (PLIs for your video) and out (PLIs, receiver reports every 2 s).
+ *
+ * @example
+ * ```ts
+ * const media = await MediaSession.start({
+ *   server: { hostname: "127.0.0.1", port: 5004 }, token, meetingId, ssrcs: join.media,
+ *   audio: new ToneSource(440), video: null, recordMix: "mix.wav", recordVideo: null,
+ *   nameOf: () => undefined, onRecording: () => {}, onBindLost: () => {},
+ * });
+ * media.setAudio(false); // mute
+ * const stats = await media.stop();
+ * ```
+ * @module
+ */
+
+import { parseRtcp, ReceptionStats, writePli, writeReceiverReport } from "../media/rtcp.ts";
+import { isRtcp, parseRtp } from "../media/rtp.ts";
+import {
+  type MediaSsrcs,
+  OPUS_CLOCK_RATE,
+  PT_OPUS,
+  PT_VP8,
+  VIDEO_CLOCK_RATE,
+} from "../protocol/media.ts";
+import type { AudioSource } from "./audio_source.ts";
+import { Pacer } from "./pacer.ts";
+import { MixReceiver, VideoReceiver } from "./receivers.ts";
+import { AudioSender, VideoSender } from "./senders.ts";
+import { UdpLink } from "./udp_media.ts";
+import type { IvfVideoSource } from "./video_source.ts";
+
+/** How often receiver reports go out. */
+const REPORT_INTERVAL_MS = 2_000;
+/** How often held video frames are released. */
+const VIDEO_POLL_MS = 40;
+/** Most SSRCs with reception statistics. */
+const MAX_REPORTED = 31;
+
+/**
+ * What a {@linkcode MediaSession} needs.
+ *
+ * @example
+ * ```ts
+ * const options: Partial<MediaSessionOptions> = { recordMix: "mix.wav", recordVideo: "rec" };
+ * ```
+ */
+export interface MediaSessionOptions {
+  /** The server's UDP media address. */
+  server: { hostname: string; port: number };
+  token: string;
+  meetingId: string;
+  ssrcs: MediaSsrcs;
+  /** Audio to send (null: none). */
+  audio: AudioSource | null;
+  /** Video to send (null: none). */
+  video: IvfVideoSource | null;
+  /** WAV file for the received mix, or null. */
+  recordMix: string | null;
+  /** Directory for others' video, or null. */
+  recordVideo: string | null;
+  /** A sender's name by video SSRC. */
+  nameOf(videoSsrc: number): string | undefined;
+  /** A video recording started. */
+  onRecording(name: string | undefined, ssrc: number, path: string): void;
+  /** The server refused a keepalive: media stopped flowing (bind again). */
+  onBindLost(code: string): void;
+  /** Bind retry interval and attempts (tests shorten them). */
+  bindRetryMs?: number;
+  bindAttempts?: number;
+}
+
+/**
+ * Media of one seat over UDP.
+ *
+ * @example
+ * ```ts
+ * const media = await MediaSession.start(options); // binds, then sends and receives
+ * console.log(media.sending, media.stats);
+ * await media.stop();
+ * ```
+ */
+export class MediaSession {
+  readonly #options: MediaSessionOptions;
+  readonly #link: UdpLink;
+  readonly #audio: AudioSender;
+  readonly #video: VideoSender | null;
+  readonly #mix: MixReceiver;
+  readonly #videoIn: VideoReceiver;
+  readonly #reception = new Map<number, ReceptionStats>();
+  #clock: Pacer | null = null;
+  #timers: ReturnType<typeof setInterval>[] = [];
+  #participantId = "";
+  #plisReceived = 0;
+  #stopped = false;
+
+  private constructor(options: MediaSessionOptions, link: UdpLink) {
+    this.#options = options;
+    this.#link = link;
+    const send = (bytes: Uint8Array) => link.send(bytes);
+    this.#audio = new AudioSender(send, options.ssrcs.audioSsrc, options.audio);
+    this.#video = options.video
+      ? new VideoSender(send, options.ssrcs.videoSsrc, options.video)
+      : null;
+    this.#mix = new MixReceiver(options.recordMix);
+    this.#videoIn = new VideoReceiver({
+      ownSsrc: options.ssrcs.videoSsrc,
+      dir: options.recordVideo,
+      nameOf: options.nameOf,
+      sendPli: (mediaSsrc) =>
+        link.send(writePli({ senderSsrc: options.ssrcs.videoSsrc, mediaSsrc })),
+      onRecording: options.onRecording,
+    });
+  }
+
+  /**
+   * Opens the socket, binds it to the seat, and starts sending and receiving. Rejects (a
+   * BindError, or a socket error) when the seat cannot be bound; nothing keeps running then.
+   */
+  static async start(options: MediaSessionOptions): Promise<MediaSession> {
+    let session: MediaSession | undefined;
+    const link = await UdpLink.open(options.server, {
+      onPacket: (bytes) => {
+        if (session) session.#receive(bytes);
+      },
+      onBindError: (code) => options.onBindLost(code),
+      retryMs: options.bindRetryMs,
+      attempts: options.bindAttempts,
+    });
+    try {
+      session = new MediaSession(options, link);
+      session.#participantId = await link.bind(options.token, options.meetingId);
+    } catch (err) {
+      if (session) session.#closeParts();
+      await link.close();
+      throw err;
+    }
+    session.#startFlowing();
+    return session;
+  }
+
+  /** The participant id the server bound this socket to. */
+  get participantId(): string {
+    return this.#participantId;
+  }
+
+  /** The local UDP port. */
+  get localPort(): number {
+    return this.#link.localPort;
+  }
+
+  /** The server's media address, `ip:port`. */
+  get server(): string {
+    return this.#link.server;
+  }
+
+  /** What is being sent: a description of each kind, or null. */
+  get sending(): { audio: string | null; video: string | null } {
+    return {
+      audio: this.#audio.active ? this.#audio.source!.describe : null,
+      video: this.#video?.running ? this.#video.source.describe : null,
+    };
+  }
+
+  /** Whether there is something to send of each kind (on or off). */
+  get sources(): { audio: boolean; video: boolean } {
+    return { audio: this.#audio.source !== null, video: this.#video !== null };
+  }
+
+  /** Turns the audio on or off, optionally with a new source. */
+  setAudio(on: boolean, source?: AudioSource): void {
+    if (source) this.#audio.setSource(source);
+    this.#audio.enabled = on;
+  }
+
+  /** Turns the video on or off (when there is a video source). */
+  setVideo(on: boolean): void {
+    if (!this.#video || this.#stopped) return;
+    if (on) this.#video.start();
+    else this.#video.stop();
+  }
+
+  /** Binds again (after the control connection came back, or a lapsed binding). */
+  async rebind(token: string): Promise<void> {
+    this.#participantId = await this.#link.bind(token, this.#options.meetingId);
+    this.#video?.requestKeyframe(); // receivers may have lost frames meanwhile
+  }
+
+  /** Frames written for a sender's video SSRC. */
+  videoFramesWritten(ssrc: number): number {
+    return this.#videoIn.framesWritten(ssrc);
+  }
+
+  /** Counters of everything. */
+  get stats(): Record<string, unknown> {
+    return {
+      udp: { ...this.#link.counters },
+      audioSent: { ...this.#audio.stats },
+      videoSent: this.#video ? { ...this.#video.stats, jumps: this.#video.source.jumps } : null,
+      mixReceived: {
+        ...this.#mix.stats,
+        secondsRecorded: Math.round(this.#mix.secondsRecorded * 100) / 100,
+      },
+      videoReceived: { ...this.#videoIn.stats, streams: this.#videoIn.streams },
+      plisReceived: this.#plisReceived,
+      clock: { ticks: this.#clock?.ticks ?? 0, resyncs: this.#clock?.resyncs ?? 0 },
+    };
+  }
+
+  /** Stops sending and receiving, finishes the files, closes the socket; idempotent. */
+  async stop(): Promise<Record<string, unknown>> {
+    if (!this.#stopped) {
+      this.#stopped = true;
+      this.#closeParts();
+      await this.#link.close();
+    }
+    return this.stats;
+  }
+
+  #closeParts(): void {
+    this.#clock?.stop();
+    for (const timer of this.#timers) clearInterval(timer);
+    this.#timers = [];
+    this.#video?.stop();
+    this.#audio.close();
+    this.#mix.close();
+    this.#videoIn.close();
+  }
+
+  #startFlowing(): void {
+    this.#clock = new Pacer(() => {
+      const now = performance.now();
+      this.#audio.tick();
+      this.#mix.tick(now);
+      return 20;
+    }, { firstDelayMs: 20 });
+    this.#video?.start();
+    if (this.#options.recordVideo !== null) {
+      this.#timers.push(setInterval(() => this.#videoIn.poll(performance.now()), VIDEO_POLL_MS));
+    }
+    this.#timers.push(setInterval(() => this.#sendReports(), REPORT_INTERVAL_MS));
+  }
+
+  #receive(bytes: Uint8Array): void {
+    if (this.#stopped) return;
+    const now = performance.now();
+    if (isRtcp(bytes)) {
+      const parsed = parseRtcp(bytes);
+      if (!parsed.ok) return;
+      for (const packet of parsed.packets) {
+        if (packet.type === "pli" && packet.mediaSsrc === this.#options.ssrcs.videoSsrc) {
+          this.#plisReceived++;
+          this.#video?.requestKeyframe();
+        }
+      }
+      return;
+    }
+    const parsed = parseRtp(bytes);
+    if (!parsed.ok) return;
+    const packet = parsed.packet;
+    if (packet.payloadType === PT_OPUS && packet.ssrc === this.#options.ssrcs.mixSsrc) {
+      this.#count(packet.ssrc, OPUS_CLOCK_RATE, packet.sequenceNumber, packet.timestamp, now);
+      this.#mix.push(packet, now);
+    } else if (packet.payloadType === PT_VP8) {
+      this.#count(packet.ssrc, VIDEO_CLOCK_RATE, packet.sequenceNumber, packet.timestamp, now);
+      this.#videoIn.push(packet, now);
+    }
+  }
+
+  #count(ssrc: number, rate: number, seq: number, timestamp: number, now: number): void {
+    let stats = this.#reception.get(ssrc);
+    if (!stats) {
+      if (this.#reception.size >= MAX_REPORTED) return;
+      this.#reception.set(ssrc, stats = new ReceptionStats(ssrc, rate));
+    }
+    stats.receive(seq, timestamp, now);
+  }
+
+  #sendReports(): void {
+    const now = performance.now();
+    const reports = [...this.#reception.values()]
+      .map((stats) => stats.reportBlock(now))
+      .filter((block) => block !== null);
+    if (reports.length === 0) return;
+    this.#link.send(writeReceiverReport({ ssrc: this.#options.ssrcs.audioSsrc, reports }));
+  }
+}

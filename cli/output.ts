@@ -1,0 +1,287 @@
+/**
+ * What the client prints: every happening is a {@linkcode CliEvent}, rendered as a line of
+ * text for people (chat as `[HH:MM] Name: text`) or as one JSON object per line for
+ * scripts (`--json`). Text from other people is made safe for a terminal: control
+ * characters (escape sequences) and bidirectional overrides are replaced, never obeyed.
+ *
+ * @example
+ * ```ts
+ * const out = new Output({ json: false, quiet: false });
+ * out.emit({ event: "error", code: "not_found", message: "no meeting with id \"x\"" });
+ * // prints: ! not_found: no meeting with id "x"
+ * ```
+ * @module
+ */
+
+import { clockTime } from "../client/format.ts";
+import type { MeetingSummary } from "../meeting/meeting.ts";
+import { writeAll } from "./wav.ts";
+
+/**
+ * A participant as the client shows it.
+ *
+ * @example
+ * ```ts
+ * const bob: RosterEntry = { id: "p2", name: "Bob", isCreator: false, connected: true,
+ *   audio: true, video: false };
+ * ```
+ */
+export interface RosterEntry {
+  id: string;
+  name: string;
+  isCreator: boolean;
+  connected: boolean;
+  audio: boolean;
+  video: boolean;
+}
+
+/**
+ * Everything the client reports. `--json` prints these objects as they are.
+ *
+ * @example
+ * ```ts
+ * const line: CliEvent = { event: "chat", meetingId: "m1", id: 1, participantId: "p1",
+ *   name: "Ann", text: "hi", at: Date.now(), time: "09:05", history: false };
+ * ```
+ */
+export type CliEvent =
+  | { event: "connected"; server: string }
+  | { event: "disconnected"; willRetry: boolean }
+  | { event: "identified"; name: string }
+  | { event: "meetings"; meetings: MeetingSummary[] }
+  | { event: "meeting_added"; meeting: MeetingSummary }
+  | { event: "meeting_closed"; id: string; title: string }
+  | { event: "created"; meetingId: string; title: string }
+  | {
+    event: "joined";
+    meetingId: string;
+    title: string;
+    participantId: string;
+    name: string;
+    resumed: boolean;
+    participants: RosterEntry[];
+  }
+  | { event: "roster"; meetingId: string; title: string; self: string; participants: RosterEntry[] }
+  | {
+    event: "participant";
+    change: "joined" | "left" | "reconnecting" | "back" | "media";
+    id: string;
+    name: string;
+    audio: boolean;
+    video: boolean;
+  }
+  | {
+    event: "chat";
+    meetingId: string;
+    id: number;
+    participantId: string;
+    name: string;
+    text: string;
+    at: number;
+    time: string;
+    history: boolean;
+  }
+  | { event: "left"; meetingId: string; title: string; reason: string }
+  | { event: "media_bound"; participantId: string; server: string; localPort: number }
+  | { event: "sending"; audio: string | null; video: string | null }
+  | { event: "recording"; kind: "mix" | "video"; path: string; name?: string; ssrc?: number }
+  | { event: "info"; message: string }
+  | { event: "error"; code: string; message: string }
+  | { event: "stats"; stats: Record<string, unknown> };
+
+// C0 and C1 controls but tab and newline, DEL, and bidirectional embeddings/overrides/isolates.
+// deno-lint-ignore no-control-regex
+const UNSAFE = /[\u0000-\u0008\u000b-\u001f\u007f-\u009f\u202a-\u202e\u2066-\u2069]/g;
+
+/**
+ * Makes text from the network safe to print on a terminal: control characters (ESC and
+ * the rest) become U+FFFD, tabs become spaces, and with `singleLine` newlines too.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ *
+ * assert.equal(safeText("hi \u001b[2Jthere"), "hi \ufffd[2Jthere");
+ * assert.equal(safeText("a\nb", { singleLine: true }), "a b");
+ * ```
+ */
+export function safeText(text: string, { singleLine = false } = {}): string {
+  let safe = text.replace(/\r\n?/g, "\n").replace(UNSAFE, "\ufffd").replace(/\t/g, " ");
+  if (singleLine) safe = safe.replace(/\n/g, " ");
+  return safe;
+}
+
+function mediaState(p: { audio: boolean; video: boolean }): string {
+  return `mic ${p.audio ? "on" : "off"}, camera ${p.video ? "on" : "off"}`;
+}
+
+/**
+ * The text line(s) for an event, or null when people need not see it (the client emits
+ * `stats` at exit only with `--json`, and on `/stats`).
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ *
+ * const at = new Date(2026, 0, 1, 9, 5).getTime();
+ * assert.equal(
+ *   renderText({ event: "chat", meetingId: "m", id: 1, participantId: "p", name: "Ann",
+ *     text: "hello\nworld", at, time: "09:05", history: false }),
+ *   "[09:05] Ann: hello\n        world",
+ * );
+ * ```
+ */
+export function renderText(e: CliEvent): string | null {
+  const name = (n: string) => safeText(n, { singleLine: true });
+  const now = () => `[${clockTime(Date.now())}]`;
+  switch (e.event) {
+    case "connected":
+      return `Connected to ${e.server}.`;
+    case "disconnected":
+      return e.willRetry
+        ? "! Connection to the server lost; reconnecting..."
+        : "! Connection to the server closed.";
+    case "identified":
+      return null;
+    case "meetings": {
+      if (e.meetings.length === 0) return "No meetings. Start one with /create <title>.";
+      const lines = e.meetings.map((m) =>
+        `  ${m.id}  "${name(m.title)}" by ${name(m.creator)}, ${m.participants} here`
+      );
+      return [`Meetings (${e.meetings.length}):`, ...lines].join("\n");
+    }
+    case "meeting_added":
+      return `+ meeting ${e.meeting.id} "${name(e.meeting.title)}" by ${name(e.meeting.creator)}`;
+    case "meeting_closed":
+      return `- meeting ${e.id} "${name(e.title)}" is over`;
+    case "created":
+      return `Created "${name(e.title)}", id ${e.meetingId}.`;
+    case "joined": {
+      const others = e.participants.length - 1;
+      const verb = e.resumed ? "Back in" : "Joined";
+      return `${verb} "${name(e.title)}" (id ${e.meetingId}) as ${name(e.name)}; ` +
+        `${others} other${others === 1 ? "" : "s"} here.`;
+    }
+    case "roster": {
+      const lines = e.participants.map((p) => {
+        const tags = [p.id === e.self ? "you" : "", p.isCreator ? "creator" : ""].filter(Boolean);
+        const who = tags.length ? `${name(p.name)} (${tags.join(", ")})` : name(p.name);
+        return `  ${who}: ${mediaState(p)}${p.connected ? "" : " [reconnecting]"}`;
+      });
+      return [`In "${name(e.title)}" (${e.participants.length}):`, ...lines].join("\n");
+    }
+    case "participant": {
+      const who = name(e.name);
+      switch (e.change) {
+        case "joined":
+          return `${now()} * ${who} joined`;
+        case "left":
+          return `${now()} * ${who} left`;
+        case "reconnecting":
+          return `${now()} * ${who} lost the connection (seat held)`;
+        case "back":
+          return `${now()} * ${who} is back`;
+        case "media":
+          return `${now()} * ${who}: ${mediaState(e)}`;
+      }
+      return null;
+    }
+    case "chat": {
+      const prefix = `[${e.time}] `;
+      const [first, ...rest] = safeText(e.text).split("\n");
+      const indent = " ".repeat(prefix.length);
+      return [`${prefix}${name(e.name)}: ${first}`, ...rest.map((l) => indent + l)].join("\n");
+    }
+    case "left": {
+      const reasons: Record<string, string> = {
+        leave: `You left "${name(e.title)}".`,
+        cancelled: `"${name(e.title)}" was cancelled by its creator.`,
+        ended: `"${name(e.title)}" ended.`,
+        replaced: `You joined "${name(e.title)}" from elsewhere; this client let go.`,
+        timeout: `You were dropped from "${name(e.title)}" (timeout).`,
+        rejoin_failed: `Could not get back into "${name(e.title)}" after reconnecting.`,
+      };
+      return reasons[e.reason] ?? `You are out of "${name(e.title)}" (${e.reason}).`;
+    }
+    case "media_bound":
+      return `Media over UDP to ${e.server} (local port ${e.localPort}).`;
+    case "sending": {
+      const what = [e.audio && `audio: ${e.audio}`, e.video && `video: ${e.video}`].filter(
+        Boolean,
+      );
+      return what.length ? `Sending ${what.join("; ")}.` : "Sending no media.";
+    }
+    case "recording":
+      return e.kind === "mix"
+        ? `Recording the mix to ${e.path}.`
+        : `Recording ${name(e.name ?? String(e.ssrc))}'s video to ${e.path}.`;
+    case "info":
+      return e.message;
+    case "error":
+      return `! ${e.code}: ${safeText(e.message, { singleLine: true })}`;
+    case "stats":
+      return `Media counters: ${JSON.stringify(e.stats)}`;
+  }
+}
+
+/**
+ * Prints events to stdout, as text or JSON lines, with synchronous writes (nothing is
+ * lost on exit, and lines never interleave).
+ *
+ * @example
+ * ```ts
+ * const lines: string[] = [];
+ * const out = new Output({ json: true, quiet: false }, (line) => lines.push(line));
+ * out.emit({ event: "info", message: "hello" });
+ * console.log(lines[0]); // {"event":"info","message":"hello"}
+ * ```
+ */
+export class Output {
+  readonly #write: (line: string) => void;
+
+  constructor(
+    readonly mode: { json: boolean; quiet: boolean },
+    write?: (line: string) => void,
+  ) {
+    const encoder = new TextEncoder();
+    this.#write = write ?? ((line) => writeAll(Deno.stdout, encoder.encode(line + "\n")));
+  }
+
+  /** Prints one event (errors only with `quiet`). */
+  emit(event: CliEvent): void {
+    if (this.mode.quiet && event.event !== "error") return;
+    if (this.mode.json) {
+      this.#write(JSON.stringify(event));
+      return;
+    }
+    const text = renderText(event);
+    if (text !== null) this.#write(text);
+  }
+}
+
+/**
+ * A chat message as an event.
+ *
+ * @example
+ * ```ts
+ * const event = chatEvent("m1", { id: 1, participantId: "p1", name: "Ann", text: "hi",
+ *   at: Date.now() }, false);
+ * ```
+ */
+export function chatEvent(
+  meetingId: string,
+  message: { id: number; participantId: string; name: string; text: string; at: number },
+  history: boolean,
+): CliEvent {
+  return {
+    event: "chat",
+    meetingId,
+    id: message.id,
+    participantId: message.participantId,
+    name: message.name,
+    text: message.text,
+    at: message.at,
+    time: clockTime(message.at),
+    history,
+  };
+}

@@ -1,0 +1,274 @@
+/**
+ * Incoming media: the mix the server sends (its own SSRC) goes through a jitter buffer and
+ * the Opus decoder (loss concealed) into a WAV file; every other participant's video is
+ * rebuilt into whole frames and written to an IVF file per sender, asking the sender for a
+ * keyframe (a PLI, at most one per 500 ms) when frames were lost.
+ *
+ * @example
+ * ```ts
+ * const mix = new MixReceiver("mix.wav");
+ * mix.push(rtpPacket, performance.now()); // each mix packet
+ * mix.tick(performance.now()); // every 20 ms: writes 20 ms of audio
+ * const video = new VideoReceiver({ ownSsrc, dir: "rec", nameOf, sendPli, onRecording });
+ * video.push(rtpPacket, performance.now());
+ * mix.close();
+ * video.close();
+ * ```
+ * @module
+ */
+
+import { JitterBuffer } from "../media/jitter_buffer.ts";
+import { createOpusDecoder, type OpusDecoder } from "../media/opus.ts";
+import { type RtpPacket, timestampDiff } from "../media/rtp.ts";
+import { Vp8FrameAssembler } from "../media/vp8.ts";
+import { OPUS_FRAME_SAMPLES } from "../protocol/media.ts";
+import { IvfWriter, vp8FrameInfo } from "./ivf.ts";
+import { RATE_48K, WavWriter } from "./wav.ts";
+
+/**
+ * Least time between two PLIs for one sender.
+ *
+ * @example
+ * ```ts
+ * if (now - lastPliAt >= PLI_INTERVAL_MS) sendPli(ssrc);
+ * ```
+ */
+export const PLI_INTERVAL_MS = 500;
+/** A sender not heard from for this long is not asked for keyframes. */
+const SENDER_QUIET_MS = 2_000;
+/** Most video senders tracked at once. */
+const MAX_STREAMS = 64;
+
+/**
+ * Receives the mix; with a path, plays it out on a 20 ms clock into a WAV file (silence
+ * while nothing arrives, Opus concealment for lost packets).
+ *
+ * @example
+ * ```ts
+ * const mix = new MixReceiver(null); // counts packets only
+ * console.log(mix.stats.packets);
+ * ```
+ */
+export class MixReceiver {
+  readonly #writer: WavWriter | null;
+  readonly #buffer = new JitterBuffer({ minMs: 40, maxMs: 120 });
+  #decoder: OpusDecoder | null = null;
+  readonly stats = { packets: 0, bytes: 0, decoded: 0, concealed: 0, silent: 0 };
+
+  constructor(recordPath: string | null) {
+    this.#writer = recordPath ? WavWriter.create(recordPath, RATE_48K) : null;
+  }
+
+  /** Seconds written to the WAV file. */
+  get secondsRecorded(): number {
+    return (this.#writer?.samplesWritten ?? 0) / RATE_48K;
+  }
+
+  /** Jitter buffer counters. */
+  get buffer(): JitterBuffer["stats"] {
+    return this.#buffer.stats;
+  }
+
+  /** Takes one mix packet. */
+  push(packet: RtpPacket, nowMs: number): void {
+    this.stats.packets++;
+    this.stats.bytes += packet.payload.length;
+    if (!this.#writer) return;
+    this.#buffer.push(packet.sequenceNumber, packet.timestamp, packet.payload, nowMs);
+  }
+
+  /** One 20 ms playout period (does nothing without a WAV file). */
+  tick(nowMs: number): void {
+    if (!this.#writer) return;
+    const out = this.#buffer.pop(nowMs);
+    if (out === null) {
+      this.stats.silent++;
+      this.#writer.write(new Int16Array(OPUS_FRAME_SAMPLES));
+      return;
+    }
+    this.#decoder ??= createOpusDecoder();
+    if (out.kind === "frame") {
+      this.stats.decoded++;
+      this.#writer.write(this.#decoder.decode(out.payload));
+    } else {
+      this.stats.concealed++;
+      this.#writer.write(this.#decoder.decode(null));
+    }
+  }
+
+  /** Finishes the WAV file and frees the decoder; idempotent. */
+  close(): void {
+    this.#writer?.close();
+    this.#decoder?.close();
+    this.#decoder = null;
+  }
+}
+
+/**
+ * Options of a {@linkcode VideoReceiver}.
+ *
+ * @example
+ * ```ts
+ * const options: VideoReceiverOptions = {
+ *   ownSsrc: 7, dir: "rec", nameOf: () => "Bob", sendPli: (ssrc) => {}, onRecording: () => {},
+ * };
+ * ```
+ */
+export interface VideoReceiverOptions {
+  /** Your own video SSRC (never recorded). */
+  ownSsrc: number;
+  /** Where to write `<name>.ivf` files; null: count packets only. */
+  dir: string | null;
+  /** The sender's name for a video SSRC (from the roster), if known. */
+  nameOf(ssrc: number): string | undefined;
+  /** Asks the server for a keyframe from this SSRC. */
+  sendPli(mediaSsrc: number): void;
+  /** A recording file was started. */
+  onRecording(name: string | undefined, ssrc: number, path: string): void;
+}
+
+interface Stream {
+  ssrc: number;
+  name: string | undefined;
+  assembler: Vp8FrameAssembler;
+  writer: IvfWriter | null;
+  firstTimestamp: number;
+  lastTimestamp: number;
+  extendedTimestamp: number;
+  lastPacketAt: number;
+  lastPliAt: number;
+  packets: number;
+  plis: number;
+}
+
+/**
+ * A file name made of safe characters (letters, digits, `.`, `_`, `-`).
+ *
+ * @example
+ * ```ts
+ * safeFileName("Ann Lee/../x"); // "Ann_Lee_.._x"
+ * ```
+ */
+export function safeFileName(name: string): string {
+  return name.replace(/[^A-Za-z0-9._-]+/g, "_").replace(/^\.+/, "_").slice(0, 60);
+}
+
+/**
+ * Receives other participants' video; with a directory, writes each sender's frames to an
+ * IVF file named after them (or their SSRC), starting at a keyframe.
+ *
+ * @example
+ * ```ts
+ * const receiver = new VideoReceiver({ ownSsrc: 7, dir: null, nameOf: () => undefined,
+ *   sendPli: () => {}, onRecording: () => {} });
+ * console.log(receiver.stats.packets); // 0
+ * ```
+ */
+export class VideoReceiver {
+  readonly #options: VideoReceiverOptions;
+  readonly #streams = new Map<number, Stream>();
+  readonly #usedNames = new Set<string>();
+  readonly stats = { packets: 0, bytes: 0, plisSent: 0 };
+
+  constructor(options: VideoReceiverOptions) {
+    this.#options = options;
+  }
+
+  /** Per sender: packets, frames written, PLIs sent, file. */
+  get streams(): Array<Record<string, unknown>> {
+    return [...this.#streams.values()].map((s) => ({
+      ssrc: s.ssrc,
+      name: s.name ?? null,
+      packets: s.packets,
+      framesWritten: s.writer?.frameCount ?? 0,
+      framesDropped: s.assembler.stats.framesDropped,
+      plis: s.plis,
+      path: s.writer?.path ?? null,
+    }));
+  }
+
+  /** Frames written for a sender's SSRC. */
+  framesWritten(ssrc: number): number {
+    return this.#streams.get(ssrc)?.writer?.frameCount ?? 0;
+  }
+
+  /** Takes one video packet. */
+  push(packet: RtpPacket, nowMs: number): void {
+    if (packet.ssrc === this.#options.ownSsrc) return;
+    this.stats.packets++;
+    this.stats.bytes += packet.payload.length;
+    if (this.#options.dir === null) return;
+    let stream = this.#streams.get(packet.ssrc);
+    if (!stream) {
+      if (this.#streams.size >= MAX_STREAMS) return;
+      stream = {
+        ssrc: packet.ssrc,
+        name: undefined,
+        assembler: new Vp8FrameAssembler({ skipUntilKeyframe: true }),
+        writer: null,
+        firstTimestamp: 0,
+        lastTimestamp: 0,
+        extendedTimestamp: 0,
+        lastPacketAt: nowMs,
+        lastPliAt: -Infinity,
+        packets: 0,
+        plis: 0,
+      };
+      this.#streams.set(packet.ssrc, stream);
+    }
+    stream.packets++;
+    stream.lastPacketAt = nowMs;
+    this.#write(stream, stream.assembler.push(packet, nowMs), nowMs);
+  }
+
+  /** Releases frames held behind a lost packet; call every few tens of ms. */
+  poll(nowMs: number): void {
+    for (const stream of this.#streams.values()) {
+      this.#write(stream, stream.assembler.poll(nowMs), nowMs);
+    }
+  }
+
+  /** Finishes every file; idempotent. */
+  close(): void {
+    for (const stream of this.#streams.values()) stream.writer?.close();
+  }
+
+  #write(stream: Stream, frames: ReturnType<Vp8FrameAssembler["push"]>, nowMs: number): void {
+    for (const frame of frames) {
+      if (!stream.writer) {
+        const info = vp8FrameInfo(frame.data);
+        if (!info.keyframe) continue;
+        stream.writer = this.#open(stream, info.width ?? 0, info.height ?? 0);
+        stream.firstTimestamp = frame.rtpTimestamp;
+        stream.lastTimestamp = frame.rtpTimestamp;
+        stream.extendedTimestamp = 0;
+      }
+      stream.extendedTimestamp += timestampDiff(frame.rtpTimestamp, stream.lastTimestamp);
+      stream.lastTimestamp = frame.rtpTimestamp;
+      stream.writer.write(Math.max(0, stream.extendedTimestamp), frame.data);
+    }
+    const wanted = stream.assembler.needsKeyframe;
+    if (
+      wanted && nowMs - stream.lastPliAt >= PLI_INTERVAL_MS &&
+      nowMs - stream.lastPacketAt < SENDER_QUIET_MS
+    ) {
+      stream.lastPliAt = nowMs;
+      stream.plis++;
+      this.stats.plisSent++;
+      this.#options.sendPli(stream.ssrc);
+    }
+  }
+
+  #open(stream: Stream, width: number, height: number): IvfWriter {
+    const name = this.#options.nameOf(stream.ssrc);
+    stream.name = name;
+    let base = name ? safeFileName(name) : "";
+    if (!base) base = `ssrc-${stream.ssrc}`;
+    if (this.#usedNames.has(base)) base = `${base}-${stream.ssrc}`;
+    this.#usedNames.add(base);
+    const path = `${this.#options.dir}/${base}.ivf`;
+    const writer = IvfWriter.create(path, { width, height });
+    this.#options.onRecording(name, stream.ssrc, path);
+    return writer;
+  }
+}

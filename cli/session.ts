@@ -1,0 +1,376 @@
+/**
+ * The terminal client's control session: one {@linkcode ControlClient} over npm:ws,
+ * identified with a name, holding at most one meeting. It keeps what it needs to survive a
+ * dropped connection: on reconnect it identifies again with its token, subscribes again to
+ * the live list if it was, and takes back its seat (`join` answers `resumed: true`), then
+ * says `restored` so that media can bind again.
+ *
+ * @example
+ * ```ts
+ * const session = await Session.open("ws://127.0.0.1:8000/ws", "Ann");
+ * session.on("chat", (meetingId, message) => console.log(message.name, message.text));
+ * const meeting = await session.create("Standup");
+ * await session.chat("hello");
+ * await session.leave();
+ * session.close();
+ * ```
+ * @module
+ */
+
+import WebSocket from "ws";
+import { ControlClient, ControlError, type WebSocketLike } from "../client/control_client.ts";
+import type { ChatMessage } from "../meeting/chat.ts";
+import type { MeetingSummary } from "../meeting/meeting.ts";
+import type { ParticipantInfo } from "../meeting/participant.ts";
+import type { JoinReply, RemovedReason } from "../protocol/control.ts";
+import type { MediaSsrcs } from "../protocol/media.ts";
+import { Emitter } from "../util/emitter.ts";
+
+/**
+ * The meeting the session is in.
+ *
+ * @example
+ * ```ts
+ * const meeting: MeetingState | null = session.meeting;
+ * if (meeting) console.log(meeting.title, meeting.roster.length);
+ * ```
+ */
+export interface MeetingState {
+  id: string;
+  title: string;
+  participantId: string;
+  /** Your name in this meeting (may carry a suffix when the name was taken). */
+  name: string;
+  media: MediaSsrcs;
+  roster: ParticipantInfo[];
+}
+
+/**
+ * One change between two rosters.
+ *
+ * @example
+ * ```ts
+ * const change: RosterChange = { change: "joined", participant: bob };
+ * ```
+ */
+export interface RosterChange {
+  change: "joined" | "left" | "reconnecting" | "back" | "media";
+  participant: ParticipantInfo;
+}
+
+/**
+ * What changed from one roster to the next: who joined, left, lost the connection, came
+ * back, or switched the microphone or camera.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ *
+ * const ann = { id: "a", name: "Ann", isCreator: true, joinedAt: 0, connected: true,
+ *   audioSsrc: 1, videoSsrc: 2, audio: false, video: false, kind: "client" as const };
+ * const bob = { ...ann, id: "b", name: "Bob", isCreator: false };
+ * assert.deepEqual(
+ *   rosterChanges([ann], [{ ...ann, audio: true }, bob]).map((c) => c.change),
+ *   ["media", "joined"],
+ * );
+ * ```
+ */
+export function rosterChanges(
+  before: readonly ParticipantInfo[],
+  after: readonly ParticipantInfo[],
+): RosterChange[] {
+  const changes: RosterChange[] = [];
+  const old = new Map(before.map((p) => [p.id, p]));
+  for (const p of after) {
+    const was = old.get(p.id);
+    if (!was) {
+      changes.push({ change: "joined", participant: p });
+      continue;
+    }
+    if (was.connected !== p.connected) {
+      changes.push({ change: p.connected ? "back" : "reconnecting", participant: p });
+    }
+    if (was.audio !== p.audio || was.video !== p.video) {
+      changes.push({ change: "media", participant: p });
+    }
+  }
+  const now = new Set(after.map((p) => p.id));
+  for (const p of before) if (!now.has(p.id)) changes.push({ change: "left", participant: p });
+  return changes;
+}
+
+/**
+ * Events of a {@linkcode Session}.
+ *
+ * @example
+ * ```ts
+ * const events: (keyof SessionEvents)[] = ["chat", "roster", "left"];
+ * ```
+ */
+export type SessionEvents = {
+  /** The connection dropped (`lost`), or came back with the seat retaken (`restored`). */
+  connection: [state: "lost" | "restored"];
+  /** The live list of meetings (after subscribing), on every change. */
+  meetings: [meetings: MeetingSummary[]];
+  /** The roster of your meeting changed. */
+  roster: [meeting: MeetingState, changes: RosterChange[]];
+  /** A chat line in your meeting (yours included). */
+  chat: [meetingId: string, message: ChatMessage];
+  /** You are out of the meeting without asking (or could not get back in). */
+  left: [meeting: MeetingState, reason: RemovedReason | "rejoin_failed"];
+  /** Something failed in the background (a reconnection step). */
+  error: [code: string, message: string];
+};
+
+/**
+ * Options of {@linkcode Session.open}.
+ *
+ * @example
+ * ```ts
+ * const options: SessionOptions = { connectTimeoutMs: 5000 };
+ * ```
+ */
+export interface SessionOptions {
+  /** Give up connecting after this long (default 10 s). */
+  connectTimeoutMs?: number;
+  /** A request without an answer fails after this long (default 10 s). */
+  requestTimeoutMs?: number;
+}
+
+/**
+ * A control session of the terminal client.
+ *
+ * @example
+ * ```ts
+ * const session = await Session.open("ws://127.0.0.1:8000/ws", "Ann");
+ * const { meeting } = await session.join("abc123");
+ * session.on("roster", (m, changes) => console.log(changes.map((c) => c.change)));
+ * ```
+ */
+export class Session extends Emitter<SessionEvents> {
+  readonly #client: ControlClient;
+  #token: string;
+  #name: string;
+  #meeting: MeetingState | null = null;
+  #subscribed = false;
+  #meetings: MeetingSummary[] = [];
+  #mediaState: { audio: boolean; video: boolean } | null = null;
+  #closed = false;
+
+  private constructor(client: ControlClient, token: string, name: string) {
+    super();
+    this.#client = client;
+    this.#token = token;
+    this.#name = name;
+    client.on("close", (willRetry) => {
+      if (willRetry && !this.#closed) this.emit("connection", "lost");
+    });
+    client.on("open", () => void this.#restore());
+    client.on("meetings", (e) => {
+      this.#meetings = e.meetings;
+      this.emit("meetings", e.meetings);
+    });
+    client.on("roster", (e) => {
+      const meeting = this.#meeting;
+      if (!meeting || e.meetingId !== meeting.id) return;
+      const changes = rosterChanges(meeting.roster, e.participants);
+      meeting.roster = e.participants;
+      this.emit("roster", meeting, changes);
+    });
+    client.on("chat", (e) => {
+      if (this.#meeting && e.meetingId === this.#meeting.id) {
+        this.emit("chat", e.meetingId, e.message);
+      }
+    });
+    client.on("removed", (e) => {
+      const meeting = this.#meeting;
+      if (!meeting || e.meetingId !== meeting.id) return;
+      this.#meeting = null;
+      this.#mediaState = null;
+      this.emit("left", meeting, e.reason);
+    });
+  }
+
+  /**
+   * Connects (npm:ws), waits for the socket and identifies as `name`. Rejects with a
+   * {@linkcode ControlError} when the server cannot be reached in time or refuses the name.
+   *
+   * @example
+   * ```ts
+   * const session = await Session.open("ws://127.0.0.1:8000/ws", "Ann", { connectTimeoutMs: 3000 });
+   * console.log(session.name);
+   * ```
+   */
+  static async open(url: string, name: string, options: SessionOptions = {}): Promise<Session> {
+    const client = new ControlClient(url, {
+      WebSocket: WebSocket as unknown as new (url: string) => WebSocketLike,
+      requestTimeoutMs: options.requestTimeoutMs ?? 10_000,
+    });
+    const timeoutMs = options.connectTimeoutMs ?? 10_000;
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    let offClose = () => {};
+    try {
+      await Promise.race([
+        client.opened(),
+        new Promise((_, reject) => {
+          timer = setTimeout(
+            () => reject(new ControlError("timeout", `cannot connect to ${url}`)),
+            timeoutMs,
+          );
+          // The first attempt failing (refused, bad path...) fails at once: no retrying.
+          offClose = client.on("close", () => {
+            reject(new ControlError("disconnected", `cannot connect to ${url}`));
+          });
+        }),
+      ]);
+      offClose();
+      const identity = await client.request({ type: "identify", name });
+      return new Session(client, identity.token, identity.name);
+    } catch (err) {
+      client.close();
+      throw err;
+    } finally {
+      clearTimeout(timer);
+      offClose();
+    }
+  }
+
+  /** The session's name (as the server normalized it). */
+  get name(): string {
+    return this.#name;
+  }
+
+  /** The meeting you are in, or null. */
+  get meeting(): MeetingState | null {
+    return this.#meeting;
+  }
+
+  /** The last live list received (empty until subscribed). */
+  get meetings(): MeetingSummary[] {
+    return this.#meetings;
+  }
+
+  /** Whether the live list is subscribed to. */
+  get subscribed(): boolean {
+    return this.#subscribed;
+  }
+
+  /** The token, for binding media over UDP. */
+  get token(): string {
+    return this.#token;
+  }
+
+  /** Subscribes to the live list; resolves with the current one. */
+  async subscribeMeetings(): Promise<MeetingSummary[]> {
+    const { meetings } = await this.#client.request({ type: "subscribe_meetings" });
+    this.#subscribed = true;
+    this.#meetings = meetings;
+    return meetings;
+  }
+
+  /** Creates a meeting and joins it. */
+  async create(title: string): Promise<{ meeting: MeetingState; reply: JoinReply }> {
+    const result = await this.#client.request({ type: "create", title, join: true });
+    if (!result.join) throw new ControlError("internal", "create answered without joining");
+    return { meeting: this.#entered(result.join), reply: result.join };
+  }
+
+  /** Joins a meeting by id. */
+  async join(meetingId: string): Promise<{ meeting: MeetingState; reply: JoinReply }> {
+    const reply = await this.#client.request({ type: "join", meetingId });
+    return { meeting: this.#entered(reply), reply };
+  }
+
+  /** Leaves the current meeting; resolves with it (null when in none). */
+  async leave(): Promise<MeetingState | null> {
+    const meeting = this.#meeting;
+    if (!meeting) return null;
+    this.#meeting = null;
+    this.#mediaState = null;
+    await this.#client.request({ type: "leave" });
+    return meeting;
+  }
+
+  /** Cancels a meeting you created (the current one by default). */
+  async cancel(meetingId?: string): Promise<void> {
+    await this.#client.request(meetingId ? { type: "cancel", meetingId } : { type: "cancel" });
+  }
+
+  /** Sends a chat line to the current meeting. */
+  async chat(text: string): Promise<ChatMessage> {
+    const { message } = await this.#client.request({ type: "chat", text });
+    return message;
+  }
+
+  /** Tells the others whether your microphone and camera are on (kept across reconnects). */
+  async setMedia(audio: boolean, video: boolean): Promise<void> {
+    this.#mediaState = { audio, video };
+    await this.#client.request({ type: "media", audio, video });
+  }
+
+  /** Closes the connection for good. */
+  close(): void {
+    this.#closed = true;
+    this.#client.close();
+  }
+
+  #entered(reply: JoinReply): MeetingState {
+    this.#meeting = {
+      id: reply.meeting.id,
+      title: reply.meeting.title,
+      participantId: reply.participantId,
+      name: reply.name,
+      media: reply.media,
+      roster: reply.meeting.roster,
+    };
+    return this.#meeting;
+  }
+
+  /** After a reconnection: identify with the token, resubscribe, take the seat back. */
+  async #restore(): Promise<void> {
+    if (this.#closed) return;
+    try {
+      try {
+        await this.#client.request({ type: "identify", token: this.#token });
+      } catch (err) {
+        if (!(err instanceof ControlError) || err.code !== "invalid_token") throw err;
+        // The server forgot us (a restart): a new session, so the seat is gone.
+        const identity = await this.#client.request({ type: "identify", name: this.#name });
+        this.#token = identity.token;
+      }
+      if (this.#subscribed) {
+        const { meetings } = await this.#client.request({ type: "subscribe_meetings" });
+        this.#meetings = meetings;
+        this.emit("meetings", meetings);
+      }
+      const meeting = this.#meeting;
+      if (meeting) {
+        try {
+          const reply = await this.#client.request({ type: "join", meetingId: meeting.id });
+          const changes = rosterChanges(meeting.roster, reply.meeting.roster);
+          Object.assign(meeting, {
+            participantId: reply.participantId,
+            name: reply.name,
+            media: reply.media,
+            roster: reply.meeting.roster,
+          });
+          if (changes.length) this.emit("roster", meeting, changes);
+          if (this.#mediaState) {
+            await this.#client.request({ type: "media", ...this.#mediaState });
+          }
+        } catch (err) {
+          if (this.#meeting === meeting) {
+            this.#meeting = null;
+            this.#mediaState = null;
+            this.emit("left", meeting, "rejoin_failed");
+          }
+          throw err;
+        }
+      }
+      this.emit("connection", "restored");
+    } catch (err) {
+      const code = err instanceof ControlError ? err.code : "internal";
+      this.emit("error", code, `reconnecting: ${err instanceof Error ? err.message : err}`);
+    }
+  }
+}

@@ -1,0 +1,306 @@
+/**
+ * The client's UDP media link: one datagram socket on a free local port, bound to its seat
+ * by `MEET-BIND <token> <meetingId>` (sent every 250 ms until `MEET-BOUND`, at most 40
+ * times), kept alive by re-sending the bind every 15 s (the server drops a binding after
+ * 60 s of silence), and bound again on demand (after a control reconnect). Every other
+ * datagram from the server's address is handed on: RTP and RTCP.
+ *
+ * @example
+ * ```ts
+ * const link = await UdpLink.open({ hostname: "127.0.0.1", port: 5004 }, {
+ *   onPacket: (bytes) => console.log("media", bytes.length),
+ *   onBindError: (code) => console.error("bind failed", code),
+ * });
+ * const participantId = await link.bind(token, meetingId);
+ * link.send(rtpBytes);
+ * link.close();
+ * ```
+ * @module
+ */
+
+import { UDP_BOUND_PREFIX, UDP_ERROR_PREFIX, udpBindRequest } from "../protocol/media.ts";
+
+/**
+ * The bind failed: `code` is the server's (`invalid_token`, `not_found`, `not_member`) or
+ * `timeout` when no answer came.
+ *
+ * @example
+ * ```ts
+ * try {
+ *   await link.bind(token, meetingId);
+ * } catch (e) {
+ *   if (e instanceof BindError) console.error(e.code);
+ * }
+ * ```
+ */
+export class BindError extends Error {
+  constructor(readonly code: string, message: string) {
+    super(message);
+    this.name = "BindError";
+  }
+}
+
+/**
+ * Callbacks and timings of a {@linkcode UdpLink}.
+ *
+ * @example
+ * ```ts
+ * const options: UdpLinkOptions = { onPacket: () => {}, retryMs: 250, attempts: 40 };
+ * ```
+ */
+export interface UdpLinkOptions {
+  /** An RTP or RTCP packet from the server (a fresh buffer each time). */
+  onPacket(bytes: Uint8Array): void;
+  /** The server refused a keepalive bind (the binding is gone). */
+  onBindError?(code: string): void;
+  /** Bind retry interval (default 250 ms). */
+  retryMs?: number;
+  /** Bind attempts before giving up (default 40: 10 s). */
+  attempts?: number;
+  /** Keepalive interval (default 15 s). */
+  keepaliveMs?: number;
+}
+
+/**
+ * Counters of a {@linkcode UdpLink}.
+ *
+ * @example
+ * ```ts
+ * const { packetsSent, bytesReceived } = link.counters;
+ * ```
+ */
+export interface UdpLinkCounters {
+  packetsSent: number;
+  bytesSent: number;
+  sendErrors: number;
+  packetsReceived: number;
+  bytesReceived: number;
+  /** Datagrams from anyone but the server. */
+  foreign: number;
+  bindsSent: number;
+}
+
+const MAX_DATAGRAM = 1500;
+
+/** The loopback or wildcard address to listen on for a server address. */
+function localHostFor(serverIp: string): string {
+  return serverIp.startsWith("127.") ? "127.0.0.1" : "0.0.0.0";
+}
+
+/**
+ * The IPv4 address of a host name (an address is returned as is; `localhost` is
+ * 127.0.0.1; anything else asks DNS).
+ *
+ * @example
+ * ```ts
+ * await resolveHost("localhost"); // "127.0.0.1"
+ * ```
+ */
+export async function resolveHost(hostname: string): Promise<string> {
+  if (/^\d+\.\d+\.\d+\.\d+$/.test(hostname)) return hostname;
+  if (hostname === "localhost") return "127.0.0.1";
+  const [address] = await Deno.resolveDns(hostname, "A");
+  if (!address) throw new Error(`cannot resolve ${hostname}`);
+  return address;
+}
+
+/**
+ * A bound (or binding) UDP media socket.
+ *
+ * @example
+ * ```ts
+ * const link = await UdpLink.open({ hostname: "127.0.0.1", port: 5004 }, { onPacket() {} });
+ * await link.bind(token, meetingId);
+ * await link.close();
+ * ```
+ */
+export class UdpLink {
+  readonly counters: UdpLinkCounters = {
+    packetsSent: 0,
+    bytesSent: 0,
+    sendErrors: 0,
+    packetsReceived: 0,
+    bytesReceived: 0,
+    foreign: 0,
+    bindsSent: 0,
+  };
+  readonly #socket: Deno.DatagramConn;
+  readonly #server: Deno.NetAddr;
+  readonly #options: UdpLinkOptions;
+  #closed = false;
+  #bindRequest: Uint8Array | null = null;
+  #pending: { resolve(id: string): void; reject(err: Error): void } | null = null;
+  #keepalive: ReturnType<typeof setInterval> | undefined;
+  #retry: ReturnType<typeof setInterval> | undefined;
+  #receiving: Promise<void>;
+
+  private constructor(socket: Deno.DatagramConn, server: Deno.NetAddr, options: UdpLinkOptions) {
+    this.#socket = socket;
+    this.#server = server;
+    this.#options = options;
+    this.#receiving = this.#receiveLoop();
+  }
+
+  /**
+   * Opens a socket on a free local port for media with the server at `server`.
+   *
+   * @example
+   * ```ts
+   * const link = await UdpLink.open({ hostname: "127.0.0.1", port: 5004 }, { onPacket() {} });
+   * console.log(link.localPort);
+   * ```
+   */
+  static async open(
+    server: { hostname: string; port: number },
+    options: UdpLinkOptions,
+  ): Promise<UdpLink> {
+    const ip = await resolveHost(server.hostname);
+    const socket = Deno.listenDatagram({
+      transport: "udp",
+      hostname: localHostFor(ip),
+      port: 0,
+    });
+    return new UdpLink(socket, { transport: "udp", hostname: ip, port: server.port }, options);
+  }
+
+  /** The local UDP port. */
+  get localPort(): number {
+    return (this.#socket.addr as Deno.NetAddr).port;
+  }
+
+  /** The server's media address, `ip:port`. */
+  get server(): string {
+    return `${this.#server.hostname}:${this.#server.port}`;
+  }
+
+  /**
+   * Binds this socket to your seat: sends the bind until the server answers. Resolves with
+   * your participant id; rejects with a {@linkcode BindError}. Keepalives start once bound.
+   */
+  bind(token: string, meetingId: string): Promise<string> {
+    if (this.#closed) return Promise.reject(new BindError("closed", "the UDP link is closed"));
+    this.#pending?.reject(new BindError("superseded", "a newer bind started"));
+    this.#stopTimers();
+    this.#bindRequest = udpBindRequest(token, meetingId);
+    const retryMs = this.#options.retryMs ?? 250;
+    const attempts = this.#options.attempts ?? 40;
+    return new Promise<string>((resolve, reject) => {
+      let sent = 0;
+      const finish = () => {
+        clearInterval(this.#retry);
+        this.#retry = undefined;
+        this.#pending = null;
+      };
+      this.#pending = {
+        resolve: (id) => {
+          finish();
+          this.#startKeepalive();
+          resolve(id);
+        },
+        reject: (err) => {
+          finish();
+          reject(err);
+        },
+      };
+      const attempt = () => {
+        if (sent >= attempts) {
+          this.#pending?.reject(
+            new BindError(
+              "timeout",
+              `no answer from the UDP media port ${this.server} after ${attempts} binds ` +
+                `(is --udp-port right?)`,
+            ),
+          );
+          return;
+        }
+        sent++;
+        this.#sendBind();
+      };
+      this.#retry = setInterval(attempt, retryMs);
+      attempt();
+    });
+  }
+
+  /** Sends one packet to the server (errors are counted, not thrown). */
+  send(bytes: Uint8Array): void {
+    if (this.#closed) return;
+    this.counters.packetsSent++;
+    this.counters.bytesSent += bytes.length;
+    this.#socket.send(bytes, this.#server).catch(() => this.counters.sendErrors++);
+  }
+
+  /** Stops binding and keepalives and closes the socket; idempotent. */
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    this.#stopTimers();
+    this.#pending?.reject(new BindError("closed", "the UDP link is closed"));
+    try {
+      this.#socket.close();
+    } catch { /* already closed */ }
+    await this.#receiving;
+  }
+
+  #stopTimers(): void {
+    clearInterval(this.#retry);
+    clearInterval(this.#keepalive);
+    this.#retry = undefined;
+    this.#keepalive = undefined;
+  }
+
+  #startKeepalive(): void {
+    clearInterval(this.#keepalive);
+    this.#keepalive = setInterval(() => this.#sendBind(), this.#options.keepaliveMs ?? 15_000);
+  }
+
+  #sendBind(): void {
+    if (!this.#bindRequest || this.#closed) return;
+    this.counters.bindsSent++;
+    this.#socket.send(this.#bindRequest, this.#server).catch(() => this.counters.sendErrors++);
+  }
+
+  async #receiveLoop(): Promise<void> {
+    while (!this.#closed) {
+      let bytes: Uint8Array;
+      let from: Deno.NetAddr;
+      try {
+        const [data, addr] = await this.#socket.receive(new Uint8Array(MAX_DATAGRAM));
+        bytes = data;
+        from = addr as Deno.NetAddr;
+      } catch {
+        if (this.#closed) return;
+        continue; // e.g. ICMP port unreachable surfacing as an error: keep reading
+      }
+      if (from.hostname !== this.#server.hostname || from.port !== this.#server.port) {
+        this.counters.foreign++;
+        continue;
+      }
+      this.counters.packetsReceived++;
+      this.counters.bytesReceived += bytes.length;
+      if (bytes[0] === 0x4d) { // 'M': a bind answer, never RTP or RTCP
+        this.#bindAnswer(new TextDecoder().decode(bytes));
+        continue;
+      }
+      try {
+        this.#options.onPacket(bytes);
+      } catch (err) {
+        console.error("media packet handling failed:", err);
+      }
+    }
+  }
+
+  #bindAnswer(text: string): void {
+    if (text.startsWith(UDP_BOUND_PREFIX)) {
+      this.#pending?.resolve(text.slice(UDP_BOUND_PREFIX.length).trim());
+    } else if (text.startsWith(UDP_ERROR_PREFIX)) {
+      const code = text.slice(UDP_ERROR_PREFIX.length).trim() || "unknown";
+      if (this.#pending) {
+        this.#pending.reject(new BindError(code, `the server refused the UDP bind: ${code}`));
+      } else {
+        clearInterval(this.#keepalive);
+        this.#keepalive = undefined;
+        this.#options.onBindError?.(code);
+      }
+    }
+  }
+}
