@@ -260,6 +260,7 @@ export class UdpLink {
   }
 
   async #receiveLoop(): Promise<void> {
+    let failures = 0;
     while (!this.#closed) {
       let bytes: Uint8Array;
       let from: Deno.NetAddr;
@@ -267,9 +268,16 @@ export class UdpLink {
         const [data, addr] = await this.#socket.receive(new Uint8Array(MAX_DATAGRAM));
         bytes = data;
         from = addr as Deno.NetAddr;
-      } catch {
+        failures = 0;
+      } catch (err) {
         if (this.#closed) return;
-        continue; // e.g. ICMP port unreachable surfacing as an error: keep reading
+        // e.g. ICMP port unreachable surfacing as an error: keep reading, but a socket that
+        // only fails is broken: stop rather than spin.
+        if (++failures >= 100) {
+          console.error("UDP media socket keeps failing; media stopped:", err);
+          return;
+        }
+        continue;
       }
       if (from.hostname !== this.#server.hostname || from.port !== this.#server.port) {
         this.counters.foreign++;
