@@ -104,6 +104,7 @@ export class Mixer {
   #limited = new Float32Array(OPUS_FRAME_SAMPLES);
   #pcm = new Int16Array(OPUS_FRAME_SAMPLES);
   #closed = false;
+  #heardLastTick = false;
   readonly stats: MixerStats = {
     ticks: 0,
     decodes: 0,
@@ -189,7 +190,11 @@ export class Mixer {
       const input = this.#inputs.get(id);
       if (input?.frame) speakers.push(input);
     }
-    if (this.#inputs.size >= 2) this.#sendMixes(speakers);
+    // Nothing heard (everyone muted, or the peers of a P2P meeting sending directly): after
+    // one frame of silence that ends the stream cleanly, no packets at all.
+    const heard = [...this.#inputs.values()].some((input) => input.frame !== null);
+    if (this.#inputs.size >= 2 && (heard || this.#heardLastTick)) this.#sendMixes(speakers);
+    this.#heardLastTick = heard;
     return levels.map(([id, level]) => ({ id, level, speaking: selected.has(id) }));
   }
 
