@@ -17,7 +17,7 @@
  */
 
 import { OPUS_CLOCK_RATE, OPUS_FRAME_SAMPLES } from "../../protocol/media.ts";
-import { wallClock } from "./clock.ts";
+import { ClockMapper, wallClock } from "./clock.ts";
 import type { RtpStream } from "./rtp_stream.ts";
 import { RateMeter } from "./stats.ts";
 import type { PacketSink } from "./video_sender.ts";
@@ -61,8 +61,6 @@ export interface AudioSenderStats {
 }
 
 const FRAME_MS = (OPUS_FRAME_SAMPLES * 1000) / OPUS_CLOCK_RATE;
-/** A frame is posted when its last 128-sample quantum is processed. */
-const FIRST_SAMPLE_AGE_MS = ((OPUS_FRAME_SAMPLES - 128) * 1000) / OPUS_CLOCK_RATE;
 
 /** Encodes one microphone track to Opus RTP. */
 export class AudioSender {
@@ -75,6 +73,8 @@ export class AudioSender {
   readonly #encoder: AudioEncoder;
   /** Capture times by AudioData timestamp (µs), until encoded. */
   #captures = new Map<number, number>();
+  /** The context's clock to the wall clock. */
+  #contextClock = new ClockMapper();
   #samples = 0;
   #bits = new RateMeter(1000);
   #encodeMs = 0;
@@ -108,7 +108,7 @@ export class AudioSender {
       channelCountMode: "explicit",
       processorOptions: { frameSize: OPUS_FRAME_SAMPLES },
     });
-    this.#node.port.onmessage = (event) => this.#frame(event.data.samples);
+    this.#node.port.onmessage = (event) => this.#frame(event.data.samples, event.data.time);
     this.#source.connect(this.#node);
   }
 
@@ -134,10 +134,14 @@ export class AudioSender {
     this.#captures.clear();
   }
 
-  #frame(samples: Float32Array<ArrayBuffer>): void {
+  /** One frame from the worklet; `endTime`: context time (s) at its end. */
+  #frame(samples: Float32Array<ArrayBuffer>, endTime: number): void {
     if (this.#closed || this.#encoder.state !== "configured") return;
     this.#counters.framesCaptured++;
-    const captureMs = wallClock() - FIRST_SAMPLE_AGE_MS;
+    // The frame's first sample, dated on the context clock: a busy main thread that reads
+    // the frame late does not make it look fresher.
+    const endMs = this.#contextClock.toWallClock(endTime * 1000);
+    const captureMs = endMs - (samples.length * 1000) / OPUS_CLOCK_RATE;
     const timestamp = Math.round((this.#samples * 1_000_000) / OPUS_CLOCK_RATE);
     this.#samples += samples.length;
     this.#captures.set(timestamp, captureMs);

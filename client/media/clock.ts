@@ -21,3 +21,41 @@
 export function wallClock(): number {
   return performance.timeOrigin + performance.now();
 }
+
+/**
+ * Maps the timestamps of another clock (a camera's frame timestamps, an AudioContext's
+ * time) to the wall clock, from observations "this stamp was seen now". The offset is the
+ * largest `stamp - now` seen, so the least-delayed observation wins and a frame that waited
+ * (a busy main thread) is dated to when it was captured, not to when it was read. The offset
+ * may fall slowly (0.5 ms per second) so that a clock running slightly slower than ours is
+ * followed.
+ *
+ * @example
+ * ```ts
+ * const camera = new ClockMapper();
+ * const captureMs = camera.toWallClock(frame.timestamp / 1000); // µs -> ms on the camera clock
+ * ```
+ */
+export class ClockMapper {
+  #offset: number | null = null;
+  #lastSeenAt = 0;
+
+  /** @param driftPerMs how fast the offset may fall, ms per ms (default 0.0005) */
+  constructor(readonly driftPerMs = 0.0005) {}
+
+  /**
+   * The wall-clock time (ms since the epoch) of `stampMs`, a time on the other clock that is
+   * being observed now (`nowMs`, performance.now()).
+   */
+  toWallClock(stampMs: number, nowMs = performance.now()): number {
+    const candidate = stampMs - nowMs;
+    if (this.#offset === null) {
+      this.#offset = candidate;
+    } else {
+      const floor = this.#offset - this.driftPerMs * Math.max(0, nowMs - this.#lastSeenAt);
+      this.#offset = Math.max(candidate, floor);
+    }
+    this.#lastSeenAt = nowMs;
+    return performance.timeOrigin + (stampMs - this.#offset);
+  }
+}

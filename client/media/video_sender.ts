@@ -20,7 +20,7 @@
 import "./dom.ts";
 import { packetizeVp8 } from "../../media/vp8.ts";
 import { MAX_PAYLOAD_WITH_CAPTURE_TIME, type RtpStream } from "./rtp_stream.ts";
-import { wallClock } from "./clock.ts";
+import { ClockMapper, wallClock } from "./clock.ts";
 import { RateMeter } from "./stats.ts";
 
 /**
@@ -102,6 +102,8 @@ export class VideoSender {
   #pictureId = Math.floor(Math.random() * 0x8000);
   /** Capture time (ms since the epoch) by frame timestamp (µs), until encoded. */
   #captures = new Map<number, number>();
+  /** Camera frame timestamps to the wall clock. */
+  #cameraClock = new ClockMapper();
   #closed = false;
   #fps = new RateMeter(1000);
   #bits = new RateMeter(1000);
@@ -169,7 +171,8 @@ export class VideoSender {
   /** Encodes one frame (or skips it) and closes it. */
   #encode(frame: VideoFrame): void {
     try {
-      const captureMs = captureTimeOf(frame);
+      // Frames carry their capture time on the camera's clock (µs).
+      const captureMs = this.#cameraClock.toWallClock(frame.timestamp / 1000);
       const encoder = this.#encoderFor(frame.displayWidth, frame.displayHeight);
       if (encoder.encodeQueueSize > 1 || this.#transport.congested) {
         this.#counters.framesSkipped++;
@@ -253,21 +256,4 @@ export class VideoSender {
     this.#bits.add(bytes * 8, t);
     this.#encodeMs += (wallClock() - captureMs - this.#encodeMs) / 16;
   }
-}
-
-/**
- * When a camera frame was captured, ms since the epoch. Chromium stamps camera frames with
- * their capture time on the `performance.now()` time base (µs); when the stamp does not look
- * like that, the frame is taken as captured now.
- *
- * @example
- * ```ts
- * const captureMs = captureTimeOf(frame); // before encoding it
- * ```
- */
-export function captureTimeOf(frame: VideoFrame): number {
-  const now = performance.now();
-  const stamped = frame.timestamp / 1000;
-  const age = now - stamped;
-  return performance.timeOrigin + (age >= 0 && age < 1000 ? stamped : now);
 }

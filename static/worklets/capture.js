@@ -2,8 +2,8 @@
 /**
  * The "meet-capture" AudioWorklet processor: takes the microphone's render quanta (mixed
  * down to mono), cuts them into 20 ms frames (960 samples at 48 kHz) and posts each frame
- * to the main thread, transferring its buffer: `{samples: Float32Array}`. Post "stop" to end
- * it.
+ * to the main thread, transferring its buffer: `{samples: Float32Array, time}` where `time` is
+ * the context time (s) at the end of the frame. Post "stop" to end it.
  *
  * @example
  * ```js
@@ -46,8 +46,9 @@ class CaptureProcessor extends AudioWorkletProcessor {
       }
       mono = this.mono;
     }
+    const end = currentTime + mono.length / sampleRate;
     for (const frame of this.chunker.push(mono)) {
-      this.port.postMessage({ samples: frame }, [frame.buffer]);
+      this.port.postMessage({ samples: frame, time: end }, [frame.buffer]);
     }
     return true;
   }

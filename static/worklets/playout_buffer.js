@@ -59,10 +59,11 @@
  * @property {number} played samples of data played
  * @property {number} concealed samples of concealment played (holes and stalls)
  * @property {number} lost samples of holes skipped (frames that never came in time)
- * @property {number} stretched samples played while stalled at the edge
+ * @property {number} stretched samples of delay added: played while waiting at the edge for a
+ *   frame that then came late
  * @property {number} dropped samples dropped to bring the depth down
  * @property {number} late samples that arrived after their position was played
- * @property {number} stalls times the buffer ran empty while playing
+ * @property {number} stalls times a frame came after the buffer ran dry (each adds delay)
  * @property {number} restarts times a frame far from the read position re-anchored the stream
  * @property {number} depth samples buffered ahead of the read position now
  * @property {number} targetLead the target lead, samples
@@ -87,6 +88,8 @@ export class PlayoutBuffer {
   #writeEnd = 0;
   /** Where the anchored first frame starts: before it, the lead is pre-roll, not a hole. */
   #startPos = 0;
+  /** The pre-roll continues a stall (concealment), rather than starting a stream (silence). */
+  #prerollConceals = false;
 
   // Concealment: the last pitch period of what played, repeated with a fade.
   /** @type {Float32Array} */ #history;
@@ -282,7 +285,7 @@ export class PlayoutBuffer {
         if (this.#readPos < this.#startPos) {
           // Lead before an anchored or resumed frame: silence, or concealment fading out.
           this.#readPos++;
-          if (this.#counters.played > 0) this.#counters.concealed++;
+          if (this.#prerollConceals) this.#counters.concealed++;
         } else if (this.#readPos < this.#writeEnd) {
           this.#readPos++; // a hole with data after it: a lost frame, skipped
           this.#counters.lost++;
@@ -291,10 +294,6 @@ export class PlayoutBuffer {
           // Ran dry: hold the position until the next frame comes.
           this.#counters.concealed++;
           this.#counters.stretched++;
-          if (this.#stallLength === 0) {
-            this.#counters.stalls++;
-            this.#windowStalled = true;
-          }
           this.#stallLength++;
           if (this.#stallLength >= this.#opts.maxConceal) this.#goIdle();
         }
@@ -319,10 +318,13 @@ export class PlayoutBuffer {
     this.#stallLength = 0;
     this.#resetWindow();
     this.#startPos = this.#readPos + this.#targetLead;
+    this.#prerollConceals = false;
     return this.#startPos;
   }
 
   #goIdle() {
+    // The stream paused (the sender went quiet): the concealment added no delay.
+    this.#counters.stretched -= this.#stallLength;
     this.#state = "idle";
     this.#stallLength = 0;
     this.#concealing = true;
@@ -350,9 +352,14 @@ export class PlayoutBuffer {
     this.#counters.lost += hole;
     this.#counters.stretched -= Math.min(hole, this.#stallLength);
     const added = this.#stallLength + resumed - pos;
+    if (added > 0) {
+      this.#counters.stalls++;
+      this.#windowStalled = true;
+    }
     this.#targetLead = Math.min(this.#opts.maxLead, Math.max(this.#targetLead, added));
     this.#stallLength = 0;
     this.#startPos = resumed;
+    this.#prerollConceals = true;
     return resumed;
   }
 

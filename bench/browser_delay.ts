@@ -1,0 +1,307 @@
+/**
+ * End-to-end delay in the browser, relay mode: 2 or 3 headless Chromium pages in one meeting
+ * on loopback, each with a fake camera (a busy 640x360 test picture from ffmpeg) and the fake
+ * microphone, through a real server (`main.ts` in its own process). It reports:
+ *
+ * - video delay: the sender's capture time (carried in every packet) to the moment the frame
+ *   is expected on screen at the receiver (`requestVideoFrameCallback`), and to decoded;
+ * - audio delay: capture (the first sample of a 20 ms frame reaching the capture worklet) to
+ *   the moment it leaves for the speakers (playout lead + the AudioContext's output latency),
+ *   with the parts: capture to arrival of the mix at the page (sender, network, server mixer),
+ *   the playout buffer, the output latency;
+ * - decoded and shown frame rates, and CPU (machine and server).
+ *
+ * Usage: `./deno run -A bench/browser_delay.ts [--pages=3] [--seconds=20] [--warmup=5] [--json]`
+ * (about 35 s with the defaults). Progress goes to stderr, the report (Markdown) to stdout.
+ *
+ * @module
+ */
+
+import { parseArgs } from "node:util";
+import type { Page } from "playwright-core";
+import { launchBrowser } from "../tests/support/browser.ts";
+import {
+  codeVersion,
+  fmt,
+  machine,
+  machineBusyMs,
+  machineLine,
+  processCpuMs,
+  quantile,
+  sleep,
+  sorted,
+  table,
+} from "./_report.ts";
+
+const ROOT = new URL("../", import.meta.url);
+const TARGET_VIDEO_P50_MS = 80;
+const TARGET_AUDIO_P50_MS = 100;
+
+const { values: args } = parseArgs({
+  args: Deno.args,
+  options: {
+    pages: { type: "string", default: "3" },
+    seconds: { type: "string", default: "20" },
+    warmup: { type: "string", default: "5" },
+    json: { type: "boolean", default: false },
+  },
+});
+const PAGES = Math.min(3, Math.max(2, Number(args.pages)));
+const WINDOW_S = Math.max(5, Number(args.seconds));
+const WARMUP_S = Math.max(0, Number(args.warmup));
+const NAMES = ["Ann", "Bob", "Cy"].slice(0, PAGES);
+
+const log = (...parts: unknown[]) => console.error("[browser_delay]", ...parts);
+
+/** What the bench reads from a page's `__meetStats`. */
+interface PageSnapshot {
+  videoRendered: number[];
+  videoDecoded: number[];
+  audio: number[];
+  framesDecoded: number;
+  framesRendered: number;
+  /** Per receiver: capture to arrival of the mix, ms. */
+  mixArrivalP50: number | null;
+  depthMs: number;
+  targetMs: number;
+  outputLatencyMs: number;
+  concealedPercent: number;
+  stalls: number;
+  sendFps: number;
+}
+
+function snapshot(page: Page): Promise<PageSnapshot> {
+  return page.evaluate(() => {
+    // deno-lint-ignore no-explicit-any
+    const s = (globalThis as any).__meetStats;
+    // deno-lint-ignore no-explicit-any
+    const parts = Object.values(s.participants) as any[];
+    return {
+      videoRendered: [...s.delayLog.videoRendered],
+      videoDecoded: [...s.delayLog.videoDecoded],
+      audio: [...s.delayLog.audio],
+      framesDecoded: parts.reduce((n, p) => n + p.framesDecoded, 0),
+      framesRendered: parts.reduce((n, p) => n + p.framesRendered, 0),
+      mixArrivalP50: s.audio.receivers[0]?.arrivalDelayP50 ?? null,
+      depthMs: s.audio.depthMs,
+      targetMs: s.audio.targetMs,
+      outputLatencyMs: s.audio.outputLatencyMs,
+      concealedPercent: s.audio.concealedPercent,
+      stalls: s.audio.stalls,
+      sendFps: s.send.videoFrames,
+    };
+  });
+}
+
+async function startServer(): Promise<{ url: string; pid: number; stop(): Promise<void> }> {
+  const dataDir = await Deno.makeTempDir({ prefix: "meet-bench-browser-" });
+  const child = new Deno.Command(new URL("deno", ROOT).pathname, {
+    args: ["run", "-A", "main.ts", "--host", "127.0.0.1", "--port", "0", "--udp-port", "0"]
+      .concat(["--data-dir", dataDir]),
+    cwd: ROOT.pathname,
+    stdin: "null",
+    stdout: "piped",
+    stderr: "null",
+  }).spawn();
+  const stop = async () => {
+    try {
+      child.kill("SIGTERM");
+    } catch { /* exited */ }
+    await child.status;
+    await Deno.remove(dataDir, { recursive: true }).catch(() => {});
+  };
+  const reader = child.stdout.pipeThrough(new TextDecoderStream()).getReader();
+  let seen = "";
+  const deadline = setTimeout(() => reader.cancel("timeout"), 30_000);
+  try {
+    while (true) {
+      const { value, done } = await reader.read();
+      if (done) break;
+      seen += value;
+      const url = seen.match(/(http:\/\/127\.0\.0\.1:\d+\/)/)?.[1];
+      if (url) {
+        clearTimeout(deadline);
+        (async () => {
+          while (!(await reader.read()).done) { /* drain */ }
+        })().catch(() => {});
+        return { url, pid: child.pid, stop };
+      }
+    }
+  } catch { /* fall through */ }
+  clearTimeout(deadline);
+  await stop();
+  throw new Error(`the server did not start: ${seen}`);
+}
+
+async function waitUntil(check: () => Promise<boolean>, what: string, timeoutMs = 20_000) {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await check())) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await sleep(200);
+  }
+}
+
+interface Quantiles {
+  n: number;
+  p50: number;
+  p95: number;
+}
+
+function quantiles(values: number[]): Quantiles {
+  const s = sorted(values);
+  return { n: s.length, p50: quantile(s, 0.5), p95: quantile(s, 0.95) };
+}
+
+const median = (values: number[]) => quantile(sorted(values), 0.5);
+
+async function main() {
+  const dir = await Deno.makeTempDir({ prefix: "meet-bench-clip-" });
+  const clip = `${dir}/clip.y4m`;
+  const ffmpeg = await new Deno.Command("ffmpeg", {
+    args: ["-loglevel", "error", "-y", "-f", "lavfi", "-i", "testsrc2=size=640x360:rate=30"]
+      .concat(["-t", "3", "-pix_fmt", "yuv420p", clip]),
+  }).output();
+  if (!ffmpeg.success) throw new Error(new TextDecoder().decode(ffmpeg.stderr));
+  const server = await startServer();
+  log(`server ${server.url} (pid ${server.pid}), ${PAGES} pages`);
+  const browser = await launchBrowser([`--use-file-for-fake-video-capture=${clip}`]);
+  try {
+    const meeting = await (await fetch(`${server.url}api/meetings`, {
+      method: "POST",
+      body: JSON.stringify({ title: "Delay bench", name: "Bench" }),
+    })).json();
+    const pages: Page[] = [];
+    for (const name of NAMES) {
+      const page = await (await browser.newContext()).newPage();
+      page.on("pageerror", (e) => log(`${name}: page error: ${e.message}`));
+      await page.goto(`${server.url}m/${meeting.id}?name=${name}`);
+      await page.waitForSelector("[data-testid=room][data-joined=true]");
+      pages.push(page);
+    }
+    await waitUntil(async () => {
+      const snaps = await Promise.all(pages.map(snapshot));
+      return snaps.every((s) =>
+        s.videoRendered.length > 30 && s.audio.length > 10 && s.framesRendered > 0
+      );
+    }, "video and audio on every page");
+    log(`media flowing; warming up ${WARMUP_S} s`);
+    await sleep(WARMUP_S * 1000);
+
+    const before = await Promise.all(pages.map(snapshot));
+    const busyBefore = machineBusyMs();
+    const serverBefore = processCpuMs(server.pid);
+    const t0 = performance.now();
+    log(`measuring for ${WINDOW_S} s`);
+    await sleep(WINDOW_S * 1000);
+    const after = await Promise.all(pages.map(snapshot));
+    const elapsedS = (performance.now() - t0) / 1000;
+    const busy = (machineBusyMs() - busyBefore) / (elapsedS * 1000);
+    const serverCpu = (processCpuMs(server.pid) - serverBefore) / (elapsedS * 1000);
+
+    // Delays recorded during the window (the logs only grow, up to 5000 entries).
+    const fresh = (a: number[], b: number[]) =>
+      b.slice(Math.max(0, b.length - (b.length - a.length)));
+    const windowOf = (key: "videoRendered" | "videoDecoded" | "audio") =>
+      after.flatMap((s, i) => fresh(before[i][key], s[key]));
+    const video = quantiles(windowOf("videoRendered"));
+    const decoded = quantiles(windowOf("videoDecoded"));
+    const audio = quantiles(windowOf("audio"));
+    const streams = PAGES * (PAGES - 1);
+    const decodeFps = after.reduce((n, s, i) => n + s.framesDecoded - before[i].framesDecoded, 0) /
+      elapsedS / streams;
+    const shownFps = after.reduce((n, s, i) => n + s.framesRendered - before[i].framesRendered, 0) /
+      elapsedS / streams;
+    const arrival = median(after.map((s) => s.mixArrivalP50 ?? NaN).filter(Number.isFinite));
+    const depth = median(after.map((s) => s.depthMs));
+    const output = median(after.map((s) => s.outputLatencyMs));
+    const concealed = median(after.map((s) => s.concealedPercent));
+    const stalls = after.reduce((n, s, i) => n + s.stalls - before[i].stalls, 0);
+
+    const result = {
+      pages: PAGES,
+      windowSeconds: elapsedS,
+      video,
+      decoded,
+      audio,
+      decodeFps,
+      shownFps,
+      audioParts: { mixArrivalMs: arrival, playoutDepthMs: depth, outputLatencyMs: output },
+      concealedPercent: concealed,
+      stalls,
+      machineCpuPercent: busy * 100,
+      serverCpuPercent: serverCpu * 100,
+    };
+    if (args.json) {
+      console.log(JSON.stringify(result, null, 2));
+      return;
+    }
+    const verdict = (p50: number, target: number) => (p50 < target ? "yes" : "NO");
+    console.log(`## Browser end-to-end delay (relay, ${PAGES} pages on loopback)\n`);
+    console.log(`${machineLine(machine())}; code ${codeVersion()}\n`);
+    console.log(
+      table(
+        ["measure", "samples", "p50 ms", "p95 ms", "target p50", "met"],
+        [
+          [
+            "video, capture to display",
+            String(video.n),
+            fmt(video.p50),
+            fmt(video.p95),
+            `< ${TARGET_VIDEO_P50_MS}`,
+            verdict(video.p50, TARGET_VIDEO_P50_MS),
+          ],
+          [
+            "video, capture to decoded",
+            String(decoded.n),
+            fmt(decoded.p50),
+            fmt(decoded.p95),
+            "",
+            "",
+          ],
+          [
+            "audio, capture to speaker",
+            String(audio.n),
+            fmt(audio.p50),
+            fmt(audio.p95),
+            `< ${TARGET_AUDIO_P50_MS}`,
+            verdict(audio.p50, TARGET_AUDIO_P50_MS),
+          ],
+        ],
+        [false, true, true, true, true, false],
+      ),
+    );
+    console.log();
+    console.log(
+      table(
+        ["figure", "value"],
+        [
+          ["video decoded per stream", `${fmt(decodeFps, 1)} fps (${streams} streams)`],
+          ["video shown per stream", `${fmt(shownFps, 1)} fps`],
+          ["audio: capture to mix arrival (median of pages)", `${fmt(arrival)} ms`],
+          ["audio: playout buffer depth (median of pages)", `${fmt(depth)} ms`],
+          ["audio: AudioContext output latency", `${fmt(output)} ms`],
+          [
+            "audio: concealed (median of pages), stalls in window",
+            `${fmt(concealed, 1)} %, ${stalls}`,
+          ],
+          [
+            "CPU: machine (all cores), server process",
+            `${fmt(busy * 100)} %, ${fmt(serverCpu * 100)} %`,
+          ],
+        ],
+      ),
+    );
+    console.log(
+      `\nWindow ${fmt(elapsedS, 1)} s after ${WARMUP_S} s of warm-up. Video delay: the sender's ` +
+        `camera frame capture time to the receiver's expected display time; audio delay: the ` +
+        `first sample of a 20 ms frame at the capture worklet to the speaker, through the ` +
+        `server's mixer.`,
+    );
+  } finally {
+    await browser.close();
+    await server.stop();
+    await Deno.remove(dir, { recursive: true }).catch(() => {});
+  }
+}
+
+await main();

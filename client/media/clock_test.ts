@@ -1,0 +1,22 @@
+import assert from "node:assert/strict";
+import { ClockMapper } from "./clock.ts";
+
+Deno.test("ClockMapper: the least-delayed observation sets the offset; delayed reads keep their capture time", () => {
+  const mapper = new ClockMapper();
+  const origin = performance.timeOrigin;
+  // A camera clock 10_000 s ahead of performance.now(); frames every 33 ms, read 1 ms late.
+  const stamp = (t: number) => 10_000_000 + t;
+  assert.equal(mapper.toWallClock(stamp(0), 1), origin + 1);
+  assert.equal(mapper.toWallClock(stamp(33), 33.5), origin + 33.5, "a faster read lowers it");
+  // A frame read 80 ms late (a busy main thread) is dated to its capture.
+  assert.ok(Math.abs(mapper.toWallClock(stamp(66), 146) - (origin + 66.5)) < 0.1);
+});
+
+Deno.test("ClockMapper: follows a clock that runs slower than ours, slowly", () => {
+  const mapper = new ClockMapper(0.001);
+  mapper.toWallClock(0, 0);
+  // The other clock loses 0.5 ms per second: observations drift below the offset.
+  let last = 0;
+  for (let s = 1; s <= 100; s++) last = mapper.toWallClock(s * 1000 - s * 0.5, s * 1000);
+  assert.ok(Math.abs(last - (performance.timeOrigin + 100_000)) < 1, `${last}`);
+});
