@@ -36,6 +36,7 @@ import {
   saveMediaPreferences,
 } from "../client/media/devices.ts";
 import type { JoinReply } from "../protocol/control.ts";
+import { MediaPath, type PathKind } from "../client/media/media_path.ts";
 import { ChatPanel } from "../components/ChatPanel.tsx";
 import { type GridMedia, ParticipantGrid } from "../components/ParticipantGrid.tsx";
 import type { TileStats } from "../components/ParticipantTile.tsx";
@@ -48,6 +49,14 @@ export interface RoomProps extends Record<string, unknown> {
   meetingId: string;
   title: string;
   name: string | null;
+  /** Whether joining needs a passcode. */
+  locked: boolean;
+}
+
+/** What the server forwarded for this meeting (GET /api/meetings/:id `media.forwarded`). */
+interface Forwarded {
+  video: { packets: number };
+  audio: { packets: number };
 }
 
 type Phase = "ask-name" | "joining" | "joined" | "gone";
@@ -61,7 +70,7 @@ const REMOVED_NOTICE: Record<RemovedReason, string> = {
   replaced: "replaced",
 };
 
-export default function Room({ meetingId, title, name: nameFromUrl }: RoomProps) {
+export default function Room({ meetingId, title, name: nameFromUrl, locked }: RoomProps) {
   const phase = useSignal<Phase>("ask-name");
   const name = useSignal(nameFromUrl ?? "");
   const me = useSignal<{ id: string; name: string } | null>(null);
@@ -78,6 +87,12 @@ export default function Room({ meetingId, title, name: nameFromUrl }: RoomProps)
   const showStats = useSignal(false);
   const snapshot = useSignal<MediaStatsSnapshot | null>(null);
   const session = useRef<MediaSession>();
+  const path = useRef<MediaPath>();
+  const mode = useSignal<"p2p" | "relay">("relay");
+  const pathKind = useSignal<PathKind>("relay");
+  const forwarded = useSignal<Forwarded | null>(null);
+  const passcode = useSignal("");
+  const needPasscode = useSignal(locked);
   const announced = useRef<string | null>(null);
   const slots = useRef(new Map<string, HTMLElement>());
   const attachVideo = useRef((id: string, slot: HTMLElement | null) => {
@@ -89,6 +104,15 @@ export default function Room({ meetingId, title, name: nameFromUrl }: RoomProps)
   function stopMedia() {
     session.current?.close();
     session.current = undefined;
+    path.current?.close();
+    path.current = undefined;
+  }
+
+  /** Points the media path at the one peer when the meeting is in P2P mode. */
+  function updatePath() {
+    const others = roster.value.filter((p) => p.id !== me.value?.id);
+    const peer = others.length === 1 ? others[0] : undefined;
+    path.current?.setMode(mode.value, peer && { id: peer.id, videoSsrc: peer.videoSsrc });
   }
 
   function leaveTo(url: string) {
@@ -112,8 +136,20 @@ export default function Room({ meetingId, title, name: nameFromUrl }: RoomProps)
     if (session.current) {
       session.current.setSsrcs(r.media);
     } else {
+      const p = new MediaPath({
+        relay: c,
+        selfId: r.participantId,
+        selfVideoSsrc: r.media.videoSsrc,
+        signal: (to, data) => c.request({ type: "signal", to, data }).catch(() => {}),
+        reportFailure: () => {
+          error.value = "A direct connection to the other person failed; using the server.";
+          c.request({ type: "p2p_failed" }).catch(() => {});
+        },
+      });
+      path.current = p;
+      p.on("path", (kind) => pathKind.value = kind);
       const s = new MediaSession({
-        channel: c,
+        channel: p,
         ssrcs: r.media,
         selfId: r.participantId,
         mic: prefs.value.mic,
@@ -136,6 +172,7 @@ export default function Room({ meetingId, title, name: nameFromUrl }: RoomProps)
       for (const [id, slot] of slots.current) s.attachVideo(id, slot);
     }
     session.current.setRoster(r.meeting.roster);
+    updatePath();
     announce(c, true);
   }
 
@@ -170,9 +207,16 @@ export default function Room({ meetingId, title, name: nameFromUrl }: RoomProps)
   async function enter(c: ControlClient) {
     try {
       await identify(c, name.value);
-      const r = await c.request({ type: "join", meetingId, name: name.value });
+      const r = await c.request({
+        type: "join",
+        meetingId,
+        name: name.value,
+        passcode: passcode.value || undefined,
+        p2p: typeof RTCPeerConnection === "function" ? "webrtc" : undefined,
+      });
       me.value = { id: r.participantId, name: r.name };
       roster.value = r.meeting.roster;
+      mode.value = r.meeting.mode;
       chat.value = r.chat;
       phase.value = "joined";
       error.value = null;
@@ -183,6 +227,12 @@ export default function Room({ meetingId, title, name: nameFromUrl }: RoomProps)
       ) {
         phase.value = "gone";
         error.value = "This meeting has ended.";
+        stopMedia();
+        c.close();
+      } else if (err instanceof ControlError && err.code === "wrong_passcode") {
+        phase.value = "ask-name";
+        needPasscode.value = true;
+        error.value = err.message;
         stopMedia();
         c.close();
       } else if (err instanceof ControlError && err.code === "disconnected") {
@@ -214,7 +264,14 @@ export default function Room({ meetingId, title, name: nameFromUrl }: RoomProps)
       if (e.meetingId !== meetingId) return;
       roster.value = e.participants;
       session.current?.setRoster(e.participants);
+      updatePath();
     });
+    c.on("mode", (e) => {
+      if (e.meetingId !== meetingId) return;
+      mode.value = e.mode;
+      updatePath();
+    });
+    c.on("signal", (e) => e.meetingId === meetingId && path.current?.handleSignal(e.from, e.data));
     c.on("levels", (e) => {
       if (e.meetingId !== meetingId) return;
       speaking.value = new Set(e.levels.filter((l) => l.speaking).map((l) => l.participantId));
@@ -222,6 +279,20 @@ export default function Room({ meetingId, title, name: nameFromUrl }: RoomProps)
     c.on("chat", (e) => e.meetingId === meetingId && (chat.value = [...chat.value, e.message]));
     c.on("removed", (e) => e.meetingId === meetingId && onRemoved(e.reason));
   }
+
+  // The server's forwarded-packet counters: flat while media goes peer to peer.
+  useEffect(() => {
+    const timer = setInterval(async () => {
+      if (phase.value !== "joined") return;
+      try {
+        const res = await fetch(`/api/meetings/${meetingId}`);
+        if (res.ok) forwarded.value = (await res.json()).media?.forwarded ?? null;
+      } catch {
+        // offline for a moment
+      }
+    }, 2000);
+    return () => clearInterval(timer);
+  }, []);
 
   useEffect(() => {
     prefs.value = loadMediaPreferences();
@@ -287,6 +358,19 @@ export default function Room({ meetingId, title, name: nameFromUrl }: RoomProps)
                     onInput={(e) => name.value = e.currentTarget.value}
                   />
                 </label>
+                {needPasscode.value && (
+                  <label class="block">
+                    <span class="text-sm font-medium text-slate-600">Passcode</span>
+                    <input
+                      class="w-full rounded-lg border border-slate-300 px-3 py-2 focus:outline-none focus:ring-2 focus:ring-emerald-500"
+                      name="passcode"
+                      type="password"
+                      maxLength={64}
+                      value={passcode}
+                      onInput={(e) => passcode.value = e.currentTarget.value}
+                    />
+                  </label>
+                )}
                 <div class="flex items-center gap-3">
                   <span class="text-sm text-slate-600">Join with</span>
                   <ToggleButton
@@ -357,6 +441,27 @@ export default function Room({ meetingId, title, name: nameFromUrl }: RoomProps)
           <span class="rounded-full bg-slate-200 px-2 py-0.5 text-xs font-medium text-slate-700">
             {roster.value.length} in call
           </span>
+          <span
+            class={`rounded-full px-2 py-0.5 text-xs font-medium ${
+              pathKind.value === "p2p"
+                ? "bg-emerald-100 text-emerald-800"
+                : "bg-sky-100 text-sky-800"
+            }`}
+            data-testid="mode-badge"
+            data-mode={mode.value}
+            data-path={pathKind.value}
+            title={pathKind.value === "p2p"
+              ? "Media goes directly between the two of you"
+              : "Media goes through the server"}
+          >
+            {pathKind.value === "p2p" ? "P2P" : "Relay"}
+          </span>
+          {forwarded.value && (
+            <span class="text-xs text-slate-500" data-testid="relay-counters">
+              server forwarded {forwarded.value.video.packets} video ·{" "}
+              {forwarded.value.audio.packets} audio packets
+            </span>
+          )}
           {!connected.value && (
             <span class="rounded-full bg-amber-200 px-2 py-0.5 text-xs text-amber-900">
               reconnecting…

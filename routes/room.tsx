@@ -39,7 +39,12 @@ export const roomPage: RouteHandler = (_req, { hub, params, url }) => {
       <Island
         name="Room"
         component={Room}
-        props={{ meetingId: meeting.id, title: meeting.title, name: name?.trim() ? name : null }}
+        props={{
+          meetingId: meeting.id,
+          title: meeting.title,
+          name: name?.trim() ? name : null,
+          locked: meeting.summary().locked,
+        }}
       />
     </Layout>,
     { title: `${meeting.title} · Meet` },

@@ -32,7 +32,8 @@ Deno.test({
   sanitizeResources: false,
   sanitizeOps: false,
   async fn() {
-    await using server = await testServer();
+    // Relay only: WebRTC runs only inside a network namespace (tests/browser_p2p_test.ts).
+    await using server = await testServer({ p2p: "off" });
     await using browser = await launchBrowser();
     const ann = await (await browser.newContext({ timezoneId: "UTC" })).newPage();
     const bob = await (await browser.newContext({ timezoneId: "UTC" })).newPage();
@@ -117,7 +118,8 @@ Deno.test({
   sanitizeResources: false,
   sanitizeOps: false,
   async fn() {
-    await using server = await testServer();
+    // Relay only: WebRTC runs only inside a network namespace (tests/browser_p2p_test.ts).
+    await using server = await testServer({ p2p: "off" });
     await using browser = await launchBrowser();
     const created = await (await fetch(`${server.url}api/meetings`, {
       method: "POST",

@@ -126,7 +126,8 @@ Deno.test({
     }).output();
     assert.ok(ffmpeg.success, new TextDecoder().decode(ffmpeg.stderr));
 
-    await using server = await testServer();
+    // Relay only: WebRTC runs only inside a network namespace (tests/browser_p2p_test.ts).
+    await using server = await testServer({ p2p: "off" });
     await using browser = await launchBrowser([`--use-file-for-fake-video-capture=${clip}`]);
     const create = async (title: string) =>
       await (await fetch(`${server.url}api/meetings`, {
