@@ -93,14 +93,18 @@ const errors: string[] = [];
     }, { what: "the direct path", timeoutMs: TIMEOUT });
   }
   figures.p2pSetupMs = Math.round(performance.now() - t0);
-  // The relay goes quiet once both send directly: wait until the counters stop moving.
+  // The relay goes quiet once both send directly (the mixer may still drain its jitter
+  // buffers): wait until the counters have not moved for a full second.
   let last = await forwarded(server.url, meeting.id);
+  let lastChange = performance.now();
   await waitFor(async () => {
     const now = await forwarded(server.url, meeting.id);
-    const still = now === last;
-    last = now;
-    return still;
-  }, { what: "the relay counters to settle", intervalMs: 500, timeoutMs: TIMEOUT });
+    if (now !== last) {
+      last = now;
+      lastChange = performance.now();
+    }
+    return performance.now() - lastChange >= 1_000;
+  }, { what: "the relay counters to settle", intervalMs: 100, timeoutMs: TIMEOUT });
   const flatFrom = last;
   await framesGrow(ann, id("Bob"), 60, "Ann decodes 60 frames from Bob over P2P");
   await framesGrow(bob, id("Ann"), 60, "Bob decodes 60 frames from Ann over P2P");
