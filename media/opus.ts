@@ -3,21 +3,21 @@
  *
  * Two interchangeable backends run the same libopus C API:
  *
- * - `"wasm"` (the default): libopus compiled to WebAssembly, the `wasm/simd.wasm` file
+ * - `"wasm"` (wherever the system libopus cannot load): libopus compiled to WebAssembly, the `wasm/simd.wasm` file
  *   shipped in `npm:@evan/opus@1.0.3`, driven directly through its exported C
  *   functions (not through the package's JS wrapper, which cannot conceal a lost
  *   packet with the right frame size). No system dependency and no permission beyond
  *   `--allow-read`; `deno compile` embeds the npm package.
- * - `"ffi"`: the system libopus (Debian package `libopus0`) through `Deno.dlopen`.
+ * - `"ffi"` (taken automatically where it loads): the system libopus (Debian package
+ *   `libopus0`) through `Deno.dlopen`.
  *   About 25% less CPU for the mixer's work (see docs/opus-choice.md). Needs
  *   `--allow-ffi` (scoped to the library path is enough) and the library on disk.
  *
  * Selection: the `backend` option if given, else the `MEET_OPUS_BACKEND` environment
  * variable (`ffi` | `wasm`) if set, else `"ffi"` when libopus loads here (FFI permission
  * granted for it and the library present), else `"wasm"`. A backend asked for explicitly
- * that cannot load throws with the reason (missing `--allow-ffi`, missing libopus0); the
- * automatic choice says which it took and why. `opusBackendInfo()` tells which one is used and why: log it at
- * start-up. `MEET_LIBOPUS_PATH` overrides where the ffi backend looks for libopus.
+ * that cannot load throws with the reason (missing `--allow-ffi`, missing libopus0).
+ * `opusBackendInfo()` tells which one is used and why: log it at start-up. `MEET_LIBOPUS_PATH` overrides where the ffi backend looks for libopus.
  *
  * Error policy: bad *data* never throws. A corrupt, oversized or undecodable packet is
  * concealed (PLC) and counted in `decoder.errors` / `decoder.lastError`. Programmer
