@@ -436,9 +436,11 @@ export default function Room({ meetingId, title, name: nameFromUrl, locked }: Ro
       data-joined={phase.value === "joined"}
     >
       <section class="flex-1 flex flex-col min-h-0 p-3 gap-3">
-        <div class="flex items-center gap-2 min-w-0">
-          <h1 class="text-lg font-semibold truncate" data-testid="room-title">{title}</h1>
-          <span class="rounded-full bg-slate-200 px-2 py-0.5 text-xs font-medium text-slate-700">
+        <div class="flex flex-wrap items-center gap-x-2 gap-y-1 min-w-0">
+          <h1 class="text-lg font-semibold truncate max-w-full" data-testid="room-title">
+            {title}
+          </h1>
+          <span class="rounded-full bg-slate-200 px-2 py-0.5 text-xs font-medium text-slate-700 whitespace-nowrap">
             {roster.value.length} in call
           </span>
           <span
