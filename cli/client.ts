@@ -22,9 +22,10 @@ import { type AudioSource, openWavSource, ToneSource } from "./audio_source.ts";
 import { EXIT_FAILURE, EXIT_OK } from "./flags.ts";
 import type { CliOptions } from "./flags.ts";
 import { MediaSession } from "./media.ts";
-import { chatEvent, type Output, type RosterEntry } from "./output.ts";
+import { chatEvent, type CliEvent, type Output, type RosterEntry } from "./output.ts";
+import type { PathKind } from "./peer_path.ts";
 import { type Command, COMMANDS_HELP } from "./repl.ts";
-import type { MeetingState, Session } from "./session.ts";
+import type { MeetingState, PeerEvent, Session } from "./session.ts";
 import type { IvfVideoSource } from "./video_source.ts";
 
 /**
@@ -89,6 +90,10 @@ export class TerminalClient {
   #said = false;
   #saying: Promise<void> | null = null;
   #durationTimer: ReturnType<typeof setTimeout> | undefined;
+  /** The last peer address the server told (applied when media starts). */
+  #peer: PeerEvent | null = null;
+  #lastSwitchMs: number | null = null;
+  #lastModeShown = "";
   #quitting: Promise<number> | null = null;
   #resolveDone!: (code: number) => void;
   /** Resolves with the exit code once the client has quit. */
@@ -116,6 +121,16 @@ export class TerminalClient {
       "chat",
       (meetingId, message) => this.#out.emit(chatEvent(meetingId, message, false)),
     );
+    session.on("mode", (_meeting, mode) => {
+      if (mode === "relay") this.#peer = null;
+      this.#media?.setMode(mode);
+      this.#emitMode();
+    });
+    session.on("peer", (_meeting, peer) => {
+      this.#peer = peer;
+      this.#applyPeer();
+      this.#emitMode();
+    });
     session.on("left", (meeting, reason) => {
       void this.#stopMedia();
       this.#out.emit({ event: "left", meetingId: meeting.id, title: meeting.title, reason });
@@ -126,7 +141,13 @@ export class TerminalClient {
         this.#out.emit({ event: "disconnected", willRetry: true });
         return;
       }
-      this.#out.emit({ event: "info", message: "Reconnected." });
+      const meeting = this.#session.meeting;
+      this.#out.emit({
+        event: "reconnected",
+        meetingId: meeting?.id ?? null,
+        participantId: meeting?.participantId ?? null,
+        name: meeting?.name ?? this.#session.name,
+      });
       void this.#mediaAfterReconnect();
     });
     session.on("error", (code, message) => this.#out.emit({ event: "error", code, message }));
@@ -270,6 +291,8 @@ export class TerminalClient {
           title: meeting.title,
           self: meeting.participantId,
           participants: meeting.roster.map(entry),
+          mode: meeting.mode,
+          path: this.#media?.path ?? null,
         });
       }
       case "mic": {
@@ -351,6 +374,7 @@ export class TerminalClient {
       name: meeting.name,
       resumed: reply.resumed,
       participants: meeting.roster.map(entry),
+      mode: meeting.mode,
     });
     for (const message of reply.chat) this.#out.emit(chatEvent(meeting.id, message, true));
     this.#mediaStart = this.#startMedia(meeting);
@@ -377,6 +401,18 @@ export class TerminalClient {
         nameOf: (ssrc) => this.#session.meeting?.roster.find((p) => p.videoSsrc === ssrc)?.name,
         onRecording: (name, ssrc, path) =>
           this.#out.emit({ event: "recording", kind: "video", path, name, ssrc }),
+        onPath: (kind, _peer, afterMs) => {
+          if (kind === "direct") this.#lastSwitchMs = afterMs;
+          this.#emitMode();
+        },
+        onP2pFailed: () => {
+          this.#out.emit({
+            event: "error",
+            code: "p2p_failed",
+            message: "the peer does not answer directly; media stays on the relay",
+          });
+          this.#session.p2pFailed().catch(() => {});
+        },
         onBindLost: (code) => {
           this.#out.emit({
             event: "error",
@@ -399,6 +435,9 @@ export class TerminalClient {
     this.#media = media;
     media.setAudio(this.#micOn);
     media.setVideo(this.#camOn);
+    // Mode and peer may have been told while binding.
+    media.setMode(meeting.mode);
+    this.#applyPeer();
     this.#out.emit({
       event: "media_bound",
       participantId: media.participantId,
@@ -423,10 +462,53 @@ export class TerminalClient {
     });
   }
 
+  /** The peer's address and SSRCs to the media session, once both are there. */
+  #applyPeer(): void {
+    const peer = this.#peer;
+    const meeting = this.#session.meeting;
+    if (!peer || !meeting || !this.#media) return;
+    const info = meeting.roster.find((p) => p.id === peer.participantId);
+    if (!info) return; // not in the roster (yet): the server tells again on each bind
+    this.#media.setPeer(peer, { audio: info.audioSsrc, video: info.videoSsrc });
+  }
+
+  /** Shows the meeting's mode and the path media takes now. */
+  #emitMode(): void {
+    const meeting = this.#session.meeting;
+    if (!meeting) return;
+    const path: PathKind = this.#media?.path ?? "relay";
+    const event: Extract<CliEvent, { event: "mode" }> = {
+      event: "mode",
+      meetingId: meeting.id,
+      mode: meeting.mode,
+      path,
+      peer: null,
+    };
+    const peer = this.#peer;
+    if (peer && meeting.mode === "p2p") {
+      event.peer = {
+        participantId: peer.participantId,
+        name: meeting.roster.find((p) => p.id === peer.participantId)?.name ?? null,
+        address: `${peer.ip}:${peer.port}`,
+      };
+    }
+    if (path === "direct") event.switchMs = this.#lastSwitchMs;
+    const key = `${event.meetingId} ${event.mode} ${event.path} ${event.peer?.address}`;
+    if (key === this.#lastModeShown) return;
+    this.#lastModeShown = key;
+    this.#out.emit(event);
+  }
+
   async #mediaAfterReconnect(): Promise<void> {
     const meeting = this.#session.meeting;
     const media = this.#media;
     if (!meeting || !media || this.#quitting) return;
+    if (media.participantId && media.participantId !== meeting.participantId) {
+      // The seat was lost and a new one taken: new SSRCs, so new media.
+      await this.#stopMedia();
+      this.#mediaStart = this.#startMedia(meeting);
+      return;
+    }
     try {
       await media.rebind(this.#session.token);
     } catch (err) {
@@ -438,6 +520,8 @@ export class TerminalClient {
   async #stopMedia(): Promise<Record<string, unknown> | null> {
     const media = this.#media;
     this.#media = null;
+    this.#peer = null;
+    this.#lastModeShown = "";
     return media ? await media.stop() : null;
   }
 

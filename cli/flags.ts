@@ -100,6 +100,8 @@ export interface CliOptions {
   recordVideo?: string;
   /** The server's UDP media port. */
   udpPort: number;
+  /** Offer to send media peer to peer (P2P over UDP) when the meeting allows it. */
+  p2p: boolean;
   /** Print errors only. */
   quiet: boolean;
   /** Print one JSON object per line instead of text. */
@@ -155,6 +157,8 @@ flags:
   --record-mix <file>  write the audio you receive (the mix) as 48 kHz mono WAV
   --record-video <dir> write each other participant's video to <dir>/<name>.ivf
   --udp-port <port>    the server's UDP media port (default ${DEFAULT_UDP_PORT})
+  --no-p2p             always send media through the server (by default a meeting of two
+                       terminal clients sends it peer to peer over UDP)
   --quiet              print errors only
   --json               print one JSON event per line (for scripts)
   --help               this text
@@ -176,7 +180,7 @@ const VALUE_FLAGS = [
   "record-video",
   "udp-port",
 ] as const;
-const BOOLEAN_FLAGS = ["help", "quiet", "json"] as const;
+const BOOLEAN_FLAGS = ["help", "quiet", "json", "no-p2p"] as const;
 const SHORT: Record<string, string> = { "-h": "help", "-q": "quiet" };
 
 /**
@@ -287,6 +291,7 @@ export function parseFlags(args: readonly string[]): CliOptions {
     say: (values.get("say") ?? []).map((text) => nonEmpty("say", text)),
     waitFor: 0,
     udpPort: DEFAULT_UDP_PORT,
+    p2p: !booleans.has("no-p2p"),
     quiet: booleans.has("quiet"),
     json: booleans.has("json"),
   };

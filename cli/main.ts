@@ -101,7 +101,9 @@ export async function run(args: string[]): Promise<number> {
   const output = new Output({ json: options.json, quiet: options.quiet });
   let session: Session;
   try {
-    session = await Session.open(options.server, options.name ?? defaultName());
+    session = await Session.open(options.server, options.name ?? defaultName(), {
+      p2p: options.p2p,
+    });
   } catch (err) {
     console.error(`meet: ${reason(err)}`);
     return EXIT_FAILURE;

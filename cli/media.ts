@@ -2,6 +2,10 @@
  * The media side of one meeting seat: a {@linkcode UdpLink} bound to the seat, the senders
  * (audio on a drift-free 20 ms clock, video paced by its file) and the receivers (the mix,
  * others' video), RTCP in (PLIs for your video) and out (PLIs, receiver reports every 2 s).
+ * Everything goes out on a {@linkcode PeerPath}: through the server, or in P2P mode straight
+ * to the peer once the direct path answers (the peer's audio then arrives as its own stream,
+ * played into the same recording as the mix would be, and after each switch a PLI asks the
+ * peer for a keyframe on the new path).
  *
  * @example
  * ```ts
@@ -27,6 +31,7 @@ import {
 } from "../protocol/media.ts";
 import type { AudioSource } from "./audio_source.ts";
 import { Pacer } from "./pacer.ts";
+import { type PathKind, type PeerAddress, PeerPath } from "./peer_path.ts";
 import { MixReceiver, VideoReceiver } from "./receivers.ts";
 import { AudioSender, VideoSender } from "./senders.ts";
 import { UdpLink } from "./udp_media.ts";
@@ -67,6 +72,12 @@ export interface MediaSessionOptions {
   onRecording(name: string | undefined, ssrc: number, path: string): void;
   /** The server refused a keepalive: media stopped flowing (bind again). */
   onBindLost(code: string): void;
+  /** Sending switched path (relay or direct to the peer). */
+  onPath?(kind: PathKind, peer: PeerAddress | null, afterMs: number | null): void;
+  /** The direct path never answered (tell the server: `p2p_failed`). */
+  onP2pFailed?(): void;
+  /** How long the direct path may take to answer (default 5 s). */
+  p2pTimeoutMs?: number;
   /** Bind retry interval and attempts (tests shorten them). */
   bindRetryMs?: number;
   bindAttempts?: number;
@@ -85,6 +96,7 @@ export interface MediaSessionOptions {
 export class MediaSession {
   readonly #options: MediaSessionOptions;
   readonly #link: UdpLink;
+  readonly #path: PeerPath;
   readonly #audio: AudioSender;
   readonly #video: VideoSender | null;
   readonly #mix: MixReceiver;
@@ -93,13 +105,21 @@ export class MediaSession {
   #clock: Pacer | null = null;
   #timers: ReturnType<typeof setInterval>[] = [];
   #participantId = "";
+  #peerSsrcs: { audio: number; video: number } | null = null;
   #plisReceived = 0;
+  #pathPlis = 0;
   #stopped = false;
 
   private constructor(options: MediaSessionOptions, link: UdpLink) {
     this.#options = options;
     this.#link = link;
-    const send = (bytes: Uint8Array) => link.send(bytes);
+    this.#path = new PeerPath({
+      link,
+      onSwitch: (kind, peer, afterMs) => this.#switched(kind, peer, afterMs),
+      reportFailure: () => options.onP2pFailed?.(),
+      failAfterMs: options.p2pTimeoutMs,
+    });
+    const send = (bytes: Uint8Array) => this.#path.send(bytes);
     this.#audio = new AudioSender(send, options.ssrcs.audioSsrc, options.audio);
     this.#video = options.video
       ? new VideoSender(send, options.ssrcs.videoSsrc, options.video)
@@ -109,8 +129,7 @@ export class MediaSession {
       ownSsrc: options.ssrcs.videoSsrc,
       dir: options.recordVideo,
       nameOf: options.nameOf,
-      sendPli: (mediaSsrc) =>
-        link.send(writePli({ senderSsrc: options.ssrcs.videoSsrc, mediaSsrc })),
+      sendPli: (mediaSsrc) => send(writePli({ senderSsrc: options.ssrcs.videoSsrc, mediaSsrc })),
       onRecording: options.onRecording,
     });
   }
@@ -122,8 +141,11 @@ export class MediaSession {
   static async start(options: MediaSessionOptions): Promise<MediaSession> {
     let session: MediaSession | undefined;
     const link = await UdpLink.open(options.server, {
-      onPacket: (bytes) => {
-        if (session) session.#receive(bytes);
+      onPacket: (bytes, from) => {
+        if (session) session.#receive(bytes, from);
+      },
+      onPeerControl: (text) => {
+        if (session) session.#path.handleControl(text);
       },
       onBindError: (code) => options.onBindLost(code),
       retryMs: options.bindRetryMs,
@@ -182,6 +204,27 @@ export class MediaSession {
     else this.#video.stop();
   }
 
+  /** Where media is sent now: `relay` (the server) or `direct` (the peer). */
+  get path(): PathKind {
+    return this.#path.kind;
+  }
+
+  /** The meeting's mode changed: P2P probes the peer (once known); relay returns at once. */
+  setMode(mode: "p2p" | "relay"): void {
+    if (this.#stopped) return;
+    this.#path.setMode(mode);
+  }
+
+  /**
+   * The peer's address as the server observed it, and its SSRCs (from the roster): only
+   * its packets are taken from that address.
+   */
+  setPeer(peer: PeerAddress, ssrcs: { audio: number; video: number }): void {
+    if (this.#stopped) return;
+    this.#peerSsrcs = ssrcs;
+    this.#path.setPeer(peer);
+  }
+
   /** Binds again (after the control connection came back, or a lapsed binding). */
   async rebind(token: string): Promise<void> {
     this.#participantId = await this.#link.bind(token, this.#options.meetingId);
@@ -196,6 +239,13 @@ export class MediaSession {
   /** Counters of everything. */
   get stats(): Record<string, unknown> {
     return {
+      path: {
+        mode: this.#path.mode,
+        kind: this.#path.kind,
+        peer: this.#link.peer,
+        ...this.#path.stats,
+        plisAfterSwitch: this.#pathPlis,
+      },
       udp: { ...this.#link.counters },
       audioSent: { ...this.#audio.stats },
       videoSent: this.#video ? { ...this.#video.stats, jumps: this.#video.source.jumps } : null,
@@ -220,6 +270,7 @@ export class MediaSession {
   }
 
   #closeParts(): void {
+    this.#path.close();
     this.#clock?.stop();
     for (const timer of this.#timers) clearInterval(timer);
     this.#timers = [];
@@ -243,9 +294,22 @@ export class MediaSession {
     this.#timers.push(setInterval(() => this.#sendReports(), REPORT_INTERVAL_MS));
   }
 
-  #receive(bytes: Uint8Array): void {
+  // After a switch, a keyframe from the peer on the new path: the picture may have lost
+  // packets in between (and a new relay route waits for a keyframe anyway).
+  #switched(kind: PathKind, peer: PeerAddress | null, afterMs: number | null): void {
+    if (this.#peerSsrcs && !this.#stopped) {
+      this.#pathPlis++;
+      this.#path.send(
+        writePli({ senderSsrc: this.#options.ssrcs.videoSsrc, mediaSsrc: this.#peerSsrcs.video }),
+      );
+    }
+    this.#options.onPath?.(kind, peer, afterMs);
+  }
+
+  #receive(bytes: Uint8Array, from: "server" | "peer"): void {
     if (this.#stopped) return;
     const now = performance.now();
+    if (from === "peer") return this.#receiveFromPeer(bytes, now);
     if (isRtcp(bytes)) {
       const parsed = parseRtcp(bytes);
       if (!parsed.ok) return;
@@ -269,6 +333,35 @@ export class MediaSession {
     }
   }
 
+  // Straight from the peer: its own audio and video (its SSRCs only), and RTCP.
+  #receiveFromPeer(bytes: Uint8Array, now: number): void {
+    const peer = this.#peerSsrcs;
+    if (!peer) return;
+    if (isRtcp(bytes)) {
+      const parsed = parseRtcp(bytes);
+      if (!parsed.ok) return;
+      for (const packet of parsed.packets) {
+        if (packet.type === "pli" && packet.mediaSsrc === this.#options.ssrcs.videoSsrc) {
+          this.#plisReceived++;
+          this.#video?.requestKeyframe();
+        }
+      }
+      return;
+    }
+    const parsed = parseRtp(bytes);
+    if (!parsed.ok) return;
+    const packet = parsed.packet;
+    if (packet.payloadType === PT_OPUS && packet.ssrc === peer.audio) {
+      this.#path.peerMedia();
+      this.#count(packet.ssrc, OPUS_CLOCK_RATE, packet.sequenceNumber, packet.timestamp, now);
+      this.#mix.push(packet, now);
+    } else if (packet.payloadType === PT_VP8 && packet.ssrc === peer.video) {
+      this.#path.peerMedia();
+      this.#count(packet.ssrc, VIDEO_CLOCK_RATE, packet.sequenceNumber, packet.timestamp, now);
+      this.#videoIn.push(packet, now);
+    }
+  }
+
   #count(ssrc: number, rate: number, seq: number, timestamp: number, now: number): void {
     let stats = this.#reception.get(ssrc);
     if (!stats) {
@@ -284,6 +377,6 @@ export class MediaSession {
       .map((stats) => stats.reportBlock(now))
       .filter((block) => block !== null);
     if (reports.length === 0) return;
-    this.#link.send(writeReceiverReport({ ssrc: this.#options.ssrcs.audioSsrc, reports }));
+    this.#path.send(writeReceiverReport({ ssrc: this.#options.ssrcs.audioSsrc, reports }));
   }
 }

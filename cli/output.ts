@@ -60,8 +60,39 @@ export type CliEvent =
     name: string;
     resumed: boolean;
     participants: RosterEntry[];
+    /** `p2p` or `relay`, as the server decided. */
+    mode: "p2p" | "relay";
   }
-  | { event: "roster"; meetingId: string; title: string; self: string; participants: RosterEntry[] }
+  | {
+    event: "roster";
+    meetingId: string;
+    title: string;
+    self: string;
+    participants: RosterEntry[];
+    mode: "p2p" | "relay";
+    /** Where media goes now (null: no media). */
+    path: "relay" | "direct" | null;
+  }
+  | {
+    /**
+     * The meeting's mode (the server's decision) and the path media takes now: in `p2p`
+     * mode media goes through the server until the direct path to the peer answers.
+     */
+    event: "mode";
+    meetingId: string;
+    mode: "p2p" | "relay";
+    path: "relay" | "direct";
+    peer: { participantId: string; name: string | null; address: string } | null;
+    /** For `direct`: ms from probing the peer to the switch. */
+    switchMs?: number | null;
+  }
+  | {
+    /** The control connection came back; the seat was taken back (same participant id). */
+    event: "reconnected";
+    meetingId: string | null;
+    participantId: string | null;
+    name: string;
+  }
   | {
     event: "participant";
     change: "joined" | "left" | "reconnecting" | "back" | "media";
@@ -168,8 +199,32 @@ export function renderText(e: CliEvent): string | null {
         const who = tags.length ? `${name(p.name)} (${tags.join(", ")})` : name(p.name);
         return `  ${who}: ${mediaState(p)}${p.connected ? "" : " [reconnecting]"}`;
       });
-      return [`In "${name(e.title)}" (${e.participants.length}):`, ...lines].join("\n");
+      const media = e.path === null
+        ? `  media: ${e.mode === "p2p" ? "peer to peer" : "relay"} (no media session)`
+        : `  media: ${
+          e.path === "direct"
+            ? "peer to peer, direct"
+            : e.mode === "p2p"
+            ? "peer to peer, through the server until the direct path answers"
+            : "relay, through the server"
+        }`;
+      return [`In "${name(e.title)}" (${e.participants.length}):`, ...lines, media].join("\n");
     }
+    case "mode": {
+      const peer = e.peer
+        ? `${e.peer.name ? name(e.peer.name) + " at " : ""}${e.peer.address}`
+        : "the peer";
+      if (e.mode === "relay") return `${now()} Mode: relay; media goes through the server.`;
+      if (e.path === "direct") {
+        const after = typeof e.switchMs === "number" ? ` (direct path up in ${e.switchMs} ms)` : "";
+        return `${now()} Mode: P2P; media goes directly to ${peer}${after}.`;
+      }
+      return e.peer
+        ? `${now()} Mode: P2P; trying the direct path to ${peer}, media through the server meanwhile.`
+        : `${now()} Mode: P2P; waiting for the peer's address, media through the server meanwhile.`;
+    }
+    case "reconnected":
+      return e.meetingId ? `Reconnected; still in the meeting as ${name(e.name)}.` : "Reconnected.";
     case "participant": {
       const who = name(e.name);
       switch (e.change) {

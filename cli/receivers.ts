@@ -1,6 +1,6 @@
 /**
- * Incoming media: the mix the server sends (its own SSRC) goes through a jitter buffer and
- * the Opus decoder (loss concealed) into a WAV file; every other participant's video is
+ * Incoming media: the mix the server sends (its own SSRC), or in P2P mode the peer's own
+ * audio, goes through a jitter buffer and the Opus decoder (loss concealed) into a WAV file; every other participant's video is
  * rebuilt into whole frames and written to an IVF file per sender, asking the sender for a
  * keyframe (a PLI, at most one per 500 ms) when frames were lost.
  *
@@ -39,9 +39,25 @@ const SENDER_QUIET_MS = 2_000;
 /** Most video senders tracked at once. */
 const MAX_STREAMS = 64;
 
+/** Most audio streams played at once (the mix, and the peer's voice around a switch). */
+const MAX_AUDIO_STREAMS = 4;
+/** An audio stream not heard from for this long is forgotten. */
+const AUDIO_STREAM_IDLE_MS = 2_000;
+
+interface AudioStream {
+  buffer: JitterBuffer;
+  decoder: OpusDecoder | null;
+  lastPacketAt: number;
+}
+
 /**
- * Receives the mix; with a path, plays it out on a 20 ms clock into a WAV file (silence
- * while nothing arrives, Opus concealment for lost packets).
+ * Receives the audio you hear and, with a path, plays it out on a 20 ms clock into a WAV
+ * file (silence while nothing arrives, Opus concealment for lost packets). In relay mode
+ * that is the server's mix (one stream); in P2P mode it is the peer's own stream, which the
+ * client mixes itself: each stream (by SSRC) has its own jitter buffer and decoder, and the
+ * streams playing in a tick are summed, so around a switch the end of one path and the
+ * start of the other both play. A stream that has nothing in a tick is concealed only when
+ * no other stream plays (a stream that ended must not add its concealment to a live one).
  *
  * @example
  * ```ts
@@ -51,9 +67,18 @@ const MAX_STREAMS = 64;
  */
 export class MixReceiver {
   readonly #writer: WavWriter | null;
-  readonly #buffer = new JitterBuffer({ minMs: 40, maxMs: 120 });
-  #decoder: OpusDecoder | null = null;
-  readonly stats = { packets: 0, bytes: 0, decoded: 0, concealed: 0, silent: 0 };
+  readonly #streams = new Map<number, AudioStream>();
+  readonly stats = {
+    packets: 0,
+    bytes: 0,
+    decoded: 0,
+    concealed: 0,
+    silent: 0,
+    /** Audio streams seen (the mix, the peer's). */
+    streams: 0,
+    /** Ticks where more than one stream played (around a path switch). */
+    overlaps: 0,
+  };
 
   constructor(recordPath: string | null) {
     this.#writer = recordPath ? WavWriter.create(recordPath, RATE_48K) : null;
@@ -64,43 +89,84 @@ export class MixReceiver {
     return (this.#writer?.samplesWritten ?? 0) / RATE_48K;
   }
 
-  /** Jitter buffer counters. */
-  get buffer(): JitterBuffer["stats"] {
-    return this.#buffer.stats;
+  /** Jitter buffer counters, by SSRC. */
+  get buffers(): Record<number, JitterBuffer["stats"]> {
+    return Object.fromEntries([...this.#streams].map(([ssrc, s]) => [ssrc, s.buffer.stats]));
   }
 
-  /** Takes one mix packet. */
+  /** Takes one audio packet (the mix, or the peer's stream in P2P). */
   push(packet: RtpPacket, nowMs: number): void {
     this.stats.packets++;
     this.stats.bytes += packet.payload.length;
     if (!this.#writer) return;
-    this.#buffer.push(packet.sequenceNumber, packet.timestamp, packet.payload, nowMs);
+    let stream = this.#streams.get(packet.ssrc);
+    if (!stream) {
+      if (this.#streams.size >= MAX_AUDIO_STREAMS) return;
+      stream = {
+        buffer: new JitterBuffer({ minMs: 40, maxMs: 120 }),
+        decoder: null,
+        lastPacketAt: 0,
+      };
+      this.#streams.set(packet.ssrc, stream);
+      this.stats.streams++;
+    }
+    stream.lastPacketAt = nowMs;
+    stream.buffer.push(packet.sequenceNumber, packet.timestamp, packet.payload, nowMs);
   }
 
   /** One 20 ms playout period (does nothing without a WAV file). */
   tick(nowMs: number): void {
     if (!this.#writer) return;
-    const out = this.#buffer.pop(nowMs);
-    if (out === null) {
+    const frames: Int16Array[] = [];
+    const missing: AudioStream[] = [];
+    for (const [ssrc, stream] of this.#streams) {
+      const out = stream.buffer.pop(nowMs);
+      if (out === null) {
+        if (nowMs - stream.lastPacketAt > AUDIO_STREAM_IDLE_MS) {
+          stream.decoder?.close();
+          this.#streams.delete(ssrc);
+        }
+        continue;
+      }
+      if (out.kind === "frame") {
+        stream.decoder ??= createOpusDecoder();
+        this.stats.decoded++;
+        frames.push(stream.decoder.decode(out.payload));
+      } else {
+        missing.push(stream);
+      }
+    }
+    if (frames.length === 0 && missing.length > 0) {
+      for (const stream of missing) {
+        stream.decoder ??= createOpusDecoder();
+        this.stats.concealed++;
+        frames.push(stream.decoder.decode(null));
+      }
+    }
+    if (frames.length === 0) {
       this.stats.silent++;
       this.#writer.write(new Int16Array(OPUS_FRAME_SAMPLES));
       return;
     }
-    this.#decoder ??= createOpusDecoder();
-    if (out.kind === "frame") {
-      this.stats.decoded++;
-      this.#writer.write(this.#decoder.decode(out.payload));
-    } else {
-      this.stats.concealed++;
-      this.#writer.write(this.#decoder.decode(null));
+    if (frames.length === 1) {
+      this.#writer.write(frames[0]);
+      return;
     }
+    this.stats.overlaps++;
+    const sum = new Int16Array(OPUS_FRAME_SAMPLES);
+    for (let i = 0; i < sum.length; i++) {
+      let total = 0;
+      for (const frame of frames) total += frame[i] ?? 0;
+      sum[i] = Math.max(-32768, Math.min(32767, total));
+    }
+    this.#writer.write(sum);
   }
 
-  /** Finishes the WAV file and frees the decoder; idempotent. */
+  /** Finishes the WAV file and frees the decoders; idempotent. */
   close(): void {
     this.#writer?.close();
-    this.#decoder?.close();
-    this.#decoder = null;
+    for (const stream of this.#streams.values()) stream.decoder?.close();
+    this.#streams.clear();
   }
 }
 

@@ -2,8 +2,10 @@
  * The terminal client's control session: one {@linkcode ControlClient} over npm:ws,
  * identified with a name, holding at most one meeting. It keeps what it needs to survive a
  * dropped connection: on reconnect it identifies again with its token, subscribes again to
- * the live list if it was, and takes back its seat (`join` answers `resumed: true`), then
- * says `restored` so that media can bind again.
+ * the live list if it was, and takes back its seat (`join` answers `resumed: true`: the
+ * same participant id and name, and the others see no leave or join), then says `restored`
+ * so that media can bind again. It joins with the P2P capability `udp` (unless told not to),
+ * and passes on the meeting's `mode` and the peer's observed address (`peer`).
  *
  * @example
  * ```ts
@@ -20,7 +22,7 @@
 import WebSocket from "ws";
 import { ControlClient, ControlError, type WebSocketLike } from "../client/control_client.ts";
 import type { ChatMessage } from "../meeting/chat.ts";
-import type { MeetingSummary } from "../meeting/meeting.ts";
+import type { MeetingMode, MeetingSummary } from "../meeting/meeting.ts";
 import type { ParticipantInfo } from "../meeting/participant.ts";
 import type { JoinReply, RemovedReason } from "../protocol/control.ts";
 import type { MediaSsrcs } from "../protocol/media.ts";
@@ -43,6 +45,22 @@ export interface MeetingState {
   name: string;
   media: MediaSsrcs;
   roster: ParticipantInfo[];
+  /** How media flows: `p2p` (straight to the one peer) or `relay` (through the server). */
+  mode: MeetingMode;
+}
+
+/**
+ * The peer's address as the server observed it (P2P over UDP).
+ *
+ * @example
+ * ```ts
+ * session.on("peer", (meeting, peer) => console.log(peer.participantId, peer.ip, peer.port));
+ * ```
+ */
+export interface PeerEvent {
+  participantId: string;
+  ip: string;
+  port: number;
 }
 
 /**
@@ -114,6 +132,10 @@ export type SessionEvents = {
   meetings: [meetings: MeetingSummary[]];
   /** The roster of your meeting changed. */
   roster: [meeting: MeetingState, changes: RosterChange[]];
+  /** The meeting's media mode changed (also after a reconnection that missed the event). */
+  mode: [meeting: MeetingState, mode: MeetingMode];
+  /** In P2P mode: where the peer's media socket is, as the server sees it. */
+  peer: [meeting: MeetingState, peer: PeerEvent];
   /** A chat line in your meeting (yours included). */
   chat: [meetingId: string, message: ChatMessage];
   /** You are out of the meeting without asking (or could not get back in). */
@@ -135,6 +157,8 @@ export interface SessionOptions {
   connectTimeoutMs?: number;
   /** A request without an answer fails after this long (default 10 s). */
   requestTimeoutMs?: number;
+  /** Offer to send media peer to peer over UDP (default true). */
+  p2p?: boolean;
 }
 
 /**
@@ -149,6 +173,7 @@ export interface SessionOptions {
  */
 export class Session extends Emitter<SessionEvents> {
   readonly #client: ControlClient;
+  readonly #p2p: boolean;
   #token: string;
   #name: string;
   #meeting: MeetingState | null = null;
@@ -157,9 +182,10 @@ export class Session extends Emitter<SessionEvents> {
   #mediaState: { audio: boolean; video: boolean } | null = null;
   #closed = false;
 
-  private constructor(client: ControlClient, token: string, name: string) {
+  private constructor(client: ControlClient, token: string, name: string, p2p: boolean) {
     super();
     this.#client = client;
+    this.#p2p = p2p;
     this.#token = token;
     this.#name = name;
     client.on("close", (willRetry) => {
@@ -176,6 +202,17 @@ export class Session extends Emitter<SessionEvents> {
       const changes = rosterChanges(meeting.roster, e.participants);
       meeting.roster = e.participants;
       this.emit("roster", meeting, changes);
+    });
+    client.on("mode", (e) => {
+      const meeting = this.#meeting;
+      if (!meeting || e.meetingId !== meeting.id || meeting.mode === e.mode) return;
+      meeting.mode = e.mode;
+      this.emit("mode", meeting, e.mode);
+    });
+    client.on("peer", (e) => {
+      const meeting = this.#meeting;
+      if (!meeting || e.meetingId !== meeting.id) return;
+      this.emit("peer", meeting, { participantId: e.participantId, ip: e.ip, port: e.port });
     });
     client.on("chat", (e) => {
       if (this.#meeting && e.meetingId === this.#meeting.id) {
@@ -225,7 +262,7 @@ export class Session extends Emitter<SessionEvents> {
       ]);
       offClose();
       const identity = await client.request({ type: "identify", name });
-      return new Session(client, identity.token, identity.name);
+      return new Session(client, identity.token, identity.name, options.p2p ?? true);
     } catch (err) {
       client.close();
       throw err;
@@ -255,6 +292,11 @@ export class Session extends Emitter<SessionEvents> {
     return this.#subscribed;
   }
 
+  /** Whether joins offer P2P over UDP. */
+  get p2p(): boolean {
+    return this.#p2p;
+  }
+
   /** The token, for binding media over UDP. */
   get token(): string {
     return this.#token;
@@ -270,14 +312,19 @@ export class Session extends Emitter<SessionEvents> {
 
   /** Creates a meeting and joins it. */
   async create(title: string): Promise<{ meeting: MeetingState; reply: JoinReply }> {
-    const result = await this.#client.request({ type: "create", title, join: true });
+    const result = await this.#client.request({
+      type: "create",
+      title,
+      join: true,
+      ...this.#offer(),
+    });
     if (!result.join) throw new ControlError("internal", "create answered without joining");
     return { meeting: this.#entered(result.join), reply: result.join };
   }
 
   /** Joins a meeting by id. */
   async join(meetingId: string): Promise<{ meeting: MeetingState; reply: JoinReply }> {
-    const reply = await this.#client.request({ type: "join", meetingId });
+    const reply = await this.#client.request({ type: "join", meetingId, ...this.#offer() });
     return { meeting: this.#entered(reply), reply };
   }
 
@@ -308,6 +355,11 @@ export class Session extends Emitter<SessionEvents> {
     await this.#client.request({ type: "media", audio, video });
   }
 
+  /** Tells the server the direct path to the peer does not work (the pair stays on relay). */
+  async p2pFailed(): Promise<void> {
+    await this.#client.request({ type: "p2p_failed" });
+  }
+
   /** Closes the connection for good. */
   close(): void {
     this.#closed = true;
@@ -322,8 +374,13 @@ export class Session extends Emitter<SessionEvents> {
       name: reply.name,
       media: reply.media,
       roster: reply.meeting.roster,
+      mode: reply.meeting.mode,
     };
     return this.#meeting;
+  }
+
+  #offer(): { p2p?: "udp" } {
+    return this.#p2p ? { p2p: "udp" } : {};
   }
 
   /** After a reconnection: identify with the token, resubscribe, take the seat back. */
@@ -346,7 +403,11 @@ export class Session extends Emitter<SessionEvents> {
       const meeting = this.#meeting;
       if (meeting) {
         try {
-          const reply = await this.#client.request({ type: "join", meetingId: meeting.id });
+          const reply = await this.#client.request({
+            type: "join",
+            meetingId: meeting.id,
+            ...this.#offer(),
+          });
           const changes = rosterChanges(meeting.roster, reply.meeting.roster);
           Object.assign(meeting, {
             participantId: reply.participantId,
@@ -355,6 +416,10 @@ export class Session extends Emitter<SessionEvents> {
             roster: reply.meeting.roster,
           });
           if (changes.length) this.emit("roster", meeting, changes);
+          if (reply.meeting.mode !== meeting.mode) {
+            meeting.mode = reply.meeting.mode;
+            this.emit("mode", meeting, meeting.mode);
+          }
           if (this.#mediaState) {
             await this.#client.request({ type: "media", ...this.#mediaState });
           }

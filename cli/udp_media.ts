@@ -3,7 +3,10 @@
  * by `MEET-BIND <token> <meetingId>` (sent every 250 ms until `MEET-BOUND`, at most 40
  * times), kept alive by re-sending the bind every 15 s (the server drops a binding after
  * 60 s of silence), and bound again on demand (after a control reconnect). Every other
- * datagram from the server's address is handed on: RTP and RTCP.
+ * datagram from the server's address is handed on: RTP and RTCP. In P2P mode the same socket
+ * also talks to the one peer whose address the server observed ({@linkcode UdpLink.setPeer}):
+ * datagrams from that address are handed on too (`from: "peer"`), and everyone else's are
+ * dropped and counted.
  *
  * @example
  * ```ts
@@ -49,8 +52,10 @@ export class BindError extends Error {
  * ```
  */
 export interface UdpLinkOptions {
-  /** An RTP or RTCP packet from the server (a fresh buffer each time). */
-  onPacket(bytes: Uint8Array): void;
+  /** An RTP or RTCP packet from the server or the peer (a fresh buffer each time). */
+  onPacket(bytes: Uint8Array, from: "server" | "peer"): void;
+  /** A text datagram (`MEET-...`) from the peer: the direct path's probes. */
+  onPeerControl?(text: string): void;
   /** The server refused a keepalive bind (the binding is gone). */
   onBindError?(code: string): void;
   /** Bind retry interval (default 250 ms). */
@@ -75,9 +80,15 @@ export interface UdpLinkCounters {
   sendErrors: number;
   packetsReceived: number;
   bytesReceived: number;
-  /** Datagrams from anyone but the server. */
+  /** Datagrams from anyone but the server and the peer. */
   foreign: number;
   bindsSent: number;
+  /** Datagrams sent directly to the peer (P2P). */
+  peerPacketsSent: number;
+  peerBytesSent: number;
+  /** Datagrams received from the peer (P2P). */
+  peerPacketsReceived: number;
+  peerBytesReceived: number;
 }
 
 const MAX_DATAGRAM = 1500;
@@ -123,10 +134,15 @@ export class UdpLink {
     bytesReceived: 0,
     foreign: 0,
     bindsSent: 0,
+    peerPacketsSent: 0,
+    peerBytesSent: 0,
+    peerPacketsReceived: 0,
+    peerBytesReceived: 0,
   };
   readonly #socket: Deno.DatagramConn;
   readonly #server: Deno.NetAddr;
   readonly #options: UdpLinkOptions;
+  #peer: Deno.NetAddr | null = null;
   #closed = false;
   #bindRequest: Uint8Array | null = null;
   #pending: { resolve(id: string): void; reject(err: Error): void } | null = null;
@@ -229,6 +245,28 @@ export class UdpLink {
     this.#socket.send(bytes, this.#server).catch(() => this.counters.sendErrors++);
   }
 
+  /**
+   * The peer's address (P2P), or null: datagrams from it are taken, and
+   * {@linkcode UdpLink.sendToPeer} sends to it.
+   */
+  setPeer(peer: { ip: string; port: number } | null): void {
+    this.#peer = peer ? { transport: "udp", hostname: peer.ip, port: peer.port } : null;
+  }
+
+  /** The peer's address, `ip:port`, or null. */
+  get peer(): string | null {
+    return this.#peer ? `${this.#peer.hostname}:${this.#peer.port}` : null;
+  }
+
+  /** Sends one packet to the peer (false, sending nothing, when there is none). */
+  sendToPeer(bytes: Uint8Array): boolean {
+    if (this.#closed || !this.#peer) return false;
+    this.counters.peerPacketsSent++;
+    this.counters.peerBytesSent += bytes.length;
+    this.#socket.send(bytes, this.#peer).catch(() => this.counters.sendErrors++);
+    return true;
+  }
+
   /** Stops binding and keepalives and closes the socket; idempotent. */
   async close(): Promise<void> {
     if (this.#closed) return;
@@ -280,7 +318,19 @@ export class UdpLink {
         continue;
       }
       if (from.hostname !== this.#server.hostname || from.port !== this.#server.port) {
-        this.counters.foreign++;
+        const peer = this.#peer;
+        if (!peer || from.hostname !== peer.hostname || from.port !== peer.port) {
+          this.counters.foreign++;
+          continue;
+        }
+        this.counters.peerPacketsReceived++;
+        this.counters.peerBytesReceived += bytes.length;
+        try {
+          if (bytes[0] === 0x4d) this.#options.onPeerControl?.(new TextDecoder().decode(bytes));
+          else this.#options.onPacket(bytes, "peer");
+        } catch (err) {
+          console.error("media packet handling failed:", err);
+        }
         continue;
       }
       this.counters.packetsReceived++;
@@ -290,7 +340,7 @@ export class UdpLink {
         continue;
       }
       try {
-        this.#options.onPacket(bytes);
+        this.#options.onPacket(bytes, "server");
       } catch (err) {
         console.error("media packet handling failed:", err);
       }

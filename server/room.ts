@@ -118,11 +118,15 @@ export class Room {
     this.sendTo(b.id, { type: "peer", meetingId, participantId: a.id, ...addrA });
   }
 
-  /** Unbinds a connection from its seat, if it is still the one bound. */
+  /**
+   * Unbinds a connection from its seat, if it is still the one bound. The seat's media goes
+   * with it only when that connection carried it: media bound to a UDP address (a terminal
+   * client) keeps flowing while the control connection is away (the seat is held).
+   */
   detach(participantId: string, member: RoomMember): void {
     if (this.#members.get(participantId) === member) {
       this.#members.delete(participantId);
-      this.media.detach(participantId);
+      if (this.media.memberOf(participantId) === member) this.media.detach(participantId);
     }
   }
 
