@@ -162,6 +162,16 @@ export interface SessionOptions {
 }
 
 /**
+ * npm:ws delivering one message per task, as browsers do. By default it emits every message
+ * of a received chunk in the same tick, so an event right behind a reply (the chat line
+ * that follows a join's answer) was handled before the code awaiting the reply ran, and
+ * dropped as being for no meeting.
+ */
+const TaskWebSocket = function (url: string) {
+  return new WebSocket(url, { allowSynchronousEvents: false });
+} as unknown as new (url: string) => WebSocketLike;
+
+/**
  * A control session of the terminal client.
  *
  * @example
@@ -240,7 +250,7 @@ export class Session extends Emitter<SessionEvents> {
    */
   static async open(url: string, name: string, options: SessionOptions = {}): Promise<Session> {
     const client = new ControlClient(url, {
-      WebSocket: WebSocket as unknown as new (url: string) => WebSocketLike,
+      WebSocket: TaskWebSocket,
       requestTimeoutMs: options.requestTimeoutMs ?? 10_000,
     });
     const timeoutMs = options.connectTimeoutMs ?? 10_000;

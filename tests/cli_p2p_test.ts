@@ -25,7 +25,8 @@ import {
 } from "./support/cli.ts";
 import { renderText } from "../cli/output.ts";
 import { type PathLink, PeerPath } from "../cli/peer_path.ts";
-import { testServer } from "./support/server.ts";
+import { udpBindRequest } from "../protocol/media.ts";
+import { testClient, testServer } from "./support/server.ts";
 import { tcpProxy } from "./support/tcp_proxy.ts";
 import { waitFor } from "./support/wait.ts";
 
@@ -410,4 +411,90 @@ Deno.test("mode events as text: relay, probing, direct; /who shows the path", ()
     path: "direct",
   })!;
   assert.equal(who.split("\n").at(-1), "  media: peer to peer, direct");
+});
+
+Deno.test({
+  name:
+    "a peer that never answers the probes: media stays on the relay, p2p_failed after 5 s, the meeting goes relay",
+  sanitizeResources: false,
+  async fn() {
+    await using server = await testServer();
+    await using ann = cli([
+      "--server",
+      server.url,
+      "--udp-port",
+      String(server.udpPort),
+      "--json",
+      "--name",
+      "Ann",
+      "--create",
+      "Silent peer",
+      "--tone",
+      "440",
+      "--duration",
+      "60",
+    ], { stdin: true });
+    const joined = await waitEvent(ann, "Ann's meeting", (e) => e.event === "joined");
+    const meetingId = joined.meetingId as string;
+    await waitEvent(ann, "Ann's media", (e) => e.event === "media_bound");
+    // Bob: a control connection offering P2P over UDP, and a bound socket that never answers.
+    const bob = await testClient(server, "Bob");
+    const socket = Deno.listenDatagram({ transport: "udp", hostname: "127.0.0.1", port: 0 });
+    const serverAddr = { transport: "udp" as const, hostname: "127.0.0.1", port: server.udpPort };
+    const fromServer: Uint8Array[] = [];
+    const fromAnn: string[] = [];
+    let annAddress = "";
+    const receiving = (async () => {
+      for (;;) {
+        const [bytes, from] = await socket.receive();
+        const addr = from as Deno.NetAddr;
+        if (addr.port === server.udpPort) fromServer.push(bytes);
+        else if (`${addr.hostname}:${addr.port}` === annAddress) {
+          fromAnn.push(new TextDecoder().decode(bytes.subarray(0, 40)));
+        }
+      }
+    })().catch(() => {});
+    try {
+      await bob.request({ type: "join", meetingId, p2p: "udp" });
+      await socket.send(udpBindRequest(bob.token, meetingId), serverAddr);
+      const peer = await waitFor(() => bob.eventsOf("peer")[0], { what: "Ann's address" });
+      annAddress = `${peer.ip}:${peer.port}`;
+      const t0 = performance.now();
+      await waitEvent(ann, "Ann probing", (e) => e.event === "mode" && e.mode === "p2p");
+      await waitFor(() => fromAnn.filter((t) => t.startsWith("MEET-PROBE ")).length >= 5, {
+        what: "Ann's probes at Bob's observed address",
+        timeoutMs: TIMEOUT,
+      });
+      // Meanwhile Ann's voice reaches Bob through the server's mix.
+      const mixPackets = () =>
+        fromServer.filter((b) => b[0] >> 6 === 2 && (b[1] & 0x7f) === 111).length;
+      await waitFor(() => mixPackets() >= 20, { what: "the mix through the relay" });
+      assert.ok(fromAnn.every((t) => t.startsWith("MEET-PROBE ")), "Ann sent media directly");
+      await waitEvent(ann, "Ann's failure report", (e) =>
+        e.event === "error" &&
+        e.code === "p2p_failed");
+      const failedAfterMs = Math.round(performance.now() - t0);
+      await waitFor(() => bob.eventsOf("mode").at(-1)?.mode === "relay", {
+        what: "the meeting back on the relay",
+        timeoutMs: TIMEOUT,
+      });
+      assert.equal((await meeting(server.url, meetingId)).mode, "relay");
+      await waitEvent(ann, "Ann on the relay", (e) => e.event === "mode" && e.mode === "relay");
+      const probes = fromAnn.length;
+      await ann.write("/quit\n");
+      assert.equal((await ann.status).code, 0, await ann.stderr);
+      const stats = eventsOf(ann, "stats").at(-1)!.stats as Record<string, Record<string, number>>;
+      assert.equal(stats.path.failures, 1, JSON.stringify(stats.path));
+      assert.equal(stats.path.kind as unknown, "relay");
+      assert.equal(stats.udp.peerPacketsSent, stats.path.probesSent, JSON.stringify(stats));
+      console.log(
+        `silent peer: ${probes} probes, failure reported ${failedAfterMs} ms after the peer ` +
+          `address; ${mixPackets()} mix packets reached the peer through the relay`,
+      );
+    } finally {
+      socket.close();
+      await receiving;
+      bob.close();
+    }
+  },
 });

@@ -291,7 +291,7 @@ export async function ivfFrames(path: string): Promise<number> {
 /**
  * Where a tone drops out in a finished WAV file written by the client, between two byte
  * offsets: the longest run of 20 ms windows whose power at `freq` is under `threshold`,
- * in ms, and how many such windows there are.
+ * in ms, where it starts (ms after `from`), and how many such windows there are.
  */
 export async function toneGaps(
   path: string,
@@ -299,23 +299,27 @@ export async function toneGaps(
   to: number,
   freq: number,
   threshold = 0.001,
-): Promise<{ longestMs: number; quietWindows: number; windows: number }> {
+): Promise<{ longestMs: number; longestAtMs: number; quietWindows: number; windows: number }> {
   const wav = await readWav(path);
   const first = Math.max(0, Math.floor((from - 44) / 2));
   const last = Math.min(wav.samples.length, Math.floor((to - 44) / 2));
   const size = 960;
   let run = 0;
   let longest = 0;
+  let longestAt = 0;
   let quiet = 0;
   let windows = 0;
   for (let s = first; s + size <= last; s += size) {
     windows++;
     if (goertzelPower(wav.samples.subarray(s, s + size), 48_000, freq) < threshold) {
       quiet++;
-      longest = Math.max(longest, ++run);
+      if (++run > longest) {
+        longest = run;
+        longestAt = windows - run;
+      }
     } else {
       run = 0;
     }
   }
-  return { longestMs: longest * 20, quietWindows: quiet, windows };
+  return { longestMs: longest * 20, longestAtMs: longestAt * 20, quietWindows: quiet, windows };
 }
