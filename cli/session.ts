@@ -4,7 +4,7 @@
  * dropped connection: on reconnect it identifies again with its token, subscribes again to
  * the live list if it was, and takes back its seat (`join` answers `resumed: true`: the
  * same participant id and name, and the others see no leave or join), then says `restored`
- * so that media can bind again. It joins with the P2P capability `udp` (unless told not to),
+ * so that media can bind again; chat lines said meanwhile are passed on. It joins with the P2P capability `udp` (unless told not to),
  * and passes on the meeting's `mode` and the peer's observed address (`peer`).
  *
  * @example
@@ -47,6 +47,8 @@ export interface MeetingState {
   roster: ParticipantInfo[];
   /** How media flows: `p2p` (straight to the one peer) or `relay` (through the server). */
   mode: MeetingMode;
+  /** The newest chat line seen (lines missed while reconnecting are passed on after it). */
+  lastChatId: number;
 }
 
 /**
@@ -225,9 +227,10 @@ export class Session extends Emitter<SessionEvents> {
       this.emit("peer", meeting, { participantId: e.participantId, ip: e.ip, port: e.port });
     });
     client.on("chat", (e) => {
-      if (this.#meeting && e.meetingId === this.#meeting.id) {
-        this.emit("chat", e.meetingId, e.message);
-      }
+      const meeting = this.#meeting;
+      if (!meeting || e.meetingId !== meeting.id) return;
+      meeting.lastChatId = Math.max(meeting.lastChatId, e.message.id);
+      this.emit("chat", e.meetingId, e.message);
     });
     client.on("removed", (e) => {
       const meeting = this.#meeting;
@@ -385,6 +388,7 @@ export class Session extends Emitter<SessionEvents> {
       media: reply.media,
       roster: reply.meeting.roster,
       mode: reply.meeting.mode,
+      lastChatId: Math.max(0, ...reply.chat.map((m) => m.id)),
     };
     return this.#meeting;
   }
@@ -426,6 +430,12 @@ export class Session extends Emitter<SessionEvents> {
             roster: reply.meeting.roster,
           });
           if (changes.length) this.emit("roster", meeting, changes);
+          // Chat lines said while the connection was away.
+          for (const message of reply.chat) {
+            if (message.id <= meeting.lastChatId) continue;
+            meeting.lastChatId = message.id;
+            this.emit("chat", meeting.id, message);
+          }
           if (reply.meeting.mode !== meeting.mode) {
             meeting.mode = reply.meeting.mode;
             this.emit("mode", meeting, meeting.mode);

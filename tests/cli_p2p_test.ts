@@ -239,6 +239,9 @@ for (const p2p of [true, false]) {
         // While Ann's control connection is away, her media still reaches Bob (UDP), at once:
         // well before her next keepalive bind (15 s) could have bound it again.
         await hearsFrom(bobWav, bobMark, 440, "Bob hears Ann while her connection is cut", 5_000);
+        // Bob says something Ann cannot get now: she shows it once she is back.
+        await bob.write("while you were away\n");
+        await waitEvent(bob, "Bob's line", (e) => e.event === "chat" && e.name === "Bob");
         const outageMs = Math.round(performance.now() - cutAt);
         proxy.refuse(false);
         const back = await waitEvent(ann, "Ann reconnects", (e) => e.event === "reconnected");
@@ -251,6 +254,11 @@ for (const p2p of [true, false]) {
           (e) => e.event === "participant" && e.change === "back" && e.id === annId,
         );
 
+        await waitEvent(
+          ann,
+          "the line said while Ann was away",
+          (e) => e.event === "chat" && e.text === "while you were away",
+        );
         // Chat both ways after the reconnect.
         await ann.write("still here\n");
         await bob.write("welcome back\n");
@@ -269,6 +277,12 @@ for (const p2p of [true, false]) {
         await hearsFrom(annWav, annMark, 660, "Ann hears Bob after the reconnect");
         await hearsFrom(bobWav, bobMark2, 440, "Bob hears Ann after the reconnect");
 
+        // Every line once: none repeated by the reconnect.
+        for (const [who, proc] of [["Ann", ann], ["Bob", bob]] as const) {
+          const lines = chats(proc);
+          assert.equal(new Set(lines).size, lines.length, `${who}: ${lines}`);
+          assert.equal(lines.length, 3, `${who}: ${lines}`);
+        }
         // Nobody saw a leave or a (second) join; the records agree.
         const annChanges = eventsOf(bob, "participant").filter((e) => e.id === annId).map((e) =>
           e.change
