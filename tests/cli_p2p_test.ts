@@ -7,9 +7,12 @@
  *   again; the scenario (tests/webrtc/cli_p2p_scenario.ts) runs in its own network namespace
  *   with only loopback (`unshare -n`), because the page runs WebRTC;
  * - with `--p2p off` (server) or `--no-p2p` (client), two clients stay on the relay;
+ * - a peer that never answers the probes: media stays on the relay, and after 5 s the client
+ *   reports `p2p_failed` and the meeting goes relay;
  * - a client whose control connection is cut (a TCP proxy the test closes and holds shut)
  *   keeps its seat: it reconnects with its token, the same participant id and name, the
- *   other sees no leave or join, media keeps flowing and chat flows both ways again.
+ *   other sees no leave or join, media keeps flowing and chat flows both ways again;
+ * - the pure parts: the path's probe state machine, the mode lines, the flag.
  */
 
 import assert from "node:assert/strict";
@@ -23,6 +26,7 @@ import {
   ivfFrames,
   tonePowersFrom,
 } from "./support/cli.ts";
+import { FlagError, parseFlags } from "../cli/flags.ts";
 import { renderText } from "../cli/output.ts";
 import { type PathLink, PeerPath } from "../cli/peer_path.ts";
 import { udpBindRequest } from "../protocol/media.ts";
@@ -511,4 +515,10 @@ Deno.test({
       bob.close();
     }
   },
+});
+
+Deno.test("flags: P2P is offered unless --no-p2p", () => {
+  assert.equal(parseFlags([]).p2p, true);
+  assert.equal(parseFlags(["--no-p2p", "--join", "x"]).p2p, false);
+  assert.throws(() => parseFlags(["--no-p2p=yes"]), FlagError);
 });
