@@ -1,12 +1,14 @@
 /**
  * Runs every benchmark in sequence and prints one report (Markdown): the audio mixer
- * (bench/mixer.ts), video forwarding through a real server (bench/router.ts), and the Opus
- * backends (bench/opus_bench.ts, in its own process), then a summary.
+ * (bench/mixer.ts), video forwarding through a real server (bench/router.ts), UDP load from
+ * terminal-client bots (bench/udp_load.ts), plain-RTP mixing of ffmpeg participants
+ * (bench/rtp_mix.ts), and the Opus backends (bench/opus_bench.ts, in its own process), then a
+ * summary. The load average is recorded before and after each one.
  *
  * Usage:
- *   deno task bench [--quick] [--only=mixer,router,opus] [--json]
+ *   deno task bench [--quick] [--only=mixer,router,udp,rtp,opus] [--json]
  *
- * The default run takes about 2 minutes on 2 cores; `--quick` about 45 s with shorter
+ * The default run takes about 6 minutes on 2 cores; `--quick` about 3 with shorter
  * windows and fewer steps. Progress goes to stderr, the report to stdout.
  *
  * @module
@@ -22,6 +24,15 @@ import {
   type RouterBenchResult,
   runRouterBench,
 } from "./router.ts";
+import { formatRtpMix, type RtpMixResult, runRtpMixBench } from "./rtp_mix.ts";
+import {
+  DEFAULT_BOTS,
+  formatUdp,
+  QUICK_BOTS,
+  runUdpBench,
+  type UdpBenchResult,
+} from "./udp_load.ts";
+import { loadAverage, loadText } from "./_server_process.ts";
 import { codeVersion, fmt, machine, machineBusyMs, machineLine, table } from "./_report.ts";
 
 const ROOT = new URL("../", import.meta.url);
@@ -109,6 +120,8 @@ function summary(
   mixer: MixerBenchResult | undefined,
   router: RouterBenchResult | undefined,
   opus: OpusBenchOutput | undefined,
+  udp?: UdpBenchResult,
+  rtp?: RtpMixResult,
 ): string {
   const lines: string[] = [];
   if (mixer) {
@@ -177,6 +190,46 @@ function summary(
       );
     }
   }
+  if (udp && udp.steps.length) {
+    const full = udp.steps.filter((r) => r.audio);
+    const clean = full.filter((r) => r.videoLossPercent < 0.1);
+    const best = clean.at(-1);
+    const video = udp.steps.find((r) => !r.audio);
+    lines.push(
+      `- UDP bots (audio + video, meetings of ${udp.steps[0].size}): ` +
+        full.map((r) =>
+          `${r.bots} bots ${fmt(r.forwardedPerSecond)} pkt/s at ${fmt(r.serverCpuPercent)}% ` +
+          `(loss ${fmt(r.videoLossPercent, 2)}%, p99 ${fmt(r.latencyP99Ms, 1)} ms)`
+        ).join("; ") + "." +
+        (best ? ` Largest without loss: ${best.bots} bots.` : ""),
+    );
+    if (video) {
+      lines.push(
+        `- UDP, video only, ${video.bots} bots: ${fmt(video.forwardedPerSecond)} pkt/s at ` +
+          `${fmt(video.serverCpuPercent)}% = ${fmt(video.forwardedPerCoreSecond)} pkt/s per core` +
+          (udp.websocket
+            ? `; over the WebSocket, same meetings: ${
+              fmt(udp.websocket.forwardedPerCoreSecond)
+            } pkt/s per core`
+            : "") +
+          ".",
+      );
+    }
+  }
+  if (rtp && rtp.rows.length) {
+    lines.push(
+      `- Plain-RTP mixing (ffmpeg senders), server CPU: ` +
+        rtp.rows.map((r) =>
+          `${r.senders} with ${r.backend}${r.forced ? " (forced)" : ""} ${
+            fmt(r.serverCpuPercent, 1)
+          }%`
+        ).join(", ") +
+        (rtp.target
+          ? `; target 30 under ${rtp.target.percent}%: ${rtp.target.met ? "met" : "MISSED"}`
+          : "") +
+        ".",
+    );
+  }
   if (opus) {
     const own = opus.results.filter((r) => r.name === "wasm" || r.name === "ffi");
     if (own.length) {
@@ -195,11 +248,20 @@ async function main(): Promise<void> {
   const quick = Deno.args.includes("--quick");
   const json = Deno.args.includes("--json");
   const onlyArg = Deno.args.find((a) => a.startsWith("--only="));
-  const only = new Set(onlyArg ? onlyArg.slice(7).split(",") : ["mixer", "router", "opus"]);
+  const all = ["mixer", "router", "udp", "rtp", "opus"];
+  const only = new Set(onlyArg ? onlyArg.slice(7).split(",") : all);
+  for (const name of only) {
+    if (!all.includes(name)) {
+      console.error(`unknown benchmark ${name} (have: ${all.join(", ")})`);
+      Deno.exit(2);
+    }
+  }
   for (const a of Deno.args) {
     if (a !== "--quick" && a !== "--json" && !a.startsWith("--only=")) {
       console.error(
-        `unknown argument ${a}\nusage: deno task bench [--quick] [--only=mixer,router,opus] [--json]`,
+        `unknown argument ${a}\nusage: deno task bench [--quick] [--only=${
+          all.join(",")
+        }] [--json]`,
       );
       Deno.exit(2);
     }
@@ -214,22 +276,48 @@ async function main(): Promise<void> {
   let mixer: MixerBenchResult | undefined;
   let router: RouterBenchResult | undefined;
   let opus: OpusBenchOutput | undefined;
+  let udp: UdpBenchResult | undefined;
+  let rtp: RtpMixResult | undefined;
+  /** Load average (1, 5, 15 min) before and after each benchmark. */
+  const loads: Record<string, { before: number[]; after: number[] }> = {};
+  const timed = async <T>(name: string, run: () => T | Promise<T>): Promise<T> => {
+    console.error(`== ${name}`);
+    const before = loadAverage();
+    const result = await run();
+    loads[name] = { before, after: loadAverage() };
+    return result;
+  };
 
   if (only.has("mixer")) {
-    console.error("== mixer");
-    mixer = runMixerBench({ ticks: quick ? 200 : 500 });
+    mixer = await timed("mixer", () => runMixerBench({ ticks: quick ? 200 : 500 }));
   }
   if (only.has("router")) {
-    console.error("== router");
-    router = await runRouterBench({
-      steps: quick ? QUICK_STEPS : DEFAULT_STEPS,
-      windowMs: quick ? 2000 : 4000,
-      warmupMs: quick ? 1000 : 1500,
-    });
+    router = await timed("router", () =>
+      runRouterBench({
+        steps: quick ? QUICK_STEPS : DEFAULT_STEPS,
+        windowMs: quick ? 2000 : 4000,
+        warmupMs: quick ? 1000 : 1500,
+      }));
+  }
+  if (only.has("udp")) {
+    udp = await timed("udp", () =>
+      runUdpBench({
+        bots: quick ? QUICK_BOTS : DEFAULT_BOTS,
+        windowMs: quick ? 2500 : 5000,
+        warmupMs: quick ? 1500 : 2000,
+      }));
+  }
+  if (only.has("rtp")) {
+    rtp = await timed(
+      "rtp",
+      () => runRtpMixBench({ windowMs: quick ? 5000 : 10_000, warmupMs: quick ? 2000 : 3000 }),
+    );
   }
   if (only.has("opus")) {
-    console.error("== opus");
-    opus = quick ? await runOpusBench(300, 1000) : await runOpusBench(800, 2000);
+    opus = await timed(
+      "opus",
+      () => quick ? runOpusBench(300, 1000) : runOpusBench(800, 2000),
+    );
   }
   const seconds = (performance.now() - started) / 1000;
 
@@ -237,7 +325,20 @@ async function main(): Promise<void> {
     const code = codeVersion();
     console.log(
       JSON.stringify(
-        { date, machine: m, busyBefore, code, quick, seconds, mixer, router, opus },
+        {
+          date,
+          machine: m,
+          busyBefore,
+          code,
+          quick,
+          seconds,
+          loads,
+          mixer,
+          router,
+          udp,
+          rtp,
+          opus,
+        },
         null,
         2,
       ),
@@ -250,10 +351,17 @@ async function main(): Promise<void> {
     `Machine: ${machineLine(m)}; other processes used ${fmt(busyBefore)}% of one core in the ` +
     `second before the run. Code: ${codeVersion()}. Total ${fmt(seconds)} s.`,
   ];
-  if (mixer) sections.push("", "## Audio mixer", "", formatMixer(mixer));
-  if (router) sections.push("", "## Video forwarding", "", formatRouter(router));
-  if (opus) sections.push("", "## Opus", "", formatOpus(opus));
-  sections.push("", "## Summary", "", summary(mixer, router, opus));
+  const load = (name: string) =>
+    loads[name]
+      ? `\n\nLoad average (1, 5, 15 min) around this benchmark: ${loadText(loads[name].before)} ` +
+        `before, ${loadText(loads[name].after)} after.`
+      : "";
+  if (mixer) sections.push("", "## Audio mixer", "", formatMixer(mixer) + load("mixer"));
+  if (router) sections.push("", "## Video forwarding", "", formatRouter(router) + load("router"));
+  if (udp) sections.push("", "## UDP load (terminal-client bots)", "", formatUdp(udp));
+  if (rtp) sections.push("", "## Plain-RTP mixing (ffmpeg)", "", formatRtpMix(rtp));
+  if (opus) sections.push("", "## Opus", "", formatOpus(opus) + load("opus"));
+  sections.push("", "## Summary", "", summary(mixer, router, opus, udp, rtp));
   console.log(sections.join("\n"));
 }
 
