@@ -14,6 +14,7 @@
  * @module
  */
 
+import { startTaskArgs } from "../tools/start_task.ts";
 import { sleep } from "./_report.ts";
 
 const ROOT = new URL("../", import.meta.url);
@@ -40,18 +41,6 @@ export interface ServerProcessOptions {
   args?: string[];
   /** Environment for the server, e.g. `{ MEET_OPUS_BACKEND: "wasm" }`. */
   env?: Record<string, string>;
-}
-
-/** The `deno run ...` arguments of the `start` task in deno.json, without `main.ts`. */
-function startTaskArgs(): string[] {
-  try {
-    const config = JSON.parse(Deno.readTextFileSync(new URL("deno.json", ROOT)));
-    const words = String(config.tasks.start).trim().split(/\s+/);
-    if (words[0] === "deno" && words[1] === "run" && words.at(-1) === "main.ts") {
-      return words.slice(1, -1);
-    }
-  } catch { /* fall through */ }
-  return ["run", "-A"];
 }
 
 /** Starts `main.ts` as `deno task start` would, on free ports of 127.0.0.1. */

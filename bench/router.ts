@@ -36,6 +36,7 @@ import { parseRtcp } from "../media/rtcp.ts";
 import { packetizeVp8 } from "../media/vp8.ts";
 import { captureTimeExtension, PT_VP8 } from "../protocol/media.ts";
 import type { JoinReply } from "../protocol/control.ts";
+import { type ServerProcess, startServerProcess } from "./_server_process.ts";
 import {
   fmt,
   machine,
@@ -48,7 +49,6 @@ import {
   table,
 } from "./_report.ts";
 
-const ROOT = new URL("../", import.meta.url);
 const FPS = 30;
 const MAX_PAYLOAD = 1100;
 const DELTA_MIN = 3300;
@@ -161,80 +161,6 @@ export const SATURATED_P99_MS = 1000;
 export const COMFORTABLE_P99_MS = 50;
 
 // --- the server process --------------------------------------------------------------------
-
-interface ServerProcess {
-  pid: number;
-  url: string;
-  wsUrl: string;
-  stop(): Promise<void>;
-}
-
-async function startServerProcess(): Promise<ServerProcess> {
-  const dataDir = await Deno.makeTempDir({ prefix: "meet-bench-" });
-  const child = new Deno.Command(new URL("deno", ROOT).pathname, {
-    args: [
-      "run",
-      "-A",
-      "main.ts",
-      "--host",
-      "127.0.0.1",
-      "--port",
-      "0",
-      "--udp-port",
-      "0",
-      "--grace",
-      "1",
-      "--data-dir",
-      dataDir,
-    ],
-    cwd: ROOT.pathname,
-    stdin: "null",
-    stdout: "piped",
-    stderr: "piped",
-  }).spawn();
-  const stderr: string[] = [];
-  (async () => {
-    for await (const chunk of child.stderr.pipeThrough(new TextDecoderStream())) {
-      stderr.push(chunk);
-      if (stderr.length > 200) stderr.shift();
-    }
-  })().catch(() => {});
-  const stop = async () => {
-    try {
-      child.kill("SIGTERM");
-    } catch { /* exited */ }
-    const killer = setTimeout(() => {
-      try {
-        child.kill("SIGKILL");
-      } catch { /* exited */ }
-    }, 5000);
-    await child.status;
-    clearTimeout(killer);
-    await Deno.remove(dataDir, { recursive: true }).catch(() => {});
-  };
-  const reader = child.stdout.pipeThrough(new TextDecoderStream()).getReader();
-  let seen = "";
-  const timeout = setTimeout(() => reader.cancel("timeout"), 30_000);
-  try {
-    while (true) {
-      const { value, done } = await reader.read();
-      if (done) break;
-      seen += value;
-      const url = seen.match(/(http:\/\/127\.0\.0\.1:\d+\/)/)?.[1];
-      if (url) {
-        clearTimeout(timeout);
-        // Keep draining stdout so the server never blocks on a full pipe.
-        (async () => {
-          while (!(await reader.read()).done) { /* discard */ }
-        })().catch(() => {});
-        return { pid: child.pid, url, wsUrl: url.replace("http", "ws") + "ws", stop };
-      }
-    }
-  } catch { /* fall through */ }
-  clearTimeout(timeout);
-  await stop();
-  throw new Error(`server did not start: ${seen}\n${stderr.join("")}`);
-}
 
 // --- bots ----------------------------------------------------------------------------------
 
@@ -606,7 +532,8 @@ export async function runRouterBench(options: RouterBenchOptions = {}): Promise<
     steps: results,
     best,
     comfortable,
-    note: `server = \`main.ts\` in its own process (default flags: wasm Opus, 3 mixed speakers); ` +
+    note:
+      `server = \`main.ts\` in its own process (as \`deno task start\` runs it: its permissions and V8 flags, default server flags); ` +
       `bots = npm:ws clients in the benchmark's process, on the same ${navigator.hardwareConcurrency} ` +
       `cores. Every participant sends ${FPS} fps VP8 (4-packet delta frames of ${
         DELTA_MIN / 1000
@@ -653,8 +580,8 @@ export function formatRouter(result: RouterBenchResult): string {
     ),
     "",
     "Loss = video packets sent in the window x receivers, against those received. CPU is % of " +
-    "one core; the server's includes each meeting's mixer sending a mix of silence every 20 ms " +
-    "(the bots send no audio). Per core = forwarded rate / server process CPU share. A pacer " +
+    "one core; the server's includes each meeting's 20 ms mixer clock (the bots send no audio, " +
+    "so the mixers send nothing). Per core = forwarded rate / server process CPU share. A pacer " +
     "gap well above 5 ms means the bots' process stalled (its latency figures then include it). " +
     "Rest of machine = all cores' busy time minus server and bots: other processes and kernel " +
     "work (loopback TCP) charged to neither; (!) marks a step disturbed by other load. Each " +

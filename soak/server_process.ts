@@ -1,5 +1,5 @@
 /**
- * The server under soak: `main.ts` in its own process on 127.0.0.1 with free ports and a
+ * The server under soak: `main.ts` as `deno task start` runs it, in its own process on 127.0.0.1 with free ports and a
  * temporary data dir. Its stdout and stderr are read line by line: every line on stderr (the
  * server's `console.error`, Deno's warnings and crashes) and every stdout line that looks
  * like an error counts as an error line; the first ones are kept, with the time they came.
@@ -12,6 +12,8 @@
  * ```
  * @module
  */
+
+import { startTaskArgs } from "../tools/start_task.ts";
 
 /** A stdout line counts as an error when it matches this (any stderr line does). */
 export const ERROR_LINE = /error|failed|uncaught|panic/i;
@@ -76,8 +78,8 @@ export class ServerProcess {
     const root = new URL("../", import.meta.url);
     const child = new Deno.Command(Deno.execPath(), {
       args: [
-        "run",
-        "-A",
+        // As `deno task start` runs it (permissions, V8 flags); an experiment's V8 flags win.
+        ...startTaskArgs().filter((a) => !(settings.v8Flags && a.startsWith("--v8-flags="))),
         ...(settings.inspect ? ["--inspect=127.0.0.1:0"] : []),
         ...(settings.v8Flags ? [`--v8-flags=${settings.v8Flags}`] : []),
         new URL("main.ts", root).pathname,

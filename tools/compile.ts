@@ -19,6 +19,8 @@ const { code } = await new Deno.Command(Deno.execPath(), {
   cwd: root,
   args: [
     "compile",
+    // The same V8 flags as `deno task start` (a capped young generation: see README, Soak).
+    "--v8-flags=--max-semi-space-size=2",
     "--allow-net",
     "--allow-read",
     "--allow-write",
