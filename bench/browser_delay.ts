@@ -20,6 +20,7 @@
 import { parseArgs } from "node:util";
 import type { Page } from "playwright-core";
 import { launchBrowser } from "../tests/support/browser.ts";
+import { startTaskArgs } from "../tools/start_task.ts";
 import {
   codeVersion,
   fmt,
@@ -96,7 +97,7 @@ function snapshot(page: Page): Promise<PageSnapshot> {
 async function startServer(): Promise<{ url: string; pid: number; stop(): Promise<void> }> {
   const dataDir = await Deno.makeTempDir({ prefix: "meet-bench-browser-" });
   const child = new Deno.Command(new URL("deno", ROOT).pathname, {
-    args: ["run", "-A", "main.ts", "--host", "127.0.0.1", "--port", "0", "--udp-port", "0"]
+    args: [...startTaskArgs(), "main.ts", "--host", "127.0.0.1", "--port", "0", "--udp-port", "0"]
       .concat(["--data-dir", dataDir]),
     cwd: ROOT.pathname,
     stdin: "null",

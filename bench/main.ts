@@ -2,11 +2,11 @@
  * Runs every benchmark in sequence and prints one report (Markdown): the audio mixer
  * (bench/mixer.ts), video forwarding through a real server (bench/router.ts), UDP load from
  * terminal-client bots (bench/udp_load.ts), plain-RTP mixing of ffmpeg participants
- * (bench/rtp_mix.ts), and the Opus backends (bench/opus_bench.ts, in its own process), then a
- * summary. The load average is recorded before and after each one.
+ * (bench/rtp_mix.ts), the Opus backends (bench/opus_bench.ts, in its own process), and the
+ * browser's end-to-end delay (bench/browser_delay.ts, in its own process), then a summary. The load average is recorded before and after each one.
  *
  * Usage:
- *   deno task bench [--quick] [--only=mixer,router,udp,rtp,opus] [--json]
+ *   deno task bench [--quick] [--only=mixer,router,udp,rtp,opus,browser] [--json]
  *
  * The default run takes about 6 minutes on 2 cores; `--quick` about 3 with shorter
  * windows and fewer steps. Progress goes to stderr, the report to stdout.
@@ -78,6 +78,28 @@ async function runOpusBench(timeMs: number, iterations: number): Promise<OpusBen
   }).output();
   if (!out.success) throw new Error(`bench/opus_bench.ts exited with ${out.code}`);
   return JSON.parse(new TextDecoder().decode(out.stdout));
+}
+
+/**
+ * Runs bench/browser_delay.ts in its own process (3 headless Chromium pages through a real
+ * server); returns its Markdown report, or its JSON figures with `json`.
+ */
+async function runBrowserDelay(quick: boolean, json: boolean): Promise<string> {
+  const out = await new Deno.Command(new URL("deno", ROOT).pathname, {
+    args: [
+      "run",
+      "--allow-all",
+      "bench/browser_delay.ts",
+      ...(quick ? ["--seconds=8", "--warmup=3"] : []),
+      ...(json ? ["--json"] : []),
+    ],
+    cwd: ROOT.pathname,
+    stdin: "null",
+    stdout: "piped",
+    stderr: "inherit",
+  }).output();
+  if (!out.success) throw new Error(`bench/browser_delay.ts exited with ${out.code}`);
+  return new TextDecoder().decode(out.stdout).trim();
 }
 
 function formatOpus(r: OpusBenchOutput): string {
@@ -248,7 +270,7 @@ async function main(): Promise<void> {
   const quick = Deno.args.includes("--quick");
   const json = Deno.args.includes("--json");
   const onlyArg = Deno.args.find((a) => a.startsWith("--only="));
-  const all = ["mixer", "router", "udp", "rtp", "opus"];
+  const all = ["mixer", "router", "udp", "rtp", "opus", "browser"];
   const only = new Set(onlyArg ? onlyArg.slice(7).split(",") : all);
   for (const name of only) {
     if (!all.includes(name)) {
@@ -278,6 +300,7 @@ async function main(): Promise<void> {
   let opus: OpusBenchOutput | undefined;
   let udp: UdpBenchResult | undefined;
   let rtp: RtpMixResult | undefined;
+  let browser: string | undefined;
   /** Load average (1, 5, 15 min) before and after each benchmark. */
   const loads: Record<string, { before: number[]; after: number[] }> = {};
   const timed = async <T>(name: string, run: () => T | Promise<T>): Promise<T> => {
@@ -319,6 +342,9 @@ async function main(): Promise<void> {
       () => quick ? runOpusBench(300, 1000) : runOpusBench(800, 2000),
     );
   }
+  if (only.has("browser")) {
+    browser = await timed("browser", () => runBrowserDelay(quick, json));
+  }
   const seconds = (performance.now() - started) / 1000;
 
   if (json) {
@@ -338,6 +364,7 @@ async function main(): Promise<void> {
           udp,
           rtp,
           opus,
+          browser: browser === undefined ? undefined : JSON.parse(browser),
         },
         null,
         2,
@@ -361,6 +388,10 @@ async function main(): Promise<void> {
   if (udp) sections.push("", "## UDP load (terminal-client bots)", "", formatUdp(udp));
   if (rtp) sections.push("", "## Plain-RTP mixing (ffmpeg)", "", formatRtpMix(rtp));
   if (opus) sections.push("", "## Opus", "", formatOpus(opus) + load("opus"));
+  if (browser) {
+    // Its own report starts with a "## Browser end-to-end delay" heading.
+    sections.push("", browser + load("browser"));
+  }
   sections.push("", "## Summary", "", summary(mixer, router, opus, udp, rtp));
   console.log(sections.join("\n"));
 }
