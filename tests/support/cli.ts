@@ -27,29 +27,42 @@ export const ABSENT = 0.0005;
 const ROOT = new URL("../..", import.meta.url).pathname;
 
 let clipPromise: Promise<string> | undefined;
-/** A 2 s, 15 fps, 320x240 VP8 IVF clip with a keyframe every 15 frames. */
+/**
+ * A 2 s, 15 fps, 320x240 VP8 IVF clip with a keyframe every 15 frames. Made once per machine
+ * in the temp dir (written aside, then renamed into place, so parallel test files share it)
+ * rather than once per test file.
+ */
 export function clip(): Promise<string> {
   return clipPromise ??= (async () => {
+    const path = join(Deno.env.get("TMPDIR") ?? "/tmp", "meet-test-clip-320x240-v1.ivf");
+    try {
+      if ((await Deno.stat(path)).size > 0) return path;
+    } catch { /* not made yet */ }
     const dir = await Deno.makeTempDir({ prefix: "meet-cli-clip-" });
-    const path = join(dir, "clip.ivf");
-    await using proc = ffmpeg([
-      "-f",
-      "lavfi",
-      "-i",
-      "testsrc2=size=320x240:rate=15",
-      "-t",
-      "2",
-      "-c:v",
-      "libvpx",
-      "-b:v",
-      "200k",
-      "-g",
-      "15",
-      "-y",
-      path,
-    ]);
-    const { code, log } = await proc.done;
-    assert.equal(code, 0, log);
+    try {
+      const made = join(dir, "clip.ivf");
+      await using proc = ffmpeg([
+        "-f",
+        "lavfi",
+        "-i",
+        "testsrc2=size=320x240:rate=15",
+        "-t",
+        "2",
+        "-c:v",
+        "libvpx",
+        "-b:v",
+        "200k",
+        "-g",
+        "15",
+        "-y",
+        made,
+      ]);
+      const { code, log } = await proc.done;
+      assert.equal(code, 0, log);
+      await Deno.rename(made, path);
+    } finally {
+      await Deno.remove(dir, { recursive: true }).catch(() => {});
+    }
     return path;
   })();
 }
