@@ -169,7 +169,9 @@ export default function Lobby({ meetings: initial, notice }: LobbyProps) {
                   <div class="flex-1 min-w-0">
                     <p class="font-medium truncate" data-testid="meeting-title">
                       {m.locked && (
-                        <span title="needs a passcode" aria-label="needs a passcode">🔒{" "}</span>
+                        <span class="mr-1" title="needs a passcode" aria-label="needs a passcode">
+                          🔒
+                        </span>
                       )}
                       {m.title}
                     </p>

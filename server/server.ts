@@ -125,7 +125,6 @@ export async function startServer(options: ServerOptions = {}): Promise<RunningS
   // Assigned right after the port is bound (before any request can arrive), so that a
   // second instance failing on a taken port never touches the records.
   let hub!: Hub;
-  let udp!: UdpTransport;
   const sockets = new Set<WebSocket>();
 
   const upgrade = (req: Request): Response => {
@@ -232,8 +231,7 @@ export async function startServer(options: ServerOptions = {}): Promise<RunningS
     await httpServer.shutdown();
     throw err;
   }
-  udp = new UdpTransport(udpSocket, hub);
-  const udpTransport = udp;
+  const udp = new UdpTransport(udpSocket, hub);
   const addr = httpServer.addr;
   const host = addr.hostname === "0.0.0.0" ? "127.0.0.1" : addr.hostname;
   let closing: Promise<void> | undefined;
@@ -242,13 +240,13 @@ export async function startServer(options: ServerOptions = {}): Promise<RunningS
       host.includes(":") ? `[${host}]` : host
     }:${addr.port}/`,
     port: addr.port,
-    udpPort: udpTransport.port,
+    udpPort: udp.port,
     hub,
-    udp: udpTransport,
+    udp,
     close() {
       closing ??= (async () => {
         hub.close();
-        await udpTransport.close();
+        await udp.close();
         for (const socket of sockets) {
           try {
             socket.close(1001, "server shutting down");
