@@ -63,6 +63,7 @@ export function codeVersion(): string {
       "server",
       "routes",
       "util",
+      "web",
     );
     return dirty ? `${head} + uncommitted changes` : head;
   } catch {

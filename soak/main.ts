@@ -42,18 +42,8 @@ import { ControlClient, type WebSocketLike } from "../client/control_client.ts";
 import { makeSoakMedia, SoakBot, SoakWindow } from "./bot.ts";
 import { type ClassCount, Inspector } from "./inspector.ts";
 import { ServerProcess } from "./server_process.ts";
-import {
-  codeCommit,
-  cpuModel,
-  initClockTicks,
-  loadAverages,
-  machineBusyMs,
-  median,
-  openFds,
-  readProc,
-  seededRandom,
-  slope,
-} from "./stats.ts";
+import { codeVersion, machine, machineBusyMs } from "../bench/_report.ts";
+import { loadAverages, median, openFds, readProc, seededRandom, slope } from "./stats.ts";
 
 /** Target: server RSS at the end at most this much above RSS after warm-up. */
 const MEMORY_TARGET = 0.10;
@@ -202,7 +192,6 @@ async function main(): Promise<number> {
     console.error(`soak: ${errorText(err)}`);
     return 2;
   }
-  await initClockTicks();
   const t0 = performance.now();
   const elapsedS = () => (performance.now() - t0) / 1000;
   const random = seededRandom(options.seed);
@@ -225,8 +214,8 @@ async function main(): Promise<number> {
       `~${options.abandonEverySeconds} s. Seed ${options.seed}.`,
   );
   console.log(
-    `Machine: ${cpuModel()}, ${navigator.hardwareConcurrency} cores, ${Deno.build.os} ` +
-      `${Deno.build.arch}, Deno ${Deno.version.deno}; code at ${codeCommit()}; started ` +
+    `Machine: ${machine().cpu}, ${navigator.hardwareConcurrency} cores, ${Deno.build.os} ` +
+      `${Deno.build.arch}, Deno ${Deno.version.deno}; code at ${codeVersion()}; started ` +
       `${startedAt.toISOString()}, load average ${startLoad.map((x) => f(x, 2)).join(" ")}.`,
   );
 

@@ -13,6 +13,8 @@
  * @module
  */
 
+import { processCpuMs } from "../bench/_report.ts";
+
 /** Fine buckets: 0.1 ms up to this, then coarse ones. */
 const FINE_LIMIT_MS = 100;
 const FINE_STEP_MS = 0.1;
@@ -74,45 +76,16 @@ export interface ProcFigures {
   cpuMs: number;
 }
 
-let clockTicks = 100;
-
-/** Reads the kernel's clock tick rate (for /proc/<pid>/stat); 100 if it cannot be read. */
-export async function initClockTicks(): Promise<void> {
-  try {
-    const out = await new Deno.Command("getconf", { args: ["CLK_TCK"], stdout: "piped" })
-      .output();
-    const n = Number(new TextDecoder().decode(out.stdout).trim());
-    if (Number.isInteger(n) && n > 0) clockTicks = n;
-  } catch {
-    // keep 100
-  }
-}
-
 /** VmRSS and utime+stime of a process, or null when it is gone. */
 export function readProc(pid: number): ProcFigures | null {
   try {
     const status = Deno.readTextFileSync(`/proc/${pid}/status`);
     const rss = /^VmRSS:\s+(\d+)\s+kB/m.exec(status);
-    const stat = Deno.readTextFileSync(`/proc/${pid}/stat`);
-    // Fields after the command name (which may contain spaces) start at the last ')'.
-    const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-    const ticks = Number(fields[11]) + Number(fields[12]); // utime, stime (fields 14, 15)
-    return { rssKb: rss ? Number(rss[1]) : 0, cpuMs: (ticks * 1000) / clockTicks };
+    const cpuMs = processCpuMs(pid);
+    if (Number.isNaN(cpuMs)) return null;
+    return { rssKb: rss ? Number(rss[1]) : 0, cpuMs };
   } catch {
     return null;
-  }
-}
-
-/** CPU time the whole machine spent busy (all cores, all processes, kernel), ms; NaN if unknown. */
-export function machineBusyMs(): number {
-  try {
-    const line = Deno.readTextFileSync("/proc/stat").split("\n")[0];
-    const ticks = line.trim().split(/\s+/).slice(1, 9).map(Number); // user..steal
-    const idle = ticks[3] + ticks[4]; // idle + iowait
-    const total = ticks.reduce((a, b) => a + b, 0);
-    return ((total - idle) * 1000) / clockTicks;
-  } catch {
-    return NaN;
   }
 }
 
@@ -170,53 +143,4 @@ export function seededRandom(seed: number): () => number {
     t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
     return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
   };
-}
-
-/** The CPU model and clock from /proc/cpuinfo, e.g. "AMD EPYC 7B13 @ 2.60 GHz", or "unknown". */
-export function cpuModel(): string {
-  try {
-    const info = Deno.readTextFileSync("/proc/cpuinfo");
-    const model = info.match(/^model name\s*:\s*(.+)$/m)?.[1]?.trim();
-    const mhz = info.match(/^cpu MHz\s*:\s*([\d.]+)$/m)?.[1];
-    if (!model) return "unknown";
-    return mhz ? `${model} @ ${(Number(mhz) / 1000).toFixed(2)} GHz` : model;
-  } catch {
-    return "unknown";
-  }
-}
-
-/**
- * The commit the server's code is at, with "+ uncommitted changes" when its files differ
- * from it; "unknown" outside a git checkout.
- */
-export function codeCommit(): string {
-  const git = (...args: string[]) => {
-    try {
-      const out = new Deno.Command("git", {
-        args,
-        cwd: new URL("../", import.meta.url).pathname,
-        stdout: "piped",
-        stderr: "null",
-      }).outputSync();
-      return out.success ? new TextDecoder().decode(out.stdout).trim() : null;
-    } catch {
-      return null;
-    }
-  };
-  const head = git("rev-parse", "--short", "HEAD");
-  if (!head) return "unknown";
-  const dirty = git(
-    "status",
-    "--porcelain",
-    "--",
-    "main.ts",
-    "media",
-    "meeting",
-    "protocol",
-    "server",
-    "routes",
-    "util",
-    "web",
-  );
-  return dirty ? `${head} + uncommitted changes` : head;
 }
