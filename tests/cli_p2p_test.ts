@@ -30,6 +30,7 @@ import { FlagError, parseFlags } from "../cli/flags.ts";
 import { renderText } from "../cli/output.ts";
 import { type PathLink, PeerPath } from "../cli/peer_path.ts";
 import { udpBindRequest } from "../protocol/media.ts";
+import { runInLoopbackNamespace } from "./support/netns.ts";
 import { testClient, testServer } from "./support/server.ts";
 import { tcpProxy } from "./support/tcp_proxy.ts";
 import { waitFor } from "./support/wait.ts";
@@ -78,20 +79,13 @@ Deno.test({
   sanitizeResources: false,
   sanitizeOps: false,
   async fn() {
-    const scenario = new URL("./webrtc/cli_p2p_scenario.ts", import.meta.url).pathname;
-    const command = `ip link set lo up && exec "${Deno.execPath()}" run -A "${scenario}"`;
-    const { code, stdout, stderr } = await new Deno.Command("unshare", {
-      args: ["-n", "sh", "-c", command],
-      stdout: "piped",
-      stderr: "piped",
-    }).output();
-    const out = new TextDecoder().decode(stdout);
-    const err = new TextDecoder().decode(stderr);
-    assert.equal(code, 0, `the terminal-client P2P scenario failed:\n${out}\n${err}`);
-    const figures = JSON.parse(out.trim().split("\n").at(-1)!);
+    const { figures } = await runInLoopbackNamespace(
+      new URL("./webrtc/cli_p2p_scenario.ts", import.meta.url),
+      "the terminal-client P2P scenario",
+    );
     console.log("terminal-client P2P figures:", JSON.stringify(figures));
     assert.equal(figures.forwardedDuringP2p, 0);
-    assert.ok(figures.forwardedOnRelay > 100);
+    assert.ok((figures.forwardedOnRelay as number) > 100);
   },
 });
 
