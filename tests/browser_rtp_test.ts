@@ -8,7 +8,7 @@
 import assert from "node:assert/strict";
 import type { Page } from "playwright-core";
 import { launchBrowser } from "./support/browser.ts";
-import { ffmpeg, freeUdpPort } from "./support/ffmpeg.ts";
+import { ffmpeg, freeUdpPort, opusToneRtp, vp8PatternRtp } from "./support/ffmpeg.ts";
 import { testServer } from "./support/server.ts";
 import { waitFor } from "./support/wait.ts";
 
@@ -77,50 +77,24 @@ Deno.test({
     const before = (await seen(page))!;
     assert.equal(before.audibleMs, 0, "the page hears something before ffmpeg sends");
 
-    await using _tone = ffmpeg([
-      "-re",
-      "-f",
-      "lavfi",
-      "-i",
-      "sine=frequency=440:sample_rate=48000",
-      "-t",
-      "30",
-      "-ac",
-      "1",
-      "-c:a",
-      "libopus",
-      "-b:a",
-      "32k",
-      "-frame_duration",
-      "20",
-      "-payload_type",
-      "111",
-      "-f",
-      "rtp",
-      `udp://127.0.0.1:${tone.port}?localport=${tonePort}&reuse=1`,
-    ]);
-    await using _pattern = ffmpeg([
-      "-re",
-      "-f",
-      "lavfi",
-      "-i",
-      "testsrc2=size=320x240:rate=15",
-      "-t",
-      "30",
-      "-c:v",
-      "libvpx",
-      "-deadline",
-      "realtime",
-      "-b:v",
-      "300k",
-      "-g",
-      "15",
-      "-payload_type",
-      "100",
-      "-f",
-      "rtp",
-      `udp://127.0.0.1:${pattern.port}?localport=${patternPort}&reuse=1`,
-    ]);
+    await using _tone = ffmpeg(
+      opusToneRtp({
+        hz: 440,
+        seconds: 30,
+        payloadType: 111,
+        serverPort: tone.port,
+        localPort: tonePort,
+      }),
+    );
+    await using _pattern = ffmpeg(
+      vp8PatternRtp({
+        seconds: 30,
+        keyframeEvery: 15,
+        payloadType: 100,
+        serverPort: pattern.port,
+        localPort: patternPort,
+      }),
+    );
 
     const after = await waitFor(async () => {
       const s = await seen(page);

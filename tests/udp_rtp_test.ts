@@ -5,7 +5,7 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { goertzelPower } from "../media/mix.ts";
-import { ffmpeg, freeUdpPort, readWav } from "./support/ffmpeg.ts";
+import { ffmpeg, freeUdpPort, opusToneRtp, readWav, vp8PatternRtp } from "./support/ffmpeg.ts";
 import { mediaBot } from "./support/media_bot.ts";
 import { testServer } from "./support/server.ts";
 import { waitFor } from "./support/wait.ts";
@@ -72,28 +72,15 @@ Deno.test({
         wav,
       ]);
       // ...while another ffmpeg sends a 440 Hz tone from the bound address.
-      await using sender = ffmpeg([
-        "-re",
-        "-f",
-        "lavfi",
-        "-i",
-        "sine=frequency=440:sample_rate=48000",
-        "-t",
-        "15",
-        "-ac",
-        "1",
-        "-c:a",
-        "libopus",
-        "-b:a",
-        "32k",
-        "-frame_duration",
-        "20",
-        "-payload_type",
-        "111",
-        "-f",
-        "rtp",
-        `udp://127.0.0.1:${port}?localport=${sendPort}&reuse=1`,
-      ]);
+      await using sender = ffmpeg(
+        opusToneRtp({
+          hz: 440,
+          seconds: 15,
+          payloadType: 111,
+          serverPort: port,
+          localPort: sendPort,
+        }),
+      );
       await waitFor(() => ann.tonePower(440) > HEARD, {
         what: "Ann hears ffmpeg's 440 Hz",
         timeoutMs: 15_000,
@@ -160,28 +147,15 @@ Deno.test({
       assert.equal(added.status, 201);
       const details = await (await fetch(`${server.url}api/meetings/${meeting.id}`)).json();
       const camera = details.roster.find((p: { name: string }) => p.name === "camera");
-      await using _sender = ffmpeg([
-        "-re",
-        "-f",
-        "lavfi",
-        "-i",
-        "testsrc2=size=320x240:rate=15",
-        "-t",
-        "20",
-        "-c:v",
-        "libvpx",
-        "-deadline",
-        "realtime",
-        "-b:v",
-        "300k",
-        "-g",
-        "30",
-        "-payload_type",
-        "100",
-        "-f",
-        "rtp",
-        `udp://127.0.0.1:${added.json.port}?localport=${sendPort}&reuse=1`,
-      ]);
+      await using _sender = ffmpeg(
+        vp8PatternRtp({
+          seconds: 20,
+          keyframeEvery: 30,
+          payloadType: 100,
+          serverPort: added.json.port,
+          localPort: sendPort,
+        }),
+      );
       await waitFor(() => (viewer.videoBySsrc.get(camera.videoSsrc) ?? 0) >= 30, {
         what: "30 video packets from ffmpeg",
         timeoutMs: 15_000,

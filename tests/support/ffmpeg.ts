@@ -49,6 +49,93 @@ export function ffmpeg(args: string[]): FfmpegProcess {
   };
 }
 
+/** Where a plain-RTP sender sends from and to, both on 127.0.0.1. */
+export interface RtpRoute {
+  /** The server's UDP port. */
+  serverPort: number;
+  /** The port the sender sends from (the one registered with the server). */
+  localPort: number;
+}
+
+function rtpOutput(payloadType: number, { serverPort, localPort }: RtpRoute): string[] {
+  return [
+    "-payload_type",
+    String(payloadType),
+    "-f",
+    "rtp",
+    `udp://127.0.0.1:${serverPort}?localport=${localPort}&reuse=1`,
+  ];
+}
+
+/**
+ * ffmpeg arguments that send a sine tone live as Opus RTP (48 kHz mono, 32 kb/s, 20 ms frames).
+ *
+ * @example
+ * ```ts
+ * await using sender = ffmpeg(opusToneRtp({ hz: 440, seconds: 15, payloadType: 111, serverPort, localPort }));
+ * ```
+ */
+export function opusToneRtp(
+  { hz, seconds, payloadType, ...route }:
+    & { hz: number; seconds: number; payloadType: number }
+    & RtpRoute,
+): string[] {
+  return [
+    "-re",
+    "-f",
+    "lavfi",
+    "-i",
+    `sine=frequency=${hz}:sample_rate=48000`,
+    "-t",
+    String(seconds),
+    "-ac",
+    "1",
+    "-c:a",
+    "libopus",
+    "-b:a",
+    "32k",
+    "-frame_duration",
+    "20",
+    ...rtpOutput(payloadType, route),
+  ];
+}
+
+/**
+ * ffmpeg arguments that send a 320x240, 15 fps test pattern live as VP8 RTP (300 kb/s, a
+ * keyframe every `keyframeEvery` frames).
+ *
+ * @example
+ * ```ts
+ * await using sender = ffmpeg(vp8PatternRtp({ seconds: 20, keyframeEvery: 30, payloadType: 100, serverPort, localPort }));
+ * ```
+ */
+export function vp8PatternRtp(
+  { seconds, keyframeEvery, payloadType, ...route }: {
+    seconds: number;
+    keyframeEvery: number;
+    payloadType: number;
+  } & RtpRoute,
+): string[] {
+  return [
+    "-re",
+    "-f",
+    "lavfi",
+    "-i",
+    "testsrc2=size=320x240:rate=15",
+    "-t",
+    String(seconds),
+    "-c:v",
+    "libvpx",
+    "-deadline",
+    "realtime",
+    "-b:v",
+    "300k",
+    "-g",
+    String(keyframeEvery),
+    ...rtpOutput(payloadType, route),
+  ];
+}
+
 /** Mono samples of a 16-bit PCM WAV file (first channel), as floats, and its rate. */
 export async function readWav(
   path: string,
