@@ -20,7 +20,8 @@
 import { parseArgs } from "node:util";
 import type { Page } from "playwright-core";
 import { launchBrowser } from "../tests/support/browser.ts";
-import { startTaskArgs } from "../tools/start_task.ts";
+import { waitFor } from "../tests/support/wait.ts";
+import { startServerProcess } from "./_server_process.ts";
 import {
   codeVersion,
   fmt,
@@ -34,7 +35,6 @@ import {
   table,
 } from "./_report.ts";
 
-const ROOT = new URL("../", import.meta.url);
 const TARGET_VIDEO_P50_MS = 80;
 const TARGET_AUDIO_P50_MS = 100;
 
@@ -94,54 +94,6 @@ function snapshot(page: Page): Promise<PageSnapshot> {
   });
 }
 
-async function startServer(): Promise<{ url: string; pid: number; stop(): Promise<void> }> {
-  const dataDir = await Deno.makeTempDir({ prefix: "meet-bench-browser-" });
-  const child = new Deno.Command(new URL("deno", ROOT).pathname, {
-    args: [...startTaskArgs(), "main.ts", "--host", "127.0.0.1", "--port", "0", "--udp-port", "0"]
-      .concat(["--data-dir", dataDir]),
-    cwd: ROOT.pathname,
-    stdin: "null",
-    stdout: "piped",
-    stderr: "null",
-  }).spawn();
-  const stop = async () => {
-    try {
-      child.kill("SIGTERM");
-    } catch { /* exited */ }
-    await child.status;
-    await Deno.remove(dataDir, { recursive: true }).catch(() => {});
-  };
-  const reader = child.stdout.pipeThrough(new TextDecoderStream()).getReader();
-  let seen = "";
-  const deadline = setTimeout(() => reader.cancel("timeout"), 30_000);
-  try {
-    while (true) {
-      const { value, done } = await reader.read();
-      if (done) break;
-      seen += value;
-      const url = seen.match(/(http:\/\/127\.0\.0\.1:\d+\/)/)?.[1];
-      if (url) {
-        clearTimeout(deadline);
-        (async () => {
-          while (!(await reader.read()).done) { /* drain */ }
-        })().catch(() => {});
-        return { url, pid: child.pid, stop };
-      }
-    }
-  } catch { /* fall through */ }
-  clearTimeout(deadline);
-  await stop();
-  throw new Error(`the server did not start: ${seen}`);
-}
-
-async function waitUntil(check: () => Promise<boolean>, what: string, timeoutMs = 20_000) {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await sleep(200);
-  }
-}
-
 interface Quantiles {
   n: number;
   p50: number;
@@ -163,7 +115,7 @@ async function main() {
       .concat(["-t", "3", "-pix_fmt", "yuv420p", clip]),
   }).output();
   if (!ffmpeg.success) throw new Error(new TextDecoder().decode(ffmpeg.stderr));
-  const server = await startServer();
+  const server = await startServerProcess();
   log(`server ${server.url} (pid ${server.pid}), ${PAGES} pages`);
   const browser = await launchBrowser([`--use-file-for-fake-video-capture=${clip}`]);
   try {
@@ -179,12 +131,12 @@ async function main() {
       await page.waitForSelector("[data-testid=room][data-joined=true]");
       pages.push(page);
     }
-    await waitUntil(async () => {
+    await waitFor(async () => {
       const snaps = await Promise.all(pages.map(snapshot));
       return snaps.every((s) =>
         s.videoRendered.length > 30 && s.audio.length > 10 && s.framesRendered > 0
       );
-    }, "video and audio on every page");
+    }, { what: "video and audio on every page", timeoutMs: 20_000, intervalMs: 200 });
     log(`media flowing; warming up ${WARMUP_S} s`);
     await sleep(WARMUP_S * 1000);
 
