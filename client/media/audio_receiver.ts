@@ -14,12 +14,13 @@
  * @module
  */
 
-import { ReceptionStats, type ReportBlock } from "../../media/rtcp.ts";
+import type { ReportBlock } from "../../media/rtcp.ts";
 import { type RtpPacket, seqDiff, timestampDiff } from "../../media/rtp.ts";
 import { OPUS_CLOCK_RATE, readCaptureTime } from "../../protocol/media.ts";
 import type { AudioPlayback } from "./audio_playback.ts";
 import { wallClock } from "./clock.ts";
-import { RateMeter, SampleWindow } from "./stats.ts";
+import { InboundStream } from "./inbound_stream.ts";
+import { SampleWindow } from "./stats.ts";
 
 /**
  * Options of an {@linkcode AudioReceiver}.
@@ -73,7 +74,7 @@ interface Pending {
 export class AudioReceiver {
   readonly ssrc: number;
   readonly #playback: AudioPlayback;
-  readonly #reception: ReceptionStats;
+  readonly #inbound: InboundStream;
   #decoder: AudioDecoder | null = null;
   #highestSeq: number | null = null;
   #recent = new Set<number>();
@@ -82,30 +83,26 @@ export class AudioReceiver {
   #extendedRtp = 0;
   /** Frames in the decoder, by chunk timestamp (µs). */
   #pending = new Map<number, Pending>();
-  #bits = new RateMeter(1000);
   #arrivalDelays = new SampleWindow(100);
   #decodedDelays = new SampleWindow(100);
   #closed = false;
-  #counters = { packets: 0, bytes: 0, framesDecoded: 0, discarded: 0, decodeErrors: 0 };
+  #counters = { framesDecoded: 0, discarded: 0, decodeErrors: 0 };
 
   constructor(options: AudioReceiverOptions) {
     this.ssrc = options.ssrc;
     this.#playback = options.playback;
-    this.#reception = new ReceptionStats(options.ssrc, OPUS_CLOCK_RATE);
+    this.#inbound = new InboundStream(options.ssrc, OPUS_CLOCK_RATE);
   }
 
   /** The RTCP reception report block for this stream (starts a new loss interval). */
   reportBlock(nowMs: number): ReportBlock | null {
-    return this.#reception.reportBlock(nowMs);
+    return this.#inbound.reportBlock(nowMs);
   }
 
   /** Takes one Opus RTP packet of this SSRC. */
   receive(packet: RtpPacket, arrivalMs: number): void {
     if (this.#closed) return;
-    this.#counters.packets++;
-    this.#counters.bytes += packet.payload.length;
-    this.#bits.add(packet.payload.length * 8, arrivalMs);
-    this.#reception.receive(packet.sequenceNumber, packet.timestamp, arrivalMs);
+    this.#inbound.count(packet, arrivalMs);
     if (!this.#fresh(packet.sequenceNumber)) {
       this.#counters.discarded++;
       return;
@@ -129,15 +126,10 @@ export class AudioReceiver {
 
   /** A snapshot of the statistics. */
   stats(nowMs: number): AudioReceiverStats {
-    const expected = this.#reception.expected;
-    const lost = Math.max(0, this.#reception.cumulativeLost);
     return {
       ssrc: this.ssrc,
+      ...this.#inbound.stats(nowMs),
       ...this.#counters,
-      packetsLost: lost,
-      lossPercent: expected > 0 ? (lost / expected) * 100 : 0,
-      jitterMs: this.#reception.jitterMs,
-      bitrate: this.#bits.rate(nowMs),
       arrivalDelayP50: this.#arrivalDelays.percentile(50),
       decodedDelayP50: this.#decodedDelays.percentile(50),
     };

@@ -19,11 +19,11 @@
  * @module
  */
 
-import { ReceptionStats } from "../../media/rtcp.ts";
 import { type RtpPacket, timestampDiff } from "../../media/rtp.ts";
 import { Vp8FrameAssembler } from "../../media/vp8.ts";
 import { readCaptureTime, VIDEO_CLOCK_RATE } from "../../protocol/media.ts";
 import { wallClock } from "./clock.ts";
+import { InboundStream } from "./inbound_stream.ts";
 import { RateMeter, SampleWindow } from "./stats.ts";
 
 /** Fewest ms between two keyframe requests for one stream. */
@@ -91,7 +91,7 @@ export class VideoReceiver {
   /** Every capture-to-decode delay measured, for whoever wants the raw values. */
   onDelay: ((delayMs: number) => void) | null = null;
   readonly #requestKeyframe: (ssrc: number) => void;
-  readonly #reception: ReceptionStats;
+  readonly #inbound: InboundStream;
   readonly #assembler = new Vp8FrameAssembler({ maxWaitMs: 100, skipUntilKeyframe: true });
   #decoder: VideoDecoder | null = null;
   /** Delta frames are skipped until a keyframe is decoded. */
@@ -106,32 +106,28 @@ export class VideoReceiver {
   #captureByRtp = new Map<number, number>();
   /** Capture time by chunk timestamp, while the frame is in the decoder. */
   #captureByChunk = new Map<number, number>();
-  #bits = new RateMeter(1000);
   #fps = new RateMeter(1000);
   #delays = new SampleWindow(60);
   #size = { width: 0, height: 0 };
   #lastFrameAt: number | null = null;
   #closed = false;
-  #counters = { packets: 0, bytes: 0, framesDecoded: 0, decodeErrors: 0, plisSent: 0 };
+  #counters = { framesDecoded: 0, decodeErrors: 0, plisSent: 0 };
 
   constructor(options: VideoReceiverOptions) {
     this.ssrc = options.ssrc;
     this.#requestKeyframe = options.requestKeyframe;
-    this.#reception = new ReceptionStats(options.ssrc, VIDEO_CLOCK_RATE);
+    this.#inbound = new InboundStream(options.ssrc, VIDEO_CLOCK_RATE);
   }
 
   /** The RTCP reception report block for this stream (starts a new loss interval). */
   reportBlock(nowMs: number) {
-    return this.#reception.reportBlock(nowMs);
+    return this.#inbound.reportBlock(nowMs);
   }
 
   /** Takes one RTP packet of this SSRC. */
   receive(packet: RtpPacket, arrivalMs: number): void {
     if (this.#closed) return;
-    this.#counters.packets++;
-    this.#counters.bytes += packet.payload.length;
-    this.#bits.add(packet.payload.length * 8, arrivalMs);
-    this.#reception.receive(packet.sequenceNumber, packet.timestamp, arrivalMs);
+    this.#inbound.count(packet, arrivalMs);
     const capture = readCaptureTime(packet.extension);
     if (capture !== null && !this.#captureByRtp.has(packet.timestamp)) {
       this.#captureByRtp.set(packet.timestamp, capture);
@@ -153,15 +149,10 @@ export class VideoReceiver {
   /** A snapshot of the statistics. */
   stats(nowMs: number): VideoReceiverStats {
     const assembler = this.#assembler.stats;
-    const expected = this.#reception.expected;
-    const lost = Math.max(0, this.#reception.cumulativeLost);
     return {
       ssrc: this.ssrc,
+      ...this.#inbound.stats(nowMs),
       ...this.#counters,
-      packetsLost: lost,
-      lossPercent: expected > 0 ? (lost / expected) * 100 : 0,
-      jitterMs: this.#reception.jitterMs,
-      bitrate: this.#bits.rate(nowMs),
       framesDropped: assembler.framesDropped,
       keyframes: assembler.keyframesEmitted,
       fps: this.#fps.rate(nowMs),
