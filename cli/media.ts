@@ -310,17 +310,7 @@ export class MediaSession {
     if (this.#stopped) return;
     const now = performance.now();
     if (from === "peer") return this.#receiveFromPeer(bytes, now);
-    if (isRtcp(bytes)) {
-      const parsed = parseRtcp(bytes);
-      if (!parsed.ok) return;
-      for (const packet of parsed.packets) {
-        if (packet.type === "pli" && packet.mediaSsrc === this.#options.ssrcs.videoSsrc) {
-          this.#plisReceived++;
-          this.#video?.requestKeyframe();
-        }
-      }
-      return;
-    }
+    if (isRtcp(bytes)) return this.#receiveRtcp(bytes);
     const parsed = parseRtp(bytes);
     if (!parsed.ok) return;
     const packet = parsed.packet;
@@ -333,21 +323,23 @@ export class MediaSession {
     }
   }
 
+  // A PLI for our video, from the server or the peer, asks our sender for a keyframe.
+  #receiveRtcp(bytes: Uint8Array): void {
+    const parsed = parseRtcp(bytes);
+    if (!parsed.ok) return;
+    for (const packet of parsed.packets) {
+      if (packet.type === "pli" && packet.mediaSsrc === this.#options.ssrcs.videoSsrc) {
+        this.#plisReceived++;
+        this.#video?.requestKeyframe();
+      }
+    }
+  }
+
   // Straight from the peer: its own audio and video (its SSRCs only), and RTCP.
   #receiveFromPeer(bytes: Uint8Array, now: number): void {
     const peer = this.#peerSsrcs;
     if (!peer) return;
-    if (isRtcp(bytes)) {
-      const parsed = parseRtcp(bytes);
-      if (!parsed.ok) return;
-      for (const packet of parsed.packets) {
-        if (packet.type === "pli" && packet.mediaSsrc === this.#options.ssrcs.videoSsrc) {
-          this.#plisReceived++;
-          this.#video?.requestKeyframe();
-        }
-      }
-      return;
-    }
+    if (isRtcp(bytes)) return this.#receiveRtcp(bytes);
     const parsed = parseRtp(bytes);
     if (!parsed.ok) return;
     const packet = parsed.packet;
