@@ -132,6 +132,43 @@ export function processCpuMs(pid: number, tid?: number): number {
   }
 }
 
+/**
+ * A growing list of measurements (latencies, delays) in one Float64Array: constant work per
+ * sample, no per-sample objects.
+ *
+ * @example
+ * ```ts
+ * const latency = new Samples();
+ * latency.add(0.4);
+ * latency.add(1.2);
+ * quantile(latency.sorted(), 0.5); // 0.8
+ * ```
+ */
+export class Samples {
+  #values: Float64Array;
+  /** How many were added. */
+  count = 0;
+
+  constructor(initialCapacity = 1 << 16) {
+    this.#values = new Float64Array(initialCapacity);
+  }
+
+  /** Adds one measurement. */
+  add(value: number): void {
+    if (this.count === this.#values.length) {
+      const bigger = new Float64Array(this.#values.length * 2);
+      bigger.set(this.#values);
+      this.#values = bigger;
+    }
+    this.#values[this.count++] = value;
+  }
+
+  /** The measurements so far, sorted ascending (a copy). */
+  sorted(): Float64Array {
+    return sorted(this.#values.subarray(0, this.count));
+  }
+}
+
 /** Resolves after `ms`. */
 export function sleep(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));

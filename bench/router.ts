@@ -44,8 +44,8 @@ import {
   machineLine,
   processCpuMs,
   quantile,
+  Samples,
   sleep,
-  sorted,
   table,
 } from "./_report.ts";
 
@@ -189,17 +189,7 @@ interface Bot {
 
 interface Tally {
   window: Window | null;
-  latencies: Float64Array;
-  count: number;
-}
-
-function record(tally: Tally, ms: number): void {
-  if (tally.count === tally.latencies.length) {
-    const bigger = new Float64Array(tally.latencies.length * 2);
-    bigger.set(tally.latencies);
-    tally.latencies = bigger;
-  }
-  tally.latencies[tally.count++] = ms;
+  latency: Samples;
 }
 
 async function connectBot(
@@ -261,7 +251,7 @@ async function connectBot(
     const window = tally.window;
     if (window && sent >= window.start && sent < window.end) {
       bot.receivedInWindow++;
-      record(tally, arrival - sent);
+      tally.latency.add(arrival - sent);
     }
   });
   await new Promise((resolve, reject) => {
@@ -361,7 +351,7 @@ async function runStep(
     }
     ids.push((await res.json()).id);
   }
-  const tally: Tally = { window: null, latencies: new Float64Array(1 << 16), count: 0 };
+  const tally: Tally = { window: null, latency: new Samples(1 << 16) };
   const bots: Bot[] = [];
   try {
     for (let m = 0; m < step.meetings; m++) {
@@ -413,7 +403,7 @@ async function runStep(
       const received = receivedOf();
       // Drops are counted from before the window until its packets have arrived.
       const after = await serverCounters(server, ids);
-      const latencies = sorted(tally.latencies.subarray(0, tally.count));
+      const latencies = tally.latency.sorted();
       const seconds = wallMs / 1000;
       // The server's counters are read over HTTP, around the window and the drain: their rate
       // uses the time between the two reads.

@@ -56,8 +56,8 @@ import {
   machineLine,
   processCpuMs,
   quantile,
+  Samples,
   sleep,
-  sorted,
   table,
 } from "./_report.ts";
 import {
@@ -168,20 +168,6 @@ export interface UdpBenchOptions {
 
 // --- bots ----------------------------------------------------------------------------------
 
-interface Samples {
-  values: Float64Array;
-  count: number;
-}
-
-function record(s: Samples, v: number): void {
-  if (s.count === s.values.length) {
-    const bigger = new Float64Array(s.values.length * 2);
-    bigger.set(s.values);
-    s.values = bigger;
-  }
-  s.values[s.count++] = v;
-}
-
 interface Tally {
   /** performance.now() bounds of the window; null outside it. */
   window: { start: number; end: number } | null;
@@ -250,14 +236,14 @@ async function startBot(
         if (sent !== undefined && inWindow(tally, sent)) {
           bot.videoReceived++;
           bot.bytesReceived += bytes.length;
-          record(tally.latency, now - sent);
+          tally.latency.add(now - sent);
         }
       } else if (packet.payloadType === PT_OPUS && packet.ssrc === ssrcs.mixSsrc) {
         if (!inWindow(tally, now)) return;
         bot.mixReceived++;
         bot.bytesReceived += bytes.length;
         const captured = readCaptureTime(packet.extension);
-        if (captured !== null) record(tally.mixDelay, Date.now() - captured);
+        if (captured !== null) tally.mixDelay.add(Date.now() - captured);
       }
     };
     const link = await UdpLink.open({ hostname: "127.0.0.1", port: server.udpPort }, {
@@ -357,8 +343,8 @@ async function runStep(
   const tally: Tally = {
     window: null,
     sendTimes: new Map(),
-    latency: { values: new Float64Array(1 << 16), count: 0 },
-    mixDelay: { values: new Float64Array(1 << 14), count: 0 },
+    latency: new Samples(1 << 16),
+    mixDelay: new Samples(1 << 14),
     audioClockMaxGap: 0,
   };
   const bots: Bot[] = [];
@@ -411,8 +397,8 @@ async function runStep(
     const videoExpected = expectedOf();
     const videoReceived = sum((b) => b.videoReceived);
     const mixExpected = step.audio ? Math.round(bots.length * MIX_PACKETS_PER_SECOND * seconds) : 0;
-    const latency = sorted(tally.latency.values.subarray(0, tally.latency.count));
-    const mixDelay = sorted(tally.mixDelay.values.subarray(0, tally.mixDelay.count));
+    const latency = tally.latency.sorted();
+    const mixDelay = tally.mixDelay.sorted();
     const serverCpuPercent = (cpuMs / wallMs) * 100;
     const forwardedPerSecond = (videoReceived + mixReceived) / seconds;
     return {
