@@ -169,6 +169,34 @@ export class Samples {
   }
 }
 
+/**
+ * Stops a child process: SIGTERM, then SIGKILL if it has not exited after `killAfterMs`.
+ * Resolves with its exit status and whether it had to be killed.
+ *
+ * @example
+ * ```ts
+ * const { killed } = await terminate(child, 5000);
+ * ```
+ */
+export async function terminate(
+  child: Deno.ChildProcess,
+  killAfterMs: number,
+): Promise<{ status: Deno.CommandStatus; killed: boolean }> {
+  try {
+    child.kill("SIGTERM");
+  } catch { /* already exited */ }
+  let killed = false;
+  const killer = setTimeout(() => {
+    try {
+      child.kill("SIGKILL");
+      killed = true;
+    } catch { /* exited meanwhile */ }
+  }, killAfterMs);
+  const status = await child.status;
+  clearTimeout(killer);
+  return { status, killed };
+}
+
 /** Resolves after `ms`. */
 export function sleep(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));

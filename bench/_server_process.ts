@@ -15,7 +15,7 @@
  */
 
 import { startTaskArgs } from "../tools/start_task.ts";
-import { sleep } from "./_report.ts";
+import { sleep, terminate } from "./_report.ts";
 
 const ROOT = new URL("../", import.meta.url);
 
@@ -78,16 +78,7 @@ export async function startServerProcess(
     }
   })().catch(() => {});
   const stop = async () => {
-    try {
-      child.kill("SIGTERM");
-    } catch { /* exited */ }
-    const killer = setTimeout(() => {
-      try {
-        child.kill("SIGKILL");
-      } catch { /* exited */ }
-    }, 5000);
-    await child.status;
-    clearTimeout(killer);
+    await terminate(child, 5000);
     await Deno.remove(dataDir, { recursive: true }).catch(() => {});
   };
   const reader = child.stdout.pipeThrough(new TextDecoderStream()).getReader();

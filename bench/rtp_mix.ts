@@ -30,7 +30,16 @@
  */
 
 import process from "node:process";
-import { fmt, machine, machineBusyMs, machineLine, processCpuMs, sleep, table } from "./_report.ts";
+import {
+  fmt,
+  machine,
+  machineBusyMs,
+  machineLine,
+  processCpuMs,
+  sleep,
+  table,
+  terminate,
+} from "./_report.ts";
 import { haveFfmpeg, makeOpusTones } from "./_media_files.ts";
 import {
   createMeeting,
@@ -175,18 +184,7 @@ async function addSender(
 }
 
 async function stopSenders(senders: Sender[]): Promise<void> {
-  await Promise.all(senders.map(async ({ child }) => {
-    try {
-      child.kill("SIGTERM");
-    } catch { /* exited */ }
-    const killer = setTimeout(() => {
-      try {
-        child.kill("SIGKILL");
-      } catch { /* exited */ }
-    }, 3000);
-    await child.status;
-    clearTimeout(killer);
-  }));
+  await Promise.all(senders.map(({ child }) => terminate(child, 3000)));
 }
 
 /** Counts datagrams arriving at a socket of this process until closed. */

@@ -13,6 +13,7 @@
  * @module
  */
 
+import { terminate } from "../bench/_report.ts";
 import { startTaskArgs } from "../tools/start_task.ts";
 
 /** A stdout line counts as an error when it matches this (any stderr line does). */
@@ -138,25 +139,8 @@ export class ServerProcess {
   async stop(): Promise<Deno.CommandStatus> {
     this.stopping = true;
     if (!this.status) {
-      try {
-        this.child.kill("SIGTERM");
-      } catch {
-        // already exited
-      }
-      let timer: ReturnType<typeof setTimeout> | undefined;
-      const late = new Promise<"late">((resolve) => {
-        timer = setTimeout(() => resolve("late"), STOP_TIMEOUT_MS);
-      });
-      const first = await Promise.race([this.exited, late]);
-      clearTimeout(timer);
-      if (first === "late") {
-        this.#record("(soak) server did not exit 10 s after SIGTERM; killed");
-        try {
-          this.child.kill("SIGKILL");
-        } catch {
-          // exited meanwhile
-        }
-      }
+      const { killed } = await terminate(this.child, STOP_TIMEOUT_MS);
+      if (killed) this.#record("(soak) server did not exit 10 s after SIGTERM; killed");
     }
     const status = await this.exited;
     await Promise.all(this.#pumps);
