@@ -29,7 +29,7 @@ import {
   hears,
   tonePowers,
 } from "./support/cli.ts";
-import { ffmpeg, readWav } from "./support/ffmpeg.ts";
+import { fakeCaptureFlags, ffmpeg, readWav } from "./support/ffmpeg.ts";
 import { mediaBot } from "./support/media_bot.ts";
 import { testClient, testServer } from "./support/server.ts";
 import { waitFor } from "./support/wait.ts";
@@ -517,39 +517,7 @@ Deno.test({
     const ivf = await clip();
     const dir = await Deno.makeTempDir({ prefix: "meet-cli-browser-" });
     // The page's fake camera and microphone: a small busy picture and an 880 Hz tone.
-    const camera = join(dir, "camera.y4m");
-    const microphone = join(dir, "microphone.wav");
-    const inputs: Array<[string, string[]]> = [
-      [camera, [
-        "-f",
-        "lavfi",
-        "-i",
-        "testsrc2=size=320x240:rate=15",
-        "-t",
-        "2",
-        "-pix_fmt",
-        "yuv420p",
-      ]],
-      [microphone, [
-        "-f",
-        "lavfi",
-        "-i",
-        "sine=frequency=880:sample_rate=48000",
-        "-t",
-        "3",
-        "-af",
-        "volume=3",
-      ]],
-    ];
-    for (const [path, args] of inputs) {
-      await using proc = ffmpeg([...args, "-y", path]);
-      const { code, log } = await proc.done;
-      assert.equal(code, 0, log);
-    }
-    await using browser = await launchBrowser([
-      `--use-file-for-fake-video-capture=${camera}`,
-      `--use-file-for-fake-audio-capture=${microphone}`,
-    ]);
+    await using browser = await launchBrowser(await fakeCaptureFlags(dir));
     const common = ["--server", server.url, "--udp-port", String(server.udpPort), "--json"];
     const files = (who: string) => [
       "--ivf",

@@ -10,6 +10,9 @@
  * @module
  */
 
+import assert from "node:assert/strict";
+import { join } from "node:path";
+
 /** A port that was free a moment ago (bound and released). */
 export function freeUdpPort(): number {
   const socket = Deno.listenDatagram({ transport: "udp", hostname: "127.0.0.1", port: 0 });
@@ -133,6 +136,35 @@ export function vp8PatternRtp(
     "-g",
     String(keyframeEvery),
     ...rtpOutput(payloadType, route),
+  ];
+}
+
+/**
+ * Files for a page's fake camera and microphone: a small busy picture (320x240, 15 fps, 2 s,
+ * looped by Chromium) and an 880 Hz tone (3 s, loud), made in `dir`. Returns the Chromium
+ * flags that use them.
+ *
+ * @example
+ * ```ts
+ * await using browser = await launchBrowser(await fakeCaptureFlags(dir));
+ * ```
+ */
+export async function fakeCaptureFlags(dir: string): Promise<string[]> {
+  const camera = join(dir, "camera.y4m");
+  const microphone = join(dir, "microphone.wav");
+  const inputs: Array<[string, string[]]> = [
+    [camera, ["-f", "lavfi", "-i", "testsrc2=size=320x240:rate=15", "-t", "2"]],
+    [microphone, ["-f", "lavfi", "-i", "sine=frequency=880:sample_rate=48000", "-t", "3"]],
+  ];
+  for (const [path, args] of inputs) {
+    const extra = path === camera ? ["-pix_fmt", "yuv420p"] : ["-af", "volume=3"];
+    await using proc = ffmpeg([...args, ...extra, "-y", path]);
+    const { code, log } = await proc.done;
+    assert.equal(code, 0, log);
+  }
+  return [
+    `--use-file-for-fake-video-capture=${camera}`,
+    `--use-file-for-fake-audio-capture=${microphone}`,
   ];
 }
 

@@ -27,7 +27,7 @@ import {
   toneGaps,
   tonePowersFrom,
 } from "../support/cli.ts";
-import { ffmpeg } from "../support/ffmpeg.ts";
+import { fakeCaptureFlags } from "../support/ffmpeg.ts";
 import { testServer } from "../support/server.ts";
 import { waitFor } from "../support/wait.ts";
 
@@ -79,27 +79,7 @@ try {
   await using server = await testServer();
   const ivf = await clip();
   // The page's fake camera and microphone: a small busy picture and an 880 Hz tone.
-  const camera = join(dir, "camera.y4m");
-  const microphone = join(dir, "microphone.wav");
-  const inputs: Array<[string, string[]]> = [
-    [camera, ["-f", "lavfi", "-i", "testsrc2=size=320x240:rate=15", "-t", "2"]],
-    [microphone, [
-      "-f",
-      "lavfi",
-      "-i",
-      "sine=frequency=880:sample_rate=48000",
-      "-t",
-      "3",
-      "-af",
-      "volume=3",
-    ]],
-  ];
-  for (const [path, args] of inputs) {
-    const extra = path.endsWith(".y4m") ? ["-pix_fmt", "yuv420p"] : [];
-    await using proc = ffmpeg([...args, ...extra, "-y", path]);
-    const { code, log } = await proc.done;
-    assert.equal(code, 0, log);
-  }
+  const captureFlags = await fakeCaptureFlags(dir);
 
   const common = ["--server", server.url, "--udp-port", String(server.udpPort), "--json"];
   const files = (who: "Ann" | "Bob") => [
@@ -190,10 +170,7 @@ try {
   };
 
   // 2. A browser page joins: relay for everyone, everyone sees and hears everyone.
-  await using browser = await launchBrowser([
-    `--use-file-for-fake-video-capture=${camera}`,
-    `--use-file-for-fake-audio-capture=${microphone}`,
-  ]);
+  await using browser = await launchBrowser(captureFlags);
   const errors: string[] = [];
   const page: Page = await (await browser.newContext()).newPage();
   page.setDefaultTimeout(TIMEOUT);
