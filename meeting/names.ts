@@ -29,30 +29,29 @@ function lengthOf(text: string): number {
   return [...text].length;
 }
 
+/** Cleans `raw` and checks it has 1 to `max` characters, or throws `code`. */
+function cleanWithin(
+  raw: unknown,
+  max: number,
+  code: "invalid_name" | "invalid_title",
+  what: string,
+): string {
+  const text = clean(raw);
+  const length = lengthOf(text);
+  if (length < 1 || length > max) {
+    throw new MeetingError(code, `${what} must have 1 to ${max} characters (got ${length})`);
+  }
+  return text;
+}
+
 /** Returns the cleaned display name, or throws `invalid_name` unless it has 1-40 characters. */
 export function normalizeName(raw: unknown): string {
-  const name = clean(raw);
-  const length = lengthOf(name);
-  if (length < 1 || length > MAX_NAME_LENGTH) {
-    throw new MeetingError(
-      "invalid_name",
-      `a name must have 1 to ${MAX_NAME_LENGTH} characters (got ${length})`,
-    );
-  }
-  return name;
+  return cleanWithin(raw, MAX_NAME_LENGTH, "invalid_name", "a name");
 }
 
 /** Returns the cleaned title, or throws `invalid_title` unless it has 1-80 characters. */
 export function normalizeTitle(raw: unknown): string {
-  const title = clean(raw);
-  const length = lengthOf(title);
-  if (length < 1 || length > MAX_TITLE_LENGTH) {
-    throw new MeetingError(
-      "invalid_title",
-      `a title must have 1 to ${MAX_TITLE_LENGTH} characters (got ${length})`,
-    );
-  }
-  return title;
+  return cleanWithin(raw, MAX_TITLE_LENGTH, "invalid_title", "a title");
 }
 
 /** Longest meeting passcode, in characters. */
