@@ -19,7 +19,7 @@ import { type RtpPacket, seqDiff, timestampDiff } from "../../media/rtp.ts";
 import { OPUS_CLOCK_RATE, readCaptureTime } from "../../protocol/media.ts";
 import type { AudioPlayback } from "./audio_playback.ts";
 import { wallClock } from "./clock.ts";
-import { InboundStream } from "./inbound_stream.ts";
+import { InboundStream, type InboundStreamStats } from "./inbound_stream.ts";
 import { SampleWindow } from "./stats.ts";
 
 /**
@@ -43,15 +43,8 @@ export interface AudioReceiverOptions {
  * const { lossPercent, jitterMs } = receiver.stats(performance.now());
  * ```
  */
-export interface AudioReceiverStats {
+export interface AudioReceiverStats extends InboundStreamStats {
   ssrc: number;
-  packets: number;
-  bytes: number;
-  packetsLost: number;
-  lossPercent: number;
-  jitterMs: number;
-  /** Received bits per second (last second). */
-  bitrate: number;
   framesDecoded: number;
   /** Capture (at the sender) to arrival here, ms: median of the last ~2 s of packets. */
   arrivalDelayP50: number | null;

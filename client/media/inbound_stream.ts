@@ -21,8 +21,11 @@ import { RateMeter } from "./stats.ts";
 export interface InboundStreamStats {
   packets: number;
   bytes: number;
+  /** Packets lost since the start (RFC 3550). */
   packetsLost: number;
+  /** Loss over the stream's life, percent. */
   lossPercent: number;
+  /** Interarrival jitter, ms. */
   jitterMs: number;
   /** Received bits per second (last second). */
   bitrate: number;

@@ -23,7 +23,7 @@ import { type RtpPacket, timestampDiff } from "../../media/rtp.ts";
 import { Vp8FrameAssembler } from "../../media/vp8.ts";
 import { readCaptureTime, VIDEO_CLOCK_RATE } from "../../protocol/media.ts";
 import { wallClock } from "./clock.ts";
-import { InboundStream } from "./inbound_stream.ts";
+import { InboundStream, type InboundStreamStats } from "./inbound_stream.ts";
 import { RateMeter, SampleWindow } from "./stats.ts";
 
 /** Fewest ms between two keyframe requests for one stream. */
@@ -51,18 +51,8 @@ export interface VideoReceiverOptions {
  * const { fps, delayP50 } = receiver.stats(performance.now());
  * ```
  */
-export interface VideoReceiverStats {
+export interface VideoReceiverStats extends InboundStreamStats {
   ssrc: number;
-  packets: number;
-  bytes: number;
-  /** Packets lost since the start (RFC 3550). */
-  packetsLost: number;
-  /** Loss over the stream's life, percent. */
-  lossPercent: number;
-  /** Interarrival jitter, ms. */
-  jitterMs: number;
-  /** Received bits per second (last second). */
-  bitrate: number;
   framesDecoded: number;
   /** Frames dropped by the assembler (incomplete, or skipped waiting for a keyframe). */
   framesDropped: number;
