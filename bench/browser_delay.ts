@@ -11,7 +11,8 @@
  *   the playout buffer, the output latency;
  * - decoded and shown frame rates, and CPU (machine and server).
  *
- * Usage: `./deno run -A bench/browser_delay.ts [--pages=3] [--seconds=20] [--warmup=5] [--json]`
+ * Usage: `./deno run -A bench/browser_delay.ts [--pages=3] [--seconds=20] [--warmup=5]
+ * [--audio-only] [--json]` (`--audio-only`: every page turns its camera off after joining).
  * (about 35 s with the defaults). Progress goes to stderr, the report (Markdown) to stdout.
  *
  * @module
@@ -45,12 +46,15 @@ const { values: args } = parseArgs({
     seconds: { type: "string", default: "20" },
     warmup: { type: "string", default: "5" },
     json: { type: "boolean", default: false },
+    "audio-only": { type: "boolean", default: false },
   },
 });
 const PAGES = Math.min(3, Math.max(2, Number(args.pages)));
 const WINDOW_S = Math.max(5, Number(args.seconds));
 const WARMUP_S = Math.max(0, Number(args.warmup));
 const NAMES = ["Ann", "Bob", "Cy"].slice(0, PAGES);
+/** Cameras off: the audio path without the pages' video work competing for the CPU. */
+const AUDIO_ONLY = args["audio-only"];
 
 const log = (...parts: unknown[]) => console.error("[browser_delay]", ...parts);
 
@@ -63,6 +67,8 @@ interface PageSnapshot {
   framesRendered: number;
   /** Per receiver: capture to arrival of the mix, ms. */
   mixArrivalP50: number | null;
+  /** The sender: capture to its packet sent (framing and encoder), ms (a moving mean). */
+  audioEncodeMs: number;
   depthMs: number;
   targetMs: number;
   outputLatencyMs: number;
@@ -84,6 +90,7 @@ function snapshot(page: Page): Promise<PageSnapshot> {
       framesDecoded: parts.reduce((n, p) => n + p.framesDecoded, 0),
       framesRendered: parts.reduce((n, p) => n + p.framesRendered, 0),
       mixArrivalP50: s.audio.receivers[0]?.arrivalDelayP50 ?? null,
+      audioEncodeMs: s.send.audioEncodeMs,
       depthMs: s.audio.depthMs,
       targetMs: s.audio.targetMs,
       outputLatencyMs: s.audio.outputLatencyMs,
@@ -115,7 +122,7 @@ async function main() {
       .concat(["-t", "3", "-pix_fmt", "yuv420p", clip]),
   }).output();
   if (!ffmpeg.success) throw new Error(new TextDecoder().decode(ffmpeg.stderr));
-  const server = await startServerProcess();
+  const server = await startServerProcess({ args: ["--p2p", "off"] }); // relay even with 2 pages;
   log(`server ${server.url} (pid ${server.pid}), ${PAGES} pages`);
   const browser = await launchBrowser([`--use-file-for-fake-video-capture=${clip}`]);
   try {
@@ -129,14 +136,20 @@ async function main() {
       page.on("pageerror", (e) => log(`${name}: page error: ${e.message}`));
       await page.goto(`${server.url}m/${meeting.id}?name=${name}`);
       await page.waitForSelector("[data-testid=room][data-joined=true]");
+      if (AUDIO_ONLY) await page.click("[data-testid=toggle-camera]");
       pages.push(page);
     }
     await waitFor(async () => {
       const snaps = await Promise.all(pages.map(snapshot));
       return snaps.every((s) =>
-        s.videoRendered.length > 30 && s.audio.length > 10 && s.framesRendered > 0
+        (AUDIO_ONLY || (s.videoRendered.length > 30 && s.framesRendered > 0)) &&
+        s.audio.length > 10
       );
-    }, { what: "video and audio on every page", timeoutMs: 20_000, intervalMs: 200 });
+    }, {
+      what: AUDIO_ONLY ? "audio on every page" : "video and audio on every page",
+      timeoutMs: 20_000,
+      intervalMs: 200,
+    });
     log(`media flowing; warming up ${WARMUP_S} s`);
     await sleep(WARMUP_S * 1000);
 
@@ -165,6 +178,7 @@ async function main() {
     const shownFps = after.reduce((n, s, i) => n + s.framesRendered - before[i].framesRendered, 0) /
       elapsedS / streams;
     const arrival = median(after.map((s) => s.mixArrivalP50 ?? NaN).filter(Number.isFinite));
+    const encode = median(after.map((s) => s.audioEncodeMs));
     const depth = median(after.map((s) => s.depthMs));
     const output = median(after.map((s) => s.outputLatencyMs));
     const concealed = median(after.map((s) => s.concealedPercent));
@@ -172,13 +186,19 @@ async function main() {
 
     const result = {
       pages: PAGES,
+      audioOnly: AUDIO_ONLY,
       windowSeconds: elapsedS,
       video,
       decoded,
       audio,
       decodeFps,
       shownFps,
-      audioParts: { mixArrivalMs: arrival, playoutDepthMs: depth, outputLatencyMs: output },
+      audioParts: {
+        captureToSentMs: encode,
+        mixArrivalMs: arrival,
+        playoutDepthMs: depth,
+        outputLatencyMs: output,
+      },
       concealedPercent: concealed,
       stalls,
       machineCpuPercent: busy * 100,
@@ -189,28 +209,31 @@ async function main() {
       return;
     }
     const verdict = (p50: number, target: number) => (p50 < target ? "yes" : "NO");
-    console.log(`## Browser end-to-end delay (relay, ${PAGES} pages on loopback)\n`);
+    const cameras = AUDIO_ONLY ? ", cameras off" : "";
+    console.log(`## Browser end-to-end delay (relay, ${PAGES} pages on loopback${cameras})\n`);
     console.log(`${machineLine(machine())}; code ${codeVersion()}\n`);
     console.log(
       table(
         ["measure", "samples", "p50 ms", "p95 ms", "target p50", "met"],
         [
-          [
-            "video, capture to display",
-            String(video.n),
-            fmt(video.p50),
-            fmt(video.p95),
-            `< ${TARGET_VIDEO_P50_MS}`,
-            verdict(video.p50, TARGET_VIDEO_P50_MS),
-          ],
-          [
-            "video, capture to decoded",
-            String(decoded.n),
-            fmt(decoded.p50),
-            fmt(decoded.p95),
-            "",
-            "",
-          ],
+          ...(AUDIO_ONLY ? [] : [
+            [
+              "video, capture to display",
+              String(video.n),
+              fmt(video.p50),
+              fmt(video.p95),
+              `< ${TARGET_VIDEO_P50_MS}`,
+              verdict(video.p50, TARGET_VIDEO_P50_MS),
+            ],
+            [
+              "video, capture to decoded",
+              String(decoded.n),
+              fmt(decoded.p50),
+              fmt(decoded.p95),
+              "",
+              "",
+            ],
+          ]),
           [
             "audio, capture to speaker",
             String(audio.n),
@@ -230,6 +253,7 @@ async function main() {
         [
           ["video decoded per stream", `${fmt(decodeFps, 1)} fps (${streams} streams)`],
           ["video shown per stream", `${fmt(shownFps, 1)} fps`],
+          ["audio: capture to packet sent (median of pages)", `${fmt(encode)} ms`],
           ["audio: capture to mix arrival (median of pages)", `${fmt(arrival)} ms`],
           ["audio: playout buffer depth (median of pages)", `${fmt(depth)} ms`],
           ["audio: AudioContext output latency", `${fmt(output)} ms`],

@@ -25,8 +25,8 @@
 import { seqDiff, timestampDiff } from "./rtp.ts";
 
 /**
- * Options of {@linkcode JitterBuffer}. Equal `minMs` and `maxMs` give a fixed depth (the
- * server mixer uses 40/40).
+ * Options of {@linkcode JitterBuffer}. Equal `minMs` and `maxMs` give a fixed depth; with
+ * `guardMs` the depth follows how early frames arrive (the server mixer's setting).
  *
  * @example
  * ```ts
@@ -50,6 +50,17 @@ export interface JitterBufferOptions {
    * (default 100 ms): the sender may simply have stopped sending.
    */
   maxConcealMs?: number;
+  /**
+   * Adapt to how early frames arrive instead of to the jitter estimate (the server mixer
+   * does). The buffer starts playing at `minMs` and keeps its delay as short as the
+   * arrivals allow: when every frame of the last window (0.5 s) arrived at least one frame
+   * plus this guard (or 2 x the jitter, if more) before it was played, it drops a frame; a
+   * frame that is not there in time is concealed and deepens the buffer by a frame. The
+   * depth stays within [minMs, maxMs]. A mixer that takes frames on its own clock waits on
+   * average half a frame this way instead of a fixed whole one. A stall of several frames
+   * deepens it by one frame only: the frames it held back are dropped when they come.
+   */
+  guardMs?: number;
 }
 
 /**
@@ -125,6 +136,7 @@ interface BufferedFrame {
   seq: number;
   rtpTimestamp: number;
   payload: Uint8Array;
+  arrivalMs: number;
 }
 
 /** Pops between adjustments of the depth towards the target (25 x 20 ms = 0.5 s). */
@@ -155,6 +167,7 @@ export class JitterBuffer {
   readonly #maxMs: number;
   readonly #capacity: number;
   readonly #maxConcealMs: number;
+  readonly #guardMs: number | null;
 
   /** Frames by extended sequence number. */
   #frames = new Map<number, BufferedFrame>();
@@ -170,6 +183,9 @@ export class JitterBuffer {
   #jitterMs = 0;
   #windowPops = 0;
   #windowMinDepthMs = Infinity;
+  /** Least time a frame played in this window had waited since it arrived. */
+  #windowMinWaitMs = Infinity;
+  #windowUnderruns = 0;
   #counters = {
     received: 0,
     played: 0,
@@ -200,10 +216,15 @@ export class JitterBuffer {
       Math.ceil((2 * this.#maxMs) / this.#frameMs) + 2,
     );
     this.#maxConcealMs = options.maxConcealMs ?? 100;
+    this.#guardMs = options.guardMs ?? null;
   }
 
-  /** The depth the buffer aims for now: frame + 4 x jitter, in whole frames, within [min, max]. */
+  /**
+   * The depth the buffer aims for now: frame + 4 x jitter, in whole frames, within [min,
+   * max]; with `guardMs`, `minMs` (the depth it starts at and works down to).
+   */
   get targetMs(): number {
+    if (this.#guardMs !== null) return this.#minMs;
     const wanted = Math.ceil((this.#frameMs + 4 * this.#jitterMs) / this.#frameMs) * this.#frameMs;
     return Math.min(this.#maxMs, Math.max(this.#minMs, wanted));
   }
@@ -244,7 +265,7 @@ export class JitterBuffer {
     seq &= 0xffff;
     if (this.#highest === null || this.#next === null) {
       this.#begin(seq, rtpTimestamp, arrivalMs);
-      this.#frames.set(seq, { seq, rtpTimestamp, payload });
+      this.#frames.set(seq, { seq, rtpTimestamp, payload, arrivalMs });
       return "stored";
     }
     const ext = this.#highest + seqDiff(seq, this.#highest & 0xffff);
@@ -252,7 +273,7 @@ export class JitterBuffer {
       this.#counters.restarts++;
       this.#counters.lost += this.#frames.size;
       this.#begin(seq, rtpTimestamp, arrivalMs);
-      this.#frames.set(seq, { seq, rtpTimestamp, payload });
+      this.#frames.set(seq, { seq, rtpTimestamp, payload, arrivalMs });
       return "restarted";
     }
     this.#measureJitter(rtpTimestamp, arrivalMs);
@@ -267,7 +288,7 @@ export class JitterBuffer {
       this.#counters.duplicates++;
       return "duplicate";
     }
-    this.#frames.set(ext, { seq, rtpTimestamp, payload });
+    this.#frames.set(ext, { seq, rtpTimestamp, payload, arrivalMs });
     if (ext > this.#highest) this.#highest = ext;
     // Overflow: the oldest frames give way.
     while (this.#highest - this.#next + 1 > this.#capacity) this.#dropNext();
@@ -307,6 +328,7 @@ export class JitterBuffer {
 
     const frame = this.#frames.get(next);
     if (frame) {
+      this.#windowMinWaitMs = Math.min(this.#windowMinWaitMs, nowMs - frame.arrivalMs);
       this.#frames.delete(next);
       this.#next = next + 1;
       this.#underrunSinceMs = null;
@@ -325,13 +347,23 @@ export class JitterBuffer {
       this.#counters.concealed++;
       return { kind: "missing", seq: next & 0xffff, underrun: false };
     }
+    const streak = this.#underrunSinceMs !== null;
     this.#underrunSinceMs ??= nowMs;
+    this.#windowUnderruns++;
     if (nowMs - this.#underrunSinceMs >= this.#maxConcealMs) {
       this.#playing = false; // the sender went quiet: stop concealing, buffer again
       this.#underrunSinceMs = null;
       return null;
     }
     this.#counters.concealed++;
+    if (streak && this.#guardMs !== null) {
+      // A stall longer than a frame deepens the buffer by one frame, not by its length:
+      // the frames it held back are given up (late when they come) instead of delaying
+      // everything after them.
+      this.#next = next + 1;
+      this.#counters.lost++;
+      return { kind: "missing", seq: next & 0xffff, underrun: false };
+    }
     return { kind: "missing", seq: next & 0xffff, underrun: true };
   }
 
@@ -388,7 +420,18 @@ export class JitterBuffer {
     this.#windowMinDepthMs = Math.min(this.#windowMinDepthMs, depth);
     if (++this.#windowPops < ADAPT_WINDOW) return "none";
     const minDepth = this.#windowMinDepthMs;
+    const minWaitMs = this.#windowMinWaitMs;
+    const underruns = this.#windowUnderruns;
     this.#resetWindow();
+    if (this.#guardMs !== null) {
+      // Every frame waited more than a frame plus the guard: play one frame earlier.
+      const guard = Math.max(this.#guardMs, 2 * this.#jitterMs);
+      const early = underruns === 0 && minWaitMs >= this.#frameMs + guard;
+      if ((early && depth - this.#frameMs >= this.#minMs) || minDepth > this.#maxMs) {
+        this.#dropNext();
+      }
+      return "none";
+    }
     if (minDepth >= target + this.#frameMs) this.#dropNext();
     else if (minDepth < target - this.#frameMs) return "stretch";
     return "none";
@@ -397,6 +440,8 @@ export class JitterBuffer {
   #resetWindow(): void {
     this.#windowPops = 0;
     this.#windowMinDepthMs = Infinity;
+    this.#windowMinWaitMs = Infinity;
+    this.#windowUnderruns = 0;
   }
 
   /** Skips the frame at the play position (held or not), counting it. */

@@ -304,3 +304,106 @@ Deno.test("jitter buffer: the depth itself grows to a raised target, by conceale
   assert.ok(average >= 60, `average depth ${average} ms`);
   assert.ok(buffer.stats.lost === 0 && buffer.stats.late === 0);
 });
+
+/** The mixer's setting: adapt to how early frames arrive. */
+const guarded: JitterBufferOptions = { minMs: 20, maxMs: 100, guardMs: 4 };
+
+/**
+ * Like `simulate`, but returns how long each played frame waited between its arrival and
+ * the pop that played it, in pop order (NaN for pops that played no frame).
+ */
+function waits(buffer: JitterBuffer, arrivals: Arrival[], untilMs: number, firstPopMs = 10) {
+  const arrivedAt = new Map(arrivals.map((a) => [a.seq, a.atMs]));
+  const pending = [...arrivals].sort((a, b) => a.atMs - b.atMs);
+  const out: number[] = [];
+  for (let now = firstPopMs; now <= untilMs; now += 20) {
+    while (pending.length > 0 && pending[0].atMs <= now) {
+      const { seq, atMs } = pending.shift()!;
+      buffer.push(seq, (seq * 960) >>> 0, payloadOf(seq), atMs);
+    }
+    const popped = buffer.pop(now);
+    out.push(popped?.kind === "frame" ? now - arrivedAt.get(popped.seq)! : NaN);
+  }
+  return out;
+}
+
+Deno.test("jitter buffer (guarded): a frame waits only until the next tick with margin", () => {
+  // Arrivals 7 ms before each pop: every frame plays at the first pop after it arrives.
+  const early = new JitterBuffer(guarded);
+  const arrivals = steady(0, 300).map((a) => ({ ...a, atMs: a.atMs + 3 }));
+  const waited = waits(early, arrivals, 300 * 20);
+  assert.deepEqual(waited.slice(50, 290).filter((w) => w !== 7), []);
+  assert.equal(early.stats.concealed, 0);
+  assert.equal(early.stats.targetMs, 20);
+
+  // The same stream in a fixed 40 ms buffer waits a whole frame longer.
+  const fixed = waits(new JitterBuffer(fixed40), arrivals, 300 * 20);
+  assert.deepEqual(fixed.slice(50, 290).filter((w) => w !== 27), []);
+});
+
+Deno.test("jitter buffer (guarded): a backlog is worked off down to the guard", () => {
+  // 100 ms of packets arrive at once, then the stream is steady 12 ms before each pop.
+  const arrivals = steady(0, 400).map((a) => ({ ...a, atMs: Math.max(a.atMs - 2, 100) }));
+  const buffer = new JitterBuffer(guarded);
+  const waited = waits(buffer, arrivals, 400 * 20, 110);
+  assert.ok(waited[10] >= 80, `early wait ${waited[10]}`);
+  assert.deepEqual(waited.slice(300, 390).filter((w) => w !== 12), []);
+  assert.equal(buffer.stats.concealed, 0);
+});
+
+Deno.test("jitter buffer (guarded): arrivals close to the tick do not cause repeated concealment", () => {
+  // Frames arrive 1 ms before the pop give or take 2 ms: some miss their tick until the
+  // buffer has deepened by a frame, and then it must not shorten again (which would miss
+  // ticks every half second).
+  const random = seededRandom(43);
+  const arrivals = steady(0, 1000).map((a) => ({ ...a, atMs: a.atMs + 9 + (random() * 4 - 2) }));
+  const buffer = new JitterBuffer(guarded);
+  const waited = waits(buffer, arrivals, 1000 * 20);
+  assert.ok(buffer.stats.concealed <= 3, `concealed ${buffer.stats.concealed}`);
+  const settled = waited.slice(100, 990);
+  assert.ok(
+    settled.every((w) => w > 15 && w < 25),
+    `waits ${settled.filter((w) => !(w > 15 && w < 25))}`,
+  );
+  assert.equal(buffer.stats.lost + buffer.stats.late, 0);
+});
+
+Deno.test("jitter buffer (guarded): jittery arrivals deepen it, within maxMs", () => {
+  const random = seededRandom(44);
+  const arrivals = steady(0, 1000).map((a) => ({ ...a, atMs: a.atMs + random() * 50 }));
+  const buffer = new JitterBuffer(guarded);
+  const depths: number[] = [];
+  const pending = [...arrivals].sort((a, b) => a.atMs - b.atMs);
+  for (let now = 10; now <= 1000 * 20; now += 20) {
+    while (pending.length > 0 && pending[0].atMs <= now) {
+      const { seq, atMs } = pending.shift()!;
+      buffer.push(seq, seq * 960, payloadOf(seq), atMs);
+    }
+    depths.push(buffer.depthMs);
+    buffer.pop(now);
+  }
+  assert.ok(depths.every((d) => d <= 100 + 20), `max depth ${Math.max(...depths)}`);
+  // It deepened past its one-frame start after the first misses, and then held: few
+  // frames concealed in 20 s, none dropped.
+  assert.ok(buffer.stats.concealed < 10, `concealed ${buffer.stats.concealed} of 1000`);
+  assert.equal(buffer.stats.dropped, 0);
+  const average = depths.slice(250).reduce((s, d) => s + d, 0) / 750;
+  assert.ok(average > 30, `average depth ${average} ms`);
+});
+
+Deno.test("jitter buffer (guarded): a sender's stall adds one frame of delay, not its length", () => {
+  // Frames arrive 5 ms before each pop, but 100 ms of them (seq 100-104) come late in one
+  // burst with seq 105: they are concealed, then given up, and the delay grows by one frame.
+  const arrivals = steady(0, 400).map((a) => ({
+    ...a,
+    atMs: a.seq >= 100 && a.seq <= 104 ? 105 * 20 + 5 : a.atMs + 5,
+  }));
+  const buffer = new JitterBuffer(guarded);
+  const waited = waits(buffer, arrivals, 400 * 20);
+  assert.ok(waited.slice(20, 100).every((w) => w === 5), `before: ${waited.slice(20, 100)}`);
+  assert.ok(waited.slice(110, 130).every((w) => w === 25), `after: ${waited.slice(110, 130)}`);
+  assert.equal(buffer.stats.late, 4);
+  assert.equal(buffer.stats.concealed, 5);
+  // Once steady again it works the extra frame off.
+  assert.ok(waited.slice(300, 390).every((w) => w === 5), `later: ${waited.slice(300, 390)}`);
+});

@@ -27,7 +27,7 @@ import {
   PT_OPUS,
   readCaptureTime,
 } from "../protocol/media.ts";
-import { JitterBuffer } from "./jitter_buffer.ts";
+import { JitterBuffer, type JitterBufferOptions } from "./jitter_buffer.ts";
 import {
   floatToInt16,
   frameLevel,
@@ -49,9 +49,30 @@ export interface MixerOptions {
   createDecoder(): OpusDecoder;
   /** How many of the loudest active speakers are mixed (default 3). */
   maxSpeakers?: number;
-  /** Depth of each participant's jitter buffer, ms (default 40). */
-  jitterMs?: number;
+  /**
+   * Each participant's jitter buffer (default {@linkcode MIXER_JITTER_BUFFER}: it adapts to
+   * how early that participant's frames arrive before the tick).
+   */
+  jitterBuffer?: JitterBufferOptions;
 }
+
+/**
+ * The mixer's jitter buffer by default: it starts at one frame and plays each frame on the
+ * first tick that leaves 4 ms (or 2 x the measured jitter) of margin, so a frame waits on
+ * average about half a tick; a frame that misses its tick is concealed and the buffer
+ * deepens by one frame, up to 100 ms.
+ *
+ * @example
+ * ```ts
+ * import { MIXER_JITTER_BUFFER } from "./mixer.ts";
+ * const fixed40 = { ...MIXER_JITTER_BUFFER, minMs: 40, maxMs: 40 }; // for comparison
+ * ```
+ */
+export const MIXER_JITTER_BUFFER: Readonly<JitterBufferOptions> = {
+  minMs: 20,
+  maxMs: 100,
+  guardMs: 4,
+};
 
 /** Level of one participant in the last tick. */
 export interface MixerLevel {
@@ -96,7 +117,7 @@ interface Input {
 /** Audio mixing for one meeting. */
 export class Mixer {
   #inputs = new Map<string, Input>();
-  #options: Required<Pick<MixerOptions, "maxSpeakers" | "jitterMs">> & MixerOptions;
+  #options: Required<Pick<MixerOptions, "maxSpeakers" | "jitterBuffer">> & MixerOptions;
   #selector: SpeakerSelector<string>;
   #sharedEncoder: OpusEncoder | undefined;
   #total = new Float32Array(OPUS_FRAME_SAMPLES);
@@ -115,7 +136,7 @@ export class Mixer {
   };
 
   constructor(options: MixerOptions) {
-    this.#options = { maxSpeakers: 3, jitterMs: 40, ...options };
+    this.#options = { maxSpeakers: 3, jitterBuffer: MIXER_JITTER_BUFFER, ...options };
     this.#selector = new SpeakerSelector({ maxSpeakers: this.#options.maxSpeakers });
   }
 
@@ -127,7 +148,7 @@ export class Mixer {
     this.#inputs.set(id, {
       id,
       sink,
-      buffer: new JitterBuffer({ minMs: this.#options.jitterMs, maxMs: this.#options.jitterMs }),
+      buffer: new JitterBuffer(this.#options.jitterBuffer),
       decoder: this.#options.createDecoder(),
       encoder: undefined,
       captureTimes: new Map(),
