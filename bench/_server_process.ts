@@ -51,6 +51,8 @@ export async function startServerProcess(
   const child = new Deno.Command(new URL("deno", ROOT).pathname, {
     args: [
       ...startTaskArgs(),
+      // e.g. MEET_BENCH_DENO_FLAGS="--cpu-prof --cpu-prof-dir=/tmp/prof" to profile the server
+      ...(Deno.env.get("MEET_BENCH_DENO_FLAGS")?.split(/\s+/).filter(Boolean) ?? []),
       "main.ts",
       "--host",
       "127.0.0.1",

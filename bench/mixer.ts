@@ -1,7 +1,7 @@
 /**
  * Mixer benchmark: the CPU cost of the server's audio mixer (media/mixer.ts) for one
  * meeting of 3, 10 and 30 participants who all send speech-like audio, with the server's
- * codecs (server/server.ts `serverOpusCodecs`: 32 kb/s, complexity 5).
+ * codecs (server/server.ts `serverOpusCodecs`: 32 kb/s, complexity 5, CELT only).
  *
  * Each participant has its own voice (pitch, syllable rate, formants, talk spurts and
  * pauses). Their audio is encoded to Opus RTP packets BEFORE the clock starts, so only the
@@ -30,7 +30,7 @@ import {
 } from "../media/opus.ts";
 import { parseRtp, type RtpPacket, writeRtp } from "../media/rtp.ts";
 import { captureTimeExtension, OPUS_FRAME_SAMPLES, PT_OPUS } from "../protocol/media.ts";
-import { serverOpusCodecs } from "../server/server.ts";
+import { MIXER_ENCODER_OPTIONS, serverOpusCodecs } from "../server/server.ts";
 import { fmt, machine, machineLine, quantile, sorted, table } from "./_report.ts";
 
 const RATE = 48_000;
@@ -210,7 +210,7 @@ function timedCodecs(backend: OpusBackendName | undefined, timer: CodecTimer) {
   const make = {
     encoder: (): OpusEncoder =>
       backend
-        ? createOpusEncoder({ bitrate: 32_000, complexity: 5, backend })
+        ? createOpusEncoder({ ...MIXER_ENCODER_OPTIONS, backend })
         : serverOpusCodecs.createEncoder(),
     decoder: (): OpusDecoder =>
       backend ? createOpusDecoder({ backend }) : serverOpusCodecs.createDecoder(),
