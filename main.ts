@@ -46,6 +46,7 @@ async function main(): Promise<number> {
       mixSpeakers: config.mixSpeakers,
       udpPort: config.udpPort,
       p2p: config.p2p,
+      udpIo: config.udpIo,
       tls,
     });
   } catch (err) {
@@ -65,6 +66,14 @@ async function main(): Promise<number> {
   );
   const opus = opusBackendInfo();
   console.log(`Audio mixing: Opus ${opus.name} (${opus.version}; ${opus.reason})`);
+  const io = server.udp.ioStats;
+  console.log(
+    io.kind === "batched"
+      ? "UDP I/O: batched (sendmmsg/recvmmsg through libc)"
+      : `UDP I/O: one Deno op per datagram${
+        io.fallbackReason ? ` (batched unavailable: ${io.fallbackReason})` : ""
+      }`,
+  );
   if (tls && config.selfSigned) {
     console.log(
       `Self-signed certificate: ${tls.certPath}\n  SHA-256 ${tls.fingerprint}\n` +

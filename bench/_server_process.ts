@@ -31,6 +31,8 @@ export interface ServerProcess {
   opus: string;
   /** `ffi` or `wasm`, from that line. */
   opusBackend: string;
+  /** `batched` or `deno`: the server's UDP I/O (from its `UDP I/O:` line). */
+  udpIo: string;
   /** Stops it (SIGTERM, SIGKILL after 5 s) and removes its data directory. */
   stop(): Promise<void>;
 }
@@ -94,7 +96,8 @@ export async function startServerProcess(
       const url = seen.match(/(http:\/\/127\.0\.0\.1:\d+\/)/)?.[1];
       const udp = seen.match(/RTP over UDP on port (\d+)/)?.[1];
       const opus = seen.match(/Audio mixing: Opus (.+)\n/)?.[1];
-      if (url && udp && opus) {
+      const udpIo = seen.match(/UDP I\/O: (.+)\n/)?.[1];
+      if (url && udp && opus && udpIo) {
         clearTimeout(timeout);
         (async () => {
           while (!(await reader.read()).done) { /* discard */ }
@@ -106,6 +109,7 @@ export async function startServerProcess(
           udpPort: Number(udp),
           opus: opus.trim(),
           opusBackend: opus.trim().split(/\s/)[0],
+          udpIo: udpIo.startsWith("batched") ? "batched" : "deno",
           stop,
         };
       }

@@ -19,12 +19,13 @@
  * 20 ms mixer tick, the ffmpeg processes' CPU, the server's media counters (`GET
  * /api/meetings/:id`: packets in, mix packets out, late audio), kernel drops at the server's
  * socket, and the load average before and after. A first row measures the server idle (the
- * meeting empty), and a last one repeats the largest stage with the other Opus backend
- * (`MEET_OPUS_BACKEND`).
+ * meeting empty); then the largest stage is repeated with the other Opus backend
+ * (`MEET_OPUS_BACKEND`) and with `--udp-io deno` (one Deno op per datagram instead of the
+ * batched system calls).
  *
  * Usage:
  *   deno run --allow-all bench/rtp_mix.ts [--quick] [--counts=10,30] [--window-ms=N]
- *     [--no-other-backend] [--json]
+ *     [--no-other-backend] [--no-deno-io] [--json]
  *
  * @module
  */
@@ -69,6 +70,8 @@ export interface RtpMixOptions {
   warmupMs?: number;
   /** Repeat the largest stage with the other Opus backend (default true). */
   otherBackend?: boolean;
+  /** Repeat the largest stage with `--udp-io deno`, one Deno op per datagram (default true). */
+  denoIo?: boolean;
   log?: (line: string) => void;
 }
 
@@ -78,6 +81,8 @@ export interface RtpMixRow {
   backend: string;
   /** Whether the backend was forced with MEET_OPUS_BACKEND (else the server's own choice). */
   forced: boolean;
+  /** The server's UDP I/O: `batched` (its default where it works) or `deno`. */
+  udpIo: string;
   senders: number;
   windowMs: number;
   /** Measurements made (a disturbed one is made again, up to 3 in all; shown: the last). */
@@ -222,7 +227,7 @@ async function measure(
   senders: Sender[],
   mix: ReturnType<typeof mixCounter>,
   windowMs: number,
-): Promise<Omit<RtpMixRow, "backend" | "forced" | "loadBefore">> {
+): Promise<Omit<RtpMixRow, "backend" | "forced" | "udpIo" | "loadBefore">> {
   const ffmpegCpu = () => senders.reduce((a, s) => a + (processCpuMs(s.child.pid) || 0), 0);
   const ownCpu = () => {
     const u = process.cpuUsage();
@@ -279,8 +284,9 @@ async function runBackend(
   env: Record<string, string> | undefined,
   measureIdle: boolean,
   log: (line: string) => void,
+  args: string[] = [],
 ): Promise<{ opus: string; backend: string; rows: RtpMixRow[]; idle: number }> {
-  const server = await startServerProcess({ env });
+  const server = await startServerProcess({ env, args });
   log(`rtp: server pid ${server.pid}, UDP ${server.udpPort}, Opus ${server.opus}`);
   const senders: Sender[] = [];
   const mix = mixCounter();
@@ -323,10 +329,16 @@ async function runBackend(
         await waitForQuiet(own, machineBusyMs, 20_000);
         r = { ...await measure(server, meeting.id, senders, mix, windowMs), attempts: attempt };
       }
-      const row: RtpMixRow = { backend: server.opusBackend, forced, loadBefore, ...r };
+      const row: RtpMixRow = {
+        backend: server.opusBackend,
+        forced,
+        udpIo: server.udpIo,
+        loadBefore,
+        ...r,
+      };
       rows.push(row);
       log(
-        `rtp: ${count} ffmpeg senders, ${server.opusBackend}: server ${
+        `rtp: ${count} ffmpeg senders, ${server.opusBackend}, ${server.udpIo} UDP I/O: server ${
           fmt(row.serverCpuPercent, 1)
         }% ` +
           `of a core, ffmpeg ${fmt(row.ffmpegCpuPercent)}%, in ${fmt(row.receivedPerSecond)} ` +
@@ -385,10 +397,20 @@ export async function runRtpMixBench(options: RtpMixOptions = {}): Promise<RtpMi
         log(`rtp: the ${other} backend could not run: ${(err as Error).message.split("\n")[0]}`);
       }
     }
+    if (options.denoIo !== false && largest && first.rows[0]?.udpIo === "batched") {
+      const deno = await runBackend(tones, [largest], windowMs, warmupMs, undefined, false, log, [
+        "--udp-io",
+        "deno",
+      ]);
+      rows.push(...deno.rows);
+    }
   } finally {
     await Deno.remove(dir, { recursive: true }).catch(() => {});
   }
-  const thirty = rows.find((r) => !r.forced && r.senders === 30);
+  // The target is judged on the server as it starts by default: its own Opus and UDP I/O.
+  const thirty = rows.find((r) =>
+    !r.forced && r.senders === 30 && r === rows.find((x) => x.senders === 30)
+  );
   return {
     machine: machine(),
     opus,
@@ -419,6 +441,7 @@ export function formatRtpMix(result: RtpMixResult): string {
   const rows = result.rows.map((r) => [
     String(r.senders),
     `${r.backend}${r.forced ? " (forced)" : " (server's choice)"}`,
+    r.udpIo,
     `**${fmt(r.serverCpuPercent, 1)}%** / ${fmt(r.serverMainThreadPercent, 1)}%`,
     fmt(r.cpuPerTickUs),
     `${fmt(r.ffmpegCpuPercent)}% (${fmt(r.ffmpegPerSenderPercent, 1)}% each)`,
@@ -441,6 +464,7 @@ export function formatRtpMix(result: RtpMixResult): string {
       [
         "ffmpeg participants",
         "Opus backend",
+        "UDP I/O",
         "server CPU: process / main thread",
         "server CPU per 20 ms tick, us",
         "ffmpeg CPU, all",
@@ -451,7 +475,7 @@ export function formatRtpMix(result: RtpMixResult): string {
         "load avg (1 min) before -> after",
       ],
       rows,
-      [true, false, true, true, true, true, true, true, true, false],
+      [true, false, false, true, true, true, true, true, true, true, false],
     ),
     "",
     "CPU is % of one core (CPU time per wall time, from /proc). Each tick decodes one Opus frame " +
@@ -461,7 +485,9 @@ export function formatRtpMix(result: RtpMixResult): string {
     "participant per 20 ms. Late audio = packets the jitter buffer dropped; kernel drops = " +
     "datagrams lost at the server's full socket buffer. (!) marks a row disturbed by other " +
     "processes (over 40% of a core) or with kernel drops; such a row is measured again, up to " +
-    "3 times (shown: the last).",
+    "3 times (shown: the last). UDP I/O: `batched` = sendmmsg/recvmmsg through libc, polled " +
+    "every 5 ms while datagrams flow (the server's default where it works); `deno` = one " +
+    "Deno op per datagram (`--udp-io deno`).",
   ];
   if (result.target) {
     out.push(
@@ -487,6 +513,7 @@ if (import.meta.main) {
     windowMs: Number(value("window-ms") ?? (quick ? 5000 : 10_000)),
     warmupMs: quick ? 2000 : 3000,
     otherBackend: !Deno.args.includes("--no-other-backend"),
+    denoIo: !Deno.args.includes("--no-deno-io"),
   });
   if (Deno.args.includes("--json")) console.log(JSON.stringify(result, null, 2));
   else console.log(`${machineLine(result.machine)}\n\n${formatRtpMix(result)}`);

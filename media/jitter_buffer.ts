@@ -53,8 +53,8 @@ export interface JitterBufferOptions {
   /**
    * Adapt to how early frames arrive instead of to the jitter estimate (the server mixer
    * does). The buffer starts playing at `minMs` and keeps its delay as short as the
-   * arrivals allow: when every frame of the last window (0.5 s) arrived at least one frame
-   * plus this guard (or 2 x the jitter, if more) before it was played, it drops a frame; a
+   * arrivals allow: when every frame of the last window (0.5 s) arrived at least k frames
+   * plus this guard (or 2 x the jitter, if more) before it was played, it drops k frames; a
    * frame that is not there in time is concealed and deepens the buffer by a frame. The
    * depth stays within [minMs, maxMs]. A mixer that takes frames on its own clock waits on
    * average half a frame this way instead of a fixed whole one. A stall of several frames
@@ -424,12 +424,13 @@ export class JitterBuffer {
     const underruns = this.#windowUnderruns;
     this.#resetWindow();
     if (this.#guardMs !== null) {
-      // Every frame waited more than a frame plus the guard: play one frame earlier.
+      // Every frame waited at least k frames more than the guard: play k frames earlier (a
+      // burst after a stall is worked off at once, not over seconds), keeping minMs.
       const guard = Math.max(this.#guardMs, 2 * this.#jitterMs);
-      const early = underruns === 0 && minWaitMs >= this.#frameMs + guard;
-      if ((early && depth - this.#frameMs >= this.#minMs) || minDepth > this.#maxMs) {
-        this.#dropNext();
-      }
+      const early = underruns === 0 ? Math.floor((minWaitMs - guard) / this.#frameMs) : 0;
+      const room = Math.floor((depth - this.#minMs) / this.#frameMs);
+      const drops = Math.max(Math.min(early, room), minDepth > this.#maxMs ? 1 : 0);
+      for (let i = 0; i < drops && this.#frames.size > 0; i++) this.#dropNext();
       return "none";
     }
     if (minDepth >= target + this.#frameMs) this.#dropNext();

@@ -19,6 +19,7 @@ export interface Config {
   graceSeconds: number;
   mixSpeakers: number;
   p2p: "auto" | "off";
+  udpIo: "auto" | "batched" | "deno";
   cert: string | undefined;
   key: string | undefined;
   selfSigned: boolean;
@@ -38,6 +39,9 @@ Flags:
   --grace SECONDS      seat kept for a dropped connection (default 30)
   --mix-speakers N     how many of the loudest speakers are mixed (default 3; 100 mixes everyone)
   --p2p auto|off       two participants send media directly to each other (default auto)
+  --udp-io auto|batched|deno
+                       UDP system calls: batched (sendmmsg/recvmmsg through libc, Linux) or
+                       one Deno op per datagram; auto takes batched where it works (default)
   --cert FILE          serve HTTPS/WSS with this PEM certificate (with --key)
   --key FILE           the certificate's PEM private key
   --self-signed        make a self-signed certificate for this machine's names and serve
@@ -71,6 +75,7 @@ export function parseFlags(args: string[]): Config {
         grace: { type: "string", default: "30" },
         "mix-speakers": { type: "string", default: "3" },
         p2p: { type: "string", default: "auto" },
+        "udp-io": { type: "string", default: "auto" },
         cert: { type: "string" },
         key: { type: "string" },
         "self-signed": { type: "boolean", default: false },
@@ -95,6 +100,10 @@ export function parseFlags(args: string[]): Config {
   if (values.p2p !== "auto" && values.p2p !== "off") {
     throw new FlagError(`--p2p must be auto or off (got "${values.p2p}")`);
   }
+  const udpIo = values["udp-io"];
+  if (udpIo !== "auto" && udpIo !== "batched" && udpIo !== "deno") {
+    throw new FlagError(`--udp-io must be auto, batched or deno (got "${udpIo}")`);
+  }
   if ((values.cert === undefined) !== (values.key === undefined)) {
     throw new FlagError("--cert and --key go together");
   }
@@ -109,6 +118,7 @@ export function parseFlags(args: string[]): Config {
     graceSeconds: grace,
     mixSpeakers,
     p2p: values.p2p,
+    udpIo,
     cert: values.cert,
     key: values.key,
     selfSigned: values["self-signed"]!,

@@ -21,6 +21,7 @@ import { Hub } from "./hub.ts";
 import { createOpusDecoder, createOpusEncoder, type OpusEncoderOptions } from "../media/opus.ts";
 import { Records } from "./records.ts";
 import { UdpTransport } from "./udp_transport.ts";
+import type { DatagramIoMode } from "./datagram_io.ts";
 
 /** Server options. */
 export interface ServerOptions {
@@ -40,6 +41,8 @@ export interface ServerOptions {
   udpPort?: number;
   /** `auto` (default): two participants that can go peer to peer do; `off`: always relay. */
   p2p?: "auto" | "off";
+  /** UDP system calls: see {@linkcode DatagramIoMode} (default `auto`). */
+  udpIo?: DatagramIoMode;
   /**
    * Origins (e.g. `https://meet.example.org`) whose pages may open the control WebSocket,
    * besides the server's own. Requests without an Origin (non-browser clients) are let in.
@@ -247,7 +250,15 @@ export async function startServer(options: ServerOptions = {}): Promise<RunningS
     await httpServer.shutdown();
     throw err;
   }
-  const udp = new UdpTransport(udpSocket, hub);
+  let udp: UdpTransport;
+  try {
+    udp = new UdpTransport(udpSocket, hub, { io: options.udpIo });
+  } catch (err) {
+    hub.close();
+    udpSocket.close();
+    await httpServer.shutdown();
+    throw err;
+  }
   const addr = httpServer.addr;
   const host = addr.hostname === "0.0.0.0" ? "127.0.0.1" : addr.hostname;
   let closing: Promise<void> | undefined;

@@ -8,10 +8,13 @@
  * GStreamer...) are bound by the REST API. Datagrams from unbound addresses, and malformed
  * ones, are dropped and counted, never forwarded.
  *
+ * Datagrams go through a {@linkcode DatagramIo}: batched system calls where they can be had
+ * (`--udp-io auto`, the default), else Deno's socket ops.
+ *
  * @example
  * ```ts
  * const socket = Deno.listenDatagram({ transport: "udp", hostname: "0.0.0.0", port: 5004 });
- * const udp = new UdpTransport(socket, hub);
+ * const udp = new UdpTransport(socket, hub, { io: "auto" });
  * udp.bindPlainRtp(room, participant.id, { ip: "127.0.0.1", port: 40000 });
  * udp.close();
  * ```
@@ -31,6 +34,13 @@ import { CONNECTION_LIMITS } from "./control_connection.ts";
 import type { Hub } from "./hub.ts";
 import type { MediaMember } from "./media_room.ts";
 import type { Room } from "./room.ts";
+import {
+  type DatagramIo,
+  type DatagramIoMode,
+  type DatagramIoStats,
+  MAX_DATAGRAM,
+  openDatagramIo,
+} from "./datagram_io.ts";
 
 /** Payload types a plain-RTP participant uses, mapped to and from ours. */
 export interface PayloadTypes {
@@ -51,8 +61,6 @@ export interface UdpCounters {
   droppedRateLimited: number;
   binds: number;
   bindErrors: number;
-  sent: number;
-  sendErrors: number;
 }
 
 interface Binding {
@@ -69,8 +77,6 @@ interface Binding {
   bytes: TokenBucket;
 }
 
-/** Largest datagram read; anything longer is malformed for us. */
-const MAX_DATAGRAM = 1500;
 /** A binding not heard from for this long is dropped. */
 const BINDING_IDLE_MS = 60_000;
 
@@ -89,23 +95,25 @@ export class UdpTransport {
     droppedRateLimited: 0,
     binds: 0,
     bindErrors: 0,
-    sent: 0,
-    sendErrors: 0,
   };
-  #socket: Deno.DatagramConn;
+  #io: DatagramIo;
   #hub: Hub;
   #bindings = new Map<string, Binding>();
   #closed = false;
   #sweep: ReturnType<typeof setInterval>;
-  #done: Promise<void>;
 
-  /** Serves media on an open datagram socket. */
-  constructor(socket: Deno.DatagramConn, hub: Hub) {
-    this.#socket = socket;
+  /** Serves media on an open datagram socket, which it owns from now on. */
+  constructor(socket: Deno.DatagramConn, hub: Hub, options: { io?: DatagramIoMode } = {}) {
     this.#hub = hub;
     this.port = (socket.addr as Deno.NetAddr).port;
+    this.#io = openDatagramIo(socket, options.io ?? "auto");
     this.#sweep = setInterval(() => this.#dropIdle(), 10_000);
-    this.#done = this.#receiveLoop();
+    this.#io.start((bytes, from) => this.#handle(bytes, from));
+  }
+
+  /** The datagram I/O's kind and counters (datagrams sent, send errors, system calls). */
+  get ioStats(): DatagramIoStats {
+    return this.#io.stats;
   }
 
   /** Number of bound addresses. */
@@ -135,34 +143,13 @@ export class UdpTransport {
     }
   }
 
-  /** Closes the socket and waits for the receive loop to end. */
+  /** Closes the socket and stops receiving. */
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
     clearInterval(this.#sweep);
     this.#bindings.clear();
-    try {
-      this.#socket.close();
-    } catch { /* already closed */ }
-    await this.#done;
-  }
-
-  async #receiveLoop(): Promise<void> {
-    while (!this.#closed) {
-      let datagram: [Uint8Array, Deno.Addr];
-      try {
-        datagram = await this.#socket.receive(new Uint8Array(MAX_DATAGRAM + 1));
-      } catch (err) {
-        if (this.#closed) return;
-        console.error("UDP receive failed:", err);
-        continue;
-      }
-      try {
-        this.#handle(datagram[0], datagram[1] as Deno.NetAddr);
-      } catch (err) {
-        console.error("UDP datagram handling failed:", err);
-      }
-    }
+    await this.#io.close();
   }
 
   #handle(bytes: Uint8Array, from: Deno.NetAddr): void {
@@ -284,11 +271,7 @@ export class UdpTransport {
   }
 
   #send(packet: Uint8Array, to: Deno.NetAddr): void {
-    if (this.#closed) return;
-    this.#socket.send(packet, to).then(
-      () => this.counters.sent++,
-      () => this.counters.sendErrors++,
-    );
+    if (!this.#closed) this.#io.send(packet, to);
   }
 
   #dropIdle(): void {

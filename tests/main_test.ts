@@ -33,6 +33,9 @@ Deno.test("--help prints the flags; a bad flag is a one-line error naming it", a
   const unknown = await output(["--colour"]);
   assert.equal(unknown.code, 2);
   assert.match(unknown.stderr.split("\n")[0], /^error: .*--colour/);
+  const io = await output(["--udp-io", "fast"]);
+  assert.equal(io.code, 2);
+  assert.match(io.stderr.split("\n")[0], /^error: --udp-io must be auto, batched or deno/);
 });
 
 Deno.test("starts, prints its address, refuses a taken port in one line, stops on SIGTERM", async () => {

@@ -30,104 +30,108 @@ async function addRtp(url: string, meeting: { id: string; token: string }, body:
   return { status: res.status, json: await res.json() };
 }
 
-Deno.test({
-  name: "ffmpeg sends an Opus tone over plain RTP: others hear it; its own mix holds them, not it",
-  sanitizeResources: false,
-  async fn() {
-    await using server = await testServer();
-    const dir = await Deno.makeTempDir({ prefix: "meet-ffmpeg-" });
-    const meeting = await createMeeting(server.url, "RTP");
-    const ann = await mediaBot(server, "Ann", meeting.id);
-    try {
-      ann.startTone(660);
-      const sendPort = freeUdpPort();
-      const receivePort = freeUdpPort();
-      const added = await addRtp(server.url, meeting, {
-        name: "ffmpeg",
-        ip: "127.0.0.1",
-        port: sendPort,
-        receivePort,
-        audioPayloadType: 111,
-      });
-      assert.equal(added.status, 201, JSON.stringify(added.json));
-      const { participantId, token, ip, port, sdp } = added.json;
-      assert.equal(ip, "127.0.0.1");
-      assert.equal(port, server.udpPort);
-      assert.match(sdp, new RegExp(`m=audio ${receivePort} RTP/AVP 111`));
-      await Deno.writeTextFile(join(dir, "meet.sdp"), sdp);
-      const wav = join(dir, "mix.wav");
-      // ffmpeg receives what the server sends it (the mix) using the returned SDP...
-      await using receiver = ffmpeg([
-        "-protocol_whitelist",
-        "file,udp,rtp",
-        "-i",
-        join(dir, "meet.sdp"),
-        "-t",
-        "4",
-        "-ac",
-        "1",
-        "-ar",
-        "48000",
-        "-y",
-        wav,
-      ]);
-      // ...while another ffmpeg sends a 440 Hz tone from the bound address.
-      await using sender = ffmpeg(
-        opusToneRtp({
-          hz: 440,
-          seconds: 15,
-          payloadType: 111,
-          serverPort: port,
-          localPort: sendPort,
-        }),
-      );
-      await waitFor(() => ann.tonePower(440) > HEARD, {
-        what: "Ann hears ffmpeg's 440 Hz",
-        timeoutMs: 15_000,
-      });
-      assert.ok(ann.tonePower(660) < ABSENT, "Ann hears herself");
-      const result = await receiver.done;
-      assert.equal(result.code, 0, result.log);
-      const { samples, sampleRate } = await readWav(wav);
-      assert.equal(sampleRate, 48_000);
-      assert.ok(samples.length >= 48_000 * 3, `${samples.length} samples`);
-      const tail = samples.subarray(samples.length - 48_000);
-      const ann660 = goertzelPower(tail, sampleRate, 660);
-      const own440 = goertzelPower(tail, sampleRate, 440);
-      assert.ok(ann660 > HEARD, `ffmpeg's mix lacks Ann: ${ann660}`);
-      assert.ok(own440 < ABSENT, `ffmpeg hears its own tone: ${own440}`);
-      // The roster shows the RTP participant; DELETE with its token removes it.
-      const details = await (await fetch(`${server.url}api/meetings/${meeting.id}`)).json();
-      const seat = details.roster.find((p: { id: string }) => p.id === participantId);
-      assert.deepEqual([seat.name, seat.kind, seat.audio, seat.video], [
-        "ffmpeg",
-        "rtp",
-        true,
-        false,
-      ]);
-      const wrong = await fetch(`${server.url}api/meetings/${meeting.id}/rtp/${participantId}`, {
-        method: "DELETE",
-        headers: { authorization: `Bearer ${meeting.token}` },
-      });
-      assert.equal(wrong.status, 403);
-      await wrong.body?.cancel();
-      const del = await fetch(`${server.url}api/meetings/${meeting.id}/rtp/${participantId}`, {
-        method: "DELETE",
-        headers: { authorization: `Bearer ${token}` },
-      });
-      assert.equal(del.status, 204);
-      // ffmpeg keeps sending, but its address is bound to no seat any more.
-      const unbound = server.udp.counters.droppedUnbound;
-      await waitFor(() => server.udp.counters.droppedUnbound > unbound + 10, {
-        what: "the departed sender's packets dropped as unbound",
-      });
-      void sender;
-    } finally {
-      ann.close();
-      await Deno.remove(dir, { recursive: true });
-    }
-  },
-});
+for (const udpIo of ["batched", "deno"] as const) {
+  Deno.test({
+    name:
+      `ffmpeg sends an Opus tone over plain RTP (${udpIo} UDP I/O): others hear it; its own mix holds them, not it`,
+    sanitizeResources: false,
+    async fn() {
+      await using server = await testServer({ udpIo });
+      assert.equal(server.udp.ioStats.kind, udpIo);
+      const dir = await Deno.makeTempDir({ prefix: "meet-ffmpeg-" });
+      const meeting = await createMeeting(server.url, "RTP");
+      const ann = await mediaBot(server, "Ann", meeting.id);
+      try {
+        ann.startTone(660);
+        const sendPort = freeUdpPort();
+        const receivePort = freeUdpPort();
+        const added = await addRtp(server.url, meeting, {
+          name: "ffmpeg",
+          ip: "127.0.0.1",
+          port: sendPort,
+          receivePort,
+          audioPayloadType: 111,
+        });
+        assert.equal(added.status, 201, JSON.stringify(added.json));
+        const { participantId, token, ip, port, sdp } = added.json;
+        assert.equal(ip, "127.0.0.1");
+        assert.equal(port, server.udpPort);
+        assert.match(sdp, new RegExp(`m=audio ${receivePort} RTP/AVP 111`));
+        await Deno.writeTextFile(join(dir, "meet.sdp"), sdp);
+        const wav = join(dir, "mix.wav");
+        // ffmpeg receives what the server sends it (the mix) using the returned SDP...
+        await using receiver = ffmpeg([
+          "-protocol_whitelist",
+          "file,udp,rtp",
+          "-i",
+          join(dir, "meet.sdp"),
+          "-t",
+          "4",
+          "-ac",
+          "1",
+          "-ar",
+          "48000",
+          "-y",
+          wav,
+        ]);
+        // ...while another ffmpeg sends a 440 Hz tone from the bound address.
+        await using sender = ffmpeg(
+          opusToneRtp({
+            hz: 440,
+            seconds: 15,
+            payloadType: 111,
+            serverPort: port,
+            localPort: sendPort,
+          }),
+        );
+        await waitFor(() => ann.tonePower(440) > HEARD, {
+          what: "Ann hears ffmpeg's 440 Hz",
+          timeoutMs: 15_000,
+        });
+        assert.ok(ann.tonePower(660) < ABSENT, "Ann hears herself");
+        const result = await receiver.done;
+        assert.equal(result.code, 0, result.log);
+        const { samples, sampleRate } = await readWav(wav);
+        assert.equal(sampleRate, 48_000);
+        assert.ok(samples.length >= 48_000 * 3, `${samples.length} samples`);
+        const tail = samples.subarray(samples.length - 48_000);
+        const ann660 = goertzelPower(tail, sampleRate, 660);
+        const own440 = goertzelPower(tail, sampleRate, 440);
+        assert.ok(ann660 > HEARD, `ffmpeg's mix lacks Ann: ${ann660}`);
+        assert.ok(own440 < ABSENT, `ffmpeg hears its own tone: ${own440}`);
+        // The roster shows the RTP participant; DELETE with its token removes it.
+        const details = await (await fetch(`${server.url}api/meetings/${meeting.id}`)).json();
+        const seat = details.roster.find((p: { id: string }) => p.id === participantId);
+        assert.deepEqual([seat.name, seat.kind, seat.audio, seat.video], [
+          "ffmpeg",
+          "rtp",
+          true,
+          false,
+        ]);
+        const wrong = await fetch(`${server.url}api/meetings/${meeting.id}/rtp/${participantId}`, {
+          method: "DELETE",
+          headers: { authorization: `Bearer ${meeting.token}` },
+        });
+        assert.equal(wrong.status, 403);
+        await wrong.body?.cancel();
+        const del = await fetch(`${server.url}api/meetings/${meeting.id}/rtp/${participantId}`, {
+          method: "DELETE",
+          headers: { authorization: `Bearer ${token}` },
+        });
+        assert.equal(del.status, 204);
+        // ffmpeg keeps sending, but its address is bound to no seat any more.
+        const unbound = server.udp.counters.droppedUnbound;
+        await waitFor(() => server.udp.counters.droppedUnbound > unbound + 10, {
+          what: "the departed sender's packets dropped as unbound",
+        });
+        void sender;
+      } finally {
+        ann.close();
+        await Deno.remove(dir, { recursive: true });
+      }
+    },
+  });
+}
 
 Deno.test({
   name: "ffmpeg sends VP8 over plain RTP: a member receives it, starting at a keyframe",

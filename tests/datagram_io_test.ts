@@ -1,0 +1,160 @@
+/**
+ * The UDP relay's datagram I/O, both forms, over real loopback sockets: every datagram
+ * arrives intact with its source, an oversized one arrives cut so it can be refused, replies
+ * go out (batched: in far fewer system calls than datagrams), and the batched form falls back
+ * where it cannot work.
+ */
+
+import assert from "node:assert/strict";
+import { BatchedDatagramIo, MAX_DATAGRAM, openDatagramIo } from "../server/datagram_io.ts";
+import { waitFor } from "./support/wait.ts";
+
+const LOOPBACK = { transport: "udp", hostname: "127.0.0.1", port: 0 } as const;
+
+/** A datagram whose bytes name its index and length, so arrivals can be checked exactly. */
+function datagram(index: number, length: number): Uint8Array {
+  const bytes = new Uint8Array(length);
+  for (let i = 0; i < length; i++) bytes[i] = (index * 7 + i) & 0xff;
+  bytes[0] = index & 0xff;
+  return bytes;
+}
+
+/** A peer socket that collects what it receives. */
+function peer() {
+  const socket = Deno.listenDatagram(LOOPBACK);
+  const received: Uint8Array[] = [];
+  const done = (async () => {
+    try {
+      for (;;) received.push((await socket.receive())[0]);
+    } catch { /* closed */ }
+  })();
+  return {
+    socket,
+    addr: socket.addr as Deno.NetAddr,
+    received,
+    async close() {
+      socket.close();
+      await done;
+    },
+  };
+}
+
+for (const mode of ["batched", "deno"] as const) {
+  Deno.test(`datagram I/O (${mode}): datagrams in, intact with their source; replies out`, async () => {
+    const socket = Deno.listenDatagram(LOOPBACK);
+    const port = (socket.addr as Deno.NetAddr).port;
+    const io = openDatagramIo(socket, mode);
+    assert.equal(io.stats.kind, mode);
+    const other = peer();
+    const got: { bytes: Uint8Array; from: Deno.NetAddr }[] = [];
+    io.start((bytes, from) => {
+      got.push({ bytes, from });
+      io.send(bytes, from); // echo
+    });
+    try {
+      const sizes = Array.from({ length: 200 }, (_, i) => 1 + ((i * 97) % MAX_DATAGRAM));
+      sizes.push(MAX_DATAGRAM);
+      for (let i = 0; i < sizes.length; i++) {
+        await other.socket.send(datagram(i, sizes[i]), { ...LOOPBACK, port });
+        // In groups of 20, within any socket buffer: a loss here would be the kernel's.
+        if (i % 20 === 19) await waitFor(() => got.length === i + 1, { what: `datagram ${i}` });
+      }
+      await other.socket.send(new Uint8Array(MAX_DATAGRAM + 100), { ...LOOPBACK, port });
+      await waitFor(() => got.length === sizes.length + 1, { what: "every datagram" });
+      for (let i = 0; i < sizes.length; i++) {
+        assert.deepEqual(got[i].bytes, datagram(i, sizes[i]), `datagram ${i}`);
+        assert.equal(got[i].from.hostname, "127.0.0.1");
+        assert.equal(got[i].from.port, other.addr.port);
+      }
+      // Too long: cut to one byte over the limit, so the relay can tell and refuse it.
+      assert.equal(got.at(-1)!.bytes.length, MAX_DATAGRAM + 1);
+      // The echoes (all but the oversized one, which cannot be sent) come back intact.
+      await waitFor(() => other.received.length === sizes.length, { what: "every echo" });
+      for (let i = 0; i < sizes.length; i++) {
+        assert.deepEqual(other.received[i], datagram(i, sizes[i]), `echo ${i}`);
+      }
+      assert.equal(io.stats.sent, sizes.length);
+      assert.equal(io.stats.sendErrors, 1);
+      if (mode === "batched") {
+        assert.ok(io.stats.sendCalls < sizes.length, `send calls ${io.stats.sendCalls}`);
+      }
+    } finally {
+      await io.close();
+      await io.close(); // idempotent
+      await other.close();
+    }
+  });
+}
+
+Deno.test("datagram I/O (batched): a burst goes out in few system calls", async () => {
+  const io = openDatagramIo(Deno.listenDatagram(LOOPBACK), "batched");
+  const other = peer();
+  io.start(() => {});
+  try {
+    for (let i = 0; i < 150; i++) io.send(datagram(i, 100), other.addr);
+    await waitFor(() => other.received.length === 150, { what: "150 datagrams" });
+    assert.deepEqual(other.received.map((b) => b[0]), Array.from({ length: 150 }, (_, i) => i));
+    assert.ok(io.stats.sendCalls <= 3, `send calls ${io.stats.sendCalls}`); // 64 + 64 + 22
+  } finally {
+    await io.close();
+    await other.close();
+  }
+});
+
+Deno.test("datagram I/O (batched): quiet, it waits without polling and still hears the next one", async () => {
+  const socket = Deno.listenDatagram(LOOPBACK);
+  const io = new BatchedDatagramIo(socket, { pollMs: 5, idleAfterMs: 50 });
+  const other = peer();
+  const got: number[] = [];
+  io.start((bytes) => got.push(bytes[0]));
+  const to = { ...LOOPBACK, port: (socket.addr as Deno.NetAddr).port };
+  try {
+    await other.socket.send(datagram(1, 10), to);
+    await waitFor(() => got.length === 1, { what: "the first datagram" });
+    // Polling while datagrams flow; quiet for a while, then it stops polling.
+    const calls = io.stats.receiveCalls;
+    await waitFor(() => io.stats.receiveCalls > calls + 5, { what: "polls" });
+    const settled = await waitFor(async () => {
+      const before = io.stats.receiveCalls;
+      await new Promise((r) => setTimeout(r, 100));
+      return io.stats.receiveCalls === before;
+    }, { what: "no more polling once quiet" });
+    assert.ok(settled);
+    await other.socket.send(datagram(2, 10), to);
+    await other.socket.send(datagram(3, 10), to);
+    await waitFor(() => got.length === 3, { what: "datagrams after the quiet" });
+    assert.deepEqual(got, [1, 2, 3]);
+  } finally {
+    await io.close();
+    await other.close();
+  }
+});
+
+Deno.test("datagram I/O (batched): a destination that is not an IPv4 literal still gets there", async () => {
+  const io = openDatagramIo(Deno.listenDatagram(LOOPBACK), "batched");
+  const other = peer();
+  io.start(() => {});
+  try {
+    io.send(datagram(9, 20), { transport: "udp", hostname: "localhost", port: other.addr.port });
+    await waitFor(() => other.received.length === 1, { what: "the datagram" });
+    assert.deepEqual(other.received[0], datagram(9, 20));
+  } finally {
+    await io.close();
+    await other.close();
+  }
+});
+
+Deno.test("datagram I/O: batched refuses an IPv6 socket; auto falls back and says why", async () => {
+  let v6: Deno.DatagramConn;
+  try {
+    v6 = Deno.listenDatagram({ transport: "udp", hostname: "::1", port: 0 });
+  } catch {
+    return; // no IPv6 loopback here: nothing to check
+  }
+  assert.throws(() => new BatchedDatagramIo(v6), /IPv4/);
+  const io = openDatagramIo(v6, "auto");
+  assert.equal(io.stats.kind, "deno");
+  assert.match(io.stats.fallbackReason ?? "", /IPv4/);
+  io.start(() => {});
+  await io.close();
+});
