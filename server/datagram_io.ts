@@ -3,16 +3,16 @@
  * `Deno.listenDatagram`:
  *
  * - `deno`: `socket.receive()` in a loop and one `socket.send()` per datagram. Each is an
- *   async op, about 15 us of the main thread on top of the system call.
- * - `batched` (Linux): the socket's own file descriptor driven through libc over FFI. Sends
- *   queued in one turn of the event loop go out in ONE `sendmmsg` (a mixer tick for 30
- *   listeners is one system call instead of 30 ops). While datagrams flow, receiving polls
- *   the socket with `recvmmsg` every `pollMs` (5 ms) and hands each batch over at once;
- *   after a second without any it waits with one Deno receive, which costs nothing while
- *   the socket is quiet. The price is up to `pollMs` of added delay on arrival. The gain:
- *   one wake-up of the process per poll instead of one per datagram, and one system call per
- *   batch (the relay's CPU for 30 plain-RTP participants falls by about a third: README,
- *   Benchmarks).
+ *   async op, about 15 us of the main thread on top of the system call, and each arriving
+ *   datagram wakes the event loop.
+ * - `batched` (Linux): the socket driven through libc over FFI, out of sight of Deno's event
+ *   loop. Sends queued in one turn of the event loop go out in ONE `sendmmsg` (a mixer tick
+ *   for 30 listeners is one system call instead of 30 ops). While datagrams flow, receiving
+ *   polls the socket with `recvmmsg` every `pollMs` (5 ms) and hands each batch over at once;
+ *   after a second without any it waits in a `poll()` call on another thread, which costs
+ *   nothing while the socket is quiet. The price is up to `pollMs` of added delay on arrival.
+ *   The gain: the process wakes once per poll instead of once per datagram, and makes one
+ *   system call per batch (README, Benchmarks, has the figures).
  *
  * `openDatagramIo(socket, "auto")` takes `batched` where it can (Linux on x86-64 or arm64,
  * FFI allowed for libc, an IPv4 socket) and `deno` otherwise.
@@ -89,12 +89,15 @@ export function openDatagramIo(socket: Deno.DatagramConn, mode: DatagramIoMode):
   try {
     return new BatchedDatagramIo(socket);
   } catch (err) {
-    if (mode === "batched") throw err;
+    if (mode === "batched" || err instanceof SocketLostError) throw err;
     const io = new DenoDatagramIo(socket);
     io.stats.fallbackReason = (err as Error).message;
     return io;
   }
 }
+
+/** The socket was given up half-way through a takeover: no form of I/O can use it now. */
+export class SocketLostError extends Error {}
 
 /**
  * Datagram I/O through Deno's own socket ops, one async op per datagram.
@@ -178,6 +181,15 @@ const LIBC_SYMBOLS = {
   sendmmsg: { parameters: ["i32", "buffer", "u32", "i32"], result: "i32" },
   getsockname: { parameters: ["i32", "buffer", "buffer"], result: "i32" },
   getsockopt: { parameters: ["i32", "i32", "i32", "buffer", "buffer"], result: "i32" },
+  setsockopt: { parameters: ["i32", "i32", "i32", "buffer", "u32"], result: "i32" },
+  socket: { parameters: ["i32", "i32", "i32"], result: "i32" },
+  bind: { parameters: ["i32", "buffer", "u32"], result: "i32" },
+  dup2: { parameters: ["i32", "i32"], result: "i32" },
+  close: { parameters: ["i32"], result: "i32" },
+  eventfd: { parameters: ["u32", "i32"], result: "i32" },
+  write: { parameters: ["i32", "buffer", "usize"], result: "isize" },
+  // Waits on a thread of Deno's blocking pool, so the event loop sleeps meanwhile.
+  poll: { parameters: ["buffer", "u64", "i32"], result: "i32", nonblocking: true },
   // memmove(p, p, 0) returns p: the address of a buffer, which the headers must hold.
   // (Deno.UnsafePointer.of would need FFI permission for everything, not just libc.)
   addressOf: { name: "memmove", parameters: ["buffer", "buffer", "usize"], result: "usize" },
@@ -188,8 +200,16 @@ type Libc = Deno.DynamicLibrary<typeof LIBC_SYMBOLS>;
 const AF_INET = 2;
 const SOL_SOCKET = 1;
 const SO_TYPE = 3;
+const SO_RCVBUF = 8;
 const SOCK_DGRAM = 2;
+const SOCK_NONBLOCK = 0x800;
+const SOCK_CLOEXEC = 0x80000;
+const EFD_NONBLOCK = 0x800;
+const EFD_CLOEXEC = 0x80000;
+const POLLIN = 1;
 const MSG_DONTWAIT = 0x40;
+/** Receive buffer asked for; the kernel caps it at `net.core.rmem_max` (doubled). */
+const RECEIVE_BUFFER_BYTES = 4 * 1024 * 1024;
 /** Linux LP64 layouts: struct mmsghdr (msghdr + msg_len, padded), iovec, sockaddr_in. */
 const MMSGHDR_BYTES = 64;
 const IOVEC_BYTES = 16;
@@ -250,8 +270,17 @@ class MessageSlots {
 }
 
 /**
- * Datagram I/O on the socket's file descriptor through libc: `sendmmsg` for everything
- * queued in one turn, `recvmmsg` polled on a timer. Linux only; IPv4 sockets only.
+ * Datagram I/O through libc: `sendmmsg` for everything queued in one turn, `recvmmsg`
+ * polled on a timer. Linux only; IPv4 sockets only.
+ *
+ * It takes the socket over: Deno's event loop watches the socket it opened and wakes up for
+ * every datagram that arrives, even with no receive pending (about 1,500 wake-ups a second
+ * for 30 plain-RTP senders, as many as the per-datagram ops this class saves). So the
+ * socket's descriptor is pointed (`dup2`) at a fresh socket bound to the same address, which
+ * nothing watches: datagrams wait in it for the next poll. From then on only this class
+ * reads and writes it; Deno's handle is kept to close it. When the socket has been quiet for
+ * `idleAfterMs`, polling stops and a `poll()` system call waits for the next datagram on a
+ * thread of Deno's blocking pool, so an idle relay costs nothing.
  *
  * @example
  * ```ts
@@ -270,6 +299,11 @@ export class BatchedDatagramIo implements DatagramIo {
   #socket: Deno.DatagramConn;
   #libc: Libc;
   #fd: number;
+  /** Written to end an idle wait at close. */
+  #wakeFd: number;
+  /** Two `struct pollfd`: the socket and the wake descriptor (off the JS heap: see below). */
+  #pollFds = new Uint8Array(128);
+  #idleWait: Promise<void> | undefined;
   #rx: MessageSlots;
   #tx: MessageSlots;
   #queued = 0;
@@ -282,26 +316,37 @@ export class BatchedDatagramIo implements DatagramIo {
   #closed = false;
 
   /**
-   * Takes over I/O on `socket` (which must stay open until `close()`).
+   * Takes over I/O on `socket`, which is closed by `close()` and must not be used meanwhile.
    *
-   * @param options.pollMs receive poll period while datagrams flow (default 2 ms)
+   * @param options.pollMs receive poll period while datagrams flow (default 5 ms)
    * @param options.idleAfterMs without datagrams for this long, stop polling and wait for
-   *   the next one with Deno's receive (default 1000 ms)
+   *   the next one (default 1000 ms)
    */
   constructor(socket: Deno.DatagramConn, options: { pollMs?: number; idleAfterMs?: number } = {}) {
     if (Deno.build.os !== "linux") throw new Error("batched datagram I/O needs Linux");
     const path = LIBC_PATHS[Deno.build.arch];
     if (!path) throw new Error(`batched datagram I/O: no libc path for ${Deno.build.arch}`);
     const addr = socket.addr as Deno.NetAddr;
-    if (addr.hostname.includes(":")) throw new Error("batched datagram I/O: IPv4 sockets only");
+    const octets = ipv4Octets(addr.hostname);
+    if (!octets) throw new Error("batched datagram I/O: IPv4 sockets only");
     this.#libc = Deno.dlopen(path, LIBC_SYMBOLS);
+    this.#wakeFd = -1;
     try {
       this.#fd = findDatagramFd(this.#libc, addr.port);
+      this.#wakeFd = this.#libc.symbols.eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+      if (this.#wakeFd < 0) throw new Error("batched datagram I/O: eventfd() failed");
+      rebindUnwatched(this.#libc, this.#fd, octets, addr.port);
     } catch (err) {
+      if (this.#wakeFd >= 0) this.#libc.symbols.close(this.#wakeFd);
       this.#libc.close();
       throw err;
     }
     this.#socket = socket;
+    const fds = new DataView(this.#pollFds.buffer);
+    fds.setInt32(0, this.#fd, true);
+    fds.setInt16(4, POLLIN, true);
+    fds.setInt32(8, this.#wakeFd, true);
+    fds.setInt16(12, POLLIN, true);
     this.#rx = new MessageSlots(this.#libc, MAX_DATAGRAM + 1);
     this.#tx = new MessageSlots(this.#libc, MAX_DATAGRAM);
     this.#pollMs = options.pollMs ?? 5;
@@ -310,22 +355,14 @@ export class BatchedDatagramIo implements DatagramIo {
 
   start(onDatagram: (bytes: Uint8Array, from: Deno.NetAddr) => void): void {
     this.#onDatagram = onDatagram;
-    this.#waitIdle();
+    this.#poll();
   }
 
   send(bytes: Uint8Array, to: Deno.NetAddr): void {
     if (this.#closed) return;
-    if (bytes.length > MAX_DATAGRAM) {
-      this.stats.sendErrors++;
-      return;
-    }
     const octets = ipv4Octets(to.hostname);
-    if (!octets) { // not an IPv4 literal: Deno's op resolves it
-      this.stats.sendCalls++;
-      this.#socket.send(bytes, to).then(
-        () => this.stats.sent++,
-        () => this.stats.sendErrors++,
-      );
+    if (bytes.length > MAX_DATAGRAM || !octets) { // an IPv4 socket sends to IPv4 literals only
+      this.stats.sendErrors++;
       return;
     }
     const i = this.#queued++;
@@ -339,16 +376,20 @@ export class BatchedDatagramIo implements DatagramIo {
     }
   }
 
-  close(): Promise<void> {
-    if (this.#closed) return Promise.resolve();
+  async close(): Promise<void> {
+    if (this.#closed) return;
     this.#flush();
     this.#closed = true;
     clearTimeout(this.#timer);
+    if (this.#idleWait) {
+      this.#libc.symbols.write(this.#wakeFd, new BigUint64Array([1n]), 8n);
+      await this.#idleWait; // the blocking-pool thread must be done with the descriptors
+    }
+    this.#libc.symbols.close(this.#wakeFd);
     this.#libc.close();
     try {
-      this.#socket.close();
+      this.#socket.close(); // closes the descriptor, i.e. the socket taken over
     } catch { /* already closed */ }
-    return Promise.resolve();
   }
 
   #flush(): void {
@@ -376,27 +417,12 @@ export class BatchedDatagramIo implements DatagramIo {
     this.#timer = setTimeout(() => this.#poll(), delayMs);
   }
 
-  /**
-   * Quiet: one pending Deno receive, which costs nothing until a datagram comes; then back to
-   * polling. (Only here is a receive op pending, so it never takes datagrams from a poll.)
-   */
-  async #waitIdle(): Promise<void> {
-    let datagram: [Uint8Array, Deno.Addr];
-    for (;;) {
-      if (this.#closed) return;
-      try {
-        this.stats.receiveCalls++;
-        datagram = await this.#socket.receive(new Uint8Array(MAX_DATAGRAM + 1));
-        break;
-      } catch (err) {
-        if (this.#closed) return;
-        console.error("UDP receive failed:", err);
-      }
-    }
-    if (this.#closed) return;
-    this.#lastDatagramAt = performance.now();
-    this.#deliver(datagram[0], datagram[1] as Deno.NetAddr);
-    this.#poll();
+  /** Quiet: wait in `poll()` off the event loop until a datagram comes (or `close()`). */
+  #waitIdle(): void {
+    this.#idleWait = this.#libc.symbols.poll(this.#pollFds, 2n, -1).then(() => {
+      this.#idleWait = undefined;
+      this.#poll();
+    });
   }
 
   #deliver(bytes: Uint8Array, from: Deno.NetAddr): void {
@@ -429,6 +455,26 @@ export class BatchedDatagramIo implements DatagramIo {
     if (got > 0) this.#lastDatagramAt = now;
     if (now - this.#lastDatagramAt < this.#idleAfterMs) this.#schedulePoll(this.#pollMs);
     else this.#waitIdle();
+  }
+}
+
+/**
+ * Points descriptor `fd` (Deno's socket on `port`) at a new non-blocking socket bound to the
+ * same address. The old socket closes with its last descriptor, and the kernel drops it from
+ * Deno's epoll set; the new one is in no epoll set. Datagrams that arrive in between are lost.
+ */
+function rebindUnwatched(libc: Libc, fd: number, octets: number[], port: number): void {
+  const { socket, setsockopt, dup2, close, bind } = libc.symbols;
+  const fresh = socket(AF_INET, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  if (fresh < 0) throw new Error("batched datagram I/O: socket() failed");
+  setsockopt(fresh, SOL_SOCKET, SO_RCVBUF, new Int32Array([RECEIVE_BUFFER_BYTES]), 4);
+  const moved = dup2(fresh, fd);
+  close(fresh);
+  if (moved < 0) throw new Error("batched datagram I/O: dup2() failed");
+  const name = new Uint8Array(SOCKADDR_BYTES);
+  writeSockaddrIn(new DataView(name.buffer), 0, octets, port);
+  if (bind(fd, name, SOCKADDR_BYTES) !== 0) {
+    throw new SocketLostError(`UDP port ${port}: could not bind it again for batched I/O`);
   }
 }
 

@@ -130,19 +130,40 @@ Deno.test("datagram I/O (batched): quiet, it waits without polling and still hea
   }
 });
 
-Deno.test("datagram I/O (batched): a destination that is not an IPv4 literal still gets there", async () => {
+Deno.test("datagram I/O (batched): a destination that is not an IPv4 literal is a send error", async () => {
   const io = openDatagramIo(Deno.listenDatagram(LOOPBACK), "batched");
   const other = peer();
   io.start(() => {});
   try {
     io.send(datagram(9, 20), { transport: "udp", hostname: "localhost", port: other.addr.port });
-    await waitFor(() => other.received.length === 1, { what: "the datagram" });
-    assert.deepEqual(other.received[0], datagram(9, 20));
+    io.send(datagram(10, 20), other.addr);
+    await waitFor(() => other.received.length === 1, { what: "the IPv4 one" });
+    assert.deepEqual(other.received[0], datagram(10, 20));
+    assert.equal(io.stats.sendErrors, 1);
+    assert.equal(io.stats.sent, 1);
   } finally {
     await io.close();
     await other.close();
   }
 });
+
+for (const quiet of [false, true]) {
+  Deno.test(`datagram I/O (batched): close() frees the port (${quiet ? "idle" : "polling"})`, async () => {
+    const socket = Deno.listenDatagram(LOOPBACK);
+    const port = (socket.addr as Deno.NetAddr).port;
+    const io = new BatchedDatagramIo(socket, { pollMs: 5, idleAfterMs: quiet ? 0 : 60_000 });
+    const other = peer();
+    const got: number[] = [];
+    io.start((bytes) => got.push(bytes[0]));
+    await other.socket.send(datagram(4, 10), { ...LOOPBACK, port });
+    await waitFor(() => got.length === 1, { what: "a datagram" });
+    await io.close();
+    await other.close();
+    // The socket taken over is closed with Deno's handle: the port can be had again.
+    const again = Deno.listenDatagram({ ...LOOPBACK, port });
+    again.close();
+  });
+}
 
 Deno.test("datagram I/O: batched refuses an IPv6 socket; auto falls back and says why", async () => {
   let v6: Deno.DatagramConn;
