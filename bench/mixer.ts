@@ -232,10 +232,17 @@ function timedCodecs(backend: OpusBackendName | undefined, timer: CodecTimer) {
     createDecoder(): OpusDecoder {
       const d = make.decoder();
       const decode = d.decode.bind(d);
+      const decodeView = d.decodeView.bind(d);
       return Object.assign(Object.create(d), {
         decode(packet: Uint8Array | null, fec?: boolean) {
           const t0 = performance.now();
           const out = decode(packet, fec);
+          timer.decodeMs += performance.now() - t0;
+          return out;
+        },
+        decodeView(packet: Uint8Array | null) {
+          const t0 = performance.now();
+          const out = decodeView(packet);
           timer.decodeMs += performance.now() - t0;
           return out;
         },

@@ -109,8 +109,10 @@ interface Input {
   /** Outgoing RTP state of this listener's mix stream. */
   seq: number;
   timestamp: number;
-  /** This tick's decoded frame, or null if nothing was heard. */
+  /** This tick's decoded frame (in `samples`), or null if nothing was heard. */
   frame: Float32Array | null;
+  /** The buffer each tick's frame is decoded into. */
+  samples: Float32Array;
   frameCapture: number | null;
 }
 
@@ -155,6 +157,7 @@ export class Mixer {
       seq: random[0] & 0xffff,
       timestamp: random[1],
       frame: null,
+      samples: new Float32Array(OPUS_FRAME_SAMPLES),
       frameCapture: null,
     });
   }
@@ -232,23 +235,23 @@ export class Mixer {
     input.frameCapture = null;
     const out = input.buffer.pop(nowMs);
     if (out === null) return;
-    let pcm: Int16Array;
+    let pcm: Int16Array; // a view, valid until the next decode: converted to float below
     if (out.kind === "frame") {
-      pcm = input.decoder.decode(out.payload);
+      pcm = input.decoder.decodeView(out.payload);
       input.frameCapture = input.captureTimes.get(out.rtpTimestamp) ?? null;
       input.captureTimes.delete(out.rtpTimestamp);
     } else {
-      pcm = input.decoder.decode(null); // Opus loss concealment
+      pcm = input.decoder.decodeView(null); // Opus loss concealment
     }
     this.stats.decodes++;
     if (pcm.length !== OPUS_FRAME_SAMPLES) return; // not a 20 ms mono frame: not mixed
-    input.frame = int16ToFloat(pcm, input.frame ?? undefined);
+    input.frame = int16ToFloat(pcm, input.samples);
   }
 
   #sendMixes(speakers: Input[]): void {
     sumFrames(speakers.map((s) => s.frame!), this.#total);
     const captures = speakers.map((s) => s.frameCapture).filter((c): c is number => c !== null);
-    const oldestCapture = captures.length ? Math.min(...captures) : null;
+    const extension = captures.length ? captureTimeExtension(Math.min(...captures)) : undefined;
     const speakerIds = new Set(speakers.map((s) => s.id));
     let shared: Uint8Array | undefined;
     for (const listener of this.#inputs.values()) {
@@ -267,7 +270,7 @@ export class Mixer {
         sequenceNumber: listener.seq,
         timestamp: listener.timestamp,
         ssrc: this.#options.mixSsrc,
-        extension: oldestCapture === null ? undefined : captureTimeExtension(oldestCapture),
+        extension,
         payload,
       });
       listener.seq = (listener.seq + 1) & 0xffff;

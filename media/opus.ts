@@ -101,6 +101,12 @@ export interface OpusDecoder {
    * Never throws on bad data: a corrupt packet is concealed and counted in `errors`.
    */
   decode(packet: Uint8Array | null, fec?: boolean): Int16Array;
+  /**
+   * As `decode(packet)`, without the copy: the samples are a view of the backend's output
+   * buffer, overwritten by the next decode of ANY decoder. For a caller that uses them at
+   * once (the mixer converts each frame to float straight away).
+   */
+  decodeView(packet: Uint8Array | null): Int16Array;
   /** Number of packets that could not be decoded (and were concealed instead). */
   readonly errors: number;
   /** Message of the last decode error, or null. */
@@ -183,6 +189,8 @@ interface RawCodec<H> {
   decode(h: H, packet: Uint8Array | null, maxFrameSize: number, fec: boolean): number;
   /** A new copy of the first `samples` (interleaved) samples of the last decode. */
   readDecoded(samples: number): Int16Array;
+  /** The same samples as a view of the output buffer, valid until the next decode. */
+  viewDecoded(samples: number): Int16Array;
   decoderDestroy(h: H): void;
 }
 
@@ -302,6 +310,7 @@ function loadFfi(): RawCodec<FfiHandle> {
         fec ? 1 : 0,
       ),
     readDecoded: (samples) => decOut.slice(0, samples),
+    viewDecoded: (samples) => decOut.subarray(0, samples),
     decoderDestroy: (h) => s.opus_decoder_destroy(h),
   };
 }
@@ -436,6 +445,10 @@ function loadWasm(): RawCodec<number> {
     readDecoded(samples) {
       heap();
       return i16.slice(pcmPtr >> 1, (pcmPtr >> 1) + samples);
+    },
+    viewDecoded(samples) {
+      heap();
+      return i16.subarray(pcmPtr >> 1, (pcmPtr >> 1) + samples);
     },
     decoderDestroy: (h) => w.free(h),
   };
@@ -664,14 +677,48 @@ export function createOpusDecoder(options: OpusDecoderOptions = {}): OpusDecoder
   let errors = 0;
   let lastError: string | null = null;
 
-  const conceal = (): Int16Array => {
+  const conceal = (read: (samples: number) => Int16Array): Int16Array => {
     try {
       const n = raw.decode(handle, null, plcFrameSize, false);
-      if (n > 0) return raw.readDecoded(n * channels);
+      if (n > 0) return read(n * channels);
     } catch {
       // fall through to silence
     }
     return new Int16Array(plcFrameSize * channels); // PLC itself failed: silence
+  };
+
+  const decode = (
+    packet: Uint8Array | null,
+    fec: boolean,
+    read: (samples: number) => Int16Array,
+  ): Int16Array => {
+    if (handle === null) throw new Error("opus decoder is closed");
+    if (packet === null || packet === undefined || packet.length === 0) return conceal(read);
+    if (!(packet instanceof Uint8Array)) {
+      errors++;
+      lastError = "packet is not a Uint8Array";
+      return conceal(read);
+    }
+    if (packet.length > OPUS_MAX_PACKET_BYTES) {
+      errors++;
+      lastError = `packet of ${packet.length} bytes exceeds ${OPUS_MAX_PACKET_BYTES}`;
+      return conceal(read);
+    }
+    let n: number;
+    try {
+      n = raw.decode(handle, packet, fec ? plcFrameSize : maxFrameSize, fec);
+    } catch (e) {
+      // A wasm trap (never seen; libopus is fuzzed) must not take the mixer down.
+      errors++;
+      lastError = `opus_decode threw: ${e instanceof Error ? e.message : String(e)}`;
+      return conceal(read);
+    }
+    if (n < 0) {
+      errors++;
+      lastError = `opus_decode: ${errorText(raw.strerror(n), n)}`;
+      return conceal(read);
+    }
+    return read(n * channels);
   };
 
   const decoder: OpusDecoder = {
@@ -684,35 +731,8 @@ export function createOpusDecoder(options: OpusDecoderOptions = {}): OpusDecoder
     get lastError() {
       return lastError;
     },
-    decode(packet: Uint8Array | null, fec = false): Int16Array {
-      if (handle === null) throw new Error("opus decoder is closed");
-      if (packet === null || packet === undefined || packet.length === 0) return conceal();
-      if (!(packet instanceof Uint8Array)) {
-        errors++;
-        lastError = "packet is not a Uint8Array";
-        return conceal();
-      }
-      if (packet.length > OPUS_MAX_PACKET_BYTES) {
-        errors++;
-        lastError = `packet of ${packet.length} bytes exceeds ${OPUS_MAX_PACKET_BYTES}`;
-        return conceal();
-      }
-      let n: number;
-      try {
-        n = raw.decode(handle, packet, fec ? plcFrameSize : maxFrameSize, fec);
-      } catch (e) {
-        // A wasm trap (never seen; libopus is fuzzed) must not take the mixer down.
-        errors++;
-        lastError = `opus_decode threw: ${e instanceof Error ? e.message : String(e)}`;
-        return conceal();
-      }
-      if (n < 0) {
-        errors++;
-        lastError = `opus_decode: ${errorText(raw.strerror(n), n)}`;
-        return conceal();
-      }
-      return raw.readDecoded(n * channels);
-    },
+    decode: (packet: Uint8Array | null, fec = false) => decode(packet, fec, raw.readDecoded),
+    decodeView: (packet: Uint8Array | null) => decode(packet, false, raw.viewDecoded),
     close() {
       if (handle === null) return;
       leakRegistry.unregister(token);

@@ -115,6 +115,24 @@ for (const backend of backends) {
     dec.close();
   });
 
+  test("decodeView gives decode's samples without a copy, overwritten by the next decode", () => {
+    const enc = createOpusEncoder({ backend, bitrate: 32000 });
+    const copying = createOpusDecoder({ backend });
+    const viewing = createOpusDecoder({ backend });
+    const packets = tone(20, 440).map((f) => enc.encode(f));
+    for (const packet of packets) {
+      assert.deepEqual(viewing.decodeView(packet), copying.decode(packet));
+    }
+    assert.deepEqual(viewing.decodeView(null), copying.decode(null)); // concealment too
+    const view = viewing.decodeView(packets[5]);
+    const kept = view.slice();
+    viewing.decodeView(null);
+    assert.notDeepEqual(view, kept, "the view is the shared output buffer");
+    enc.close();
+    copying.close();
+    viewing.close();
+  });
+
   test("null packet: concealment gives one 20 ms frame that continues the tone", () => {
     const enc = createOpusEncoder({ backend, bitrate: 32000 });
     const dec = createOpusDecoder({ backend });

@@ -442,10 +442,17 @@ export class BatchedDatagramIo implements DatagramIo {
       const n = this.#libc.symbols.recvmmsg(this.#fd, this.#rx.headers, BATCH, MSG_DONTWAIT, null);
       if (n <= 0) break;
       got += n;
-      for (let i = 0; i < n; i++) {
+      // One buffer for the whole batch (each datagram a view of it): one allocation per
+      // poll instead of one per datagram.
+      let total = 0;
+      for (let i = 0; i < n; i++) total += this.#rx.received(i);
+      const batch = new Uint8Array(total);
+      for (let i = 0, at = 0; i < n; i++) {
         const length = this.#rx.received(i);
         const start = i * this.#rx.slotBytes;
-        const bytes = this.#rx.data.slice(start, start + length);
+        batch.set(this.#rx.data.subarray(start, start + length), at);
+        const bytes = batch.subarray(at, at + length);
+        at += length;
         this.#deliver(bytes, readSockaddrIn(this.#rx.nameView, i * SOCKADDR_BYTES));
       }
       if (n < BATCH) break;
