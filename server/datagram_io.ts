@@ -8,7 +8,8 @@
  * - `batched` (Linux): the socket driven through libc over FFI, out of sight of Deno's event
  *   loop. Sends queued in one turn of the event loop go out in ONE `sendmmsg` (a mixer tick
  *   for 30 listeners is one system call instead of 30 ops). While datagrams flow, receiving
- *   polls the socket with `recvmmsg` every `pollMs` (5 ms) and hands each batch over at once;
+ *   polls the socket with `recvmmsg` every `pollMs` (10 ms), and right before each mixer tick
+ *   (`drain()`), and hands each batch over at once;
  *   after a second without any it waits in a `poll()` call on another thread, which costs
  *   nothing while the socket is quiet. The price is up to `pollMs` of added delay on arrival.
  *   The gain: the process wakes once per poll instead of once per datagram, and makes one
@@ -67,6 +68,11 @@ export interface DatagramIo {
    * {@linkcode MAX_DATAGRAM} is not sent (a send error).
    */
   send(bytes: Uint8Array, to: Deno.NetAddr): void;
+  /**
+   * Hands over at once the datagrams that have arrived and wait for the next poll (batched);
+   * nothing to do where each datagram is handed over as it comes.
+   */
+  drain(): void;
   /** Stops receiving and closes the socket. Idempotent. */
   close(): Promise<void>;
 }
@@ -139,6 +145,8 @@ export class DenoDatagramIo implements DatagramIo {
       () => this.stats.sendErrors++,
     );
   }
+
+  drain(): void {} // each datagram is handed over as it arrives
 
   async close(): Promise<void> {
     if (this.#closed) return;
@@ -318,7 +326,7 @@ export class BatchedDatagramIo implements DatagramIo {
   /**
    * Takes over I/O on `socket`, which is closed by `close()` and must not be used meanwhile.
    *
-   * @param options.pollMs receive poll period while datagrams flow (default 5 ms)
+   * @param options.pollMs receive poll period while datagrams flow (default 10 ms)
    * @param options.idleAfterMs without datagrams for this long, stop polling and wait for
    *   the next one (default 1000 ms)
    */
@@ -349,13 +357,19 @@ export class BatchedDatagramIo implements DatagramIo {
     fds.setInt16(12, POLLIN, true);
     this.#rx = new MessageSlots(this.#libc, MAX_DATAGRAM + 1);
     this.#tx = new MessageSlots(this.#libc, MAX_DATAGRAM);
-    this.#pollMs = options.pollMs ?? 5;
+    this.#pollMs = options.pollMs ?? 10;
     this.#idleAfterMs = options.idleAfterMs ?? 1000;
   }
 
   start(onDatagram: (bytes: Uint8Array, from: Deno.NetAddr) => void): void {
     this.#onDatagram = onDatagram;
     this.#poll();
+  }
+
+  drain(): void {
+    // While idle, the pending poll() hands over the first datagram that comes.
+    if (this.#closed || this.#idleWait || !this.#onDatagram) return;
+    if (this.#receive() > 0) this.#lastDatagramAt = performance.now();
   }
 
   send(bytes: Uint8Array, to: Deno.NetAddr): void {
@@ -435,6 +449,15 @@ export class BatchedDatagramIo implements DatagramIo {
 
   #poll(): void {
     if (this.#closed) return;
+    const got = this.#receive();
+    const now = performance.now();
+    if (got > 0) this.#lastDatagramAt = now;
+    if (now - this.#lastDatagramAt < this.#idleAfterMs) this.#schedulePoll(this.#pollMs);
+    else this.#waitIdle();
+  }
+
+  /** Receives and hands over every waiting datagram; returns how many. */
+  #receive(): number {
     let got = 0;
     for (;;) {
       this.#rx.resetNames(BATCH);
@@ -458,10 +481,7 @@ export class BatchedDatagramIo implements DatagramIo {
       if (n < BATCH) break;
     }
     this.#flush(); // what the batch produced (forwarded video, bind replies) goes out now
-    const now = performance.now();
-    if (got > 0) this.#lastDatagramAt = now;
-    if (now - this.#lastDatagramAt < this.#idleAfterMs) this.#schedulePoll(this.#pollMs);
-    else this.#waitIdle();
+    return got;
   }
 }
 

@@ -144,6 +144,7 @@ export async function startServer(options: ServerOptions = {}): Promise<RunningS
   // Assigned right after the port is bound (before any request can arrive), so that a
   // second instance failing on a taken port never touches the records.
   let hub!: Hub;
+  let udp!: UdpTransport;
   const sockets = new Set<WebSocket>();
 
   const upgrade = (req: Request): Response => {
@@ -241,6 +242,7 @@ export async function startServer(options: ServerOptions = {}): Promise<RunningS
       records: Records.open(join(dataDir, "meet.db")),
       codecs: serverOpusCodecs,
       mixSpeakers: options.mixSpeakers,
+      beforeTick: () => udp?.drain(), // UDP audio that arrived since the last poll
       graceMs: options.graceMs,
       idleTimeoutMs: options.idleTimeoutMs,
       p2p: options.p2p,
@@ -250,7 +252,6 @@ export async function startServer(options: ServerOptions = {}): Promise<RunningS
     await httpServer.shutdown();
     throw err;
   }
-  let udp: UdpTransport;
   try {
     udp = new UdpTransport(udpSocket, hub, { io: options.udpIo });
   } catch (err) {

@@ -143,6 +143,11 @@ export class UdpTransport {
     }
   }
 
+  /** Handles the datagrams that have arrived and wait in a batch (see `DatagramIo.drain`). */
+  drain(): void {
+    if (!this.#closed) this.#io.drain();
+  }
+
   /** Closes the socket and stops receiving. */
   async close(): Promise<void> {
     if (this.#closed) return;

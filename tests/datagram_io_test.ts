@@ -147,6 +147,28 @@ Deno.test("datagram I/O (batched): a destination that is not an IPv4 literal is 
   }
 });
 
+Deno.test("datagram I/O (batched): drain() hands over what has arrived before the next poll", async () => {
+  const socket = Deno.listenDatagram(LOOPBACK);
+  // Polling (never idle), but the next poll is a minute away: only drain() can deliver.
+  const io = new BatchedDatagramIo(socket, { pollMs: 60_000, idleAfterMs: 1e9 });
+  const other = peer();
+  const got: number[] = [];
+  io.start((bytes) => got.push(bytes[0]));
+  try {
+    const to = { ...LOOPBACK, port: (socket.addr as Deno.NetAddr).port };
+    await other.socket.send(datagram(5, 10), to);
+    await other.socket.send(datagram(6, 10), to);
+    await waitFor(() => {
+      io.drain();
+      return got.length === 2;
+    }, { what: "both datagrams through drain()" });
+    assert.deepEqual(got, [5, 6]);
+  } finally {
+    await io.close();
+    await other.close();
+  }
+});
+
 for (const quiet of [false, true]) {
   Deno.test(`datagram I/O (batched): close() frees the port (${quiet ? "idle" : "polling"})`, async () => {
     const socket = Deno.listenDatagram(LOOPBACK);
