@@ -19,7 +19,7 @@ import { normalizeName } from "../meeting/names.ts";
 import { MeetingRegistry } from "../meeting/registry.ts";
 import type { ServerMessage } from "../protocol/control.ts";
 import type { Records } from "./records.ts";
-import type { MediaRoomOptions, OpusCodecs } from "./media_room.ts";
+import type { OpusCodecs } from "./media_room.ts";
 import { Room } from "./room.ts";
 import { SessionStore } from "./sessions.ts";
 
@@ -30,7 +30,7 @@ export interface HubOptions extends MeetingOptions {
   codecs: OpusCodecs;
   /** How many of the loudest speakers each mixer mixes (default 3). */
   mixSpeakers?: number;
-  /** Called before every mixer tick of every meeting (see {@linkcode MediaRoomOptions}). */
+  /** Called before every mixer tick of every meeting (see `MediaRoomOptions.beforeTick`). */
   beforeTick?(): void;
   /** Sessions unused this long, holding no seat and no live meeting, are forgotten. Default 1 h. */
   sessionIdleMs?: number;
