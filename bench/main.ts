@@ -242,7 +242,7 @@ function summary(
     lines.push(
       `- Plain-RTP mixing (ffmpeg senders), server CPU: ` +
         rtp.rows.map((r) =>
-          `${r.senders} with ${r.backend}${r.forced ? " (forced)" : ""} ${
+          `${r.senders} with ${r.backend}${r.forced ? " (forced)" : ""}, ${r.udpIo} I/O ${
             fmt(r.serverCpuPercent, 1)
           }%`
         ).join(", ") +

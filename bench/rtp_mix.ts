@@ -486,7 +486,8 @@ export function formatRtpMix(result: RtpMixResult): string {
     "datagrams lost at the server's full socket buffer. (!) marks a row disturbed by other " +
     "processes (over 40% of a core) or with kernel drops; such a row is measured again, up to " +
     "3 times (shown: the last). UDP I/O: `batched` = sendmmsg/recvmmsg through libc, polled " +
-    "every 5 ms while datagrams flow (the server's default where it works); `deno` = one " +
+    "every 10 ms while datagrams flow and before each mixer tick, the socket out of Deno's " +
+    "event loop (the server's default where it works); `deno` = one " +
     "Deno op per datagram (`--udp-io deno`).",
   ];
   if (result.target) {
