@@ -8,12 +8,12 @@
  * - `batched` (Linux): the socket driven through libc over FFI, out of sight of Deno's event
  *   loop. Sends queued in one turn of the event loop go out in ONE `sendmmsg` (a mixer tick
  *   for 30 listeners is one system call instead of 30 ops). While datagrams flow, receiving
- *   polls the socket with `recvmmsg` every `pollMs` (10 ms), and right before each mixer tick
- *   (`drain()`), and hands each batch over at once;
- *   after a second without any it waits in a `poll()` call on another thread, which costs
- *   nothing while the socket is quiet. The price is up to `pollMs` of added delay on arrival.
- *   The gain: the process wakes once per poll instead of once per datagram, and makes one
- *   system call per batch (README, Benchmarks, has the figures).
+ *   takes what has arrived with `recvmmsg` every `pollMs` (10 ms) and whenever `drain()` is
+ *   called (the server calls it right before each mixer tick), and hands each batch over at
+ *   once; after a second without any it waits in a `poll()` call on another thread, which
+ *   costs nothing while the socket is quiet. The price is up to `pollMs` of added delay on
+ *   arrival. The gain: the process wakes once per poll instead of once per datagram, and
+ *   makes one system call per batch (README, Benchmarks, has the figures).
  *
  * `openDatagramIo(socket, "auto")` takes `batched` where it can (Linux on x86-64 or arm64,
  * FFI allowed for libc, an IPv4 socket) and `deno` otherwise.
@@ -309,7 +309,10 @@ export class BatchedDatagramIo implements DatagramIo {
   #fd: number;
   /** Written to end an idle wait at close. */
   #wakeFd: number;
-  /** Two `struct pollfd`: the socket and the wake descriptor (off the JS heap: see below). */
+  /**
+   * Two `struct pollfd`: the socket and the wake descriptor. 128 bytes, so that V8 keeps
+   * them outside the JS heap, where they do not move while `poll()` runs on another thread.
+   */
   #pollFds = new Uint8Array(128);
   #idleWait: Promise<void> | undefined;
   #rx: MessageSlots;

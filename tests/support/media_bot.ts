@@ -29,6 +29,8 @@ import {
 import type { JoinReply, ServerMessage } from "../../protocol/control.ts";
 
 const RATE = 48_000;
+/** Most tone frames a bot sends at once to catch up after its timer was late. */
+const MAX_CATCH_UP = 10;
 
 /** A bot in a meeting. */
 export interface MediaBot {
@@ -128,7 +130,7 @@ export async function mediaBot(
     },
     startTone(freq, amplitude = 0.3) {
       bot.stopTone();
-      toneTimer = setInterval(() => {
+      const sendFrame = () => {
         const pcm = new Int16Array(OPUS_FRAME_SAMPLES);
         for (let i = 0; i < pcm.length; i++) {
           pcm[i] = Math.round(amplitude * 32767 * Math.sin(phase));
@@ -142,6 +144,16 @@ export async function mediaBot(
           extension: captureTimeExtension(Date.now()),
           payload: encoder.encode(pcm),
         }));
+      };
+      // Paced by the clock, as a sound card's frames are: a timer that fires late (a busy
+      // machine) sends every frame that is due, so the bot never falls below 50 frames a
+      // second. After a stall of more than MAX_CATCH_UP frames the schedule starts afresh.
+      const start = performance.now();
+      let sent = 0;
+      toneTimer = setInterval(() => {
+        const due = Math.floor((performance.now() - start) / 20) + 1 - sent;
+        if (due > MAX_CATCH_UP) sent += due - MAX_CATCH_UP;
+        for (let i = 0; i < Math.min(due, MAX_CATCH_UP); i++, sent++) sendFrame();
       }, 20);
     },
     stopTone() {
