@@ -69,7 +69,9 @@ async function main(): Promise<number> {
   const io = server.udp.ioStats;
   console.log(
     io.kind === "batched"
-      ? "UDP I/O: batched (sendmmsg/recvmmsg through libc)"
+      ? `UDP I/O: batched (sendmmsg/recvmmsg through libc), receive buffer ${
+        Math.round((io.receiveBufferBytes ?? 0) / 1024)
+      } KiB as the kernel counts it (net.core.rmem_max caps it)`
       : `UDP I/O: one Deno op per datagram${
         io.fallbackReason ? ` (batched unavailable: ${io.fallbackReason})` : ""
       }`,

@@ -44,6 +44,11 @@ export interface DatagramIoStats {
   /** System calls (or ops) made to send and to receive. */
   sendCalls: number;
   receiveCalls: number;
+  /**
+   * The socket's receive buffer, bytes, as the kernel granted it (batched: it asks for 4 MiB,
+   * capped by `net.core.rmem_max`). Datagrams that arrive while it is full are lost.
+   */
+  receiveBufferBytes?: number;
 }
 
 /**
@@ -346,7 +351,7 @@ export class BatchedDatagramIo implements DatagramIo {
       this.#fd = findDatagramFd(this.#libc, addr.port);
       this.#wakeFd = this.#libc.symbols.eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
       if (this.#wakeFd < 0) throw new Error("batched datagram I/O: eventfd() failed");
-      rebindUnwatched(this.#libc, this.#fd, octets, addr.port);
+      this.stats.receiveBufferBytes = rebindUnwatched(this.#libc, this.#fd, octets, addr.port);
     } catch (err) {
       if (this.#wakeFd >= 0) this.#libc.symbols.close(this.#wakeFd);
       this.#libc.close();
@@ -492,12 +497,15 @@ export class BatchedDatagramIo implements DatagramIo {
  * Points descriptor `fd` (Deno's socket on `port`) at a new non-blocking socket bound to the
  * same address. The old socket closes with its last descriptor, and the kernel drops it from
  * Deno's epoll set; the new one is in no epoll set. Datagrams that arrive in between are lost.
+ * Returns the new socket's receive buffer size.
  */
-function rebindUnwatched(libc: Libc, fd: number, octets: number[], port: number): void {
-  const { socket, setsockopt, dup2, close, bind } = libc.symbols;
+function rebindUnwatched(libc: Libc, fd: number, octets: number[], port: number): number {
+  const { socket, setsockopt, getsockopt, dup2, close, bind } = libc.symbols;
   const fresh = socket(AF_INET, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
   if (fresh < 0) throw new Error("batched datagram I/O: socket() failed");
   setsockopt(fresh, SOL_SOCKET, SO_RCVBUF, new Int32Array([RECEIVE_BUFFER_BYTES]), 4);
+  const granted = new Int32Array(1);
+  getsockopt(fresh, SOL_SOCKET, SO_RCVBUF, granted, new Uint32Array([4]));
   const moved = dup2(fresh, fd);
   close(fresh);
   if (moved < 0) throw new Error("batched datagram I/O: dup2() failed");
@@ -506,6 +514,7 @@ function rebindUnwatched(libc: Libc, fd: number, octets: number[], port: number)
   if (bind(fd, name, SOCKADDR_BYTES) !== 0) {
     throw new SocketLostError(`UDP port ${port}: could not bind it again for batched I/O`);
   }
+  return granted[0];
 }
 
 /** Descriptors searched for the socket: it is opened at start, so it has a low number. */
