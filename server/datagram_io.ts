@@ -100,15 +100,12 @@ export function openDatagramIo(socket: Deno.DatagramConn, mode: DatagramIoMode):
   try {
     return new BatchedDatagramIo(socket);
   } catch (err) {
-    if (mode === "batched" || err instanceof SocketLostError) throw err;
+    if (mode === "batched") throw err;
     const io = new DenoDatagramIo(socket);
     io.stats.fallbackReason = (err as Error).message;
     return io;
   }
 }
-
-/** The socket was given up half-way through a takeover: no form of I/O can use it now. */
-export class SocketLostError extends Error {}
 
 /**
  * Datagram I/O through Deno's own socket ops, one async op per datagram.
@@ -195,9 +192,7 @@ const LIBC_SYMBOLS = {
   getsockname: { parameters: ["i32", "buffer", "buffer"], result: "i32" },
   getsockopt: { parameters: ["i32", "i32", "i32", "buffer", "buffer"], result: "i32" },
   setsockopt: { parameters: ["i32", "i32", "i32", "buffer", "u32"], result: "i32" },
-  socket: { parameters: ["i32", "i32", "i32"], result: "i32" },
-  bind: { parameters: ["i32", "buffer", "u32"], result: "i32" },
-  dup2: { parameters: ["i32", "i32"], result: "i32" },
+  epoll_ctl: { parameters: ["i32", "i32", "i32", "buffer"], result: "i32" },
   close: { parameters: ["i32"], result: "i32" },
   eventfd: { parameters: ["u32", "i32"], result: "i32" },
   write: { parameters: ["i32", "buffer", "usize"], result: "isize" },
@@ -215,8 +210,7 @@ const SOL_SOCKET = 1;
 const SO_TYPE = 3;
 const SO_RCVBUF = 8;
 const SOCK_DGRAM = 2;
-const SOCK_NONBLOCK = 0x800;
-const SOCK_CLOEXEC = 0x80000;
+const EPOLL_CTL_DEL = 2;
 const EFD_NONBLOCK = 0x800;
 const EFD_CLOEXEC = 0x80000;
 const POLLIN = 1;
@@ -288,10 +282,9 @@ class MessageSlots {
  *
  * It takes the socket over: Deno's event loop watches the socket it opened and wakes up for
  * every datagram that arrives, even with no receive pending (about 1,500 wake-ups a second
- * for 30 plain-RTP senders, as many as the per-datagram ops this class saves). So the
- * socket's descriptor is pointed (`dup2`) at a fresh socket bound to the same address, which
- * nothing watches: datagrams wait in it for the next poll. From then on only this class
- * reads and writes it; Deno's handle is kept to close it. When the socket has been quiet for
+ * for 30 plain-RTP senders, as many as the per-datagram ops this class saves). So the socket
+ * is taken out of the event loop's epoll set: datagrams wait in it for the next poll. From
+ * then on only this class reads and writes it; Deno's handle is kept to close it. When the socket has been quiet for
  * `idleAfterMs`, polling stops and a `poll()` system call waits for the next datagram on a
  * thread of Deno's blocking pool, so an idle relay costs nothing.
  *
@@ -309,6 +302,11 @@ export class BatchedDatagramIo implements DatagramIo {
     sendCalls: 0,
     receiveCalls: 0,
   };
+  /**
+   * How many epoll sets stopped watching the socket when it was taken over: 1, Deno's event
+   * loop (0 would mean nothing watched it, and the takeover had nothing to do).
+   */
+  readonly epollSetsLeft: number = 0;
   #socket: Deno.DatagramConn;
   #libc: Libc;
   #fd: number;
@@ -343,15 +341,15 @@ export class BatchedDatagramIo implements DatagramIo {
     const path = LIBC_PATHS[Deno.build.arch];
     if (!path) throw new Error(`batched datagram I/O: no libc path for ${Deno.build.arch}`);
     const addr = socket.addr as Deno.NetAddr;
-    const octets = ipv4Octets(addr.hostname);
-    if (!octets) throw new Error("batched datagram I/O: IPv4 sockets only");
+    if (!ipv4Octets(addr.hostname)) throw new Error("batched datagram I/O: IPv4 sockets only");
     this.#libc = Deno.dlopen(path, LIBC_SYMBOLS);
     this.#wakeFd = -1;
     try {
       this.#fd = findDatagramFd(this.#libc, addr.port);
       this.#wakeFd = this.#libc.symbols.eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
       if (this.#wakeFd < 0) throw new Error("batched datagram I/O: eventfd() failed");
-      this.stats.receiveBufferBytes = rebindUnwatched(this.#libc, this.#fd, octets, addr.port);
+      this.epollSetsLeft = unwatch(this.#libc, this.#fd);
+      this.stats.receiveBufferBytes = growReceiveBuffer(this.#libc, this.#fd, RECEIVE_BUFFER_BYTES);
     } catch (err) {
       if (this.#wakeFd >= 0) this.#libc.symbols.close(this.#wakeFd);
       this.#libc.close();
@@ -494,26 +492,26 @@ export class BatchedDatagramIo implements DatagramIo {
 }
 
 /**
- * Points descriptor `fd` (Deno's socket on `port`) at a new non-blocking socket bound to the
- * same address. The old socket closes with its last descriptor, and the kernel drops it from
- * Deno's epoll set; the new one is in no epoll set. Datagrams that arrive in between are lost.
- * Returns the new socket's receive buffer size.
+ * Takes descriptor `fd` (Deno's socket) out of every epoll set that watches it, i.e. Deno's
+ * event loop: `epoll_ctl(EPOLL_CTL_DEL)` succeeds only on an epoll instance that holds the
+ * socket (any other descriptor answers EINVAL or ENOENT). The socket itself stays as it is:
+ * same address, no datagram lost. Deno still holds it and closes it; its own attempt to
+ * leave the epoll set then fails, which it ignores. Returns how many sets it left.
  */
-function rebindUnwatched(libc: Libc, fd: number, octets: number[], port: number): number {
-  const { socket, setsockopt, getsockopt, dup2, close, bind } = libc.symbols;
-  const fresh = socket(AF_INET, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-  if (fresh < 0) throw new Error("batched datagram I/O: socket() failed");
-  setsockopt(fresh, SOL_SOCKET, SO_RCVBUF, new Int32Array([RECEIVE_BUFFER_BYTES]), 4);
-  const granted = new Int32Array(1);
-  getsockopt(fresh, SOL_SOCKET, SO_RCVBUF, granted, new Uint32Array([4]));
-  const moved = dup2(fresh, fd);
-  close(fresh);
-  if (moved < 0) throw new Error("batched datagram I/O: dup2() failed");
-  const name = new Uint8Array(SOCKADDR_BYTES);
-  writeSockaddrIn(new DataView(name.buffer), 0, octets, port);
-  if (bind(fd, name, SOCKADDR_BYTES) !== 0) {
-    throw new SocketLostError(`UDP port ${port}: could not bind it again for batched I/O`);
+function unwatch(libc: Libc, fd: number): number {
+  const event = new Uint8Array(16); // ignored for EPOLL_CTL_DEL, but must be valid memory
+  let left = 0;
+  for (let ep = 0; ep < MAX_FD; ep++) {
+    if (ep !== fd && libc.symbols.epoll_ctl(ep, EPOLL_CTL_DEL, fd, event) === 0) left++;
   }
+  return left;
+}
+
+/** Asks for a receive buffer of `bytes`; returns what the kernel granted (as it counts). */
+function growReceiveBuffer(libc: Libc, fd: number, bytes: number): number {
+  libc.symbols.setsockopt(fd, SOL_SOCKET, SO_RCVBUF, new Int32Array([bytes]), 4);
+  const granted = new Int32Array(1);
+  libc.symbols.getsockopt(fd, SOL_SOCKET, SO_RCVBUF, granted, new Uint32Array([4]));
   return granted[0];
 }
 
