@@ -8,9 +8,10 @@
  * - `batched` (Linux): the socket driven through libc over FFI, out of sight of Deno's event
  *   loop. Sends queued in one turn of the event loop go out in ONE `sendmmsg` (a mixer tick
  *   for 30 listeners is one system call instead of 30 ops). While datagrams flow, receiving
- *   takes what has arrived with `recvmmsg` every `pollMs` (10 ms) and whenever `drain()` is
- *   called (the server calls it right before each mixer tick), and hands each batch over at
- *   once; after a second without any it waits in a `poll()` call on another thread, which
+ *   takes what has arrived with `recvmmsg` every `pollMs` (set by the user: the relay polls
+ *   every 10 ms while video arrives, every 20 ms otherwise) and whenever `drain()` is called
+ *   (the server calls it right before each mixer tick; a drain restarts the period), and
+ *   hands each batch over at once; after a second without any it waits in a `poll()` call on another thread, which
  *   costs nothing while the socket is quiet. The price is up to `pollMs` of added delay on
  *   arrival. The gain: the process wakes once per poll instead of once per datagram, and
  *   makes one system call per batch (README, Benchmarks, has the figures).
@@ -78,6 +79,12 @@ export interface DatagramIo {
    * nothing to do where each datagram is handed over as it comes.
    */
   drain(): void;
+  /**
+   * Sets how often a batched form polls while datagrams flow: short where datagrams must not
+   * wait (video being forwarded), long where a regular `drain()` already takes them (audio
+   * for the mixer). Nothing to do where each datagram is handed over as it comes.
+   */
+  setPollMs(ms: number): void;
   /** Stops receiving and closes the socket. Idempotent. */
   close(): Promise<void>;
 }
@@ -149,6 +156,8 @@ export class DenoDatagramIo implements DatagramIo {
   }
 
   drain(): void {} // each datagram is handed over as it arrives
+
+  setPollMs(_ms: number): void {}
 
   async close(): Promise<void> {
     if (this.#closed) return;
@@ -376,6 +385,18 @@ export class BatchedDatagramIo implements DatagramIo {
     // While idle, the pending poll() hands over the first datagram that comes.
     if (this.#closed || this.#idleWait || !this.#onDatagram) return;
     if (this.#receive() > 0) this.#lastDatagramAt = performance.now();
+    // The next poll is a full period from now: drains as frequent as the period (a mixer
+    // ticking every 20 ms) leave the timer nothing to do, and the process sleeps between.
+    clearTimeout(this.#timer);
+    this.#schedulePoll(this.#pollMs);
+  }
+
+  setPollMs(ms: number): void {
+    if (ms === this.#pollMs) return;
+    this.#pollMs = ms;
+    if (this.#closed || this.#idleWait || !this.#onDatagram) return;
+    clearTimeout(this.#timer);
+    this.#schedulePoll(ms);
   }
 
   send(bytes: Uint8Array, to: Deno.NetAddr): void {

@@ -79,6 +79,12 @@ interface Binding {
 
 /** A binding not heard from for this long is dropped. */
 const BINDING_IDLE_MS = 60_000;
+/** Socket poll period while video arrives: the most a forwarded packet waits for a poll. */
+const VIDEO_POLL_MS = 10;
+/** Poll period otherwise: audio is taken by the drain before each mixer tick anyway. */
+const AUDIO_POLL_MS = 20;
+/** Without video for this long, polling slows down. */
+const VIDEO_QUIET_MS = 1_000;
 
 function keyOf(addr: Deno.NetAddr): string {
   return `${addr.hostname}|${addr.port}`;
@@ -101,12 +107,15 @@ export class UdpTransport {
   #bindings = new Map<string, Binding>();
   #closed = false;
   #sweep: ReturnType<typeof setInterval>;
+  #lastVideoAt = -Infinity;
+  #fastPoll = true;
 
   /** Serves media on an open datagram socket, which it owns from now on. */
   constructor(socket: Deno.DatagramConn, hub: Hub, options: { io?: DatagramIoMode } = {}) {
     this.#hub = hub;
     this.port = (socket.addr as Deno.NetAddr).port;
     this.#io = openDatagramIo(socket, options.io ?? "auto");
+    this.#io.setPollMs(VIDEO_POLL_MS);
     this.#sweep = setInterval(() => this.#dropIdle(), 10_000);
     this.#io.start((bytes, from) => this.#handle(bytes, from));
   }
@@ -143,9 +152,18 @@ export class UdpTransport {
     }
   }
 
-  /** Handles the datagrams that have arrived and wait in a batch (see `DatagramIo.drain`). */
+  /**
+   * Handles the datagrams that have arrived and wait in a batch (see `DatagramIo.drain`).
+   * The server calls it before every mixer tick: audio never waits for a poll, so without
+   * video arriving the socket is polled only every {@linkcode AUDIO_POLL_MS}.
+   */
   drain(): void {
-    if (!this.#closed) this.#io.drain();
+    if (this.#closed) return;
+    if (this.#fastPoll && performance.now() - this.#lastVideoAt > VIDEO_QUIET_MS) {
+      this.#fastPoll = false;
+      this.#io.setPollMs(AUDIO_POLL_MS);
+    }
+    this.#io.drain();
   }
 
   /** Closes the socket and stops receiving. */
@@ -193,7 +211,17 @@ export class UdpTransport {
       }
       bytes[1] = (bytes[1] & 0x80) | ours;
     }
+    if ((bytes[1] & 0x7f) === PT_VP8 && !isRtcp(bytes)) this.#videoArrived(now);
     binding.room.media.receive(binding.participantId, bytes);
+  }
+
+  /** Video is arriving: poll often, so that forwarded video does not wait (see drain()). */
+  #videoArrived(now: number): void {
+    this.#lastVideoAt = now;
+    if (!this.#fastPoll) {
+      this.#fastPoll = true;
+      this.#io.setPollMs(VIDEO_POLL_MS);
+    }
   }
 
   #handleBind(bytes: Uint8Array, from: Deno.NetAddr): void {
