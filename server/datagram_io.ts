@@ -8,13 +8,14 @@
  * - `batched` (Linux): the socket driven through libc over FFI, out of sight of Deno's event
  *   loop. Sends queued in one turn of the event loop go out in ONE `sendmmsg` (a mixer tick
  *   for 30 listeners is one system call instead of 30 ops). While datagrams flow, receiving
- *   takes what has arrived with `recvmmsg` every `pollMs` (set by the user: the relay polls
- *   every 10 ms while video arrives, every 20 ms otherwise) and whenever `drain()` is called
- *   (the server calls it right before each mixer tick; a drain restarts the period), and
- *   hands each batch over at once; after a second without any it waits in a `poll()` call on another thread, which
- *   costs nothing while the socket is quiet. The price is up to `pollMs` of added delay on
- *   arrival. The gain: the process wakes once per poll instead of once per datagram, and
- *   makes one system call per batch (README, Benchmarks, has the figures).
+ *   takes what has arrived with `recvmmsg` whenever `drain()` is called (the server calls it
+ *   right before each mixer tick) and `pollMs` after the last take (set by the user: the
+ *   relay uses 10 ms while video arrives, 20 ms otherwise, which mixer ticks never let pass),
+ *   and hands each batch over at once. After a second without any it waits in a `poll()`
+ *   call on another thread, which costs nothing while the socket is quiet. The price is up
+ *   to `pollMs` of added delay on arrival. The gain: the process wakes once per take instead
+ *   of once per datagram, and makes one system call per batch (README, Benchmarks, has the
+ *   figures).
  *
  * `openDatagramIo(socket, "auto")` takes `batched` where it can (Linux on x86-64 or arm64,
  * FFI allowed for libc, an IPv4 socket) and `deno` otherwise.
@@ -293,9 +294,9 @@ class MessageSlots {
  * every datagram that arrives, even with no receive pending (about 1,500 wake-ups a second
  * for 30 plain-RTP senders, as many as the per-datagram ops this class saves). So the socket
  * is taken out of the event loop's epoll set: datagrams wait in it for the next poll. From
- * then on only this class reads and writes it; Deno's handle is kept to close it. When the socket has been quiet for
- * `idleAfterMs`, polling stops and a `poll()` system call waits for the next datagram on a
- * thread of Deno's blocking pool, so an idle relay costs nothing.
+ * then on only this class reads and writes it; Deno's handle is kept to close it. When the
+ * socket has been quiet for `idleAfterMs`, polling stops and a `poll()` system call waits
+ * for the next datagram on a thread of Deno's blocking pool, so an idle relay costs nothing.
  *
  * @example
  * ```ts
