@@ -122,7 +122,8 @@ async function main() {
       .concat(["-t", "3", "-pix_fmt", "yuv420p", clip]),
   }).output();
   if (!ffmpeg.success) throw new Error(new TextDecoder().decode(ffmpeg.stderr));
-  const server = await startServerProcess({ args: ["--p2p", "off"] }); // relay even with 2 pages;
+  // Relay even with 2 pages: the delay measured is through the server's mixer.
+  const server = await startServerProcess({ args: ["--p2p", "off"] });
   log(`server ${server.url} (pid ${server.pid}), ${PAGES} pages`);
   const browser = await launchBrowser([`--use-file-for-fake-video-capture=${clip}`]);
   try {

@@ -231,21 +231,15 @@ function timedCodecs(backend: OpusBackendName | undefined, timer: CodecTimer) {
     },
     createDecoder(): OpusDecoder {
       const d = make.decoder();
-      const decode = d.decode.bind(d);
-      const decodeView = d.decodeView.bind(d);
+      const timed = <A extends unknown[]>(fn: (...args: A) => Int16Array) => (...args: A) => {
+        const t0 = performance.now();
+        const out = fn(...args);
+        timer.decodeMs += performance.now() - t0;
+        return out;
+      };
       return Object.assign(Object.create(d), {
-        decode(packet: Uint8Array | null, fec?: boolean) {
-          const t0 = performance.now();
-          const out = decode(packet, fec);
-          timer.decodeMs += performance.now() - t0;
-          return out;
-        },
-        decodeView(packet: Uint8Array | null) {
-          const t0 = performance.now();
-          const out = decodeView(packet);
-          timer.decodeMs += performance.now() - t0;
-          return out;
-        },
+        decode: timed(d.decode.bind(d)),
+        decodeView: timed(d.decodeView.bind(d)),
         close: () => d.close(),
       });
     },

@@ -108,7 +108,6 @@ export class UdpTransport {
   #closed = false;
   #sweep: ReturnType<typeof setInterval>;
   #lastVideoAt = -Infinity;
-  #fastPoll = true;
 
   /** Serves media on an open datagram socket, which it owns from now on. */
   constructor(socket: Deno.DatagramConn, hub: Hub, options: { io?: DatagramIoMode } = {}) {
@@ -159,10 +158,8 @@ export class UdpTransport {
    */
   drain(): void {
     if (this.#closed) return;
-    if (this.#fastPoll && performance.now() - this.#lastVideoAt > VIDEO_QUIET_MS) {
-      this.#fastPoll = false;
-      this.#io.setPollMs(AUDIO_POLL_MS);
-    }
+    const videoQuiet = performance.now() - this.#lastVideoAt > VIDEO_QUIET_MS;
+    this.#io.setPollMs(videoQuiet ? AUDIO_POLL_MS : VIDEO_POLL_MS);
     this.#io.drain();
   }
 
@@ -211,17 +208,12 @@ export class UdpTransport {
       }
       bytes[1] = (bytes[1] & 0x80) | ours;
     }
-    if ((bytes[1] & 0x7f) === PT_VP8 && !isRtcp(bytes)) this.#videoArrived(now);
-    binding.room.media.receive(binding.participantId, bytes);
-  }
-
-  /** Video is arriving: poll often, so that forwarded video does not wait (see drain()). */
-  #videoArrived(now: number): void {
-    this.#lastVideoAt = now;
-    if (!this.#fastPoll) {
-      this.#fastPoll = true;
+    if ((bytes[1] & 0x7f) === PT_VP8) { // video (no RTCP type has these low 7 bits)
+      // Poll often at once, so that forwarded video does not wait (see drain()).
+      this.#lastVideoAt = now;
       this.#io.setPollMs(VIDEO_POLL_MS);
     }
+    binding.room.media.receive(binding.participantId, bytes);
   }
 
   #handleBind(bytes: Uint8Array, from: Deno.NetAddr): void {
