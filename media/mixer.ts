@@ -39,7 +39,7 @@ import {
   sumFrames,
 } from "./mix.ts";
 import type { OpusDecoder, OpusEncoder } from "./opus.ts";
-import { type RtpPacket, writeRtp } from "./rtp.ts";
+import { type RtpHeaderExtension, type RtpPacket, writeRtp } from "./rtp.ts";
 
 /** Options of a {@linkcode Mixer}. */
 export interface MixerOptions {
@@ -250,20 +250,21 @@ export class Mixer {
 
   #sendMixes(speakers: Input[]): void {
     sumFrames(speakers.map((s) => s.frame!), this.#total);
-    const captures = speakers.map((s) => s.frameCapture).filter((c): c is number => c !== null);
-    const extension = captures.length ? captureTimeExtension(Math.min(...captures)) : undefined;
-    const speakerIds = new Set(speakers.map((s) => s.id));
+    const sharedExtension = oldestCapture(speakers);
     let shared: Uint8Array | undefined;
     for (const listener of this.#inputs.values()) {
       let payload: Uint8Array;
-      if (speakerIds.has(listener.id)) {
+      let extension: RtpHeaderExtension | undefined;
+      if (speakers.includes(listener)) {
         mixMinus(this.#total, listener.frame!, this.#scratch);
         listener.encoder ??= this.#options.createEncoder();
         payload = this.#encode(listener.encoder, this.#scratch);
+        extension = oldestCapture(speakers, listener);
       } else {
         this.#sharedEncoder ??= this.#options.createEncoder();
         shared ??= this.#encode(this.#sharedEncoder, this.#total);
         payload = shared;
+        extension = sharedExtension;
       }
       const packet = writeRtp({
         payloadType: PT_OPUS,
@@ -285,4 +286,16 @@ export class Mixer {
     this.stats.encodes++;
     return encoder.encode(floatToInt16(softLimit(mix, undefined, this.#limited), this.#pcm));
   }
+}
+
+/**
+ * The capture-time extension of a mix: the oldest capture among the frames in it (a speaker's
+ * own frame is not in their mix), or undefined when none carried one.
+ */
+function oldestCapture(speakers: Input[], except?: Input): RtpHeaderExtension | undefined {
+  let oldest = Infinity;
+  for (const s of speakers) {
+    if (s !== except && s.frameCapture !== null) oldest = Math.min(oldest, s.frameCapture);
+  }
+  return oldest < Infinity ? captureTimeExtension(oldest) : undefined;
 }

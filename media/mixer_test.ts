@@ -95,10 +95,33 @@ Deno.test("mixer: each listener hears the other speakers' tones and not its own"
     // Sequence numbers run on without gaps.
     const seqs = ear.packets.map((p) => p.sequenceNumber);
     for (let i = 1; i < seqs.length; i++) assert.equal(seqs[i], (seqs[i - 1] + 1) & 0xffff);
-    // The mix carries the oldest capture time among the frames mixed.
+    // The mix carries a capture time of the frames mixed.
     assert.ok(ear.packets.slice(-10).every((p) => readCaptureTime(p.extension)! >= 1000));
   }
   assert.ok(m.stats.encodes <= m.stats.ticks * 4, "at most one encode per speaker plus one");
+  m.close();
+  for (const x of [...Object.values(senders), ...Object.values(ears)]) x.close();
+});
+
+Deno.test("mixer: a mix is dated by the oldest frame in it, a speaker's own frame excluded", () => {
+  const m = mixer();
+  const senders = { ann: toneSender(440, 0.3, 1), bob: toneSender(660, 0.3, 2) };
+  const ears = { ann: listener(), bob: listener(), cy: listener() };
+  for (const [id, ear] of Object.entries(ears)) m.addParticipant(id, ear.sink);
+  for (let t = 0; t < 20; t++) {
+    const now = t * 20;
+    m.push("ann", senders.ann.next(5000 + now - 30), now); // Ann's frames are 30 ms older
+    m.push("bob", senders.bob.next(5000 + now), now);
+    m.tick(now);
+  }
+  const lastCapture = (id: keyof typeof ears) =>
+    readCaptureTime(ears[id].packets.at(-1)!.extension)! - 5000;
+  const tick = 19 * 20;
+  // Bob's frame of this tick was mixed for Ann (the buffer holds one frame): 20 ms earlier.
+  const mixed = lastCapture("ann");
+  assert.ok(mixed >= tick - 40 && mixed <= tick, `Ann's mix dated ${mixed}`);
+  assert.equal(lastCapture("bob"), mixed - 30, "Bob hears Ann's older frame");
+  assert.equal(lastCapture("cy"), mixed - 30, "Cy hears both: the oldest is Ann's");
   m.close();
   for (const x of [...Object.values(senders), ...Object.values(ears)]) x.close();
 });
