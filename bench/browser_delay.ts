@@ -1,7 +1,9 @@
 /**
  * End-to-end delay in the browser, relay mode: 2 or 3 headless Chromium pages in one meeting
  * on loopback, each with a fake camera (a busy 640x360 test picture from ffmpeg) and the fake
- * microphone, through a real server (`main.ts` in its own process). It reports:
+ * microphone, through a real server (`main.ts` in its own process). The pages are driven over
+ * the DevTools protocol's Runtime domain alone (`_cdp_browser.ts`): a debugger that watches
+ * the network costs CPU a user's browser does not spend. It reports:
  *
  * - video delay: the sender's capture time (carried in every packet) to the moment the frame
  *   is expected on screen at the receiver (`requestVideoFrameCallback`), and to decoded;
@@ -19,9 +21,8 @@
  */
 
 import { parseArgs } from "node:util";
-import type { Page } from "playwright-core";
-import { launchBrowser } from "../tests/support/browser.ts";
 import { waitFor } from "../tests/support/wait.ts";
+import { type CdpPage, launchCdpBrowser } from "./_cdp_browser.ts";
 import { startServerProcess } from "./_server_process.ts";
 import {
   codeVersion,
@@ -77,28 +78,31 @@ interface PageSnapshot {
   sendFps: number;
 }
 
-function snapshot(page: Page): Promise<PageSnapshot> {
-  return page.evaluate(() => {
-    // deno-lint-ignore no-explicit-any
-    const s = (globalThis as any).__meetStats;
-    // deno-lint-ignore no-explicit-any
-    const parts = Object.values(s.participants) as any[];
-    return {
-      videoRendered: [...s.delayLog.videoRendered],
-      videoDecoded: [...s.delayLog.videoDecoded],
-      audio: [...s.delayLog.audio],
-      framesDecoded: parts.reduce((n, p) => n + p.framesDecoded, 0),
-      framesRendered: parts.reduce((n, p) => n + p.framesRendered, 0),
-      mixArrivalP50: s.audio.receivers[0]?.arrivalDelayP50 ?? null,
-      audioEncodeMs: s.send.audioEncodeMs,
-      depthMs: s.audio.depthMs,
-      targetMs: s.audio.targetMs,
-      outputLatencyMs: s.audio.outputLatencyMs,
-      concealedPercent: s.audio.concealedPercent,
-      stalls: s.audio.stalls,
-      sendFps: s.send.videoFrames,
-    };
-  });
+function snapshot(page: CdpPage): Promise<PageSnapshot> {
+  return page.evaluate(`(${readStats})()`);
+}
+
+/** Runs in the page: reads `__meetStats`. */
+function readStats(): PageSnapshot {
+  // deno-lint-ignore no-explicit-any
+  const s = (globalThis as any).__meetStats;
+  // deno-lint-ignore no-explicit-any
+  const parts = Object.values(s.participants) as any[];
+  return {
+    videoRendered: [...s.delayLog.videoRendered],
+    videoDecoded: [...s.delayLog.videoDecoded],
+    audio: [...s.delayLog.audio],
+    framesDecoded: parts.reduce((n, p) => n + p.framesDecoded, 0),
+    framesRendered: parts.reduce((n, p) => n + p.framesRendered, 0),
+    mixArrivalP50: s.audio.receivers[0]?.arrivalDelayP50 ?? null,
+    audioEncodeMs: s.send.audioEncodeMs,
+    depthMs: s.audio.depthMs,
+    targetMs: s.audio.targetMs,
+    outputLatencyMs: s.audio.outputLatencyMs,
+    concealedPercent: s.audio.concealedPercent,
+    stalls: s.audio.stalls,
+    sendFps: s.send.videoFrames,
+  };
 }
 
 interface Quantiles {
@@ -125,19 +129,22 @@ async function main() {
   // Relay even with 2 pages: the delay measured is through the server's mixer.
   const server = await startServerProcess({ args: ["--p2p", "off"] });
   log(`server ${server.url} (pid ${server.pid}), ${PAGES} pages`);
-  const browser = await launchBrowser([`--use-file-for-fake-video-capture=${clip}`]);
+  const browser = await launchCdpBrowser([`--use-file-for-fake-video-capture=${clip}`]);
   try {
     const meeting = await (await fetch(`${server.url}api/meetings`, {
       method: "POST",
       body: JSON.stringify({ title: "Delay bench", name: "Bench" }),
     })).json();
-    const pages: Page[] = [];
+    const pages: CdpPage[] = [];
     for (const name of NAMES) {
-      const page = await (await browser.newContext()).newPage();
-      page.on("pageerror", (e) => log(`${name}: page error: ${e.message}`));
-      await page.goto(`${server.url}m/${meeting.id}?name=${name}`);
-      await page.waitForSelector("[data-testid=room][data-joined=true]");
-      if (AUDIO_ONLY) await page.click("[data-testid=toggle-camera]");
+      const page = await browser.newPage(`${server.url}m/${meeting.id}?name=${name}`);
+      await page.waitFor(
+        `document.querySelector("[data-testid=room][data-joined=true]") !== null`,
+        `${name} joined`,
+      );
+      if (AUDIO_ONLY) {
+        await page.evaluate(`document.querySelector("[data-testid=toggle-camera]").click()`);
+      }
       pages.push(page);
     }
     await waitFor(async () => {
@@ -162,6 +169,7 @@ async function main() {
     await sleep(WINDOW_S * 1000);
     const after = await Promise.all(pages.map(snapshot));
     const elapsedS = (performance.now() - t0) / 1000;
+    pages.forEach((page, i) => page.errors.forEach((e) => log(`${NAMES[i]}: page error: ${e}`)));
     const busy = (machineBusyMs() - busyBefore) / (elapsedS * 1000);
     const serverCpu = (processCpuMs(server.pid) - serverBefore) / (elapsedS * 1000);
 
