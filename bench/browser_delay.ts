@@ -8,9 +8,10 @@
  * - video delay: the sender's capture time (carried in every packet) to the moment the frame
  *   is expected on screen at the receiver (`requestVideoFrameCallback`), and to decoded;
  * - audio delay: capture (the first sample of a 20 ms frame reaching the capture worklet) to
- *   the moment it leaves for the speakers (playout lead + the AudioContext's output latency),
- *   with the parts: capture to arrival of the mix at the page (sender, network, server mixer),
- *   the playout buffer, the output latency;
+ *   the moment it leaves for the speakers (the sample frame its first sample is rendered at,
+ *   dated by the AudioContext's output timestamp), with the parts: capture to arrival of the
+ *   mix at the page (sender, network, server mixer), the playout buffer, the output latency
+ *   the context reports;
  * - decoded and shown frame rates, and CPU (machine and server).
  *
  * Usage: `./deno run -A bench/browser_delay.ts [--pages=3] [--seconds=20] [--warmup=5]

@@ -46,6 +46,20 @@ export interface PlaybackStreamStats {
   delays: number[];
 }
 
+/** A frame pushed with a capture time: where its first sample is rendered. */
+interface Playout {
+  captureMs: number;
+  /** The context's sample frame at which it is rendered. */
+  frame: number;
+}
+
+/** A report as the worklet sends it: frames rendered, not yet dated. */
+interface WorkletReport {
+  type: "stats";
+  output: PlaybackStats["output"];
+  streams: (Omit<PlaybackStreamStats, "delays"> & { playouts: Playout[] })[];
+}
+
 /**
  * The latest report of the playback worklet.
  *
@@ -90,10 +104,17 @@ export class AudioPlayback {
     this.node.connect(context.destination);
     this.node.port.onmessage = (event) => {
       if (event.data?.type !== "stats") return;
-      this.#stats = event.data;
+      const report = event.data as WorkletReport;
+      const heardAt = this.#heardAt();
+      this.#stats = {
+        output: report.output,
+        streams: report.streams.map(({ playouts, ...stream }) => ({
+          ...stream,
+          delays: playouts.map((p) => heardAt(p.frame) - p.captureMs),
+        })),
+      };
       this.onStats?.(this.#stats);
     };
-    this.#configure();
   }
 
   /** The latest statistics from the audio thread. */
@@ -112,7 +133,7 @@ export class AudioPlayback {
   push(ssrc: number, rtpTimestamp: number, samples: Float32Array, captureMs: number | null): void {
     if (this.#closed) return;
     this.node.port.postMessage(
-      { type: "frame", ssrc, rtpTimestamp, samples, captureMs, postedMs: wallClock() },
+      { type: "frame", ssrc, rtpTimestamp, samples, captureMs },
       [samples.buffer],
     );
   }
@@ -136,8 +157,19 @@ export class AudioPlayback {
     return ((this.context.outputLatency || 0) + (this.context.baseLatency || 0)) * 1000;
   }
 
-  /** Tells the worklet the output latency, for its delay figures. */
-  #configure(): void {
-    this.node.port.postMessage({ type: "config", outputLatencyMs: this.outputLatencyMs });
+  /**
+   * Maps a sample frame of the context to the wall-clock time it leaves the speakers, from
+   * the browser's own output timestamp (the frame being played now and when). Where the
+   * browser gives none yet, the frame being rendered now plus the reported latencies.
+   */
+  #heardAt(): (frame: number) => number {
+    const rate = this.context.sampleRate;
+    const ts = this.context.getOutputTimestamp?.();
+    if (ts?.contextTime && ts.performanceTime) {
+      const base = performance.timeOrigin + ts.performanceTime - ts.contextTime * 1000;
+      return (frame) => base + (frame / rate) * 1000;
+    }
+    const base = wallClock() - this.context.currentTime * 1000 + this.outputLatencyMs;
+    return (frame) => base + (frame / rate) * 1000;
   }
 }

@@ -6,13 +6,15 @@
  * four times a second.
  *
  * Messages in:
- * - `{type: "frame", ssrc, rtpTimestamp, samples: Float32Array, captureMs, postedMs}`
- *   (`captureMs`: the sender's capture time or null; `postedMs`: wall clock when posted);
- * - `{type: "remove", ssrc}`; `{type: "config", outputLatencyMs}`; `{type: "close"}`.
+ * - `{type: "frame", ssrc, rtpTimestamp, samples: Float32Array, captureMs}` (`captureMs`:
+ *   the sender's capture time, or null);
+ * - `{type: "remove", ssrc}`; `{type: "close"}`.
  *
  * Messages out: `{type: "stats", output: {rms, audibleMs, samples}, streams: [...]}` where
  * each stream carries its PlayoutBuffer counters, its `rms` and `audibleMs`, and the
- * capture-to-speaker `delays` (ms) of the frames pushed since the last report.
+ * `playouts` of the frames pushed since the last report: `{captureMs, frame}`, where `frame`
+ * is the context's sample frame at which that frame's first sample is rendered (the main
+ * thread maps it to the time it is heard with `AudioContext.getOutputTimestamp()`).
  *
  * @example
  * ```js
@@ -33,7 +35,7 @@ const STATS_EVERY_QUANTA = 94; // ~250 ms at 48 kHz
  * @typedef {object} Stream
  * @property {PlayoutBuffer} buffer
  * @property {LevelMeter} meter
- * @property {number[]} delays
+ * @property {{captureMs: number, frame: number}[]} playouts
  */
 
 class PlaybackProcessor extends AudioWorkletProcessor {
@@ -41,7 +43,8 @@ class PlaybackProcessor extends AudioWorkletProcessor {
   streams = new Map();
   scratch = new Float32Array(QUANTUM);
   output = new LevelMeter({ sampleRate });
-  outputLatencyMs = 0;
+  /** The context's sample frame of the next quantum to render. */
+  nextFrame = 0;
   quanta = 0;
   open = true;
   /** @type {Record<string, number>} */
@@ -63,22 +66,19 @@ class PlaybackProcessor extends AudioWorkletProcessor {
           stream = {
             buffer: new PlayoutBuffer(this.bufferOptions),
             meter: new LevelMeter({ sampleRate }),
-            delays: [],
+            playouts: [],
           };
           this.streams.set(msg.ssrc, stream);
         }
         const lead = stream.buffer.push(msg.rtpTimestamp, msg.samples);
-        if (msg.captureMs != null && stream.delays.length < 256) {
-          const playsAt = msg.postedMs + (lead * 1000) / sampleRate + this.outputLatencyMs;
-          stream.delays.push(playsAt - msg.captureMs);
+        if (msg.captureMs != null && stream.playouts.length < 256) {
+          // The buffer's read position is where the next quantum starts.
+          stream.playouts.push({ captureMs: msg.captureMs, frame: this.nextFrame + lead });
         }
         break;
       }
       case "remove":
         this.streams.delete(msg.ssrc);
-        break;
-      case "config":
-        this.outputLatencyMs = msg.outputLatencyMs ?? 0;
         break;
       case "close":
         this.open = false;
@@ -114,6 +114,7 @@ class PlaybackProcessor extends AudioWorkletProcessor {
     }
     for (let c = 1; c < channels.length; c++) channels[c].set(out);
     this.output.add(out);
+    this.nextFrame = currentFrame + out.length;
     if (++this.quanta % STATS_EVERY_QUANTA === 0) this.report();
     return true;
   }
@@ -126,9 +127,9 @@ class PlaybackProcessor extends AudioWorkletProcessor {
         ...stream.buffer.stats,
         rms: stream.meter.rms,
         audibleMs: stream.meter.audibleMs,
-        delays: stream.delays,
+        playouts: stream.playouts,
       });
-      stream.delays = [];
+      stream.playouts = [];
     }
     this.port.postMessage({
       type: "stats",
