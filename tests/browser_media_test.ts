@@ -226,6 +226,13 @@ Deno.test({
           `audio at ${names[i]}: ${history.gained(2000)} ms audible in 2 s, ` +
             `rms ${s.audio.rms.toFixed(3)}, delay p50 ${s.audio.delayP50?.toFixed(0)} ms`,
         );
+        // The stats panel's audio delay: never under the 20 ms a frame takes to capture, and
+        // not a clock mix-up (the output timestamp is in seconds, capture times in ms).
+        const delay = s.audio.delayP50;
+        assert.ok(
+          delay !== null && delay >= 20 && delay < 1000,
+          `${names[i]}'s audio delay is a real figure: ${delay}`,
+        );
       }
 
       // 3. Cy turns the camera off: the others see the initials and get no more frames.

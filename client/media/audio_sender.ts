@@ -98,7 +98,9 @@ export class AudioSender {
       sampleRate: OPUS_CLOCK_RATE,
       numberOfChannels: 1,
       bitrate: options.bitrate ?? 32_000,
-      opus: { frameDuration: FRAME_MS * 1000 },
+      // "lowdelay": 2.5 ms of codec look-ahead instead of 6.5 ms (measured in Chromium). At
+      // 32 kb/s mono Opus codes CELT only either way; the mixer encodes the same way.
+      opus: { frameDuration: FRAME_MS * 1000, application: "lowdelay" },
     } as AudioEncoderConfig);
     this.#source = this.#context.createMediaStreamSource(new MediaStream([this.track]));
     this.#node = new AudioWorkletNode(this.#context, "meet-capture", {
