@@ -227,10 +227,12 @@ Deno.test({
             `rms ${s.audio.rms.toFixed(3)}, delay p50 ${s.audio.delayP50?.toFixed(0)} ms`,
         );
         // The stats panel's audio delay: never under the 20 ms a frame takes to capture, and
-        // not a clock mix-up (the output timestamp is in seconds, capture times in ms).
+        // not a clock mix-up (the output timestamp is in seconds, capture times in ms since the
+        // epoch). The bound is loose: a loaded machine running the suite in parallel reads
+        // 0.5 s.
         const delay = s.audio.delayP50;
         assert.ok(
-          delay !== null && delay >= 20 && delay < 1000,
+          delay !== null && delay >= 20 && delay < 5000,
           `${names[i]}'s audio delay is a real figure: ${delay}`,
         );
       }
