@@ -71,6 +71,8 @@ interface PageSnapshot {
   mixArrivalP50: number | null;
   /** The sender: capture to its packet sent (framing and encoder), ms (a moving mean). */
   audioEncodeMs: number;
+  /** Microphone input left out on the mixer's advice so far, ms. */
+  audioTrimmedMs: number;
   depthMs: number;
   targetMs: number;
   outputLatencyMs: number;
@@ -97,6 +99,7 @@ function readStats(): PageSnapshot {
     framesRendered: parts.reduce((n, p) => n + p.framesRendered, 0),
     mixArrivalP50: s.audio.receivers[0]?.arrivalDelayP50 ?? null,
     audioEncodeMs: s.send.audioEncodeMs,
+    audioTrimmedMs: s.send.audioTrimmedMs,
     depthMs: s.audio.depthMs,
     targetMs: s.audio.targetMs,
     outputLatencyMs: s.audio.outputLatencyMs,
@@ -189,6 +192,7 @@ async function main() {
       elapsedS / streams;
     const arrival = median(after.map((s) => s.mixArrivalP50 ?? NaN).filter(Number.isFinite));
     const encode = median(after.map((s) => s.audioEncodeMs));
+    const trimmed = after.map((s) => s.audioTrimmedMs);
     const depth = median(after.map((s) => s.depthMs));
     const output = median(after.map((s) => s.outputLatencyMs));
     const concealed = median(after.map((s) => s.concealedPercent));
@@ -205,6 +209,7 @@ async function main() {
       shownFps,
       audioParts: {
         captureToSentMs: encode,
+        trimmedMs: trimmed,
         mixArrivalMs: arrival,
         playoutDepthMs: depth,
         outputLatencyMs: output,
@@ -264,6 +269,10 @@ async function main() {
           ["video decoded per stream", `${fmt(decodeFps, 1)} fps (${streams} streams)`],
           ["video shown per stream", `${fmt(shownFps, 1)} fps`],
           ["audio: capture to packet sent (median of pages)", `${fmt(encode)} ms`],
+          [
+            "audio: input trimmed on the mixer's advice (per page, since joining)",
+            trimmed.map((ms) => `${fmt(ms)} ms`).join(", "),
+          ],
           ["audio: capture to mix arrival (median of pages)", `${fmt(arrival)} ms`],
           ["audio: playout buffer depth (median of pages)", `${fmt(depth)} ms`],
           ["audio: AudioContext output latency", `${fmt(output)} ms`],

@@ -33,6 +33,7 @@ export type ControlClientEvents = {
   chat: [EventOf<"chat">];
   removed: [EventOf<"removed">];
   levels: [EventOf<"levels">];
+  mix_timing: [EventOf<"mix_timing">];
   mode: [EventOf<"mode">];
   signal: [EventOf<"signal">];
   peer: [EventOf<"peer">];

@@ -276,6 +276,7 @@ export default function Room({ meetingId, title, name: nameFromUrl, locked }: Ro
       if (e.meetingId !== meetingId) return;
       speaking.value = new Set(e.levels.filter((l) => l.speaking).map((l) => l.participantId));
     });
+    c.on("mix_timing", (e) => e.meetingId === meetingId && session.current?.trimAudio(e.earlyMs));
     c.on("chat", (e) => e.meetingId === meetingId && (chat.value = [...chat.value, e.message]));
     c.on("removed", (e) => e.meetingId === meetingId && onRemoved(e.reason));
   }

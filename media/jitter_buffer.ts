@@ -186,6 +186,8 @@ export class JitterBuffer {
   /** Least time a frame played in this window had waited since it arrived. */
   #windowMinWaitMs = Infinity;
   #windowUnderruns = 0;
+  #early: number | null = null;
+  #windows = 0;
   #counters = {
     received: 0,
     played: 0,
@@ -227,6 +229,22 @@ export class JitterBuffer {
     if (this.#guardMs !== null) return this.#minMs;
     const wanted = Math.ceil((this.#frameMs + 4 * this.#jitterMs) / this.#frameMs) * this.#frameMs;
     return Math.min(this.#maxMs, Math.max(this.#minMs, wanted));
+  }
+
+  /**
+   * With `guardMs`: how much earlier every frame of the last whole window (0.5 s) could have
+   * been played, keeping the guard (its least wait beyond the guard, below one frame: the
+   * whole frames are dropped here). Null before the first window, without `guardMs`, and
+   * after a window with an underrun or no frame played. A sender that trims this much off its
+   * input shortens its delay by as much.
+   */
+  get earlyMs(): number | null {
+    return this.#early;
+  }
+
+  /** Windows completed so far (each sets {@linkcode earlyMs}). */
+  get windows(): number {
+    return this.#windows;
   }
 
   /** Frames buffered from the play position to the newest one, in ms. */
@@ -375,6 +393,7 @@ export class JitterBuffer {
     this.#playing = false;
     this.#started = false;
     this.#underrunSinceMs = null;
+    this.#early = null;
   }
 
   #begin(seq: number, rtpTimestamp: number, arrivalMs: number): void {
@@ -431,6 +450,10 @@ export class JitterBuffer {
       const room = Math.floor((depth - this.#minMs) / this.#frameMs);
       const drops = Math.max(Math.min(early, room), minDepth > this.#maxMs ? 1 : 0);
       for (let i = 0; i < drops && this.#frames.size > 0; i++) this.#dropNext();
+      this.#windows++;
+      this.#early = underruns === 0 && Number.isFinite(minWaitMs)
+        ? Math.max(0, minWaitMs - guard - drops * this.#frameMs)
+        : null;
       return "none";
     }
     if (minDepth >= target + this.#frameMs) this.#dropNext();

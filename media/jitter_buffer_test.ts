@@ -408,3 +408,36 @@ Deno.test("jitter buffer (guarded): a sender's stall adds one frame of delay, no
   // Once steady again it works the extra frame off.
   assert.ok(waited.slice(300, 390).every((w) => w === 5), `later: ${waited.slice(300, 390)}`);
 });
+
+Deno.test("jitter buffer (guarded): earlyMs says how much sooner every frame of a window could play", () => {
+  // Frames arrive 3 ms after each pop: each waits 17 ms, 13 ms more than the 4 ms guard.
+  const buffer = new JitterBuffer(guarded);
+  assert.equal(buffer.earlyMs, null, "nothing before the first window");
+  const arrivals = steady(0, 200).map((a) => ({ ...a, atMs: a.atMs + 13 }));
+  const waited = waits(buffer, arrivals, 200 * 20);
+  assert.deepEqual(waited.slice(30, 190).filter((w) => w !== 17), []);
+  assert.ok(buffer.windows >= 7);
+  assert.equal(buffer.earlyMs, 13);
+
+  // Arrivals 1 ms before the pop are as late as the guard allows (and then some): not early.
+  const tight = new JitterBuffer(guarded);
+  waits(tight, steady(0, 200).map((a) => ({ ...a, atMs: a.atMs + 9 })), 200 * 20);
+  assert.equal(tight.earlyMs, 0);
+
+  // A window with an underrun gives no figure; nor does a buffer that is not guarded.
+  const stalled = new JitterBuffer(guarded);
+  const reports: (number | null)[] = [];
+  for (let i = 0, now = 10; i < 200; i++, now += 20) {
+    // Frames 100-105 arrive together, up to 100 ms late (a stall); the rest 17 ms early.
+    if (i < 100 || i > 105) stalled.push(i, i * 960, payloadOf(i), now - 17);
+    if (i === 105) { for (let j = 100; j <= 105; j++) stalled.push(j, j * 960, payloadOf(j), now); }
+    const windows = stalled.windows;
+    stalled.pop(now);
+    if (stalled.windows > windows) reports.push(stalled.earlyMs);
+  }
+  assert.ok(reports.includes(null), `a window with the stall: ${reports}`);
+  assert.equal(reports.at(-1), 13, "and early again once steady");
+  const fixed = new JitterBuffer(fixed40);
+  waits(fixed, steady(0, 100), 100 * 20);
+  assert.equal(fixed.earlyMs, null);
+});

@@ -54,7 +54,28 @@ export interface MixerOptions {
    * how early that participant's frames arrive before the tick).
    */
   jitterBuffer?: JitterBufferOptions;
+  /**
+   * Called when a participant's frames have reached the mixer steadily earlier than it needs
+   * them (by `earlyMs`, beyond its jitter buffer's guard, for {@linkcode TRIM_ADVICE}'s
+   * `windows`): a sender that drops that much of its input once is heard that much sooner.
+   */
+  onEarly?(id: string, earlyMs: number): void;
 }
+
+/**
+ * When the mixer advises a sender to trim its input ({@linkcode MixerOptions.onEarly}): after
+ * `windows` jitter-buffer windows in a row (0.5 s each) in which every frame was at least
+ * `minMs` early, it advises the least of them less `marginMs`, at most once per `everyMs`.
+ *
+ * @example
+ * ```ts
+ * import { TRIM_ADVICE } from "./mixer.ts";
+ * console.log(`advice after ${TRIM_ADVICE.windows * 0.5} s of early frames`);
+ * ```
+ */
+export const TRIM_ADVICE: Readonly<
+  { windows: number; minMs: number; marginMs: number; maxMs: number; everyMs: number }
+> = { windows: 4, minMs: 3, marginMs: 1, maxMs: 18, everyMs: 5000 };
 
 /**
  * The mixer's jitter buffer by default: it starts at one frame and plays each frame on the
@@ -114,6 +135,11 @@ interface Input {
   /** The buffer each tick's frame is decoded into. */
   samples: Float32Array;
   frameCapture: number | null;
+  /** Trim advice: jitter-buffer windows seen, the run of early ones, its least, last advice. */
+  windowsSeen: number;
+  earlyRun: number;
+  earlyLeast: number;
+  advisedAt: number;
 }
 
 /** Audio mixing for one meeting. */
@@ -159,6 +185,10 @@ export class Mixer {
       frame: null,
       samples: new Float32Array(OPUS_FRAME_SAMPLES),
       frameCapture: null,
+      windowsSeen: 0,
+      earlyRun: 0,
+      earlyLeast: Infinity,
+      advisedAt: -Infinity,
     });
   }
 
@@ -206,6 +236,7 @@ export class Mixer {
     const levels: [string, number][] = [];
     for (const input of this.#inputs.values()) {
       this.#decodeNext(input, nowMs);
+      this.#adviseTrim(input, nowMs);
       levels.push([input.id, input.frame ? frameLevel(input.frame) : MIN_LEVEL_DB]);
     }
     const selected = new Set(this.#selector.update(levels, nowMs));
@@ -246,6 +277,29 @@ export class Mixer {
     this.stats.decodes++;
     if (pcm.length !== OPUS_FRAME_SAMPLES) return; // not a 20 ms mono frame: not mixed
     input.frame = int16ToFloat(pcm, input.samples);
+  }
+
+  /** After each jitter-buffer window: advises a sender whose frames keep coming early. */
+  #adviseTrim(input: Input, nowMs: number): void {
+    const { windows } = input.buffer;
+    if (windows === input.windowsSeen || !this.#options.onEarly) return;
+    input.windowsSeen = windows;
+    const early = input.buffer.earlyMs;
+    if (early === null || early < TRIM_ADVICE.minMs) {
+      input.earlyRun = 0;
+      input.earlyLeast = Infinity;
+      return;
+    }
+    input.earlyRun++;
+    input.earlyLeast = Math.min(input.earlyLeast, early);
+    if (input.earlyRun < TRIM_ADVICE.windows || nowMs - input.advisedAt < TRIM_ADVICE.everyMs) {
+      return;
+    }
+    const trim = Math.min(TRIM_ADVICE.maxMs, input.earlyLeast - TRIM_ADVICE.marginMs);
+    input.earlyRun = 0;
+    input.earlyLeast = Infinity;
+    input.advisedAt = nowMs;
+    this.#options.onEarly(input.id, Math.round(trim * 10) / 10);
   }
 
   #sendMixes(speakers: Input[]): void {

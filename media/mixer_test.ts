@@ -203,3 +203,59 @@ Deno.test("mixer: a lone participant gets nothing; a speaker who stops fades out
   m.close();
   [ann, annEar, bobEar].forEach((x) => x.close());
 });
+
+Deno.test("mixer: a sender whose frames keep arriving early is told by how much, once; after a trim, no more", () => {
+  const advice: [string, number, number][] = [];
+  let now = 0;
+  const m = new Mixer({
+    mixSsrc: 0x5eed,
+    createEncoder: () => createOpusEncoder({ bitrate: 48_000 }),
+    createDecoder: () => createOpusDecoder(),
+    onEarly: (id, earlyMs) => advice.push([id, earlyMs, now]),
+  });
+  const senders = { ann: toneSender(440, 0.3, 1), bob: toneSender(660, 0.3, 2) };
+  const ears = { ann: listener(), bob: listener() };
+  for (const [id, ear] of Object.entries(ears)) m.addParticipant(id, ear.sink);
+  // Ann's frames arrive 15 ms before the tick that mixes them (11 ms more than the 4 ms
+  // guard); Bob's 3 ms before, as late as they can be. After the advice Ann sends later.
+  let annLead = 15;
+  for (let t = 0; t < 600; t++, now += 20) {
+    m.push("ann", senders.ann.next(now), now - annLead);
+    m.push("bob", senders.bob.next(now), now - 3);
+    m.tick(now);
+    const last = advice.at(-1);
+    if (last?.[0] === "ann" && last[2] === now) annLead -= last[1];
+  }
+  assert.equal(advice.length, 1, `advice: ${JSON.stringify(advice)}`);
+  const [[id, earlyMs, at]] = advice;
+  assert.equal(id, "ann");
+  assert.equal(earlyMs, 10, "11 ms early, less a 1 ms margin");
+  assert.ok(at >= 1900 && at <= 3000, `after 4 windows of 25 ticks: at ${at} ms`);
+  assert.equal(m.stats.late, 0, "the trimmed sender's frames still make their tick");
+  m.close();
+  for (const x of [...Object.values(senders), ...Object.values(ears)]) x.close();
+});
+
+Deno.test("mixer: a sender that ignores the advice hears it again at most every 5 s", () => {
+  const at: number[] = [];
+  let now = 0;
+  const m = new Mixer({
+    mixSsrc: 0x5eed,
+    createEncoder: () => createOpusEncoder({ bitrate: 48_000 }),
+    createDecoder: () => createOpusDecoder(),
+    onEarly: () => at.push(now),
+  });
+  const ann = toneSender(440, 0.3, 1);
+  const ear = listener();
+  m.addParticipant("ann", () => {});
+  m.addParticipant("bob", ear.sink);
+  for (let t = 0; t < 750; t++, now += 20) { // 15 s
+    m.push("ann", ann.next(now), now - 15);
+    m.tick(now);
+  }
+  assert.equal(at.length, 3, `advised at ${at}`);
+  assert.ok(at[1] - at[0] >= 5000 && at[2] - at[1] >= 5000, `advised at ${at}`);
+  m.close();
+  ann.close();
+  ear.close();
+});

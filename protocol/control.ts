@@ -116,6 +116,12 @@ export type ServerMessage =
   | { type: "chat"; meetingId: string; message: ChatMessage }
   | { type: "removed"; meetingId: string; reason: RemovedReason }
   | { type: "levels"; meetingId: string; levels: SpeakerLevel[] }
+  /**
+   * To one member: its audio reaches the mixer steadily `earlyMs` before it is mixed. A
+   * sender may drop that much of its input once (the mix then carries its voice that much
+   * sooner); one that ignores it loses nothing.
+   */
+  | { type: "mix_timing"; meetingId: string; earlyMs: number }
   | { type: "mode"; meetingId: string; mode: MeetingMode }
   | { type: "signal"; meetingId: string; from: string; data: unknown }
   | { type: "peer"; meetingId: string; participantId: string; ip: string; port: number };

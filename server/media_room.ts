@@ -53,6 +53,11 @@ export interface MediaRoomOptions {
   /** Receives speaking levels about 5 times a second. */
   onLevels?(levels: MixerLevel[]): void;
   /**
+   * A participant's audio reaches the mixer steadily `earlyMs` before it is mixed: it may drop
+   * that much of its input once to be heard sooner (see `Mixer`'s `onEarly`).
+   */
+  onEarly?(participantId: string, earlyMs: number): void;
+  /**
    * Called right before each mixer tick, for a transport that batches its input (the UDP
    * relay polls its socket) to hand over what has arrived: the tick then mixes the
    * freshest audio, and input needs no faster polling for the mixer's sake.
@@ -136,6 +141,7 @@ export class MediaRoom {
       maxSpeakers: options.mixSpeakers ?? 3,
       createEncoder: options.codecs.createEncoder,
       createDecoder: options.codecs.createDecoder,
+      onEarly: options.onEarly,
     });
   }
 

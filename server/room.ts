@@ -34,10 +34,16 @@ export class Room {
   #closed = false;
   #levelsWereAudible = false;
 
-  constructor(meeting: Meeting, mediaOptions: Omit<MediaRoomOptions, "onLevels">) {
+  constructor(meeting: Meeting, mediaOptions: Omit<MediaRoomOptions, "onLevels" | "onEarly">) {
     this.meeting = meeting;
     this.media = new MediaRoom(meeting, {
       ...mediaOptions,
+      onEarly: (participantId, earlyMs) =>
+        this.#members.get(participantId)?.send({
+          type: "mix_timing",
+          meetingId: meeting.id,
+          earlyMs,
+        }),
       onLevels: (levels) => {
         // Publish while anyone is audible, and once more when all fall silent.
         const audible = levels.some((l) => l.level > MIN_LEVEL_DB);

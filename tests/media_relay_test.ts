@@ -104,6 +104,36 @@ Deno.test("relay: muting one speaker removes that voice from the others' mix", a
   }
 });
 
+Deno.test("relay: a sender whose audio waits at the mixer is told by how much", async () => {
+  await using server = await testServer();
+  const id = await meeting(server, "Timing");
+  const [ann, bob] = await Promise.all(["Ann", "Bob"].map((n) => mediaBot(server, n, id)));
+  try {
+    // Bob speaks, so the mixer sends Ann a mix right after each tick of its 20 ms clock.
+    bob.startTone(660);
+    await waitFor(() => ann.mixArrivals.length >= 10, { what: "Ann receives the mix" });
+    // Ann's frames leave 2 ms after each tick (the tick comes first even when the event loop
+    // is late: the server runs in this process): each waits about 18 ms for the next tick,
+    // some 10 ms more than the mixer needs.
+    const tick = ann.mixArrivals.at(-1)!;
+    const wait = (((tick + 2 - performance.now()) % 20) + 20) % 20;
+    await new Promise((resolve) => setTimeout(resolve, wait));
+    ann.startTone(440);
+    const advice = () => ann.events.find((e) => e.type === "mix_timing");
+    await waitFor(() => advice() !== undefined, {
+      what: "the mixer's timing advice to Ann",
+      // It takes 2 s of frames that are all early enough; a busy machine delays some.
+      timeoutMs: 30_000,
+    });
+    const { meetingId, earlyMs } = advice() as { meetingId: string; earlyMs: number };
+    console.log(`Ann was told her frames are ${earlyMs} ms early`);
+    assert.equal(meetingId, id);
+    assert.ok(earlyMs >= 2 && earlyMs <= 18, `Ann's frames are ${earlyMs} ms early`);
+  } finally {
+    [ann, bob].forEach((bot) => bot.close());
+  }
+});
+
 Deno.test("relay: a PLI reaches the video's sender; garbage and foreign packets are dropped and counted", async () => {
   await using server = await testServer();
   const id = await meeting(server, "Pli");

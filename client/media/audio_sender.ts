@@ -58,6 +58,8 @@ export interface AudioSenderStats {
   bitrate: number;
   /** Mean time from capture (first sample of a frame) to its packet sent, ms. */
   encodeMs: number;
+  /** Input left out on the mixer's advice (`trim`), ms in total. */
+  trimmedMs: number;
 }
 
 const FRAME_MS = (OPUS_FRAME_SAMPLES * 1000) / OPUS_CLOCK_RATE;
@@ -79,7 +81,7 @@ export class AudioSender {
   #bits = new RateMeter(1000);
   #encodeMs = 0;
   #closed = false;
-  #counters = { framesCaptured: 0, framesEncoded: 0 };
+  #counters = { framesCaptured: 0, framesEncoded: 0, trimmedMs: 0 };
 
   constructor(options: AudioSenderOptions) {
     this.track = options.track;
@@ -121,6 +123,22 @@ export class AudioSender {
       bitrate: this.#bits.rate(performance.now()),
       encodeMs: this.#encodeMs,
     };
+  }
+
+  /**
+   * Leaves the next `ms` of microphone input out, once, with a short crossfade: every later
+   * frame is complete, sent and mixed that much sooner. For the mixer's `mix_timing` advice.
+   *
+   * @example
+   * ```ts
+   * sender.trim(6.5); // the mixer said our frames wait 6.5 ms more than they need to
+   * ```
+   */
+  trim(ms: number): void {
+    if (this.#closed || !(ms > 0)) return;
+    const samples = Math.round(Math.min(ms, FRAME_MS) * OPUS_CLOCK_RATE / 1000);
+    this.#node.port.postMessage({ skip: samples });
+    this.#counters.trimmedMs += samples * 1000 / OPUS_CLOCK_RATE;
   }
 
   /** Stops capturing and sending, and stops the track. Idempotent. */

@@ -245,6 +245,8 @@ interface DebugStats {
     audioBitrate: number;
     videoEncodeMs: number;
     audioEncodeMs: number;
+    /** Microphone input left out on the mixer's advice, ms in total. */
+    audioTrimmedMs: number;
   };
   local: { mic: DeviceState["status"]; camera: DeviceState["status"] };
   /** Raw delays, ms (bounded): capture to decoded video, to displayed video, to speaker. */
@@ -477,6 +479,19 @@ export class MediaSession extends Emitter<MediaSessionEvents> {
     } catch {
       // still blocked; the next gesture tries again
     }
+  }
+
+  /**
+   * The mixer's advice (`mix_timing`): our audio reaches it `earlyMs` before it is mixed, so
+   * the microphone sender leaves that much input out once and is heard that much sooner.
+   *
+   * @example
+   * ```ts
+   * control.on("mix_timing", (e) => session.trimAudio(e.earlyMs));
+   * ```
+   */
+  trimAudio(earlyMs: number): void {
+    this.#audioSender?.trim(earlyMs);
   }
 
   /** Stops everything: devices, encoders, decoders, the audio context. Idempotent. */
@@ -740,6 +755,7 @@ export class MediaSession extends Emitter<MediaSessionEvents> {
         audioBitrate: audio?.bitrate ?? 0,
         videoEncodeMs: video?.encodeMs ?? 0,
         audioEncodeMs: audio?.encodeMs ?? 0,
+        audioTrimmedMs: audio?.trimmedMs ?? 0,
       },
       local: { mic: this.#local.mic.status, camera: this.#local.camera.status },
       delayLog: this.#delayLog,

@@ -3,7 +3,8 @@
  * The "meet-capture" AudioWorklet processor: takes the microphone's render quanta (mixed
  * down to mono), cuts them into 20 ms frames (960 samples at 48 kHz) and posts each frame
  * to the main thread, transferring its buffer: `{samples: Float32Array, time}` where `time` is
- * the context time (s) at the end of the frame. Post "stop" to end it.
+ * the context time (s) at the end of the frame. Post "stop" to end it, and `{skip: n}` to
+ * leave the next `n` samples out once (crossfaded): later frames then end that much sooner.
  *
  * @example
  * ```js
@@ -29,6 +30,7 @@ class CaptureProcessor extends AudioWorkletProcessor {
     this.chunker = new FrameChunker(options.processorOptions?.frameSize ?? 960);
     this.port.onmessage = (event) => {
       if (event.data === "stop") this.running = false;
+      else if (typeof event.data?.skip === "number") this.chunker.skip(event.data.skip);
     };
   }
 

@@ -19,6 +19,11 @@ export class FrameChunker {
   /** @type {Float32Array} */
   #buffer;
   #filled = 0;
+  /** Samples still to drop, and the crossfade of that cut. */
+  #skip = 0;
+  #crossfade = 0;
+  /** Samples dropped so far. */
+  skipped = 0;
   /** Frames handed out so far. */
   frames = 0;
 
@@ -61,6 +66,25 @@ export class FrameChunker {
     /** @type {Float32Array[]} */
     const out = [];
     let offset = 0;
+    if (this.#skip > 0) {
+      if (this.#skip >= samples.length) {
+        this.#skip -= samples.length;
+        this.skipped += samples.length;
+        return out;
+      }
+      // The cut ends here. The held tail fades into the samples that follow the cut (they
+      // overlap, so they count as cut), then the rest is taken as usual.
+      const fade = Math.min(this.#crossfade, this.#filled, this.#skip, samples.length - this.#skip);
+      const drop = this.#skip - fade;
+      for (let i = 0; i < fade; i++) {
+        const w = (i + 1) / (fade + 1);
+        const at = this.#filled - fade + i;
+        this.#buffer[at] = this.#buffer[at] * (1 - w) + samples[drop + i] * w;
+      }
+      offset = this.#skip;
+      this.skipped += this.#skip;
+      this.#skip = 0;
+    }
     while (offset < samples.length) {
       const take = Math.min(this.frameSize - this.#filled, samples.length - offset);
       this.#buffer.set(samples.subarray(offset, offset + take), this.#filled);
@@ -74,6 +98,27 @@ export class FrameChunker {
       }
     }
     return out;
+  }
+
+  /**
+   * Drops the next `count` samples pushed, once, so every later sample lands that much
+   * earlier in the stream (and is sent that much sooner). The cut is crossfaded over
+   * `crossfade` samples: the last ones before it fade into the first ones after it, so it
+   * does not click. A second call before the first is done adds to it.
+   *
+   * @param {number} count samples to drop
+   * @param {number} [crossfade] samples of crossfade (default 120, 2.5 ms at 48 kHz)
+   *
+   * @example
+   * ```js
+   * const chunker = new FrameChunker(960);
+   * chunker.skip(240); // the next 5 ms of input are left out
+   * ```
+   */
+  skip(count, crossfade = 120) {
+    if (!Number.isInteger(count) || count <= 0) return;
+    this.#skip += count;
+    this.#crossfade = Math.max(0, Math.floor(crossfade));
   }
 
   /**

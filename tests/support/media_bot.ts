@@ -44,6 +44,8 @@ export interface MediaBot {
   ssrcs: MediaSsrcs;
   /** Decoded mix received, as floats. */
   mixSamples: number[];
+  /** When each mix packet arrived (performance.now()): the mixer sends right after its tick. */
+  mixArrivals: number[];
   /** Video packets received, by SSRC. */
   videoBySsrc: Map<number, number>;
   /** Keyframes received (first packets of), by SSRC. */
@@ -108,7 +110,7 @@ export async function mediaBot(
   const ssrcs = join.media;
   const decoder = createOpusDecoder();
   const encoder = createOpusEncoder({ bitrate: 32_000 });
-  let toneTimer: ReturnType<typeof setInterval> | undefined;
+  let toneTimer: ReturnType<typeof setTimeout> | undefined;
   let audioSeq = 0, audioTs = 0, videoSeq = 0, pictureId = 0, phase = 0;
   const bot: MediaBot = {
     request,
@@ -117,6 +119,7 @@ export async function mediaBot(
     token,
     ssrcs,
     mixSamples: [],
+    mixArrivals: [],
     videoBySsrc: new Map(),
     keyframesBySsrc: new Map(),
     ssrcsSeen: new Set(),
@@ -145,19 +148,22 @@ export async function mediaBot(
           payload: encoder.encode(pcm),
         }));
       };
-      // Paced by the clock, as a sound card's frames are: a timer that fires late (a busy
-      // machine) sends every frame that is due, so the bot never falls below 50 frames a
-      // second. After a stall of more than MAX_CATCH_UP frames the schedule starts afresh.
+      // Paced by the clock, as a sound card's frames are: frame k leaves at start + 20k ms,
+      // each timer set for the next one (so the phase does not drift); a timer that fires
+      // late (a busy machine) sends every frame that is due. After a stall of more than
+      // MAX_CATCH_UP frames the schedule starts afresh.
       const start = performance.now();
       let sent = 0;
-      toneTimer = setInterval(() => {
+      const pace = () => {
         const due = Math.floor((performance.now() - start) / 20) + 1 - sent;
         if (due > MAX_CATCH_UP) sent += due - MAX_CATCH_UP;
         for (let i = 0; i < Math.min(due, MAX_CATCH_UP); i++, sent++) sendFrame();
-      }, 20);
+        toneTimer = setTimeout(pace, Math.max(0, start + sent * 20 - performance.now()));
+      };
+      pace();
     },
     stopTone() {
-      clearInterval(toneTimer);
+      clearTimeout(toneTimer);
       toneTimer = undefined;
     },
     sendVideoFrame(keyframe, size = 3000) {
@@ -208,6 +214,8 @@ export async function mediaBot(
     const { packet } = parsed;
     bot.ssrcsSeen.add(packet.ssrc);
     if (packet.payloadType === PT_OPUS && packet.ssrc === ssrcs.mixSsrc) {
+      bot.mixArrivals.push(performance.now());
+      if (bot.mixArrivals.length > 500) bot.mixArrivals.splice(0, 250);
       for (const s of decoder.decode(packet.payload)) bot.mixSamples.push(s / 32768);
     } else if (packet.payloadType === PT_VP8) {
       bot.videoBySsrc.set(packet.ssrc, (bot.videoBySsrc.get(packet.ssrc) ?? 0) + 1);

@@ -67,6 +67,7 @@ export async function connect(server: { wsUrl: string }): Promise<TestClient> {
       "chat",
       "removed",
       "levels",
+      "mix_timing",
       "mode",
       "signal",
       "peer",
