@@ -8,6 +8,8 @@
  *
  * So the cost is one decode per participant plus `maxSpeakers + 1` encodes, whatever the
  * size of the meeting. A soft limiter keeps the sum within full scale (no integer wrap).
+ * A sender whose frames keep arriving earlier than the tick needs them is told by how much
+ * (`onEarly`), so that it can cut that wait at the source.
  *
  * Pure: codecs are injected, packets are handed to sinks, time is passed to `tick()`.
  *
