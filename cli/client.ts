@@ -131,6 +131,7 @@ export class TerminalClient {
       this.#applyPeer();
       this.#emitMode();
     });
+    session.on("mixTiming", (_meeting, earlyMs) => this.#media?.trimAudio(earlyMs));
     session.on("left", (meeting, reason) => {
       void this.#stopMedia();
       this.#out.emit({ event: "left", meetingId: meeting.id, title: meeting.title, reason });

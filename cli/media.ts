@@ -191,6 +191,16 @@ export class MediaSession {
     return { audio: this.#audio.source !== null, video: this.#video !== null };
   }
 
+  /**
+   * The mixer's advice (`mix_timing`): our frames reach it `earlyMs` before it mixes them, so
+   * the audio clock moves that much later once. The source is a file or a tone, not a live
+   * microphone, so it loses nothing: each frame simply leaves when the mixer is about to need
+   * it, and its capture time says so.
+   */
+  trimAudio(earlyMs: number): void {
+    this.#clock?.delay(Math.min(earlyMs, 20));
+  }
+
   /** Turns the audio on or off, optionally with a new source. */
   setAudio(on: boolean, source?: AudioSource): void {
     if (source) this.#audio.setSource(source);
@@ -255,7 +265,11 @@ export class MediaSession {
       },
       videoReceived: { ...this.#videoIn.stats, streams: this.#videoIn.streams },
       plisReceived: this.#plisReceived,
-      clock: { ticks: this.#clock?.ticks ?? 0, resyncs: this.#clock?.resyncs ?? 0 },
+      clock: {
+        ticks: this.#clock?.ticks ?? 0,
+        resyncs: this.#clock?.resyncs ?? 0,
+        delayedMs: this.#clock?.delayedMs ?? 0,
+      },
     };
   }
 

@@ -41,6 +41,8 @@ export class Pacer {
   resyncs = 0;
   /** Ticks run. */
   ticks = 0;
+  /** How much later the schedule runs than it started, from {@linkcode delay}, ms. */
+  delayedMs = 0;
 
   /**
    * Starts at once: the first tick runs after `firstDelayMs`.
@@ -55,6 +57,24 @@ export class Pacer {
     this.#tick = tick;
     this.#maxLagMs = maxLagMs;
     this.#nextAt = performance.now() + firstDelayMs;
+    this.#schedule();
+  }
+
+  /**
+   * Moves every later tick `ms` later, once (the schedule stays drift-free from there).
+   *
+   * @example
+   * ```ts
+   * const clock = new Pacer(() => 20);
+   * clock.delay(6); // frames now leave 6 ms later than they did
+   * clock.stop();
+   * ```
+   */
+  delay(ms: number): void {
+    if (this.#stopped || !(ms > 0)) return;
+    this.#nextAt += ms;
+    this.delayedMs += ms;
+    clearTimeout(this.#timer);
     this.#schedule();
   }
 

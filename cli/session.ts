@@ -138,6 +138,8 @@ export type SessionEvents = {
   mode: [meeting: MeetingState, mode: MeetingMode];
   /** In P2P mode: where the peer's media socket is, as the server sees it. */
   peer: [meeting: MeetingState, peer: PeerEvent];
+  /** The mixer's advice: our audio reaches it steadily `earlyMs` before it is mixed. */
+  mixTiming: [meeting: MeetingState, earlyMs: number];
   /** A chat line in your meeting (yours included). */
   chat: [meetingId: string, message: ChatMessage];
   /** You are out of the meeting without asking (or could not get back in). */
@@ -225,6 +227,11 @@ export class Session extends Emitter<SessionEvents> {
       const meeting = this.#meeting;
       if (!meeting || e.meetingId !== meeting.id) return;
       this.emit("peer", meeting, { participantId: e.participantId, ip: e.ip, port: e.port });
+    });
+    client.on("mix_timing", (e) => {
+      const meeting = this.#meeting;
+      if (!meeting || e.meetingId !== meeting.id) return;
+      this.emit("mixTiming", meeting, e.earlyMs);
     });
     client.on("chat", (e) => {
       const meeting = this.#meeting;
