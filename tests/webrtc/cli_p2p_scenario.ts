@@ -215,13 +215,18 @@ try {
     return s && (s.frames[idOf("Ann")] ?? 0) >= 20 && (s.frames[idOf("Bob")] ?? 0) >= 20 &&
       s.audibleMs - (pageAt?.audibleMs ?? 0) >= 1000;
   }, { what: "the page decodes and hears both clients", timeoutMs: TIMEOUT, intervalMs: 200 });
+  // What is missing is thrown, so that a timeout says which client lacked what.
   await waitFor(async () => {
     for (const [who, other] of [["Ann", "Bob"], ["Bob", "Ann"]] as const) {
       const powers = await tonePowersFrom(wav(who), relayMark[who].wav, [TONES[other], 880]);
-      if (!(powers[TONES[other]] > HEARD && powers[880] > HEARD)) return false;
-      if (await ivfFrames(video(who, "Cy")) < 20) return false;
+      if (!(powers[TONES[other]] > HEARD && powers[880] > HEARD)) {
+        throw new Error(`${who} hears too little: ${JSON.stringify(powers)}`);
+      }
+      const fromCy = await ivfFrames(video(who, "Cy"));
+      if (fromCy < 20) throw new Error(`${who} recorded ${fromCy} frames of Cy`);
       const otherFrames = who === "Ann" ? relayMark.Ann.bob : relayMark.Bob.ann;
-      if (await ivfFrames(video(who, other)) < otherFrames + 20) return false;
+      const fromOther = await ivfFrames(video(who, other)) - otherFrames;
+      if (fromOther < 20) throw new Error(`${who} recorded ${fromOther} frames of ${other}`);
     }
     return true;
   }, {
