@@ -6,7 +6,7 @@ import {
   readCaptureTime,
 } from "../protocol/media.ts";
 import { goertzelPower } from "./mix.ts";
-import { Mixer } from "./mixer.ts";
+import { Mixer, type MixerOptions } from "./mixer.ts";
 import { createOpusDecoder, createOpusEncoder } from "./opus.ts";
 import { parseRtp, type RtpPacket, writeRtp } from "./rtp.ts";
 
@@ -62,12 +62,13 @@ function listener() {
   };
 }
 
-function mixer(maxSpeakers = 3) {
+function mixer(maxSpeakers = 3, onEarly?: MixerOptions["onEarly"]) {
   return new Mixer({
     mixSsrc: 0x5eed,
     maxSpeakers,
     createEncoder: () => createOpusEncoder({ bitrate: 48_000 }),
     createDecoder: () => createOpusDecoder(),
+    onEarly,
   });
 }
 
@@ -207,12 +208,7 @@ Deno.test("mixer: a lone participant gets nothing; a speaker who stops fades out
 Deno.test("mixer: a sender whose frames keep arriving early is told by how much, once; after a trim, no more", () => {
   const advice: [string, number, number][] = [];
   let now = 0;
-  const m = new Mixer({
-    mixSsrc: 0x5eed,
-    createEncoder: () => createOpusEncoder({ bitrate: 48_000 }),
-    createDecoder: () => createOpusDecoder(),
-    onEarly: (id, earlyMs) => advice.push([id, earlyMs, now]),
-  });
+  const m = mixer(3, (id, earlyMs) => advice.push([id, earlyMs, now]));
   const senders = { ann: toneSender(440, 0.3, 1), bob: toneSender(660, 0.3, 2) };
   const ears = { ann: listener(), bob: listener() };
   for (const [id, ear] of Object.entries(ears)) m.addParticipant(id, ear.sink);
@@ -239,12 +235,7 @@ Deno.test("mixer: a sender whose frames keep arriving early is told by how much,
 Deno.test("mixer: a sender that ignores the advice hears it again at most every 5 s", () => {
   const at: number[] = [];
   let now = 0;
-  const m = new Mixer({
-    mixSsrc: 0x5eed,
-    createEncoder: () => createOpusEncoder({ bitrate: 48_000 }),
-    createDecoder: () => createOpusDecoder(),
-    onEarly: () => at.push(now),
-  });
+  const m = mixer(3, () => at.push(now));
   const ann = toneSender(440, 0.3, 1);
   const ear = listener();
   m.addParticipant("ann", () => {});

@@ -39,6 +39,29 @@ function peer() {
   };
 }
 
+/**
+ * A batched I/O on a fresh loopback socket, started, keeping the first byte of each datagram
+ * it hands over, and a peer whose `send(index)` sends it a 10-byte datagram.
+ */
+function batchedWithPeer(options: { pollMs: number; idleAfterMs: number }) {
+  const socket = Deno.listenDatagram(LOOPBACK);
+  const port = (socket.addr as Deno.NetAddr).port;
+  const io = new BatchedDatagramIo(socket, options);
+  const other = peer();
+  const got: number[] = [];
+  io.start((bytes) => got.push(bytes[0]));
+  return {
+    io,
+    got,
+    port,
+    send: (index: number) => other.socket.send(datagram(index, 10), { ...LOOPBACK, port }),
+    async close() {
+      await io.close();
+      await other.close();
+    },
+  };
+}
+
 for (const mode of ["batched", "deno"] as const) {
   Deno.test(`datagram I/O (${mode}): datagrams in, intact with their source; replies out`, async () => {
     const socket = Deno.listenDatagram(LOOPBACK);
@@ -108,14 +131,9 @@ Deno.test("datagram I/O (batched): a burst goes out in few system calls", async 
 });
 
 Deno.test("datagram I/O (batched): quiet, it waits without polling and still hears the next one", async () => {
-  const socket = Deno.listenDatagram(LOOPBACK);
-  const io = new BatchedDatagramIo(socket, { pollMs: 5, idleAfterMs: 50 });
-  const other = peer();
-  const got: number[] = [];
-  io.start((bytes) => got.push(bytes[0]));
-  const to = { ...LOOPBACK, port: (socket.addr as Deno.NetAddr).port };
+  const { io, got, send, close } = batchedWithPeer({ pollMs: 5, idleAfterMs: 50 });
   try {
-    await other.socket.send(datagram(1, 10), to);
+    await send(1);
     await waitFor(() => got.length === 1, { what: "the first datagram" });
     // Polling while datagrams flow; quiet for a while, then it stops polling.
     const calls = io.stats.receiveCalls;
@@ -126,13 +144,12 @@ Deno.test("datagram I/O (batched): quiet, it waits without polling and still hea
       return io.stats.receiveCalls === before;
     }, { what: "no more polling once quiet" });
     assert.ok(settled);
-    await other.socket.send(datagram(2, 10), to);
-    await other.socket.send(datagram(3, 10), to);
+    await send(2);
+    await send(3);
     await waitFor(() => got.length === 3, { what: "datagrams after the quiet" });
     assert.deepEqual(got, [1, 2, 3]);
   } finally {
-    await io.close();
-    await other.close();
+    await close();
   }
 });
 
@@ -154,39 +171,30 @@ Deno.test("datagram I/O (batched): a destination that is not an IPv4 literal is 
 });
 
 Deno.test("datagram I/O (batched): drain() hands over what has arrived before the next poll", async () => {
-  const socket = Deno.listenDatagram(LOOPBACK);
   // Polling (never idle), but the next poll is a minute away: only drain() can deliver.
-  const io = new BatchedDatagramIo(socket, { pollMs: 60_000, idleAfterMs: 1e9 });
-  const other = peer();
-  const got: number[] = [];
-  io.start((bytes) => got.push(bytes[0]));
+  const { io, got, send, close } = batchedWithPeer({ pollMs: 60_000, idleAfterMs: 1e9 });
   try {
-    const to = { ...LOOPBACK, port: (socket.addr as Deno.NetAddr).port };
-    await other.socket.send(datagram(5, 10), to);
-    await other.socket.send(datagram(6, 10), to);
+    await send(5);
+    await send(6);
     await waitFor(() => {
       io.drain();
       return got.length === 2;
     }, { what: "both datagrams through drain()" });
     assert.deepEqual(got, [5, 6]);
   } finally {
-    await io.close();
-    await other.close();
+    await close();
   }
 });
 
 for (const quiet of [false, true]) {
   Deno.test(`datagram I/O (batched): close() frees the port (${quiet ? "idle" : "polling"})`, async () => {
-    const socket = Deno.listenDatagram(LOOPBACK);
-    const port = (socket.addr as Deno.NetAddr).port;
-    const io = new BatchedDatagramIo(socket, { pollMs: 5, idleAfterMs: quiet ? 0 : 60_000 });
-    const other = peer();
-    const got: number[] = [];
-    io.start((bytes) => got.push(bytes[0]));
-    await other.socket.send(datagram(4, 10), { ...LOOPBACK, port });
+    const { got, port, send, close } = batchedWithPeer({
+      pollMs: 5,
+      idleAfterMs: quiet ? 0 : 60_000,
+    });
+    await send(4);
     await waitFor(() => got.length === 1, { what: "a datagram" });
-    await io.close();
-    await other.close();
+    await close();
     // The socket taken over is closed with Deno's handle: the port can be had again.
     const again = Deno.listenDatagram({ ...LOOPBACK, port });
     again.close();

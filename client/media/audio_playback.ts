@@ -165,11 +165,10 @@ export class AudioPlayback {
   #heardAt(): (frame: number) => number {
     const rate = this.context.sampleRate;
     const ts = this.context.getOutputTimestamp?.();
-    if (ts?.contextTime && ts.performanceTime) {
-      const base = performance.timeOrigin + ts.performanceTime - ts.contextTime * 1000;
-      return (frame) => base + (frame / rate) * 1000;
-    }
-    const base = wallClock() - this.context.currentTime * 1000 + this.outputLatencyMs;
+    // The wall-clock time of the context's frame 0, as heard.
+    const base = ts?.contextTime && ts.performanceTime
+      ? performance.timeOrigin + ts.performanceTime - ts.contextTime * 1000
+      : wallClock() - this.context.currentTime * 1000 + this.outputLatencyMs;
     return (frame) => base + (frame / rate) * 1000;
   }
 }
