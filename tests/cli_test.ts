@@ -602,7 +602,7 @@ Deno.test({
       }));
 
       // Each client's recording holds a second of the other's tone and of the page's, and
-      // 20 frames of the page's video.
+      // 20 frames of the page's video and of the other client's.
       await explained(waitFor(
         async () =>
           await hears(join(dir, "Ann.wav"), [660, 880]) &&
@@ -623,9 +623,11 @@ Deno.test({
       await explained(waitFor(
         async () =>
           await framesOf(join(dir, "Ann", "Cy.ivf")) >= 20 &&
-          await framesOf(join(dir, "Bob", "Cy.ivf")) >= 20,
+          await framesOf(join(dir, "Bob", "Cy.ivf")) >= 20 &&
+          await framesOf(join(dir, "Ann", "Bob.ivf")) >= 20 &&
+          await framesOf(join(dir, "Bob", "Ann.ivf")) >= 20,
         {
-          what: "20 frames of the page's video recorded by each client",
+          what: "20 frames of the page's and the other client's video recorded by each client",
           timeoutMs: 15_000,
           intervalMs: 250,
         },
