@@ -306,6 +306,14 @@ for (const p2p of [true, false]) {
           ["Bob true", "ann true"],
         );
 
+        // In P2P, Ann's path settles on direct again: a reconnect may pass through the relay
+        // while the peers probe each other again.
+        if (p2p) {
+          await waitFor(() => eventsOf(ann, "mode").at(-1)?.path === path, {
+            what: "Ann's path direct again",
+            timeoutMs: TIMEOUT,
+          });
+        }
         await ann.write("/quit\n");
         await bob.write("/quit\n");
         for (const proc of [ann, bob]) assert.equal((await proc.status).code, 0, await proc.stderr);
