@@ -54,11 +54,14 @@ export interface JitterBufferOptions {
    * Adapt to how early frames arrive instead of to the jitter estimate (the server mixer
    * does). The buffer starts playing at `minMs` and keeps its delay as short as the
    * arrivals allow: when every frame of the last window (0.5 s) arrived at least k frames
-   * plus this guard (or 2 x the jitter, if more) before it was played, it drops k frames; a
-   * frame that is not there in time is concealed and deepens the buffer by a frame. The
-   * depth stays within [minMs, maxMs]. A mixer that takes frames on its own clock waits on
-   * average half a frame this way instead of a fixed whole one. A stall of several frames
-   * deepens it by one frame only: the frames it held back are dropped when they come.
+   * plus this guard (or 2 x the jitter, if more) before it was played, it drops k frames. A
+   * frame that is not there in time is concealed. After half a second of frames played on
+   * time it is given up (dropped when it comes): a one-off hiccup costs no delay. Another
+   * miss within that half second (the sender's frames now come later) keeps the awaited
+   * frame instead, which deepens the buffer by a frame. The depth stays within [minMs,
+   * maxMs]. A mixer that takes frames on its own clock waits on average half a frame this
+   * way instead of a fixed whole one. A stall of several frames deepens it by one frame at
+   * most: the frames it held back are dropped when they come.
    */
   guardMs?: number;
 }
@@ -186,6 +189,10 @@ export class JitterBuffer {
   /** Least time a frame played in this window had waited since it arrived. */
   #windowMinWaitMs = Infinity;
   #windowUnderruns = 0;
+  /** Frames played since playback began or a frame was last missed at the edge. */
+  #onTime = 0;
+  /** The current run of misses has kept an awaited frame (deepened the buffer) already. */
+  #awaited = false;
   #early: number | null = null;
   #windows = 0;
   #counters = {
@@ -335,6 +342,8 @@ export class JitterBuffer {
       this.#next = oldest;
       this.#playing = true;
       this.#started = true;
+      this.#onTime = 0;
+      this.#awaited = false;
       this.#resetWindow();
     }
     const adjustment = this.#adapt();
@@ -351,6 +360,8 @@ export class JitterBuffer {
       this.#next = next + 1;
       this.#underrunSinceMs = null;
       this.#counters.played++;
+      this.#onTime++;
+      this.#awaited = false;
       return {
         kind: "frame",
         seq: frame.seq,
@@ -374,14 +385,18 @@ export class JitterBuffer {
       return null;
     }
     this.#counters.concealed++;
-    if (streak && this.#guardMs !== null) {
-      // A stall longer than a frame deepens the buffer by one frame, not by its length:
-      // the frames it held back are given up (late when they come) instead of delaying
-      // everything after them.
+    const steady = !streak && this.#onTime >= ADAPT_WINDOW;
+    this.#onTime = 0;
+    if (this.#guardMs !== null && (steady || this.#awaited)) {
+      // Given up (late when it comes) instead of delaying everything after it: the first
+      // miss after half a second on time (a one-off hiccup costs no delay), and the frames
+      // of a stall after the one awaited (it deepens the buffer by one frame, not its
+      // length).
       this.#next = next + 1;
       this.#counters.lost++;
       return { kind: "missing", seq: next & 0xffff, underrun: false };
     }
+    this.#awaited = true;
     return { kind: "missing", seq: next & 0xffff, underrun: true };
   }
 

@@ -392,6 +392,34 @@ Deno.test("jitter buffer (guarded): jittery arrivals deepen it, within maxMs", (
   assert.ok(average > 30, `average depth ${average} ms`);
 });
 
+Deno.test("jitter buffer (guarded): a one-off late frame is given up, costing no delay", () => {
+  // Frames arrive 5 ms before each pop; frame 100 comes 10 ms late, after its pop.
+  const arrivals = steady(0, 300).map((a) => ({
+    ...a,
+    atMs: a.atMs + 5 + (a.seq === 100 ? 10 : 0),
+  }));
+  const buffer = new JitterBuffer(guarded);
+  const waited = waits(buffer, arrivals, 300 * 20);
+  assert.ok(waited.slice(20, 100).every((w) => w === 5), `before: ${waited.slice(20, 100)}`);
+  assert.ok(Number.isNaN(waited[100]), "frame 100 concealed");
+  assert.ok(waited.slice(101, 290).every((w) => w === 5), `after: ${waited.slice(101, 290)}`);
+  assert.equal(buffer.stats.concealed, 1);
+  assert.equal(buffer.stats.late, 1);
+});
+
+Deno.test("jitter buffer (guarded): a second miss within half a second deepens it by a frame", () => {
+  // Frames arrive 5 ms before each pop until 100; from then on 5 ms after it (the sender's
+  // frames now come 10 ms later): 100 is given up, 101 is waited for, and the rest play
+  // one pop later than they would have.
+  const arrivals = steady(0, 300).map((a) => ({ ...a, atMs: a.atMs + (a.seq >= 100 ? 15 : 5) }));
+  const buffer = new JitterBuffer(guarded);
+  const waited = waits(buffer, arrivals, 300 * 20);
+  assert.ok(waited.slice(20, 100).every((w) => w === 5), `before: ${waited.slice(20, 100)}`);
+  assert.ok(waited.slice(103, 290).every((w) => w === 15), `after: ${waited.slice(103, 290)}`);
+  assert.equal(buffer.stats.concealed, 2);
+  assert.equal(buffer.stats.late, 1);
+});
+
 Deno.test("jitter buffer (guarded): a sender's stall adds one frame of delay, not its length", () => {
   // Frames arrive 5 ms before each pop, but 100 ms of them (seq 100-104) come late in one
   // burst with seq 105: they are concealed, then given up, and the delay grows by one frame.
