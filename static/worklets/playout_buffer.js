@@ -13,6 +13,9 @@
  *   such a stall, and decays back slowly when the stream is steady;
  * - when the buffer has stayed deeper than the target for a whole window, the extra is
  *   dropped with a short crossfade;
+ * - a backlog far deeper than the target (frames that piled up while the main thread was
+ *   held up, e.g. when someone joins) is dropped at once, down to the target and one frame:
+ *   it is latency, not protection, and draining it a window at a time would take seconds;
  * - concealment repeats the last pitch period with a fade to silence (no clicks), and data
  *   that follows fades in over it; after `maxConcealMs` at the edge the stream goes idle
  *   (silent) and the next frame anchors anew.
@@ -42,7 +45,9 @@
  * @property {number} [windowMs] how long the buffer must stay too deep before it drops the
  *   extra (default 1000 ms)
  * @property {number} [hysteresisMs] extra depth tolerated before dropping (default 10 ms)
- * @property {number} [maxDropMs] most dropped at once (default 20 ms)
+ * @property {number} [maxDropMs] most dropped at once after a window too deep (default 20 ms)
+ * @property {number} [catchUpMs] a depth more than this beyond the target is a backlog, dropped
+ *   at once (default 80 ms)
  * @property {number} [crossfadeMs] crossfade of a drop and of data after concealment
  *   (default 2.5 ms)
  * @property {number} [concealFadeMs] concealment fades to silence over this (default 30 ms)
@@ -113,6 +118,8 @@ export class PlayoutBuffer {
   /** Crossfade-drop in progress: samples skipped and position in the crossfade (-1 = none). */
   #skipLength = 0;
   #skipK = -1;
+  /** Length of the last frame pushed: a caught-up backlog keeps one frame beyond the target. */
+  #frameLength = 0;
 
   #opts;
   #counters = {
@@ -150,6 +157,7 @@ export class PlayoutBuffer {
       window: ms(options.windowMs ?? 1000),
       hysteresis: ms(options.hysteresisMs ?? 10),
       maxDrop: ms(options.maxDropMs ?? 20),
+      catchUp: ms(options.catchUpMs ?? 80),
       crossfade: Math.max(1, ms(options.crossfadeMs ?? 2.5)),
       concealFade: Math.max(1, ms(options.concealFadeMs ?? 30)),
       maxConceal: ms(options.maxConcealMs ?? 100),
@@ -214,6 +222,7 @@ export class PlayoutBuffer {
     }
     this.#baseTs = rtpTimestamp >>> 0;
     this.#basePos = pos;
+    this.#frameLength = len;
     const lead = pos - this.#readPos;
     const from = Math.max(0, this.#readPos - pos);
     this.#counters.late += from;
@@ -386,7 +395,12 @@ export class PlayoutBuffer {
       }
       this.#resetWindow();
     }
-    if (this.#dropPending > 0 && this.#skipK < 0 && !this.#concealing && this.#fadeK < 0) {
+    if (this.#skipK >= 0 || this.#concealing || this.#fadeK >= 0) return;
+    if (this.depth > this.#targetLead + this.#opts.catchUp) {
+      const backlog = this.depth - this.#targetLead - this.#frameLength;
+      this.#dropPending = Math.max(this.#dropPending, backlog);
+    }
+    if (this.#dropPending > 0) {
       const span = this.#dropPending + this.#opts.crossfade;
       if (this.#contiguous(span)) {
         this.#skipLength = this.#dropPending;

@@ -124,6 +124,28 @@ Deno.test("PlayoutBuffer: a buffer left too deep drops back to its target with a
   assert.ok(maxStep(out) < SINE_STEP * 2, `click: ${maxStep(out)}`);
 });
 
+Deno.test("PlayoutBuffer: a backlog after a freeze is dropped at once, not over seconds", () => {
+  const buffer = new PlayoutBuffer({ sampleRate: SR, minLeadMs: 10 });
+  // Steady for 1 s, then the receiving thread freezes for 300 ms: frames 50-64 come in one
+  // burst with frame 65, and the stream is steady again.
+  const arrivals = steady(150, 0, (i) => (i >= 50 && i < 65 ? (65 - i) * FRAME : 0));
+  const { out, depths } = simulate(buffer, arrivals, 2900);
+  const s = buffer.stats;
+  assert.ok(s.dropped >= 200 * 48, `dropped ${s.dropped / 48} ms`);
+  // 50 ms after the burst the depth is back within the target and two frames.
+  const after = depths.slice(
+    Math.ceil((65 * FRAME + 2400) / QUANTUM),
+    Math.ceil(100 * FRAME / QUANTUM),
+  );
+  assert.ok(
+    Math.max(...after) <= s.targetLead + 2 * FRAME,
+    `depth after: ${Math.max(...after) / 48} ms, target ${s.targetLead / 48} ms`,
+  );
+  // The burst's last frames play: the drop skips the oldest.
+  assert.ok(indexOfBlock(out, sineFrame(66)) > 0, "frame 66 plays");
+  assert.ok(maxStep(out) < SINE_STEP * 2, `click: ${maxStep(out)}`);
+});
+
 Deno.test("PlayoutBuffer: jitter keeps every frame when the target covers it", () => {
   const buffer = new PlayoutBuffer({ sampleRate: SR, minLeadMs: 30 });
   // Up to 25 ms of jitter (1200 samples), deterministic.
