@@ -71,10 +71,15 @@ export class AudioReceiver {
   #decoder: AudioDecoder | null = null;
   #highestSeq: number | null = null;
   #recent = new Set<number>();
-  /** Unwrapped RTP timestamps give strictly increasing chunk timestamps. */
+  /** RTP timestamps unwrapped from the first packet's give strictly increasing chunk timestamps. */
+  #firstRtp = 0;
   #lastRtp: number | null = null;
   #extendedRtp = 0;
-  /** Frames in the decoder, by chunk timestamp (µs). */
+  /**
+   * Frames in the decoder, by unwrapped RTP timestamp. The decoder's output is matched by
+   * its timestamp rounded to a sample: Chromium computes output timestamps from a sample
+   * count and truncates, so a frame at 260 ms can come out at 259.999 ms.
+   */
   #pending = new Map<number, Pending>();
   #arrivalDelays = new SampleWindow(100);
   #decodedDelays = new SampleWindow(100);
@@ -105,7 +110,7 @@ export class AudioReceiver {
     const timestamp = Math.round((rtp * 1_000_000) / OPUS_CLOCK_RATE);
     const captureMs = readCaptureTime(packet.extension);
     if (captureMs !== null) this.#arrivalDelays.add(wallClock() - captureMs);
-    this.#pending.set(timestamp, { rtpTimestamp: packet.timestamp, captureMs });
+    this.#pending.set(rtp, { rtpTimestamp: packet.timestamp, captureMs });
     if (this.#pending.size > 50) this.#pending.delete(this.#pending.keys().next().value!);
     try {
       decoder.decode(
@@ -171,14 +176,14 @@ export class AudioReceiver {
   #output(data: AudioData): void {
     try {
       if (this.#closed) return;
-      const pending = this.#pending.get(data.timestamp);
-      this.#pending.delete(data.timestamp);
+      const rtp = Math.round((data.timestamp * OPUS_CLOCK_RATE) / 1_000_000);
+      const pending = this.#pending.get(rtp);
+      this.#pending.delete(rtp);
       const samples = new Float32Array(data.numberOfFrames);
       data.copyTo(samples, { planeIndex: 0, format: "f32-planar" });
       this.#counters.framesDecoded++;
       if (pending?.captureMs != null) this.#decodedDelays.add(wallClock() - pending.captureMs);
-      const rtpTimestamp = pending?.rtpTimestamp ??
-        Math.round((data.timestamp * OPUS_CLOCK_RATE) / 1_000_000) >>> 0;
+      const rtpTimestamp = pending?.rtpTimestamp ?? (this.#firstRtp + rtp) >>> 0;
       this.#playback.push(this.ssrc, rtpTimestamp, samples, pending?.captureMs ?? null);
     } finally {
       data.close();
@@ -194,6 +199,7 @@ export class AudioReceiver {
 
   #unwrap(rtpTimestamp: number): number {
     if (this.#lastRtp !== null) this.#extendedRtp += timestampDiff(rtpTimestamp, this.#lastRtp);
+    else this.#firstRtp = rtpTimestamp >>> 0;
     this.#lastRtp = rtpTimestamp >>> 0;
     return this.#extendedRtp;
   }

@@ -73,7 +73,11 @@ export class AudioSender {
   readonly #source: MediaStreamAudioSourceNode;
   readonly #node: AudioWorkletNode;
   readonly #encoder: AudioEncoder;
-  /** Capture times by AudioData timestamp (µs), until encoded. */
+  /**
+   * Capture times by the frame's first sample (count since the start), until encoded. The
+   * encoder's output is matched by its timestamp rounded to a sample, as Chromium may
+   * truncate a timestamp it computes (259.999 ms for 260 ms).
+   */
   #captures = new Map<number, number>();
   /** The context's clock to the wall clock. */
   #contextClock = new ClockMapper();
@@ -163,8 +167,8 @@ export class AudioSender {
     const endMs = this.#contextClock.toWallClock(endTime * 1000);
     const captureMs = endMs - (samples.length * 1000) / OPUS_CLOCK_RATE;
     const timestamp = Math.round((this.#samples * 1_000_000) / OPUS_CLOCK_RATE);
+    this.#captures.set(this.#samples, captureMs);
     this.#samples += samples.length;
-    this.#captures.set(timestamp, captureMs);
     if (this.#captures.size > 50) this.#captures.delete(this.#captures.keys().next().value!);
     const data = new AudioData({
       format: "f32-planar",
@@ -183,8 +187,9 @@ export class AudioSender {
 
   #send(chunk: EncodedAudioChunk): void {
     if (this.#closed) return;
-    const captureMs = this.#captures.get(chunk.timestamp) ?? wallClock() - FRAME_MS;
-    this.#captures.delete(chunk.timestamp);
+    const sample = Math.round((chunk.timestamp * OPUS_CLOCK_RATE) / 1_000_000);
+    const captureMs = this.#captures.get(sample) ?? wallClock() - FRAME_MS;
+    this.#captures.delete(sample);
     const payload = new Uint8Array(chunk.byteLength);
     chunk.copyTo(payload);
     const duration = chunk.duration
