@@ -55,10 +55,11 @@ export interface JitterBufferOptions {
    * does). The buffer starts playing at `minMs` and keeps its delay as short as the
    * arrivals allow: when every frame of the last window (0.5 s) arrived at least k frames
    * plus this guard (or 2 x the jitter, if more) before it was played, it drops k frames. A
-   * frame that is not there in time is concealed. After half a second of frames played on
-   * time it is given up (dropped when it comes): a one-off hiccup costs no delay. Another
-   * miss within that half second (the sender's frames now come later) keeps the awaited
-   * frame instead, which deepens the buffer by a frame. The depth stays within [minMs,
+   * frame that is not there in time is concealed. After half a second in which every frame
+   * kept the guard it is given up (dropped when it comes): a one-off hiccup costs no delay.
+   * A miss after frames had come ever closer to their tick (a sender's clock running slow),
+   * or another miss within that half second, keeps the awaited frame instead, which deepens
+   * the buffer by a frame. The depth stays within [minMs,
    * maxMs]. A mixer that takes frames on its own clock waits on average half a frame this
    * way instead of a fixed whole one. A stall of several frames deepens it by one frame at
    * most: the frames it held back are dropped when they come.
@@ -191,6 +192,8 @@ export class JitterBuffer {
   #windowUnderruns = 0;
   /** Frames played since playback began or a frame was last missed at the edge. */
   #onTime = 0;
+  /** Every frame of the last window waited at least the guard (none came near its tick). */
+  #marginKept = false;
   /** The current run of misses has kept an awaited frame (deepened the buffer) already. */
   #awaited = false;
   #early: number | null = null;
@@ -344,6 +347,7 @@ export class JitterBuffer {
       this.#started = true;
       this.#onTime = 0;
       this.#awaited = false;
+      this.#marginKept = false;
       this.#resetWindow();
     }
     const adjustment = this.#adapt();
@@ -385,13 +389,14 @@ export class JitterBuffer {
       return null;
     }
     this.#counters.concealed++;
-    const steady = !streak && this.#onTime >= ADAPT_WINDOW;
+    const steady = !streak && this.#onTime >= ADAPT_WINDOW && this.#marginKept;
     this.#onTime = 0;
     if (this.#guardMs !== null && (steady || this.#awaited)) {
       // Given up (late when it comes) instead of delaying everything after it: the first
-      // miss after half a second on time (a one-off hiccup costs no delay), and the frames
-      // of a stall after the one awaited (it deepens the buffer by one frame, not its
-      // length).
+      // miss after half a second in which every frame kept its margin (a one-off hiccup
+      // costs no delay), and the frames of a stall after the one awaited (it deepens the
+      // buffer by one frame, not its length). A miss after frames had come ever closer to
+      // their tick (a sender whose clock runs slow) deepens the buffer at once.
       this.#next = next + 1;
       this.#counters.lost++;
       return { kind: "missing", seq: next & 0xffff, underrun: false };
@@ -466,6 +471,7 @@ export class JitterBuffer {
       const drops = Math.max(Math.min(early, room), minDepth > this.#maxMs ? 1 : 0);
       for (let i = 0; i < drops && this.#frames.size > 0; i++) this.#dropNext();
       this.#windows++;
+      this.#marginKept = underruns === 0 && minWaitMs >= guard;
       this.#early = underruns === 0 && Number.isFinite(minWaitMs)
         ? Math.max(0, minWaitMs - guard - drops * this.#frameMs)
         : null;

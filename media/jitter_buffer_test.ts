@@ -420,6 +420,22 @@ Deno.test("jitter buffer (guarded): a second miss within half a second deepens i
   assert.equal(buffer.stats.late, 1);
 });
 
+Deno.test("jitter buffer (guarded): a sender whose frames drift later deepens it at the first miss", () => {
+  // Frames arrive 8 ms before each pop, then 0.1 ms later each (a sender's clock running
+  // slow): they come ever closer to their tick and then miss it. The margin was gone before
+  // the miss, so the awaited frame is kept (the buffer deepens) rather than given up.
+  const arrivals = steady(0, 300).map((a) => ({
+    ...a,
+    atMs: a.atMs + 2 + Math.max(0, a.seq - 50) * 0.1,
+  }));
+  const buffer = new JitterBuffer(guarded);
+  const waited = waits(buffer, arrivals, 300 * 20);
+  assert.equal(buffer.stats.concealed, 1);
+  assert.equal(buffer.stats.late + buffer.stats.lost, 0, "no frame given up");
+  const missed = waited.findIndex((w, i) => i > 50 && Number.isNaN(w));
+  assert.ok(waited.slice(missed + 1, missed + 20).every((w) => w > 18), "then a frame deeper");
+});
+
 Deno.test("jitter buffer (guarded): a sender's stall adds one frame of delay, not its length", () => {
   // Frames arrive 5 ms before each pop, but 100 ms of them (seq 100-104) come late in one
   // burst with seq 105: they are concealed, then given up, and the delay grows by one frame.
