@@ -385,11 +385,12 @@ export class BatchedDatagramIo implements DatagramIo {
   drain(): void {
     // While idle, the pending poll() hands over the first datagram that comes.
     if (this.#closed || this.#idleWait || !this.#onDatagram) return;
-    if (this.#receive() > 0) this.#lastDatagramAt = performance.now();
     // The next poll is a full period from now: drains as frequent as the period (a mixer
     // ticking every 20 ms) leave the timer nothing to do, and the process sleeps between.
+    // A drain that finds the socket quiet for long enough goes idle itself: the timer it
+    // keeps putting off would otherwise never get to.
     clearTimeout(this.#timer);
-    this.#schedulePoll(this.#pollMs);
+    this.#take();
   }
 
   setPollMs(ms: number): void {
@@ -477,6 +478,11 @@ export class BatchedDatagramIo implements DatagramIo {
 
   #poll(): void {
     if (this.#closed) return;
+    this.#take();
+  }
+
+  /** Takes what has arrived, then polls again a period later, or waits idle if quiet. */
+  #take(): void {
     const got = this.#receive();
     const now = performance.now();
     if (got > 0) this.#lastDatagramAt = now;

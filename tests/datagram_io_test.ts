@@ -153,6 +153,27 @@ Deno.test("datagram I/O (batched): quiet, it waits without polling and still hea
   }
 });
 
+Deno.test("datagram I/O (batched): drains as often as the poll period still let it go idle", async () => {
+  // A meeting's mixer drains every 20 ms, more often than this 30 ms poll period: the poll
+  // timer never fires, and the drains themselves must notice the quiet.
+  const { io, got, send, close } = batchedWithPeer({ pollMs: 30, idleAfterMs: 50 });
+  const ticks = setInterval(() => io.drain(), 10);
+  try {
+    await send(1);
+    await waitFor(() => got.length === 1, { what: "the first datagram" });
+    await waitFor(async () => {
+      const before = io.stats.receiveCalls;
+      await new Promise((r) => setTimeout(r, 100));
+      return io.stats.receiveCalls === before;
+    }, { what: "no more reads once quiet, drains going on" });
+    await send(2);
+    await waitFor(() => got.length === 2, { what: "the next datagram, from the idle wait" });
+  } finally {
+    clearInterval(ticks);
+    await close();
+  }
+});
+
 Deno.test("datagram I/O (batched): a destination that is not an IPv4 literal is a send error", async () => {
   const io = openDatagramIo(Deno.listenDatagram(LOOPBACK), "batched");
   const other = peer();
