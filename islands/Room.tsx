@@ -274,7 +274,10 @@ export default function Room({ meetingId, title, name: nameFromUrl, locked }: Ro
     c.on("signal", (e) => e.meetingId === meetingId && path.current?.handleSignal(e.from, e.data));
     c.on("levels", (e) => {
       if (e.meetingId !== meetingId) return;
-      speaking.value = new Set(e.levels.filter((l) => l.speaking).map((l) => l.participantId));
+      // Levels come 5 times a second; the island renders again only when who speaks changes.
+      const now = e.levels.filter((l) => l.speaking).map((l) => l.participantId);
+      const was = speaking.value;
+      if (now.length !== was.size || now.some((id) => !was.has(id))) speaking.value = new Set(now);
     });
     c.on("mix_timing", (e) => e.meetingId === meetingId && session.current?.trimAudio(e.earlyMs));
     c.on("chat", (e) => e.meetingId === meetingId && (chat.value = [...chat.value, e.message]));
