@@ -59,10 +59,10 @@ export interface JitterBufferOptions {
    * kept the guard it is given up (dropped when it comes): a one-off hiccup costs no delay.
    * A miss after frames had come ever closer to their tick (a sender's clock running slow),
    * or another miss within that half second, keeps the awaited frame instead, which deepens
-   * the buffer by a frame. The depth stays within [minMs,
-   * maxMs]. A mixer that takes frames on its own clock waits on average half a frame this
-   * way instead of a fixed whole one. A stall of several frames deepens it by one frame at
-   * most: the frames it held back are dropped when they come.
+   * the buffer by a frame. The depth stays within [minMs, maxMs]. A mixer that takes frames
+   * on its own clock waits on average half a frame this way instead of a fixed whole one. A
+   * stall of several frames deepens it by one frame at most: the frames it held back are
+   * dropped when they come.
    */
   guardMs?: number;
 }
