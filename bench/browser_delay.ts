@@ -9,9 +9,9 @@
  *   is expected on screen at the receiver (`requestVideoFrameCallback`), and to decoded;
  * - audio delay: capture (the first sample of a 20 ms frame reaching the capture worklet) to
  *   the moment it leaves for the speakers (the sample frame its first sample is rendered at,
- *   dated by the AudioContext's output timestamp), with the parts: capture to arrival of the
- *   mix at the page (sender, network, server mixer), the playout buffer, the output latency
- *   the context reports;
+ *   dated by the AudioContext's output timestamp), with the parts, each over the window:
+ *   capture to arrival of the mix at the page (sender, network, server mixer), the wait in
+ *   the playout buffer, and the output latency the context reports;
  * - decoded and shown frame rates, and CPU (machine and server).
  *
  * Usage: `./deno run -A bench/browser_delay.ts [--pages=3] [--seconds=20] [--warmup=5]
@@ -65,16 +65,16 @@ interface PageSnapshot {
   videoRendered: number[];
   videoDecoded: number[];
   audio: number[];
+  /** Capture to the mix packet's arrival at the page, ms. */
+  audioArrival: number[];
+  /** Each frame's wait in the playout buffer, ms. */
+  audioPlayout: number[];
   framesDecoded: number;
   framesRendered: number;
-  /** Per receiver: capture to arrival of the mix, ms. */
-  mixArrivalP50: number | null;
   /** The sender: capture to its packet sent (framing and encoder), ms (a moving mean). */
   audioEncodeMs: number;
   /** Microphone input left out on the mixer's advice so far, ms. */
   audioTrimmedMs: number;
-  depthMs: number;
-  targetMs: number;
   outputLatencyMs: number;
   concealedPercent: number;
   stalls: number;
@@ -95,13 +95,12 @@ function readStats(): PageSnapshot {
     videoRendered: [...s.delayLog.videoRendered],
     videoDecoded: [...s.delayLog.videoDecoded],
     audio: [...s.delayLog.audio],
+    audioArrival: [...s.delayLog.audioArrival],
+    audioPlayout: [...s.delayLog.audioPlayout],
     framesDecoded: parts.reduce((n, p) => n + p.framesDecoded, 0),
     framesRendered: parts.reduce((n, p) => n + p.framesRendered, 0),
-    mixArrivalP50: s.audio.receivers[0]?.arrivalDelayP50 ?? null,
     audioEncodeMs: s.send.audioEncodeMs,
     audioTrimmedMs: s.send.audioTrimmedMs,
-    depthMs: s.audio.depthMs,
-    targetMs: s.audio.targetMs,
     outputLatencyMs: s.audio.outputLatencyMs,
     concealedPercent: s.audio.concealedPercent,
     stalls: s.audio.stalls,
@@ -180,8 +179,9 @@ async function main() {
     // Delays recorded during the window (the logs only grow, up to 5000 entries).
     const fresh = (a: number[], b: number[]) =>
       b.slice(Math.max(0, b.length - (b.length - a.length)));
-    const windowOf = (key: "videoRendered" | "videoDecoded" | "audio") =>
-      after.flatMap((s, i) => fresh(before[i][key], s[key]));
+    const windowOf = (
+      key: "videoRendered" | "videoDecoded" | "audio" | "audioArrival" | "audioPlayout",
+    ) => after.flatMap((s, i) => fresh(before[i][key], s[key]));
     const video = quantiles(windowOf("videoRendered"));
     const decoded = quantiles(windowOf("videoDecoded"));
     const audio = quantiles(windowOf("audio"));
@@ -190,10 +190,10 @@ async function main() {
       elapsedS / streams;
     const shownFps = after.reduce((n, s, i) => n + s.framesRendered - before[i].framesRendered, 0) /
       elapsedS / streams;
-    const arrival = median(after.map((s) => s.mixArrivalP50 ?? NaN).filter(Number.isFinite));
+    const arrival = quantiles(windowOf("audioArrival"));
+    const playout = quantiles(windowOf("audioPlayout"));
     const encode = median(after.map((s) => s.audioEncodeMs));
     const trimmed = after.map((s) => s.audioTrimmedMs);
-    const depth = median(after.map((s) => s.depthMs));
     const output = median(after.map((s) => s.outputLatencyMs));
     const concealed = median(after.map((s) => s.concealedPercent));
     const stalls = after.reduce((n, s, i) => n + s.stalls - before[i].stalls, 0);
@@ -210,8 +210,8 @@ async function main() {
       audioParts: {
         captureToSentMs: encode,
         trimmedMs: trimmed,
-        mixArrivalMs: arrival,
-        playoutDepthMs: depth,
+        mixArrival: arrival,
+        playoutWait: playout,
         outputLatencyMs: output,
       },
       concealedPercent: concealed,
@@ -273,8 +273,14 @@ async function main() {
             "audio: input trimmed on the mixer's advice (per page, since joining)",
             trimmed.map((ms) => `${fmt(ms)} ms`).join(", "),
           ],
-          ["audio: capture to mix arrival (median of pages)", `${fmt(arrival)} ms`],
-          ["audio: playout buffer depth (median of pages)", `${fmt(depth)} ms`],
+          [
+            "audio: capture to mix arrival, p50 / p95",
+            `${fmt(arrival.p50)} / ${fmt(arrival.p95)} ms`,
+          ],
+          [
+            "audio: wait in the playout buffer, p50 / p95",
+            `${fmt(playout.p50)} / ${fmt(playout.p95)} ms`,
+          ],
           ["audio: AudioContext output latency", `${fmt(output)} ms`],
           [
             "audio: concealed (median of pages), stalls in window",

@@ -44,6 +44,11 @@ export interface PlaybackStreamStats {
   audibleMs: number;
   /** Capture-to-speaker delays of the frames pushed since the previous report, ms. */
   delays: number[];
+  /**
+   * How long each of those frames waited in the playout buffer, from its arrival at the
+   * worklet to the rendering of its first sample, ms.
+   */
+  waits: number[];
 }
 
 /** A frame pushed with a capture time: where its first sample is rendered. */
@@ -51,13 +56,15 @@ interface Playout {
   captureMs: number;
   /** The context's sample frame at which it is rendered. */
   frame: number;
+  /** Samples ahead of the read position when it arrived. */
+  lead: number;
 }
 
 /** A report as the worklet sends it: frames rendered, not yet dated. */
 interface WorkletReport {
   type: "stats";
   output: PlaybackStats["output"];
-  streams: (Omit<PlaybackStreamStats, "delays"> & { playouts: Playout[] })[];
+  streams: (Omit<PlaybackStreamStats, "delays" | "waits"> & { playouts: Playout[] })[];
 }
 
 /**
@@ -111,6 +118,7 @@ export class AudioPlayback {
         streams: report.streams.map(({ playouts, ...stream }) => ({
           ...stream,
           delays: playouts.map((p) => heardAt(p.frame) - p.captureMs),
+          waits: playouts.map((p) => (p.lead * 1000) / this.context.sampleRate),
         })),
       };
       this.onStats?.(this.#stats);

@@ -84,6 +84,8 @@ export class AudioReceiver {
   #arrivalDelays = new SampleWindow(100);
   #decodedDelays = new SampleWindow(100);
   #closed = false;
+  /** Called with each packet's capture-to-arrival delay, ms (packets that carry one). */
+  onArrival: ((delayMs: number) => void) | null = null;
   #counters = { framesDecoded: 0, discarded: 0, decodeErrors: 0 };
 
   constructor(options: AudioReceiverOptions) {
@@ -109,7 +111,11 @@ export class AudioReceiver {
     const rtp = this.#unwrap(packet.timestamp);
     const timestamp = Math.round((rtp * 1_000_000) / OPUS_CLOCK_RATE);
     const captureMs = readCaptureTime(packet.extension);
-    if (captureMs !== null) this.#arrivalDelays.add(wallClock() - captureMs);
+    if (captureMs !== null) {
+      const delay = wallClock() - captureMs;
+      this.#arrivalDelays.add(delay);
+      this.onArrival?.(delay);
+    }
     this.#pending.set(rtp, { rtpTimestamp: packet.timestamp, captureMs });
     if (this.#pending.size > 50) this.#pending.delete(this.#pending.keys().next().value!);
     try {

@@ -249,8 +249,17 @@ interface DebugStats {
     audioTrimmedMs: number;
   };
   local: { mic: DeviceState["status"]; camera: DeviceState["status"] };
-  /** Raw delays, ms (bounded): capture to decoded video, to displayed video, to speaker. */
-  delayLog: { videoDecoded: number[]; videoRendered: number[]; audio: number[] };
+  /**
+   * Raw delays, ms (bounded): capture to decoded video, to displayed video, to speaker; for
+   * audio also capture to the packet's arrival here, and the wait in the playout buffer.
+   */
+  delayLog: {
+    videoDecoded: number[];
+    videoRendered: number[];
+    audio: number[];
+    audioArrival: number[];
+    audioPlayout: number[];
+  };
   rttMs: number | null;
 }
 
@@ -283,6 +292,8 @@ export class MediaSession extends Emitter<MediaSessionEvents> {
     videoDecoded: [] as number[],
     videoRendered: [] as number[],
     audio: [] as number[],
+    audioArrival: [] as number[],
+    audioPlayout: [] as number[],
   };
   #plisReceived = 0;
   #rttMs: number | null = null;
@@ -599,6 +610,7 @@ export class MediaSession extends Emitter<MediaSessionEvents> {
       let receiver = this.#audioReceivers.get(packet.ssrc);
       if (!receiver) {
         receiver = new AudioReceiver({ ssrc: packet.ssrc, playback });
+        receiver.onArrival = (delay) => pushBounded(this.#delayLog.audioArrival, delay);
         this.#audioReceivers.set(packet.ssrc, receiver);
       }
       receiver.receive(packet, arrivalMs);
@@ -636,6 +648,7 @@ export class MediaSession extends Emitter<MediaSessionEvents> {
         this.#audioDelays.add(delay);
         pushBounded(this.#delayLog.audio, delay);
       }
+      for (const wait of stream.waits) pushBounded(this.#delayLog.audioPlayout, wait);
     }
   }
 

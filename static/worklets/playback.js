@@ -12,9 +12,10 @@
  *
  * Messages out: `{type: "stats", output: {rms, audibleMs, samples}, streams: [...]}` where
  * each stream carries its PlayoutBuffer counters, its `rms` and `audibleMs`, and the
- * `playouts` of the frames pushed since the last report: `{captureMs, frame}`, where `frame`
- * is the context's sample frame at which that frame's first sample is rendered (the main
- * thread maps it to the time it is heard with `AudioContext.getOutputTimestamp()`).
+ * `playouts` of the frames pushed since the last report: `{captureMs, frame, lead}`, where
+ * `frame` is the context's sample frame at which that frame's first sample is rendered (the
+ * main thread maps it to the time it is heard with `AudioContext.getOutputTimestamp()`) and
+ * `lead` how many samples ahead of the read position it landed.
  *
  * @example
  * ```js
@@ -35,7 +36,7 @@ const STATS_EVERY_QUANTA = 94; // ~250 ms at 48 kHz
  * @typedef {object} Stream
  * @property {PlayoutBuffer} buffer
  * @property {LevelMeter} meter
- * @property {{captureMs: number, frame: number}[]} playouts
+ * @property {{captureMs: number, frame: number, lead: number}[]} playouts
  */
 
 class PlaybackProcessor extends AudioWorkletProcessor {
@@ -73,7 +74,7 @@ class PlaybackProcessor extends AudioWorkletProcessor {
         const lead = stream.buffer.push(msg.rtpTimestamp, msg.samples);
         if (msg.captureMs != null && stream.playouts.length < 256) {
           // The buffer's read position is where the next quantum starts.
-          stream.playouts.push({ captureMs: msg.captureMs, frame: this.nextFrame + lead });
+          stream.playouts.push({ captureMs: msg.captureMs, frame: this.nextFrame + lead, lead });
         }
         break;
       }
