@@ -18,7 +18,7 @@ import type { ReportBlock } from "../../media/rtcp.ts";
 import { type RtpPacket, seqDiff, timestampDiff } from "../../media/rtp.ts";
 import { OPUS_CLOCK_RATE, readCaptureTime } from "../../protocol/media.ts";
 import type { AudioPlayback } from "./audio_playback.ts";
-import { wallClock } from "./clock.ts";
+import { audioSampleAt, audioTimestampUs, wallClock } from "./clock.ts";
 import { InboundStream, type InboundStreamStats } from "./inbound_stream.ts";
 import { SampleWindow } from "./stats.ts";
 
@@ -58,11 +58,6 @@ export interface AudioReceiverStats extends InboundStreamStats {
 /** How far behind the newest packet a packet may be and still be decoded. */
 const MAX_REORDER = 10;
 
-interface Pending {
-  rtpTimestamp: number;
-  captureMs: number | null;
-}
-
 /** Audio receiving for one SSRC. */
 export class AudioReceiver {
   readonly ssrc: number;
@@ -75,12 +70,8 @@ export class AudioReceiver {
   #firstRtp = 0;
   #lastRtp: number | null = null;
   #extendedRtp = 0;
-  /**
-   * Frames in the decoder, by unwrapped RTP timestamp. The decoder's output is matched by
-   * its timestamp rounded to a sample: Chromium computes output timestamps from a sample
-   * count and truncates, so a frame at 260 ms can come out at 259.999 ms.
-   */
-  #pending = new Map<number, Pending>();
+  /** Capture times of the frames in the decoder (null: none carried), by unwrapped RTP timestamp. */
+  #pending = new Map<number, number | null>();
   #arrivalDelays = new SampleWindow(100);
   #decodedDelays = new SampleWindow(100);
   #closed = false;
@@ -109,14 +100,14 @@ export class AudioReceiver {
     }
     const decoder = this.#decoderReady();
     const rtp = this.#unwrap(packet.timestamp);
-    const timestamp = Math.round((rtp * 1_000_000) / OPUS_CLOCK_RATE);
+    const timestamp = audioTimestampUs(rtp);
     const captureMs = readCaptureTime(packet.extension);
     if (captureMs !== null) {
       const delay = wallClock() - captureMs;
       this.#arrivalDelays.add(delay);
       this.onArrival?.(delay);
     }
-    this.#pending.set(rtp, { rtpTimestamp: packet.timestamp, captureMs });
+    this.#pending.set(rtp, captureMs);
     if (this.#pending.size > 50) this.#pending.delete(this.#pending.keys().next().value!);
     try {
       decoder.decode(
@@ -182,15 +173,15 @@ export class AudioReceiver {
   #output(data: AudioData): void {
     try {
       if (this.#closed) return;
-      const rtp = Math.round((data.timestamp * OPUS_CLOCK_RATE) / 1_000_000);
-      const pending = this.#pending.get(rtp);
+      // Matched by sample, not by exact timestamp (see audioSampleAt).
+      const rtp = audioSampleAt(data.timestamp);
+      const captureMs = this.#pending.get(rtp) ?? null;
       this.#pending.delete(rtp);
       const samples = new Float32Array(data.numberOfFrames);
       data.copyTo(samples, { planeIndex: 0, format: "f32-planar" });
       this.#counters.framesDecoded++;
-      if (pending?.captureMs != null) this.#decodedDelays.add(wallClock() - pending.captureMs);
-      const rtpTimestamp = pending?.rtpTimestamp ?? (this.#firstRtp + rtp) >>> 0;
-      this.#playback.push(this.ssrc, rtpTimestamp, samples, pending?.captureMs ?? null);
+      if (captureMs !== null) this.#decodedDelays.add(wallClock() - captureMs);
+      this.#playback.push(this.ssrc, (this.#firstRtp + rtp) >>> 0, samples, captureMs);
     } finally {
       data.close();
     }

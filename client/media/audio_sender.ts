@@ -17,7 +17,7 @@
  */
 
 import { OPUS_CLOCK_RATE, OPUS_FRAME_SAMPLES } from "../../protocol/media.ts";
-import { ClockMapper, wallClock } from "./clock.ts";
+import { audioSampleAt, audioTimestampUs, ClockMapper, wallClock } from "./clock.ts";
 import type { RtpStream } from "./rtp_stream.ts";
 import { RateMeter } from "./stats.ts";
 import type { PacketSink } from "./video_sender.ts";
@@ -74,9 +74,8 @@ export class AudioSender {
   readonly #node: AudioWorkletNode;
   readonly #encoder: AudioEncoder;
   /**
-   * Capture times by the frame's first sample (count since the start), until encoded. The
-   * encoder's output is matched by its timestamp rounded to a sample, as Chromium may
-   * truncate a timestamp it computes (259.999 ms for 260 ms).
+   * Capture times by the frame's first sample (count since the start), until encoded: the
+   * encoder's output is matched by sample, not by exact timestamp (see `audioSampleAt`).
    */
   #captures = new Map<number, number>();
   /** The context's clock to the wall clock. */
@@ -166,7 +165,7 @@ export class AudioSender {
     // the frame late does not make it look fresher.
     const endMs = this.#contextClock.toWallClock(endTime * 1000);
     const captureMs = endMs - (samples.length * 1000) / OPUS_CLOCK_RATE;
-    const timestamp = Math.round((this.#samples * 1_000_000) / OPUS_CLOCK_RATE);
+    const timestamp = audioTimestampUs(this.#samples);
     this.#captures.set(this.#samples, captureMs);
     this.#samples += samples.length;
     if (this.#captures.size > 50) this.#captures.delete(this.#captures.keys().next().value!);
@@ -187,14 +186,12 @@ export class AudioSender {
 
   #send(chunk: EncodedAudioChunk): void {
     if (this.#closed) return;
-    const sample = Math.round((chunk.timestamp * OPUS_CLOCK_RATE) / 1_000_000);
+    const sample = audioSampleAt(chunk.timestamp);
     const captureMs = this.#captures.get(sample) ?? wallClock() - FRAME_MS;
     this.#captures.delete(sample);
     const payload = new Uint8Array(chunk.byteLength);
     chunk.copyTo(payload);
-    const duration = chunk.duration
-      ? Math.round((chunk.duration * OPUS_CLOCK_RATE) / 1_000_000)
-      : OPUS_FRAME_SAMPLES;
+    const duration = chunk.duration ? audioSampleAt(chunk.duration) : OPUS_FRAME_SAMPLES;
     const timestamp = this.#stream.timeline.contiguous(duration, captureMs);
     const packet = this.#stream.packet({ timestamp, payload, captureMs });
     this.#transport.send(packet);

@@ -10,6 +10,8 @@
  * @module
  */
 
+import { OPUS_CLOCK_RATE } from "../../protocol/media.ts";
+
 /**
  * Now, in ms since the epoch.
  *
@@ -20,6 +22,33 @@
  */
 export function wallClock(): number {
   return performance.timeOrigin + performance.now();
+}
+
+/**
+ * A count of 48 kHz audio samples as a WebCodecs timestamp, µs (rounded).
+ *
+ * @example
+ * ```ts
+ * audioTimestampUs(960); // 20000: the second 20 ms frame starts at 20 ms
+ * ```
+ */
+export function audioTimestampUs(samples: number): number {
+  return Math.round((samples * 1_000_000) / OPUS_CLOCK_RATE);
+}
+
+/**
+ * A WebCodecs timestamp or duration (µs) of 48 kHz audio as a count of samples, rounded to
+ * the nearest: Chromium computes the timestamps of what its audio encoder and decoder put
+ * out from a sample count and truncates, so a frame that went in at 260 ms can come out at
+ * 259.999 ms. Match outputs to inputs by this count, not by the exact timestamp.
+ *
+ * @example
+ * ```ts
+ * audioSampleAt(259_999); // 12480, as for 260000
+ * ```
+ */
+export function audioSampleAt(timestampUs: number): number {
+  return Math.round((timestampUs * OPUS_CLOCK_RATE) / 1_000_000);
 }
 
 /**

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { ClockMapper } from "./clock.ts";
+import { audioSampleAt, audioTimestampUs, ClockMapper } from "./clock.ts";
 
 Deno.test("ClockMapper: the least-delayed observation sets the offset; delayed reads keep their capture time", () => {
   const mapper = new ClockMapper();
@@ -19,4 +19,16 @@ Deno.test("ClockMapper: follows a clock that runs slower than ours, slowly", () 
   let last = 0;
   for (let s = 1; s <= 100; s++) last = mapper.toWallClock(s * 1000 - s * 0.5, s * 1000);
   assert.ok(Math.abs(last - (performance.timeOrigin + 100_000)) < 1, `${last}`);
+});
+
+Deno.test("audio timestamps: samples to µs and back, a truncated µs still finds its sample", () => {
+  for (const frame of [0, 1, 13, 26, 52, 103, 1_000_000]) {
+    const samples = frame * 960;
+    assert.equal(audioSampleAt(audioTimestampUs(samples)), samples);
+    if (frame > 0) {
+      assert.equal(audioSampleAt(audioTimestampUs(samples) - 1), samples, "1 µs early");
+    }
+  }
+  assert.equal(audioTimestampUs(12_480), 260_000);
+  assert.equal(audioSampleAt(259_999), 12_480);
 });
