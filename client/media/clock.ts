@@ -51,13 +51,23 @@ export function audioSampleAt(timestampUs: number): number {
   return Math.round((timestampUs * OPUS_CLOCK_RATE) / 1_000_000);
 }
 
+/** Options of a {@link ClockMapper}. */
+export interface ClockMapperOptions {
+  /** How fast an observation's claim falls with its age, ms per ms (default 0.0005). */
+  driftPerMs?: number;
+  /** How long an observation counts, ms (default 1000). */
+  windowMs?: number;
+}
+
 /**
  * Maps the timestamps of another clock (a camera's frame timestamps, an AudioContext's
  * time) to the wall clock, from observations "this stamp was seen now". The offset is the
- * largest `stamp - now` seen, so the least-delayed observation wins and a frame that waited
- * (a busy main thread) is dated to when it was captured, not to when it was read. The offset
- * may fall slowly (0.5 ms per second) so that a clock running slightly slower than ours is
- * followed.
+ * largest `stamp - now` among the observations of the last second, so the least-delayed one
+ * wins and a frame that waited (a busy main thread) is dated to when it was captured, not to
+ * when it was read. An observation's claim falls slowly with its age (0.5 ms per second), so
+ * a clock that runs slightly slower than ours is followed; and an observation older than the
+ * window no longer counts, so the mapping follows within a second a clock that stepped back
+ * (an audio thread that was starved and skipped ahead of its stream, as happens under load).
  *
  * @example
  * ```ts
@@ -66,25 +76,36 @@ export function audioSampleAt(timestampUs: number): number {
  * ```
  */
 export class ClockMapper {
-  #offset: number | null = null;
-  #lastSeenAt = 0;
+  readonly driftPerMs: number;
+  readonly windowMs: number;
+  /**
+   * The observations that may still set the offset, oldest first, each with a claim that
+   * does not depend on when it is read (`stamp - seenAt + drift * seenAt`); claims fall from
+   * the oldest to the newest, so the first is the largest.
+   */
+  #candidates: { seenAt: number; claim: number }[] = [];
+  #head = 0;
 
-  /** @param driftPerMs how fast the offset may fall, ms per ms (default 0.0005) */
-  constructor(readonly driftPerMs = 0.0005) {}
+  constructor(options: ClockMapperOptions = {}) {
+    this.driftPerMs = options.driftPerMs ?? 0.0005;
+    this.windowMs = options.windowMs ?? 1000;
+  }
 
   /**
    * The wall-clock time (ms since the epoch) of `stampMs`, a time on the other clock that is
    * being observed now (`nowMs`, performance.now()).
    */
   toWallClock(stampMs: number, nowMs = performance.now()): number {
-    const candidate = stampMs - nowMs;
-    if (this.#offset === null) {
-      this.#offset = candidate;
-    } else {
-      const floor = this.#offset - this.driftPerMs * Math.max(0, nowMs - this.#lastSeenAt);
-      this.#offset = Math.max(candidate, floor);
+    const claim = stampMs - nowMs + this.driftPerMs * nowMs;
+    const list = this.#candidates;
+    while (list.length > this.#head && list[list.length - 1].claim <= claim) list.pop();
+    list.push({ seenAt: nowMs, claim });
+    while (list[this.#head].seenAt < nowMs - this.windowMs) this.#head++;
+    if (this.#head > 64 && this.#head * 2 > list.length) {
+      this.#candidates = list.slice(this.#head);
+      this.#head = 0;
     }
-    this.#lastSeenAt = nowMs;
-    return performance.timeOrigin + (stampMs - this.#offset);
+    const offset = this.#candidates[this.#head].claim - this.driftPerMs * nowMs;
+    return performance.timeOrigin + (stampMs - offset);
   }
 }
