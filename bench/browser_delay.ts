@@ -11,7 +11,8 @@
  *   the moment it leaves for the speakers (the sample frame its first sample is rendered at,
  *   dated by the AudioContext's output timestamp), with the parts, each over the window:
  *   capture to arrival of the mix at the page (sender, network, server mixer), the wait in
- *   the playout buffer, and the output latency the context reports;
+ *   the playout buffer, and the output latency the context reports,
+ *   and the glitches of the output (underruns);
  * - decoded and shown frame rates, and CPU (machine and server).
  *
  * Usage: `./deno run -A bench/browser_delay.ts [--pages=3] [--seconds=20] [--warmup=5]
@@ -76,6 +77,11 @@ interface PageSnapshot {
   /** Microphone input left out on the mixer's advice so far, ms. */
   audioTrimmedMs: number;
   outputLatencyMs: number;
+  /** Output glitches so far (the AudioContext's playbackStats), and their length, ms. */
+  underruns: number;
+  underrunMs: number;
+  /** Whether the page's audio still has the smallest output buffer (latencyHint 0). */
+  lowLatencyOutput: boolean;
   concealedPercent: number;
   stalls: number;
   sendFps: number;
@@ -102,6 +108,9 @@ function readStats(): PageSnapshot {
     audioEncodeMs: s.send.audioEncodeMs,
     audioTrimmedMs: s.send.audioTrimmedMs,
     outputLatencyMs: s.audio.outputLatencyMs,
+    underruns: s.audio.underruns ?? 0,
+    underrunMs: s.audio.underrunMs ?? 0,
+    lowLatencyOutput: s.audio.lowLatencyOutput,
     concealedPercent: s.audio.concealedPercent,
     stalls: s.audio.stalls,
     sendFps: s.send.videoFrames,
@@ -197,6 +206,8 @@ async function main() {
     const output = median(after.map((s) => s.outputLatencyMs));
     const concealed = median(after.map((s) => s.concealedPercent));
     const stalls = after.reduce((n, s, i) => n + s.stalls - before[i].stalls, 0);
+    const underruns = after.reduce((n, s, i) => n + s.underruns - before[i].underruns, 0);
+    const underrunMs = after.reduce((n, s, i) => n + s.underrunMs - before[i].underrunMs, 0);
 
     const result = {
       pages: PAGES,
@@ -216,6 +227,9 @@ async function main() {
       },
       concealedPercent: concealed,
       stalls,
+      underruns,
+      underrunMs,
+      lowLatencyPages: after.filter((s) => s.lowLatencyOutput).length,
       machineCpuPercent: busy * 100,
       serverCpuPercent: serverCpu * 100,
     };
@@ -281,7 +295,11 @@ async function main() {
             "audio: wait in the playout buffer, p50 / p95",
             `${fmt(playout.p50)} / ${fmt(playout.p95)} ms`,
           ],
-          ["audio: AudioContext output latency", `${fmt(output)} ms`],
+          [
+            "audio: AudioContext output latency (median), pages at the smallest buffer",
+            `${fmt(output)} ms, ${result.lowLatencyPages} of ${PAGES}`,
+          ],
+          ["audio: output glitches in window (underruns)", `${underruns}, ${fmt(underrunMs)} ms`],
           [
             "audio: concealed (median of pages), stalls in window",
             `${fmt(concealed, 1)} %, ${stalls}`,

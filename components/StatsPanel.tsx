@@ -34,6 +34,11 @@ export function StatsPanel({ stats }: { stats: SessionStats }) {
     ["audio buffer", `${formatMs(a.depthMs)} (target ${formatMs(a.targetMs)})`],
     ["audio loss", `${formatPercent(a.lossPercent)} · jitter ${formatMs(a.jitterMs)}`],
     ["concealed", `${formatPercent(a.concealedPercent)} · ${a.stalls} stalls`],
+    [
+      "audio output",
+      `${formatMs(a.outputLatencyMs)}${a.lowLatencyOutput ? " (low latency)" : ""}` +
+      (a.underruns === null ? "" : ` · ${a.underruns} glitches`),
+    ],
     ["playback level", a.rms > 0 ? `${a.rmsDb.toFixed(0)} dBFS` : "silent"],
   ];
   return (

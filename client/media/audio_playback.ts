@@ -160,6 +160,17 @@ export class AudioPlayback {
     this.node.disconnect();
   }
 
+  /**
+   * Times the audio thread was late and the output went silent for a moment (a glitch), and
+   * for how long in all, ms: the context's `playbackStats`, or null where the browser has none.
+   */
+  get underruns(): { events: number; ms: number } | null {
+    const stats =
+      (this.context as { playbackStats?: { underrunEvents: number; underrunDuration: number } })
+        .playbackStats;
+    return stats ? { events: stats.underrunEvents, ms: stats.underrunDuration * 1000 } : null;
+  }
+
   /** How late the output reaches the speakers, ms (the context's base + output latency). */
   get outputLatencyMs(): number {
     return ((this.context.outputLatency || 0) + (this.context.baseLatency || 0)) * 1000;

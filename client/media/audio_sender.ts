@@ -146,15 +146,28 @@ export class AudioSender {
 
   /** Stops capturing and sending, and stops the track. Idempotent. */
   close(): void {
-    if (this.#closed) return;
+    this.release().stop();
+  }
+
+  /**
+   * Stops capturing and sending but leaves the track live, and returns it: to move the
+   * microphone to another AudioContext without asking for it again. Idempotent.
+   *
+   * @example
+   * ```ts
+   * const next = new AudioSender({ ...options, context: other, track: sender.release() });
+   * ```
+   */
+  release(): MediaStreamTrack {
+    if (this.#closed) return this.track;
     this.#closed = true;
     this.#node.port.postMessage("stop");
     this.#node.port.onmessage = null;
     this.#source.disconnect();
     if (this.#encoder.state !== "closed") this.#encoder.close();
-    this.track.stop();
     this.#stream.timeline.restart();
     this.#captures.clear();
+    return this.track;
   }
 
   /** One frame from the worklet; `endTime`: context time (s) at its end. */

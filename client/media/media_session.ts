@@ -49,6 +49,7 @@ import { AudioPlayback, type PlaybackStats, type PlaybackStreamStats } from "./a
 import { AudioReceiver, type AudioReceiverStats } from "./audio_receiver.ts";
 import { AudioSender } from "./audio_sender.ts";
 import { describeMediaError, type DeviceKind, openCamera, openMicrophone } from "./devices.ts";
+import { GlitchWatch } from "./glitch_watch.ts";
 import { mediaSupport } from "./dom.ts";
 import { type BinaryChannel, MediaTransport } from "./media_transport.ts";
 import { RtpStream } from "./rtp_stream.ts";
@@ -145,6 +146,12 @@ export interface SessionStats {
     streams: number;
     /** The context's output latency (part of the delay), ms. */
     outputLatencyMs: number;
+    /** Output glitches: times the audio thread was late (null where the browser cannot tell). */
+    underruns: number | null;
+    /** Their total length, ms. */
+    underrunMs: number | null;
+    /** Whether the output still has the smallest buffer (see GlitchWatch). */
+    lowLatencyOutput: boolean;
   };
 }
 
@@ -219,6 +226,11 @@ export interface MediaSessionOptions {
   measureRtt?: () => Promise<number>;
   /** Playout buffer bounds (see static/worklets/playout_buffer.js). */
   playout?: { minLeadMs?: number; maxLeadMs?: number };
+  /**
+   * Start the audio with the smallest output buffer, moving to a larger one if it glitches
+   * (default true; see GlitchWatch). False: "interactive" from the start.
+   */
+  lowLatencyOutput?: boolean;
 }
 
 const TICK_MS = 250;
@@ -274,7 +286,16 @@ export class MediaSession extends Emitter<MediaSessionEvents> {
   #context: AudioContext | null = null;
   #playback: AudioPlayback | null = null;
   /** Resolves once the AudioContext and its worklets are ready (or failed). */
-  readonly #audioReady: Promise<boolean>;
+  #audioReady: Promise<boolean>;
+  readonly #audioOptions: Pick<MediaSessionOptions, "workletBase" | "playout">;
+  /**
+   * Whether the context has the smallest output buffer (`latencyHint: 0`); it moves to
+   * "interactive", for the rest of the session, when that glitches too often.
+   */
+  #lowLatencyOutput = true;
+  #glitches = new GlitchWatch();
+  /** Glitches of the contexts given up, so that the counts only grow. */
+  #pastUnderruns = { events: 0, ms: 0 };
   #videoSender: VideoSender | null = null;
   #audioSender: AudioSender | null = null;
   #videoReceivers = new Map<number, VideoReceiver>();
@@ -330,7 +351,9 @@ export class MediaSession extends Emitter<MediaSessionEvents> {
       audioBlocked: false,
       audioError: support.audio ? null : "This browser cannot play or capture meeting audio.",
     };
-    this.#audioReady = this.#startAudio(options);
+    this.#audioOptions = { workletBase: options.workletBase, playout: options.playout };
+    this.#lowLatencyOutput = options.lowLatencyOutput ?? true;
+    this.#audioReady = this.#startAudio();
     this.#timer = setInterval(() => this.#tick(), TICK_MS);
     if (options.mic) this.setMic(true);
     if (options.camera) this.setCamera(true);
@@ -421,17 +444,14 @@ export class MediaSession extends Emitter<MediaSessionEvents> {
     try {
       if (!(await this.#audioReady)) throw new Error(this.#local.audioError ?? "no audio");
       const track = await openMicrophone();
-      if (this.#closed || generation !== this.#generation.mic) {
+      // The context may have been replaced meanwhile (see #relaxOutput): wait for the new one.
+      const ready = await this.#audioReady;
+      if (this.#closed || generation !== this.#generation.mic || !ready) {
         track.stop();
+        if (!ready && generation === this.#generation.mic) throw new Error("no audio");
         return;
       }
-      this.#audioSender = new AudioSender({
-        context: this.#context!,
-        track,
-        stream: this.#audioStream,
-        transport: this.#transport,
-        onError: (err) => this.#deviceFailed("mic", err),
-      });
+      this.#audioSender = this.#newAudioSender(track);
       track.addEventListener("ended", () => {
         if (this.#audioSender?.track === track) this.#deviceFailed("mic", new Error("ended"));
       });
@@ -529,11 +549,26 @@ export class MediaSession extends Emitter<MediaSessionEvents> {
     this.removeAllListeners();
   }
 
-  async #startAudio(options: MediaSessionOptions): Promise<boolean> {
+  #newAudioSender(track: MediaStreamTrack): AudioSender {
+    return new AudioSender({
+      context: this.#context!,
+      track,
+      stream: this.#audioStream,
+      transport: this.#transport,
+      onError: (err) => this.#deviceFailed("mic", err),
+    });
+  }
+
+  async #startAudio(): Promise<boolean> {
     if (this.#local.audioError) return false;
+    const options = this.#audioOptions;
     try {
-      const context = new AudioContext({ sampleRate: OPUS_CLOCK_RATE, latencyHint: "interactive" });
+      const context = new AudioContext({
+        sampleRate: OPUS_CLOCK_RATE,
+        latencyHint: this.#lowLatencyOutput ? 0 : "interactive",
+      });
       this.#context = context;
+      this.#glitches = new GlitchWatch();
       const base = options.workletBase ?? "/worklets/";
       await Promise.all([
         context.audioWorklet.addModule(`${base}capture.js`),
@@ -655,6 +690,7 @@ export class MediaSession extends Emitter<MediaSessionEvents> {
   #tick(): void {
     if (this.#closed) return;
     const now = performance.now();
+    this.#watchOutput(now);
     for (const receiver of this.#videoReceivers.values()) receiver.tick(now);
     const report = ++this.#ticks % TICKS_PER_REPORT === 0;
     if (report) this.#sendReceiverReports(now);
@@ -662,6 +698,47 @@ export class MediaSession extends Emitter<MediaSessionEvents> {
     this.#snapshot = this.#takeSnapshot(now);
     this.#publishDebug(now);
     if (report) this.emit("stats", this.#snapshot);
+  }
+
+  /** Gives up the smallest output buffer when it glitches too often (see GlitchWatch). */
+  #watchOutput(now: number): void {
+    const underruns = this.#playback?.underruns;
+    if (!this.#lowLatencyOutput || !underruns) return;
+    if (this.#glitches.observe(underruns.events, now)) this.#relaxOutput();
+  }
+
+  /**
+   * Moves the audio to a new context with the larger "interactive" output buffer: playback
+   * starts over (each stream's playout buffer refills from the next packet) and the
+   * microphone's track carries on into the new context, without asking for it again.
+   */
+  async #relaxOutput(): Promise<void> {
+    this.#lowLatencyOutput = false;
+    const underruns = this.#playback?.underruns;
+    if (underruns) {
+      this.#pastUnderruns.events += underruns.events;
+      this.#pastUnderruns.ms += underruns.ms;
+    }
+    const generation = this.#generation.mic;
+    const track = this.#audioSender?.release() ?? null;
+    this.#audioSender = null;
+    for (const receiver of this.#audioReceivers.values()) receiver.close();
+    this.#audioReceivers.clear();
+    this.#playback?.close();
+    this.#playback = null;
+    this.#context?.close().catch(() => {});
+    this.#context = null;
+    this.#audioReady = this.#startAudio();
+    if (!track) return;
+    const ready = await this.#audioReady;
+    if (this.#closed || generation !== this.#generation.mic || !ready) {
+      track.stop();
+      if (!ready && generation === this.#generation.mic) {
+        this.#deviceFailed("mic", new Error(this.#local.audioError ?? "no audio"));
+      }
+      return;
+    }
+    this.#audioSender = this.#newAudioSender(track);
   }
 
   #sendReceiverReports(now: number): void {
@@ -701,6 +778,11 @@ export class MediaSession extends Emitter<MediaSessionEvents> {
     const playback = this.#playback?.stats;
     const audioReceivers = [...this.#audioReceivers.values()].map((r) => r.stats(now));
     const streams = playback?.streams ?? [];
+    const current = this.#playback?.underruns;
+    const underruns = current === null ? null : {
+      events: this.#pastUnderruns.events + (current?.events ?? 0),
+      ms: this.#pastUnderruns.ms + (current?.ms ?? 0),
+    };
     const played = streams.reduce((sum, s) => sum + s.played, 0);
     const concealed = streams.reduce((sum, s) => sum + s.concealed, 0);
     const expected = audioReceivers.reduce((sum, r) => sum + r.packets + r.packetsLost, 0);
@@ -737,6 +819,9 @@ export class MediaSession extends Emitter<MediaSessionEvents> {
           samplesPlayed: played,
           streams: streams.length,
           outputLatencyMs: this.#playback?.outputLatencyMs ?? 0,
+          underruns: underruns?.events ?? null,
+          underrunMs: underruns?.ms ?? null,
+          lowLatencyOutput: this.#lowLatencyOutput,
         },
       },
     };
