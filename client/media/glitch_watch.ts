@@ -3,11 +3,13 @@
  * with the smallest output buffer the browser offers (`latencyHint: 0`, 128 samples in
  * Chromium, about 11 ms of output latency where "interactive" gives 40). The audio thread
  * then has under 3 ms for each render; on a machine too busy for that it is late, and the
- * output glitches: a click, heard by the user. The watch counts those glitches (the
- * context's `playbackStats.underrunEvents`) and says when they come too often, so that the
- * session moves its audio to a context with the larger buffer. The first seconds do not
- * count: while a page starts (its scripts, the worklets, the camera and its encoder) and
- * joins, the audio thread may be late a few times on any machine, and nothing is heard yet.
+ * output glitches: a click, heard by the user. The watch reads the glitch count (the
+ * context's `playbackStats.underrunEvents`) and says when glitches keep coming: in 3
+ * separate seconds within 10 s. A burst within one second (another application starting)
+ * counts once; a machine that cannot keep up glitches again and again. Then the session
+ * moves its audio to a context with the larger buffer. The first seconds do not count: while
+ * a page starts (its scripts, the worklets, the camera and its encoder) and joins, the audio
+ * thread may be late a few times on any machine, and nothing is heard yet.
  *
  * @example
  * ```ts
@@ -21,7 +23,7 @@
 
 /** Options of a {@linkcode GlitchWatch}. */
 export interface GlitchWatchOptions {
-  /** How many glitches within the window are too many (default 3). */
+  /** In how many separate seconds within the window glitches are too many (default 3). */
   limit?: number;
   /** The window, ms (default 10 000). */
   windowMs?: number;
@@ -29,15 +31,20 @@ export interface GlitchWatchOptions {
   graceMs?: number;
 }
 
+/** Glitches less than this far apart count once, ms. */
+const SEPARATE_MS = 1000;
+
 /**
- * Counts output glitches over a sliding window from a running total.
+ * Counts glitchy moments of the audio output over a sliding window, from a running total.
  *
  * @example
  * ```ts
  * const watch = new GlitchWatch({ limit: 3, windowMs: 10_000, graceMs: 5000 });
  * watch.observe(0, 0); // false
  * watch.observe(9, 1000); // false: the page is starting
- * watch.observe(12, 6000); // true: three glitches within 10 s
+ * watch.observe(10, 6000); // false
+ * watch.observe(11, 7000); // false
+ * watch.observe(12, 8000); // true: glitches in three separate seconds within 10 s
  * ```
  */
 export class GlitchWatch {
@@ -46,7 +53,7 @@ export class GlitchWatch {
   readonly graceMs: number;
   #total: number | null = null;
   #startedAt: number | null = null;
-  /** When each glitch of the window was seen, oldest first. */
+  /** When each counted glitch was seen, oldest first. */
   #seenAt: number[] = [];
 
   constructor(options: GlitchWatchOptions = {}) {
@@ -57,15 +64,16 @@ export class GlitchWatch {
 
   /**
    * Takes the running total of glitches at `nowMs` (ms, any monotonic clock); true when
-   * `limit` or more of them came within the window. What happened before the first reading
-   * and in the grace period after it does not count.
+   * glitches came in `limit` or more separate seconds within the window. What happened
+   * before the first reading and in the grace period after it does not count.
    */
   observe(total: number, nowMs: number): boolean {
     this.#startedAt ??= nowMs;
     if (this.#total === null || nowMs - this.#startedAt < this.graceMs) this.#total = total;
-    const fresh = Math.min(total - this.#total, this.limit);
+    const fresh = total > this.#total;
     this.#total = total;
-    for (let i = 0; i < fresh; i++) this.#seenAt.push(nowMs);
+    const last = this.#seenAt.at(-1);
+    if (fresh && (last === undefined || nowMs - last >= SEPARATE_MS)) this.#seenAt.push(nowMs);
     while (this.#seenAt.length > 0 && this.#seenAt[0] <= nowMs - this.windowMs) {
       this.#seenAt.shift();
     }

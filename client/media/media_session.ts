@@ -293,7 +293,7 @@ export class MediaSession extends Emitter<MediaSessionEvents> {
    * "interactive", for the rest of the session, when that glitches too often.
    */
   #lowLatencyOutput = true;
-  #glitches = new GlitchWatch();
+  readonly #glitches = new GlitchWatch();
   /** Glitches of the contexts given up, so that the counts only grow. */
   #pastUnderruns = { events: 0, ms: 0 };
   #videoSender: VideoSender | null = null;
@@ -568,7 +568,6 @@ export class MediaSession extends Emitter<MediaSessionEvents> {
         latencyHint: this.#lowLatencyOutput ? 0 : "interactive",
       });
       this.#context = context;
-      this.#glitches = new GlitchWatch();
       const base = options.workletBase ?? "/worklets/";
       await Promise.all([
         context.audioWorklet.addModule(`${base}capture.js`),
