@@ -292,7 +292,7 @@ export class MediaSession extends Emitter<MediaSessionEvents> {
    * Whether the context has the smallest output buffer (`latencyHint: 0`); it moves to
    * "interactive", for the rest of the session, when that glitches too often.
    */
-  #lowLatencyOutput = true;
+  #lowLatencyOutput: boolean;
   readonly #glitches = new GlitchWatch();
   /** Glitches of the contexts given up, so that the counts only grow. */
   #pastUnderruns = { events: 0, ms: 0 };
@@ -444,14 +444,7 @@ export class MediaSession extends Emitter<MediaSessionEvents> {
     try {
       if (!(await this.#audioReady)) throw new Error(this.#local.audioError ?? "no audio");
       const track = await openMicrophone();
-      // The context may have been replaced meanwhile (see #relaxOutput): wait for the new one.
-      const ready = await this.#audioReady;
-      if (this.#closed || generation !== this.#generation.mic || !ready) {
-        track.stop();
-        if (!ready && generation === this.#generation.mic) throw new Error("no audio");
-        return;
-      }
-      this.#audioSender = this.#newAudioSender(track);
+      if (!(await this.#sendMicrophone(track, generation))) return;
       track.addEventListener("ended", () => {
         if (this.#audioSender?.track === track) this.#deviceFailed("mic", new Error("ended"));
       });
@@ -536,11 +529,8 @@ export class MediaSession extends Emitter<MediaSessionEvents> {
     this.#audioSender?.close();
     this.#videoSender = this.#audioSender = null;
     for (const receiver of this.#videoReceivers.values()) receiver.close();
-    for (const receiver of this.#audioReceivers.values()) receiver.close();
     this.#videoReceivers.clear();
-    this.#audioReceivers.clear();
-    this.#playback?.close();
-    this.#context?.close().catch(() => {});
+    this.#closeAudio();
     this.#transport.close();
     for (const renderer of this.#renderers.values()) renderer.close();
     this.#renderers.clear();
@@ -549,14 +539,38 @@ export class MediaSession extends Emitter<MediaSessionEvents> {
     this.removeAllListeners();
   }
 
-  #newAudioSender(track: MediaStreamTrack): AudioSender {
-    return new AudioSender({
+  /**
+   * Sends the microphone's `track` through the context once it is ready (it may have been
+   * replaced meanwhile, see #relaxOutput). Stops the track instead if the session closed or
+   * the microphone was toggled since `generation`, and also if the audio failed, which it
+   * then reports. True when sending.
+   */
+  async #sendMicrophone(track: MediaStreamTrack, generation: number): Promise<boolean> {
+    const ready = await this.#audioReady;
+    const current = !this.#closed && generation === this.#generation.mic;
+    if (!current || !ready) {
+      track.stop();
+      if (current) this.#deviceFailed("mic", new Error(this.#local.audioError ?? "no audio"));
+      return false;
+    }
+    this.#audioSender = new AudioSender({
       context: this.#context!,
       track,
       stream: this.#audioStream,
       transport: this.#transport,
       onError: (err) => this.#deviceFailed("mic", err),
     });
+    return true;
+  }
+
+  /** Closes the audio receivers, the playback and the AudioContext (not the sender). */
+  #closeAudio(): void {
+    for (const receiver of this.#audioReceivers.values()) receiver.close();
+    this.#audioReceivers.clear();
+    this.#playback?.close();
+    this.#playback = null;
+    this.#context?.close().catch(() => {});
+    this.#context = null;
   }
 
   async #startAudio(): Promise<boolean> {
@@ -721,23 +735,9 @@ export class MediaSession extends Emitter<MediaSessionEvents> {
     const generation = this.#generation.mic;
     const track = this.#audioSender?.release() ?? null;
     this.#audioSender = null;
-    for (const receiver of this.#audioReceivers.values()) receiver.close();
-    this.#audioReceivers.clear();
-    this.#playback?.close();
-    this.#playback = null;
-    this.#context?.close().catch(() => {});
-    this.#context = null;
+    this.#closeAudio();
     this.#audioReady = this.#startAudio();
-    if (!track) return;
-    const ready = await this.#audioReady;
-    if (this.#closed || generation !== this.#generation.mic || !ready) {
-      track.stop();
-      if (!ready && generation === this.#generation.mic) {
-        this.#deviceFailed("mic", new Error(this.#local.audioError ?? "no audio"));
-      }
-      return;
-    }
-    this.#audioSender = this.#newAudioSender(track);
+    if (track) await this.#sendMicrophone(track, generation);
   }
 
   #sendReceiverReports(now: number): void {
