@@ -9,7 +9,7 @@
 
 import assert from "node:assert/strict";
 import type { BrowserContext, Page } from "playwright-core";
-import { launchBrowser } from "./support/browser.ts";
+import { joinPage, launchBrowser } from "./support/browser.ts";
 import { testServer } from "./support/server.ts";
 import { waitFor } from "./support/wait.ts";
 
@@ -88,12 +88,7 @@ Deno.test({
     const open = async (name: string) => {
       const context = await browser.newContext();
       await watchAudio(context);
-      const page = await context.newPage();
-      page.setDefaultTimeout(TIMEOUT);
-      page.on("pageerror", (e) => errors.push(`${name}: ${e.message}`));
-      await page.goto(`${server.url}m/${created.id}?name=${name}`);
-      await page.waitForSelector("[data-testid=room][data-joined=true]");
-      return page;
+      return joinPage(context, `${server.url}m/${created.id}?name=${name}`, errors, name, TIMEOUT);
     };
     const ann = await open("Ann");
     const bob = await open("Bob");

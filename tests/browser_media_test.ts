@@ -16,13 +16,11 @@
  */
 
 import assert from "node:assert/strict";
-import type { BrowserContext, Page } from "playwright-core";
-import { launchBrowser } from "./support/browser.ts";
+import type { Page } from "playwright-core";
+import { joinPage, launchBrowser } from "./support/browser.ts";
 import { mediaBot } from "./support/media_bot.ts";
 import { testServer } from "./support/server.ts";
 import { waitFor } from "./support/wait.ts";
-
-const TIMEOUT = 15_000;
 
 /** What a page's engine reports, trimmed to what the test reads. */
 interface PageStats {
@@ -82,20 +80,6 @@ function stats(page: Page): Promise<PageStats | null> {
       local: s.local,
     };
   });
-}
-
-async function joinPage(
-  context: BrowserContext,
-  url: string,
-  errors: string[],
-  name: string,
-): Promise<Page> {
-  const page = await context.newPage();
-  page.setDefaultTimeout(TIMEOUT);
-  page.on("pageerror", (e) => errors.push(`${name}: ${e.message}`));
-  await page.goto(url);
-  await page.waitForSelector("[data-testid=room][data-joined=true]");
-  return page;
 }
 
 /** Audible playback time gained over the last `windowMs`, polled while waiting. */

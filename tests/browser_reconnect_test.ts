@@ -9,7 +9,7 @@
 import assert from "node:assert/strict";
 import type { Page } from "playwright-core";
 import type { ParticipantInfo } from "../meeting/participant.ts";
-import { launchBrowser } from "./support/browser.ts";
+import { joinPage, launchBrowser } from "./support/browser.ts";
 import { testClient, testServer } from "./support/server.ts";
 import { tcpProxy } from "./support/tcp_proxy.ts";
 import { waitFor } from "./support/wait.ts";
@@ -59,14 +59,8 @@ Deno.test({
       method: "POST",
       body: JSON.stringify({ title: "Flaky", name: "Host" }),
     })).json();
-    const open = async (base: string, name: string) => {
-      const page = await (await browser.newContext()).newPage();
-      page.setDefaultTimeout(TIMEOUT);
-      page.on("pageerror", (e) => errors.push(`${name}: ${e.message}`));
-      await page.goto(`${base}m/${created.id}?name=${name}`);
-      await page.waitForSelector("[data-testid=room][data-joined=true]");
-      return page;
-    };
+    const open = async (base: string, name: string) =>
+      joinPage(await browser.newContext(), `${base}m/${created.id}?name=${name}`, errors, name);
     const ann = await open(`http://127.0.0.1:${proxy.port}/`, "Ann");
     const bob = await open(server.url, "Bob");
 

@@ -10,7 +10,7 @@
  * @module
  */
 
-import { type Browser, chromium } from "playwright-core";
+import { type Browser, type BrowserContext, chromium, type Page } from "playwright-core";
 
 /** Where Debian installs Chromium. */
 export const CHROMIUM = Deno.env.get("CHROMIUM_PATH") ?? "/usr/bin/chromium";
@@ -44,4 +44,30 @@ export async function launchBrowser(extraArgs: string[] = []): Promise<TestBrows
   }) as TestBrowser;
   browser[Symbol.asyncDispose] = () => browser.close();
   return browser;
+}
+
+/**
+ * Opens a room URL (`/m/<id>?name=...`) in a new page of `context` and waits until it has
+ * joined. The page's uncaught errors are added to `errors`, prefixed with `name`.
+ *
+ * @example
+ * ```ts
+ * const errors: string[] = [];
+ * const ann = await joinPage(context, `${server.url}m/${id}?name=Ann`, errors, "Ann");
+ * assert.deepEqual(errors, []);
+ * ```
+ */
+export async function joinPage(
+  context: BrowserContext,
+  url: string,
+  errors: string[],
+  name: string,
+  timeoutMs = 15_000,
+): Promise<Page> {
+  const page = await context.newPage();
+  page.setDefaultTimeout(timeoutMs);
+  page.on("pageerror", (e) => errors.push(`${name}: ${e.message}`));
+  await page.goto(url);
+  await page.waitForSelector("[data-testid=room][data-joined=true]");
+  return page;
 }
