@@ -17,6 +17,8 @@ export interface RouteContext {
   /** The UDP media socket, and the address clients should send RTP to. */
   udp: { transport: UdpTransport; host: string } | undefined;
   url: URL;
+  /** The client's IP address as the server sees it (the TCP peer): the key of per-address limits. */
+  clientAddress: string;
   /** Named groups of the matched pattern, e.g. `{ id: "abc" }` for `/m/:id`. */
   params: Record<string, string>;
 }

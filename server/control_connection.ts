@@ -5,7 +5,7 @@
  *
  * @example
  * ```ts
- * const conn = new ControlConnection(socket, hub);
+ * const conn = new ControlConnection(socket, hub, "203.0.113.7");
  * socket.onmessage = (e) => conn.receive(e.data);
  * socket.onclose = () => conn.closed();
  * ```
@@ -72,7 +72,11 @@ export class ControlConnection implements RoomMember {
   /** Binary messages dropped because this connection was in no meeting. */
   droppedMedia = 0;
 
-  constructor(socket: MessageSocket, hub: Hub) {
+  /**
+   * @param clientAddress the client's IP address as the server sees it (the TCP peer), the
+   *   key of per-address limits
+   */
+  constructor(socket: MessageSocket, hub: Hub, readonly clientAddress: string) {
     this.#socket = socket;
     this.#hub = hub;
   }

@@ -147,10 +147,10 @@ export async function startServer(options: ServerOptions = {}): Promise<RunningS
   let udp!: UdpTransport;
   const sockets = new Set<WebSocket>();
 
-  const upgrade = (req: Request): Response => {
+  const upgrade = (req: Request, clientAddress: string): Response => {
     const { socket, response } = Deno.upgradeWebSocket(req, { idleTimeout: 60 });
     socket.binaryType = "arraybuffer";
-    const connection = new ControlConnection(socket, hub);
+    const connection = new ControlConnection(socket, hub, clientAddress);
     sockets.add(socket);
     socket.onmessage = (e) => connection.receive(e.data);
     socket.onclose = () => {
@@ -161,7 +161,11 @@ export async function startServer(options: ServerOptions = {}): Promise<RunningS
     return response;
   };
 
-  const handler = async (req: Request): Promise<Response> => {
+  const handler = async (
+    req: Request,
+    info: Deno.ServeHandlerInfo<Deno.NetAddr>,
+  ): Promise<Response> => {
+    const clientAddress = info.remoteAddr.hostname;
     const url = new URL(req.url);
     if (url.pathname === "/ws") {
       if (req.headers.get("upgrade")?.toLowerCase() !== "websocket") {
@@ -174,7 +178,7 @@ export async function startServer(options: ServerOptions = {}): Promise<RunningS
           new MeetingError("bad_origin", `pages from ${origin.slice(0, 100)} may not connect here`),
         );
       }
-      return upgrade(req);
+      return upgrade(req, clientAddress);
     }
     const match = matchRoute(req.method, url);
     if (match && "handler" in match) {
@@ -184,6 +188,7 @@ export async function startServer(options: ServerOptions = {}): Promise<RunningS
       return await match.handler(req, {
         hub,
         url,
+        clientAddress,
         params: match.params,
         udp: { transport: udp, host: udpHost },
       });
