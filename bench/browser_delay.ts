@@ -150,6 +150,12 @@ async function main() {
     const pages: CdpPage[] = [];
     for (const name of NAMES) {
       const page = await browser.newPage(`${server.url}m/${meeting.id}?name=${name}`);
+      // A link asks before it joins: press Join once the island is live.
+      await page.waitFor(
+        `document.querySelector("[data-island=Room][data-hydrated] [data-testid=join-button]") !== null`,
+        `${name}'s join button`,
+      );
+      await page.evaluate(`document.querySelector("[data-testid=join-button]").click()`);
       await page.waitFor(
         `document.querySelector("[data-testid=room][data-joined=true]") !== null`,
         `${name} joined`,

@@ -44,7 +44,10 @@ import { ToggleButton } from "../components/MediaControls.tsx";
 import { StatsPanel } from "../components/StatsPanel.tsx";
 import { CameraIcon, LeaveIcon, MicIcon, StatsIcon } from "../components/icons.tsx";
 
-/** Props of the room; `name` comes from `?name=` and joins straight away. */
+/**
+ * Props of the room; `name` comes from `?name=` and only fills in the name: a link someone sent
+ * never joins, nor opens the camera or microphone, before the person confirms.
+ */
 export interface RoomProps extends Record<string, unknown> {
   meetingId: string;
   title: string;
@@ -300,12 +303,12 @@ export default function Room({ meetingId, title, name: nameFromUrl, locked }: Ro
 
   useEffect(() => {
     prefs.value = loadMediaPreferences();
-    if (nameFromUrl) {
-      join();
-    } else {
-      name.value = rememberedName();
-      if (takeAutoJoin(meetingId) && name.value) join();
-    }
+    // A link (with or without ?name=) asks first: the person sees the name and what will be
+    // shared, and nothing is captured before they press Join. Only the lobby's own join or
+    // create button (marked in this tab's sessionStorage, which no other site can write)
+    // comes straight in.
+    if (!nameFromUrl) name.value = rememberedName();
+    if (takeAutoJoin(meetingId) && name.value) join();
     return () => {
       stopMedia();
       client.current?.close();
@@ -341,6 +344,7 @@ export default function Room({ meetingId, title, name: nameFromUrl, locked }: Ro
       <div class="max-w-md w-full mx-auto px-4 py-10">
         <form
           class="rounded-xl bg-white shadow-sm p-6 space-y-4"
+          data-testid="prejoin"
           onSubmit={(e) => {
             e.preventDefault();
             join();
@@ -395,6 +399,7 @@ export default function Room({ meetingId, title, name: nameFromUrl, locked }: Ro
                 <button
                   class={`${button} w-full bg-emerald-600 text-white hover:bg-emerald-700`}
                   type="submit"
+                  data-testid="join-button"
                 >
                   Join meeting
                 </button>

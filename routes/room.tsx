@@ -1,6 +1,7 @@
 /**
  * `/m/:id`: the room. The address is the invitation: opening it asks for a name (the last
- * one is remembered); `?name=Ann` joins straight away as Ann.
+ * one is remembered; `?name=Ann` fills in Ann) and shows what will be shared; nothing joins or
+ * is captured before the person presses Join.
  *
  * @module
  */

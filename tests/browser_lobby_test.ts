@@ -6,7 +6,8 @@
 
 import assert from "node:assert/strict";
 import type { Page } from "playwright-core";
-import { launchBrowser } from "./support/browser.ts";
+import { confirmJoin, launchBrowser } from "./support/browser.ts";
+import { waitFor } from "./support/wait.ts";
 import { testServer } from "./support/server.ts";
 
 const TIMEOUT = 15_000;
@@ -114,7 +115,8 @@ Deno.test({
 });
 
 Deno.test({
-  name: "browser: the room address is the invitation; ?name= joins straight away",
+  name:
+    "browser: the room address is the invitation; a link (even with ?name=) captures nothing and joins nobody before Join",
   sanitizeResources: false,
   sanitizeOps: false,
   async fn() {
@@ -123,14 +125,41 @@ Deno.test({
     await using browser = await launchBrowser();
     const created = await (await fetch(`${server.url}api/meetings`, {
       method: "POST",
+      headers: { "content-type": "application/json" },
       body: JSON.stringify({ title: "Invite", name: "Host" }),
     })).json();
     const ctx = await browser.newContext();
+    // Count every request for the camera or microphone the page makes.
+    await ctx.addInitScript(() => {
+      const w = window as unknown as { captures: number };
+      w.captures = 0;
+      const devices = navigator.mediaDevices;
+      const original = devices.getUserMedia.bind(devices);
+      devices.getUserMedia = (constraints) => {
+        w.captures++;
+        return original(constraints);
+      };
+    });
+    const captures = (p: Page) =>
+      p.evaluate(() => (window as unknown as { captures: number }).captures);
+    const roster = async () =>
+      (await (await fetch(`${server.url}api/meetings/${created.id}`)).json()).roster
+        .map((p: { name: string }) => p.name);
     const page = await ctx.newPage();
     page.setDefaultTimeout(TIMEOUT);
     await page.goto(`${server.url}m/${created.id}?name=Cy`);
+    // Hydrated: the page is live, shows the name and what will be shared, and waits.
+    await page.waitForSelector("[data-island=Room][data-hydrated] [data-testid=prejoin]");
+    assert.equal(await page.inputValue("input[name=name]"), "Cy");
+    assert.equal(await page.locator("[data-testid=prejoin-mic]").count(), 1);
+    assert.equal(await page.locator("[data-testid=prejoin-camera]").count(), 1);
+    assert.equal(await page.locator("[data-testid=room]").count(), 0, "joined without asking");
+    assert.equal(await captures(page), 0, "the camera or microphone was opened before Join");
+    assert.deepEqual(await roster(), []);
+    await confirmJoin(page);
     await page.waitForSelector("[data-testid=room][data-joined=true]");
     await page.locator("[data-testid=roster]").getByText("Cy").waitFor();
+    await waitFor(async () => await captures(page) > 0, { what: "capture after Join" });
     // A second visit from the same browser asks for a name, remembering "Cy".
     const second = await ctx.newPage();
     second.setDefaultTimeout(TIMEOUT);
@@ -141,7 +170,6 @@ Deno.test({
     await second.click("text=Join meeting");
     await second.waitForSelector("[data-testid=room][data-joined=true]");
     await page.locator("[data-testid=roster]").getByText("Dee").waitFor();
-    const details = await (await fetch(`${server.url}api/meetings/${created.id}`)).json();
-    assert.deepEqual(details.roster.map((p: { name: string }) => p.name), ["Cy", "Dee"]);
+    assert.deepEqual(await roster(), ["Cy", "Dee"]);
   },
 });

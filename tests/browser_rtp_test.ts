@@ -7,7 +7,7 @@
 
 import assert from "node:assert/strict";
 import type { Page } from "playwright-core";
-import { launchBrowser } from "./support/browser.ts";
+import { confirmJoin, launchBrowser } from "./support/browser.ts";
 import { ffmpeg, freeUdpPort, opusToneRtp, vp8PatternRtp } from "./support/ffmpeg.ts";
 import { testServer } from "./support/server.ts";
 import { waitFor } from "./support/wait.ts";
@@ -50,6 +50,7 @@ Deno.test({
     page.setDefaultTimeout(TIMEOUT);
     page.on("pageerror", (e) => errors.push(e.message));
     await page.goto(`${server.url}m/${meeting.id}?name=Cy`);
+    await confirmJoin(page);
     await page.waitForSelector("[data-testid=room][data-joined=true]");
     await waitFor(() => seen(page), { what: "the page's media engine" });
 

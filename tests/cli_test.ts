@@ -16,7 +16,7 @@ import { IvfVideoSource } from "../cli/video_source.ts";
 import { encodeWav, parseWav, toMono48k, WavError, WavWriter } from "../cli/wav.ts";
 import { goertzelPower } from "../media/mix.ts";
 import type { ParticipantInfo } from "../meeting/participant.ts";
-import { launchBrowser } from "./support/browser.ts";
+import { confirmJoin, launchBrowser } from "./support/browser.ts";
 import {
   ABSENT,
   cli,
@@ -548,6 +548,7 @@ Deno.test({
       page.setDefaultTimeout(15_000);
       page.on("pageerror", (e) => errors.push(e.message));
       await page.goto(`${server.url}m/${meetingId}?name=Cy`);
+      await confirmJoin(page);
       await page.waitForSelector("[data-testid=room][data-joined=true]");
       await using bob = cli(
         [...common, "--name", "Bob", "--join", meetingId, "--tone", "660", ...files("Bob")],

@@ -47,8 +47,24 @@ export async function launchBrowser(extraArgs: string[] = []): Promise<TestBrows
 }
 
 /**
- * Opens a room URL (`/m/<id>?name=...`) in a new page of `context` and waits until it has
- * joined. The page's uncaught errors are added to `errors`, prefixed with `name`.
+ * Confirms the pre-join step of a room page that is open (a link never joins by itself): waits
+ * for the island to hydrate, then presses Join.
+ *
+ * @example
+ * ```ts
+ * await page.goto(`${server.url}m/${id}?name=Ann`);
+ * await confirmJoin(page);
+ * await page.waitForSelector("[data-testid=room][data-joined=true]");
+ * ```
+ */
+export async function confirmJoin(page: Page): Promise<void> {
+  await page.waitForSelector("[data-island=Room][data-hydrated] [data-testid=join-button]");
+  await page.click("[data-testid=join-button]");
+}
+
+/**
+ * Opens a room URL (`/m/<id>?name=...`) in a new page of `context`, confirms the pre-join step
+ * and waits until it has joined. The page's uncaught errors are added to `errors`, prefixed with `name`.
  *
  * @example
  * ```ts
@@ -68,6 +84,7 @@ export async function joinPage(
   page.setDefaultTimeout(timeoutMs);
   page.on("pageerror", (e) => errors.push(`${name}: ${e.message}`));
   await page.goto(url);
+  await confirmJoin(page);
   await page.waitForSelector("[data-testid=room][data-joined=true]");
   return page;
 }

@@ -16,7 +16,7 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import type { Page } from "playwright-core";
-import { launchBrowser } from "../support/browser.ts";
+import { confirmJoin, launchBrowser } from "../support/browser.ts";
 import {
   cli,
   clip,
@@ -177,6 +177,7 @@ try {
   page.on("pageerror", (e) => errors.push(e.message));
   const t1 = performance.now();
   await page.goto(`${server.url}m/${meetingId}?name=Cy`);
+  await confirmJoin(page);
   await page.waitForSelector("[data-testid=room][data-joined=true]");
   for (const [who, proc] of Object.entries(clients)) {
     await waitFor(() => lastMode(proc)?.mode === "relay" && lastMode(proc)?.path === "relay", {

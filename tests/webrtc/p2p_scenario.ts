@@ -13,7 +13,7 @@
 
 import assert from "node:assert/strict";
 import type { Browser, Page } from "playwright-core";
-import { launchBrowser } from "../support/browser.ts";
+import { confirmJoin, launchBrowser } from "../support/browser.ts";
 import { testServer } from "../support/server.ts";
 import { waitFor } from "../support/wait.ts";
 
@@ -49,6 +49,7 @@ async function join(browser: Browser, url: string, errors: string[]): Promise<Pa
   page.setDefaultTimeout(TIMEOUT);
   page.on("pageerror", (e) => errors.push(e.message));
   await page.goto(url);
+  await confirmJoin(page);
   await page.waitForSelector("[data-testid=room][data-joined=true]");
   return page;
 }
