@@ -179,7 +179,7 @@ export class Hub {
 
   /** The live list: open meetings, newest first, at most {@linkcode LIST_MAX_MEETINGS}. */
   list(): MeetingSummary[] {
-    return this.registry.list().slice(0, LIST_MAX_MEETINGS);
+    return this.registry.list(LIST_MAX_MEETINGS);
   }
 
   /** Cleans a display name (throws `invalid_name`). */
