@@ -56,8 +56,8 @@ export const DEFAULT_ACCESS_LIMITS: Readonly<AccessLimitOptions> = {
   passcodeGuessesPerMeeting: { burst: 5, ratePerSecond: 1 / 12 },
   /** 10 at once, then one every 6 s. */
   passcodeGuessesPerAddress: { burst: 10, ratePerSecond: 1 / 6 },
-  /** 100 at once, then one a second. */
-  sessions: { burst: 100, ratePerSecond: 1 },
+  /** 500 at once (the soak at its largest: 20 meetings x 20 bots), then two a second. */
+  sessions: { burst: 500, ratePerSecond: 2 },
   /** 100,000 (about 20 MB). */
   maxSessions: 100_000,
 };
