@@ -83,6 +83,8 @@ export default function Room({ meetingId, title, name: nameFromUrl, locked }: Ro
   const connected = useSignal(true);
   const confirmCancel = useSignal(false);
   const client = useRef<ControlClient>();
+  /** This tab's session token: a locked meeting's details are for its members only. */
+  const token = useRef<string>();
   // Media
   const prefs = useSignal<MediaPreferences>({ mic: true, camera: true });
   const local = useSignal<LocalMediaState | null>(null);
@@ -209,7 +211,7 @@ export default function Room({ meetingId, title, name: nameFromUrl, locked }: Ro
 
   async function enter(c: ControlClient) {
     try {
-      await identify(c, name.value);
+      token.current = (await identify(c, name.value)).token;
       const r = await c.request({
         type: "join",
         meetingId,
@@ -292,7 +294,9 @@ export default function Room({ meetingId, title, name: nameFromUrl, locked }: Ro
     const timer = setInterval(async () => {
       if (phase.value !== "joined") return;
       try {
-        const res = await fetch(`/api/meetings/${meetingId}`);
+        const res = await fetch(`/api/meetings/${meetingId}`, {
+          headers: token.current ? { authorization: `Bearer ${token.current}` } : {},
+        });
         if (res.ok) forwarded.value = (await res.json()).media?.forwarded ?? null;
       } catch {
         // offline for a moment

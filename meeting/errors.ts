@@ -28,14 +28,19 @@ export type ErrorCode =
   | "unauthorized"
   | "wrong_passcode"
   | "rate_limited"
+  | "limit_reached"
   | "bad_origin"
   | "internal";
 
 /** An error a client caused and can be told about. */
 export class MeetingError extends Error {
-  constructor(readonly code: ErrorCode, message: string) {
+  /** For `rate_limited`: how long until the same request can succeed, ms. */
+  readonly retryAfterMs: number | undefined;
+
+  constructor(readonly code: ErrorCode, message: string, details: { retryAfterMs?: number } = {}) {
     super(message);
     this.name = "MeetingError";
+    this.retryAfterMs = details.retryAfterMs;
   }
 }
 
@@ -49,6 +54,7 @@ export function httpStatusOf(code: ErrorCode): number {
     case "bad_origin":
       return 403;
     case "rate_limited":
+    case "limit_reached":
       return 429;
     case "unauthorized":
     case "invalid_token":

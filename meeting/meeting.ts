@@ -97,7 +97,12 @@ export interface MeetingOptions {
   graceMs?: number;
   /** `auto` (default): two participants that can go peer to peer do; `off`: always relay. */
   p2p?: P2pPolicy;
+  /** Seats a meeting holds at most (default {@linkcode MAX_PARTICIPANTS}). */
+  maxParticipants?: number;
 }
+
+/** Seats a meeting holds at most by default: a new seat beyond it gets `limit_reached`. */
+export const MAX_PARTICIPANTS = 100;
 
 /** How a participant joins. */
 export interface JoinOptions {
@@ -136,6 +141,7 @@ export class Meeting extends Emitter<MeetingEvents> {
   #graceTimers = new Map<string, TimerHandle>();
   #p2pPolicy: P2pPolicy;
   #passcode: string | null;
+  #maxParticipants: number;
   #failedPairs = new Set<string>();
 
   constructor(init: MeetingInit, options: MeetingOptions = {}) {
@@ -144,6 +150,7 @@ export class Meeting extends Emitter<MeetingEvents> {
     this.#graceMs = options.graceMs ?? 30_000;
     this.#p2pPolicy = options.p2p ?? "auto";
     this.#passcode = init.passcode ?? null;
+    this.#maxParticipants = options.maxParticipants ?? MAX_PARTICIPANTS;
     this.id = init.id;
     this.title = init.title;
     this.creatorSessionId = init.creatorSessionId;
@@ -165,6 +172,17 @@ export class Meeting extends Emitter<MeetingEvents> {
 
   get mode(): MeetingMode {
     return this.#mode;
+  }
+
+  /** Whether joining needs a passcode. */
+  get locked(): boolean {
+    return this.#passcode !== null;
+  }
+
+  /** Whether this session would have to give the passcode to join (no seat, not the creator). */
+  needsPasscode(sessionId: string): boolean {
+    return this.locked && sessionId !== this.creatorSessionId &&
+      this.participantOfSession(sessionId) === undefined;
   }
 
   /** Current participants, in join order. */
@@ -198,6 +216,12 @@ export class Meeting extends Emitter<MeetingEvents> {
         this.emit("presence", existing);
       }
       return { participant: existing, resumed: true };
+    }
+    if (this.#participants.size >= this.#maxParticipants) {
+      throw new MeetingError(
+        "limit_reached",
+        `this meeting is full (${this.#maxParticipants} participants)`,
+      );
     }
     if (this.#passcode !== null && sessionId !== this.creatorSessionId) {
       const given = typeof options.passcode === "string" ? options.passcode : "";
@@ -346,7 +370,7 @@ export class Meeting extends Emitter<MeetingEvents> {
       participants: this.#participants.size,
       mode: this.#mode,
       createdAt: this.createdAt,
-      locked: this.#passcode !== null,
+      locked: this.locked,
     };
   }
 

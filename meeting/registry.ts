@@ -102,10 +102,14 @@ export class MeetingRegistry extends Emitter<RegistryEvents> {
     throw new MeetingError("not_found", `no meeting with id "${id.slice(0, 40)}"`);
   }
 
-  /** Open meetings, newest first. */
-  list(): MeetingSummary[] {
-    return [...this.#meetings.values()].map((m) => m.summary())
-      .sort((a, b) => b.createdAt - a.createdAt);
+  /** Open meetings, newest first (in order of creation: ties in `createdAt` too), at most `limit`. */
+  list(limit = Infinity): MeetingSummary[] {
+    const meetings = [...this.#meetings.values()];
+    const summaries: MeetingSummary[] = [];
+    for (let i = meetings.length - 1; i >= 0 && summaries.length < limit; i--) {
+      summaries.push(meetings[i].summary());
+    }
+    return summaries;
   }
 
   /** Number of open meetings. */

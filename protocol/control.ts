@@ -110,7 +110,14 @@ export type RemovedReason = "cancelled" | "ended" | "replaced" | "timeout";
 /** Messages the server sends. */
 export type ServerMessage =
   | { type: "reply"; id: RequestId; result: unknown }
-  | { type: "error"; id: RequestId | null; code: ErrorCode; message: string }
+  | {
+    type: "error";
+    id: RequestId | null;
+    code: ErrorCode;
+    message: string;
+    /** With `rate_limited` from an access limit: when to try again, ms. */
+    retryAfterMs?: number;
+  }
   | { type: "meetings"; meetings: MeetingSummary[] }
   | { type: "roster"; meetingId: string; participants: ParticipantInfo[] }
   | { type: "chat"; meetingId: string; message: ChatMessage }

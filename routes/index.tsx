@@ -24,7 +24,7 @@ export const homePage: RouteHandler = (_req, { hub, url }) => {
   return renderPage(
     <Layout>
       <h1 class="text-2xl font-semibold mb-4">Meet now</h1>
-      <Island name="Lobby" component={Lobby} props={{ meetings: hub.registry.list(), notice }} />
+      <Island name="Lobby" component={Lobby} props={{ meetings: hub.list(), notice }} />
     </Layout>,
     { title: "Meet" },
   );

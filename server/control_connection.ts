@@ -129,7 +129,7 @@ export class ControlConnection implements RoomMember {
       this.#reply(request.id, this.#handle(request));
     } catch (err) {
       if (err instanceof MeetingError) {
-        this.#error(request.id, err.code, err.message);
+        this.#error(request.id, err.code, err.message, err.retryAfterMs);
       } else {
         console.error("control request failed:", err);
         this.#error(request.id, "internal", "the server could not handle this request");
@@ -154,9 +154,14 @@ export class ControlConnection implements RoomMember {
 
   /** Sends a message if the socket is open. */
   send(message: ServerMessage): void {
+    this.sendText(JSON.stringify(message));
+  }
+
+  /** Sends an already serialised message if the socket is open (the list: one string for all). */
+  sendText(text: string): void {
     if (this.#closed || this.#socket.readyState !== OPEN) return;
     try {
-      this.#socket.send(JSON.stringify(message));
+      this.#socket.send(text);
     } catch {
       // The socket went away between the check and the send; close() will follow.
     }
@@ -215,7 +220,7 @@ export class ControlConnection implements RoomMember {
       case "subscribe_meetings":
         this.#subscribed = true;
         this.#hub.subscribeList(this);
-        return { meetings: this.#hub.registry.list() };
+        return { meetings: this.#hub.list() };
       case "unsubscribe_meetings":
         this.#subscribed = false;
         this.#hub.unsubscribeList(this);
@@ -224,12 +229,11 @@ export class ControlConnection implements RoomMember {
     const session = this.#requireSession();
     switch (request.type) {
       case "create": {
-        const meeting = this.#hub.registry.create({
-          title: request.title,
-          creatorSessionId: session.id,
-          creatorName: session.name,
-          passcode: request.passcode,
-        });
+        const { meeting } = this.#hub.createMeeting(
+          { title: request.title, creatorName: session.name, passcode: request.passcode },
+          this.clientAddress,
+          session,
+        );
         const result: ReplyResults["create"] = { meeting: meeting.details() };
         if (request.join !== false) {
           result.join = this.#join(meeting, session.name, request.p2p ?? null);
@@ -312,7 +316,7 @@ export class ControlConnection implements RoomMember {
       if (name !== undefined) session.name = this.#hub.normalizeName(name);
       this.#session = session;
     } else {
-      this.#session = this.#hub.sessions.create(this.#hub.normalizeName(name));
+      this.#session = this.#hub.createSession(this.#hub.normalizeName(name), this.clientAddress);
     }
     return { token: this.#session.token, name: this.#session.name };
   }
@@ -329,7 +333,21 @@ export class ControlConnection implements RoomMember {
       }
       throw new MeetingError("already_in_meeting", "leave your current meeting first");
     }
-    const { participant, resumed } = meeting.join(this.#session!.id, name, { p2p, passcode });
+    const sessionId = this.#session!.id;
+    // A passcode is judged only while the meeting and this address have wrong guesses left.
+    const guess = meeting.needsPasscode(sessionId) && typeof passcode === "string" &&
+      passcode !== "";
+    if (guess) this.#hub.limits.checkPasscode(meeting.id, this.clientAddress);
+    let joined;
+    try {
+      joined = meeting.join(sessionId, name, { p2p, passcode });
+    } catch (err) {
+      if (guess && err instanceof MeetingError && err.code === "wrong_passcode") {
+        this.#hub.limits.wrongPasscode(meeting.id, this.clientAddress);
+      }
+      throw err;
+    }
+    const { participant, resumed } = joined;
     const room = this.#hub.room(meeting.id);
     this.#room = room;
     this.#participantId = participant.id;
@@ -362,8 +380,17 @@ export class ControlConnection implements RoomMember {
     this.send({ type: "reply", id, result });
   }
 
-  #error(id: RequestId | null, code: MeetingError["code"], message: string): void {
-    this.send({ type: "error", id, code, message });
+  #error(
+    id: RequestId | null,
+    code: MeetingError["code"],
+    message: string,
+    retryAfterMs?: number,
+  ): void {
+    this.send(
+      retryAfterMs === undefined
+        ? { type: "error", id, code, message }
+        : { type: "error", id, code, message, retryAfterMs },
+    );
   }
 
   /** Whether this connection asked for the live meeting list. */

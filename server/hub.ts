@@ -14,14 +14,27 @@
  */
 
 import { MeetingError } from "../meeting/errors.ts";
-import type { MeetingOptions } from "../meeting/meeting.ts";
+import type { Meeting, MeetingOptions, MeetingSummary } from "../meeting/meeting.ts";
 import { normalizeName } from "../meeting/names.ts";
-import { MeetingRegistry } from "../meeting/registry.ts";
+import { type CreateMeeting, MeetingRegistry } from "../meeting/registry.ts";
 import type { ServerMessage } from "../protocol/control.ts";
+import { systemClock } from "../util/clock.ts";
+import { addressKey } from "../util/rate_limiter.ts";
+import { Throttle } from "../util/throttle.ts";
+import { type AccessLimitOptions, AccessLimits } from "./limits.ts";
 import type { Records } from "./records.ts";
 import type { OpusCodecs } from "./media_room.ts";
 import { Room } from "./room.ts";
-import { SessionStore } from "./sessions.ts";
+import { type Session, SessionStore } from "./sessions.ts";
+
+/** The live list (REST and WebSocket) shows at most this many meetings, the newest. */
+export const LIST_MAX_MEETINGS = 500;
+
+/**
+ * List subscribers get at most one `meetings` message per this many ms: the first change
+ * after a quiet period goes out at once, later ones together when the interval ends.
+ */
+export const LIST_INTERVAL_MS = 250;
 
 /** Options of the hub; timings are injectable for tests. */
 export interface HubOptions extends MeetingOptions {
@@ -34,11 +47,16 @@ export interface HubOptions extends MeetingOptions {
   beforeTick?(): void;
   /** Sessions unused this long, holding no seat and no live meeting, are forgotten. Default 1 h. */
   sessionIdleMs?: number;
+  /** Overrides of the access limits (see `DEFAULT_ACCESS_LIMITS`). */
+  limits?: Partial<AccessLimitOptions>;
+  /** Default {@linkcode LIST_INTERVAL_MS}. */
+  listIntervalMs?: number;
 }
 
 /** Something that wants the live meeting list. */
 export interface ListSubscriber {
-  send(message: ServerMessage): void;
+  /** Sends an already serialised message (one string shared by every subscriber). */
+  sendText(text: string): void;
 }
 
 /** The server's live state. */
@@ -49,8 +67,12 @@ export class Hub {
   /** Server-wide counters of refused input. */
   readonly counters = { rateLimited: 0, badOrigin: 0 };
   #rooms = new Map<string, Room>();
+  /** Limits on creates, passcode guesses and sessions. */
+  readonly limits: AccessLimits;
   #listSubscribers = new Set<ListSubscriber>();
-  #listPending = false;
+  #listUpdate: Throttle;
+  /** Open meetings by the address key they were created from. */
+  #openByAddress = new Map<string, number>();
   #sweepTimer: ReturnType<typeof setInterval>;
   #closed = false;
 
@@ -58,6 +80,12 @@ export class Hub {
     this.records = options.records;
     this.registry = new MeetingRegistry(options);
     this.sessions = new SessionStore({ clock: options.clock });
+    this.limits = new AccessLimits(options.limits, options.clock);
+    this.#listUpdate = new Throttle(
+      () => this.#sendList(),
+      options.listIntervalMs ?? LIST_INTERVAL_MS,
+      options.clock ?? systemClock,
+    );
     this.records.attach(this.registry);
     this.registry.on("created", (meeting) => {
       const room = new Room(meeting, {
@@ -67,8 +95,11 @@ export class Hub {
       });
       this.#rooms.set(meeting.id, room);
     });
-    this.registry.on("closed", (meeting) => this.#rooms.delete(meeting.id));
-    this.registry.on("changed", () => this.#scheduleListUpdate());
+    this.registry.on("closed", (meeting) => {
+      this.#rooms.delete(meeting.id);
+      this.limits.meetingClosed(meeting.id);
+    });
+    this.registry.on("changed", () => this.#listUpdate.request());
     const idleMs = options.sessionIdleMs ?? 3_600_000;
     this.#sweepTimer = setInterval(() => {
       this.sessions.sweep(idleMs, (s) => this.#sessionInUse(s.id));
@@ -85,6 +116,70 @@ export class Hub {
     const room = this.#rooms.get(meetingId);
     if (!room) throw new MeetingError("not_found", "no such live meeting");
     return room;
+  }
+
+  /**
+   * Creates a meeting for a client at `clientAddress`, within the limits: throws
+   * `rate_limited` (too many creates from this address lately) or `limit_reached` (too many
+   * open meetings from this address, or on the server), and then has made nothing. Without
+   * a `creator` session (REST), one is made, named after the creator.
+   *
+   * @example
+   * ```ts
+   * const { meeting } = hub.createMeeting({ title: "T", creatorName: "Ann" }, "127.0.0.1", session);
+   * ```
+   */
+  createMeeting(
+    init: Omit<CreateMeeting, "creatorSessionId">,
+    clientAddress: string,
+    creator?: Session,
+  ): { meeting: Meeting; creator: Session } {
+    const { maxOpenMeetings, openMeetingsPerAddress } = this.limits.options;
+    const key = addressKey(clientAddress);
+    if (this.registry.size >= maxOpenMeetings) {
+      throw new MeetingError("limit_reached", "the server holds too many meetings; try later");
+    }
+    if ((this.#openByAddress.get(key) ?? 0) >= openMeetingsPerAddress) {
+      throw new MeetingError(
+        "limit_reached",
+        `at most ${openMeetingsPerAddress} open meetings may be created from one address`,
+      );
+    }
+    // Checked before anything is made: a refused create leaves no session behind.
+    const creatorName = normalizeName(init.creatorName);
+    this.limits.takeCreate(clientAddress);
+    const session = creator ?? this.sessions.create(creatorName);
+    const meeting = this.registry.create({ ...init, creatorName, creatorSessionId: session.id });
+    this.#openByAddress.set(key, (this.#openByAddress.get(key) ?? 0) + 1);
+    meeting.on("closed", () => {
+      const left = (this.#openByAddress.get(key) ?? 1) - 1;
+      if (left > 0) this.#openByAddress.set(key, left);
+      else this.#openByAddress.delete(key);
+    });
+    return { meeting, creator: session };
+  }
+
+  /**
+   * A new session for a client at `clientAddress`: throws `rate_limited` when this address
+   * made too many lately, `limit_reached` when the server holds too many.
+   *
+   * @example
+   * ```ts
+   * const session = hub.createSession("Ann", "127.0.0.1");
+   * ```
+   */
+  createSession(name: string, clientAddress: string): Session {
+    // Unused sessions are swept every minute (after `sessionIdleMs`); until then, refuse.
+    if (this.sessions.size >= this.limits.options.maxSessions) {
+      throw new MeetingError("limit_reached", "the server holds too many sessions; try later");
+    }
+    this.limits.takeSession(clientAddress);
+    return this.sessions.create(name);
+  }
+
+  /** The live list: open meetings, newest first, at most {@linkcode LIST_MAX_MEETINGS}. */
+  list(): MeetingSummary[] {
+    return this.registry.list(LIST_MAX_MEETINGS);
   }
 
   /** Cleans a display name (throws `invalid_name`). */
@@ -105,21 +200,18 @@ export class Hub {
     if (this.#closed) return;
     this.#closed = true;
     clearInterval(this.#sweepTimer);
+    this.#listUpdate.stop();
     this.registry.close();
     this.#listSubscribers.clear();
     this.records.close();
   }
 
-  // Many changes in one turn (a meeting cancelled with ten people in it) send one list.
-  #scheduleListUpdate(): void {
-    if (this.#listPending || this.#closed) return;
-    this.#listPending = true;
-    queueMicrotask(() => {
-      this.#listPending = false;
-      if (this.#closed || this.#listSubscribers.size === 0) return;
-      const message: ServerMessage = { type: "meetings", meetings: this.registry.list() };
-      for (const subscriber of this.#listSubscribers) subscriber.send(message);
-    });
+  // One list for every subscriber, serialised once, at most once per list interval.
+  #sendList(): void {
+    if (this.#closed || this.#listSubscribers.size === 0) return;
+    const message: ServerMessage = { type: "meetings", meetings: this.list() };
+    const text = JSON.stringify(message);
+    for (const subscriber of this.#listSubscribers) subscriber.sendText(text);
   }
 
   #sessionInUse(sessionId: string): boolean {

@@ -88,7 +88,30 @@ const SCHEMA = `
     text TEXT NOT NULL
   );
   CREATE INDEX IF NOT EXISTS chat_by_meeting ON chat (meeting_id, seq);
+  CREATE TABLE IF NOT EXISTS seats (
+    meeting_id TEXT NOT NULL,
+    session_id TEXT NOT NULL,
+    PRIMARY KEY (meeting_id, session_id)
+  ) WITHOUT ROWID;
 `;
+
+/**
+ * Columns added after the first schema: `locked` (1 if joining needed a passcode; NULL for
+ * meetings recorded before it existed, which are treated as locked) and the creator's
+ * session id.
+ */
+const ADDED_COLUMNS = [
+  ["meetings", "locked", "INTEGER"],
+  ["meetings", "creator_session_id", "TEXT"],
+] as const;
+
+/** Who may read a recorded meeting's roster and history. */
+export interface MeetingAccess {
+  /** Joining needed a passcode (or the record predates the flag). */
+  locked: boolean;
+  /** The creator's session id, if recorded. */
+  creatorSessionId: string | null;
+}
 
 /** The SQLite store of meetings, events and chat. */
 export class Records {
@@ -98,13 +121,22 @@ export class Records {
   #endMeeting;
   #insertEvent;
   #insertChat;
+  #insertSeat;
 
   private constructor(db: DatabaseSync, clock: Clock) {
     this.#db = db;
     this.#clock = clock;
     db.exec(SCHEMA);
+    for (const [table, column, type] of ADDED_COLUMNS) {
+      const columns = db.prepare(`PRAGMA table_info(${table})`).all().map((c) => c.name);
+      if (!columns.includes(column)) db.exec(`ALTER TABLE ${table} ADD COLUMN ${column} ${type}`);
+    }
     this.#insertMeeting = db.prepare(
-      "INSERT INTO meetings (id, title, creator, created_at) VALUES (?, ?, ?, ?)",
+      "INSERT INTO meetings (id, title, creator, created_at, locked, creator_session_id) " +
+        "VALUES (?, ?, ?, ?, ?, ?)",
+    );
+    this.#insertSeat = db.prepare(
+      "INSERT OR IGNORE INTO seats (meeting_id, session_id) VALUES (?, ?)",
     );
     this.#endMeeting = db.prepare(
       "UPDATE meetings SET ended_at = ?, end_reason = ? WHERE id = ? AND ended_at IS NULL",
@@ -148,6 +180,24 @@ export class Records {
     };
   }
 
+  /** Whether the meeting was locked and who created it; undefined for an unknown meeting. */
+  access(id: string): MeetingAccess | undefined {
+    const row = this.#db.prepare(
+      "SELECT locked, creator_session_id FROM meetings WHERE id = ?",
+    ).get(id) as Record<string, unknown> | undefined;
+    if (!row) return undefined;
+    return {
+      locked: row.locked == null || Number(row.locked) !== 0,
+      creatorSessionId: (row.creator_session_id as string | null) ?? null,
+    };
+  }
+
+  /** Whether this session ever held a seat in the meeting (session ids are not secret). */
+  heldSeat(meetingId: string, sessionId: string): boolean {
+    return this.#db.prepare("SELECT 1 FROM seats WHERE meeting_id = ? AND session_id = ?")
+      .get(meetingId, sessionId) !== undefined;
+  }
+
   /** A meeting's events and chat in order, or undefined for an unknown meeting. */
   history(id: string): MeetingHistory | undefined {
     const meeting = this.meeting(id);
@@ -178,9 +228,19 @@ export class Records {
 
   #follow(meeting: Meeting): void {
     const id = meeting.id;
-    this.#insertMeeting.run(id, meeting.title, meeting.creatorName, meeting.createdAt);
+    this.#insertMeeting.run(
+      id,
+      meeting.title,
+      meeting.creatorName,
+      meeting.createdAt,
+      meeting.locked ? 1 : 0,
+      meeting.creatorSessionId,
+    );
     this.#event(id, meeting.createdAt, "created", null, meeting.creatorName, null);
-    meeting.on("joined", (p) => this.#event(id, p.joinedAt, "joined", p.id, p.name, null));
+    meeting.on("joined", (p) => {
+      this.#insertSeat.run(id, p.sessionId);
+      this.#event(id, p.joinedAt, "joined", p.id, p.name, null);
+    });
     meeting.on(
       "left",
       (p, reason) => this.#event(id, this.#clock.now(), "left", p.id, p.name, reason),

@@ -18,6 +18,7 @@ import { MeetingError } from "../meeting/errors.ts";
 import { type Asset, loadIslandAssets } from "../web/assets.ts";
 import { ControlConnection } from "./control_connection.ts";
 import { Hub } from "./hub.ts";
+import type { AccessLimitOptions } from "./limits.ts";
 import { createOpusDecoder, createOpusEncoder, type OpusEncoderOptions } from "../media/opus.ts";
 import { Records } from "./records.ts";
 import { UdpTransport } from "./udp_transport.ts";
@@ -50,6 +51,10 @@ export interface ServerOptions {
   allowedOrigins?: string[];
   /** Serve HTTPS and WSS with this PEM certificate and key. */
   tls?: { cert: string; key: string };
+  /** Overrides of the access limits (`DEFAULT_ACCESS_LIMITS` in server/limits.ts). */
+  limits?: Partial<AccessLimitOptions>;
+  /** Seats per meeting. Default `MAX_PARTICIPANTS` (100). */
+  maxParticipants?: number;
 }
 
 /**
@@ -251,6 +256,8 @@ export async function startServer(options: ServerOptions = {}): Promise<RunningS
       graceMs: options.graceMs,
       idleTimeoutMs: options.idleTimeoutMs,
       p2p: options.p2p,
+      limits: options.limits,
+      maxParticipants: options.maxParticipants,
     });
   } catch (err) {
     udpSocket.close();

@@ -1,11 +1,17 @@
 /**
  * The REST API for scripts and tools:
  *
- * - `GET /api/meetings`: live meetings.
- * - `POST /api/meetings` `{"title","name"}`: 201 with `id` and the creator's `token`.
+ * - `GET /api/meetings`: live meetings, newest first (at most 500).
+ * - `POST /api/meetings` `{"title","name","passcode"?}`: 201 with `id` and the creator's
+ *   `token`. Creates are limited per client address (`429 rate_limited` with `Retry-After`,
+ *   or `429 limit_reached`).
  * - `GET /api/meetings/:id`: details with the roster (live), or the record of an ended one.
  * - `GET /api/meetings/:id/history`: events and chat.
  * - `DELETE /api/meetings/:id` with `Authorization: Bearer <creator token>`: 204.
+ *
+ * A locked (passcode) meeting's details and history are for its creator and the sessions
+ * that held a seat in it, by `Authorization: Bearer <token>`: anyone else gets `401
+ * unauthorized` (no or unknown token) or `403 forbidden`. The list shows that it exists.
  *
  * Errors are `{"error": {"code", "message"}}` with a fitting status.
  *
@@ -14,16 +20,25 @@
 
 import { httpStatusOf, MeetingError } from "../../meeting/errors.ts";
 import { normalizeName } from "../../meeting/names.ts";
+import type { Hub } from "../../server/hub.ts";
 import type { RouteHandler } from "../context.ts";
 
 /** Largest REST body accepted, in bytes. */
 export const MAX_BODY_BYTES = 64 * 1024;
 
-/** An error response in the API's format. */
+/** An error response in the API's format; `rate_limited` carries `Retry-After` (seconds). */
 export function apiError(err: MeetingError): Response {
+  const retry = err.retryAfterMs;
   return Response.json(
-    { error: { code: err.code, message: err.message } },
-    { status: httpStatusOf(err.code) },
+    {
+      error: retry === undefined
+        ? { code: err.code, message: err.message }
+        : { code: err.code, message: err.message, retryAfterMs: retry },
+    },
+    {
+      status: httpStatusOf(err.code),
+      headers: retry === undefined ? {} : { "retry-after": String(Math.ceil(retry / 1000)) },
+    },
   );
 }
 
@@ -84,28 +99,53 @@ export function api(handler: RouteHandler): RouteHandler {
   };
 }
 
-export const listMeetings: RouteHandler = api((_req, { hub }) =>
-  Response.json(hub.registry.list())
-);
+/**
+ * Throws unless the request may read this meeting's roster and history: anyone for an
+ * unlocked meeting (anyone may join it and read the same); for a locked one, the bearer of
+ * the creator's token or of a session that held a seat in it. After a restart (or an hour
+ * without use) the server no longer knows a token, so a locked meeting's record is then
+ * readable by nobody over the API.
+ *
+ * @example
+ * ```ts
+ * requireReader(req, hub, "abc123"); // throws unauthorized / forbidden / not_found
+ * ```
+ */
+export function requireReader(req: Request, hub: Hub, meetingId: string): void {
+  const access = hub.records.access(meetingId);
+  if (!access) throw new MeetingError("not_found", "no such meeting");
+  if (!access.locked) return;
+  const token = bearerToken(req);
+  const session = token === undefined ? undefined : hub.sessions.byToken(token);
+  if (!session) {
+    throw new MeetingError(
+      "unauthorized",
+      "this meeting is locked: send Authorization: Bearer <the token of a member or the creator>",
+    );
+  }
+  if (session.id !== access.creatorSessionId && !hub.records.heldSeat(meetingId, session.id)) {
+    throw new MeetingError("forbidden", "this meeting is locked: only its members may read it");
+  }
+}
 
-export const createMeeting: RouteHandler = api(async (req, { hub }) => {
+export const listMeetings: RouteHandler = api((_req, { hub }) => Response.json(hub.list()));
+
+export const createMeeting: RouteHandler = api(async (req, { hub, clientAddress }) => {
   const body = await readJsonObject(req);
-  const name = normalizeName(body.name);
-  const session = hub.sessions.create(name);
-  const meeting = hub.registry.create({
-    title: body.title,
-    creatorSessionId: session.id,
-    creatorName: name,
-    passcode: body.passcode,
-  });
+  const { meeting, creator: session } = hub.createMeeting(
+    { title: body.title, creatorName: normalizeName(body.name), passcode: body.passcode },
+    clientAddress,
+  );
   return Response.json(
     { ...meeting.summary(), token: session.token },
     { status: 201, headers: { location: `/api/meetings/${meeting.id}` } },
   );
 });
 
-export const getMeeting: RouteHandler = api((_req, { hub, params }) => {
+export const getMeeting: RouteHandler = api((req, { hub, params }) => {
+  requireReader(req, hub, params.id);
   const meeting = hub.registry.get(params.id);
+  const locked = meeting?.locked ?? hub.records.access(params.id)?.locked ?? true;
   if (meeting) {
     return Response.json({ ...meeting.details(), media: hub.findRoom(meeting.id)?.media.counters });
   }
@@ -118,14 +158,15 @@ export const getMeeting: RouteHandler = api((_req, { hub, params }) => {
     participants: 0,
     mode: "relay",
     createdAt: past.createdAt,
-    locked: false,
+    locked,
     state: past.endReason === "cancelled" ? "cancelled" : "ended",
     endedAt: past.endedAt,
     roster: [],
   });
 });
 
-export const meetingHistory: RouteHandler = api((_req, { hub, params }) => {
+export const meetingHistory: RouteHandler = api((req, { hub, params }) => {
+  requireReader(req, hub, params.id);
   const history = hub.records.history(params.id);
   if (!history) throw new MeetingError("not_found", "no such meeting");
   return Response.json(history);
