@@ -29,6 +29,10 @@ export type ErrorCode =
   | "wrong_passcode"
   | "rate_limited"
   | "bad_origin"
+  /** A UDP address already bound to another seat. */
+  | "address_in_use"
+  /** A count limit was reached (e.g. plain-RTP seats in a meeting). */
+  | "too_many"
   | "internal";
 
 /** An error a client caused and can be told about. */
@@ -49,12 +53,14 @@ export function httpStatusOf(code: ErrorCode): number {
     case "bad_origin":
       return 403;
     case "rate_limited":
+    case "too_many":
       return 429;
     case "unauthorized":
     case "invalid_token":
       return 401;
     case "meeting_closed":
     case "already_in_meeting":
+    case "address_in_use":
       return 409;
     case "too_large":
       return 413;
