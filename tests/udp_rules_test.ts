@@ -97,8 +97,14 @@ Deno.test("unproved answers: limited per source IP and in total; the oldest sour
 Deno.test("bind datagrams: read back what was written; anything else is no bind", () => {
   const read = (bytes: Uint8Array) => parseUdpBind(new TextDecoder().decode(bytes));
   assert.deepEqual(read(udpBindRequest("k", "m")), { mediaKey: "k", meetingId: "m" });
-  assert.deepEqual(read(udpBindRequest("k", "m", "n")), { mediaKey: "k", meetingId: "m", nonce: "n" });
-  for (const text of ["MEET-BIND ", "MEET-BIND k", "MEET-BIND k  m", "MEET-BIND a b c d", "BIND k m"]) {
+  assert.deepEqual(read(udpBindRequest("k", "m", "n")), {
+    mediaKey: "k",
+    meetingId: "m",
+    nonce: "n",
+  });
+  for (
+    const text of ["MEET-BIND ", "MEET-BIND k", "MEET-BIND k  m", "MEET-BIND a b c d", "BIND k m"]
+  ) {
     assert.equal(parseUdpBind(text), null, text);
   }
   assert.equal(parseUdpBind(`MEET-BIND ${"k".repeat(65)} m`), null);

@@ -13,8 +13,8 @@
  *
  *   400 for an address that cannot be a participant's (unspecified, broadcast, multicast,
  *   reserved, port 0, the server's own UDP socket); 409 `address_in_use` when `ip:port` is
- *   bound to another seat; 429 `too_many` past {@linkcode MAX_RTP_SEATS_PER_MEETING} seats in
- *   the meeting or {@linkcode MAX_RTP_SEATS_PER_IP} from one IP.
+ *   bound to another seat; 429 `too_many` past `MAX_RTP_SEATS_PER_MEETING` (64) seats in
+ *   the meeting or `MAX_RTP_SEATS_PER_IP` (128; server/udp_transport.ts) from one IP.
  * - `DELETE /api/meetings/:id/rtp/:participantId` with `Authorization: Bearer <that token>`:
  *   204, the participant leaves.
  *
@@ -29,7 +29,6 @@ import {
   localIpv4Interfaces,
   refuseRtpAddress,
 } from "../../server/udp_destination.ts";
-import { MAX_RTP_SEATS_PER_IP, MAX_RTP_SEATS_PER_MEETING } from "../../server/udp_transport.ts";
 import type { RouteHandler } from "../context.ts";
 import { api, bearerToken, readJsonObject } from "./meetings.ts";
 
