@@ -5,7 +5,7 @@
  * default: 4, 8, 16, 32, 48, 64; with audio, 64 is past what 2 cores carry).
  *
  * The bots are the terminal client's own parts, in this process: `Session` (control over
- * npm:ws: identify, create / join, media state), `UdpLink` (`MEET-BIND` until bound, then
+ * npm:ws: identify, create / join, media state), `UdpLink` (`MEET-BIND` with the media key until bound, then
  * keepalives), `AudioSender` (a 440 Hz tone encoded to Opus, 20 ms frames, on a drift-free
  * `Pacer`) and `VideoSender` (VP8 frames of a real IVF clip, packetized into packets of at
  * most 1,200 bytes, paced by the file's timestamps), each packet carrying the capture-time
@@ -250,7 +250,7 @@ async function startBot(
       onPacket: receive,
     });
     try {
-      await link.bind(session.token, meeting.id);
+      await link.bind(ssrcs.mediaKey, meeting.id);
     } catch (err) {
       await link.close();
       throw err;

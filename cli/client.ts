@@ -392,7 +392,6 @@ export class TerminalClient {
           hostname: this.#config.udpHost ?? new URL(options.server).hostname,
           port: options.udpPort,
         },
-        token: this.#session.token,
         meetingId: meeting.id,
         ssrcs: meeting.media,
         audio: this.#audio,
@@ -511,7 +510,7 @@ export class TerminalClient {
       return;
     }
     try {
-      await media.rebind(this.#session.token);
+      await media.rebind();
     } catch (err) {
       const { code, message } = errorOf(err);
       this.#out.emit({ event: "error", code, message: `media: ${message}` });

@@ -10,7 +10,7 @@
  * @example
  * ```ts
  * const media = await MediaSession.start({
- *   server: { hostname: "127.0.0.1", port: 5004 }, token, meetingId, ssrcs: join.media,
+ *   server: { hostname: "127.0.0.1", port: 5004 }, meetingId, ssrcs: join.media,
  *   audio: new ToneSource(440), video: null, recordMix: "mix.wav", recordVideo: null,
  *   nameOf: () => undefined, onRecording: () => {}, onBindLost: () => {},
  * });
@@ -23,10 +23,10 @@
 import { parseRtcp, ReceptionStats, writePli, writeReceiverReport } from "../media/rtcp.ts";
 import { isRtcp, parseRtp } from "../media/rtp.ts";
 import {
-  type MediaSsrcs,
   OPUS_CLOCK_RATE,
   PT_OPUS,
   PT_VP8,
+  type SeatMedia,
   VIDEO_CLOCK_RATE,
 } from "../protocol/media.ts";
 import type { AudioSource } from "./audio_source.ts";
@@ -55,9 +55,9 @@ const MAX_REPORTED = 31;
 export interface MediaSessionOptions {
   /** The server's UDP media address. */
   server: { hostname: string; port: number };
-  token: string;
   meetingId: string;
-  ssrcs: MediaSsrcs;
+  /** The seat's SSRCs and media key (the join reply's `media`): the key binds the socket. */
+  ssrcs: SeatMedia;
   /** Audio to send (null: none). */
   audio: AudioSource | null;
   /** Video to send (null: none). */
@@ -153,7 +153,7 @@ export class MediaSession {
     });
     try {
       session = new MediaSession(options, link);
-      session.#participantId = await link.bind(options.token, options.meetingId);
+      session.#participantId = await link.bind(options.ssrcs.mediaKey, options.meetingId);
     } catch (err) {
       if (session) session.#closeParts();
       await link.close();
@@ -236,8 +236,11 @@ export class MediaSession {
   }
 
   /** Binds again (after the control connection came back, or a lapsed binding). */
-  async rebind(token: string): Promise<void> {
-    this.#participantId = await this.#link.bind(token, this.#options.meetingId);
+  async rebind(): Promise<void> {
+    this.#participantId = await this.#link.bind(
+      this.#options.ssrcs.mediaKey,
+      this.#options.meetingId,
+    );
     this.#video?.requestKeyframe(); // receivers may have lost frames meanwhile
   }
 

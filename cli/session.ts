@@ -25,7 +25,7 @@ import type { ChatMessage } from "../meeting/chat.ts";
 import type { MeetingMode, MeetingSummary } from "../meeting/meeting.ts";
 import type { ParticipantInfo } from "../meeting/participant.ts";
 import type { JoinReply, RemovedReason } from "../protocol/control.ts";
-import type { MediaSsrcs } from "../protocol/media.ts";
+import type { SeatMedia } from "../protocol/media.ts";
 import { Emitter } from "../util/emitter.ts";
 
 /**
@@ -43,7 +43,7 @@ export interface MeetingState {
   participantId: string;
   /** Your name in this meeting (may carry a suffix when the name was taken). */
   name: string;
-  media: MediaSsrcs;
+  media: SeatMedia;
   roster: ParticipantInfo[];
   /** How media flows: `p2p` (straight to the one peer) or `relay` (through the server). */
   mode: MeetingMode;

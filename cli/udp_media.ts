@@ -1,8 +1,11 @@
 /**
  * The client's UDP media link: one datagram socket on a free local port, bound to its seat
- * by `MEET-BIND <token> <meetingId>` (sent every 250 ms until `MEET-BOUND`, at most 40
- * times), kept alive by re-sending the bind every 15 s (the server drops a binding after
- * 60 s of silence), and bound again on demand (after a control reconnect). Every other
+ * with the seat's media key: `MEET-BIND <mediaKey> <meetingId>` (sent every 250 ms until
+ * answered, at most 40 times), answered by `MEET-CHECK <nonce>`, which it echoes at once
+ * (`MEET-BIND <mediaKey> <meetingId> <nonce>`) to get `MEET-BOUND <participantId> <nonce>`.
+ * It renews the binding by echoing the latest nonce every 2.5 s (the server sends media
+ * only while these echoes come: consent freshness), and binds again on demand (after a
+ * control reconnect). Every other
  * datagram from the server's address is handed on: RTP and RTCP. In P2P mode the same socket
  * also talks to the one peer whose address the server observed ({@linkcode UdpLink.setPeer}):
  * datagrams from that address are handed on too (`from: "peer"`), and everyone else's are
@@ -14,23 +17,29 @@
  *   onPacket: (bytes) => console.log("media", bytes.length),
  *   onBindError: (code) => console.error("bind failed", code),
  * });
- * const participantId = await link.bind(token, meetingId);
+ * const participantId = await link.bind(joinReply.media.mediaKey, meetingId);
  * link.send(rtpBytes);
  * link.close();
  * ```
  * @module
  */
 
-import { UDP_BOUND_PREFIX, UDP_ERROR_PREFIX, udpBindRequest } from "../protocol/media.ts";
+import {
+  UDP_BOUND_PREFIX,
+  UDP_CHECK_PREFIX,
+  UDP_CONSENT_RENEW_MS,
+  UDP_ERROR_PREFIX,
+  udpBindRequest,
+} from "../protocol/media.ts";
 
 /**
- * The bind failed: `code` is the server's (`invalid_token`, `not_found`, `not_member`) or
+ * The bind failed: `code` is the server's (`invalid_key`, `not_found`, `address_in_use`) or
  * `timeout` when no answer came.
  *
  * @example
  * ```ts
  * try {
- *   await link.bind(token, meetingId);
+ *   await link.bind(mediaKey, meetingId);
  * } catch (e) {
  *   if (e instanceof BindError) console.error(e.code);
  * }
@@ -56,13 +65,13 @@ export interface UdpLinkOptions {
   onPacket(bytes: Uint8Array, from: "server" | "peer"): void;
   /** A text datagram (`MEET-...`) from the peer: the direct path's probes. */
   onPeerControl?(text: string): void;
-  /** The server refused a keepalive bind (the binding is gone). */
+  /** The server refused a renewal (the binding is gone). */
   onBindError?(code: string): void;
   /** Bind retry interval (default 250 ms). */
   retryMs?: number;
   /** Bind attempts before giving up (default 40: 10 s). */
   attempts?: number;
-  /** Keepalive interval (default 15 s). */
+  /** Renewal (nonce echo) interval (default {@linkcode UDP_CONSENT_RENEW_MS}, 2.5 s). */
   keepaliveMs?: number;
 }
 
@@ -121,7 +130,7 @@ export async function resolveHost(hostname: string): Promise<string> {
  * @example
  * ```ts
  * const link = await UdpLink.open({ hostname: "127.0.0.1", port: 5004 }, { onPacket() {} });
- * await link.bind(token, meetingId);
+ * await link.bind(mediaKey, meetingId);
  * await link.close();
  * ```
  */
@@ -144,7 +153,9 @@ export class UdpLink {
   readonly #options: UdpLinkOptions;
   #peer: Deno.NetAddr | null = null;
   #closed = false;
-  #bindRequest: Uint8Array | null = null;
+  #bindFor: { mediaKey: string; meetingId: string } | null = null;
+  /** The nonce to echo next (from the server's last check or bound answer). */
+  #nonce: string | null = null;
   #pending: { resolve(id: string): void; reject(err: Error): void } | null = null;
   #keepalive: ReturnType<typeof setInterval> | undefined;
   #retry: ReturnType<typeof setInterval> | undefined;
@@ -190,14 +201,16 @@ export class UdpLink {
   }
 
   /**
-   * Binds this socket to your seat: sends the bind until the server answers. Resolves with
-   * your participant id; rejects with a {@linkcode BindError}. Keepalives start once bound.
+   * Binds this socket to your seat with its media key (`JoinReply.media.mediaKey`): sends
+   * the bind until the server answers, echoes its check. Resolves with your participant id;
+   * rejects with a {@linkcode BindError}. Renewals start once bound.
    */
-  bind(token: string, meetingId: string): Promise<string> {
+  bind(mediaKey: string, meetingId: string): Promise<string> {
     if (this.#closed) return Promise.reject(new BindError("closed", "the UDP link is closed"));
     this.#pending?.reject(new BindError("superseded", "a newer bind started"));
     this.#stopTimers();
-    this.#bindRequest = udpBindRequest(token, meetingId);
+    this.#bindFor = { mediaKey, meetingId };
+    this.#nonce = null;
     const retryMs = this.#options.retryMs ?? 250;
     const attempts = this.#options.attempts ?? 40;
     return new Promise<string>((resolve, reject) => {
@@ -288,13 +301,19 @@ export class UdpLink {
 
   #startKeepalive(): void {
     clearInterval(this.#keepalive);
-    this.#keepalive = setInterval(() => this.#sendBind(), this.#options.keepaliveMs ?? 15_000);
+    this.#keepalive = setInterval(
+      () => this.#sendBind(),
+      this.#options.keepaliveMs ?? UDP_CONSENT_RENEW_MS,
+    );
   }
 
+  /** Sends the bind, with the latest nonce when there is one. */
   #sendBind(): void {
-    if (!this.#bindRequest || this.#closed) return;
+    if (!this.#bindFor || this.#closed) return;
     this.counters.bindsSent++;
-    this.#socket.send(this.#bindRequest, this.#server).catch(() => this.counters.sendErrors++);
+    const { mediaKey, meetingId } = this.#bindFor;
+    const request = udpBindRequest(mediaKey, meetingId, this.#nonce ?? undefined);
+    this.#socket.send(request, this.#server).catch(() => this.counters.sendErrors++);
   }
 
   async #receiveLoop(): Promise<void> {
@@ -348,8 +367,14 @@ export class UdpLink {
   }
 
   #bindAnswer(text: string): void {
-    if (text.startsWith(UDP_BOUND_PREFIX)) {
-      this.#pending?.resolve(text.slice(UDP_BOUND_PREFIX.length).trim());
+    if (text.startsWith(UDP_CHECK_PREFIX)) {
+      // The server checks that we receive here: echo its nonce at once.
+      this.#nonce = text.slice(UDP_CHECK_PREFIX.length).trim();
+      this.#sendBind();
+    } else if (text.startsWith(UDP_BOUND_PREFIX)) {
+      const [participantId, nonce] = text.slice(UDP_BOUND_PREFIX.length).trim().split(" ");
+      if (nonce) this.#nonce = nonce;
+      this.#pending?.resolve(participantId);
     } else if (text.startsWith(UDP_ERROR_PREFIX)) {
       const code = text.slice(UDP_ERROR_PREFIX.length).trim() || "unknown";
       if (this.#pending) {

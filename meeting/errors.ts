@@ -30,6 +30,9 @@ export type ErrorCode =
   | "rate_limited"
   | "limit_reached"
   | "bad_origin"
+  /** A UDP address already bound to another seat. */
+  | "address_in_use"
+  /** A count limit was reached (e.g. plain-RTP seats in a meeting). */
   | "internal";
 
 /** An error a client caused and can be told about. */
@@ -61,6 +64,7 @@ export function httpStatusOf(code: ErrorCode): number {
       return 401;
     case "meeting_closed":
     case "already_in_meeting":
+    case "address_in_use":
       return 409;
     case "too_large":
       return 413;

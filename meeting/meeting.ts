@@ -19,7 +19,7 @@
 
 import { type Clock, systemClock, type TimerHandle } from "../util/clock.ts";
 import { Emitter } from "../util/emitter.ts";
-import { newId, newSsrc, timingSafeEqual } from "../util/ids.ts";
+import { newId, newSsrc, newToken, timingSafeEqual } from "../util/ids.ts";
 import { ChatHistory, type ChatMessage, validateChatText } from "./chat.ts";
 import { MeetingError } from "./errors.ts";
 import { decideMode, type MediaMode, type P2pCapability, type P2pPolicy, pairKey } from "./mode.ts";
@@ -112,6 +112,11 @@ export interface JoinOptions {
   p2p?: P2pCapability | null;
   /** The meeting's passcode, if it has one. */
   passcode?: unknown;
+  /**
+   * The caller already checked the right to add this seat (a plain-RTP seat added by the
+   * creator or a member): no passcode is asked.
+   */
+  preauthorized?: boolean;
 }
 
 /** Result of {@linkcode Meeting.join}. */
@@ -223,7 +228,9 @@ export class Meeting extends Emitter<MeetingEvents> {
         `this meeting is full (${this.#maxParticipants} participants)`,
       );
     }
-    if (this.#passcode !== null && sessionId !== this.creatorSessionId) {
+    if (
+      this.#passcode !== null && sessionId !== this.creatorSessionId && !options.preauthorized
+    ) {
       const given = typeof options.passcode === "string" ? options.passcode : "";
       if (!timingSafeEqual(given, this.#passcode)) {
         throw new MeetingError(
@@ -246,6 +253,7 @@ export class Meeting extends Emitter<MeetingEvents> {
       video: kind === "rtp",
       kind,
       p2p: kind === "rtp" ? null : options.p2p ?? null,
+      mediaKey: newToken(),
     };
     if (this.#idleTimer !== undefined) {
       this.#clock.clearTimeout(this.#idleTimer);

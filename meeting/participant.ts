@@ -6,6 +6,7 @@
  * const p: Participant = {
  *   id: "p1", sessionId: "s1", name: "Ann", isCreator: true, joinedAt: Date.now(), connected: true,
  *   audioSsrc: 1, videoSsrc: 2, audio: true, video: true, kind: "client", p2p: "webrtc",
+ *   mediaKey: "k",
  * };
  * participantInfo(p); // what the roster shows of Ann
  * ```
@@ -40,6 +41,11 @@ export interface Participant {
   readonly kind: ParticipantKind;
   /** How this participant can reach a peer directly, if at all. */
   readonly p2p: P2pCapability | null;
+  /**
+   * Binds a media transport to this seat (the UDP bind), and does nothing else: never shown
+   * in rosters. 128 bits (util/ids.ts newToken); kept across reconnects of the seat.
+   */
+  readonly mediaKey: string;
 }
 
 /** What kind of program holds a seat. */

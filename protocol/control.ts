@@ -20,7 +20,7 @@ import type { ErrorCode } from "../meeting/errors.ts";
 import type { MeetingDetails, MeetingMode, MeetingSummary } from "../meeting/meeting.ts";
 import type { P2pCapability } from "../meeting/mode.ts";
 import type { ParticipantInfo } from "../meeting/participant.ts";
-import type { MediaSsrcs } from "./media.ts";
+import type { SeatMedia } from "./media.ts";
 
 /** Largest control message accepted, in bytes. */
 export const MAX_CONTROL_MESSAGE_BYTES = 64 * 1024;
@@ -84,8 +84,11 @@ export interface JoinReply {
   resumed: boolean;
   /** The last chat lines, oldest first. */
   chat: ChatMessage[];
-  /** SSRCs to send with, and the SSRC of the mix you receive. */
-  media: MediaSsrcs;
+  /**
+   * SSRCs to send with, the SSRC of the mix you receive, and the seat's media key (binds a
+   * media transport to this seat, and does nothing else).
+   */
+  media: SeatMedia;
 }
 
 /** Results by request type. */

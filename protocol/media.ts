@@ -38,21 +38,71 @@ export const EXT_CAPTURE_TIME = 1;
 
 /**
  * UDP binding: a client that joined over the control WebSocket proves its seat from a UDP
- * address by sending `MEET-BIND <token> <meetingId>` (ASCII) to the server's UDP port; the
- * server answers `MEET-BOUND <participantId>` or `MEET-ERROR <code>`, and from then on sends
- * that seat's media to that address and accepts media from it only. Re-send the bind every
- * few seconds until answered, and as a keepalive when sending no media (the binding lapses
- * after 60 s of silence). The first byte ('M', 0x4d) has RTP version 1: never RTP or RTCP.
+ * address with its media key (`JoinReply.media.mediaKey`), and proves that it receives at
+ * that address (a return-routability check):
+ *
+ * 1. `MEET-BIND <mediaKey> <meetingId>` (ASCII) to the server's UDP port. The server answers
+ *    `MEET-CHECK <nonce>` (a fresh random nonce) to that address, or `MEET-ERROR <code>`.
+ * 2. `MEET-BIND <mediaKey> <meetingId> <nonce>` from the same address: the server answers
+ *    `MEET-BOUND <participantId> <nextNonce>`, and from then on sends the seat's media to that
+ *    address and accepts media from it only.
+ * 3. Repeat 2 with the latest nonce every {@linkcode UDP_CONSENT_RENEW_MS}: each echo is
+ *    the address's consent to receive media. Media stops when no echo came for the server's
+ *    consent window (10 s); the binding goes after 60 s without one. A stale nonce gets a
+ *    new `MEET-CHECK`.
+ *
+ * The first byte ('M', 0x4d) has RTP version 1: never RTP or RTCP. The server never answers
+ * with more bytes than the request had, and rate-limits its error answers.
  */
 export const UDP_BIND_PREFIX = "MEET-BIND ";
-/** Answer to a successful bind. */
+/** Answer to a bind without a valid nonce: echo this nonce from the same address. */
+export const UDP_CHECK_PREFIX = "MEET-CHECK ";
+/** Answer to a bind that echoed the nonce: bound, with the nonce to echo next. */
 export const UDP_BOUND_PREFIX = "MEET-BOUND ";
 /** Answer to a failed bind. */
 export const UDP_ERROR_PREFIX = "MEET-ERROR ";
+/** How often a bound client echoes its nonce (the server's consent window is 10 s). */
+export const UDP_CONSENT_RENEW_MS = 2_500;
 
-/** Builds a bind datagram. */
-export function udpBindRequest(token: string, meetingId: string): Uint8Array {
-  return new TextEncoder().encode(`${UDP_BIND_PREFIX}${token} ${meetingId}`);
+/**
+ * Builds a bind datagram: without a nonce it asks for a check, with one it answers it.
+ *
+ * @example
+ * ```ts
+ * socket.send(udpBindRequest(reply.media.mediaKey, reply.meeting.id), server);
+ * ```
+ */
+export function udpBindRequest(mediaKey: string, meetingId: string, nonce?: string): Uint8Array {
+  const text = `${UDP_BIND_PREFIX}${mediaKey} ${meetingId}${nonce ? ` ${nonce}` : ""}`;
+  return new TextEncoder().encode(text);
+}
+
+/** A bind datagram, read. */
+export interface UdpBind {
+  mediaKey: string;
+  meetingId: string;
+  /** The echoed nonce, if any. */
+  nonce?: string;
+}
+
+/** Longest field of a bind datagram (keys, ids and nonces are far shorter). */
+const MAX_BIND_FIELD = 64;
+
+/**
+ * Reads a bind datagram, or null when it is not one.
+ *
+ * @example
+ * ```ts
+ * parseUdpBind("MEET-BIND k m n"); // { mediaKey: "k", meetingId: "m", nonce: "n" }
+ * ```
+ */
+export function parseUdpBind(text: string): UdpBind | null {
+  if (!text.startsWith(UDP_BIND_PREFIX)) return null;
+  const fields = text.slice(UDP_BIND_PREFIX.length).split(" ");
+  if (fields.length < 2 || fields.length > 3) return null;
+  if (fields.some((f) => f.length === 0 || f.length > MAX_BIND_FIELD)) return null;
+  const [mediaKey, meetingId, nonce] = fields;
+  return nonce === undefined ? { mediaKey, meetingId } : { mediaKey, meetingId, nonce };
 }
 
 /** The SSRCs a participant uses: assigned by the server at join (see `JoinReply.media`). */
@@ -63,6 +113,23 @@ export interface MediaSsrcs {
   videoSsrc: number;
   /** SSRC of the mix the server sends you (relay mode). */
   mixSsrc: number;
+}
+
+/**
+ * What a seat needs for media, given in the join reply: its SSRCs and its media key.
+ *
+ * @example
+ * ```ts
+ * const { audioSsrc, mediaKey } = joinReply.media;
+ * ```
+ */
+export interface SeatMedia extends MediaSsrcs {
+  /**
+   * Proves this seat on a media transport (the UDP bind; later WebTransport), and can do
+   * nothing else: it does not identify a session, cancel a meeting or authorize REST. 128
+   * bits, base64url; the same for the seat across reconnects.
+   */
+  mediaKey: string;
 }
 
 /** A header extension block carrying the capture time. */

@@ -362,6 +362,7 @@ export class ControlConnection implements RoomMember {
         audioSsrc: participant.audioSsrc,
         videoSsrc: participant.videoSsrc,
         mixSsrc: meeting.mixSsrc,
+        mediaKey: participant.mediaKey,
       },
     };
   }

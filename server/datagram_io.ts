@@ -441,18 +441,26 @@ export class BatchedDatagramIo implements DatagramIo {
     const count = this.#queued;
     this.#queued = 0;
     let done = 0;
-    // A partial send leaves the rest: try once more from where it stopped.
-    for (let attempt = 0; attempt < 2 && done < count; attempt++) {
+    let sent = 0;
+    // sendmmsg stops at the first message the kernel refuses (a destination it will not
+    // send to, a full buffer) and returns how many went before it (or -1 when it was the
+    // first). Skip that one, count it, and send the rest: one bad destination must not
+    // drop the other meetings' packets. Each call makes progress: at most 2 * count calls.
+    while (done < count) {
       this.stats.sendCalls++;
       const headers = done === 0
         ? this.#tx.headers
         : this.#tx.headers.subarray(done * MMSGHDR_BYTES);
       const n = this.#libc.symbols.sendmmsg(this.#fd, headers, count - done, MSG_DONTWAIT);
-      if (n <= 0) break;
-      done += n;
+      if (n > 0) {
+        done += n;
+        sent += n;
+      } else {
+        done++; // the first remaining message failed: skip it
+        this.stats.sendErrors++;
+      }
     }
-    this.stats.sent += done;
-    this.stats.sendErrors += count - done;
+    this.stats.sent += sent;
   }
 
   #schedulePoll(delayMs: number): void {

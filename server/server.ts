@@ -23,6 +23,7 @@ import { createOpusDecoder, createOpusEncoder, type OpusEncoderOptions } from ".
 import { Records } from "./records.ts";
 import { UdpTransport } from "./udp_transport.ts";
 import type { DatagramIoMode } from "./datagram_io.ts";
+import type { ConsentWindows } from "./media_consent.ts";
 
 /** Server options. */
 export interface ServerOptions {
@@ -44,6 +45,11 @@ export interface ServerOptions {
   p2p?: "auto" | "off";
   /** UDP system calls: see {@linkcode DatagramIoMode} (default `auto`). */
   udpIo?: DatagramIoMode;
+  /**
+   * UDP consent and idle windows, ms (defaults `CONSENT_MS` 10 s, `SEAT_IDLE_MS` 60 s; see
+   * server/media_consent.ts). Tests shorten them.
+   */
+  udpWindows?: ConsentWindows;
   /**
    * Origins (e.g. `https://meet.example.org`) whose pages may open the control WebSocket,
    * besides the server's own. Requests without an Origin (non-browser clients) are let in.
@@ -265,7 +271,7 @@ export async function startServer(options: ServerOptions = {}): Promise<RunningS
     throw err;
   }
   try {
-    udp = new UdpTransport(udpSocket, hub, { io: options.udpIo });
+    udp = new UdpTransport(udpSocket, hub, { io: options.udpIo, ...options.udpWindows });
   } catch (err) {
     hub.close();
     udpSocket.close();

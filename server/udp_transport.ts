@@ -3,10 +3,17 @@
  * the WebSocket path, into the same rooms. The server sends from the port it receives on
  * (symmetric RTP, RFC 4961).
  *
- * A source address is accepted only once bound to a seat: our own clients bind by sending
- * `MEET-BIND <token> <meetingId>` (see protocol/media.ts); plain-RTP participants (ffmpeg,
- * GStreamer...) are bound by the REST API. Datagrams from unbound addresses, and malformed
+ * A source address is accepted only once bound to a seat: our own clients bind with their
+ * seat's media key and a return-routability check (`MEET-BIND`, see protocol/media.ts);
+ * plain-RTP participants (ffmpeg, GStreamer...) are bound by the REST API. An address bound
+ * to one seat cannot be taken by another. Datagrams from unbound addresses, and malformed
  * ones, are dropped and counted, never forwarded.
+ *
+ * Media goes to an address only with its consent (server/media_consent.ts): a plain-RTP seat
+ * gets media after RTP came from exactly its source address, a client after it echoed the
+ * nonce from its address, and for {@linkcode CONSENT_MS} after the last proof. A binding
+ * without proof for {@linkcode SEAT_IDLE_MS} expires: a plain-RTP seat leaves (`timeout`),
+ * a client's binding goes (its control connection governs the seat).
  *
  * Datagrams go through a {@linkcode DatagramIo}: batched system calls where they can be had
  * (`--udp-io auto`, the default), else Deno's socket ops.
@@ -15,21 +22,30 @@
  * ```ts
  * const socket = Deno.listenDatagram({ transport: "udp", hostname: "0.0.0.0", port: 5004 });
  * const udp = new UdpTransport(socket, hub, { io: "auto" });
- * udp.bindPlainRtp(room, participant.id, { ip: "127.0.0.1", port: 40000 });
+ * const source = { transport: "udp" as const, hostname: "127.0.0.1", port: 40000 };
+ * udp.assertPlainRtpAllowed(room, source);
+ * udp.bindPlainRtp(room, participant.id, source, source, { audio: 111 });
  * udp.close();
  * ```
  * @module
  */
 
 import {
+  parseUdpBind,
   PT_OPUS,
   PT_VP8,
-  UDP_BIND_PREFIX,
   UDP_BOUND_PREFIX,
+  UDP_CHECK_PREFIX,
   UDP_ERROR_PREFIX,
 } from "../protocol/media.ts";
 import { isRtcp } from "../media/rtp.ts";
+import { MeetingError } from "../meeting/errors.ts";
+import type { Clock } from "../util/clock.ts";
+import { newToken, timingSafeEqual } from "../util/ids.ts";
 import { TokenBucket } from "../util/token_bucket.ts";
+import { Consent, CONSENT_MS, type ConsentWindows, SEAT_IDLE_MS } from "./media_consent.ts";
+import { ReplyLimiter } from "./reply_limiter.ts";
+import { localIpv4Interfaces } from "./udp_destination.ts";
 import { CONNECTION_LIMITS } from "./control_connection.ts";
 import type { Hub } from "./hub.ts";
 import type { MediaMember } from "./media_room.ts";
@@ -59,8 +75,35 @@ export interface UdpCounters {
   droppedPayloadType: number;
   /** Over a bound source's packet or byte rate. */
   droppedRateLimited: number;
+  /** From the server's own socket (never answered: no loop through ourselves). */
+  droppedOwnSocket: number;
+  /** Packets not sent because their address had no fresh consent. */
+  withheldNoConsent: number;
   binds: number;
   bindErrors: number;
+  /** Nonces sent for a return-routability check (`MEET-CHECK`). */
+  checks: number;
+  /** Answers not sent: over the rate limit, or larger than the datagram they answered. */
+  answersRefused: number;
+  /** Bindings that expired (no proof for the idle window). */
+  expired: number;
+}
+
+/** Most plain-RTP seats in one meeting (64; a meeting is sized for about 30 people). */
+export const MAX_RTP_SEATS_PER_MEETING = 64;
+/**
+ * Most plain-RTP seats with one source IP across all meetings (128): the benchmarks and
+ * tests add up to 30 from 127.0.0.1.
+ */
+export const MAX_RTP_SEATS_PER_IP = 128;
+/** A nonce sent for a check must be echoed within this long (10 s). */
+export const CHECK_TTL_MS = 10_000;
+
+/** Options of a {@linkcode UdpTransport}. */
+export interface UdpTransportOptions extends ConsentWindows {
+  io?: DatagramIoMode;
+  /** Time source (ms); default `performance.now()`. */
+  clock?: Pick<Clock, "now">;
 }
 
 interface Binding {
@@ -72,13 +115,21 @@ interface Binding {
   member: MediaMember;
   /** Plain-RTP payload types; undefined for our own clients (which use ours). */
   payloadTypes: PayloadTypes | undefined;
-  lastHeard: number;
+  consent: Consent;
+  /** Clients: the nonce to echo next, and the one before (its answer may have been lost). */
+  nonce?: string;
+  previousNonce?: string;
   packets: TokenBucket;
   bytes: TokenBucket;
 }
 
-/** A binding not heard from for this long is dropped. */
-const BINDING_IDLE_MS = 60_000;
+/** A nonce sent to an address that wants to bind a client's seat. */
+interface Check {
+  key: string;
+  nonce: string;
+  at: number;
+}
+
 /** Socket poll period while video arrives: the most a forwarded packet waits for a poll. */
 const VIDEO_POLL_MS = 10;
 /** Poll period otherwise: audio is taken by the drain before each mixer tick anyway. */
@@ -90,6 +141,8 @@ function keyOf(addr: Deno.NetAddr): string {
   return `${addr.hostname}|${addr.port}`;
 }
 
+const performanceClock = { now: () => performance.now() };
+
 /** The server's UDP media socket. */
 export class UdpTransport {
   readonly port: number;
@@ -99,23 +152,41 @@ export class UdpTransport {
     droppedMalformed: 0,
     droppedPayloadType: 0,
     droppedRateLimited: 0,
+    droppedOwnSocket: 0,
+    withheldNoConsent: 0,
     binds: 0,
     bindErrors: 0,
+    checks: 0,
+    answersRefused: 0,
+    expired: 0,
   };
   #io: DatagramIo;
   #hub: Hub;
-  #bindings = new Map<string, Binding>();
+  #clock: Pick<Clock, "now">;
+  #windows: Required<ConsentWindows>;
+  #byAddress = new Map<string, Binding>();
+  #bySeat = new Map<string, Binding>();
+  #checks = new Map<string, Check>();
+  #answers = new ReplyLimiter();
+  #ownAddresses: Set<string>;
   #closed = false;
   #sweep: ReturnType<typeof setInterval>;
   #lastVideoAt = -Infinity;
 
   /** Serves media on an open datagram socket, which it owns from now on. */
-  constructor(socket: Deno.DatagramConn, hub: Hub, options: { io?: DatagramIoMode } = {}) {
+  constructor(socket: Deno.DatagramConn, hub: Hub, options: UdpTransportOptions = {}) {
     this.#hub = hub;
+    this.#clock = options.clock ?? performanceClock;
+    this.#windows = {
+      consentMs: options.consentMs ?? CONSENT_MS,
+      idleMs: options.idleMs ?? SEAT_IDLE_MS,
+    };
     this.port = (socket.addr as Deno.NetAddr).port;
+    this.#ownAddresses = new Set(localIpv4Interfaces().map((i) => i.address));
     this.#io = openDatagramIo(socket, options.io ?? "auto");
     this.#io.setPollMs(VIDEO_POLL_MS);
-    this.#sweep = setInterval(() => this.#dropIdle(), 10_000);
+    const sweepMs = Math.min(1_000, this.#windows.idleMs / 4, this.#windows.consentMs / 4);
+    this.#sweep = setInterval(() => this.#expire(), sweepMs);
     this.#io.start((bytes, from) => this.#handle(bytes, from));
   }
 
@@ -126,13 +197,48 @@ export class UdpTransport {
 
   /** Number of bound addresses. */
   get bindingCount(): number {
-    return this.#bindings.size;
+    return this.#byAddress.size;
+  }
+
+  /**
+   * Throws a {@linkcode MeetingError} when a plain-RTP seat with this source may not be
+   * added to `room`: the address is bound to another seat (`address_in_use`), or the
+   * meeting or the source IP has its most plain-RTP seats (`limit_reached`). Changes nothing.
+   */
+  assertPlainRtpAllowed(room: Room, source: Deno.NetAddr): void {
+    const taken = this.#byAddress.get(keyOf(source));
+    if (taken && this.#live(taken)) {
+      throw new MeetingError(
+        "address_in_use",
+        `${source.hostname}:${source.port} is bound to another seat`,
+      );
+    }
+    let inMeeting = 0;
+    let fromIp = 0;
+    for (const binding of this.#bySeat.values()) {
+      if (!binding.payloadTypes || !this.#live(binding)) continue;
+      if (binding.room === room) inMeeting++;
+      if (binding.address.hostname === source.hostname) fromIp++;
+    }
+    if (inMeeting >= MAX_RTP_SEATS_PER_MEETING) {
+      throw new MeetingError(
+        "limit_reached",
+        `a meeting has at most ${MAX_RTP_SEATS_PER_MEETING} RTP participants`,
+      );
+    }
+    if (fromIp >= MAX_RTP_SEATS_PER_IP) {
+      throw new MeetingError(
+        "limit_reached",
+        `at most ${MAX_RTP_SEATS_PER_IP} RTP participants may send from one IP address`,
+      );
+    }
   }
 
   /**
    * Binds a plain-RTP participant: only datagrams from `source` are taken as its media,
-   * with its payload types mapped to ours; the seat's media goes to `destination`
-   * (normally the same address: symmetric RTP).
+   * with its payload types mapped to ours; the seat's media goes to `destination` (normally
+   * the same address: symmetric RTP; always the same IP), and only while RTP keeps coming
+   * from `source` (latching). Call {@linkcode UdpTransport.assertPlainRtpAllowed} first.
    */
   bindPlainRtp(
     room: Room,
@@ -144,11 +250,11 @@ export class UdpTransport {
     this.#bind(room, participantId, source, destination, payloadTypes);
   }
 
-  /** Forgets every binding of a participant. */
+  /** Forgets the binding of a participant, if any. */
   unbindParticipant(participantId: string): void {
-    for (const [key, binding] of this.#bindings) {
-      if (binding.participantId === participantId) this.#bindings.delete(key);
-    }
+    const binding = this.#bySeat.get(participantId);
+    if (binding) this.#forget(binding);
+    this.#checks.delete(participantId);
   }
 
   /**
@@ -168,8 +274,27 @@ export class UdpTransport {
     if (this.#closed) return;
     this.#closed = true;
     clearInterval(this.#sweep);
-    this.#bindings.clear();
+    this.#byAddress.clear();
+    this.#bySeat.clear();
+    this.#checks.clear();
     await this.#io.close();
+  }
+
+  /** Whether the binding's seat still has it as its media transport. */
+  #live(binding: Binding): boolean {
+    return binding.room.media.memberOf(binding.participantId) === binding.member;
+  }
+
+  #forget(binding: Binding): void {
+    if (this.#byAddress.get(binding.key) === binding) this.#byAddress.delete(binding.key);
+    if (this.#bySeat.get(binding.participantId) === binding) {
+      this.#bySeat.delete(binding.participantId);
+    }
+  }
+
+  #ownSocket(from: Deno.NetAddr): boolean {
+    return from.port === this.port &&
+      (from.hostname.startsWith("127.") || this.#ownAddresses.has(from.hostname));
   }
 
   #handle(bytes: Uint8Array, from: Deno.NetAddr): void {
@@ -178,15 +303,24 @@ export class UdpTransport {
       this.counters.droppedMalformed++;
       return;
     }
+    if (this.#ownSocket(from)) {
+      this.counters.droppedOwnSocket++;
+      return;
+    }
     if (bytes[0] === 0x4d) return this.#handleBind(bytes, from); // 'M': MEET-BIND
-    const binding = this.#bindings.get(keyOf(from));
-    if (!binding || binding.room.media.memberOf(binding.participantId) !== binding.member) {
-      if (binding) this.#bindings.delete(binding.key); // the seat moved on or is gone
+    const binding = this.#byAddress.get(keyOf(from));
+    if (!binding || !this.#live(binding)) {
+      if (binding) this.#forget(binding); // the seat moved on or is gone
       this.counters.droppedUnbound++;
       return;
     }
+    if (bytes[0] >> 6 !== 2) { // not RTP version 2: no media, no proof of anything
+      this.counters.droppedMalformed++;
+      return;
+    }
     const now = performance.now();
-    binding.lastHeard = now;
+    // RTP from exactly the bound source: a plain-RTP seat's consent to receive (latching).
+    if (binding.payloadTypes) binding.consent.refresh();
     if (!binding.packets.take(1, now) || !binding.bytes.take(bytes.length, now)) {
       this.counters.droppedRateLimited++;
       return;
@@ -216,33 +350,81 @@ export class UdpTransport {
     binding.room.media.receive(binding.participantId, bytes);
   }
 
+  /**
+   * `MEET-BIND <mediaKey> <meetingId> [<nonce>]`: without a valid nonce, a check (a fresh
+   * nonce sent to the source); with one echoed from the address it was sent to, a binding
+   * (or its renewal). Every answer is at most as long as the request; unproved ones (errors,
+   * checks) are rate-limited.
+   */
   #handleBind(bytes: Uint8Array, from: Deno.NetAddr): void {
-    const text = new TextDecoder().decode(bytes);
+    const request = parseUdpBind(new TextDecoder().decode(bytes));
     const fail = (code: string) => {
       this.counters.bindErrors++;
-      this.#send(new TextEncoder().encode(UDP_ERROR_PREFIX + code), from);
+      this.#answer(UDP_ERROR_PREFIX + code, from, bytes.length, false);
     };
-    if (!text.startsWith(UDP_BIND_PREFIX)) {
+    if (!request) {
       this.counters.droppedMalformed++;
+      return fail("bad_request");
+    }
+    const room = this.#hub.findRoom(request.meetingId);
+    if (!room) return fail("not_found");
+    const participant = room.meeting.participants.find((p) =>
+      timingSafeEqual(p.mediaKey, request.mediaKey)
+    );
+    if (!participant || participant.kind !== "client") return fail("invalid_key");
+    const key = keyOf(from);
+    const bound = this.#byAddress.get(key);
+    if (bound && this.#live(bound) && bound.participantId !== participant.id) {
+      return fail("address_in_use");
+    }
+    const now = this.#clock.now();
+    const nonce = request.nonce;
+    const current = this.#bySeat.get(participant.id);
+    const renewal = current && current.key === key && this.#live(current) &&
+      nonce !== undefined &&
+      (nonce === current.nonce || nonce === current.previousNonce);
+    if (renewal) {
+      current.consent.refresh();
+      current.previousNonce = nonce;
+      current.nonce = newToken();
+      return this.#answer(
+        `${UDP_BOUND_PREFIX}${participant.id} ${current.nonce}`,
+        from,
+        bytes.length,
+        true,
+      );
+    }
+    const check = this.#checks.get(participant.id);
+    if (
+      !nonce || !check || check.key !== key || now - check.at > CHECK_TTL_MS ||
+      !timingSafeEqual(check.nonce, nonce)
+    ) {
+      const fresh = { key, nonce: newToken(), at: now };
+      this.#checks.set(participant.id, fresh);
+      this.counters.checks++;
+      return this.#answer(UDP_CHECK_PREFIX + fresh.nonce, from, bytes.length, false);
+    }
+    this.#checks.delete(participant.id);
+    const binding = this.#bind(room, participant.id, from, from, undefined);
+    binding.consent.refresh();
+    binding.nonce = newToken();
+    this.#answer(`${UDP_BOUND_PREFIX}${participant.id} ${binding.nonce}`, from, bytes.length, true);
+  }
+
+  /**
+   * Sends a text answer to `to`, unless it is longer than the datagram it answers, or it is
+   * unproved (`to` has not shown it receives here) and over the rate limit.
+   */
+  #answer(text: string, to: Deno.NetAddr, requestBytes: number, proved: boolean): void {
+    const bytes = new TextEncoder().encode(text);
+    if (
+      bytes.length > requestBytes ||
+      (!proved && !this.#answers.allow(to.hostname, performance.now()))
+    ) {
+      this.counters.answersRefused++;
       return;
     }
-    const [token, meetingId] = text.slice(UDP_BIND_PREFIX.length).split(" ");
-    const session = this.#hub.sessions.byToken(token);
-    if (!session) return fail("invalid_token");
-    const room = meetingId ? this.#hub.findRoom(meetingId) : undefined;
-    if (!room) return fail("not_found");
-    const participant = room.meeting.participantOfSession(session.id);
-    if (!participant) return fail("not_member");
-    const existing = this.#bindings.get(keyOf(from));
-    if (
-      !existing || existing.participantId !== participant.id ||
-      room.media.memberOf(participant.id) !== existing.member
-    ) {
-      this.#bind(room, participant.id, from, from, undefined);
-    } else {
-      existing.lastHeard = performance.now();
-    }
-    this.#send(new TextEncoder().encode(UDP_BOUND_PREFIX + participant.id), from);
+    this.#send(bytes, to);
   }
 
   #bind(
@@ -251,32 +433,37 @@ export class UdpTransport {
     address: Deno.NetAddr,
     destination: Deno.NetAddr,
     payloadTypes: PayloadTypes | undefined,
-  ): void {
-    this.unbindParticipant(participantId); // one address per seat; the newest wins
+  ): Binding {
+    this.unbindParticipant(participantId); // one address per seat
     const key = keyOf(address);
-    const member: MediaMember = {
-      address: { ip: address.hostname, port: address.port },
-      sendMedia: (packet) => {
-        const out = payloadTypes ? this.#toTheirs(packet, payloadTypes) : packet;
-        if (out) this.#send(out, destination);
-      },
-      bufferedAmount: () => 0,
-    };
-    this.#bindings.set(key, {
+    const binding: Binding = {
       address,
       key,
       room,
       participantId,
-      member,
+      member: {
+        address: { ip: address.hostname, port: address.port },
+        sendMedia: (packet) => {
+          if (!binding.consent.fresh) {
+            this.counters.withheldNoConsent++;
+            return;
+          }
+          const out = payloadTypes ? this.#toTheirs(packet, payloadTypes) : packet;
+          if (out) this.#send(out, destination);
+        },
+        bufferedAmount: () => 0,
+      },
       payloadTypes,
-      lastHeard: performance.now(),
+      consent: new Consent(this.#clock, this.#windows),
       packets: new TokenBucket(CONNECTION_LIMITS.mediaPackets),
       bytes: new TokenBucket(CONNECTION_LIMITS.mediaBytes),
-    });
-    room.bindMedia(participantId, member);
+    };
+    this.#byAddress.set(key, binding);
+    this.#bySeat.set(participantId, binding);
+    room.bindMedia(participantId, binding.member);
     this.counters.binds++;
+    return binding;
   }
-
   /**
    * A copy of an outgoing packet with our payload type replaced by theirs, or null for a
    * kind of media they did not ask for.
@@ -299,13 +486,27 @@ export class UdpTransport {
     if (!this.#closed) this.#io.send(packet, to);
   }
 
-  #dropIdle(): void {
-    const cutoff = performance.now() - BINDING_IDLE_MS;
-    for (const [key, binding] of this.#bindings) {
-      if (binding.lastHeard >= cutoff) continue;
-      this.#bindings.delete(key);
-      // A plain-RTP tool has no other connection: silence means it is gone.
-      if (binding.payloadTypes) binding.room.meeting.leave(binding.participantId, "timeout");
+  /** Drops stale checks and bindings; expires bindings without proof (see the module doc). */
+  #expire(): void {
+    const now = this.#clock.now();
+    for (const [participantId, check] of this.#checks) {
+      if (now - check.at > CHECK_TTL_MS) this.#checks.delete(participantId);
+    }
+    for (const binding of [...this.#bySeat.values()]) {
+      if (!this.#live(binding)) {
+        this.#forget(binding);
+        continue;
+      }
+      if (!binding.consent.expired) continue;
+      this.#forget(binding);
+      this.counters.expired++;
+      if (binding.payloadTypes) {
+        // A plain-RTP tool has no other connection: silence means it is gone.
+        binding.room.meeting.leave(binding.participantId, "timeout");
+      } else {
+        // A client's seat is governed by its control connection: only the media goes.
+        binding.room.media.detach(binding.participantId);
+      }
     }
   }
 }

@@ -7,7 +7,8 @@ import assert from "node:assert/strict";
 import WebSocket from "ws";
 import { ControlError } from "../client/control_client.ts";
 import { writeRtp } from "../media/rtp.ts";
-import { PT_OPUS, udpBindRequest } from "../protocol/media.ts";
+import { PT_OPUS } from "../protocol/media.ts";
+import { udpBind } from "./support/udp_bind.ts";
 import { mediaBot } from "./support/media_bot.ts";
 import { connect, rawExchange, testClient, testServer } from "./support/server.ts";
 import { waitFor } from "./support/wait.ts";
@@ -155,15 +156,14 @@ Deno.test("isolation: guessed SSRCs, unbound UDP sources and old tokens get noth
         }),
       );
     }
-    // 2. Eve binds a UDP socket with her token to the secret meeting: refused.
-    const bind = async (token: string) => {
-      await udp.send(udpBindRequest(token, secret), to);
-      return new TextDecoder().decode((await udp.receive())[0]);
-    };
-    assert.equal(await bind(eve.token), "MEET-ERROR not_member");
-    // 3. Bob leaves; his old token no longer binds to the meeting.
+    // 2. Eve binds a UDP socket with her media key (or her token) to the secret meeting:
+    // refused.
+    const bind = (mediaKey: string) => udpBind(udp, to, mediaKey, secret);
+    assert.equal(await bind(eve.join.media.mediaKey), "MEET-ERROR invalid_key");
+    assert.equal(await bind(eve.token), "MEET-ERROR invalid_key");
+    // 3. Bob leaves; his old media key no longer binds to the meeting.
     await bob.request({ type: "leave" });
-    assert.equal(await bind(bob.token), "MEET-ERROR not_member");
+    assert.equal(await bind(bob.join.media.mediaKey), "MEET-ERROR invalid_key");
     // 4. Spoofed datagrams from an unbound address carrying Ann's SSRCs: dropped, counted.
     const unbound = server.udp.counters.droppedUnbound;
     const spoof = writeRtp({

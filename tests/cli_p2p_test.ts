@@ -467,19 +467,30 @@ Deno.test({
     const fromServer: Uint8Array[] = [];
     const fromAnn: string[] = [];
     let annAddress = "";
+    let bobKey = "";
+    let renewal: ReturnType<typeof setTimeout> | undefined;
     const receiving = (async () => {
       for (;;) {
         const [bytes, from] = await socket.receive();
         const addr = from as Deno.NetAddr;
-        if (addr.port === server.udpPort) fromServer.push(bytes);
+        if (addr.port === server.udpPort && bytes[0] === 0x4d) {
+          // The bind handshake: echo the server's nonce (renewed every 2 s while bound).
+          const [kind, a, b] = new TextDecoder().decode(bytes).split(" ");
+          const nonce = kind === "MEET-CHECK" ? a : kind === "MEET-BOUND" ? b : undefined;
+          if (!nonce) continue;
+          const echo = udpBindRequest(bobKey, meetingId, nonce);
+          if (kind === "MEET-CHECK") await socket.send(echo, serverAddr);
+          else renewal = setTimeout(() => socket.send(echo, serverAddr).catch(() => {}), 2_000);
+        } else if (addr.port === server.udpPort) fromServer.push(bytes);
         else if (`${addr.hostname}:${addr.port}` === annAddress) {
           fromAnn.push(new TextDecoder().decode(bytes.subarray(0, 40)));
         }
       }
     })().catch(() => {});
     try {
-      await bob.request({ type: "join", meetingId, p2p: "udp" });
-      await socket.send(udpBindRequest(bob.token, meetingId), serverAddr);
+      const bobJoin = await bob.request({ type: "join", meetingId, p2p: "udp" });
+      bobKey = bobJoin.media.mediaKey;
+      await socket.send(udpBindRequest(bobKey, meetingId), serverAddr);
       const peer = await waitFor(() => bob.eventsOf("peer")[0], { what: "Ann's address" });
       annAddress = `${peer.ip}:${peer.port}`;
       const t0 = performance.now();
@@ -515,6 +526,7 @@ Deno.test({
           `address; ${mixPackets()} mix packets reached the peer through the relay`,
       );
     } finally {
+      clearTimeout(renewal);
       socket.close();
       await receiving;
       bob.close();

@@ -236,3 +236,30 @@ Deno.test("datagram I/O: batched refuses an IPv6 socket; auto falls back and say
   io.start(() => {});
   await io.close();
 });
+
+Deno.test("batched: a destination the kernel refuses, in the middle of a batch, costs only its own datagram", async () => {
+  const socket = Deno.listenDatagram(LOOPBACK);
+  const io = new BatchedDatagramIo(socket, { pollMs: 5, idleAfterMs: 1000 });
+  io.start(() => {});
+  const [a, b, c] = [peer(), peer(), peer()];
+  try {
+    // One turn of the event loop: one sendmmsg batch. The kernel refuses 240.0.0.1 (reserved;
+    // and from a socket bound to loopback, EINVAL): nothing leaves the machine.
+    io.send(datagram(1, 10), a.addr);
+    io.send(datagram(2, 10), { ...LOOPBACK, hostname: "240.0.0.1", port: 9 });
+    io.send(datagram(3, 10), b.addr);
+    io.send(datagram(4, 10), { ...LOOPBACK, hostname: "240.0.0.1", port: 9 });
+    io.send(datagram(5, 10), c.addr);
+    io.send(datagram(6, 10), a.addr);
+    await waitFor(() => a.received.length === 2 && b.received.length === 1 && c.received.length, {
+      what: "the good datagrams of the batch",
+    });
+    assert.deepEqual(a.received.map((d) => d[0]), [1, 6]);
+    assert.deepEqual([b.received[0][0], c.received[0][0]], [3, 5]);
+    assert.equal(io.stats.sent, 4);
+    assert.equal(io.stats.sendErrors, 2);
+  } finally {
+    await io.close();
+    for (const p of [a, b, c]) await p.close();
+  }
+});

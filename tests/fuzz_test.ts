@@ -196,7 +196,9 @@ Deno.test({
         for (;;) answers.push(new TextDecoder().decode((await udp.receive())[0]));
       })().catch(() => {});
       await waitFor(async () => {
-        await udp.send(udpBindRequest(fuzzer.token, target), to);
+        const check = answers.findLast((a) => a.startsWith("MEET-CHECK "));
+        const nonce = check?.slice("MEET-CHECK ".length);
+        await udp.send(udpBindRequest(fuzzer.join.media.mediaKey, target, nonce), to);
         return answers.some((a) => a.startsWith("MEET-BOUND "));
       }, { what: "the bind answered", intervalMs: 100 });
       deadline = Date.now() + TIME_BUDGET_MS;

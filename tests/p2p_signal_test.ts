@@ -5,7 +5,7 @@
 
 import assert from "node:assert/strict";
 import { ControlError } from "../client/control_client.ts";
-import { udpBindRequest } from "../protocol/media.ts";
+import { udpBind } from "./support/udp_bind.ts";
 import { testClient, testServer } from "./support/server.ts";
 import { waitFor } from "./support/wait.ts";
 
@@ -62,17 +62,16 @@ Deno.test("p2p: terminal clients bound over UDP are told each other's observed a
   await using server = await testServer();
   const ann = await testClient(server, "Ann");
   const bob = await testClient(server, "Bob");
-  const { meeting } = await ann.request({ type: "create", title: "UDP pair", p2p: "udp" });
-  await bob.request({ type: "join", meetingId: meeting.id, p2p: "udp" });
+  const { meeting, join } = await ann.request({ type: "create", title: "UDP pair", p2p: "udp" });
+  const bobJoin = await bob.request({ type: "join", meetingId: meeting.id, p2p: "udp" });
+  const mediaKeys = [join!.media.mediaKey, bobJoin.media.mediaKey];
   const sockets = [ann, bob].map(() =>
     Deno.listenDatagram({ transport: "udp", hostname: "127.0.0.1", port: 0 })
   );
   const to = { transport: "udp" as const, hostname: "127.0.0.1", port: server.udpPort };
   try {
-    for (const [i, client] of [ann, bob].entries()) {
-      await sockets[i].send(udpBindRequest(client.token, meeting.id), to);
-      const [answer] = await sockets[i].receive();
-      assert.match(new TextDecoder().decode(answer), /^MEET-BOUND /);
+    for (const [i, socket] of sockets.entries()) {
+      assert.match(await udpBind(socket, to, mediaKeys[i], meeting.id), /^MEET-BOUND /);
     }
     const ports = sockets.map((s) => (s.addr as Deno.NetAddr).port);
     await waitFor(() => ann.eventsOf("peer").length && bob.eventsOf("peer").length, {

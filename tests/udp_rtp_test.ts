@@ -16,6 +16,7 @@ const ABSENT = 0.0005;
 async function createMeeting(url: string, title: string) {
   const res = await fetch(`${url}api/meetings`, {
     method: "POST",
+    headers: { "content-type": "application/json" },
     body: JSON.stringify({ title, name: "Host" }),
   });
   return await res.json() as { id: string; token: string };
@@ -24,7 +25,7 @@ async function createMeeting(url: string, title: string) {
 async function addRtp(url: string, meeting: { id: string; token: string }, body: object) {
   const res = await fetch(`${url}api/meetings/${meeting.id}/rtp`, {
     method: "POST",
-    headers: { authorization: `Bearer ${meeting.token}` },
+    headers: { "content-type": "application/json", authorization: `Bearer ${meeting.token}` },
     body: JSON.stringify(body),
   });
   return { status: res.status, json: await res.json() };
@@ -198,7 +199,7 @@ Deno.test("UDP: garbage, unbound sources and bad binds are dropped and counted; 
     await socket.send(new Uint8Array(2000).fill(0x80), to); // too long
     await socket.send(new TextEncoder().encode("MEET-BIND forged-token " + meeting.id), to);
     const [answer] = await socket.receive();
-    assert.equal(new TextDecoder().decode(answer), "MEET-ERROR invalid_token");
+    assert.equal(new TextDecoder().decode(answer), "MEET-ERROR invalid_key");
     await waitFor(() => server.udp.counters.received >= before.received + 53, {
       what: "all datagrams seen",
     });

@@ -5,8 +5,16 @@
  *   member>` and `{"name","ip","port","audioPayloadType"?,"videoPayloadType"?}`: 201 with
  *   `{"participantId","token","ip","port","sdp"}` — where to send RTP (the server's UDP
  *   socket), and an SDP describing what the server sends back to `ip:port`. Packets are
- *   accepted from `ip:port` only. An optional `"receivePort"` makes the server send to
- *   `ip:receivePort` instead: ffmpeg's SDP receiver cannot share its port with a sender.
+ *   accepted from `ip:port` only, and the server sends to `ip:port` only after RTP came from
+ *   there, until none has come for 10 s (latching, see server/media_consent.ts); a seat that
+ *   sends nothing for 60 s leaves. An optional `"receivePort"` makes the server send to
+ *   `ip:receivePort` instead (same IP): ffmpeg's SDP receiver cannot share its port with a
+ *   sender. No passcode is asked: the caller is the creator or a member.
+ *
+ *   400 for an address that cannot be a participant's (unspecified, broadcast, multicast,
+ *   reserved, port 0, the server's own UDP socket); 409 `address_in_use` when `ip:port` is
+ *   bound to another seat; 429 `limit_reached` past `MAX_RTP_SEATS_PER_MEETING` (64) seats in
+ *   the meeting or `MAX_RTP_SEATS_PER_IP` (128; server/udp_transport.ts) from one IP.
  * - `DELETE /api/meetings/:id/rtp/:participantId` with `Authorization: Bearer <that token>`:
  *   204, the participant leaves.
  *
@@ -16,10 +24,13 @@
 import { MeetingError } from "../../meeting/errors.ts";
 import { normalizeName } from "../../meeting/names.ts";
 import { plainRtpSdp } from "../../server/sdp.ts";
+import {
+  type LocalAddresses,
+  localIpv4Interfaces,
+  refuseRtpAddress,
+} from "../../server/udp_destination.ts";
 import type { RouteHandler } from "../context.ts";
 import { api, bearerToken, readJsonObject } from "./meetings.ts";
-
-const IPV4 = /^(25[0-5]|2[0-4]\d|1?\d?\d)(\.(25[0-5]|2[0-4]\d|1?\d?\d)){3}$/;
 
 function payloadType(value: unknown, field: string): number | undefined {
   if (value === undefined) return undefined;
@@ -41,17 +52,14 @@ export const addRtpParticipant: RouteHandler = api(async (req, { hub, params, ud
   }
   const body = await readJsonObject(req);
   const name = normalizeName(body.name);
-  if (typeof body.ip !== "string" || !IPV4.test(body.ip)) {
-    throw new MeetingError("bad_request", "ip must be an IPv4 address");
-  }
-  if (!Number.isInteger(body.port) || (body.port as number) < 1 || (body.port as number) > 65535) {
-    throw new MeetingError("bad_request", "port must be 1-65535");
-  }
+  const machine: LocalAddresses = { serverPort: udp.transport.port, local: localIpv4Interfaces() };
+  if (typeof body.ip !== "string") throw new MeetingError("bad_request", "ip must be a string");
+  const refusal = refuseRtpAddress(body.ip, body.port as number, machine);
+  if (refusal) throw new MeetingError("bad_request", refusal);
   const receivePort = body.receivePort ?? body.port;
-  if (
-    !Number.isInteger(receivePort) || (receivePort as number) < 1 || (receivePort as number) > 65535
-  ) {
-    throw new MeetingError("bad_request", "receivePort must be 1-65535");
+  const receiveRefusal = refuseRtpAddress(body.ip, receivePort as number, machine);
+  if (receiveRefusal) {
+    throw new MeetingError("bad_request", `receivePort: ${receiveRefusal}`);
   }
   const audio = payloadType(body.audioPayloadType, "audioPayloadType");
   const video = payloadType(body.videoPayloadType, "videoPayloadType");
@@ -61,11 +69,13 @@ export const addRtpParticipant: RouteHandler = api(async (req, { hub, params, ud
   if (audio !== undefined && audio === video) {
     throw new MeetingError("bad_request", "audio and video need different payload types");
   }
-  const session = hub.sessions.create(name);
-  const { participant } = meeting.join(session.id, name, { kind: "rtp" });
-  meeting.setMediaState(participant.id, { audio: audio !== undefined, video: video !== undefined });
   const source = { transport: "udp" as const, hostname: body.ip, port: body.port as number };
   const destination = { ...source, port: receivePort as number };
+  udp.transport.assertPlainRtpAllowed(room!, source);
+  const session = hub.sessions.create(name);
+  // The caller is the creator or a member: the seat needs no passcode.
+  const { participant } = meeting.join(session.id, name, { kind: "rtp", preauthorized: true });
+  meeting.setMediaState(participant.id, { audio: audio !== undefined, video: video !== undefined });
   udp.transport.bindPlainRtp(room!, participant.id, source, destination, { audio, video });
   return Response.json({
     participantId: participant.id,
