@@ -29,6 +29,8 @@ export type ErrorCode =
   | "wrong_passcode"
   | "rate_limited"
   | "bad_origin"
+  | "bad_host"
+  | "unsupported_media_type"
   | "internal";
 
 /** An error a client caused and can be told about. */
@@ -58,6 +60,10 @@ export function httpStatusOf(code: ErrorCode): number {
       return 409;
     case "too_large":
       return 413;
+    case "bad_host":
+      return 421;
+    case "unsupported_media_type":
+      return 415;
     case "internal":
       return 500;
     default:

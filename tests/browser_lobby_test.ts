@@ -123,6 +123,7 @@ Deno.test({
     await using browser = await launchBrowser();
     const created = await (await fetch(`${server.url}api/meetings`, {
       method: "POST",
+      headers: { "content-type": "application/json" },
       body: JSON.stringify({ title: "Invite", name: "Host" }),
     })).json();
     const ctx = await browser.newContext();

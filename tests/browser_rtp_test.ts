@@ -43,6 +43,7 @@ Deno.test({
     await using browser = await launchBrowser();
     const meeting = await (await fetch(`${server.url}api/meetings`, {
       method: "POST",
+      headers: { "content-type": "application/json" },
       body: JSON.stringify({ title: "Studio", name: "Host" }),
     })).json();
     const errors: string[] = [];
@@ -56,7 +57,7 @@ Deno.test({
     const join = async (name: string, kind: "audio" | "video", sendPort: number) => {
       const res = await fetch(`${server.url}api/meetings/${meeting.id}/rtp`, {
         method: "POST",
-        headers: { authorization: `Bearer ${meeting.token}` },
+        headers: { "content-type": "application/json", authorization: `Bearer ${meeting.token}` },
         body: JSON.stringify({
           name,
           ip: "127.0.0.1",

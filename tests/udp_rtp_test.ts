@@ -16,6 +16,7 @@ const ABSENT = 0.0005;
 async function createMeeting(url: string, title: string) {
   const res = await fetch(`${url}api/meetings`, {
     method: "POST",
+    headers: { "content-type": "application/json" },
     body: JSON.stringify({ title, name: "Host" }),
   });
   return await res.json() as { id: string; token: string };
@@ -24,7 +25,7 @@ async function createMeeting(url: string, title: string) {
 async function addRtp(url: string, meeting: { id: string; token: string }, body: object) {
   const res = await fetch(`${url}api/meetings/${meeting.id}/rtp`, {
     method: "POST",
-    headers: { authorization: `Bearer ${meeting.token}` },
+    headers: { "content-type": "application/json", authorization: `Bearer ${meeting.token}` },
     body: JSON.stringify(body),
   });
   return { status: res.status, json: await res.json() };
