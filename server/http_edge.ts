@@ -34,6 +34,7 @@ import {
   normalizeAddress,
 } from "./connection_limits.ts";
 import { hostNameOf } from "./host_policy.ts";
+import { MeetingError } from "../meeting/errors.ts";
 
 /** Default of `--header-timeout`: a request's headers and body must arrive within this, ms. */
 export const DEFAULT_HEADER_TIMEOUT_MS = 10_000;
@@ -374,8 +375,12 @@ function bodyStream(req: http.IncomingMessage, maxBodyBytes: number): ReadableSt
         if (!done) controller.close();
         done = true;
       });
-      req.once("error", (err) => {
-        if (!done) controller.error(err);
+      req.once("error", () => {
+        if (!done) {
+          controller.error(
+            new MeetingError("bad_request", "the request body did not arrive whole"),
+          );
+        }
         done = true;
       });
     },
