@@ -196,8 +196,22 @@ export async function startServer(options: ServerOptions = {}): Promise<RunningS
   };
 
   const onWebSocket = (ws: EdgeWebSocket, clientAddress: string) => {
+    // Sends made in one turn (a packet fanned out, a burst of events) leave as one write.
+    const raw = (ws as unknown as { _socket?: { cork(): void; uncork(): void } })._socket;
+    let corked = false;
+    const uncork = () => {
+      corked = false;
+      raw?.uncork();
+    };
     const socket: MessageSocket = {
-      send: (data) => ws.send(data),
+      send: (data) => {
+        if (!corked && raw) {
+          corked = true;
+          raw.cork();
+          queueMicrotask(uncork);
+        }
+        ws.send(data);
+      },
       close: (code, reason) => ws.close(code, reason),
       terminate: () => ws.terminate(),
       get readyState() {
