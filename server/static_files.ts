@@ -67,7 +67,8 @@ export async function loadStaticFiles(dir: URL | string): Promise<StaticFiles> {
   try {
     realRoot = await Deno.realPath(root);
   } catch {
-    return new StaticFiles(new Map()); // no static folder: nothing to serve
+    // A compiled executable's embedded folder may have no real path: links are then refused
+    // (their real path cannot be checked either), plain files are still read.
   }
   const files = new Map<string, StaticFile>();
   const walk = async (path: string, depth: number): Promise<void> => {
@@ -96,6 +97,10 @@ export async function loadStaticFiles(dir: URL | string): Promise<StaticFiles> {
       files.set(urlPath, { body: await Deno.readFile(full), contentType: type });
     }
   };
-  await walk(root, 0);
+  try {
+    await walk(root, 0);
+  } catch (err) {
+    if (!(err instanceof Deno.errors.NotFound)) throw err; // no static folder: nothing to serve
+  }
   return new StaticFiles(files);
 }
