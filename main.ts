@@ -48,6 +48,10 @@ async function main(): Promise<number> {
       p2p: config.p2p,
       udpIo: config.udpIo,
       tls,
+      allowHosts: config.allowHosts,
+      maxConnectionsPerAddress: config.maxConnectionsPerAddress,
+      maxConnections: config.maxConnections,
+      headerTimeoutMs: config.headerTimeoutSeconds * 1000,
     });
   } catch (err) {
     if (err instanceof PortInUseError) {

@@ -145,6 +145,7 @@ async function main() {
   try {
     const meeting = await (await fetch(`${server.url}api/meetings`, {
       method: "POST",
+      headers: { "content-type": "application/json" },
       body: JSON.stringify({ title: "Delay bench", name: "Bench" }),
     })).json();
     const pages: CdpPage[] = [];

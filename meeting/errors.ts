@@ -32,7 +32,8 @@ export type ErrorCode =
   | "bad_origin"
   /** A UDP address already bound to another seat. */
   | "address_in_use"
-  /** A count limit was reached (e.g. plain-RTP seats in a meeting). */
+  | "bad_host"
+  | "unsupported_media_type"
   | "internal";
 
 /** An error a client caused and can be told about. */
@@ -68,6 +69,10 @@ export function httpStatusOf(code: ErrorCode): number {
       return 409;
     case "too_large":
       return 413;
+    case "bad_host":
+      return 421;
+    case "unsupported_media_type":
+      return 415;
     case "internal":
       return 500;
     default:

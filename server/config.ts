@@ -9,6 +9,11 @@
  */
 
 import { parseArgs } from "node:util";
+import {
+  DEFAULT_MAX_CONNECTIONS,
+  DEFAULT_MAX_CONNECTIONS_PER_ADDRESS,
+} from "./connection_limits.ts";
+import { DEFAULT_HEADER_TIMEOUT_MS } from "./http_edge.ts";
 
 /** The server's configuration. */
 export interface Config {
@@ -23,6 +28,11 @@ export interface Config {
   cert: string | undefined;
   key: string | undefined;
   selfSigned: boolean;
+  /** Extra host names the server answers to (`--allow-host`, repeatable). */
+  allowHosts: string[];
+  maxConnectionsPerAddress: number;
+  maxConnections: number;
+  headerTimeoutSeconds: number;
   help: boolean;
 }
 
@@ -46,6 +56,18 @@ Flags:
   --key FILE           the certificate's PEM private key
   --self-signed        make a self-signed certificate for this machine's names and serve
                        HTTPS (for a LAN: browsers allow camera and mic only on HTTPS)
+  --allow-host NAME    also answer to this host name (repeatable), e.g. the name a reverse
+                       proxy forwards. Requests whose Host is not one of the server's names
+                       (localhost, --host, this machine's name, the certificate's names, an
+                       IP address) are refused, against DNS rebinding
+  --max-connections-per-address N
+                       open TCP connections one client address may hold (default ${DEFAULT_MAX_CONNECTIONS_PER_ADDRESS});
+                       behind a reverse proxy every client has the proxy's address
+  --max-connections N  open TCP connections in total (default ${DEFAULT_MAX_CONNECTIONS})
+  --header-timeout SECONDS
+                       a request's headers and body must arrive within this (default ${
+  DEFAULT_HEADER_TIMEOUT_MS / 1000
+})
   --help               show this text
 `;
 
@@ -79,6 +101,13 @@ export function parseFlags(args: string[]): Config {
         cert: { type: "string" },
         key: { type: "string" },
         "self-signed": { type: "boolean", default: false },
+        "allow-host": { type: "string", multiple: true, default: [] },
+        "max-connections-per-address": {
+          type: "string",
+          default: String(DEFAULT_MAX_CONNECTIONS_PER_ADDRESS),
+        },
+        "max-connections": { type: "string", default: String(DEFAULT_MAX_CONNECTIONS) },
+        "header-timeout": { type: "string", default: String(DEFAULT_HEADER_TIMEOUT_MS / 1000) },
         help: { type: "boolean", default: false },
       },
     }));
@@ -104,6 +133,33 @@ export function parseFlags(args: string[]): Config {
   if (udpIo !== "auto" && udpIo !== "batched" && udpIo !== "deno") {
     throw new FlagError(`--udp-io must be auto, batched or deno (got "${udpIo}")`);
   }
+  const count = (flag: string, raw: string, max: number) => {
+    const n = Number(raw);
+    if (!/^\d+$/.test(raw) || n < 1 || n > max) {
+      throw new FlagError(`--${flag} must be a whole number from 1 to ${max} (got "${raw}")`);
+    }
+    return n;
+  };
+  const maxConnectionsPerAddress = count(
+    "max-connections-per-address",
+    values["max-connections-per-address"]!,
+    1_000_000,
+  );
+  const maxConnections = count("max-connections", values["max-connections"]!, 1_000_000);
+  const headerTimeout = Number(values["header-timeout"]);
+  if (!Number.isFinite(headerTimeout) || headerTimeout < 1 || headerTimeout > 300) {
+    throw new FlagError(
+      `--header-timeout must be a number of seconds from 1 to 300 (got "${
+        values["header-timeout"]
+      }")`,
+    );
+  }
+  const allowHosts = values["allow-host"]!;
+  for (const name of allowHosts) {
+    if (!/^[A-Za-z0-9._-]{1,253}$|^\[?[0-9A-Fa-f:.]{2,45}\]?$/.test(name)) {
+      throw new FlagError(`--allow-host takes a host name without port (got "${name}")`);
+    }
+  }
   if ((values.cert === undefined) !== (values.key === undefined)) {
     throw new FlagError("--cert and --key go together");
   }
@@ -122,6 +178,10 @@ export function parseFlags(args: string[]): Config {
     cert: values.cert,
     key: values.key,
     selfSigned: values["self-signed"]!,
+    allowHosts,
+    maxConnectionsPerAddress,
+    maxConnections,
+    headerTimeoutSeconds: headerTimeout,
     help: values.help!,
   };
 }

@@ -35,7 +35,25 @@ export interface MessageSocket {
   send(data: string | Uint8Array): void;
   close(code?: number, reason?: string): void;
   readonly readyState: number;
+  /** Bytes queued and not yet handed to the kernel. */
   readonly bufferedAmount: number;
+  /** Drops the connection at once, without a closing handshake (default: `close(1008)`). */
+  terminate?(): void;
+}
+
+/**
+ * Most bytes a connection may have queued for its client: past this the client is not reading
+ * (the media router already stops sending video to a socket with 256 KiB queued), and the
+ * connection is dropped rather than buffered without bound.
+ */
+export const MAX_SEND_QUEUE_BYTES = 4 * 1024 * 1024;
+
+/** Options of a {@linkcode ControlConnection}. */
+export interface ControlConnectionOptions {
+  /** Default {@linkcode MAX_SEND_QUEUE_BYTES}. */
+  maxSendQueueBytes?: number;
+  /** Called when the connection is dropped for a full send queue. */
+  onSendQueueOverflow?(): void;
 }
 
 const OPEN = 1;
@@ -56,6 +74,9 @@ export const CONNECTION_LIMITS = {
 export class ControlConnection implements RoomMember {
   #socket: MessageSocket;
   #hub: Hub;
+  #maxSendQueueBytes: number;
+  #onSendQueueOverflow: (() => void) | undefined;
+  #dropped = false;
   #session: Session | undefined;
   #room: Room | undefined;
   #participantId: string | undefined;
@@ -76,9 +97,16 @@ export class ControlConnection implements RoomMember {
    * @param clientAddress the client's IP address as the server sees it (the TCP peer), the
    *   key of per-address limits
    */
-  constructor(socket: MessageSocket, hub: Hub, readonly clientAddress: string) {
+  constructor(
+    socket: MessageSocket,
+    hub: Hub,
+    readonly clientAddress: string,
+    options: ControlConnectionOptions = {},
+  ) {
     this.#socket = socket;
     this.#hub = hub;
+    this.#maxSendQueueBytes = options.maxSendQueueBytes ?? MAX_SEND_QUEUE_BYTES;
+    this.#onSendQueueOverflow = options.onSendQueueOverflow;
   }
 
   /** The session this connection identified as, if it has. */
@@ -159,21 +187,31 @@ export class ControlConnection implements RoomMember {
 
   /** Sends an already serialised message if the socket is open (the list: one string for all). */
   sendText(text: string): void {
-    if (this.#closed || this.#socket.readyState !== OPEN) return;
-    try {
-      this.#socket.send(text);
-    } catch {
-      // The socket went away between the check and the send; close() will follow.
-    }
+    this.#send(text);
   }
 
   /** Sends one media packet as a binary message. */
   sendMedia(packet: Uint8Array): void {
-    if (this.#closed || this.#socket.readyState !== OPEN) return;
+    this.#send(packet);
+  }
+
+  /** Sends unless closed; drops the connection when its client has stopped reading. */
+  #send(data: string | Uint8Array): void {
+    if (this.#closed || this.#dropped || this.#socket.readyState !== OPEN) return;
     try {
-      this.#socket.send(packet);
+      this.#socket.send(data);
     } catch {
-      // closing
+      return; // The socket went away between the check and the send; close() will follow.
+    }
+    if (this.#socket.bufferedAmount > this.#maxSendQueueBytes) {
+      this.#dropped = true;
+      this.#onSendQueueOverflow?.();
+      try {
+        if (this.#socket.terminate) this.#socket.terminate();
+        else this.#socket.close(1008, "not reading");
+      } catch {
+        // already closing
+      }
     }
   }
 

@@ -13,10 +13,24 @@
 
 import { join } from "node:path";
 import { matchRoute } from "../routes/mod.ts";
-import { apiError } from "../routes/api/meetings.ts";
+import { apiError, MAX_BODY_BYTES } from "../routes/api/meetings.ts";
+import { MAX_CONTROL_MESSAGE_BYTES } from "../protocol/control.ts";
 import { MeetingError } from "../meeting/errors.ts";
 import { type Asset, loadIslandAssets } from "../web/assets.ts";
-import { ControlConnection } from "./control_connection.ts";
+import { ControlConnection, type MessageSocket } from "./control_connection.ts";
+import { makePrivateFile, preparePrivateDir, restrictExisting } from "./data_dir.ts";
+import {
+  EdgeAddressInUse,
+  type EdgeAnswer,
+  type EdgeCounters,
+  type EdgeWebSocket,
+  type HttpEdge,
+  startHttpEdge,
+} from "./http_edge.ts";
+import { certificateNames, HostPolicy } from "./host_policy.ts";
+import { loadStaticFiles } from "./static_files.ts";
+import { localNames } from "./tls.ts";
+import type { ConnectionLimits } from "./connection_limits.ts";
 import { Hub } from "./hub.ts";
 import type { AccessLimitOptions } from "./limits.ts";
 import { createOpusDecoder, createOpusEncoder, type OpusEncoderOptions } from "../media/opus.ts";
@@ -61,6 +75,29 @@ export interface ServerOptions {
   limits?: Partial<AccessLimitOptions>;
   /** Seats per meeting. Default `MAX_PARTICIPANTS` (100). */
   maxParticipants?: number;
+  /**
+   * Host names the server also answers to (`--allow-host`), e.g. the name a reverse proxy
+   * forwards; pages from them may use the WebSocket and REST. Besides these: localhost,
+   * loopback, `hostname`, this machine's name and addresses, the certificate's names, and any
+   * IP address literal.
+   */
+  allowHosts?: string[];
+  /** Cap on open TCP connections from one client address (`--max-connections-per-address`). */
+  maxConnectionsPerAddress?: number;
+  /** Cap on open TCP connections in total (`--max-connections`). */
+  maxConnections?: number;
+  /** A request's headers and body must arrive within this, ms (`--header-timeout`). */
+  headerTimeoutMs?: number;
+  /** The static files folder; default `static/` next to the server. */
+  staticDir?: URL | string;
+}
+
+/** What the server refused at its edge, for tests and monitoring. */
+export interface ServerCounters extends EdgeCounters {
+  /** WebSockets closed because their client stopped reading (send queue over its limit). */
+  sendQueueOverflows: number;
+  /** Requests refused for a Host that is not one of the server's names. */
+  badHost: number;
 }
 
 /**
@@ -94,6 +131,10 @@ export interface RunningServer {
   udpPort: number;
   hub: Hub;
   udp: UdpTransport;
+  /** Refusals at the edge. */
+  counters: ServerCounters;
+  /** Open TCP connections, by client address. */
+  connections: ConnectionLimits;
   /** Stops accepting, ends meetings, closes connections and the database. */
   close(): Promise<void>;
 }
@@ -107,38 +148,17 @@ export class PortInUseError extends Error {
 }
 
 const STATIC_DIR = new URL("../static/", import.meta.url);
-const STATIC_TYPES: Record<string, string> = {
-  ".js": "text/javascript; charset=utf-8",
-  ".css": "text/css; charset=utf-8",
-  ".svg": "image/svg+xml",
-  ".png": "image/png",
-  ".ico": "image/x-icon",
-  ".txt": "text/plain; charset=utf-8",
-  ".json": "application/json",
-  ".wasm": "application/wasm",
-};
 
-async function serveStatic(pathname: string): Promise<Response | undefined> {
-  if (!/^\/[A-Za-z0-9_\-./]+$/.test(pathname) || pathname.includes("..")) return undefined;
-  const ext = pathname.slice(pathname.lastIndexOf("."));
-  const type = STATIC_TYPES[ext];
-  if (!type) return undefined;
-  try {
-    const body = await Deno.readFile(new URL(pathname.slice(1), STATIC_DIR));
-    return new Response(body, { headers: { "content-type": type, "cache-control": "no-cache" } });
-  } catch {
-    return undefined;
-  }
-}
-
-/** A browser page may open the WebSocket if it comes from this server or an allowed origin. */
-function originAllowed(origin: string, url: URL, allowed: string[]): boolean {
-  try {
-    const o = new URL(origin);
-    return o.host === url.host || allowed.includes(o.origin);
-  } catch {
-    return false;
-  }
+/** The request's Host is one of the server's names (see {@linkcode HostPolicy}), else `bad_host`. */
+function badHost(host: string | null): Response {
+  return apiError(
+    new MeetingError(
+      "bad_host",
+      `this server does not answer to the name ${
+        (host ?? "(none)").slice(0, 100)
+      }; an operator can add it with --allow-host`,
+    ),
+  );
 }
 
 function serveAsset(asset: Asset): Response {
@@ -147,49 +167,103 @@ function serveAsset(asset: Asset): Response {
   });
 }
 
+/** The server's own names for the Host check: --host, this machine's, the certificate's. */
+function serverNames(hostname: string, tls: ServerOptions["tls"]): string[] {
+  const names = localNames([hostname]);
+  try {
+    for (const i of Deno.networkInterfaces()) names.push(i.address);
+  } catch {
+    // without --allow-sys: loopback only
+  }
+  if (tls) names.push(...certificateNames(tls.cert));
+  return names;
+}
+
 /** Starts the server. Rejects with {@linkcode PortInUseError} when the port is taken. */
 export async function startServer(options: ServerOptions = {}): Promise<RunningServer> {
   const dataDir = options.dataDir ?? "./data";
-  await Deno.mkdir(dataDir, { recursive: true });
-  const assets = await loadIslandAssets();
+  const dataDirWarning = await preparePrivateDir(dataDir);
+  if (dataDirWarning) console.warn(`warning: ${dataDirWarning}`);
+  const [assets, staticFiles] = await Promise.all([
+    loadIslandAssets(),
+    loadStaticFiles(options.staticDir ?? STATIC_DIR),
+  ]);
+  const hostname = options.hostname ?? "0.0.0.0";
+  const policy = new HostPolicy({
+    names: serverNames(hostname, options.tls),
+    allowHosts: options.allowHosts,
+    allowedOrigins: options.allowedOrigins,
+  });
   // Assigned right after the port is bound (before any request can arrive), so that a
   // second instance failing on a taken port never touches the records.
   let hub!: Hub;
   let udp!: UdpTransport;
-  const sockets = new Set<WebSocket>();
-
-  const upgrade = (req: Request, clientAddress: string): Response => {
-    const { socket, response } = Deno.upgradeWebSocket(req, { idleTimeout: 60 });
-    socket.binaryType = "arraybuffer";
-    const connection = new ControlConnection(socket, hub, clientAddress);
-    sockets.add(socket);
-    socket.onmessage = (e) => connection.receive(e.data);
-    socket.onclose = () => {
-      sockets.delete(socket);
-      connection.closed();
-    };
-    socket.onerror = () => {};
-    return response;
+  const counters: ServerCounters = {
+    connectionsRefused: 0,
+    headerTimeouts: 0,
+    oversizedMessages: 0,
+    sendQueueOverflows: 0,
+    badHost: 0,
   };
 
-  const handler = async (
-    req: Request,
-    info: Deno.ServeHandlerInfo<Deno.NetAddr>,
-  ): Promise<Response> => {
-    const clientAddress = info.remoteAddr.hostname;
+  const onWebSocket = (ws: EdgeWebSocket, clientAddress: string) => {
+    // Sends made in one turn (a packet fanned out, a burst of events) leave as one write.
+    const raw = (ws as unknown as { _socket?: { cork(): void; uncork(): void } })._socket;
+    let corked = false;
+    const uncork = () => {
+      corked = false;
+      raw?.uncork();
+    };
+    const socket: MessageSocket = {
+      send: (data) => {
+        if (!corked && raw) {
+          corked = true;
+          raw.cork();
+          queueMicrotask(uncork);
+        }
+        ws.send(data);
+      },
+      close: (code, reason) => ws.close(code, reason),
+      terminate: () => ws.terminate(),
+      get readyState() {
+        return ws.readyState;
+      },
+      get bufferedAmount() {
+        return ws.bufferedAmount;
+      },
+    };
+    const connection = new ControlConnection(socket, hub, clientAddress, {
+      onSendQueueOverflow: () => counters.sendQueueOverflows++,
+    });
+    ws.on("message", (data: Uint8Array, isBinary: boolean) => {
+      connection.receive(isBinary ? data : new TextDecoder().decode(data));
+    });
+    ws.on("close", () => connection.closed());
+  };
+
+  const handler = async (req: Request, clientAddress: string): Promise<EdgeAnswer> => {
+    const host = req.headers.get("host");
+    if (!policy.hostAllowed(host)) {
+      counters.badHost++;
+      return badHost(host);
+    }
     const url = new URL(req.url);
+    const origin = req.headers.get("origin");
+    const isWrite = req.method !== "GET" && req.method !== "HEAD" && req.method !== "OPTIONS";
+    if (
+      origin !== null && (url.pathname === "/ws" || isWrite) &&
+      !policy.originAllowed(origin, host!)
+    ) {
+      hub.counters.badOrigin++;
+      return apiError(
+        new MeetingError("bad_origin", `pages from ${origin.slice(0, 100)} may not do this here`),
+      );
+    }
     if (url.pathname === "/ws") {
       if (req.headers.get("upgrade")?.toLowerCase() !== "websocket") {
         return new Response("expected a WebSocket upgrade", { status: 426 });
       }
-      const origin = req.headers.get("origin");
-      if (origin !== null && !originAllowed(origin, url, options.allowedOrigins ?? [])) {
-        hub.counters.badOrigin++;
-        return apiError(
-          new MeetingError("bad_origin", `pages from ${origin.slice(0, 100)} may not connect here`),
-        );
-      }
-      return upgrade(req, clientAddress);
+      return "upgrade";
     }
     const match = matchRoute(req.method, url);
     if (match && "handler" in match) {
@@ -216,7 +290,7 @@ export async function startServer(options: ServerOptions = {}): Promise<RunningS
         const asset = assets.get(url.pathname.slice("/_islands/".length));
         if (asset) return serveAsset(asset);
       } else {
-        const file = await serveStatic(url.pathname);
+        const file = staticFiles.response(url.pathname);
         if (file) return file;
       }
     }
@@ -226,36 +300,39 @@ export async function startServer(options: ServerOptions = {}): Promise<RunningS
     return new Response("Not found", { status: 404 });
   };
 
-  let httpServer: Deno.HttpServer<Deno.NetAddr>;
+  let edge: HttpEdge;
   const port = options.port ?? 8000;
   try {
-    httpServer = Deno.serve({
-      hostname: options.hostname ?? "0.0.0.0",
+    edge = await startHttpEdge({
+      hostname,
       port,
-      ...(options.tls ? { cert: options.tls.cert, key: options.tls.key } : {}),
-      onListen: () => {},
-      onError: (err) => {
-        console.error("request failed:", err);
-        return new Response("Internal server error", { status: 500 });
-      },
-    }, handler);
+      tls: options.tls,
+      caps: { perAddress: options.maxConnectionsPerAddress, total: options.maxConnections },
+      headerTimeoutMs: options.headerTimeoutMs,
+      maxMessageBytes: MAX_CONTROL_MESSAGE_BYTES,
+      maxBodyBytes: MAX_BODY_BYTES,
+      handle: handler,
+      onWebSocket,
+      counters,
+    });
   } catch (err) {
-    if (err instanceof Deno.errors.AddrInUse) throw new PortInUseError(port);
+    if (err instanceof EdgeAddressInUse) throw new PortInUseError(port);
     throw err;
   }
-  const hostname = options.hostname ?? "0.0.0.0";
   let udpSocket: Deno.DatagramConn;
   const udpPort = options.udpPort ?? 5004;
   try {
     udpSocket = Deno.listenDatagram({ transport: "udp", hostname, port: udpPort });
   } catch (err) {
-    await httpServer.shutdown();
+    await edge.close();
     if (err instanceof Deno.errors.AddrInUse) throw new PortInUseError(udpPort, "--udp-port");
     throw err;
   }
   try {
+    const dbPath = join(dataDir, "meet.db");
+    await makePrivateFile(dbPath); // SQLite gives its -wal and -shm files the same mode
     hub = new Hub({
-      records: Records.open(join(dataDir, "meet.db")),
+      records: Records.open(dbPath),
       codecs: serverOpusCodecs,
       mixSpeakers: options.mixSpeakers,
       beforeTick: () => udp?.drain(), // UDP audio that arrived since the last poll
@@ -265,9 +342,10 @@ export async function startServer(options: ServerOptions = {}): Promise<RunningS
       limits: options.limits,
       maxParticipants: options.maxParticipants,
     });
+    await restrictExisting([`${dbPath}-wal`, `${dbPath}-shm`]);
   } catch (err) {
     udpSocket.close();
-    await httpServer.shutdown();
+    await edge.close();
     throw err;
   }
   try {
@@ -275,30 +353,26 @@ export async function startServer(options: ServerOptions = {}): Promise<RunningS
   } catch (err) {
     hub.close();
     udpSocket.close();
-    await httpServer.shutdown();
+    await edge.close();
     throw err;
   }
-  const addr = httpServer.addr;
-  const host = addr.hostname === "0.0.0.0" ? "127.0.0.1" : addr.hostname;
+  const host = edge.hostname === "0.0.0.0" ? "127.0.0.1" : edge.hostname;
   let closing: Promise<void> | undefined;
   return {
     url: `${options.tls ? "https" : "http"}://${
       host.includes(":") ? `[${host}]` : host
-    }:${addr.port}/`,
-    port: addr.port,
+    }:${edge.port}/`,
+    port: edge.port,
     udpPort: udp.port,
     hub,
     udp,
+    counters,
+    connections: edge.limits,
     close() {
       closing ??= (async () => {
         hub.close();
         await udp.close();
-        for (const socket of sockets) {
-          try {
-            socket.close(1001, "server shutting down");
-          } catch { /* already closing */ }
-        }
-        await httpServer.shutdown();
+        await edge.close();
       })();
       return closing;
     },

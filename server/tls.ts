@@ -46,7 +46,7 @@ export async function fingerprintOf(pem: string): Promise<string> {
 
 /** The self-signed certificate in `dir` for these names, made (with openssl) when needed. */
 export async function selfSignedCertificate(dir: string, names: string[]): Promise<TlsFiles> {
-  await Deno.mkdir(dir, { recursive: true });
+  await Deno.mkdir(dir, { recursive: true, mode: 0o700 });
   const certPath = join(dir, "self-signed.crt");
   const keyPath = join(dir, "self-signed.key");
   const namesPath = join(dir, "self-signed.names");

@@ -245,6 +245,7 @@ Deno.test("creates: 200 in a burst from one address (REST and WebSocket share it
   const rest = Array.from({ length: 100 }, (_, i) =>
     fetch(`${server.url}api/meetings`, {
       method: "POST",
+      headers: { "content-type": "application/json" },
       body: JSON.stringify({ title: `rest ${i}`, name: "Ann" }),
     }));
   const wsCounts = tally(await Promise.allSettled(ws));
@@ -288,6 +289,7 @@ Deno.test("creates: open meetings are capped per address and on the server", asy
   );
   const res = await fetch(`${server.url}api/meetings`, {
     method: "POST",
+    headers: { "content-type": "application/json" },
     body: JSON.stringify({ title: "rest", name: "Ann" }),
   });
   assert.equal(res.status, 429);

@@ -43,6 +43,7 @@ Deno.test("passcode: needed to join (not by the creator, not to resume); the lis
   // REST: the same rule.
   const res = await fetch(`${server.url}api/meetings`, {
     method: "POST",
+    headers: { "content-type": "application/json" },
     body: JSON.stringify({ title: "Locked", name: "Cy", passcode: "pw" }),
   });
   const locked = await res.json();

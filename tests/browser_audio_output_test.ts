@@ -83,6 +83,7 @@ Deno.test({
     const errors: string[] = [];
     const created = await (await fetch(`${server.url}api/meetings`, {
       method: "POST",
+      headers: { "content-type": "application/json" },
       body: JSON.stringify({ title: "Glitchy", name: "Host" }),
     })).json();
     const open = async (name: string) => {

@@ -125,6 +125,7 @@ Deno.test({
     const create = async (title: string) =>
       await (await fetch(`${server.url}api/meetings`, {
         method: "POST",
+        headers: { "content-type": "application/json" },
         body: JSON.stringify({ title, name: `${title} host` }),
       })).json() as { id: string };
     const meetingA = await create("Standup");

@@ -57,6 +57,7 @@ Deno.test({
 
     const created = await (await fetch(`${server.url}api/meetings`, {
       method: "POST",
+      headers: { "content-type": "application/json" },
       body: JSON.stringify({ title: "Flaky", name: "Host" }),
     })).json();
     const open = async (base: string, name: string) =>

@@ -6,6 +6,7 @@
 
 import assert from "node:assert/strict";
 import WebSocket from "ws";
+import type { ControlError } from "../client/control_client.ts";
 import { randomBytes, seededRandom } from "../media/_testing.ts";
 import { writeRtcpCompound } from "../media/rtcp.ts";
 import { writeRtp } from "../media/rtp.ts";
@@ -55,7 +56,8 @@ function randomControlMessage(random: () => number, meetingIds: string[]): strin
   if (r < 0.1) return randomBytes(random, Math.floor(random() * 300));
   if (r < 0.2) return new TextDecoder().decode(randomBytes(random, Math.floor(random() * 200)));
   if (r < 0.25) return "[".repeat(5000) + "]".repeat(5000); // deep nesting
-  if (r < 0.27) return JSON.stringify({ id: 1, type: "chat", text: "x".repeat(70_000) });
+  // Large but under the 64 KiB message cap (larger ones close the connection: step 1b).
+  if (r < 0.27) return JSON.stringify({ id: 1, type: "chat", text: "x".repeat(60_000) });
   const type = random() < 0.9 ? REQUEST_TYPES[Math.floor(random() * REQUEST_TYPES.length)] : "evil";
   const msg: Record<string, unknown> = {
     id: random() < 0.9 ? Math.floor(random() * 1e6) : randomJson(random),
@@ -145,13 +147,24 @@ Deno.test({
       (await host.request({ type: "create", title: "Steady", join: false })).meeting.id;
     const target =
       (await host.request({ type: "create", title: "Target", join: false })).meeting.id;
+    // Created now: the create burst of step 5 spends this address's budget.
+    const locked = (await host.request({ type: "create", title: "Vault", passcode: "0451" }))
+      .meeting.id;
     const [ann, bob] = [
       await mediaBot(server, "Ann", steady),
       await mediaBot(server, "Bob", steady),
     ];
     ann.startTone(440);
     const fuzzer = await mediaBot(server, "Fuzzer", target); // keeps the target meeting open
-    const stats = { control: 0, replies: 0, wsMedia: 0, udp: 0, rest: 0 };
+    const stats = {
+      control: 0,
+      replies: 0,
+      oversized: 0,
+      wsMedia: 0,
+      udp: 0,
+      rest: 0,
+      limits: 0,
+    };
     try {
       // 1. Control messages over fresh connections (each stays under its rate limit).
       let deadline = Date.now() + TIME_BUDGET_MS;
@@ -172,6 +185,21 @@ Deno.test({
         });
         stats.replies += replies;
         ws.close();
+      }
+      // 1b. Messages over the 64 KiB cap, text or binary: the connection is closed (1009)
+      // before the message is buffered, and nothing else is disturbed.
+      for (let i = 0; i < 6; i++) {
+        const ws = new WebSocket(server.wsUrl);
+        ws.on("error", () => {});
+        await new Promise((resolve, reject) => {
+          ws.once("open", resolve);
+          ws.once("error", reject);
+        });
+        const closed = new Promise<number>((resolve) => ws.once("close", resolve));
+        const size = 65_537 + Math.floor(random() * 4 * 1024 * 1024);
+        ws.send(random() < 0.5 ? "x".repeat(size) : new Uint8Array(size));
+        assert.equal(await closed, 1009);
+        stats.oversized++;
       }
       // 2. Mutated media from a member over its WebSocket, within its rate limit.
       deadline = Date.now() + TIME_BUDGET_MS;
@@ -224,15 +252,126 @@ Deno.test({
           : random() < 0.5
           ? JSON.stringify(randomJson(random))
           : randomBytes(random, 200).slice() as Uint8Array<ArrayBuffer>;
-        const res = await fetch(`${server.url}${path}`, {
-          method,
-          body,
-          headers: random() < 0.3 ? { authorization: `Bearer ${"A".repeat(22)}` } : {},
-        });
+        const headers: Record<string, string> = {};
+        if (random() < 0.3) headers.authorization = `Bearer ${"A".repeat(22)}`;
+        if (random() < 0.6) {
+          headers["content-type"] = ["application/json", "text/plain", "multipart/form-data"][
+            Math.floor(random() * 3)
+          ];
+        }
+        if (random() < 0.2) headers.origin = random() < 0.5 ? "http://evil.example" : "null";
+        const res = await fetch(`${server.url}${path}`, { method, body, headers });
         assert.ok(res.status < 500, `${method} ${path} -> ${res.status}`);
         await res.body?.cancel();
         stats.rest++;
       }
+      // 5. The limits, pushed from one address: they refuse with clear errors, never a 5xx,
+      // and what they let through stays within their budgets.
+      const refusals = { creates: 0, guesses: 0, judged: 0, seats: 0, binds: 0 };
+      // a. A burst of creates over REST and the WebSocket (they share one budget).
+      const creator = await testClient(server, "Burst");
+      for (let i = 0; i < 60; i++, stats.limits++) {
+        if (i % 2 === 0) {
+          const res = await fetch(`${server.url}api/meetings`, {
+            method: "POST",
+            headers: { "content-type": "application/json" },
+            body: JSON.stringify({ title: `burst ${i}`, name: "Burst" }),
+          });
+          assert.ok(res.status === 201 || res.status === 429, `create -> ${res.status}`);
+          if (res.status === 429) refusals.creates++;
+          await res.body?.cancel();
+        } else {
+          await creator.request({ type: "create", title: `burst ${i}`, join: false }).catch(
+            (e: ControlError) => {
+              assert.ok(e.code === "rate_limited" || e.code === "limit_reached", e.message);
+              refusals.creates++;
+            },
+          );
+        }
+      }
+      creator.close();
+      // b. Passcode guesses from several connections: only a handful are judged.
+      const guessers = await Promise.all(
+        Array.from({ length: 5 }, (_, i) => testClient(server, `Guess ${i}`)),
+      );
+      for (let i = 0; i < 60; i++, stats.limits++) {
+        const passcode = String(Math.floor(random() * 10_000)).padStart(4, "1");
+        await guessers[i % guessers.length].request({ type: "join", meetingId: locked, passcode })
+          .then(() => assert.fail("a guess got in"))
+          .catch((e: ControlError) => {
+            if (e.code === "rate_limited") refusals.guesses++;
+            else if (e.code === "wrong_passcode") refusals.judged++;
+            else throw e;
+          });
+      }
+      guessers.forEach((g) => g.close());
+      // c. Bind datagrams with random keys, meeting ids and nonces, from two sockets sending
+      // short (24-byte) and long (64-byte) ones: answers are few, and none is longer than what
+      // it answers.
+      const bindSizes = [24, 64];
+      const binders = bindSizes.map(() =>
+        Deno.listenDatagram({ transport: "udp", hostname: "127.0.0.1", port: 0 })
+      );
+      const bindAnswers: Uint8Array[][] = bindSizes.map(() => []);
+      binders.forEach((binder, i) =>
+        (async () => {
+          for (;;) bindAnswers[i].push((await binder.receive())[0]);
+        })().catch(() => {})
+      );
+      const field = () =>
+        Array.from(
+          randomBytes(random, 1 + Math.floor(random() * 40)),
+          (b) => "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"[b % 64],
+        ).join("");
+      for (let i = 0; i < 400; i++, stats.limits++) {
+        const size = bindSizes[i % 2];
+        const text = `MEET-BIND ${field()} ${random() < 0.5 ? steady : field()}` +
+          (random() < 0.5 ? ` ${field()}` : "");
+        const bytes = new TextEncoder().encode(text.slice(0, size).padEnd(size, "x"));
+        await binders[i % 2].send(bytes, to);
+      }
+      // d. Plain-RTP seats aimed anywhere: refused classes get 4xx, the rest may be added but
+      // get nothing until they send (none of them does).
+      const aims: [unknown, unknown][] = [
+        ["0.0.0.0", 5000],
+        ["255.255.255.255", 5000],
+        ["224.0.0.251", 5353],
+        ["240.1.2.3", 5000],
+        ["127.0.0.1", server.udpPort],
+        ["127.0.0.3", 0],
+        ["127.0.0.3", 70_000],
+        ["not an ip", 5000],
+        ["127.0.0.3", 20_000 + Math.floor(random() * 20_000)],
+      ];
+      for (let i = 0; i < 40; i++, stats.limits++) {
+        const [ip, port] = aims[Math.floor(random() * aims.length)];
+        const res = await fetch(`${server.url}api/meetings/${steady}/rtp`, {
+          method: "POST",
+          headers: { "content-type": "application/json", authorization: `Bearer ${ann.token}` },
+          body: JSON.stringify({ name: `seat ${i}`, ip, port, audioPayloadType: 111 }),
+        });
+        assert.ok(res.status < 500, `rtp seat at ${ip}:${port} -> ${res.status}`);
+        if (res.status >= 400) refusals.seats++;
+        assert.ok(
+          res.status !== 201 || (ip === "127.0.0.3" && port !== 0 && port !== 70_000),
+          `a seat at ${ip}:${port} was accepted`,
+        );
+        await res.body?.cancel();
+      }
+      await waitFor(() => bindAnswers.flat().length > 0, { what: "some bind answers" });
+      binders.forEach((b) => b.close());
+      const answered = bindAnswers.flat().length;
+      refusals.binds = 400 - answered;
+      assert.ok(refusals.creates >= 30, `creates refused: ${refusals.creates} of 60`);
+      assert.ok(refusals.judged <= 6, `${refusals.judged} passcode guesses were judged`);
+      assert.ok(refusals.guesses >= 50, `guesses refused: ${refusals.guesses} of 60`);
+      assert.ok(answered <= 200, `${answered} answers to 400 bad binds`);
+      bindSizes.forEach((size, i) =>
+        assert.ok(
+          bindAnswers[i].every((a) => a.length <= size),
+          `an answer outgrew its ${size} bytes`,
+        )
+      );
       // The server carries on: the steady meeting still hears Ann, a new client works.
       const mark = bob.mixSamples.length;
       await waitFor(() => bob.mixSamples.length > mark + 24_000, {
@@ -252,6 +391,8 @@ Deno.test({
       console.log(
         `fuzz (seed ${SEED}):`,
         JSON.stringify(stats),
+        "refused by the limits:",
+        JSON.stringify(refusals),
         "media dropped:",
         JSON.stringify(media.dropped),
       );

@@ -60,6 +60,7 @@ Deno.test("starts, prints its address, refuses a taken port in one line, stops o
   const port = Number(new URL(url).port);
   const created = await (await fetch(`${url}api/meetings`, {
     method: "POST",
+    headers: { "content-type": "application/json" },
     body: JSON.stringify({ title: "Live", name: "Ann" }),
   })).json();
 

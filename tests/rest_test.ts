@@ -12,6 +12,7 @@ Deno.test("REST: create, list, details, history, cancel with the creator's token
 
   const res = await api("meetings", {
     method: "POST",
+    headers: { "content-type": "application/json" },
     body: JSON.stringify({ title: "Ops", name: "Ann" }),
   });
   assert.equal(res.status, 201);
@@ -75,6 +76,7 @@ Deno.test("REST: the creator's token from POST acts as the creator over WebSocke
   await using server = await testServer();
   const created = await (await fetch(`${server.url}api/meetings`, {
     method: "POST",
+    headers: { "content-type": "application/json" },
     body: JSON.stringify({ title: "Scripted", name: "Bot" }),
   })).json();
   const bot = await connect(server);
@@ -89,7 +91,12 @@ Deno.test("REST: the creator's token from POST acts as the creator over WebSocke
 
 Deno.test("REST: bad bodies and unknown ids get clear errors and change nothing", async () => {
   await using server = await testServer();
-  const post = (body: BodyInit) => fetch(`${server.url}api/meetings`, { method: "POST", body });
+  const post = (body: BodyInit) =>
+    fetch(`${server.url}api/meetings`, {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body,
+    });
   const cases: [BodyInit, number, string][] = [
     ["{oops", 400, "bad_json"],
     ["[]", 400, "bad_request"],
@@ -120,6 +127,7 @@ Deno.test("pages: home lists meetings, a room renders, an unknown room is a 404 
   await using server = await testServer();
   const created = await (await fetch(`${server.url}api/meetings`, {
     method: "POST",
+    headers: { "content-type": "application/json" },
     body: JSON.stringify({ title: "<script>alert(1)</script>", name: "Ann" }),
   })).json();
   const home = await (await fetch(server.url)).text();

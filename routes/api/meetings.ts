@@ -42,8 +42,19 @@ export function apiError(err: MeetingError): Response {
   );
 }
 
-/** Reads a JSON object body of at most 64 KiB. */
+/**
+ * Reads a JSON object body of at most 64 KiB, declared `Content-Type: application/json` (which
+ * a cross-site HTML form cannot send): anything else is `unsupported_media_type` (415).
+ */
 export async function readJsonObject(req: Request): Promise<Record<string, unknown>> {
+  const type = (req.headers.get("content-type") ?? "").split(";")[0].trim().toLowerCase();
+  if (type !== "application/json") {
+    await req.body?.cancel();
+    throw new MeetingError(
+      "unsupported_media_type",
+      "request bodies must be JSON, sent with Content-Type: application/json",
+    );
+  }
   const declared = Number(req.headers.get("content-length") ?? "0");
   if (declared > MAX_BODY_BYTES) {
     throw new MeetingError("too_large", `request bodies are limited to ${MAX_BODY_BYTES} bytes`);

@@ -77,6 +77,7 @@ const errors: string[] = [];
   await using browser = await launchBrowser();
   const { meeting } = await (await fetch(`${server.url}api/meetings`, {
     method: "POST",
+    headers: { "content-type": "application/json" },
     body: JSON.stringify({ title: "Pair", name: "Host" }),
   })).json().then((m) => ({ meeting: m }));
   const room = (n: string) => `${server.url}m/${meeting.id}?name=${n}`;
@@ -154,6 +155,7 @@ const errors: string[] = [];
   await using browser = await launchBrowser();
   const m = await (await fetch(`${server.url}api/meetings`, {
     method: "POST",
+    headers: { "content-type": "application/json" },
     body: JSON.stringify({ title: "Off", name: "Host" }),
   })).json();
   const ann = await join(browser, `${server.url}m/${m.id}?name=Ann`, errors);
