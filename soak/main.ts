@@ -107,7 +107,7 @@ function parseOptions(argv: string[]): Options {
       ? (minutes >= 3 ? 60 : 15)
       : num("window", values.window, 5, 600),
     meetings: Math.round(num("meetings", values.meetings, 1, 20)),
-    bots: Math.round(num("bots", values.bots, 3, 20)),
+    bots: Math.round(num("bots", values.bots, 3, 40)),
     leaveEverySeconds: num("leave-every", values["leave-every"], 1, 3600),
     dropEverySeconds: num("drop-every", values["drop-every"], 1, 3600),
     abandonEverySeconds: num("abandon-every", values["abandon-every"], 5, 3600),
