@@ -1,0 +1,52 @@
+/**
+ * The contract every media transport of the server honours: one carrier of a seat's RTP and
+ * RTCP packets (a WebSocket, a UDP binding, a WebTransport session). The room's media side
+ * sends through it and reads its congestion signal; it never knows which carrier it is.
+ *
+ * Life cycle: a transport is made by its carrier's owner (the control connection, the UDP
+ * socket, the WebTransport endpoint) once the seat is proved, attached to the seat with
+ * `MediaRoom.attach`, and closed exactly once: by its carrier (the socket went away, the
+ * binding lapsed), by the room (the seat moved to another transport, the seat left, the meeting
+ * closed), or by the server shutting down. Closing it stops media on that carrier only: closing
+ * a WebSocket transport leaves the control connection open. Incoming packets go from the
+ * transport's owner to `MediaRoom.receive(participantId, bytes)`; the transport's owner knows the
+ * seat, packet fields are never trusted for that.
+ *
+ * @example
+ * ```ts
+ * const transport: MediaTransport = {
+ *   kind: "udp",
+ *   closed: false,
+ *   send: (packet) => socket.send(packet, address),
+ *   queuedBytes: () => 0,
+ *   close() {},
+ *   onClose() {},
+ * };
+ * ```
+ * @module
+ */
+
+/** What carries a seat's media. `p2p` is not a server transport: the peers send directly. */
+export type TransportKind = "websocket" | "udp" | "webtransport";
+
+/** One carrier of one seat's media. */
+export interface MediaTransport {
+  /** Which carrier this is (shown in the roster as the participant's `transport`). */
+  readonly kind: TransportKind;
+  /** True once closed; a closed transport sends nothing. */
+  readonly closed: boolean;
+  /** The UDP address media comes from and goes to, as the server sees it (UDP carriers). */
+  readonly address?: { ip: string; port: number };
+  /** Sends one RTP or RTCP packet; the bytes must not change until it is sent. */
+  send(packet: Uint8Array): void;
+  /**
+   * The congestion signal: bytes queued toward the receiver and not yet handed to the network
+   * (0 where the carrier cannot tell). The router drops a receiver's video to the next
+   * keyframe above a threshold; rate control reads the same figure.
+   */
+  queuedBytes(): number;
+  /** Stops sending and receiving on this carrier and fires the close listeners. Idempotent. */
+  close(): void;
+  /** Calls `listener` once when the transport closes, whoever closed it. */
+  onClose(listener: () => void): void;
+}
