@@ -254,6 +254,7 @@ export class Meeting extends Emitter<MeetingEvents> {
       kind,
       p2p: kind === "rtp" ? null : options.p2p ?? null,
       mediaKey: newToken(),
+      transport: null,
     };
     if (this.#idleTimer !== undefined) {
       this.#clock.clearTimeout(this.#idleTimer);
@@ -386,7 +387,7 @@ export class Meeting extends Emitter<MeetingEvents> {
     return {
       ...this.summary(),
       state: this.#state,
-      roster: this.participants.map(participantInfo),
+      roster: this.participants.map((p) => participantInfo(p, this.#mode)),
     };
   }
 

@@ -6,14 +6,14 @@
  * const p: Participant = {
  *   id: "p1", sessionId: "s1", name: "Ann", isCreator: true, joinedAt: Date.now(), connected: true,
  *   audioSsrc: 1, videoSsrc: 2, audio: true, video: true, kind: "client", p2p: "webrtc",
- *   mediaKey: "k",
+ *   mediaKey: "k", transport: "websocket",
  * };
- * participantInfo(p); // what the roster shows of Ann
+ * participantInfo(p, "relay"); // what the roster shows of Ann
  * ```
  * @module
  */
 
-import type { P2pCapability } from "./mode.ts";
+import type { MediaMode, P2pCapability } from "./mode.ts";
 
 /** A seat in a meeting, held by one session. */
 export interface Participant {
@@ -46,7 +46,24 @@ export interface Participant {
    * in rosters. 128 bits (util/ids.ts newToken); kept across reconnects of the seat.
    */
   readonly mediaKey: string;
+  /**
+   * Which server transport carries this seat's media now (null: none attached). The domain
+   * never sets it: the server's room does, as transports are attached and closed.
+   */
+  transport: TransportKind | null;
 }
+
+/**
+ * A server media transport's carrier: `webtransport` (QUIC datagrams), `websocket` (binary
+ * messages on the control WebSocket), `udp` (a bound UDP address: terminal clients, plain RTP).
+ */
+export type TransportKind = "webtransport" | "websocket" | "udp";
+
+/**
+ * What the roster shows as a participant's media path: a server transport, or `p2p` when the
+ * meeting is in p2p mode and the participant can reach its peer directly.
+ */
+export type RosterTransport = TransportKind | "p2p";
 
 /** What kind of program holds a seat. */
 export type ParticipantKind = "client" | "rtp";
@@ -64,10 +81,17 @@ export interface ParticipantInfo {
   video: boolean;
   kind: ParticipantKind;
   p2p: P2pCapability | null;
+  /**
+   * How this participant's media travels: `p2p` when the meeting is in p2p mode (both seats
+   * declared a direct path; they send to each other, and through the server until the direct
+   * path carries media), else the kind of the server transport attached to the seat, or null
+   * when none is (not bound yet, or the carrier went away).
+   */
+  transport: RosterTransport | null;
 }
 
-/** The public view of a participant for rosters. */
-export function participantInfo(p: Participant): ParticipantInfo {
+/** The public view of a participant for rosters; `mode` is the meeting's media mode. */
+export function participantInfo(p: Participant, mode: MediaMode): ParticipantInfo {
   return {
     id: p.id,
     name: p.name,
@@ -80,5 +104,6 @@ export function participantInfo(p: Participant): ParticipantInfo {
     video: p.video,
     kind: p.kind,
     p2p: p.p2p,
+    transport: mode === "p2p" && p.p2p !== null ? "p2p" : p.transport,
   };
 }

@@ -9,13 +9,13 @@
  */
 
 import type { Hub } from "../server/hub.ts";
-import type { UdpTransport } from "../server/udp_transport.ts";
+import type { UdpEndpoint } from "../server/udp_endpoint.ts";
 
 /** Per-request context for route handlers. */
 export interface RouteContext {
   hub: Hub;
   /** The UDP media socket, and the address clients should send RTP to. */
-  udp: { transport: UdpTransport; host: string } | undefined;
+  udp: { endpoint: UdpEndpoint; host: string } | undefined;
   url: URL;
   /** The client's IP address as the server sees it (the TCP peer): the key of per-address limits. */
   clientAddress: string;

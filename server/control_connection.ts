@@ -3,6 +3,11 @@
  * Bad input gets an error reply and changes nothing; nothing a client sends can throw out
  * of here.
  *
+ * Once it holds a seat it owns a {@linkcode WebSocketTransport} for its socket (binary
+ * messages are the seat's media), attached to the seat when the seat has no other live
+ * transport (see `#attachWebSocketMedia`). Closing that transport (the seat's media moved to
+ * UDP or WebTransport) stops media on the socket; the control connection stays.
+ *
  * @example
  * ```ts
  * const conn = new ControlConnection(socket, hub, "203.0.113.7");
@@ -27,8 +32,9 @@ import {
 } from "../protocol/control.ts";
 import { TokenBucket } from "../util/token_bucket.ts";
 import type { Hub } from "./hub.ts";
-import type { Room, RoomMember } from "./room.ts";
+import type { Room, RoomConnection } from "./room.ts";
 import type { Session } from "./sessions.ts";
+import { WebSocketTransport } from "./websocket_transport.ts";
 
 /** What a connection needs of its socket. */
 export interface MessageSocket {
@@ -71,7 +77,7 @@ export const CONNECTION_LIMITS = {
 };
 
 /** The server side of one `/ws` connection. */
-export class ControlConnection implements RoomMember {
+export class ControlConnection implements RoomConnection {
   #socket: MessageSocket;
   #hub: Hub;
   #maxSendQueueBytes: number;
@@ -80,6 +86,8 @@ export class ControlConnection implements RoomMember {
   #session: Session | undefined;
   #room: Room | undefined;
   #participantId: string | undefined;
+  /** This socket's media transport, while it is the seat's. */
+  #transport: WebSocketTransport | undefined;
   #subscribed = false;
   #closed = false;
   #lastMediaRefusal = -Infinity;
@@ -92,6 +100,8 @@ export class ControlConnection implements RoomMember {
   rateLimited = 0;
   /** Binary messages dropped because this connection was in no meeting. */
   droppedMedia = 0;
+  /** Binary messages dropped because the seat's media is on another transport (UDP...). */
+  droppedElsewhere = 0;
 
   /**
    * @param clientAddress the client's IP address as the server sees it (the TCP peer), the
@@ -174,8 +184,9 @@ export class ControlConnection implements RoomMember {
     const participantId = this.#participantId;
     this.#room = undefined;
     this.#participantId = undefined;
+    this.#closeTransport();
     if (room && participantId) {
-      room.detach(participantId, this);
+      room.detachConnection(participantId);
       room.meeting.disconnect(participantId);
     }
   }
@@ -188,11 +199,6 @@ export class ControlConnection implements RoomMember {
   /** Sends an already serialised message if the socket is open (the list: one string for all). */
   sendText(text: string): void {
     this.#send(text);
-  }
-
-  /** Sends one media packet as a binary message. */
-  sendMedia(packet: Uint8Array): void {
-    this.#send(packet);
   }
 
   /** Sends unless closed; drops the connection when its client has stopped reading. */
@@ -215,17 +221,43 @@ export class ControlConnection implements RoomMember {
     }
   }
 
-  /** Bytes queued on the socket. */
-  bufferedAmount(): number {
-    return this.#socket.bufferedAmount;
-  }
-
   /** The room let this connection go (meeting cancelled or ended, or seat taken over). */
   removed(meetingId: string, reason: RemovedReason): void {
     if (this.#room?.id !== meetingId) return;
     this.#room = undefined;
     this.#participantId = undefined;
+    this.#closeTransport();
     this.send({ type: "removed", meetingId, reason });
+  }
+
+  /** This connection's media transport while attached to its seat (tests, stats). */
+  get transport(): WebSocketTransport | undefined {
+    return this.#transport;
+  }
+
+  /**
+   * Attaches a WebSocket transport for this socket to the seat, unless the seat's media is on
+   * another live transport: a terminal client's UDP binding, a page's WebTransport session
+   * keep the media across a control reconnect. Returns whether this socket carries the media.
+   */
+  #attachWebSocketMedia(room: Room, participantId: string): boolean {
+    if (this.#transport && !this.#transport.closed) return true;
+    if (room.transportOf(participantId)) return false;
+    const transport = new WebSocketTransport({
+      send: (packet) => this.#send(packet),
+      queuedBytes: () => this.#socket.bufferedAmount,
+    });
+    transport.onClose(() => {
+      if (this.#transport === transport) this.#transport = undefined;
+    });
+    this.#transport = transport;
+    return room.attachMedia(participantId, transport);
+  }
+
+  #closeTransport(): void {
+    const transport = this.#transport;
+    this.#transport = undefined;
+    transport?.close();
   }
 
   #receiveMedia(data: ArrayBuffer | Uint8Array | Blob): void {
@@ -236,6 +268,12 @@ export class ControlConnection implements RoomMember {
       if (!this.#mediaPackets.take(1, now) || !this.#mediaBytes.take(bytes.length, now)) {
         this.rateLimited++;
         this.#hub.counters.rateLimited++;
+        return;
+      }
+      // Media on the socket of a seat without a live transport (its WebTransport session or
+      // UDP binding went) brings the seat's media back to this socket: the fallback.
+      if (!this.#attachWebSocketMedia(room, this.#participantId)) {
+        this.droppedElsewhere++;
         return;
       }
       room.media.receive(this.#participantId, bytes);
@@ -291,8 +329,9 @@ export class ControlConnection implements RoomMember {
         const participantId = this.#participantId!;
         this.#room = undefined;
         this.#participantId = undefined;
-        room.detach(participantId, this);
-        room.meeting.leave(participantId);
+        this.#closeTransport();
+        room.detachConnection(participantId);
+        room.meeting.leave(participantId); // closes the seat's transport, whatever it is
         return {};
       }
       case "cancel": {
@@ -389,7 +428,8 @@ export class ControlConnection implements RoomMember {
     const room = this.#hub.room(meeting.id);
     this.#room = room;
     this.#participantId = participant.id;
-    room.attach(participant.id, this);
+    room.attachConnection(participant.id, this); // a replaced connection closes its transport
+    this.#attachWebSocketMedia(room, participant.id);
     return {
       meeting: meeting.details(),
       participantId: participant.id,

@@ -1,7 +1,8 @@
 /**
  * The Hub owns the server's live state: the meeting registry, sessions, records, one
  * {@linkcode Room} per live meeting, and the connections watching the meeting list.
- * Transports (WebSocket, REST) talk to the hub; `close()` cascades to everything.
+ * and the server's one {@linkcode MediaClock}. Control connections, REST and the media
+ * endpoints talk to the hub; `close()` cascades to everything.
  *
  * @example
  * ```ts
@@ -15,14 +16,17 @@
 
 import { MeetingError } from "../meeting/errors.ts";
 import type { Meeting, MeetingOptions, MeetingSummary } from "../meeting/meeting.ts";
+import type { Participant } from "../meeting/participant.ts";
 import { normalizeName } from "../meeting/names.ts";
 import { type CreateMeeting, MeetingRegistry } from "../meeting/registry.ts";
 import type { ServerMessage } from "../protocol/control.ts";
 import { systemClock } from "../util/clock.ts";
 import { addressKey } from "../util/rate_limiter.ts";
+import { timingSafeEqual } from "../util/ids.ts";
 import { Throttle } from "../util/throttle.ts";
 import { type AccessLimitOptions, AccessLimits } from "./limits.ts";
 import type { Records } from "./records.ts";
+import { MediaClock } from "./media_clock.ts";
 import type { OpusCodecs } from "./media_room.ts";
 import { Room } from "./room.ts";
 import { type Session, SessionStore } from "./sessions.ts";
@@ -43,14 +47,20 @@ export interface HubOptions extends MeetingOptions {
   codecs: OpusCodecs;
   /** How many of the loudest speakers each mixer mixes (default 3). */
   mixSpeakers?: number;
-  /** Called before every mixer tick of every meeting (see `MediaRoomOptions.beforeTick`). */
-  beforeTick?(): void;
+  /** The media clock of every meeting (default: a real one; tests inject one they drive). */
+  mediaClock?: MediaClock;
   /** Sessions unused this long, holding no seat and no live meeting, are forgotten. Default 1 h. */
   sessionIdleMs?: number;
   /** Overrides of the access limits (see `DEFAULT_ACCESS_LIMITS`). */
   limits?: Partial<AccessLimitOptions>;
   /** Default {@linkcode LIST_INTERVAL_MS}. */
   listIntervalMs?: number;
+}
+
+/** A seat found by its media key: the room it is in and the participant. */
+export interface Seat {
+  room: Room;
+  participant: Participant;
 }
 
 /** Something that wants the live meeting list. */
@@ -67,6 +77,8 @@ export class Hub {
   /** Server-wide counters of refused input. */
   readonly counters = { rateLimited: 0, badOrigin: 0 };
   #rooms = new Map<string, Room>();
+  /** Ticks every meeting's mixer; media endpoints that batch input drain on it. */
+  readonly mediaClock: MediaClock;
   /** Limits on creates, passcode guesses and sessions. */
   readonly limits: AccessLimits;
   #listSubscribers = new Set<ListSubscriber>();
@@ -78,6 +90,7 @@ export class Hub {
 
   constructor(options: HubOptions) {
     this.records = options.records;
+    this.mediaClock = options.mediaClock ?? new MediaClock();
     this.registry = new MeetingRegistry(options);
     this.sessions = new SessionStore({ clock: options.clock });
     this.limits = new AccessLimits(options.limits, options.clock);
@@ -91,7 +104,7 @@ export class Hub {
       const room = new Room(meeting, {
         codecs: options.codecs,
         mixSpeakers: options.mixSpeakers,
-        beforeTick: options.beforeTick,
+        clock: this.mediaClock,
       });
       this.#rooms.set(meeting.id, room);
     });
@@ -116,6 +129,33 @@ export class Hub {
     const room = this.#rooms.get(meetingId);
     if (!room) throw new MeetingError("not_found", "no such live meeting");
     return room;
+  }
+
+  /**
+   * The seat whose media key is `mediaKey`, and its room: how a media carrier (a UDP bind, a
+   * WebTransport session) proves which seat it carries. Only our clients' seats can be bound
+   * this way (a plain-RTP seat is bound by the REST API). Keys are compared in constant time.
+   * With `meetingId`, only that meeting is searched (what the UDP bind sends); without, every
+   * live meeting (cost: one comparison per seat on the server).
+   *
+   * @example
+   * ```ts
+   * const seat = hub.seatByMediaKey(key, meetingId);
+   * if (seat) seat.room.attachMedia(seat.participant.id, transport);
+   * ```
+   */
+  seatByMediaKey(mediaKey: string, meetingId?: string): Seat | undefined {
+    const rooms = meetingId === undefined
+      ? this.#rooms.values()
+      : [this.#rooms.get(meetingId)].filter((r): r is Room => r !== undefined);
+    for (const room of rooms) {
+      for (const participant of room.meeting.participants) {
+        if (participant.kind === "client" && timingSafeEqual(participant.mediaKey, mediaKey)) {
+          return { room, participant };
+        }
+      }
+    }
+    return undefined;
   }
 
   /**
@@ -202,6 +242,7 @@ export class Hub {
     clearInterval(this.#sweepTimer);
     this.#listUpdate.stop();
     this.registry.close();
+    this.mediaClock.close();
     this.#listSubscribers.clear();
     this.records.close();
   }

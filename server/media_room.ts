@@ -1,15 +1,22 @@
 /**
- * The media side of one live meeting: takes each participant's RTP and RTCP packets from
- * whatever transport carried them, checks them, stamps them with the sender's
- * server-assigned SSRC, and hands video to the {@linkcode Router} and audio to the
- * {@linkcode Mixer}, whose 20 ms clock runs here. It never looks at which transport a packet
- * came from, and it never sends anything to a non-member. `close()` stops all of it.
+ * The media side of one live meeting: each seat's one {@linkcode MediaTransport}, the
+ * {@linkcode Router} (video) and the {@linkcode Mixer} (audio). It takes each participant's RTP
+ * and RTCP packets from whichever transport carried them (the transport's owner says whose
+ * they are; packet fields are never trusted for that), checks them, stamps them with the
+ * sender's server-assigned SSRC, and hands video to the router and audio to the mixer, which
+ * the server's one {@linkcode MediaClock} ticks every 20 ms. It never knows which carrier a
+ * transport is, and it never sends anything to a seat without a transport.
+ *
+ * Ownership: the room holds at most one transport per seat. `attach` replaces a seat's
+ * transport and closes the old one; `detach` closes it; `close()` closes them all. A transport
+ * closed by its carrier (the socket went, the binding lapsed) leaves the room at once.
  *
  * @example
  * ```ts
- * const media = new MediaRoom(meeting, { codecs, onLevels: (levels) => broadcast(levels) });
- * media.attach(participant.id, { sendMedia: (b) => ws.send(b), bufferedAmount: () => ws.bufferedAmount });
+ * const media = new MediaRoom(meeting, { codecs, clock, onLevels: (levels) => broadcast(levels) });
+ * media.attach(participant.id, new WebSocketTransport({ send, queuedBytes }));
  * media.receive(participant.id, bytes); // one RTP or RTCP packet
+ * media.attach(participant.id, udpTransport); // the WebSocket transport is closed
  * ```
  * @module
  */
@@ -21,17 +28,9 @@ import { parseRtcp, writePli } from "../media/rtcp.ts";
 import { isRtcp, parseRtp, setRtpSsrc } from "../media/rtp.ts";
 import { Router } from "../media/router.ts";
 import { isVp8KeyframeStart } from "../media/vp8.ts";
-import { AUDIO_FRAME_MS, PT_OPUS, PT_VP8 } from "../protocol/media.ts";
-
-/** A member's media transport. */
-export interface MediaMember {
-  /** Sends one packet (binary WebSocket message or UDP datagram). */
-  sendMedia(packet: Uint8Array): void;
-  /** Bytes queued and not yet sent on this member's link. */
-  bufferedAmount(): number;
-  /** The UDP address media comes from, as the server sees it (UDP members only). */
-  readonly address?: { ip: string; port: number };
-}
+import { PT_OPUS, PT_VP8 } from "../protocol/media.ts";
+import { MediaClock } from "./media_clock.ts";
+import type { MediaTransport } from "./media_transport.ts";
 
 /** Opus codec factories (see media/opus.ts). */
 export interface OpusCodecs {
@@ -58,11 +57,15 @@ export interface MediaRoomOptions {
    */
   onEarly?(participantId: string, earlyMs: number): void;
   /**
-   * Called right before each mixer tick, for a transport that batches its input (the UDP
-   * relay polls its socket) to hand over what has arrived: the tick then mixes the
-   * freshest audio, and input needs no faster polling for the mixer's sake.
+   * The server's media clock, which ticks the mixer and is the room's time base; default: a
+   * clock of this room's own.
    */
-  beforeTick?(): void;
+  clock?: MediaClock;
+  /**
+   * A seat's transport changed: attached, replaced, detached or closed by its carrier
+   * (`transport` undefined: the seat has none now).
+   */
+  onTransportChange?(participantId: string, transport: MediaTransport | undefined): void;
 }
 
 /** Packet counters of one meeting, by kind. What the server forwarded is the proof of mode. */
@@ -104,12 +107,11 @@ export const MAX_INCOMING_PACKET = 1500;
 /** Media routing and mixing for one meeting. */
 export class MediaRoom {
   readonly meeting: Meeting;
-  #members = new Map<string, MediaMember>();
+  #transports = new Map<string, MediaTransport>();
   #router: Router;
   #mixer: Mixer;
   #options: MediaRoomOptions;
-  #timer: ReturnType<typeof setTimeout> | undefined;
-  #nextTickAt = 0;
+  #clock: MediaClock;
   #ticks = 0;
   #closed = false;
   #reports = new Map<string, Map<number, ReceptionReport>>();
@@ -135,6 +137,7 @@ export class MediaRoom {
   constructor(meeting: Meeting, options: MediaRoomOptions) {
     this.meeting = meeting;
     this.#options = options;
+    this.#clock = options.clock ?? new MediaClock();
     this.#router = new Router({ requestKeyframe: (id) => this.#sendPli(id) });
     this.#mixer = new Mixer({
       mixSsrc: meeting.mixSsrc,
@@ -145,46 +148,76 @@ export class MediaRoom {
     });
   }
 
-  /** Binds a participant's transport: from now on it sends and receives media. */
-  attach(participantId: string, member: MediaMember): void {
-    if (this.#closed) return;
-    this.detach(participantId);
-    this.#members.set(participantId, member);
+  /**
+   * Makes `transport` the seat's media transport: from now on the seat's media goes to it and
+   * is taken from its owner. A different transport the seat had is closed (explicitly replaced:
+   * one seat, one transport). Returns false, and closes `transport`, when the room is closed
+   * or the transport already is.
+   */
+  attach(participantId: string, transport: MediaTransport): boolean {
+    if (this.#closed || transport.closed) {
+      transport.close();
+      return false;
+    }
+    const previous = this.#transports.get(participantId);
+    if (previous === transport) return true;
+    if (previous) {
+      this.#remove(participantId);
+      previous.close();
+    }
+    this.#transports.set(participantId, transport);
     const limit = this.#options.congestionBytes ?? 256 * 1024;
+    const counters = this.counters.forwarded;
     this.#router.addPeer({
       id: participantId,
       send: (packet) => {
-        member.sendMedia(packet);
-        this.counters.forwarded.video.packets++;
-        this.counters.forwarded.video.bytes += packet.length;
+        transport.send(packet);
+        counters.video.packets++;
+        counters.video.bytes += packet.length;
       },
-      congested: () => member.bufferedAmount() > limit,
-    }, performance.now());
+      congested: () => transport.queuedBytes() > limit,
+    }, this.#clock.now());
     this.#mixer.addParticipant(participantId, (packet) => {
-      member.sendMedia(packet);
-      this.counters.forwarded.audio.packets++;
-      this.counters.forwarded.audio.bytes += packet.length;
+      transport.send(packet);
+      counters.audio.packets++;
+      counters.audio.bytes += packet.length;
     });
-    this.#startClock();
+    transport.onClose(() => {
+      if (this.#transports.get(participantId) !== transport) return;
+      this.#remove(participantId);
+      this.#options.onTransportChange?.(participantId, undefined);
+    });
+    if (this.#transports.size === 1) this.#clock.subscribe(this);
+    this.#options.onTransportChange?.(participantId, transport);
+    return true;
   }
 
-  /** The transport currently bound to a participant's media, if any. */
-  memberOf(participantId: string): MediaMember | undefined {
-    return this.#members.get(participantId);
+  /** The seat's media transport, if it has one (an attached transport is never closed). */
+  transportOf(participantId: string): MediaTransport | undefined {
+    return this.#transports.get(participantId);
   }
 
-  /** Unbinds a participant: nothing more is sent to it or taken from it. */
+  /** Closes the seat's transport, if any: nothing more is sent to it or taken from it. */
   detach(participantId: string): void {
-    if (!this.#members.delete(participantId)) return;
+    this.#transports.get(participantId)?.close(); // its close listener removes it
+  }
+
+  /** Number of seats with a transport. */
+  get transportCount(): number {
+    return this.#transports.size;
+  }
+
+  #remove(participantId: string): void {
+    if (!this.#transports.delete(participantId)) return;
     this.#router.removePeer(participantId);
     this.#mixer.removeParticipant(participantId);
     this.#reports.delete(participantId);
-    if (this.#members.size === 0) this.#stopClock();
+    if (this.#transports.size === 0) this.#clock.unsubscribe(this);
   }
 
   /** Handles one packet from a participant. Bad packets are dropped and counted. */
   receive(participantId: string, bytes: Uint8Array): void {
-    if (this.#closed || !this.#members.has(participantId)) return;
+    if (this.#closed || !this.#transports.has(participantId)) return;
     this.counters.received.packets++;
     this.counters.received.bytes += bytes.length;
     if (bytes.length > MAX_INCOMING_PACKET) {
@@ -213,12 +246,12 @@ export class MediaRoom {
         participantId,
         bytes,
         isVp8KeyframeStart(packet.payload),
-        performance.now(),
+        this.#clock.now(),
       );
       this.#syncRouterDrops();
     } else if (packet.payloadType === PT_OPUS) {
       const lateBefore = this.#mixer.stats.late;
-      this.#mixer.push(participantId, packet, performance.now());
+      this.#mixer.push(participantId, packet, this.#clock.now());
       this.counters.dropped.lateAudio += this.#mixer.stats.late - lateBefore;
     } else {
       this.counters.dropped.unknownPayloadType++;
@@ -235,14 +268,23 @@ export class MediaRoom {
     return this.#mixer.stats;
   }
 
-  /** Stops the clock, the router and the mixer. Idempotent. */
+  /** One mix (called by the media clock every 20 ms while the room has transports). */
+  tick(now: number): void {
+    if (this.#closed) return;
+    const levels = this.#mixer.tick(now);
+    if (++this.#ticks % LEVELS_EVERY_TICKS === 0) this.#options.onLevels?.(levels);
+  }
+
+  /** Closes every seat's transport, leaves the clock, stops the router and the mixer. Idempotent. */
   close(): void {
     if (this.#closed) return;
     this.#closed = true;
-    this.#stopClock();
+    this.#clock.unsubscribe(this);
+    const transports = [...this.#transports.values()];
+    this.#transports.clear();
     this.#router.close();
     this.#mixer.close();
-    this.#members.clear();
+    for (const transport of transports) transport.close();
   }
 
   #receiveRtcp(participantId: string, bytes: Uint8Array): void {
@@ -255,7 +297,7 @@ export class MediaRoom {
       if (packet.type === "pli") {
         const sender = this.meeting.participantBySsrc(packet.mediaSsrc);
         if (sender && sender.id !== participantId && sender.videoSsrc === packet.mediaSsrc) {
-          this.#router.requestKeyframe(sender.id, performance.now());
+          this.#router.requestKeyframe(sender.id, this.#clock.now());
         }
       } else if (packet.type === "rr" || packet.type === "sr") {
         let reports = this.#reports.get(participantId);
@@ -273,11 +315,11 @@ export class MediaRoom {
   }
 
   #sendPli(senderId: string): void {
-    const member = this.#members.get(senderId);
+    const transport = this.#transports.get(senderId);
     const sender = this.meeting.participant(senderId);
-    if (!member || !sender) return;
+    if (!transport || !sender) return;
     const pli = writePli({ senderSsrc: this.meeting.mixSsrc, mediaSsrc: sender.videoSsrc });
-    member.sendMedia(pli);
+    transport.send(pli);
     this.counters.keyframeRequests++;
     this.counters.forwarded.rtcp.packets++;
     this.counters.forwarded.rtcp.bytes += pli.length;
@@ -286,38 +328,5 @@ export class MediaRoom {
   #syncRouterDrops(): void {
     this.counters.dropped.congested = this.#router.stats.droppedCongested;
     this.counters.dropped.waitingKeyframe = this.#router.stats.droppedWaitingKeyframe;
-  }
-
-  // A 20 ms clock that does not drift: each tick is scheduled against the ideal time, and
-  // a stall of more than 100 ms (a paused process) restarts the schedule instead of bursting.
-  #startClock(): void {
-    if (this.#timer !== undefined || this.#closed) return;
-    this.#nextTickAt = performance.now() + AUDIO_FRAME_MS;
-    this.#schedule();
-  }
-
-  #schedule(): void {
-    const delay = Math.max(0, this.#nextTickAt - performance.now());
-    this.#timer = setTimeout(() => this.#tick(), delay);
-  }
-
-  #tick(): void {
-    if (this.#closed) return;
-    const now = performance.now();
-    if (now - this.#nextTickAt > 100) this.#nextTickAt = now;
-    try {
-      this.#options.beforeTick?.();
-      const levels = this.#mixer.tick(now);
-      if (++this.#ticks % LEVELS_EVERY_TICKS === 0) this.#options.onLevels?.(levels);
-    } catch (err) {
-      console.error("mixer tick failed:", err);
-    }
-    this.#nextTickAt += AUDIO_FRAME_MS;
-    this.#schedule();
-  }
-
-  #stopClock(): void {
-    clearTimeout(this.#timer);
-    this.#timer = undefined;
   }
 }

@@ -26,8 +26,14 @@
  * @module
  */
 
-/** What carries a seat's media. `p2p` is not a server transport: the peers send directly. */
-export type TransportKind = "websocket" | "udp" | "webtransport";
+import type { TransportKind } from "../meeting/participant.ts";
+
+/**
+ * What carries a seat's media: "websocket" | "udp" | "webtransport" (defined beside the
+ * participant, whose roster entry shows it). `p2p` is not a server transport: the peers send
+ * directly.
+ */
+export type { TransportKind };
 
 /** One carrier of one seat's media. */
 export interface MediaTransport {
@@ -49,4 +55,55 @@ export interface MediaTransport {
   close(): void;
   /** Calls `listener` once when the transport closes, whoever closed it. */
   onClose(listener: () => void): void;
+}
+
+/**
+ * The life cycle every carrier shares: `closed`, an idempotent `close()` that fires the close
+ * listeners once, and `onClose`. A carrier extends it with `kind`, `send` and `queuedBytes`,
+ * and stops its own work in `closing()` (called once, before the listeners).
+ *
+ * @example
+ * ```ts
+ * class LoopTransport extends TransportBase {
+ *   readonly kind = "websocket";
+ *   sent: Uint8Array[] = [];
+ *   send(packet: Uint8Array) { if (!this.closed) this.sent.push(packet); }
+ *   queuedBytes() { return 0; }
+ * }
+ * ```
+ */
+export abstract class TransportBase implements MediaTransport {
+  abstract readonly kind: TransportKind;
+  #closed = false;
+  #listeners: (() => void)[] = [];
+
+  get closed(): boolean {
+    return this.#closed;
+  }
+
+  abstract send(packet: Uint8Array): void;
+  abstract queuedBytes(): number;
+
+  close(): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    this.closing();
+    const listeners = this.#listeners;
+    this.#listeners = [];
+    for (const listener of listeners) {
+      try {
+        listener();
+      } catch (err) {
+        console.error("media transport close listener failed:", err);
+      }
+    }
+  }
+
+  /** Called once `closed` is true, before the listeners: the carrier stops its own work. */
+  protected closing(): void {}
+
+  onClose(listener: () => void): void {
+    if (this.#closed) listener();
+    else this.#listeners.push(listener);
+  }
 }

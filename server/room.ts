@@ -1,25 +1,34 @@
 /**
- * A Room is the server's side of one live meeting: it binds the meeting's participants to
- * their control connections and fans the meeting's events out to them, and to no one else.
- * Media (router, mixer) will hang off the room too; `close()` cascades to all of it.
+ * A Room is the server's side of one live meeting: it binds the meeting's seats to their
+ * control connections and fans the meeting's events out to them, and to no one else, and it
+ * owns the meeting's {@linkcode MediaRoom}, which holds each seat's media transport.
+ * `close()` cascades to all of it: the media room closes every transport, and every control
+ * connection is told it was removed.
+ *
+ * A seat has at most one control connection (`attachConnection`) and at most one media
+ * transport (`attachMedia`), independently: a terminal client's media stays on its UDP
+ * binding while its control connection is away, and a page's WebSocket transport goes when
+ * its socket does.
  *
  * @example
  * ```ts
- * const room = new Room(meeting);
- * room.attach(participant.id, connection);   // connection now receives roster and chat
- * meeting.cancel(creatorSessionId);          // members get {type:"removed"}; the room closes
+ * const room = new Room(meeting, { codecs, clock });
+ * room.attachConnection(participant.id, connection); // roster and chat go to it
+ * room.attachMedia(participant.id, transport);       // media goes to it, the old one is closed
+ * meeting.cancel(creatorSessionId);  // connections get {type:"removed"}, transports close
  * ```
  * @module
  */
 
 import type { CloseReason, Meeting } from "../meeting/meeting.ts";
-import { participantInfo } from "../meeting/participant.ts";
+import { type ParticipantInfo, participantInfo } from "../meeting/participant.ts";
 import { MIN_LEVEL_DB } from "../media/mix.ts";
 import type { RemovedReason, ServerMessage } from "../protocol/control.ts";
-import { type MediaMember, MediaRoom, type MediaRoomOptions } from "./media_room.ts";
+import { MediaRoom, type MediaRoomOptions } from "./media_room.ts";
+import type { MediaTransport } from "./media_transport.ts";
 
-/** What a room needs of a client connection. */
-export interface RoomMember extends MediaMember {
+/** What a room needs of a seat's control connection. */
+export interface RoomConnection {
   send(message: ServerMessage): void;
   /** Called when the room lets go of this member without the member asking. */
   removed(meetingId: string, reason: RemovedReason): void;
@@ -30,16 +39,19 @@ export class Room {
   readonly meeting: Meeting;
   /** Video routing and audio mixing of this meeting. */
   readonly media: MediaRoom;
-  #members = new Map<string, RoomMember>();
+  #connections = new Map<string, RoomConnection>();
   #closed = false;
   #levelsWereAudible = false;
 
-  constructor(meeting: Meeting, mediaOptions: Omit<MediaRoomOptions, "onLevels" | "onEarly">) {
+  constructor(
+    meeting: Meeting,
+    mediaOptions: Omit<MediaRoomOptions, "onLevels" | "onEarly" | "onTransportChange">,
+  ) {
     this.meeting = meeting;
     this.media = new MediaRoom(meeting, {
       ...mediaOptions,
       onEarly: (participantId, earlyMs) =>
-        this.#members.get(participantId)?.send({
+        this.#connections.get(participantId)?.send({
           type: "mix_timing",
           meetingId: meeting.id,
           earlyMs,
@@ -59,11 +71,19 @@ export class Room {
           })),
         });
       },
+      onTransportChange: (participantId, transport) => {
+        const participant = meeting.participant(participantId);
+        if (!participant || this.#closed) return; // left: the roster follows the leave
+        const kind = transport?.kind ?? null;
+        if (participant.transport === kind) return;
+        participant.transport = kind;
+        this.#sendRoster();
+      },
     });
     meeting.on("joined", () => this.#sendRoster());
     meeting.on("left", (p) => {
-      this.#members.delete(p.id);
-      this.media.detach(p.id);
+      this.#connections.delete(p.id);
+      this.media.detach(p.id); // closes the seat's transport
       this.#sendRoster();
     });
     meeting.on("presence", () => this.#sendRoster());
@@ -74,6 +94,7 @@ export class Room {
     meeting.on("closed", (reason) => this.close(reason));
     meeting.on("mode", (mode) => {
       this.broadcast({ type: "mode", meetingId: meeting.id, mode });
+      this.#sendRoster(); // each participant's `transport` says p2p or the carrier
       this.#sendPeerAddresses();
     });
   }
@@ -83,31 +104,57 @@ export class Room {
   }
 
   /**
-   * Binds a participant's seat to a connection. A connection already bound to that seat
-   * (the same person on a newer connection) is let go with reason "replaced".
+   * Binds a seat to its control connection (roster, chat and events go to it). A connection
+   * already bound to that seat (the same session on a newer connection) is let go with reason
+   * `replaced` first, so it closes its WebSocket transport before the new one looks at the seat.
+   * The seat's media transport is not touched: see {@linkcode Room.attachMedia}.
    */
-  attach(participantId: string, member: RoomMember): void {
-    const previous = this.#members.get(participantId);
-    this.#members.set(participantId, member);
-    this.media.attach(participantId, member);
-    if (previous && previous !== member) previous.removed(this.id, "replaced");
+  attachConnection(participantId: string, connection: RoomConnection): void {
+    const previous = this.#connections.get(participantId);
+    this.#connections.set(participantId, connection);
+    if (previous && previous !== connection) previous.removed(this.id, "replaced");
   }
 
   /**
-   * Moves a participant's media to another transport (a bound UDP address). Control
-   * messages keep going to the connection bound with {@linkcode Room.attach}, if any.
+   * Unbinds a seat's control connection (its socket went away or it left). The seat's media
+   * transport stays: a UDP binding keeps flowing while the seat is held; a WebSocket
+   * transport is closed by its connection, which owns it.
    */
-  bindMedia(participantId: string, member: MediaMember): void {
-    if (this.#closed || !this.meeting.participant(participantId)) return;
-    this.media.attach(participantId, member);
+  detachConnection(participantId: string): void {
+    this.#connections.delete(participantId);
+  }
+
+  /**
+   * Makes `transport` the seat's media transport, and closes the one it had (see
+   * {@linkcode MediaRoom.attach}): the carrier's owner calls it once the seat is proved (a
+   * control connection holding the seat, a UDP or WebTransport peer that showed the seat's
+   * media key). Returns false, and closes `transport`, when the seat or the room is gone.
+   */
+  attachMedia(participantId: string, transport: MediaTransport): boolean {
+    if (this.#closed || !this.meeting.participant(participantId)) {
+      transport.close();
+      return false;
+    }
+    if (!this.media.attach(participantId, transport)) return false;
     this.#sendPeerAddresses();
+    return true;
+  }
+
+  /** Closes the seat's media transport, if any (the seat stays). */
+  detachMedia(participantId: string): void {
+    this.media.detach(participantId);
+  }
+
+  /** The seat's media transport, if it has one. */
+  transportOf(participantId: string): MediaTransport | undefined {
+    return this.media.transportOf(participantId);
   }
 
   /** Sends a message to one member, if connected. Returns whether it was sent. */
   sendTo(participantId: string, message: ServerMessage): boolean {
-    const member = this.#members.get(participantId);
-    member?.send(message);
-    return member !== undefined;
+    const connection = this.#connections.get(participantId);
+    connection?.send(message);
+    return connection !== undefined;
   }
 
   // Two terminal clients in P2P reach each other over UDP: tell each the other's address as
@@ -116,52 +163,42 @@ export class Room {
     if (this.meeting.mode !== "p2p") return;
     const [a, b] = this.meeting.participants;
     if (!a || !b || a.p2p !== "udp") return;
-    const addrA = this.media.memberOf(a.id)?.address;
-    const addrB = this.media.memberOf(b.id)?.address;
+    const addrA = this.media.transportOf(a.id)?.address;
+    const addrB = this.media.transportOf(b.id)?.address;
     if (!addrA || !addrB) return;
     const meetingId = this.meeting.id;
     this.sendTo(a.id, { type: "peer", meetingId, participantId: b.id, ...addrB });
     this.sendTo(b.id, { type: "peer", meetingId, participantId: a.id, ...addrA });
   }
 
-  /**
-   * Unbinds a connection from its seat, if it is still the one bound. The seat's media goes
-   * with it only when that connection carried it: media bound to a UDP address (a terminal
-   * client) keeps flowing while the control connection is away (the seat is held).
-   */
-  detach(participantId: string, member: RoomMember): void {
-    if (this.#members.get(participantId) === member) {
-      this.#members.delete(participantId);
-      if (this.media.memberOf(participantId) === member) this.media.detach(participantId);
-    }
-  }
-
   /** Sends a message to every connected member of this meeting. */
   broadcast(message: ServerMessage): void {
-    for (const member of this.#members.values()) member.send(message);
+    for (const connection of this.#connections.values()) connection.send(message);
   }
 
-  /** Number of members with a live connection. */
+  /** Number of seats with a live control connection. */
   get connectedCount(): number {
-    return this.#members.size;
+    return this.#connections.size;
   }
 
-  /** Lets every member go and stops. Idempotent. */
+  /** Closes every media transport, lets every connection go, and stops. Idempotent. */
   close(reason: CloseReason = "shutdown"): void {
     if (this.#closed) return;
     this.#closed = true;
     this.media.close();
     const removedReason: RemovedReason = reason === "cancelled" ? "cancelled" : "ended";
-    const members = [...this.#members.values()];
-    this.#members.clear();
-    for (const member of members) member.removed(this.id, removedReason);
+    const connections = [...this.#connections.values()];
+    this.#connections.clear();
+    for (const connection of connections) connection.removed(this.id, removedReason);
+  }
+
+  /** What the roster shows (see `participantInfo`: `transport` is p2p in p2p mode). */
+  roster(): ParticipantInfo[] {
+    const mode = this.meeting.mode;
+    return this.meeting.participants.map((p) => participantInfo(p, mode));
   }
 
   #sendRoster(): void {
-    this.broadcast({
-      type: "roster",
-      meetingId: this.id,
-      participants: this.meeting.participants.map(participantInfo),
-    });
+    this.broadcast({ type: "roster", meetingId: this.id, participants: this.roster() });
   }
 }

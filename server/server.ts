@@ -35,7 +35,7 @@ import { Hub } from "./hub.ts";
 import type { AccessLimitOptions } from "./limits.ts";
 import { createOpusDecoder, createOpusEncoder, type OpusEncoderOptions } from "../media/opus.ts";
 import { Records } from "./records.ts";
-import { UdpTransport } from "./udp_transport.ts";
+import { UdpEndpoint } from "./udp_endpoint.ts";
 import type { DatagramIoMode } from "./datagram_io.ts";
 import type { ConsentWindows } from "./media_consent.ts";
 
@@ -127,10 +127,10 @@ export interface RunningServer {
   /** Base address, e.g. `http://127.0.0.1:8000/`. */
   url: string;
   port: number;
-  /** The UDP relay's port. */
+  /** The UDP endpoint's port. */
   udpPort: number;
   hub: Hub;
-  udp: UdpTransport;
+  udp: UdpEndpoint;
   /** Refusals at the edge. */
   counters: ServerCounters;
   /** Open TCP connections, by client address. */
@@ -197,7 +197,7 @@ export async function startServer(options: ServerOptions = {}): Promise<RunningS
   // Assigned right after the port is bound (before any request can arrive), so that a
   // second instance failing on a taken port never touches the records.
   let hub!: Hub;
-  let udp!: UdpTransport;
+  let udp!: UdpEndpoint;
   const counters: ServerCounters = {
     connectionsRefused: 0,
     headerTimeouts: 0,
@@ -275,7 +275,7 @@ export async function startServer(options: ServerOptions = {}): Promise<RunningS
         url,
         clientAddress,
         params: match.params,
-        udp: { transport: udp, host: udpHost },
+        udp: { endpoint: udp, host: udpHost },
       });
     }
     if (match) {
@@ -335,7 +335,6 @@ export async function startServer(options: ServerOptions = {}): Promise<RunningS
       records: Records.open(dbPath),
       codecs: serverOpusCodecs,
       mixSpeakers: options.mixSpeakers,
-      beforeTick: () => udp?.drain(), // UDP audio that arrived since the last poll
       graceMs: options.graceMs,
       idleTimeoutMs: options.idleTimeoutMs,
       p2p: options.p2p,
@@ -349,7 +348,9 @@ export async function startServer(options: ServerOptions = {}): Promise<RunningS
     throw err;
   }
   try {
-    udp = new UdpTransport(udpSocket, hub, { io: options.udpIo, ...options.udpWindows });
+    udp = new UdpEndpoint(udpSocket, hub, { io: options.udpIo, ...options.udpWindows });
+    // Each media tick first takes the UDP audio that arrived since the last poll.
+    hub.mediaClock.addInput(() => udp.drain());
   } catch (err) {
     hub.close();
     udpSocket.close();

@@ -411,7 +411,7 @@ Deno.test("passcode meeting: the creator and members add RTP seats without the p
 });
 
 Deno.test("plain-RTP seats are capped per meeting", async () => {
-  const { MAX_RTP_SEATS_PER_MEETING } = await import("../server/udp_transport.ts");
+  const { MAX_RTP_SEATS_PER_MEETING } = await import("../server/udp_endpoint.ts");
   await using server = await testServer();
   const meeting = await createMeeting(server, "Many");
   for (let i = 0; i < MAX_RTP_SEATS_PER_MEETING; i++) {

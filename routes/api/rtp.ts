@@ -14,7 +14,7 @@
  *   400 for an address that cannot be a participant's (unspecified, broadcast, multicast,
  *   reserved, port 0, the server's own UDP socket); 409 `address_in_use` when `ip:port` is
  *   bound to another seat; 429 `limit_reached` past `MAX_RTP_SEATS_PER_MEETING` (64) seats in
- *   the meeting or `MAX_RTP_SEATS_PER_IP` (128; server/udp_transport.ts) from one IP.
+ *   the meeting or `MAX_RTP_SEATS_PER_IP` (128; server/udp_endpoint.ts) from one IP.
  * - `DELETE /api/meetings/:id/rtp/:participantId` with `Authorization: Bearer <that token>`:
  *   204, the participant leaves.
  *
@@ -41,7 +41,7 @@ function payloadType(value: unknown, field: string): number | undefined {
 }
 
 export const addRtpParticipant: RouteHandler = api(async (req, { hub, params, udp }) => {
-  if (!udp) throw new MeetingError("internal", "the UDP relay is not running");
+  if (!udp) throw new MeetingError("internal", "the UDP endpoint is not running");
   const room = hub.findRoom(params.id);
   if (!room) hub.registry.require(params.id); // throws not_found / meeting_closed
   const meeting = room!.meeting;
@@ -52,7 +52,7 @@ export const addRtpParticipant: RouteHandler = api(async (req, { hub, params, ud
   }
   const body = await readJsonObject(req);
   const name = normalizeName(body.name);
-  const machine: LocalAddresses = { serverPort: udp.transport.port, local: localIpv4Interfaces() };
+  const machine: LocalAddresses = { serverPort: udp.endpoint.port, local: localIpv4Interfaces() };
   if (typeof body.ip !== "string") throw new MeetingError("bad_request", "ip must be a string");
   const refusal = refuseRtpAddress(body.ip, body.port as number, machine);
   if (refusal) throw new MeetingError("bad_request", refusal);
@@ -71,18 +71,18 @@ export const addRtpParticipant: RouteHandler = api(async (req, { hub, params, ud
   }
   const source = { transport: "udp" as const, hostname: body.ip, port: body.port as number };
   const destination = { ...source, port: receivePort as number };
-  udp.transport.assertPlainRtpAllowed(room!, source);
+  udp.endpoint.assertPlainRtpAllowed(room!, source);
   const session = hub.sessions.create(name);
   // The caller is the creator or a member: the seat needs no passcode.
   const { participant } = meeting.join(session.id, name, { kind: "rtp", preauthorized: true });
   meeting.setMediaState(participant.id, { audio: audio !== undefined, video: video !== undefined });
-  udp.transport.bindPlainRtp(room!, participant.id, source, destination, { audio, video });
+  udp.endpoint.bindPlainRtp(room!, participant.id, source, destination, { audio, video });
   return Response.json({
     participantId: participant.id,
     name: participant.name,
     token: session.token,
     ip: udp.host,
-    port: udp.transport.port,
+    port: udp.endpoint.port,
     sdp: plainRtpSdp({
       title: meeting.title,
       ip: body.ip,

@@ -1,0 +1,139 @@
+/**
+ * The media clock: one 20 ms tick for every meeting of the server. Each tick first drains the
+ * inputs that batch their packets (the UDP endpoint hands over the datagrams that have
+ * arrived), once, and then ticks every media room that has members (each room's mixer mixes
+ * one frame). Ticks are scheduled against the ideal time, so they do not drift; a stall of more
+ * than {@linkcode MAX_STALL_MS} (a paused process) restarts the schedule instead of bursting.
+ * The clock runs only while a room needs it: rooms subscribe when they get their first
+ * transport and unsubscribe when their last one goes.
+ *
+ * Time is injected ({@linkcode Clock}): tests drive it with `ManualClock`.
+ *
+ * @example
+ * ```ts
+ * const clock = new MediaClock(new ManualClock(0));
+ * clock.addInput(() => udp.drain());
+ * clock.subscribe(mediaRoom);   // mediaRoom.tick(now) every 20 ms, after the drain
+ * ```
+ * @module
+ */
+
+import { AUDIO_FRAME_MS } from "../protocol/media.ts";
+import type { Clock, TimerHandle } from "../util/clock.ts";
+
+/** The tick period, ms: one audio frame. */
+export const MEDIA_TICK_MS = AUDIO_FRAME_MS;
+
+/** A tick this much later than its ideal time restarts the schedule, ms. */
+export const MAX_STALL_MS = 100;
+
+/** Something ticked by the clock (a media room). */
+export interface MediaTicker {
+  /** One tick at `now` (the clock's time, ms). */
+  tick(now: number): void;
+}
+
+/** A monotonic clock (performance.now()) with real timers: the server's default. */
+export const monotonicClock: Clock = {
+  now: () => performance.now(),
+  setTimeout: (fn, ms) => setTimeout(fn, ms),
+  clearTimeout: (handle) => clearTimeout(handle as number),
+};
+
+/** The server's one media clock. */
+export class MediaClock {
+  readonly #clock: Clock;
+  #tickers = new Set<MediaTicker>();
+  #inputs = new Set<() => void>();
+  #timer: TimerHandle | undefined;
+  #nextTickAt = 0;
+  #closed = false;
+  #inTick = false;
+  /** Ticks run so far. */
+  ticks = 0;
+
+  constructor(clock: Clock = monotonicClock) {
+    this.#clock = clock;
+  }
+
+  /** The clock's time, ms (monotonic by default): the time base of every media room. */
+  now(): number {
+    return this.#clock.now();
+  }
+
+  /** Whether the tick is scheduled (some room has members). */
+  get running(): boolean {
+    return this.#timer !== undefined;
+  }
+
+  /**
+   * Adds an input drained at the start of every tick, before any room ticks, so that the
+   * mixers mix the freshest audio. Returns a function that removes it.
+   */
+  addInput(drain: () => void): () => void {
+    this.#inputs.add(drain);
+    return () => this.#inputs.delete(drain);
+  }
+
+  /** Ticks `ticker` from the next tick on; starts the clock if it was stopped. */
+  subscribe(ticker: MediaTicker): void {
+    if (this.#closed) return;
+    this.#tickers.add(ticker);
+    if (this.#timer === undefined && !this.#inTick) {
+      this.#nextTickAt = this.#clock.now() + MEDIA_TICK_MS;
+      this.#schedule();
+    }
+  }
+
+  /** Stops ticking `ticker`; the clock stops when nothing is left to tick. */
+  unsubscribe(ticker: MediaTicker): void {
+    this.#tickers.delete(ticker);
+    if (this.#tickers.size === 0) this.#stop();
+  }
+
+  /** Stops for good. */
+  close(): void {
+    this.#closed = true;
+    this.#tickers.clear();
+    this.#inputs.clear();
+    this.#stop();
+  }
+
+  #schedule(): void {
+    const delay = Math.max(0, this.#nextTickAt - this.#clock.now());
+    this.#timer = this.#clock.setTimeout(() => this.#tick(), delay);
+  }
+
+  #stop(): void {
+    if (this.#timer !== undefined) this.#clock.clearTimeout(this.#timer);
+    this.#timer = undefined;
+  }
+
+  #tick(): void {
+    this.#timer = undefined;
+    if (this.#closed || this.#tickers.size === 0) return;
+    const now = this.#clock.now();
+    if (now - this.#nextTickAt > MAX_STALL_MS) this.#nextTickAt = now;
+    this.ticks++;
+    this.#inTick = true;
+    for (const drain of this.#inputs) {
+      try {
+        drain();
+      } catch (err) {
+        console.error("media input drain failed:", err);
+      }
+    }
+    // A room that empties during the tick leaves the set; Set iteration allows that.
+    for (const ticker of this.#tickers) {
+      try {
+        ticker.tick(now);
+      } catch (err) {
+        console.error("media room tick failed:", err);
+      }
+    }
+    this.#inTick = false;
+    if (this.#tickers.size === 0 || this.#closed) return;
+    this.#nextTickAt += MEDIA_TICK_MS;
+    this.#schedule();
+  }
+}

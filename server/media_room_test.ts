@@ -1,0 +1,187 @@
+import assert from "node:assert/strict";
+import { parseRtcp } from "../media/rtcp.ts";
+import { parseRtp, writeRtp } from "../media/rtp.ts";
+import { createOpusEncoder } from "../media/opus.ts";
+import { createOpusDecoder } from "../media/opus.ts";
+import { packetizeVp8 } from "../media/vp8.ts";
+import { PT_OPUS, PT_VP8 } from "../protocol/media.ts";
+import { ManualClock } from "../util/clock.ts";
+import { fakeCodecs, FakeTransport, testMeeting } from "./_testing.ts";
+import { MediaClock } from "./media_clock.ts";
+import { MediaRoom, type MediaRoomOptions } from "./media_room.ts";
+import type { MediaTransport } from "./media_transport.ts";
+
+function setup(options: Partial<MediaRoomOptions> = {}) {
+  const { meeting } = testMeeting({ p2p: "off" });
+  const ann = meeting.join("s1", "Ann").participant;
+  const bob = meeting.join("s2", "Bob").participant;
+  const cy = meeting.join("s3", "Cy").participant;
+  const time = new ManualClock(0);
+  const clock = new MediaClock(time);
+  const changes: [string, string | undefined][] = [];
+  const media = new MediaRoom(meeting, {
+    codecs: fakeCodecs,
+    clock,
+    onTransportChange: (id, t) => changes.push([id, t?.kind]),
+    ...options,
+  });
+  return { meeting, ann, bob, cy, time, clock, media, changes };
+}
+
+/** One VP8 frame as RTP packets from `ssrc` (a keyframe or not). */
+function videoFrame(ssrc: number, keyframe: boolean, seq: number): Uint8Array[] {
+  const frame = new Uint8Array(2500).fill(7);
+  frame[0] = keyframe ? 0x10 : 0x11; // VP8 payload header: bit 0 clear = keyframe
+  return packetizeVp8(frame, { pictureId: seq, maxPayloadSize: 1100 }).map((payload, i, all) =>
+    writeRtp({
+      payloadType: PT_VP8,
+      sequenceNumber: seq * 10 + i,
+      timestamp: seq * 3000,
+      ssrc,
+      marker: i === all.length - 1,
+      payload,
+    })
+  );
+}
+
+const videoOf = (t: FakeTransport) =>
+  t.sent.map(parseRtp).filter((p) => p.ok && p.packet.payloadType === PT_VP8);
+const plisTo = (t: FakeTransport) =>
+  t.sent.filter((b) => {
+    const r = parseRtcp(b);
+    return r.ok && r.packets.some((p) => p.type === "pli");
+  });
+
+Deno.test("media room: attach replaces a seat's transport explicitly and closes the old one", () => {
+  const { ann, bob, media, changes } = setup();
+  const ws = new FakeTransport("websocket");
+  const udp = new FakeTransport("udp", { ip: "127.0.0.1", port: 40000 });
+  const bobWs = new FakeTransport("websocket");
+  assert.equal(media.attach(ann.id, ws), true);
+  media.attach(bob.id, bobWs);
+  assert.equal(media.attach(ann.id, ws), true, "the same transport again changes nothing");
+  assert.equal(ws.closed, false);
+  media.attach(ann.id, udp);
+  assert.equal(ws.closed, true, "the old transport is closed");
+  assert.equal(media.transportOf(ann.id), udp);
+  for (const packet of videoFrame(bob.videoSsrc, true, 1)) media.receive(bob.id, packet);
+  assert.ok(videoOf(udp).length > 0, "media goes to the new transport");
+  assert.equal(videoOf(ws).length, 0, "and never to the closed one");
+  assert.deepEqual(changes, [
+    [ann.id, "websocket"],
+    [bob.id, "websocket"],
+    [ann.id, "udp"],
+  ]);
+});
+
+Deno.test("media room: detach closes the transport; a transport closed by its carrier leaves the room", () => {
+  const { ann, bob, media, clock, changes } = setup();
+  const a = new FakeTransport();
+  const b = new FakeTransport();
+  media.attach(ann.id, a);
+  media.attach(bob.id, b);
+  assert.equal(clock.running, true, "a room with transports is on the clock");
+  a.close(); // the socket went away
+  assert.equal(media.transportOf(ann.id), undefined);
+  assert.equal(media.transportCount, 1);
+  media.receive(ann.id, videoFrame(ann.videoSsrc, true, 1)[0]);
+  assert.equal(media.counters.received.packets, 0, "nothing is taken from a seat without one");
+  media.detach(bob.id);
+  assert.equal(b.closed, true);
+  assert.equal(media.transportCount, 0);
+  assert.equal(clock.running, false, "an empty room leaves the clock");
+  assert.deepEqual(changes.slice(2), [[ann.id, undefined], [bob.id, undefined]]);
+});
+
+Deno.test("media room: closing the room closes every transport; a closed room takes none", () => {
+  const { ann, bob, media, clock } = setup();
+  const a = new FakeTransport();
+  const b = new FakeTransport("udp");
+  media.attach(ann.id, a);
+  media.attach(bob.id, b);
+  media.close();
+  assert.equal(a.closed && b.closed, true);
+  assert.equal(clock.running, false);
+  const late = new FakeTransport();
+  assert.equal(media.attach(ann.id, late), false);
+  assert.equal(late.closed, true, "a transport handed to a closed room is closed");
+  const dead = new FakeTransport();
+  dead.close();
+  const { media: other, ann: ann2 } = setup();
+  assert.equal(other.attach(ann2.id, dead), false, "a closed transport is refused");
+});
+
+Deno.test("media room: video goes to every other seat stamped with the sender's SSRC; a congested transport's video waits for a keyframe", () => {
+  const { ann, bob, cy, media, time } = setup({ congestionBytes: 1000 });
+  const a = new FakeTransport();
+  const b = new FakeTransport();
+  const c = new FakeTransport();
+  media.attach(ann.id, a);
+  media.attach(bob.id, b);
+  media.attach(cy.id, c);
+  a.sent = [];
+  for (const packet of videoFrame(0x1234, true, 1)) media.receive(ann.id, packet); // own SSRC
+  assert.equal(videoOf(a).length, 0, "not back to the sender");
+  const toBob = videoOf(b);
+  assert.ok(toBob.length >= 3);
+  for (const p of toBob) assert.equal(p.ok && p.packet.ssrc, ann.videoSsrc);
+  assert.equal(videoOf(c).length, toBob.length);
+  // Cy's transport backs up: the router reads queuedBytes and drops Cy's video.
+  time.advance(600); // past the keyframe requests of the joins (one per 500 ms)
+  c.queued = 5000;
+  const before = videoOf(c).length;
+  a.sent = [];
+  for (const packet of videoFrame(ann.videoSsrc, false, 2)) media.receive(ann.id, packet);
+  assert.equal(videoOf(c).length, before, "nothing more to the congested transport");
+  assert.ok(videoOf(b).length > toBob.length, "the others still get it");
+  assert.ok(media.counters.dropped.congested >= 1);
+  assert.equal(plisTo(a).length, 1, "the sender is asked for a keyframe");
+  // Drained, Cy still waits for the keyframe: a delta frame does not go.
+  c.queued = 0;
+  for (const packet of videoFrame(ann.videoSsrc, false, 3)) media.receive(ann.id, packet);
+  assert.equal(videoOf(c).length, before);
+  for (const packet of videoFrame(ann.videoSsrc, true, 4)) media.receive(ann.id, packet);
+  assert.ok(videoOf(c).length > before, "from the keyframe on");
+});
+
+Deno.test("media room: the media clock mixes: a speaker is heard by the others through their transports", () => {
+  const { ann, bob, cy, media, time, meeting } = setup({
+    codecs: {
+      createEncoder: () => createOpusEncoder({ bitrate: 32_000 }),
+      createDecoder: () => createOpusDecoder(),
+    },
+  });
+  const transports = new Map<string, MediaTransport & { sent: Uint8Array[] }>();
+  for (const p of [ann, bob, cy]) {
+    const t = new FakeTransport();
+    transports.set(p.id, t);
+    media.attach(p.id, t);
+  }
+  const encoder = createOpusEncoder({ bitrate: 32_000 });
+  const pcm = new Int16Array(960);
+  for (let frame = 0; frame < 25; frame++) {
+    for (let i = 0; i < 960; i++) {
+      pcm[i] = Math.round(8000 * Math.sin(2 * Math.PI * 440 * (frame * 960 + i) / 48_000));
+    }
+    media.receive(
+      ann.id,
+      writeRtp({
+        payloadType: PT_OPUS,
+        sequenceNumber: frame,
+        timestamp: frame * 960,
+        ssrc: ann.audioSsrc,
+        payload: encoder.encode(pcm),
+      }),
+    );
+    time.advance(20);
+  }
+  encoder.close();
+  const mixTo = (id: string) =>
+    transports.get(id)!.sent.map(parseRtp).filter((p) =>
+      p.ok && p.packet.payloadType === PT_OPUS && p.packet.ssrc === meeting.mixSsrc
+    ).length;
+  assert.ok(mixTo(bob.id) >= 20, `Bob got ${mixTo(bob.id)} mixes`);
+  assert.ok(mixTo(cy.id) >= 20);
+  assert.ok(media.mixerStats.decodes > 0);
+  media.close();
+});

@@ -1,0 +1,47 @@
+/**
+ * The WebSocket media transport: a seat's RTP and RTCP as binary messages on its control
+ * WebSocket. The control connection owns it (one at a time, made once the connection holds a
+ * seat) and hands it to the room with `Room.attachMedia`. Closing it stops media on the socket
+ * and nothing else: the control connection stays open (the seat's media moved to UDP or
+ * WebTransport, or the seat left).
+ *
+ * @example
+ * ```ts
+ * const transport = new WebSocketTransport({
+ *   send: (packet) => socket.send(packet),
+ *   queuedBytes: () => socket.bufferedAmount,
+ * });
+ * room.attachMedia(participantId, transport);
+ * ```
+ * @module
+ */
+
+import { TransportBase } from "./media_transport.ts";
+
+/** What the transport needs of its socket (the control connection's send path). */
+export interface WebSocketCarrier {
+  /** Sends one binary message (the control connection drops a client that stopped reading). */
+  send(packet: Uint8Array): void;
+  /** The socket's `bufferedAmount`: bytes queued for the client, control messages included. */
+  queuedBytes(): number;
+}
+
+/** A seat's media on its control WebSocket. */
+export class WebSocketTransport extends TransportBase {
+  readonly kind = "websocket" as const;
+  #carrier: WebSocketCarrier;
+
+  constructor(carrier: WebSocketCarrier) {
+    super();
+    this.#carrier = carrier;
+  }
+
+  send(packet: Uint8Array): void {
+    if (!this.closed) this.#carrier.send(packet);
+  }
+
+  /** The socket's queue (Deno and npm:ws count what was sent this turn as queued). */
+  queuedBytes(): number {
+    return this.#carrier.queuedBytes();
+  }
+}
