@@ -1,5 +1,5 @@
 /**
- * Datagram I/O for the UDP relay, in two interchangeable forms over one socket opened with
+ * Datagram I/O for the UDP endpoint, in two interchangeable forms over one socket opened with
  * `Deno.listenDatagram`:
  *
  * - `deno`: `socket.receive()` in a loop and one `socket.send()` per datagram. Each is an

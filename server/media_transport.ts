@@ -4,8 +4,8 @@
  * sends through it and reads its congestion signal; it never knows which carrier it is.
  *
  * Life cycle: a transport is made by its carrier's owner (the control connection, the UDP
- * socket, the WebTransport endpoint) once the seat is proved, attached to the seat with
- * `MediaRoom.attach`, and closed exactly once: by its carrier (the socket went away, the
+ * endpoint, the WebTransport endpoint) once the seat is proved, attached to the seat with
+ * `Room.attachMedia` (which calls `MediaRoom.attach`), and closed exactly once: by its carrier (the socket went away, the
  * binding lapsed), by the room (the seat moved to another transport, the seat left, the meeting
  * closed), or by the server shutting down. Closing it stops media on that carrier only: closing
  * a WebSocket transport leaves the control connection open. Incoming packets go from the
