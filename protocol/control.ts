@@ -19,8 +19,15 @@ import type { ChatMessage } from "../meeting/chat.ts";
 import type { ErrorCode } from "../meeting/errors.ts";
 import type { MeetingDetails, MeetingMode, MeetingSummary } from "../meeting/meeting.ts";
 import type { P2pCapability } from "../meeting/mode.ts";
-import type { ParticipantInfo } from "../meeting/participant.ts";
+import type { ParticipantInfo, RosterTransport } from "../meeting/participant.ts";
 import type { SeatMedia } from "./media.ts";
+
+/**
+ * A roster entry (`roster` events, meeting details): the participant's public fields, with
+ * `transport`: how its media travels (`websocket`, `udp`, `webtransport`, `p2p`, or null when
+ * the server holds no media transport for the seat).
+ */
+export type { ParticipantInfo, RosterTransport };
 
 /** Largest control message accepted, in bytes. */
 export const MAX_CONTROL_MESSAGE_BYTES = 64 * 1024;
@@ -122,6 +129,7 @@ export type ServerMessage =
     retryAfterMs?: number;
   }
   | { type: "meetings"; meetings: MeetingSummary[] }
+  /** Every participant of the meeting, on join, leave, presence, media transport or mode change. */
   | { type: "roster"; meetingId: string; participants: ParticipantInfo[] }
   | { type: "chat"; meetingId: string; message: ChatMessage }
   | { type: "removed"; meetingId: string; reason: RemovedReason }

@@ -456,6 +456,9 @@ export class UdpEndpoint {
       bytes: new TokenBucket(CONNECTION_LIMITS.mediaBytes),
     };
     const previous = this.#bySeat.get(participantId);
+    const atAddress = this.#byAddress.get(key);
+    // Callers refuse an address bound to another seat; should one slip through, it is unbound.
+    if (atAddress && atAddress !== previous) atAddress.transport.close();
     this.#byAddress.set(key, binding);
     this.#bySeat.set(participantId, binding);
     transport.onClose(() => this.#forget(binding));

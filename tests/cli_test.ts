@@ -456,9 +456,9 @@ Deno.test({
       // The roster shows the clients' media state; media came over UDP.
       const details = await (await fetch(`${server.url}api/meetings/${meetingId}`)).json();
       const state = Object.fromEntries(
-        details.roster.map((p: ParticipantInfo) => [p.name, [p.audio, p.video]]),
+        details.roster.map((p: ParticipantInfo) => [p.name, [p.audio, p.video, p.transport]]),
       );
-      assert.deepEqual([state.Ann, state.Bob], [[true, true], [true, true]]);
+      assert.deepEqual([state.Ann, state.Bob], [[true, true, "udp"], [true, true, "udp"]]);
       assert.ok(server.udp.counters.binds >= 2);
       assert.ok(server.udp.counters.received > 200, JSON.stringify(server.udp.counters));
       // A PLI for Ann's video reaches her client, which answers with a keyframe.

@@ -74,6 +74,11 @@ Deno.test("relay: each bot hears the others' tones and not its own; another meet
       { what: "levels with three speakers" },
     );
     const details = await (await fetch(`${server.url}api/meetings/${a}`)).json();
+    assert.deepEqual(
+      details.roster.map((p: { transport: string }) => p.transport),
+      ["websocket", "websocket", "websocket"],
+      "the bots' media rides their WebSockets",
+    );
     assert.ok(details.media.forwarded.video.packets >= 90, JSON.stringify(details.media));
     assert.ok(details.media.forwarded.audio.packets >= 150);
   } finally {

@@ -103,11 +103,12 @@ for (const udpIo of ["batched", "deno"] as const) {
         // The roster shows the RTP participant; DELETE with its token removes it.
         const details = await (await fetch(`${server.url}api/meetings/${meeting.id}`)).json();
         const seat = details.roster.find((p: { id: string }) => p.id === participantId);
-        assert.deepEqual([seat.name, seat.kind, seat.audio, seat.video], [
+        assert.deepEqual([seat.name, seat.kind, seat.audio, seat.video, seat.transport], [
           "ffmpeg",
           "rtp",
           true,
           false,
+          "udp",
         ]);
         const wrong = await fetch(`${server.url}api/meetings/${meeting.id}/rtp/${participantId}`, {
           method: "DELETE",
