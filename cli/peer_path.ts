@@ -130,6 +130,41 @@ export interface PeerPathStats {
   failures: number;
   /** Milliseconds from probing to the switch, for the last switch to direct. */
   lastSwitchMs: number | null;
+  /** Peer addresses refused (see {@linkcode refusePeerAddress}): never probed. */
+  refused: number;
+}
+
+/**
+ * Why a peer address must not be sent to, or null when it may: an unspecified, broadcast,
+ * multicast or reserved address, or a port outside 1-65535 (the server refuses the same as
+ * destinations). The server only names addresses that proved they receive, so this is a
+ * second line: a probe to a broadcast address would reach every host of a network.
+ *
+ * @example
+ * ```ts
+ * refusePeerAddress("192.0.2.7", 40000); // null
+ * refusePeerAddress("255.255.255.255", 40000); // "255.255.255.255 is a broadcast address"
+ * ```
+ */
+export function refusePeerAddress(ip: string, port: number): string | null {
+  if (!Number.isInteger(port) || port < 1 || port > 65535) return `port ${port} is not 1-65535`;
+  const v4 = /^(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})$/.exec(ip);
+  if (v4) {
+    const octets = v4.slice(1).map(Number);
+    if (octets.some((o) => o > 255)) return `${ip} is not an IPv4 address`;
+    const first = octets[0];
+    if (first === 0) return `${ip} is an unspecified address`;
+    if (octets.every((o) => o === 255)) return `${ip} is a broadcast address`;
+    if (first >= 224 && first <= 239) return `${ip} is a multicast address`;
+    if (first >= 240) return `${ip} is a reserved address`;
+    return null;
+  }
+  const v6 = ip.toLowerCase().replace(/^\[|\]$/g, "");
+  if (!/^[0-9a-f:.]+$/.test(v6) || !v6.includes(":")) return `${ip} is not an IP address`;
+  if (/^[0:]+$/.test(v6)) return `${ip} is an unspecified address`;
+  if (v6.startsWith("ff")) return `${ip} is a multicast address`;
+  const mapped = /^(?:0*:)*:?ffff:(\d+\.\d+\.\d+\.\d+)$/.exec(v6);
+  return mapped ? refusePeerAddress(mapped[1], port) : null;
 }
 
 function nonce(): string {
@@ -163,6 +198,7 @@ export class PeerPath {
     switches: 0,
     failures: 0,
     lastSwitchMs: null,
+    refused: 0,
   };
   #mode: "p2p" | "relay" = "relay";
   #peer: PeerAddress | null = null;
@@ -221,6 +257,12 @@ export class PeerPath {
   /** The server told the peer's observed address. */
   setPeer(peer: PeerAddress): void {
     if (this.#closed) return;
+    if (refusePeerAddress(peer.ip, peer.port) !== null) {
+      // Not an address to send to: no probe, and the server hears that P2P failed.
+      this.stats.refused++;
+      if (this.#mode === "p2p") this.#options.reportFailure();
+      return;
+    }
     clearTimeout(this.#drainTimer);
     if (samePeer(peer, this.#peer) && (this.#kind === "direct" || this.probing)) return;
     const moved = this.#peer !== null && !samePeer(peer, this.#peer);

@@ -207,16 +207,54 @@ interface Stream {
   plis: number;
 }
 
+/** Longest file name {@linkcode safeFileName} makes (before a suffix and `.ivf`). */
+export const MAX_FILE_NAME = 60;
+
+/** Names Windows keeps for devices, whatever follows a dot (`con.ivf` is the console). */
+const WINDOWS_DEVICE = /^(con|prn|aux|nul|com[0-9]|lpt[0-9])(\.|$)/i;
+
 /**
- * A file name made of safe characters (letters, digits, `.`, `_`, `-`).
+ * A file name made of safe characters (letters, digits, `.`, `_`, `-`), at most
+ * {@linkcode MAX_FILE_NAME} long, never starting with a dot, never a Windows device name.
  *
  * @example
  * ```ts
  * safeFileName("Ann Lee/../x"); // "Ann_Lee_.._x"
+ * safeFileName("CON"); // "_CON"
  * ```
  */
 export function safeFileName(name: string): string {
-  return name.replace(/[^A-Za-z0-9._-]+/g, "_").replace(/^\.+/, "_").slice(0, 60);
+  const safe = name.replace(/[^A-Za-z0-9._-]+/g, "_").replace(/^\.+/, "_").slice(0, MAX_FILE_NAME);
+  return WINDOWS_DEVICE.test(safe) ? `_${safe}`.slice(0, MAX_FILE_NAME) : safe;
+}
+
+/**
+ * The base name of a recording for a sender: its display name made safe, else `ssrc-N`,
+ * made unique among `used` without regard to case (`Ann` and `ann` are one file on macOS
+ * and Windows), and added to `used`. Display names come from other participants.
+ *
+ * @example
+ * ```ts
+ * const used = new Set<string>();
+ * recordingFileBase("Ann", 1, used); // "Ann"
+ * recordingFileBase("ann", 2, used); // "ann-2"
+ * ```
+ */
+export function recordingFileBase(
+  name: string | undefined,
+  ssrc: number,
+  used: Set<string>,
+): string {
+  let base = name ? safeFileName(name) : "";
+  if (!base) base = `ssrc-${ssrc}`;
+  const candidates = [base, `${base}-${ssrc}`];
+  let chosen = candidates.find((c) => !used.has(c.toLowerCase()));
+  for (let n = 2; chosen === undefined; n++) {
+    const c = `${base}-${ssrc}-${n}`;
+    if (!used.has(c.toLowerCase())) chosen = c;
+  }
+  used.add(chosen.toLowerCase());
+  return chosen;
 }
 
 /**
@@ -328,10 +366,7 @@ export class VideoReceiver {
   #open(stream: Stream, width: number, height: number): IvfWriter {
     const name = this.#options.nameOf(stream.ssrc);
     stream.name = name;
-    let base = name ? safeFileName(name) : "";
-    if (!base) base = `ssrc-${stream.ssrc}`;
-    if (this.#usedNames.has(base)) base = `${base}-${stream.ssrc}`;
-    this.#usedNames.add(base);
+    const base = recordingFileBase(name, stream.ssrc, this.#usedNames);
     const path = `${this.#options.dir}/${base}.ivf`;
     const writer = IvfWriter.create(path, { width, height });
     this.#options.onRecording(name, stream.ssrc, path);

@@ -56,6 +56,13 @@ export class WavError extends Error {
   }
 }
 
+/**
+ * Sample rates a WAV file may declare (8 kHz to 384 kHz). The audio is resampled to 48 kHz,
+ * so the output grows by 48,000 / rate: a file of a few kilobytes declaring 1 Hz would
+ * ask for gigabytes.
+ */
+export const WAV_RATE_RANGE: Readonly<{ min: number; max: number }> = { min: 8_000, max: 384_000 };
+
 const WAVE_FORMAT_PCM = 1;
 const WAVE_FORMAT_EXTENSIBLE = 0xfffe;
 
@@ -100,6 +107,11 @@ export function parseWav(bytes: Uint8Array): WavAudio {
       if (tag !== WAVE_FORMAT_PCM) throw new WavError(`WAV format ${tag} is not PCM`);
       if (bits !== 16) throw new WavError(`${bits}-bit WAV: only 16-bit PCM is supported`);
       if (channels < 1 || sampleRate < 1) throw new WavError("WAV with no channels or rate");
+      if (sampleRate < WAV_RATE_RANGE.min || sampleRate > WAV_RATE_RANGE.max) {
+        throw new WavError(
+          `WAV rate ${sampleRate} Hz: ${WAV_RATE_RANGE.min} to ${WAV_RATE_RANGE.max} Hz are read`,
+        );
+      }
       format = { channels, sampleRate };
     } else if (id === "data") {
       if (!format) throw new WavError("WAV data before its fmt chunk");

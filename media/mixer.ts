@@ -40,7 +40,7 @@ import {
   SpeakerSelector,
   sumFrames,
 } from "./mix.ts";
-import type { OpusDecoder, OpusEncoder } from "./opus.ts";
+import { type OpusDecoder, type OpusEncoder, opusPacketSamples } from "./opus.ts";
 import { type RtpHeaderExtension, type RtpPacket, writeRtp } from "./rtp.ts";
 
 /** Options of a {@linkcode Mixer}. */
@@ -118,6 +118,12 @@ export interface MixerStats {
   sentBytes: number;
   /** Packets pushed that arrived too late to be mixed. */
   late: number;
+  /**
+   * Frames not decoded because they are not one 20 ms Opus packet (see
+   * {@linkcode opusPacketSamples}): they would not be mixed, and a 120 ms packet costs up to
+   * six decodes of the mixer's 20 ms budget.
+   */
+  notTwentyMs: number;
 }
 
 interface Input {
@@ -163,6 +169,7 @@ export class Mixer {
     sentPackets: 0,
     sentBytes: 0,
     late: 0,
+    notTwentyMs: 0,
   };
 
   constructor(options: MixerOptions) {
@@ -270,9 +277,16 @@ export class Mixer {
     if (out === null) return;
     let pcm: Int16Array; // a view, valid until the next decode: converted to float below
     if (out.kind === "frame") {
-      pcm = input.decoder.decodeView(out.payload);
-      input.frameCapture = input.captureTimes.get(out.rtpTimestamp) ?? null;
+      const capture = input.captureTimes.get(out.rtpTimestamp) ?? null;
       input.captureTimes.delete(out.rtpTimestamp);
+      if (opusPacketSamples(out.payload) !== OPUS_FRAME_SAMPLES) {
+        // Not a 20 ms frame: it would not be mixed, so it is not decoded either (a sender
+        // of 120 ms packets would make each tick cost it six decodes).
+        this.stats.notTwentyMs++;
+        return;
+      }
+      pcm = input.decoder.decodeView(out.payload);
+      input.frameCapture = capture;
     } else {
       pcm = input.decoder.decodeView(null); // Opus loss concealment
     }

@@ -250,3 +250,43 @@ Deno.test("mixer: a sender that ignores the advice hears it again at most every 
   ann.close();
   ear.close();
 });
+
+Deno.test("mixer: a packet longer than 20 ms is not decoded (a 120 ms packet would cost six)", () => {
+  const decoded: number[] = [];
+  const m = new Mixer({
+    mixSsrc: 0x5eed,
+    createEncoder: () => createOpusEncoder({ bitrate: 48_000 }),
+    createDecoder: () => {
+      const real = createOpusDecoder();
+      return {
+        ...real,
+        decodeView(packet: Uint8Array | null) {
+          const pcm = real.decodeView(packet);
+          decoded.push(pcm.length);
+          return pcm;
+        },
+        close: () => real.close(),
+      };
+    },
+  });
+  const ann = toneSender(440, 0.3, 1);
+  m.addParticipant("ann", () => {});
+  m.addParticipant("bob", () => {});
+  for (let t = 0; t < 50; t++) {
+    const now = t * 20;
+    const packet = ann.next(now);
+    // CELT 20 ms frames, code 3: six of them in one packet, 120 ms.
+    const frame = packet.payload.subarray(1);
+    const long = new Uint8Array(2 + frame.length * 6);
+    long[0] = (31 << 3) | 3;
+    long[1] = 6;
+    for (let i = 0; i < 6; i++) long.set(frame, 2 + i * frame.length);
+    m.push("ann", { ...packet, payload: t % 2 ? packet.payload : long }, now);
+    m.tick(now);
+  }
+  assert.ok(m.stats.notTwentyMs >= 20, `long packets refused: ${m.stats.notTwentyMs}`);
+  assert.ok(decoded.length > 0);
+  assert.ok(decoded.every((n) => n === OPUS_FRAME_SAMPLES), `decoded ${decoded}`);
+  m.close();
+  ann.close();
+});

@@ -6,6 +6,7 @@ import {
   opusBackendInfo,
   type OpusBackendName,
   OpusError,
+  opusPacketSamples,
 } from "./opus.ts";
 
 const RATE = 48000;
@@ -316,4 +317,24 @@ Deno.test("opus: the default backend is libopus where it loads, else wasm, unles
   assert.equal(info.name, expected);
   assert.match(info.reason, env ? /MEET_OPUS_BACKEND/ : /^automatic: /);
   assert.equal(createOpusDecoder().backend, info.name);
+});
+
+Deno.test("opusPacketSamples: duration from the TOC byte and frame count", () => {
+  assert.equal(opusPacketSamples(new Uint8Array([])), null);
+  assert.equal(opusPacketSamples(new Uint8Array([31 << 3])), 960); // CELT 20 ms
+  assert.equal(opusPacketSamples(new Uint8Array([(22 << 3) | 1, 0])), 960); // 2 x CELT 10 ms
+  assert.equal(opusPacketSamples(new Uint8Array([15 << 3])), 960); // hybrid 20 ms
+  assert.equal(opusPacketSamples(new Uint8Array([3 << 3])), 2880); // SILK 60 ms
+  assert.equal(opusPacketSamples(new Uint8Array([(3 << 3) | 2, 0])), 5760); // 2 x 60 ms
+  assert.equal(opusPacketSamples(new Uint8Array([(16 << 3) | 3, 48])), 5760); // 48 x 2.5 ms
+  assert.equal(opusPacketSamples(new Uint8Array([(31 << 3) | 3])), null); // no count byte
+  assert.equal(opusPacketSamples(new Uint8Array([(31 << 3) | 3, 0])), null); // no frames
+  assert.equal(opusPacketSamples(new Uint8Array([(31 << 3) | 3, 7])), null); // 140 ms
+  // Agrees with libopus on what the encoder makes.
+  const encoder = createOpusEncoder();
+  const decoder = createOpusDecoder();
+  const packet = encoder.encode(new Int16Array(960));
+  assert.equal(opusPacketSamples(packet), decoder.decode(packet).length);
+  encoder.close();
+  decoder.close();
 });

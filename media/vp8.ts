@@ -394,6 +394,12 @@ export interface Vp8AssemblerStats {
   latePackets: number;
   /** Packets without a valid VP8 descriptor. */
   invalidPackets: number;
+  /**
+   * Held packets looked at while finding where frames end: the work done. A search for a
+   * complete frame looks at each held packet at most once, so this grows by at most about
+   * `maxPackets` per packet pushed, never by the square of what is held.
+   */
+  packetsScanned: number;
 }
 
 interface StoredPacket {
@@ -460,6 +466,7 @@ export class Vp8FrameAssembler {
     duplicatePackets: 0,
     latePackets: 0,
     invalidPackets: 0,
+    packetsScanned: 0,
   };
 
   /**
@@ -626,8 +633,7 @@ export class Vp8FrameAssembler {
   #anchor(nowMs: number): boolean {
     this.#waitingSinceMs ??= nowMs;
     const waited = nowMs - this.#waitingSinceMs >= this.#maxWaitMs;
-    const starts = [...this.#keyframeStarts].sort((a, b) => a - b);
-    const keyframe = starts.find((start) => this.#frameEnd(start) !== null);
+    const keyframe = this.#firstComplete([...this.#keyframeStarts]);
     if (keyframe === undefined || (!waited && this.#mayHoldOlderKeyframe(keyframe))) {
       if (waited || this.#hasCompleteDeltaFrame()) this.#needsKeyframe = true;
       if (this.#packets.size > this.#maxPackets) this.#dropOldest(this.#maxPackets);
@@ -657,10 +663,30 @@ export class Vp8FrameAssembler {
   }
 
   #hasCompleteDeltaFrame(): boolean {
+    const starts: number[] = [];
     for (const [ext, packet] of this.#packets) {
-      if (packet.start && !packet.keyframe && this.#frameEnd(ext) !== null) return true;
+      if (packet.start && !packet.keyframe) starts.push(ext);
     }
-    return false;
+    return this.#firstComplete(starts) !== undefined;
+  }
+
+  /**
+   * The first of these frame starts whose frame is complete. A scan that stops without an
+   * end (a missing packet, or a frame too long) also settles every start it passed: their
+   * frames run into the same gap. So each held packet is looked at once, however many
+   * starts there are (a sender of nothing but frame starts of one timestamp with no marker
+   * made this quadratic in the packets held, on every packet).
+   */
+  #firstComplete(starts: number[]): number | undefined {
+    starts.sort((a, b) => a - b);
+    let settledBelow = -Infinity;
+    for (const start of starts) {
+      if (start < settledBelow) continue;
+      const { end, stop } = this.#scan(start);
+      if (end !== null) return start;
+      settledBelow = stop;
+    }
+    return undefined;
   }
 
   /**
@@ -668,15 +694,22 @@ export class Vp8FrameAssembler {
    * null when a packet is missing.
    */
   #frameEnd(start: number): number | null {
+    return this.#scan(start).end;
+  }
+
+  /** Where the frame starting at `start` ends (null: not complete) and where the scan stopped. */
+  #scan(start: number): { end: number | null; stop: number } {
     const first = this.#packets.get(start);
-    if (!first) return null;
-    for (let ext = start; ext - start < this.#maxPackets; ext++) {
+    if (!first) return { end: null, stop: start };
+    let ext = start;
+    for (; ext - start < this.#maxPackets; ext++) {
       const packet = this.#packets.get(ext);
-      if (!packet) return null;
-      if (packet.timestamp !== first.timestamp) return ext - 1;
-      if (packet.marker) return ext;
+      this.#stats.packetsScanned++;
+      if (!packet) return { end: null, stop: ext };
+      if (packet.timestamp !== first.timestamp) return { end: ext - 1, stop: ext };
+      if (packet.marker) return { end: ext, stop: ext };
     }
-    return null;
+    return { end: null, stop: ext };
   }
 
   /** Takes the frame at the head if complete; reports why not otherwise. */

@@ -253,6 +253,7 @@ Deno.test("vp8 assembler: an in-order stream comes out identical across seq/time
     duplicatePackets: 0,
     latePackets: 0,
     invalidPackets: 0,
+    packetsScanned: assembler.stats.packetsScanned,
   });
 });
 
@@ -499,4 +500,32 @@ Deno.test("vp8 assembler: without marker bits a timestamp change ends the frame"
   assert.equal(out.length, 4);
   out.forEach((frame, i) => assertSameFrame(frame, sent[i]));
   assert.equal(assembler.bufferedPackets, sent[4].packets.length);
+});
+
+Deno.test("Vp8FrameAssembler: frame starts without an end cost each held packet one look", () => {
+  // A sender of nothing but keyframe starts (or delta starts) of one timestamp, never a
+  // marker: every push searched from every start to the end of the run.
+  const n = 256;
+  for (const first of [0x10, 0x11]) { // S=1 PID=0: keyframe start, then delta start
+    const assembler = new Vp8FrameAssembler({ maxPackets: n });
+    for (let seq = 0; seq < 2 * n; seq++) {
+      const frames = assembler.push({
+        version: 2,
+        padding: false,
+        paddingLength: 0,
+        marker: false,
+        payloadType: 96,
+        sequenceNumber: seq,
+        timestamp: 3000,
+        ssrc: 5,
+        csrcs: [],
+        extension: null,
+        payload: new Uint8Array([first, 0x00, 0x9d, 0x01, 0x2a]),
+      }, 0);
+      assert.deepEqual(frames, []);
+    }
+    assert.ok(assembler.bufferedPackets <= n + 1);
+    const scanned = assembler.stats.packetsScanned;
+    assert.ok(scanned <= 2 * n * (2 * n + 4), `${scanned} packets looked at for ${2 * n} pushed`);
+  }
 });

@@ -51,11 +51,22 @@ export interface ChatRecord {
   text: string;
 }
 
-/** A meeting's whole history. */
+/**
+ * Most events and most chat lines {@linkcode Records.history} returns: the newest ones. A
+ * long meeting records every chat line (up to 5 a second per member), and reading them all
+ * into one answer would hold the whole table in memory for one request.
+ */
+export const MAX_HISTORY_ROWS = 1000;
+
+/**
+ * A meeting's history: its newest {@linkcode MAX_HISTORY_ROWS} events and chat lines, in
+ * order. `truncated` says that older ones were left out (they stay in the database).
+ */
 export interface MeetingHistory {
   meeting: MeetingRecord;
   events: EventRecord[];
   chat: ChatRecord[];
+  truncated: { events: boolean; chat: boolean };
 }
 
 const SCHEMA = `
@@ -198,13 +209,18 @@ export class Records {
       .get(meetingId, sessionId) !== undefined;
   }
 
-  /** A meeting's events and chat in order, or undefined for an unknown meeting. */
-  history(id: string): MeetingHistory | undefined {
+  /**
+   * A meeting's newest events and chat lines in order (at most `limit` of each, default
+   * {@linkcode MAX_HISTORY_ROWS}), or undefined for an unknown meeting.
+   */
+  history(id: string, limit: number = MAX_HISTORY_ROWS): MeetingHistory | undefined {
     const meeting = this.meeting(id);
     if (!meeting) return undefined;
+    // One row past the limit tells whether older rows were left out.
     const events = this.#db.prepare(
-      "SELECT at, type, participant_id, name, detail FROM events WHERE meeting_id = ? ORDER BY seq",
-    ).all(id).map((r) => ({
+      "SELECT at, type, participant_id, name, detail FROM events WHERE meeting_id = ? " +
+        "ORDER BY seq DESC LIMIT ?",
+    ).all(id, limit + 1).map((r) => ({
       at: Number(r.at),
       type: r.type as RecordedEventType,
       participantId: (r.participant_id as string | null) ?? null,
@@ -212,14 +228,21 @@ export class Records {
       detail: (r.detail as string | null) ?? null,
     }));
     const chat = this.#db.prepare(
-      "SELECT at, participant_id, name, text FROM chat WHERE meeting_id = ? ORDER BY seq",
-    ).all(id).map((r) => ({
+      "SELECT at, participant_id, name, text FROM chat WHERE meeting_id = ? " +
+        "ORDER BY seq DESC LIMIT ?",
+    ).all(id, limit + 1).map((r) => ({
       at: Number(r.at),
       participantId: r.participant_id as string,
       name: r.name as string,
       text: r.text as string,
     }));
-    return { meeting, events, chat };
+    const truncated = { events: events.length > limit, chat: chat.length > limit };
+    return {
+      meeting,
+      events: events.slice(0, limit).reverse(),
+      chat: chat.slice(0, limit).reverse(),
+      truncated,
+    };
   }
 
   close(): void {
