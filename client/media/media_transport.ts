@@ -68,7 +68,17 @@ export interface MediaTransportStats {
   bytesReceived: number;
   /** Received messages that were neither valid RTP nor valid RTCP. */
   malformed: number;
+  /** Received messages longer than {@linkcode MAX_MEDIA_PACKET_BYTES}, dropped unread. */
+  oversized: number;
 }
+
+/**
+ * Longest packet taken from a channel, bytes: the server's own cap on what enters a meeting
+ * (server/media_room.ts `MAX_INCOMING_PACKET`). Our senders write at most 1,200. In P2P the
+ * peer's data channel delivers messages of up to 256 KiB, and 1,024 held VP8 packets of that
+ * size would be a quarter of a gigabyte; longer messages are dropped before they are parsed.
+ */
+export const MAX_MEDIA_PACKET_BYTES = 1500;
 
 /**
  * Above this many queued bytes the channel counts as congested: senders skip video frames
@@ -89,6 +99,7 @@ export class MediaTransport {
     packetsReceived: 0,
     bytesReceived: 0,
     malformed: 0,
+    oversized: 0,
   };
 
   constructor(channel: BinaryChannel, handlers: MediaTransportHandlers) {
@@ -133,6 +144,10 @@ export class MediaTransport {
     const arrivalMs = performance.now();
     this.stats.packetsReceived++;
     this.stats.bytesReceived += bytes.length;
+    if (bytes.length > MAX_MEDIA_PACKET_BYTES) {
+      this.stats.oversized++;
+      return;
+    }
     if (isRtcp(bytes)) {
       const parsed = parseRtcp(bytes);
       if (!parsed.ok) {

@@ -2,7 +2,12 @@ import assert from "node:assert/strict";
 import { type RtcpPacket, writePli } from "../../media/rtcp.ts";
 import { type RtpPacket, writeRtp } from "../../media/rtp.ts";
 import { Emitter } from "../../util/emitter.ts";
-import { type BinaryChannel, CONGESTION_BYTES, MediaTransport } from "./media_transport.ts";
+import {
+  type BinaryChannel,
+  CONGESTION_BYTES,
+  MAX_MEDIA_PACKET_BYTES,
+  MediaTransport,
+} from "./media_transport.ts";
 
 class FakeChannel extends Emitter<{ media: [Uint8Array] }> implements BinaryChannel {
   sent: Uint8Array[] = [];
@@ -57,4 +62,27 @@ Deno.test("MediaTransport: demultiplexes RTP and RTCP, counts, drops garbage", (
   assert.equal(rtcp.length, 1, "nothing after close");
   channel.open = true;
   assert.equal(transport.send(new Uint8Array(1)), false);
+});
+
+Deno.test("MediaTransport: a packet longer than MAX_MEDIA_PACKET_BYTES is dropped unread", () => {
+  const channel = new FakeChannel();
+  const rtp: RtpPacket[] = [];
+  const transport = new MediaTransport(channel, { onRtp: (p) => rtp.push(p), onRtcp: () => {} });
+  const packet = (size: number) =>
+    writeRtp({
+      payloadType: 96,
+      sequenceNumber: 1,
+      timestamp: 1,
+      ssrc: 9,
+      payload: new Uint8Array(size - 12),
+    });
+  channel.emit("media", packet(MAX_MEDIA_PACKET_BYTES));
+  // What a P2P peer's data channel can deliver: 256 KiB.
+  channel.emit("media", packet(256 * 1024));
+  channel.emit("media", packet(MAX_MEDIA_PACKET_BYTES + 1));
+  assert.equal(rtp.length, 1);
+  assert.equal(rtp[0].payload.length, MAX_MEDIA_PACKET_BYTES - 12);
+  assert.equal(transport.stats.oversized, 2);
+  assert.equal(transport.stats.malformed, 0);
+  transport.close();
 });
