@@ -17,6 +17,8 @@
  */
 
 import { Emitter } from "../../util/emitter.ts";
+import { MAX_MEDIA_PACKET_BYTES } from "./media_transport.ts";
+import { CandidateBudget, parseSignal, type SignalCandidate } from "./signal_data.ts";
 
 /** Events of a {@linkcode P2pLink}. */
 export type P2pLinkEvents = {
@@ -38,10 +40,6 @@ export interface P2pLinkOptions {
   iceServers?: RTCIceServer[];
 }
 
-type SignalData =
-  | { kind: "description"; description: RTCSessionDescriptionInit }
-  | { kind: "candidate"; candidate: RTCIceCandidateInit | null };
-
 /** One peer connection with one unordered, unreliable data channel. */
 export class P2pLink extends Emitter<P2pLinkEvents> {
   readonly peerId: string;
@@ -50,7 +48,9 @@ export class P2pLink extends Emitter<P2pLinkEvents> {
   #signal: (data: unknown) => void;
   #offerer: boolean;
   #closed = false;
-  #pendingCandidates: RTCIceCandidateInit[] = [];
+  #pendingCandidates: SignalCandidate[] = [];
+  /** Remote candidates taken, pending or added (MAX_REMOTE_CANDIDATES). */
+  #candidates = new CandidateBudget();
 
   constructor(options: P2pLinkOptions) {
     super();
@@ -68,7 +68,11 @@ export class P2pLink extends Emitter<P2pLinkEvents> {
     this.#channel.onopen = () => this.emit("open");
     this.#channel.onclose = () => this.close("data channel closed");
     this.#channel.onmessage = (e) => {
-      if (e.data instanceof ArrayBuffer) this.emit("packet", new Uint8Array(e.data));
+      // Any size arrives here (up to the SCTP message limit): longer than a media packet is
+      // dropped before it is copied anywhere.
+      if (e.data instanceof ArrayBuffer && e.data.byteLength <= MAX_MEDIA_PACKET_BYTES) {
+        this.emit("packet", new Uint8Array(e.data));
+      }
     };
     this.#pc.onicecandidate = (e) =>
       this.#signal({ kind: "candidate", candidate: e.candidate?.toJSON() ?? null });
@@ -99,10 +103,14 @@ export class P2pLink extends Emitter<P2pLinkEvents> {
     }
   }
 
-  /** Takes signalling data from the peer. */
+  /**
+   * Takes signalling data from the peer. Data of another shape, or past a limit of
+   * signal_data.ts, is ignored.
+   */
   async handleSignal(raw: unknown): Promise<void> {
-    if (this.#closed || typeof raw !== "object" || raw === null) return;
-    const data = raw as SignalData;
+    if (this.#closed) return;
+    const data = parseSignal(raw);
+    if (data === null) return;
     try {
       if (data.kind === "description") {
         await this.#pc.setRemoteDescription(data.description);
@@ -112,6 +120,7 @@ export class P2pLink extends Emitter<P2pLinkEvents> {
           this.#signal({ kind: "description", description: this.#pc.localDescription!.toJSON() });
         }
       } else if (data.kind === "candidate" && data.candidate) {
+        if (!this.#candidates.take()) return;
         if (this.#pc.remoteDescription) await this.#pc.addIceCandidate(data.candidate);
         else this.#pendingCandidates.push(data.candidate);
       }
