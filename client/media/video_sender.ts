@@ -21,6 +21,7 @@ import "./dom.ts";
 import { packetizeVp8 } from "../../media/vp8.ts";
 import { MAX_PAYLOAD_WITH_CAPTURE_TIME, type RtpStream } from "./rtp_stream.ts";
 import { ClockMapper, wallClock } from "./clock.ts";
+import { KeyframeSchedule } from "./keyframe_schedule.ts";
 import { RateMeter } from "./stats.ts";
 
 /**
@@ -92,13 +93,11 @@ export class VideoSender {
   readonly #transport: PacketSink;
   readonly #bitrate: number;
   readonly #framerate: number;
-  readonly #keyframeIntervalMs: number;
+  readonly #keyframes: KeyframeSchedule;
   readonly #onError: (error: Error) => void;
   #reader: ReadableStreamDefaultReader<VideoFrame> | null = null;
   #encoder: VideoEncoder | null = null;
   #size = { width: 0, height: 0 };
-  #keyframeWanted = true;
-  #lastKeyframeAt = -Infinity;
   #pictureId = Math.floor(Math.random() * 0x8000);
   /** Capture time (ms since the epoch) by frame timestamp (µs), until encoded. */
   #captures = new Map<number, number>();
@@ -116,16 +115,19 @@ export class VideoSender {
     this.#transport = options.transport;
     this.#bitrate = options.bitrate ?? 800_000;
     this.#framerate = options.framerate ?? 30;
-    this.#keyframeIntervalMs = options.keyframeIntervalMs ?? 3000;
+    this.#keyframes = new KeyframeSchedule(options.keyframeIntervalMs ?? 3000);
     this.#onError = options.onError ?? ((e) => console.error("video sender:", e));
     this.#run().catch((err) => {
       if (!this.#closed) this.#onError(err instanceof Error ? err : new Error(String(err)));
     });
   }
 
-  /** The next frame is encoded as a keyframe (a receiver sent a PLI). */
+  /**
+   * A receiver asked for a keyframe (a PLI): the next frame is one, or the first after
+   * `MIN_KEYFRAME_GAP_MS` since the last keyframe (see KeyframeSchedule).
+   */
   requestKeyframe(): void {
-    this.#keyframeWanted = true;
+    this.#keyframes.request();
   }
 
   /** A snapshot of the counters. */
@@ -178,12 +180,7 @@ export class VideoSender {
         this.#counters.framesSkipped++;
         return;
       }
-      const keyFrame = this.#keyframeWanted ||
-        captureMs - this.#lastKeyframeAt >= this.#keyframeIntervalMs;
-      if (keyFrame) {
-        this.#keyframeWanted = false;
-        this.#lastKeyframeAt = captureMs;
-      }
+      const keyFrame = this.#keyframes.next(captureMs);
       this.#captures.set(frame.timestamp, captureMs);
       if (this.#captures.size > 60) this.#captures.delete(this.#captures.keys().next().value!);
       encoder.encode(frame, { keyFrame });
@@ -215,7 +212,7 @@ export class VideoSender {
     });
     this.#encoder = encoder;
     this.#size = { width, height };
-    this.#keyframeWanted = true;
+    this.#keyframes.force();
     return encoder;
   }
 

@@ -1,0 +1,63 @@
+/**
+ * When the video sender encodes a keyframe: on a receiver's request (a PLI), at least every
+ * `intervalMs`, and at once for a new encoder. Requests are paced: a PLI costs the sender a
+ * keyframe, several times the size of a delta frame, and in P2P the peer's PLIs come straight
+ * from the peer, so one could ask for every frame. A request inside
+ * {@linkcode MIN_KEYFRAME_GAP_MS} of the last keyframe is kept and served when the gap ends.
+ * Pure: times are the frames' capture times.
+ *
+ * @example
+ * ```ts
+ * const keyframes = new KeyframeSchedule();
+ * keyframes.request(); // a PLI came
+ * encoder.encode(frame, { keyFrame: keyframes.next(captureMs) });
+ * ```
+ * @module
+ */
+
+/**
+ * Fewest ms between two keyframes made on request: twice a second at most, whoever asks and
+ * however often (a receiver asks at most every 500 ms itself, `PLI_INTERVAL_MS`).
+ */
+export const MIN_KEYFRAME_GAP_MS = 500;
+
+/** Keyframe decisions of one video sender. */
+export class KeyframeSchedule {
+  #requested = true;
+  #forced = false;
+  #lastAt = -Infinity;
+
+  /**
+   * @param intervalMs longest time between keyframes
+   * @param minGapMs fewest ms between keyframes made on request
+   */
+  constructor(readonly intervalMs = 3000, readonly minGapMs = MIN_KEYFRAME_GAP_MS) {}
+
+  /** A receiver asked for a keyframe (a PLI): the next frame past the gap is one. */
+  request(): void {
+    this.#requested = true;
+  }
+
+  /** The next frame must be a keyframe, whatever the gap (a new encoder starts with one). */
+  force(): void {
+    this.#forced = true;
+  }
+
+  /** Whether the frame captured at `captureMs` (about to be encoded) is a keyframe. */
+  next(captureMs: number): boolean {
+    if (!Number.isFinite(captureMs)) {
+      // No time to judge by: only what must be (the pacing resumes with the next good time).
+      const key = this.#forced || this.#requested;
+      this.#forced = this.#requested = false;
+      return key;
+    }
+    const since = captureMs - this.#lastAt;
+    const key = this.#forced || !(since < this.intervalMs) || since < 0 ||
+      (this.#requested && since >= this.minGapMs);
+    if (key) {
+      this.#forced = this.#requested = false;
+      this.#lastAt = captureMs;
+    }
+    return key;
+  }
+}
