@@ -53,6 +53,7 @@ import { GlitchWatch } from "./glitch_watch.ts";
 import { mediaSupport } from "./dom.ts";
 import { type BinaryChannel, MediaTransport } from "./media_transport.ts";
 import { RtpStream } from "./rtp_stream.ts";
+import { admitStream, MAX_SSRCS_COUNTED } from "./ssrc_admission.ts";
 import { RateMeter, SampleWindow } from "./stats.ts";
 import { VideoReceiver, type VideoReceiverStats } from "./video_receiver.ts";
 import { VideoSender } from "./video_sender.ts";
@@ -641,13 +642,19 @@ export class MediaSession extends Emitter<MediaSessionEvents> {
       : null;
     if (kind === null) return;
     let seen = this.#ssrcsSeen.get(packet.ssrc);
-    if (!seen) this.#ssrcsSeen.set(packet.ssrc, seen = { kind, packets: 0, bytes: 0 });
-    seen.packets++;
-    seen.bytes += size;
+    if (!seen && this.#ssrcsSeen.size < MAX_SSRCS_COUNTED) {
+      this.#ssrcsSeen.set(packet.ssrc, seen = { kind, packets: 0, bytes: 0 });
+    }
+    if (seen) {
+      seen.packets++;
+      seen.bytes += size;
+    }
     if (kind === "video") {
       if (packet.ssrc === this.#ssrcs.videoSsrc) return;
       let receiver = this.#videoReceivers.get(packet.ssrc);
       if (!receiver) {
+        const known = (ssrc: number) => this.#participantByVideoSsrc.has(ssrc);
+        if (!admitStream(packet.ssrc, this.#videoReceivers, known)) return;
         receiver = this.#newVideoReceiver(packet.ssrc);
         this.#videoReceivers.set(packet.ssrc, receiver);
       }
@@ -657,6 +664,8 @@ export class MediaSession extends Emitter<MediaSessionEvents> {
       if (!playback || packet.ssrc === this.#ssrcs.audioSsrc) return;
       let receiver = this.#audioReceivers.get(packet.ssrc);
       if (!receiver) {
+        const known = (ssrc: number) => this.#knownAudioSsrcs.has(ssrc);
+        if (!admitStream(packet.ssrc, this.#audioReceivers, known)) return;
         receiver = new AudioReceiver({ ssrc: packet.ssrc, playback });
         receiver.onArrival = (delay) => pushBounded(this.#delayLog.audioArrival, delay);
         this.#audioReceivers.set(packet.ssrc, receiver);
