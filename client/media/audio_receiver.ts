@@ -16,7 +16,8 @@
 
 import type { ReportBlock } from "../../media/rtcp.ts";
 import { type RtpPacket, seqDiff, timestampDiff } from "../../media/rtp.ts";
-import { OPUS_CLOCK_RATE, readCaptureTime } from "../../protocol/media.ts";
+import { opusPacketSamples } from "../../media/opus_toc.ts";
+import { OPUS_CLOCK_RATE, OPUS_FRAME_SAMPLES, readCaptureTime } from "../../protocol/media.ts";
 import type { AudioPlayback } from "./audio_playback.ts";
 import { audioSampleAt, audioTimestampUs, wallClock } from "./clock.ts";
 import { InboundStream, type InboundStreamStats } from "./inbound_stream.ts";
@@ -53,6 +54,11 @@ export interface AudioReceiverStats extends InboundStreamStats {
   /** Packets dropped as duplicates or too late to matter. */
   discarded: number;
   decodeErrors: number;
+  /**
+   * Packets not decoded because their TOC byte says they are not one 20 ms frame (or cannot
+   * be valid): every sender of ours, and the server's mix, sends 20 ms packets.
+   */
+  notTwentyMs: number;
 }
 
 /** How far behind the newest packet a packet may be and still be decoded. */
@@ -77,7 +83,7 @@ export class AudioReceiver {
   #closed = false;
   /** Called with each packet's capture-to-arrival delay, ms (packets that carry one). */
   onArrival: ((delayMs: number) => void) | null = null;
-  #counters = { framesDecoded: 0, discarded: 0, decodeErrors: 0 };
+  #counters = { framesDecoded: 0, discarded: 0, decodeErrors: 0, notTwentyMs: 0 };
 
   constructor(options: AudioReceiverOptions) {
     this.ssrc = options.ssrc;
@@ -94,6 +100,11 @@ export class AudioReceiver {
   receive(packet: RtpPacket, arrivalMs: number): void {
     if (this.#closed) return;
     this.#inbound.count(packet, arrivalMs);
+    if (opusPacketSamples(packet.payload) !== OPUS_FRAME_SAMPLES) {
+      // As the server's mixer: a 120 ms packet costs six decodes, and a P2P peer chooses.
+      this.#counters.notTwentyMs++;
+      return;
+    }
     if (!this.#fresh(packet.sequenceNumber)) {
       this.#counters.discarded++;
       return;
