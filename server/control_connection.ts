@@ -28,6 +28,7 @@ import {
 import { TokenBucket } from "../util/token_bucket.ts";
 import type { Hub } from "./hub.ts";
 import type { Room, RoomMember } from "./room.ts";
+import { moveSeatToConnection } from "./seat_media.ts";
 import type { Session } from "./sessions.ts";
 
 /** What a connection needs of its socket. */
@@ -336,6 +337,13 @@ export class ControlConnection implements RoomMember {
         room.meeting.reportP2pFailure(this.#participantId!);
         return {};
       }
+      case "media_transport": {
+        // The page left WebTransport (or never got there): its media is on this connection.
+        const room = this.#requireRoom();
+        moveSeatToConnection(room, this.#participantId!, this);
+        const webTransport = this.#hub.webTransportInfo?.();
+        return webTransport ? { webTransport } : {};
+      }
     }
   }
 
@@ -401,6 +409,7 @@ export class ControlConnection implements RoomMember {
         videoSsrc: participant.videoSsrc,
         mixSsrc: meeting.mixSsrc,
         mediaKey: participant.mediaKey,
+        ...(this.#hub.webTransportInfo ? { webTransport: this.#hub.webTransportInfo() } : {}),
       },
     };
   }

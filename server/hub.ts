@@ -25,6 +25,7 @@ import { type AccessLimitOptions, AccessLimits } from "./limits.ts";
 import type { Records } from "./records.ts";
 import type { OpusCodecs } from "./media_room.ts";
 import { Room } from "./room.ts";
+import type { WebTransportInfo } from "../protocol/media.ts";
 import { type Session, SessionStore } from "./sessions.ts";
 
 /** The live list (REST and WebSocket) shows at most this many meetings, the newest. */
@@ -66,6 +67,11 @@ export class Hub {
   readonly records: Records;
   /** Server-wide counters of refused input. */
   readonly counters = { rateLimited: 0, badOrigin: 0 };
+  /**
+   * Where pages open their WebTransport session (the join reply's `media.webTransport`), when
+   * the server has a WebTransport endpoint; set by the server once it is open.
+   */
+  webTransportInfo: (() => WebTransportInfo) | undefined;
   #rooms = new Map<string, Room>();
   /** Limits on creates, passcode guesses and sessions. */
   readonly limits: AccessLimits;
