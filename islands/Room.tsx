@@ -164,7 +164,10 @@ export default function Room({ meetingId, title, name: nameFromUrl, locked }: Ro
           (await c.request({ type: "media_transport", kind: "websocket" })).webTransport,
       });
       relay.current = rc;
-      rc.on("carrier", (kind) => carrier.value = kind);
+      rc.on("carrier", (kind) => {
+        carrier.value = kind;
+        session.current?.refreshVideo();
+      });
       rc.start(webTransportOf(r));
       const p = new MediaPath({
         relay: rc,

@@ -7,7 +7,7 @@
  * - Media goes on the WebSocket until a WebTransport session is bound (`MEET-BOUND`); it then
  *   goes on the session. Packets from either carrier are taken at all times.
  * - A session that is not bound within {@linkcode RELAY_CHANNEL_TIMING}.connectMs, that
- *   closes, or that receives nothing (no pong, no media) for `silenceMs` while bound, is given
+ *   closes, or whose pings go unanswered for `silenceMs` while bound, is given
  *   up: media goes back on the WebSocket at once, and the server is told (`media_transport`,
  *   whose answer names the endpoint as it is now). No re-join, no new capture.
  * - While on the WebSocket, a new session is tried every `retryMs`.
@@ -38,7 +38,7 @@ export type CarrierKind = "websocket" | "webtransport";
 export const RELAY_CHANNEL_TIMING = {
   /** A session must be bound within this. */
   connectMs: 3_000,
-  /** A bound session that received nothing (pongs come every 250 ms) for this long is dead. */
+  /** A bound session without a pong (they come every 250 ms) for this long is dead. */
   silenceMs: 1_000,
   /** How often the silence is checked. */
   checkMs: 200,
@@ -51,8 +51,8 @@ export interface DatagramLink extends BinaryChannel {
   on(event: "media", listener: (bytes: Uint8Array) => void): () => void;
   on(event: "bound", listener: () => void): () => void;
   on(event: "closed", listener: (reason: string) => void): () => void;
-  /** When the last datagram (media or pong) arrived, on the channel's clock. */
-  readonly lastReceivedAt: number;
+  /** When the last answer to a liveness probe (a pong) arrived, on the channel's clock. */
+  readonly lastPongAt: number;
   close(): void;
 }
 
@@ -64,7 +64,7 @@ export interface RelayChannelOptions {
   connect(info: WebTransportInfo): DatagramLink;
   /** Tells the server the media is on the WebSocket; resolves to the endpoint as it is now. */
   announceWebSocket(): Promise<WebTransportInfo | undefined>;
-  /** Default: `performance.now()` and the page's timers (the link's `lastReceivedAt` is on it). */
+  /** Default: `performance.now()` and the page's timers (the link's `lastPongAt` is on it). */
   clock?: Clock;
   timing?: Partial<typeof RELAY_CHANNEL_TIMING>;
 }
@@ -161,7 +161,8 @@ export class RelayChannel extends Emitter<RelayChannelEvents> implements BinaryC
       if (this.#link !== link || this.#bound) return;
       this.#bound = true;
       this.emit("carrier", "webtransport");
-      this.#schedule(this.#timing.checkMs, () => this.#check(link));
+      const at = this.#clock.now();
+      this.#schedule(this.#timing.checkMs, () => this.#check(link, at));
     });
     link.on("closed", () => {
       if (this.#link === link) this.#fallBack(true);
@@ -171,12 +172,14 @@ export class RelayChannel extends Emitter<RelayChannelEvents> implements BinaryC
     });
   }
 
-  #check(link: DatagramLink): void {
+  #check(link: DatagramLink, scheduledAt = this.#clock.now()): void {
     if (this.#link !== link || !this.#bound) return;
-    if (this.#clock.now() - link.lastReceivedAt > this.#timing.silenceMs) {
-      return this.#fallBack(true);
-    }
-    this.#schedule(this.#timing.checkMs, () => this.#check(link));
+    const now = this.#clock.now();
+    // A check that runs late (the page's main thread was held up) judges nothing: pongs that
+    // came meanwhile are still waiting to be read.
+    const late = now - scheduledAt > 2 * this.#timing.checkMs;
+    if (!late && now - link.lastPongAt > this.#timing.silenceMs) return this.#fallBack(true);
+    this.#schedule(this.#timing.checkMs, () => this.#check(link, now));
   }
 
   /** Gives the session up: media on the WebSocket now, the server told, a retry later. */

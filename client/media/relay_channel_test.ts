@@ -18,11 +18,11 @@ class FakeLink extends Emitter<{ media: [Uint8Array]; bound: []; closed: [string
   implements DatagramLink {
   sent: Uint8Array[] = [];
   bufferedAmount = 0;
-  lastReceivedAt: number;
+  lastPongAt: number;
   closed = false;
   constructor(readonly clock: ManualClock, readonly info: WebTransportInfo) {
     super();
-    this.lastReceivedAt = clock.now();
+    this.lastPongAt = clock.now();
   }
   sendBinary(bytes: Uint8Array): boolean {
     if (this.closed) return false;
@@ -34,7 +34,7 @@ class FakeLink extends Emitter<{ media: [Uint8Array]; bound: []; closed: [string
   }
   /** A pong or a media datagram arrives. */
   receive(): void {
-    this.lastReceivedAt = this.clock.now();
+    this.lastPongAt = this.clock.now();
   }
 }
 

@@ -2,8 +2,9 @@
  * A page's WebTransport session to the server (protocol/media.ts, "WebTransport"): it opens the
  * session, binds it to the seat with the media key on a bidirectional stream, and then carries
  * one RTP or RTCP packet per datagram. Once bound it sends a `MEET-PING` datagram every
- * {@linkcode WT_PING_MS}; the server's pongs (and any media) keep `lastReceivedAt` fresh, which
- * is how the `RelayChannel` notices that UDP stopped getting through.
+ * {@linkcode WT_PING_MS}; the server's pongs keep `lastPongAt` fresh, which is how the
+ * `RelayChannel` notices that UDP stopped getting through (in either direction: media from the
+ * server may still arrive while what the page sends is dropped).
  *
  * @example
  * ```ts
@@ -68,7 +69,7 @@ export class WebTransportChannel extends Emitter<WebTransportChannelEvents>
   #closed = false;
   #ping: ReturnType<typeof setInterval> | undefined;
   #pingSeq = 0;
-  lastReceivedAt = performance.now();
+  lastPongAt = performance.now();
   /** Round trip of the last answered ping, ms. */
   rttMs: number | null = null;
   #pingSentAt = new Map<number, number>();
@@ -140,7 +141,7 @@ export class WebTransportChannel extends Emitter<WebTransportChannelEvents>
     if (this.#closed) return;
     this.#writer = this.#wt.datagrams.writable.getWriter();
     this.#bound = true;
-    this.lastReceivedAt = performance.now();
+    this.lastPongAt = performance.now();
     this.#ping = setInterval(() => this.#sendPing(), WT_PING_MS);
     this.emit("bound");
   }
@@ -151,13 +152,15 @@ export class WebTransportChannel extends Emitter<WebTransportChannelEvents>
       for (;;) {
         const { value, done } = await reader.read();
         if (done || this.#closed) return;
-        this.lastReceivedAt = performance.now();
         if (value[0] === 0x4d) { // 'M': a pong
           const text = decoder.decode(value);
           if (text.startsWith(WT_PONG_PREFIX)) {
+            // Only an answer proves both directions: media from the server can keep coming
+            // while what the page sends is dropped.
+            this.lastPongAt = performance.now();
             const seq = Number(text.slice(WT_PONG_PREFIX.length));
             const sentAt = this.#pingSentAt.get(seq);
-            if (sentAt !== undefined) this.rttMs = this.lastReceivedAt - sentAt;
+            if (sentAt !== undefined) this.rttMs = this.lastPongAt - sentAt;
           }
           continue;
         }
