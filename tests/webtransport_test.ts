@@ -10,6 +10,8 @@ import assert from "node:assert/strict";
 import { parseRtcp, writePli } from "../media/rtcp.ts";
 import type { JoinReply } from "../protocol/control.ts";
 import { WEBTRANSPORT_PATH } from "../protocol/media.ts";
+import { selfSignedCertificate } from "../server/tls.ts";
+import { certificateSha256 } from "../server/webtransport_cert.ts";
 import { WEBTRANSPORT_LIMITS } from "../server/webtransport_endpoint.ts";
 import { testClient, type TestServer, testServer } from "./support/server.ts";
 import { waitFor } from "./support/wait.ts";
@@ -221,4 +223,28 @@ Deno.test("webtransport: --quic-port off runs no endpoint and the join reply nam
   const { clients, joins: [join] } = await meetingWith(server, ["Ann"]);
   clients.forEach((c) => c.close());
   assert.equal(join.media.webTransport, undefined);
+});
+
+Deno.test("webtransport: with --self-signed the endpoint uses that certificate and pages pin it", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "meet-wt-tls-" });
+  try {
+    const tls = await selfSignedCertificate(dir, ["localhost", "127.0.0.1"]);
+    await using server = await testServer({ tls });
+    const info = server.webTransport!.info();
+    assert.equal(info.certificateHash, await certificateSha256(tls.cert));
+    const wt = new WebTransport(`https://127.0.0.1:${info.port}${WEBTRANSPORT_PATH}`, {
+      serverCertificateHashes: [{
+        algorithm: "sha-256",
+        value: Uint8Array.from(atob(info.certificateHash!), (c) => c.charCodeAt(0)),
+      }],
+    });
+    await wt.ready;
+    assert.equal(
+      await bind(wt, "MEET-BIND AAAAAAAAAAAAAAAAAAAAAA nosuchmeeting"),
+      "MEET-ERROR not_found",
+    );
+    assert.ok(await closedWithin(wt, 3000));
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
 });
