@@ -45,6 +45,7 @@ async function main(): Promise<number> {
       graceMs: config.graceSeconds * 1000,
       mixSpeakers: config.mixSpeakers,
       udpPort: config.udpPort,
+      quicPort: config.quicPort,
       p2p: config.p2p,
       udpIo: config.udpIo,
       tls,
@@ -67,6 +68,13 @@ async function main(): Promise<number> {
   const shown = config.host === "0.0.0.0" ? `${scheme}://localhost:${server.port}/` : server.url;
   console.log(
     `Meet is running at ${shown}  (RTP over UDP on port ${server.udpPort}, records in ${config.dataDir})`,
+  );
+  console.log(
+    server.quicPort === null
+      ? "WebTransport: off (browsers send media on the WebSocket)"
+      : `WebTransport: UDP port ${server.quicPort} (browsers' media over QUIC datagrams; ${
+        tls ? "the server's certificate" : "a short-lived certificate pinned by hash"
+      })`,
   );
   const opus = opusBackendInfo();
   console.log(`Audio mixing: Opus ${opus.name} (${opus.version}; ${opus.reason})`);

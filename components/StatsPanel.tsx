@@ -20,9 +20,16 @@ import { formatBitrate, formatMs, formatPercent } from "../client/media/format.t
  * {snapshot && <StatsPanel stats={snapshot.session} />}
  * ```
  */
-export function StatsPanel({ stats }: { stats: SessionStats }) {
+export function StatsPanel(
+  { stats, transport }: {
+    stats: SessionStats;
+    /** The media carrier: `webtransport`, `websocket` or `p2p`. */
+    transport?: string;
+  },
+) {
   const a = stats.audio;
   const rows: [string, string][] = [
+    ...(transport ? [["transport", transport] as [string, string]] : []),
     [
       "send",
       `${formatBitrate(stats.sendBitrate)} (video ${formatBitrate(stats.videoSendBitrate)})`,

@@ -37,6 +37,8 @@ import {
 } from "../client/media/devices.ts";
 import type { JoinReply } from "../protocol/control.ts";
 import { MediaPath, type PathKind } from "../client/media/media_path.ts";
+import { type CarrierKind, RelayChannel } from "../client/media/relay_channel.ts";
+import { hasWebTransport, WebTransportChannel } from "../client/media/webtransport_channel.ts";
 import { ChatPanel } from "../components/ChatPanel.tsx";
 import { type GridMedia, ParticipantGrid } from "../components/ParticipantGrid.tsx";
 import type { TileStats } from "../components/ParticipantTile.tsx";
@@ -93,6 +95,8 @@ export default function Room({ meetingId, title, name: nameFromUrl, locked }: Ro
   const snapshot = useSignal<MediaStatsSnapshot | null>(null);
   const session = useRef<MediaSession>();
   const path = useRef<MediaPath>();
+  const relay = useRef<RelayChannel>();
+  const carrier = useSignal<CarrierKind>("websocket");
   const mode = useSignal<"p2p" | "relay">("relay");
   const pathKind = useSignal<PathKind>("relay");
   const forwarded = useSignal<Forwarded | null>(null);
@@ -111,6 +115,17 @@ export default function Room({ meetingId, title, name: nameFromUrl, locked }: Ro
     session.current = undefined;
     path.current?.close();
     path.current = undefined;
+    relay.current?.close();
+    relay.current = undefined;
+  }
+
+  /**
+   * The endpoint the page tries first: none without WebTransport in the browser, or with
+   * `?transport=websocket` in the address (to compare carriers).
+   */
+  function webTransportOf(r: JoinReply) {
+    const forced = new URLSearchParams(location.search).get("transport");
+    return hasWebTransport() && forced !== "websocket" ? r.media.webTransport : undefined;
   }
 
   /** Points the media path at the one peer when the meeting is in P2P mode. */
@@ -140,9 +155,22 @@ export default function Room({ meetingId, title, name: nameFromUrl, locked }: Ro
   function startMedia(c: ControlClient, r: JoinReply) {
     if (session.current) {
       session.current.setSsrcs(r.media);
+      relay.current?.start(webTransportOf(r)); // the seat is on the new WebSocket: try again
     } else {
+      const rc = new RelayChannel({
+        websocket: c,
+        connect: (info) => new WebTransportChannel({ info, mediaKey: r.media.mediaKey, meetingId }),
+        announceWebSocket: async () =>
+          (await c.request({ type: "media_transport", kind: "websocket" })).webTransport,
+      });
+      relay.current = rc;
+      rc.on("carrier", (kind) => {
+        carrier.value = kind;
+        session.current?.refreshVideo();
+      });
+      rc.start(webTransportOf(r));
       const p = new MediaPath({
-        relay: c,
+        relay: rc,
         selfId: r.participantId,
         selfVideoSsrc: r.media.videoSsrc,
         signal: (to, data) => c.request({ type: "signal", to, data }).catch(() => {}),
@@ -465,6 +493,7 @@ export default function Room({ meetingId, title, name: nameFromUrl, locked }: Ro
             data-testid="mode-badge"
             data-mode={mode.value}
             data-path={pathKind.value}
+            data-transport={pathKind.value === "p2p" ? "p2p" : carrier.value}
             title={pathKind.value === "p2p"
               ? "Media goes directly between the two of you"
               : "Media goes through the server"}
@@ -501,7 +530,12 @@ export default function Room({ meetingId, title, name: nameFromUrl, locked }: Ro
           <p class="text-sm text-amber-800" role="status" data-testid="media-error">{text}</p>
         ))}
         {error.value && <p class="text-sm text-red-600" role="alert">{error}</p>}
-        {snap && <StatsPanel stats={snap.session} />}
+        {snap && (
+          <StatsPanel
+            stats={snap.session}
+            transport={pathKind.value === "p2p" ? "p2p" : carrier.value}
+          />
+        )}
         <div class="flex flex-wrap items-center justify-center gap-2" data-testid="controls">
           <ToggleButton
             testId="toggle-mic"

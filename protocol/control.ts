@@ -20,7 +20,7 @@ import type { ErrorCode } from "../meeting/errors.ts";
 import type { MeetingDetails, MeetingMode, MeetingSummary } from "../meeting/meeting.ts";
 import type { P2pCapability } from "../meeting/mode.ts";
 import type { ParticipantInfo, RosterTransport } from "../meeting/participant.ts";
-import type { SeatMedia } from "./media.ts";
+import type { SeatMedia, WebTransportInfo } from "./media.ts";
 
 /**
  * A roster entry (`roster` events, meeting details): the participant's public fields, with
@@ -62,6 +62,8 @@ export type ClientRequest =
   | { id: RequestId; type: "media"; audio: boolean; video: boolean }
   | { id: RequestId; type: "signal"; to: string; data: unknown }
   | { id: RequestId; type: "p2p_failed" }
+  /** The page's media now travels on this control WebSocket (it left WebTransport). */
+  | { id: RequestId; type: "media_transport"; kind: "websocket" }
   | { id: RequestId; type: "ping" };
 
 /** Every request type. */
@@ -77,6 +79,7 @@ export const REQUEST_TYPES = [
   "media",
   "signal",
   "p2p_failed",
+  "media_transport",
   "ping",
 ] as const satisfies readonly ClientRequest["type"][];
 
@@ -111,6 +114,8 @@ export interface ReplyResults {
   media: Record<string, never>;
   signal: Record<string, never>;
   p2p_failed: Record<string, never>;
+  /** The server's WebTransport endpoint as it is now (its certificate may have been renewed). */
+  media_transport: { webTransport?: WebTransportInfo };
   ping: { now: number };
 }
 
@@ -229,6 +234,9 @@ export function parseClientMessage(text: string): ParsedMessage {
       break;
     case "chat":
       if (typeof msg.text !== "string") return fail("bad_request", "chat needs a string text");
+      break;
+    case "media_transport":
+      if (msg.kind !== "websocket") return fail("bad_request", 'kind must be "websocket"');
       break;
     case "media":
       if (typeof msg.audio !== "boolean" || typeof msg.video !== "boolean") {

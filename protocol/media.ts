@@ -105,6 +105,33 @@ export function parseUdpBind(text: string): UdpBind | null {
   return nonce === undefined ? { mediaKey, meetingId } : { mediaKey, meetingId, nonce };
 }
 
+/**
+ * WebTransport (browsers): a session to the server's QUIC port (`JoinReply.media.webTransport`)
+ * at {@linkcode WEBTRANSPORT_PATH} proves its seat on its first bidirectional stream: the page
+ * writes `MEET-BIND <mediaKey> <meetingId>\n`, the server answers `MEET-BOUND <participantId>\n`
+ * (from then on the seat's media travels as datagrams on this session, one RTP or RTCP packet
+ * each) or `MEET-ERROR <code>\n` and closes the session. Datagrams before the bind are dropped.
+ * A bound page sends `MEET-PING <n>` datagrams; the server answers each with `MEET-PONG <n>`
+ * (the same length): the page's proof that its datagrams still get through.
+ */
+export const WEBTRANSPORT_PATH = "/media";
+/** A liveness probe datagram of a WebTransport session (answered with {@linkcode WT_PONG_PREFIX}). */
+export const WT_PING_PREFIX = "MEET-PING ";
+/** The answer to a {@linkcode WT_PING_PREFIX} datagram. */
+export const WT_PONG_PREFIX = "MEET-PONG ";
+
+/** Where and how a page opens its WebTransport session (in the join reply's `media`). */
+export interface WebTransportInfo {
+  /** The server's QUIC (UDP) port; the host is the page's. */
+  port: number;
+  /**
+   * SHA-256 of the server's certificate, base64, for `serverCertificateHashes`: given when the
+   * certificate is one browsers cannot verify (the short-lived one of a plain-HTTP server, or
+   * `--self-signed`); absent with a certificate from a public CA.
+   */
+  certificateHash?: string;
+}
+
 /** The SSRCs a participant uses: assigned by the server at join (see `JoinReply.media`). */
 export interface MediaSsrcs {
   /** SSRC of your Opus stream; the server stamps it on what you send anyway. */
@@ -125,11 +152,13 @@ export interface MediaSsrcs {
  */
 export interface SeatMedia extends MediaSsrcs {
   /**
-   * Proves this seat on a media transport (the UDP bind; later WebTransport), and can do
+   * Proves this seat on a media transport (the UDP bind, a WebTransport session), and can do
    * nothing else: it does not identify a session, cancel a meeting or authorize REST. 128
    * bits, base64url; the same for the seat across reconnects.
    */
   mediaKey: string;
+  /** The WebTransport endpoint, when the server has one (`--quic-port`). */
+  webTransport?: WebTransportInfo;
 }
 
 /** A header extension block carrying the capture time. */

@@ -20,6 +20,8 @@ export interface Config {
   host: string;
   port: number;
   udpPort: number;
+  /** UDP port of the WebTransport endpoint; undefined: the HTTP port's number; null: off. */
+  quicPort: number | null | undefined;
   dataDir: string;
   graceSeconds: number;
   mixSpeakers: number;
@@ -45,6 +47,8 @@ Flags:
   --host HOST          interface to listen on (default 0.0.0.0)
   --port PORT          HTTP and WebSocket port (default 8000; 0 picks a free one)
   --udp-port PORT      UDP port for RTP participants (default 5004)
+  --quic-port PORT|off UDP port of WebTransport (browsers' media over QUIC datagrams; default
+                       the HTTP port's number); off: pages send media on the WebSocket
   --data-dir DIR       where the SQLite records live (default ./data)
   --grace SECONDS      seat kept for a dropped connection (default 30)
   --mix-speakers N     how many of the loudest speakers are mixed (default 3; 100 mixes everyone)
@@ -93,6 +97,7 @@ export function parseFlags(args: string[]): Config {
         host: { type: "string", default: "0.0.0.0" },
         port: { type: "string", default: "8000" },
         "udp-port": { type: "string", default: "5004" },
+        "quic-port": { type: "string" },
         "data-dir": { type: "string", default: "./data" },
         grace: { type: "string", default: "30" },
         "mix-speakers": { type: "string", default: "3" },
@@ -170,6 +175,11 @@ export function parseFlags(args: string[]): Config {
     host: values.host!,
     port: portOf("port", values.port!),
     udpPort: portOf("udp-port", values["udp-port"]!),
+    quicPort: values["quic-port"] === undefined
+      ? undefined
+      : values["quic-port"] === "off"
+      ? null
+      : portOf("quic-port", values["quic-port"]),
     dataDir: values["data-dir"]!,
     graceSeconds: grace,
     mixSpeakers,

@@ -375,6 +375,16 @@ export class ControlConnection implements RoomConnection {
         room.meeting.reportP2pFailure(this.#participantId!);
         return {};
       }
+      case "media_transport": {
+        // The page left WebTransport (or never got there): its media is on this connection.
+        const room = this.#requireRoom();
+        const participantId = this.#participantId!;
+        const current = room.transportOf(participantId);
+        if (current && current !== this.#transport) room.detachMedia(participantId); // closes it
+        this.#attachWebSocketMedia(room, participantId);
+        const webTransport = this.#hub.webTransportInfo?.();
+        return webTransport ? { webTransport } : {};
+      }
     }
   }
 
@@ -441,6 +451,7 @@ export class ControlConnection implements RoomConnection {
         videoSsrc: participant.videoSsrc,
         mixSsrc: meeting.mixSsrc,
         mediaKey: participant.mediaKey,
+        ...(this.#hub.webTransportInfo ? { webTransport: this.#hub.webTransportInfo() } : {}),
       },
     };
   }

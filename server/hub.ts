@@ -29,6 +29,7 @@ import type { Records } from "./records.ts";
 import { MediaClock } from "./media_clock.ts";
 import type { OpusCodecs } from "./media_room.ts";
 import { Room } from "./room.ts";
+import type { WebTransportInfo } from "../protocol/media.ts";
 import { type Session, SessionStore } from "./sessions.ts";
 
 /** The live list (REST and WebSocket) shows at most this many meetings, the newest. */
@@ -76,6 +77,11 @@ export class Hub {
   readonly records: Records;
   /** Server-wide counters of refused input. */
   readonly counters = { rateLimited: 0, badOrigin: 0 };
+  /**
+   * Where pages open their WebTransport session (the join reply's `media.webTransport`), when
+   * the server has a WebTransport endpoint; set by the server once it is open.
+   */
+  webTransportInfo: (() => WebTransportInfo) | undefined;
   #rooms = new Map<string, Room>();
   /** Ticks every meeting's mixer; media endpoints that batch input drain on it. */
   readonly mediaClock: MediaClock;

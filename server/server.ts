@@ -36,6 +36,7 @@ import type { AccessLimitOptions } from "./limits.ts";
 import { createOpusDecoder, createOpusEncoder, type OpusEncoderOptions } from "../media/opus.ts";
 import { Records } from "./records.ts";
 import { UdpEndpoint } from "./udp_endpoint.ts";
+import { WebTransportEndpoint } from "./webtransport_endpoint.ts";
 import type { DatagramIoMode } from "./datagram_io.ts";
 import type { ConsentWindows } from "./media_consent.ts";
 
@@ -55,6 +56,12 @@ export interface ServerOptions {
   mixSpeakers?: number;
   /** UDP port of the RTP relay; 0 picks a free one. Default 5004. */
   udpPort?: number;
+  /**
+   * UDP port of the WebTransport endpoint (browsers' media over QUIC); 0 picks a free one,
+   * `null` runs none (pages use the WebSocket). Default: the HTTP port's number (a free one
+   * when `port` is 0).
+   */
+  quicPort?: number | null;
   /** `auto` (default): two participants that can go peer to peer do; `off`: always relay. */
   p2p?: "auto" | "off";
   /** UDP system calls: see {@linkcode DatagramIoMode} (default `auto`). */
@@ -129,8 +136,12 @@ export interface RunningServer {
   port: number;
   /** The UDP endpoint's port. */
   udpPort: number;
+  /** The WebTransport endpoint's UDP port, or null when it runs none. */
+  quicPort: number | null;
   hub: Hub;
   udp: UdpEndpoint;
+  /** The WebTransport endpoint, if any. */
+  webTransport: WebTransportEndpoint | null;
   /** Refusals at the edge. */
   counters: ServerCounters;
   /** Open TCP connections, by client address. */
@@ -141,7 +152,10 @@ export interface RunningServer {
 
 /** Thrown when a port is taken; `flag` names the option that chose it. */
 export class PortInUseError extends Error {
-  constructor(readonly port: number, readonly flag: "--port" | "--udp-port" = "--port") {
+  constructor(
+    readonly port: number,
+    readonly flag: "--port" | "--udp-port" | "--quic-port" = "--port",
+  ) {
     super(`${flag} ${port} is already in use`);
     this.name = "PortInUseError";
   }
@@ -357,6 +371,25 @@ export async function startServer(options: ServerOptions = {}): Promise<RunningS
     await edge.close();
     throw err;
   }
+  let webTransport: WebTransportEndpoint | null = null;
+  const quicPort = options.quicPort === undefined ? (port === 0 ? 0 : edge.port) : options.quicPort;
+  if (quicPort !== null) {
+    try {
+      webTransport = await WebTransportEndpoint.start(hub, {
+        hostname,
+        port: quicPort,
+        tls: options.tls,
+      });
+      const endpoint = webTransport;
+      hub.webTransportInfo = () => endpoint.info();
+    } catch (err) {
+      hub.close();
+      await udp.close();
+      await edge.close();
+      if (err instanceof Deno.errors.AddrInUse) throw new PortInUseError(quicPort, "--quic-port");
+      throw err;
+    }
+  }
   const host = edge.hostname === "0.0.0.0" ? "127.0.0.1" : edge.hostname;
   let closing: Promise<void> | undefined;
   return {
@@ -365,13 +398,16 @@ export async function startServer(options: ServerOptions = {}): Promise<RunningS
     }:${edge.port}/`,
     port: edge.port,
     udpPort: udp.port,
+    quicPort: webTransport?.port ?? null,
     hub,
     udp,
+    webTransport,
     counters,
     connections: edge.limits,
     close() {
       closing ??= (async () => {
         hub.close();
+        await webTransport?.close();
         await udp.close();
         await edge.close();
       })();

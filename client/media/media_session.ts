@@ -408,6 +408,18 @@ export class MediaSession extends Emitter<MediaSessionEvents> {
   }
 
   /**
+   * Media moved to another carrier (WebTransport and the WebSocket): packets may have been lost
+   * on the way, and the server made this seat wait for each sender's next keyframe. Sends a
+   * keyframe and asks every sender for one, so pictures come back at once.
+   */
+  refreshVideo(): void {
+    this.#videoSender?.requestKeyframe();
+    for (const ssrc of this.#videoReceivers.keys()) {
+      this.#transport.send(writePli({ senderSsrc: this.#ssrcs.videoSsrc, mediaSsrc: ssrc }));
+    }
+  }
+
+  /**
    * Where a participant's video is shown: an empty element of their tile, in which the
    * session puts a `<video>` (or a `<canvas>`) it owns. Null: nowhere (frames are decoded
    * and dropped).

@@ -22,6 +22,7 @@ import { httpStatusOf, MeetingError } from "../../meeting/errors.ts";
 import { normalizeName } from "../../meeting/names.ts";
 import type { Hub } from "../../server/hub.ts";
 import type { RouteHandler } from "../context.ts";
+import { transportCounts } from "../../server/seat_media.ts";
 
 /** Largest REST body accepted, in bytes. */
 export const MAX_BODY_BYTES = 64 * 1024;
@@ -158,7 +159,9 @@ export const getMeeting: RouteHandler = api((req, { hub, params }) => {
   const meeting = hub.registry.get(params.id);
   const locked = meeting?.locked ?? hub.records.access(params.id)?.locked ?? true;
   if (meeting) {
-    return Response.json({ ...meeting.details(), media: hub.findRoom(meeting.id)?.media.counters });
+    const room = hub.findRoom(meeting.id);
+    const media = room && { ...room.media.counters, transports: transportCounts(room) };
+    return Response.json({ ...meeting.details(), media });
   }
   const past = hub.records.meeting(params.id);
   if (!past) throw new MeetingError("not_found", "no such meeting");

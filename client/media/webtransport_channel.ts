@@ -1,0 +1,189 @@
+/**
+ * A page's WebTransport session to the server (protocol/media.ts, "WebTransport"): it opens the
+ * session, binds it to the seat with the media key on a bidirectional stream, and then carries
+ * one RTP or RTCP packet per datagram. Once bound it sends a `MEET-PING` datagram every
+ * {@linkcode WT_PING_MS}; the server's pongs keep `lastPongAt` fresh, which is how the
+ * `RelayChannel` notices that UDP stopped getting through (in either direction: media from the
+ * server may still arrive while what the page sends is dropped).
+ *
+ * @example
+ * ```ts
+ * const channel = new WebTransportChannel({ info: join.media.webTransport!, mediaKey, meetingId });
+ * channel.on("bound", () => channel.sendBinary(rtp));
+ * channel.on("media", (bytes) => handle(bytes));
+ * ```
+ * @module
+ */
+
+import {
+  UDP_BIND_PREFIX,
+  UDP_BOUND_PREFIX,
+  WEBTRANSPORT_PATH,
+  type WebTransportInfo,
+  WT_PING_PREFIX,
+  WT_PONG_PREFIX,
+} from "../../protocol/media.ts";
+import { Emitter } from "../../util/emitter.ts";
+import type { DatagramLink } from "./relay_channel.ts";
+
+/** How often a bound session sends a liveness probe, ms. */
+export const WT_PING_MS = 250;
+
+/** Events of a {@linkcode WebTransportChannel}. */
+export type WebTransportChannelEvents = {
+  media: [bytes: Uint8Array];
+  bound: [];
+  closed: [reason: string];
+};
+
+/** Options of a {@linkcode WebTransportChannel}. */
+export interface WebTransportChannelOptions {
+  info: WebTransportInfo;
+  mediaKey: string;
+  meetingId: string;
+  /** The server's host; default the page's (`localhost` is taken as 127.0.0.1). */
+  hostname?: string;
+}
+
+/** The host a page reaches the WebTransport endpoint at. */
+export function webTransportUrl(info: WebTransportInfo, hostname = location.hostname): string {
+  const host = hostname === "localhost" ? "127.0.0.1" : hostname;
+  return `https://${host.includes(":") ? `[${host}]` : host}:${info.port}${WEBTRANSPORT_PATH}`;
+}
+
+/** Whether this browser has WebTransport. */
+export function hasWebTransport(): boolean {
+  return typeof (globalThis as { WebTransport?: unknown }).WebTransport === "function";
+}
+
+const encoder = new TextEncoder();
+const decoder = new TextDecoder();
+
+/** One WebTransport session bound to the seat. */
+export class WebTransportChannel extends Emitter<WebTransportChannelEvents>
+  implements DatagramLink {
+  #wt: WebTransport;
+  #writer: WritableStreamDefaultWriter<Uint8Array> | undefined;
+  #queued = 0;
+  #bound = false;
+  #closed = false;
+  #ping: ReturnType<typeof setInterval> | undefined;
+  #pingSeq = 0;
+  lastPongAt = performance.now();
+  /** Round trip of the last answered ping, ms. */
+  rttMs: number | null = null;
+  #pingSentAt = new Map<number, number>();
+
+  constructor(options: WebTransportChannelOptions) {
+    super();
+    const hash = options.info.certificateHash;
+    this.#wt = new WebTransport(webTransportUrl(options.info, options.hostname), {
+      ...(hash
+        ? {
+          serverCertificateHashes: [{
+            algorithm: "sha-256",
+            value: Uint8Array.from(atob(hash), (c) => c.charCodeAt(0)),
+          }],
+        }
+        : {}),
+      requireUnreliable: true,
+    } as WebTransportOptions);
+    this.#wt.closed.then(
+      () => this.#end("closed"),
+      (err) => this.#end(`failed: ${(err as Error)?.message ?? err}`),
+    );
+    this.#run(options).catch((err) => this.#end(`bind failed: ${(err as Error)?.message ?? err}`));
+  }
+
+  sendBinary(bytes: Uint8Array): boolean {
+    if (!this.#bound || this.#closed || !this.#writer) return false;
+    const size = bytes.length;
+    this.#queued += size;
+    this.#writer.write(bytes).then(
+      () => this.#queued -= size,
+      () => this.#queued -= size,
+    );
+    return true;
+  }
+
+  /** Bytes handed to the datagram stream and not yet taken by the browser's QUIC stack. */
+  get bufferedAmount(): number {
+    return this.#queued;
+  }
+
+  close(): void {
+    if (this.#closed) return;
+    try {
+      this.#wt.close();
+    } catch {
+      // not open yet, or gone
+    }
+    this.#end("closed by the page");
+  }
+
+  async #run(options: WebTransportChannelOptions): Promise<void> {
+    await this.#wt.ready;
+    this.#readDatagrams();
+    const stream = await this.#wt.createBidirectionalStream();
+    const writer = stream.writable.getWriter();
+    await writer.write(
+      encoder.encode(`${UDP_BIND_PREFIX}${options.mediaKey} ${options.meetingId}\n`),
+    );
+    const reader = stream.readable.getReader();
+    let answer = "";
+    while (!answer.includes("\n")) {
+      const { value, done } = await reader.read();
+      if (value) answer += decoder.decode(value, { stream: true });
+      if (done || answer.length > 256) break;
+    }
+    const line = answer.split("\n")[0];
+    if (!line.startsWith(UDP_BOUND_PREFIX)) throw new Error(line || "no answer");
+    if (this.#closed) return;
+    this.#writer = this.#wt.datagrams.writable.getWriter();
+    this.#bound = true;
+    this.lastPongAt = performance.now();
+    this.#ping = setInterval(() => this.#sendPing(), WT_PING_MS);
+    this.emit("bound");
+  }
+
+  async #readDatagrams(): Promise<void> {
+    const reader = this.#wt.datagrams.readable.getReader();
+    try {
+      for (;;) {
+        const { value, done } = await reader.read();
+        if (done || this.#closed) return;
+        if (value[0] === 0x4d) { // 'M': a pong
+          const text = decoder.decode(value);
+          if (text.startsWith(WT_PONG_PREFIX)) {
+            // Only an answer proves both directions: media from the server can keep coming
+            // while what the page sends is dropped.
+            this.lastPongAt = performance.now();
+            const seq = Number(text.slice(WT_PONG_PREFIX.length));
+            const sentAt = this.#pingSentAt.get(seq);
+            if (sentAt !== undefined) this.rttMs = this.lastPongAt - sentAt;
+          }
+          continue;
+        }
+        this.emit("media", value);
+      }
+    } catch {
+      // the session closed
+    }
+  }
+
+  #sendPing(): void {
+    const seq = ++this.#pingSeq;
+    this.#pingSentAt.set(seq, performance.now());
+    this.#pingSentAt.delete(seq - 20);
+    this.sendBinary(encoder.encode(`${WT_PING_PREFIX}${seq}`));
+  }
+
+  #end(reason: string): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    this.#bound = false;
+    clearInterval(this.#ping);
+    this.emit("closed", reason);
+    this.removeAllListeners();
+  }
+}

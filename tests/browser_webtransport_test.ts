@@ -1,0 +1,138 @@
+/**
+ * End to end in headless Chromium: browsers' media over WebTransport datagrams. Three pages in
+ * one meeting bind WebTransport sessions (the server counts three seats on `webtransport`),
+ * see and hear each other; one page alone in a second meeting, also on WebTransport, receives
+ * nothing of the first. A page opened with `?transport=websocket` stays on the WebSocket.
+ */
+
+import assert from "node:assert/strict";
+import type { Page } from "playwright-core";
+import { joinPage, launchBrowser } from "./support/browser.ts";
+import { testServer } from "./support/server.ts";
+import { waitFor } from "./support/wait.ts";
+
+interface Snapshot {
+  frames: Record<string, number>;
+  audibleMs: number;
+  ssrcs: number[];
+}
+
+function snapshot(page: Page): Promise<Snapshot> {
+  return page.evaluate(() => {
+    // deno-lint-ignore no-explicit-any
+    const s = (globalThis as any).__meetStats;
+    const frames: Record<string, number> = {};
+    for (const [id, p] of Object.entries(s?.participants ?? {})) {
+      frames[id] = (p as { framesDecoded: number }).framesDecoded;
+    }
+    return {
+      frames,
+      audibleMs: s?.audio?.audibleMs ?? 0,
+      ssrcs: Object.keys(s?.ssrcs ?? {}).map(Number),
+    };
+  });
+}
+
+const transportOf = (page: Page) =>
+  page.locator("[data-testid=mode-badge]").getAttribute("data-transport");
+
+Deno.test({
+  name: "browser WebTransport: three pages on datagrams see and hear each other; meetings isolated",
+  sanitizeResources: false,
+  sanitizeOps: false,
+  async fn() {
+    await using server = await testServer({ p2p: "off" });
+    await using browser = await launchBrowser();
+    const create = async (title: string) =>
+      await (await fetch(`${server.url}api/meetings`, {
+        method: "POST",
+        headers: { "content-type": "application/json" },
+        body: JSON.stringify({ title, name: `${title} host` }),
+      })).json() as { id: string };
+    const meetingA = await create("Datagrams");
+    const meetingB = await create("Elsewhere");
+    const mediaOf = async (id: string) =>
+      (await (await fetch(`${server.url}api/meetings/${id}`)).json()).media;
+    const errors: string[] = [];
+    const names = ["Ann", "Bob", "Cy"];
+    const pages: Page[] = [];
+    for (const name of names) {
+      pages.push(
+        await joinPage(
+          await browser.newContext(),
+          `${server.url}m/${meetingA.id}?name=${name}`,
+          errors,
+          name,
+        ),
+      );
+    }
+    const deeContext = await browser.newContext();
+    await deeContext.addInitScript(() =>
+      localStorage.setItem("meet.media", JSON.stringify({ mic: true, camera: false }))
+    );
+    const dee = await joinPage(deeContext, `${server.url}m/${meetingB.id}?name=Dee`, errors, "Dee");
+
+    // Every seat's media is on WebTransport, as the server sees it and as the pages say.
+    const boundAt = performance.now();
+    await waitFor(async () => (await mediaOf(meetingA.id)).transports.webtransport === 3, {
+      what: "three WebTransport seats in meeting A",
+      timeoutMs: 10_000,
+    });
+    const bindMs = performance.now() - boundAt;
+    for (const page of pages) {
+      await waitFor(async () => await transportOf(page) === "webtransport", {
+        what: "the page says webtransport",
+      });
+    }
+    assert.equal((await mediaOf(meetingB.id)).transports.webtransport, 1);
+
+    // Video: 60 new frames from each other on every page; audio: the mix is heard.
+    const roster = (await (await fetch(`${server.url}api/meetings/${meetingA.id}`)).json())
+      .roster as { id: string; name: string; audioSsrc: number; videoSsrc: number }[];
+    const idOf = (name: string) => roster.find((p) => p.name === name)!.id;
+    const start = await Promise.all(pages.map(snapshot));
+    const startedAt = performance.now();
+    for (const [i, page] of pages.entries()) {
+      const others = names.filter((_, k) => k !== i).map(idOf);
+      await waitFor(async () => {
+        const s = await snapshot(page);
+        return others.every((id) => (s.frames[id] ?? 0) - (start[i].frames[id] ?? 0) >= 60) &&
+          s.audibleMs - start[i].audibleMs >= 200;
+      }, {
+        what: `${names[i]} sees 60 frames from each other and hears the mix`,
+        timeoutMs: 15_000,
+      });
+    }
+    const mediaMs = performance.now() - startedAt;
+    const serverA = await mediaOf(meetingA.id);
+    assert.ok(serverA.forwarded.video.packets > 500, JSON.stringify(serverA.forwarded));
+    assert.equal(serverA.transports.webtransport, 3, "still on WebTransport");
+
+    // Meeting B got nothing of meeting A.
+    const aSsrcs = new Set(roster.flatMap((p) => [p.audioSsrc, p.videoSsrc]));
+    const deeSnap = await snapshot(dee);
+    assert.ok(deeSnap.ssrcs.every((s) => !aSsrcs.has(s)), "SSRCs of meeting A reached Dee");
+    assert.deepEqual(deeSnap.frames, {}, "Dee decoded no video");
+    assert.equal((await mediaOf(meetingB.id)).forwarded.video.packets, 0);
+
+    // ?transport=websocket keeps a page on the WebSocket (how the carriers are compared).
+    const eve = await joinPage(
+      await browser.newContext(),
+      `${server.url}m/${meetingB.id}?name=Eve&transport=websocket`,
+      errors,
+      "Eve",
+    );
+    await waitFor(async () => (await mediaOf(meetingB.id)).transports.websocket === 1, {
+      what: "Eve on the WebSocket",
+    });
+    assert.equal(await transportOf(eve), "websocket");
+
+    console.log(
+      `WebTransport: 3 seats bound within ${bindMs.toFixed(0)} ms; 60 frames from each other ` +
+        `and the mix heard within ${mediaMs.toFixed(0)} ms; endpoint ${
+          JSON.stringify(server.webTransport!.counters)
+        }`,
+    );
+    assert.deepEqual(errors, []);
+  },
+});
