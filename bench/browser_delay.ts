@@ -50,8 +50,15 @@ const { values: args } = parseArgs({
     warmup: { type: "string", default: "5" },
     json: { type: "boolean", default: false },
     "audio-only": { type: "boolean", default: false },
+    /** The pages' media carrier: webtransport (datagrams, falling back if blocked) or websocket. */
+    transport: { type: "string", default: "webtransport" },
   },
 });
+if (args.transport !== "webtransport" && args.transport !== "websocket") {
+  throw new Error(`--transport is webtransport or websocket (got "${args.transport}")`);
+}
+/** `?transport=websocket` keeps a page on the WebSocket (islands/Room.tsx). */
+const TRANSPORT_QUERY = args.transport === "websocket" ? "&transport=websocket" : "";
 const PAGES = Math.min(3, Math.max(2, Number(args.pages)));
 const WINDOW_S = Math.max(5, Number(args.seconds));
 const WARMUP_S = Math.max(0, Number(args.warmup));
@@ -150,7 +157,9 @@ async function main() {
     })).json();
     const pages: CdpPage[] = [];
     for (const name of NAMES) {
-      const page = await browser.newPage(`${server.url}m/${meeting.id}?name=${name}`);
+      const page = await browser.newPage(
+        `${server.url}m/${meeting.id}?name=${name}${TRANSPORT_QUERY}`,
+      );
       // A link asks before it joins: press Join once the island is live.
       await page.waitFor(
         `document.querySelector("[data-island=Room][data-hydrated] [data-testid=join-button]") !== null`,
@@ -167,6 +176,21 @@ async function main() {
       pages.push(page);
     }
     await waitFor(async () => {
+      pages.forEach((page, i) => page.errors.splice(0).forEach((e) => log(`${NAMES[i]}: ${e}`)));
+      for (const [i, page] of pages.entries()) {
+        const ready = await page.evaluate(`globalThis.__meetStats !== undefined`);
+        if (!ready) {
+          log(
+            `${NAMES[i]}: no media session yet; the page shows: ${
+              String(await page.evaluate(`document.body.innerText.slice(0, 200)`)).replace(
+                /\s+/g,
+                " ",
+              )
+            }`,
+          );
+          return false;
+        }
+      }
       const snaps = await Promise.all(pages.map(snapshot));
       return snaps.every((s) =>
         (AUDIO_ONLY || (s.videoRendered.length > 30 && s.framesRendered > 0)) &&
@@ -216,8 +240,12 @@ async function main() {
     const underruns = after.reduce((n, s, i) => n + s.underruns - before[i].underruns, 0);
     const underrunMs = after.reduce((n, s, i) => n + s.underrunMs - before[i].underrunMs, 0);
 
+    const carriers = (await (await fetch(`${server.url}api/meetings/${meeting.id}`)).json()).media
+      ?.transports;
     const result = {
       pages: PAGES,
+      transport: args.transport,
+      carriers,
       audioOnly: AUDIO_ONLY,
       windowSeconds: elapsedS,
       video,
@@ -246,7 +274,9 @@ async function main() {
     }
     const verdict = (p50: number, target: number) => (p50 < target ? "yes" : "NO");
     const cameras = AUDIO_ONLY ? ", cameras off" : "";
-    console.log(`## Browser end-to-end delay (relay, ${PAGES} pages on loopback${cameras})\n`);
+    console.log(
+      `## Browser end-to-end delay (relay over ${args.transport}, ${PAGES} pages on loopback${cameras})\n`,
+    );
     console.log(`${machineLine(machine())}; code ${codeVersion()}\n`);
     console.log(
       table(
