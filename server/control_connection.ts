@@ -230,6 +230,14 @@ export class ControlConnection implements RoomConnection {
     this.send({ type: "removed", meetingId, reason });
   }
 
+  /**
+   * Sends one media packet on this socket whatever carries the seat's media (a packet too
+   * large for the seat's WebTransport datagrams; see `RoomConnection.sendMedia`).
+   */
+  sendMedia(packet: Uint8Array): void {
+    this.#send(packet);
+  }
+
   /** This connection's media transport while attached to its seat (tests, stats). */
   get transport(): WebSocketTransport | undefined {
     return this.#transport;

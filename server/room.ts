@@ -30,6 +30,12 @@ import type { MediaTransport } from "./media_transport.ts";
 /** What a room needs of a seat's control connection. */
 export interface RoomConnection {
   send(message: ServerMessage): void;
+  /**
+   * Sends one media packet on the control connection itself, whatever carries the seat's
+   * media: for a packet the seat's datagram carrier cannot take (larger than a WebTransport
+   * datagram). Pages take media from their control connection at all times.
+   */
+  sendMedia?(packet: Uint8Array): void;
   /** Called when the room lets go of this member without the member asking. */
   removed(meetingId: string, reason: RemovedReason): void;
 }
@@ -143,6 +149,17 @@ export class Room {
   /** Closes the seat's media transport, if any (the seat stays). */
   detachMedia(participantId: string): void {
     this.media.detach(participantId);
+  }
+
+  /**
+   * Sends one media packet on the seat's control connection (see `RoomConnection.sendMedia`);
+   * false when it has none that can.
+   */
+  sendOnConnection(participantId: string, packet: Uint8Array): boolean {
+    const connection = this.#connections.get(participantId);
+    if (!connection?.sendMedia) return false;
+    connection.sendMedia(packet);
+    return true;
   }
 
   /** The seat's media transport, if it has one. */

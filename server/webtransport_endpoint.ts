@@ -380,9 +380,12 @@ export class WebTransportEndpoint {
     const seat = findSeat(this.#hub, request.meetingId, request.mediaKey);
     if ("error" in seat) return fail(seat.error);
     if (this.#closed) return;
+    const { room, participant } = seat;
     const transport = new WebTransportTransport(
       session as unknown as ConstructorParameters<typeof WebTransportTransport>[0],
       { ip: remote.hostname, port: remote.port },
+      // A plain-RTP camera's 1,400-byte packets do not fit a datagram: the control socket.
+      { oversized: (packet) => room.sendOnConnection(participant.id, packet) },
     );
     state.transport = transport;
     state.participantId = seat.participant.id;

@@ -6,7 +6,9 @@
  *
  * @example
  * ```ts
- * const transport = new WebTransportTransport(session, { ip: "203.0.113.7", port: 50000 });
+ * const transport = new WebTransportTransport(session, { ip: "203.0.113.7", port: 50000 }, {
+ *   oversized: (packet) => controlSocket.send(packet), // a plain-RTP camera's 1,400-byte packets
+ * });
  * transport.onClose(() => console.log("gone"));
  * transport.send(rtpPacket);
  * transport.close();
@@ -36,22 +38,46 @@ export interface DatagramSession {
 export interface WebTransportTransportStats {
   datagramsSent: number;
   bytesSent: number;
-  /** Larger than the session's datagram size, or over {@linkcode MAX_WT_QUEUED_BYTES}. */
+  /** Larger than the session's datagram size with nowhere else to go, or over {@linkcode MAX_WT_QUEUED_BYTES}. */
   dropped: number;
+  /** Larger than the session's datagram size, sent through `oversized` instead. */
+  oversized: number;
+}
+
+/** Options of a {@linkcode WebTransportTransport}. */
+export interface WebTransportTransportOptions {
+  /**
+   * Sends a packet too large for one datagram another way (the seat's control WebSocket,
+   * whose media the page takes as well). Our clients send at most 1,200 bytes, under
+   * Chromium's 1,211-byte datagrams; plain-RTP tools send up to 1,500 (ffmpeg: 1,472).
+   * Without it such packets are dropped.
+   */
+  oversized?(packet: Uint8Array): void;
 }
 
 /** A seat's media over one WebTransport session's datagrams. */
 export class WebTransportTransport implements MediaTransport {
   readonly kind = "webtransport" as const;
   readonly address: { ip: string; port: number };
-  readonly stats: WebTransportTransportStats = { datagramsSent: 0, bytesSent: 0, dropped: 0 };
+  readonly stats: WebTransportTransportStats = {
+    datagramsSent: 0,
+    bytesSent: 0,
+    dropped: 0,
+    oversized: 0,
+  };
+  #options: WebTransportTransportOptions;
   #session: DatagramSession;
   #writer: WritableStreamDefaultWriter<Uint8Array>;
   #queued = 0;
   #closed = false;
   #listeners: (() => void)[] = [];
 
-  constructor(session: DatagramSession, address: { ip: string; port: number }) {
+  constructor(
+    session: DatagramSession,
+    address: { ip: string; port: number },
+    options: WebTransportTransportOptions = {},
+  ) {
+    this.#options = options;
     this.#session = session;
     this.address = address;
     this.#writer = session.datagrams.writable.getWriter();
@@ -66,6 +92,11 @@ export class WebTransportTransport implements MediaTransport {
   send(packet: Uint8Array): void {
     if (this.#closed) return;
     const size = packet.length;
+    if (size > this.#session.datagrams.maxDatagramSize && this.#options.oversized) {
+      this.stats.oversized++;
+      this.#options.oversized(packet);
+      return;
+    }
     if (
       size > this.#session.datagrams.maxDatagramSize || this.#queued + size > MAX_WT_QUEUED_BYTES
     ) {
