@@ -161,33 +161,39 @@ export class MediaRoom {
     }
     const previous = this.#transports.get(participantId);
     if (previous === transport) return true;
-    if (previous) {
-      this.#remove(participantId);
-      previous.close();
-    }
+    // The carrier changes, the seat's media does not: the router peer and the mixer's listener
+    // and speaker state stay, and send through whatever transport the seat has now. (Adding
+    // the seat again restarted its mix at a random sequence number and timestamp on the same
+    // SSRC, which a page took for stale packets: its audio went silent after a switch to
+    // WebTransport.)
     this.#transports.set(participantId, transport);
-    const limit = this.#options.congestionBytes ?? 256 * 1024;
-    const counters = this.counters.forwarded;
-    this.#router.addPeer({
-      id: participantId,
-      send: (packet) => {
-        transport.send(packet);
-        counters.video.packets++;
-        counters.video.bytes += packet.length;
-      },
-      congested: () => transport.queuedBytes() > limit,
-    }, this.#clock.now());
-    this.#mixer.addParticipant(participantId, (packet) => {
-      transport.send(packet);
-      counters.audio.packets++;
-      counters.audio.bytes += packet.length;
-    });
+    if (previous) {
+      previous.close(); // no longer the seat's: its close listener below leaves the seat alone
+    } else {
+      const limit = this.#options.congestionBytes ?? 256 * 1024;
+      const counters = this.counters.forwarded;
+      const current = () => this.#transports.get(participantId);
+      this.#router.addPeer({
+        id: participantId,
+        send: (packet) => {
+          current()?.send(packet);
+          counters.video.packets++;
+          counters.video.bytes += packet.length;
+        },
+        congested: () => (current()?.queuedBytes() ?? 0) > limit,
+      }, this.#clock.now());
+      this.#mixer.addParticipant(participantId, (packet) => {
+        current()?.send(packet);
+        counters.audio.packets++;
+        counters.audio.bytes += packet.length;
+      });
+      if (this.#transports.size === 1) this.#clock.subscribe(this);
+    }
     transport.onClose(() => {
       if (this.#transports.get(participantId) !== transport) return;
       this.#remove(participantId);
       this.#options.onTransportChange?.(participantId, undefined);
     });
-    if (this.#transports.size === 1) this.#clock.subscribe(this);
     this.#options.onTransportChange?.(participantId, transport);
     return true;
   }

@@ -185,3 +185,62 @@ Deno.test("media room: the media clock mixes: a speaker is heard by the others t
   assert.ok(media.mixerStats.decodes > 0);
   media.close();
 });
+
+Deno.test("media room: a carrier change keeps the seat's media: the mix goes on with the next sequence number and timestamp on the new transport", () => {
+  const { ann, bob, media, time, meeting } = setup({
+    codecs: {
+      createEncoder: () => createOpusEncoder({ bitrate: 32_000 }),
+      createDecoder: () => createOpusDecoder(),
+    },
+  });
+  const annWs = new FakeTransport("websocket");
+  const bobWs = new FakeTransport("websocket");
+  const bobWt = new FakeTransport("webtransport");
+  media.attach(ann.id, annWs);
+  media.attach(bob.id, bobWs);
+  const encoder = createOpusEncoder({ bitrate: 32_000 });
+  const pcm = new Int16Array(960);
+  const speak = (frames: number, from: number) => {
+    for (let frame = from; frame < from + frames; frame++) {
+      for (let i = 0; i < 960; i++) {
+        pcm[i] = Math.round(8000 * Math.sin(2 * Math.PI * 440 * (frame * 960 + i) / 48_000));
+      }
+      media.receive(
+        ann.id,
+        writeRtp({
+          payloadType: PT_OPUS,
+          sequenceNumber: frame,
+          timestamp: frame * 960,
+          ssrc: ann.audioSsrc,
+          payload: encoder.encode(pcm),
+        }),
+      );
+      time.advance(20);
+    }
+  };
+  const mixes = (t: FakeTransport) =>
+    t.sent.map(parseRtp).flatMap((p) =>
+      p.ok && p.packet.payloadType === PT_OPUS && p.packet.ssrc === meeting.mixSsrc
+        ? [p.packet]
+        : []
+    );
+  speak(25, 0);
+  const before = mixes(bobWs);
+  assert.ok(before.length >= 20, `Bob got ${before.length} mixes on the WebSocket`);
+  media.attach(bob.id, bobWt); // Bob's page moved to WebTransport
+  assert.equal(bobWs.closed, true);
+  speak(10, 25);
+  const after = mixes(bobWt);
+  assert.ok(after.length >= 8, `Bob got ${after.length} mixes on WebTransport`);
+  const last = before.at(-1)!;
+  const first = after[0];
+  assert.equal(
+    first.sequenceNumber,
+    (last.sequenceNumber + 1) & 0xffff,
+    "the mix's sequence restarted",
+  );
+  assert.equal(first.timestamp, (last.timestamp + 960) >>> 0, "the mix's timestamp jumped");
+  assert.equal(media.transportOf(bob.id), bobWt);
+  encoder.close();
+  media.close();
+});
