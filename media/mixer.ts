@@ -80,6 +80,12 @@ export const TRIM_ADVICE: Readonly<
 > = { windows: 4, minMs: 3, marginMs: 1, maxMs: 18, everyMs: 5000 };
 
 /**
+ * Departed listeners whose mix stream position is remembered (a seat that is between two
+ * transports); the oldest is forgotten first.
+ */
+const MAX_DEPARTED_STREAMS = 1024;
+
+/**
  * The mixer's jitter buffer by default: it starts at one frame and plays each frame on the
  * first tick that leaves 4 ms (or 2 x the measured jitter) of margin, so a frame waits on
  * average about half a tick; a frame that misses its tick is concealed and the buffer
@@ -172,6 +178,9 @@ export class Mixer {
     notTwentyMs: 0,
   };
 
+  /** Where departed listeners' mix streams stopped, to continue them if they come back. */
+  #departed = new Map<string, { seq: number; timestamp: number }>();
+
   constructor(options: MixerOptions) {
     this.#options = { maxSpeakers: 3, jitterBuffer: MIXER_JITTER_BUFFER, ...options };
     this.#selector = new SpeakerSelector({ maxSpeakers: this.#options.maxSpeakers });
@@ -181,7 +190,12 @@ export class Mixer {
   addParticipant(id: string, sink: (packet: Uint8Array) => void): void {
     if (this.#closed) return;
     this.removeParticipant(id);
+    // A listener that comes back (its transport went and another came) continues its mix
+    // stream where it left off, as after a silence: a new random sequence number and timestamp
+    // on the same SSRC looked like stale packets to its page, which then played nothing.
     const random = crypto.getRandomValues(new Uint32Array(2));
+    const resumed = this.#departed.get(id);
+    this.#departed.delete(id);
     this.#inputs.set(id, {
       id,
       sink,
@@ -189,8 +203,8 @@ export class Mixer {
       decoder: this.#options.createDecoder(),
       encoder: undefined,
       captureTimes: new Map(),
-      seq: random[0] & 0xffff,
-      timestamp: random[1],
+      seq: resumed?.seq ?? random[0] & 0xffff,
+      timestamp: resumed?.timestamp ?? random[1],
       frame: null,
       samples: new Float32Array(OPUS_FRAME_SAMPLES),
       frameCapture: null,
@@ -208,6 +222,10 @@ export class Mixer {
     input.decoder.close();
     input.encoder?.close();
     this.#inputs.delete(id);
+    this.#departed.set(id, { seq: input.seq, timestamp: input.timestamp });
+    if (this.#departed.size > MAX_DEPARTED_STREAMS) {
+      this.#departed.delete(this.#departed.keys().next().value!);
+    }
   }
 
   /** Number of participants. */

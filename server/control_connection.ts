@@ -246,11 +246,17 @@ export class ControlConnection implements RoomConnection {
   /**
    * Attaches a WebSocket transport for this socket to the seat, unless the seat's media is on
    * another live transport: a terminal client's UDP binding, a page's WebTransport session
-   * keep the media across a control reconnect. Returns whether this socket carries the media.
+   * keep the media across a control reconnect. With `replace` (the page said it moved to the
+   * WebSocket), the other transport is replaced and closed. Returns whether this socket
+   * carries the media.
    */
-  #attachWebSocketMedia(room: Room, participantId: string): boolean {
+  #attachWebSocketMedia(
+    room: Room,
+    participantId: string,
+    options: { replace?: boolean } = {},
+  ): boolean {
     if (this.#transport && !this.#transport.closed) return true;
-    if (room.transportOf(participantId)) return false;
+    if (!options.replace && room.transportOf(participantId)) return false;
     const transport = new WebSocketTransport({
       send: (packet) => this.#send(packet),
       queuedBytes: () => this.#socket.bufferedAmount,
@@ -386,10 +392,9 @@ export class ControlConnection implements RoomConnection {
       case "media_transport": {
         // The page left WebTransport (or never got there): its media is on this connection.
         const room = this.#requireRoom();
-        const participantId = this.#participantId!;
-        const current = room.transportOf(participantId);
-        if (current && current !== this.#transport) room.detachMedia(participantId); // closes it
-        this.#attachWebSocketMedia(room, participantId);
+        // Replaces (and closes) the seat's other transport in one step: the seat's media state
+        // (its mix stream, the router's view of it) carries over.
+        this.#attachWebSocketMedia(room, this.#participantId!, { replace: true });
         const webTransport = this.#hub.webTransportInfo?.();
         return webTransport ? { webTransport } : {};
       }

@@ -244,3 +244,62 @@ Deno.test("media room: a carrier change keeps the seat's media: the mix goes on 
   encoder.close();
   media.close();
 });
+
+Deno.test("media room: a seat between two transports (its session closed, its page's media comes back on the WebSocket) continues its mix where it stopped", () => {
+  const { ann, bob, media, time, meeting } = setup({
+    codecs: {
+      createEncoder: () => createOpusEncoder({ bitrate: 32_000 }),
+      createDecoder: () => createOpusDecoder(),
+    },
+  });
+  media.attach(ann.id, new FakeTransport("websocket"));
+  const bobWt = new FakeTransport("webtransport");
+  const bobWs = new FakeTransport("websocket");
+  media.attach(bob.id, bobWt);
+  const encoder = createOpusEncoder({ bitrate: 32_000 });
+  const pcm = new Int16Array(960);
+  let frame = 0;
+  const speak = (frames: number) => {
+    for (const end = frame + frames; frame < end; frame++) {
+      for (let i = 0; i < 960; i++) {
+        pcm[i] = Math.round(8000 * Math.sin(2 * Math.PI * 440 * (frame * 960 + i) / 48_000));
+      }
+      media.receive(
+        ann.id,
+        writeRtp({
+          payloadType: PT_OPUS,
+          sequenceNumber: frame,
+          timestamp: frame * 960,
+          ssrc: ann.audioSsrc,
+          payload: encoder.encode(pcm),
+        }),
+      );
+      time.advance(20);
+    }
+  };
+  const mixes = (t: FakeTransport) =>
+    t.sent.map(parseRtp).flatMap((p) =>
+      p.ok && p.packet.payloadType === PT_OPUS && p.packet.ssrc === meeting.mixSsrc
+        ? [p.packet]
+        : []
+    );
+  speak(25);
+  const before = mixes(bobWt);
+  assert.ok(before.length >= 20, `Bob got ${before.length} mixes over WebTransport`);
+  bobWt.close(); // the session went away: Bob has no transport for a moment
+  assert.equal(media.transportOf(bob.id), undefined);
+  speak(5);
+  media.attach(bob.id, bobWs);
+  speak(10);
+  const after = mixes(bobWs);
+  assert.ok(after.length >= 8, `Bob got ${after.length} mixes on the WebSocket`);
+  const last = before.at(-1)!;
+  assert.equal(
+    after[0].sequenceNumber,
+    (last.sequenceNumber + 1) & 0xffff,
+    "the mix's sequence restarted",
+  );
+  assert.equal(after[0].timestamp, (last.timestamp + 960) >>> 0, "the mix's timestamp jumped");
+  encoder.close();
+  media.close();
+});
