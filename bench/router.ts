@@ -34,7 +34,7 @@
  *
  * Usage:
  *   deno run --allow-all bench/router.ts [--quick] [--window-ms=N] [--steps=1x3,2x6,...]
- *     [--carrier=websocket|webtransport|both] [--json]
+ *     [--carrier=websocket|webtransport|both] [--rounds=2] [--json]
  *
  * @module
  */
@@ -89,6 +89,12 @@ export interface RouterBenchOptions {
    * both see the same machine load.
    */
   carriers?: Carrier[];
+  /**
+   * With more than one carrier: runs of each step per carrier (default 1; 2 runs them
+   * websocket, webtransport, webtransport, websocket, so that a load that grows or shrinks
+   * during the step weighs on both alike). The ratios use each carrier's mean.
+   */
+  rounds?: number;
   log?: (line: string) => void;
 }
 
@@ -640,6 +646,10 @@ async function waitForQuiet(server: ServerProcess, maxMs: number, percent = 15):
   return others;
 }
 
+function mean<T>(items: T[], f: (item: T) => number): number {
+  return items.reduce((a, b) => a + f(b), 0) / items.length;
+}
+
 /** Runs the sweep against a fresh server process. */
 export async function runRouterBench(options: RouterBenchOptions = {}): Promise<RouterBenchResult> {
   const log = options.log ?? ((line: string) => console.error(line));
@@ -648,6 +658,7 @@ export async function runRouterBench(options: RouterBenchOptions = {}): Promise<
   const stopLoss = options.stopLossPercent ?? 1;
   const steps = (options.steps ?? DEFAULT_STEPS).filter((s) => s.meetings * s.size <= 200);
   const carriers = options.carriers?.length ? options.carriers : CARRIERS;
+  const rounds = carriers.length > 1 ? Math.max(1, Math.min(4, options.rounds || 1)) : 1;
   const server = await startServerProcess();
   log(`router: server pid ${server.pid} at ${server.url}`);
   const results: RouterStepResult[] = [];
@@ -655,7 +666,11 @@ export async function runRouterBench(options: RouterBenchOptions = {}): Promise<
   const done = new Set<Carrier>();
   try {
     for (const step of steps) {
-      for (const carrier of carriers) {
+      const order = Array.from(
+        { length: rounds },
+        (_, i) => i % 2 ? [...carriers].reverse() : carriers,
+      ).flat();
+      for (const carrier of order) {
         if (done.has(carrier)) continue;
         if (carrier === "webtransport" && step.meetings * step.size > MAX_WEBTRANSPORT_BOTS) {
           log(
@@ -705,18 +720,22 @@ export async function runRouterBench(options: RouterBenchOptions = {}): Promise<
   const best = highest(clean);
   const comfortable = highest(clean.filter((r) => r.latencyP99Ms < COMFORTABLE_P99_MS));
   const ratios: CarrierRatio[] = [];
-  for (const ws of results.filter((r) => r.carrier === "websocket")) {
-    const wt = results.find((r) =>
-      r.carrier === "webtransport" && r.meetings === ws.meetings && r.size === ws.size
-    );
-    if (!wt) continue;
+  for (const step of steps) {
+    const runs = (carrier: Carrier) =>
+      results.filter((r) =>
+        r.carrier === carrier && r.meetings === step.meetings && r.size === step.size
+      );
+    const ws = runs("websocket");
+    const wt = runs("webtransport");
+    if (!ws.length || !wt.length) continue;
+    const ratio = (f: (r: RouterStepResult) => number) => mean(wt, f) / mean(ws, f);
     ratios.push({
-      meetings: ws.meetings,
-      size: ws.size,
-      cpuPerPacket: wt.cpuPerPacketUs / ws.cpuPerPacketUs,
-      latencyP50: wt.latencyP50Ms / ws.latencyP50Ms,
-      latencyP99: wt.latencyP99Ms / ws.latencyP99Ms,
-      botCpu: wt.botCpuPercent / ws.botCpuPercent,
+      meetings: step.meetings,
+      size: step.size,
+      cpuPerPacket: ratio((r) => r.cpuPerPacketUs),
+      latencyP50: ratio((r) => r.latencyP50Ms),
+      latencyP99: ratio((r) => r.latencyP99Ms),
+      botCpu: ratio((r) => r.botCpuPercent),
     });
   }
   return {
@@ -742,7 +761,8 @@ export async function runRouterBench(options: RouterBenchOptions = {}): Promise<
           `${MAX_WEBTRANSPORT_BOTS} bots, the server's cap of sessions per address)`
         : "") +
       (carriers.length > 1
-        ? "; each step runs on every carrier in turn, one after the other"
+        ? "; each step runs on every carrier in turn, one after the other" +
+          (rounds > 1 ? `, ${rounds} times each (websocket, webtransport, then the reverse)` : "")
         : "") +
       ".",
   };
@@ -802,7 +822,8 @@ export function formatRouter(result: RouterBenchResult): string {
     out.push(
       "",
       "WebTransport against the WebSocket, same step, run one after the other (ratio " +
-        "webtransport / websocket; under 1 = WebTransport better):",
+        "webtransport / websocket, of each carrier's mean over its runs; under 1 = WebTransport " +
+        "better):",
       "",
       table(
         [
@@ -870,6 +891,7 @@ if (import.meta.main) {
     windowMs: Number(value("window-ms") ?? (quick ? 3000 : 5000)),
     steps: value("steps") ? parseSteps(value("steps")!) : quick ? QUICK_STEPS : DEFAULT_STEPS,
     carriers: parseCarriers(value("carrier") ?? "both"),
+    rounds: Number(value("rounds") ?? 1),
   });
   if (Deno.args.includes("--json")) console.log(JSON.stringify(result, null, 2));
   else console.log(`${machineLine(result.machine)}\n\n${formatRouter(result)}`);
