@@ -1,6 +1,7 @@
 /**
  * Runs every benchmark in sequence and prints one report (Markdown): the audio mixer
- * (bench/mixer.ts), video forwarding through a real server (bench/router.ts), UDP load from
+ * (bench/mixer.ts), video forwarding through a real server (bench/router.ts, over the WebSocket
+ * and over WebTransport, each step on both in turn), UDP load from
  * terminal-client bots (bench/udp_load.ts), plain-RTP mixing of ffmpeg participants
  * (bench/rtp_mix.ts), the Opus backends (bench/opus_bench.ts, in its own process), and the
  * browser's end-to-end delay (bench/browser_delay.ts, in its own process), then a summary. The load average is recorded before and after each one.
@@ -209,6 +210,16 @@ function summary(
       lines.push(
         `- With p99 latency also under ${COMFORTABLE_P99_MS} ms: ${fmt(c.forwardedPerSecond)} ` +
           `packets/s (${c.meetings} meetings x ${c.size}), server at ${fmt(c.serverCpuPercent)}%.`,
+      );
+    }
+    if (router.ratios.length) {
+      lines.push(
+        `- WebTransport / WebSocket, server CPU per packet and latency p50 / p99, per step: ` +
+          router.ratios.map((x) =>
+            `${x.meetings} x ${x.size} ${fmt(x.cpuPerPacket, 2)}, ${fmt(x.latencyP50, 2)} / ${
+              fmt(x.latencyP99, 2)
+            }`
+          ).join("; ") + ".",
       );
     }
   }
