@@ -59,10 +59,14 @@ export interface AudioReceiverStats extends InboundStreamStats {
    * be valid): every sender of ours, and the server's mix, sends 20 ms packets.
    */
   notTwentyMs: number;
+  /** Times the sender's sequence started over (two packets in a row far out of range). */
+  restarts: number;
 }
 
 /** How far behind the newest packet a packet may be and still be decoded. */
 const MAX_REORDER = 10;
+/** A sequence number further ahead than this (about 1 min of 20 ms frames) is out of range. */
+const MAX_JUMP = 3000;
 
 /** Audio receiving for one SSRC. */
 export class AudioReceiver {
@@ -71,6 +75,8 @@ export class AudioReceiver {
   readonly #inbound: InboundStream;
   #decoder: AudioDecoder | null = null;
   #highestSeq: number | null = null;
+  /** The last packet out of the stream's range, if the one before it was too. */
+  #outOfRange: number | null = null;
   #recent = new Set<number>();
   /** RTP timestamps unwrapped from the first packet's give strictly increasing chunk timestamps. */
   #firstRtp = 0;
@@ -83,7 +89,7 @@ export class AudioReceiver {
   #closed = false;
   /** Called with each packet's capture-to-arrival delay, ms (packets that carry one). */
   onArrival: ((delayMs: number) => void) | null = null;
-  #counters = { framesDecoded: 0, discarded: 0, decodeErrors: 0, notTwentyMs: 0 };
+  #counters = { framesDecoded: 0, discarded: 0, decodeErrors: 0, notTwentyMs: 0, restarts: 0 };
 
   constructor(options: AudioReceiverOptions) {
     this.ssrc = options.ssrc;
@@ -149,12 +155,27 @@ export class AudioReceiver {
     this.#playback.removeStream(this.ssrc);
   }
 
-  /** False for a duplicate, or a packet more than MAX_REORDER behind the newest. */
+  /**
+   * False for a duplicate, or a packet more than MAX_REORDER behind the newest. Two packets in
+   * a row far outside the stream's sequence (RFC 3550's rule) mean the sender started over:
+   * the stream is taken from there, instead of dropping every packet that follows as stale.
+   */
   #fresh(seq: number): boolean {
     if (this.#highestSeq !== null) {
       const diff = seqDiff(seq, this.#highestSeq);
-      if (diff < -MAX_REORDER || this.#recent.has(seq)) return false;
-      if (diff > 0) this.#highestSeq = seq;
+      if (diff < -MAX_REORDER || diff > MAX_JUMP) {
+        const restarted = this.#outOfRange !== null && seq === ((this.#outOfRange + 1) & 0xffff);
+        this.#outOfRange = seq;
+        if (!restarted) return diff > 0; // far ahead: a gap, taken; far behind: held back
+        this.#recent.clear();
+        this.#highestSeq = seq;
+        this.#counters.restarts++;
+      } else if (this.#recent.has(seq)) {
+        return false;
+      } else if (diff > 0) {
+        this.#highestSeq = seq;
+      }
+      if (diff >= -MAX_REORDER && diff <= MAX_JUMP) this.#outOfRange = null;
     } else {
       this.#highestSeq = seq;
     }

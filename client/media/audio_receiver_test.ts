@@ -63,3 +63,53 @@ Deno.test("AudioReceiver: decodes only 20 ms Opus packets (TOC byte), as the mix
     g.EncodedAudioChunk = saved.chunk;
   }
 });
+
+Deno.test("AudioReceiver: a sender that starts its sequence over (far behind) is followed after two packets in a row, not dropped as stale for good", () => {
+  const g = globalThis as Record<string, unknown>;
+  const saved = { decoder: g.AudioDecoder, chunk: g.EncodedAudioChunk };
+  g.AudioDecoder = FakeDecoder;
+  g.EncodedAudioChunk = class {
+    constructor(readonly init: unknown) {}
+  };
+  FakeDecoder.chunks = 0;
+  const receiver = new AudioReceiver({
+    ssrc: 9,
+    playback: { removeStream() {}, push() {} } as unknown as AudioPlayback,
+  });
+  try {
+    const receive = (seq: number, i: number) => {
+      const parsed = parseRtp(writeRtp({
+        payloadType: PT_OPUS,
+        sequenceNumber: seq & 0xffff,
+        timestamp: (seq * 960) >>> 0,
+        ssrc: 9,
+        payload: new Uint8Array([0xf8, 0xff, 0xfe]),
+      }));
+      assert.ok(parsed.ok);
+      receiver.receive(parsed.packet, i * 20);
+    };
+    let i = 0;
+    for (let seq = 40_000; seq < 40_050; seq++) receive(seq, i++);
+    assert.equal(FakeDecoder.chunks, 50);
+    // The stream starts over 20,000 behind: one stray packet alone is held back...
+    receive(20_000, i++);
+    assert.equal(FakeDecoder.chunks, 50);
+    receive(40_050, i++); // ...and the stream goes on where it was
+    assert.equal(FakeDecoder.chunks, 51);
+    // Two in a row out of range: the sender started over; everything after is decoded.
+    for (let seq = 20_000; seq < 20_050; seq++) receive(seq, i++);
+    assert.ok(
+      FakeDecoder.chunks >= 51 + 48,
+      `${FakeDecoder.chunks - 51} of 50 decoded after the restart`,
+    );
+    assert.equal(receiver.stats(i * 20).restarts, 1);
+    // Duplicates are still dropped after the restart.
+    const before = FakeDecoder.chunks;
+    receive(20_049, i++);
+    assert.equal(FakeDecoder.chunks, before);
+  } finally {
+    receiver.close();
+    g.AudioDecoder = saved.decoder;
+    g.EncodedAudioChunk = saved.chunk;
+  }
+});
