@@ -52,6 +52,48 @@ const plisTo = (t: FakeTransport) =>
     return r.ok && r.packets.some((p) => p.type === "pli");
   });
 
+/**
+ * Ann speaks a 440 Hz tone into the room, a real Opus frame every 20 ms of the manual clock;
+ * `mixesOf` reads the mix packets a transport was sent.
+ */
+function annSpeaks(media: MediaRoom, ann: { id: string; audioSsrc: number }, time: ManualClock) {
+  const encoder = createOpusEncoder({ bitrate: 32_000 });
+  const pcm = new Int16Array(960);
+  let frame = 0;
+  return {
+    speak(frames: number) {
+      for (const end = frame + frames; frame < end; frame++) {
+        for (let i = 0; i < 960; i++) {
+          pcm[i] = Math.round(8000 * Math.sin(2 * Math.PI * 440 * (frame * 960 + i) / 48_000));
+        }
+        media.receive(
+          ann.id,
+          writeRtp({
+            payloadType: PT_OPUS,
+            sequenceNumber: frame,
+            timestamp: frame * 960,
+            ssrc: ann.audioSsrc,
+            payload: encoder.encode(pcm),
+          }),
+        );
+        time.advance(20);
+      }
+    },
+    close: () => encoder.close(),
+  };
+}
+
+function mixesOf(t: FakeTransport, mixSsrc: number) {
+  return t.sent.map(parseRtp).flatMap((p) =>
+    p.ok && p.packet.payloadType === PT_OPUS && p.packet.ssrc === mixSsrc ? [p.packet] : []
+  );
+}
+
+const opusCodecs = {
+  createEncoder: () => createOpusEncoder({ bitrate: 32_000 }),
+  createDecoder: () => createOpusDecoder(),
+};
+
 Deno.test("media room: attach replaces a seat's transport explicitly and closes the old one", () => {
   const { ann, bob, media, changes } = setup();
   const ws = new FakeTransport("websocket");
@@ -157,29 +199,11 @@ Deno.test("media room: the media clock mixes: a speaker is heard by the others t
     transports.set(p.id, t);
     media.attach(p.id, t);
   }
-  const encoder = createOpusEncoder({ bitrate: 32_000 });
-  const pcm = new Int16Array(960);
-  for (let frame = 0; frame < 25; frame++) {
-    for (let i = 0; i < 960; i++) {
-      pcm[i] = Math.round(8000 * Math.sin(2 * Math.PI * 440 * (frame * 960 + i) / 48_000));
-    }
-    media.receive(
-      ann.id,
-      writeRtp({
-        payloadType: PT_OPUS,
-        sequenceNumber: frame,
-        timestamp: frame * 960,
-        ssrc: ann.audioSsrc,
-        payload: encoder.encode(pcm),
-      }),
-    );
-    time.advance(20);
-  }
-  encoder.close();
+  const voice = annSpeaks(media, ann, time);
+  voice.speak(25);
+  voice.close();
   const mixTo = (id: string) =>
-    transports.get(id)!.sent.map(parseRtp).filter((p) =>
-      p.ok && p.packet.payloadType === PT_OPUS && p.packet.ssrc === meeting.mixSsrc
-    ).length;
+    mixesOf(transports.get(id)! as FakeTransport, meeting.mixSsrc).length;
   assert.ok(mixTo(bob.id) >= 20, `Bob got ${mixTo(bob.id)} mixes`);
   assert.ok(mixTo(cy.id) >= 20);
   assert.ok(media.mixerStats.decodes > 0);
@@ -187,111 +211,48 @@ Deno.test("media room: the media clock mixes: a speaker is heard by the others t
 });
 
 Deno.test("media room: a carrier change keeps the seat's media: the mix goes on with the next sequence number and timestamp on the new transport", () => {
-  const { ann, bob, media, time, meeting } = setup({
-    codecs: {
-      createEncoder: () => createOpusEncoder({ bitrate: 32_000 }),
-      createDecoder: () => createOpusDecoder(),
-    },
-  });
-  const annWs = new FakeTransport("websocket");
+  const { ann, bob, media, time, meeting } = setup({ codecs: opusCodecs });
   const bobWs = new FakeTransport("websocket");
   const bobWt = new FakeTransport("webtransport");
-  media.attach(ann.id, annWs);
+  media.attach(ann.id, new FakeTransport("websocket"));
   media.attach(bob.id, bobWs);
-  const encoder = createOpusEncoder({ bitrate: 32_000 });
-  const pcm = new Int16Array(960);
-  const speak = (frames: number, from: number) => {
-    for (let frame = from; frame < from + frames; frame++) {
-      for (let i = 0; i < 960; i++) {
-        pcm[i] = Math.round(8000 * Math.sin(2 * Math.PI * 440 * (frame * 960 + i) / 48_000));
-      }
-      media.receive(
-        ann.id,
-        writeRtp({
-          payloadType: PT_OPUS,
-          sequenceNumber: frame,
-          timestamp: frame * 960,
-          ssrc: ann.audioSsrc,
-          payload: encoder.encode(pcm),
-        }),
-      );
-      time.advance(20);
-    }
-  };
-  const mixes = (t: FakeTransport) =>
-    t.sent.map(parseRtp).flatMap((p) =>
-      p.ok && p.packet.payloadType === PT_OPUS && p.packet.ssrc === meeting.mixSsrc
-        ? [p.packet]
-        : []
-    );
-  speak(25, 0);
-  const before = mixes(bobWs);
+  const voice = annSpeaks(media, ann, time);
+  voice.speak(25);
+  const before = mixesOf(bobWs, meeting.mixSsrc);
   assert.ok(before.length >= 20, `Bob got ${before.length} mixes on the WebSocket`);
   media.attach(bob.id, bobWt); // Bob's page moved to WebTransport
   assert.equal(bobWs.closed, true);
-  speak(10, 25);
-  const after = mixes(bobWt);
+  voice.speak(10);
+  const after = mixesOf(bobWt, meeting.mixSsrc);
   assert.ok(after.length >= 8, `Bob got ${after.length} mixes on WebTransport`);
   const last = before.at(-1)!;
-  const first = after[0];
   assert.equal(
-    first.sequenceNumber,
+    after[0].sequenceNumber,
     (last.sequenceNumber + 1) & 0xffff,
     "the mix's sequence restarted",
   );
-  assert.equal(first.timestamp, (last.timestamp + 960) >>> 0, "the mix's timestamp jumped");
+  assert.equal(after[0].timestamp, (last.timestamp + 960) >>> 0, "the mix's timestamp jumped");
   assert.equal(media.transportOf(bob.id), bobWt);
-  encoder.close();
+  voice.close();
   media.close();
 });
 
 Deno.test("media room: a seat between two transports (its session closed, its page's media comes back on the WebSocket) continues its mix where it stopped", () => {
-  const { ann, bob, media, time, meeting } = setup({
-    codecs: {
-      createEncoder: () => createOpusEncoder({ bitrate: 32_000 }),
-      createDecoder: () => createOpusDecoder(),
-    },
-  });
-  media.attach(ann.id, new FakeTransport("websocket"));
+  const { ann, bob, media, time, meeting } = setup({ codecs: opusCodecs });
   const bobWt = new FakeTransport("webtransport");
   const bobWs = new FakeTransport("websocket");
+  media.attach(ann.id, new FakeTransport("websocket"));
   media.attach(bob.id, bobWt);
-  const encoder = createOpusEncoder({ bitrate: 32_000 });
-  const pcm = new Int16Array(960);
-  let frame = 0;
-  const speak = (frames: number) => {
-    for (const end = frame + frames; frame < end; frame++) {
-      for (let i = 0; i < 960; i++) {
-        pcm[i] = Math.round(8000 * Math.sin(2 * Math.PI * 440 * (frame * 960 + i) / 48_000));
-      }
-      media.receive(
-        ann.id,
-        writeRtp({
-          payloadType: PT_OPUS,
-          sequenceNumber: frame,
-          timestamp: frame * 960,
-          ssrc: ann.audioSsrc,
-          payload: encoder.encode(pcm),
-        }),
-      );
-      time.advance(20);
-    }
-  };
-  const mixes = (t: FakeTransport) =>
-    t.sent.map(parseRtp).flatMap((p) =>
-      p.ok && p.packet.payloadType === PT_OPUS && p.packet.ssrc === meeting.mixSsrc
-        ? [p.packet]
-        : []
-    );
-  speak(25);
-  const before = mixes(bobWt);
+  const voice = annSpeaks(media, ann, time);
+  voice.speak(25);
+  const before = mixesOf(bobWt, meeting.mixSsrc);
   assert.ok(before.length >= 20, `Bob got ${before.length} mixes over WebTransport`);
   bobWt.close(); // the session went away: Bob has no transport for a moment
   assert.equal(media.transportOf(bob.id), undefined);
-  speak(5);
+  voice.speak(5);
   media.attach(bob.id, bobWs);
-  speak(10);
-  const after = mixes(bobWs);
+  voice.speak(10);
+  const after = mixesOf(bobWs, meeting.mixSsrc);
   assert.ok(after.length >= 8, `Bob got ${after.length} mixes on the WebSocket`);
   const last = before.at(-1)!;
   assert.equal(
@@ -300,6 +261,6 @@ Deno.test("media room: a seat between two transports (its session closed, its pa
     "the mix's sequence restarted",
   );
   assert.equal(after[0].timestamp, (last.timestamp + 960) >>> 0, "the mix's timestamp jumped");
-  encoder.close();
+  voice.close();
   media.close();
 });

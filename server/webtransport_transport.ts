@@ -16,7 +16,7 @@
  * @module
  */
 
-import type { MediaTransport } from "./media_transport.ts";
+import { TransportBase } from "./media_transport.ts";
 
 /**
  * Most bytes handed to the session's datagram writer and not yet taken by QUIC: past this,
@@ -56,7 +56,7 @@ export interface WebTransportTransportOptions {
 }
 
 /** A seat's media over one WebTransport session's datagrams. */
-export class WebTransportTransport implements MediaTransport {
+export class WebTransportTransport extends TransportBase {
   readonly kind = "webtransport" as const;
   readonly address: { ip: string; port: number };
   readonly stats: WebTransportTransportStats = {
@@ -69,14 +69,13 @@ export class WebTransportTransport implements MediaTransport {
   #session: DatagramSession;
   #writer: WritableStreamDefaultWriter<Uint8Array>;
   #queued = 0;
-  #closed = false;
-  #listeners: (() => void)[] = [];
 
   constructor(
     session: DatagramSession,
     address: { ip: string; port: number },
     options: WebTransportTransportOptions = {},
   ) {
+    super();
     this.#options = options;
     this.#session = session;
     this.address = address;
@@ -84,13 +83,9 @@ export class WebTransportTransport implements MediaTransport {
     this.#writer.closed.catch(() => this.close());
   }
 
-  get closed(): boolean {
-    return this.#closed;
-  }
-
   /** Sends one packet as one datagram; dropped when too large or the queue is full. */
   send(packet: Uint8Array): void {
-    if (this.#closed) return;
+    if (this.closed) return;
     const size = packet.length;
     if (size > this.#session.datagrams.maxDatagramSize && this.#options.oversized) {
       this.stats.oversized++;
@@ -122,28 +117,12 @@ export class WebTransportTransport implements MediaTransport {
     return this.#queued;
   }
 
-  /** Closes the session (if open) and fires the close listeners once. */
-  close(): void {
-    if (this.#closed) return;
-    this.#closed = true;
+  /** Closes the session, if open (the close listeners fire after, from `TransportBase`). */
+  protected override closing(): void {
     try {
       this.#session.close({ closeCode: 0, reason: "closed" });
     } catch {
       // already closed
     }
-    const listeners = this.#listeners;
-    this.#listeners = [];
-    for (const listener of listeners) {
-      try {
-        listener();
-      } catch (err) {
-        console.error("transport close listener failed:", err);
-      }
-    }
-  }
-
-  onClose(listener: () => void): void {
-    if (this.#closed) queueMicrotask(listener);
-    else this.#listeners.push(listener);
   }
 }

@@ -20,7 +20,8 @@ class FakeDecoder {
   }
 }
 
-Deno.test("AudioReceiver: decodes only 20 ms Opus packets (TOC byte), as the mixer does", () => {
+/** Runs `fn` with an AudioReceiver of `ssrc` whose decoder is a {@linkcode FakeDecoder}. */
+function withReceiver(ssrc: number, fn: (receiver: AudioReceiver) => void): void {
   const g = globalThis as Record<string, unknown>;
   const saved = { decoder: g.AudioDecoder, chunk: g.EncodedAudioChunk };
   g.AudioDecoder = FakeDecoder;
@@ -29,10 +30,20 @@ Deno.test("AudioReceiver: decodes only 20 ms Opus packets (TOC byte), as the mix
   };
   FakeDecoder.chunks = 0;
   const receiver = new AudioReceiver({
-    ssrc: 7,
+    ssrc,
     playback: { removeStream() {}, push() {} } as unknown as AudioPlayback,
   });
   try {
+    fn(receiver);
+  } finally {
+    receiver.close();
+    g.AudioDecoder = saved.decoder;
+    g.EncodedAudioChunk = saved.chunk;
+  }
+}
+
+Deno.test("AudioReceiver: decodes only 20 ms Opus packets (TOC byte), as the mixer does", () => {
+  withReceiver(7, (receiver) => {
     let seq = 0;
     const receive = (payload: number[]) => {
       const bytes = writeRtp({
@@ -57,26 +68,11 @@ Deno.test("AudioReceiver: decodes only 20 ms Opus packets (TOC byte), as the mix
     const stats = receiver.stats(200);
     assert.equal(stats.notTwentyMs, 5);
     assert.equal(stats.packets, 7, "all counted for the reception figures");
-  } finally {
-    receiver.close();
-    g.AudioDecoder = saved.decoder;
-    g.EncodedAudioChunk = saved.chunk;
-  }
+  });
 });
 
 Deno.test("AudioReceiver: a sender that starts its sequence over (far behind) is followed after two packets in a row, not dropped as stale for good", () => {
-  const g = globalThis as Record<string, unknown>;
-  const saved = { decoder: g.AudioDecoder, chunk: g.EncodedAudioChunk };
-  g.AudioDecoder = FakeDecoder;
-  g.EncodedAudioChunk = class {
-    constructor(readonly init: unknown) {}
-  };
-  FakeDecoder.chunks = 0;
-  const receiver = new AudioReceiver({
-    ssrc: 9,
-    playback: { removeStream() {}, push() {} } as unknown as AudioPlayback,
-  });
-  try {
+  withReceiver(9, (receiver) => {
     const receive = (seq: number, i: number) => {
       const parsed = parseRtp(writeRtp({
         payloadType: PT_OPUS,
@@ -107,9 +103,5 @@ Deno.test("AudioReceiver: a sender that starts its sequence over (far behind) is
     const before = FakeDecoder.chunks;
     receive(20_049, i++);
     assert.equal(FakeDecoder.chunks, before);
-  } finally {
-    receiver.close();
-    g.AudioDecoder = saved.decoder;
-    g.EncodedAudioChunk = saved.chunk;
-  }
+  });
 });
