@@ -26,6 +26,8 @@
  * @module
  */
 
+import { ipv4ToNumber, refuseIpv4Class } from "../util/ipv4.ts";
+
 /**
  * The text datagram that asks the peer whether the direct path works.
  *
@@ -148,16 +150,9 @@ export interface PeerPathStats {
  */
 export function refusePeerAddress(ip: string, port: number): string | null {
   if (!Number.isInteger(port) || port < 1 || port > 65535) return `port ${port} is not 1-65535`;
-  const v4 = /^(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})$/.exec(ip);
-  if (v4) {
-    const octets = v4.slice(1).map(Number);
-    if (octets.some((o) => o > 255)) return `${ip} is not an IPv4 address`;
-    const first = octets[0];
-    if (first === 0) return `${ip} is an unspecified address`;
-    if (octets.every((o) => o === 255)) return `${ip} is a broadcast address`;
-    if (first >= 224 && first <= 239) return `${ip} is a multicast address`;
-    if (first >= 240) return `${ip} is a reserved address`;
-    return null;
+  if (/^\d+\.\d+\.\d+\.\d+$/.test(ip)) {
+    const n = ipv4ToNumber(ip);
+    return n === null ? `${ip} is not an IPv4 address` : refuseIpv4Class(n, ip);
   }
   const v6 = ip.toLowerCase().replace(/^\[|\]$/g, "");
   if (!/^[0-9a-f:.]+$/.test(v6) || !v6.includes(":")) return `${ip} is not an IP address`;

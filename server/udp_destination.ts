@@ -13,27 +13,14 @@
  * @module
  */
 
+import { ipv4ToNumber, refuseIpv4Class } from "../util/ipv4.ts";
+
 /** What the check needs to know of the machine. */
 export interface LocalAddresses {
   /** The server's UDP port. */
   serverPort: number;
   /** The machine's interfaces: IPv4 address and netmask. */
   local: { address: string; netmask: string }[];
-}
-
-const IPV4 = /^(25[0-5]|2[0-4]\d|1?\d?\d)(\.(25[0-5]|2[0-4]\d|1?\d?\d)){3}$/;
-
-/**
- * An IPv4 dotted quad as an unsigned 32-bit number, or null.
- *
- * @example
- * ```ts
- * ipv4ToNumber("127.0.0.1"); // 2130706433
- * ```
- */
-export function ipv4ToNumber(ip: string): number | null {
-  if (!IPV4.test(ip)) return null;
-  return ip.split(".").reduce((n, octet) => n * 256 + Number(octet), 0);
 }
 
 /**
@@ -49,12 +36,9 @@ export function refuseRtpAddress(ip: string, port: number, machine: LocalAddress
   const n = ipv4ToNumber(ip);
   if (n === null) return "ip must be an IPv4 address";
   if (!Number.isInteger(port) || port < 1 || port > 65535) return "port must be 1-65535";
-  const first = n >>> 24;
-  if (first === 0) return `${ip} is an unspecified ("this network") address`;
-  if (n === 0xffffffff) return `${ip} is a broadcast address`;
-  if (first >= 224 && first <= 239) return `${ip} is a multicast address`;
-  if (first >= 240) return `${ip} is a reserved address`;
-  let own = first === 127;
+  const byClass = refuseIpv4Class(n, ip);
+  if (byClass) return byClass;
+  let own = n >>> 24 === 127;
   for (const { address, netmask } of machine.local) {
     const a = ipv4ToNumber(address);
     const m = ipv4ToNumber(netmask);
