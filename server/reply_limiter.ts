@@ -11,6 +11,7 @@
  * @module
  */
 
+import { RateLimiter } from "../util/rate_limiter.ts";
 import { TokenBucket, type TokenBucketOptions } from "../util/token_bucket.ts";
 
 /** Unproved answers from the whole server: 200 a second, bursts of 400. */
@@ -21,14 +22,16 @@ export const UNPROVED_REPLIES_TOTAL: TokenBucketOptions = { ratePerSecond: 200, 
  * bind within seconds. Each answer is no larger than the datagram it answers.
  */
 export const UNPROVED_REPLIES_PER_IP: TokenBucketOptions = { ratePerSecond: 20, burst: 100 };
-/** Source IPs tracked at once; past this the oldest is forgotten. */
+/**
+ * Source IPs tracked at once; past this, sources whose bucket is full again are forgotten
+ * first, then the least recently answered.
+ */
 export const MAX_TRACKED_REPLY_SOURCES = 4096;
 
 /** Rate limits of unproved answers, globally and per source IP. */
 export class ReplyLimiter {
   #total: TokenBucket;
-  #perIp = new Map<string, TokenBucket>();
-  #options: { total: TokenBucketOptions; perIp: TokenBucketOptions; maxSources: number };
+  #perIp: RateLimiter;
   /** Answers not sent because of a limit. */
   refused = 0;
 
@@ -37,26 +40,17 @@ export class ReplyLimiter {
     perIp?: TokenBucketOptions;
     maxSources?: number;
   } = {}) {
-    this.#options = {
-      total: options.total ?? UNPROVED_REPLIES_TOTAL,
-      perIp: options.perIp ?? UNPROVED_REPLIES_PER_IP,
-      maxSources: options.maxSources ?? MAX_TRACKED_REPLY_SOURCES,
-    };
-    this.#total = new TokenBucket(this.#options.total);
+    this.#total = new TokenBucket(options.total ?? UNPROVED_REPLIES_TOTAL);
+    this.#perIp = new RateLimiter({
+      ...(options.perIp ?? UNPROVED_REPLIES_PER_IP),
+      maxKeys: options.maxSources ?? MAX_TRACKED_REPLY_SOURCES,
+    });
   }
 
   /** Whether one more answer may go to `ip` now (and counts it if so). */
   allow(ip: string, nowMs: number): boolean {
-    let bucket = this.#perIp.get(ip);
-    if (!bucket) {
-      if (this.#perIp.size >= this.#options.maxSources) {
-        this.#perIp.delete(this.#perIp.keys().next().value!);
-      }
-      bucket = new TokenBucket(this.#options.perIp);
-      this.#perIp.set(ip, bucket);
-    }
     // The per-IP bucket first: one noisy source does not drain everyone's share.
-    if (!bucket.take(1, nowMs) || !this.#total.take(1, nowMs)) {
+    if (this.#perIp.take(ip, nowMs) > 0 || !this.#total.take(1, nowMs)) {
       this.refused++;
       return false;
     }
