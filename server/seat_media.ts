@@ -42,11 +42,6 @@ export function attachToSeat(room: Room, participantId: string, transport: Media
   room.attachMedia(participantId, transport);
 }
 
-/** Whether `transport` still carries the seat's media (false once the seat moved on). */
-export function carriesSeat(room: Room, participantId: string, transport: MediaTransport): boolean {
-  return room.transportOf(participantId) === transport;
-}
-
 /** Which carrier a seat's media is on, or null. */
 export function seatTransportKind(room: Room, participantId: string): TransportKind | null {
   return room.transportOf(participantId)?.kind ?? null;

@@ -32,10 +32,11 @@ import {
   WT_PONG_PREFIX,
 } from "../protocol/media.ts";
 import { TokenBucket } from "../util/token_bucket.ts";
+import { ConnectionLimits } from "./connection_limits.ts";
 import { CONNECTION_LIMITS } from "./control_connection.ts";
 import type { Hub } from "./hub.ts";
 import type { Room } from "./room.ts";
-import { attachToSeat, carriesSeat, findSeat } from "./seat_media.ts";
+import { attachToSeat, findSeat } from "./seat_media.ts";
 import { certificateSha256, makeEphemeralCertificate } from "./webtransport_cert.ts";
 import { WebTransportTransport } from "./webtransport_transport.ts";
 
@@ -90,8 +91,6 @@ export interface WebTransportCounters {
   streamsRefused: number;
   /** Datagrams received from bound sessions (media and pings). */
   datagramsReceived: number;
-  /** Sessions closed because their seat moved to another carrier or left. */
-  seatMoved: number;
 }
 
 /** Options of a {@linkcode WebTransportEndpoint}. */
@@ -126,7 +125,6 @@ export class WebTransportEndpoint {
     droppedRateLimited: 0,
     streamsRefused: 0,
     datagramsReceived: 0,
-    seatMoved: 0,
   };
   #hub: Hub;
   #options: WebTransportEndpointOptions;
@@ -134,15 +132,17 @@ export class WebTransportEndpoint {
   #port = 0;
   #cert!: { cert: string; key: string; hash?: string };
   #sessions = new Set<SessionState>();
-  #byAddress = new Map<string, number>();
+  /** Open sessions by client address and in total. */
+  #open = new ConnectionLimits({
+    perAddress: WEBTRANSPORT_LIMITS.sessionsPerAddress,
+    total: WEBTRANSPORT_LIMITS.sessions,
+  });
   #renew: ReturnType<typeof setInterval> | undefined;
-  #sweep: ReturnType<typeof setInterval>;
   #closed = false;
 
   private constructor(hub: Hub, options: WebTransportEndpointOptions) {
     this.#hub = hub;
     this.#options = options;
-    this.#sweep = setInterval(() => this.#closeMoved(), 1_000);
   }
 
   /** Opens the endpoint. Throws `Deno.errors.AddrInUse` when the UDP port is taken. */
@@ -162,7 +162,6 @@ export class WebTransportEndpoint {
       }
       endpoint.#listen(options.port);
     } catch (err) {
-      clearInterval(endpoint.#sweep);
       clearInterval(endpoint.#renew);
       throw err;
     }
@@ -190,7 +189,6 @@ export class WebTransportEndpoint {
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
-    clearInterval(this.#sweep);
     clearInterval(this.#renew);
     for (const state of this.#sessions) state.transport?.close();
     try {
@@ -247,15 +245,13 @@ export class WebTransportEndpoint {
   async #accept(incoming: Deno.QuicIncoming): Promise<void> {
     const conn = await incoming.accept();
     const ip = conn.remoteAddr.hostname;
-    const fromIp = this.#byAddress.get(ip) ?? 0;
-    if (fromIp >= WEBTRANSPORT_LIMITS.sessionsPerAddress || this.#closed) {
+    if (this.#closed || !this.#open.tryOpen(ip)) {
       this.counters.sessionsRefused++;
       conn.close({ closeCode: 0, reason: "too many sessions" });
       return;
     }
     const state: SessionState = { ip };
     this.#sessions.add(state);
-    this.#byAddress.set(ip, fromIp + 1);
     this.counters.sessionsAccepted++;
     let session: (WebTransport & { url: string }) | undefined;
     const deadline = setTimeout(() => {
@@ -289,9 +285,7 @@ export class WebTransportEndpoint {
         // already closed
       }
       this.#sessions.delete(state);
-      const left = (this.#byAddress.get(ip) ?? 1) - 1;
-      if (left > 0) this.#byAddress.set(ip, left);
-      else this.#byAddress.delete(ip);
+      this.#open.close(ip);
     }
   }
 
@@ -414,13 +408,10 @@ export class WebTransportEndpoint {
           this.counters.droppedRateLimited++;
           continue;
         }
+        // An open transport carries its seat: the room closes it (and so the session) when
+        // the seat moves to another carrier or leaves.
         const room = state.room!;
         const participantId = state.participantId!;
-        if (!carriesSeat(room, participantId, transport)) {
-          this.counters.seatMoved++;
-          transport.close();
-          continue;
-        }
         if (bytes[0] === 0x4d) { // 'M': a liveness probe
           if (bytes.length <= WEBTRANSPORT_LIMITS.pingBytes) {
             const text = decoder.decode(bytes);
@@ -434,18 +425,6 @@ export class WebTransportEndpoint {
       }
     } catch {
       // the session closed
-    }
-  }
-
-  /** Closes sessions whose seat moved to another carrier or left (the room's cascade, today). */
-  #closeMoved(): void {
-    for (const state of this.#sessions) {
-      const transport = state.transport;
-      if (!transport || transport.closed) continue;
-      if (!carriesSeat(state.room!, state.participantId!, transport)) {
-        this.counters.seatMoved++;
-        transport.close();
-      }
     }
   }
 }
