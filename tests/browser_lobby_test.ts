@@ -6,7 +6,12 @@
 
 import assert from "node:assert/strict";
 import type { Page } from "playwright-core";
-import { confirmJoin, launchBrowser } from "./support/browser.ts";
+import {
+  captureRequests,
+  confirmJoin,
+  countCaptureRequests,
+  launchBrowser,
+} from "./support/browser.ts";
 import { waitFor } from "./support/wait.ts";
 import { testServer } from "./support/server.ts";
 
@@ -129,19 +134,7 @@ Deno.test({
       body: JSON.stringify({ title: "Invite", name: "Host" }),
     })).json();
     const ctx = await browser.newContext();
-    // Count every request for the camera or microphone the page makes.
-    await ctx.addInitScript(() => {
-      const w = window as unknown as { captures: number };
-      w.captures = 0;
-      const devices = navigator.mediaDevices;
-      const original = devices.getUserMedia.bind(devices);
-      devices.getUserMedia = (constraints) => {
-        w.captures++;
-        return original(constraints);
-      };
-    });
-    const captures = (p: Page) =>
-      p.evaluate(() => (window as unknown as { captures: number }).captures);
+    await countCaptureRequests(ctx);
     const roster = async () =>
       (await (await fetch(`${server.url}api/meetings/${created.id}`)).json()).roster
         .map((p: { name: string }) => p.name);
@@ -154,12 +147,12 @@ Deno.test({
     assert.equal(await page.locator("[data-testid=prejoin-mic]").count(), 1);
     assert.equal(await page.locator("[data-testid=prejoin-camera]").count(), 1);
     assert.equal(await page.locator("[data-testid=room]").count(), 0, "joined without asking");
-    assert.equal(await captures(page), 0, "the camera or microphone was opened before Join");
+    assert.equal(await captureRequests(page), 0, "the camera or microphone was opened before Join");
     assert.deepEqual(await roster(), []);
     await confirmJoin(page);
     await page.waitForSelector("[data-testid=room][data-joined=true]");
     await page.locator("[data-testid=roster]").getByText("Cy").waitFor();
-    await waitFor(async () => await captures(page) > 0, { what: "capture after Join" });
+    await waitFor(async () => await captureRequests(page) > 0, { what: "capture after Join" });
     // A second visit from the same browser asks for a name, remembering "Cy".
     const second = await ctx.newPage();
     second.setDefaultTimeout(TIMEOUT);

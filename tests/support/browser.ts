@@ -47,6 +47,37 @@ export async function launchBrowser(extraArgs: string[] = []): Promise<TestBrows
 }
 
 /**
+ * Counts the camera and microphone requests (`getUserMedia` calls) of every page opened in
+ * `context` from now on; {@linkcode captureRequests} reads a page's count.
+ *
+ * @example
+ * ```ts
+ * await countCaptureRequests(context);
+ * const page = await joinPage(context, url, errors, "Ann");
+ * assert.equal(await captureRequests(page), 1);
+ * ```
+ */
+export async function countCaptureRequests(context: BrowserContext): Promise<void> {
+  await context.addInitScript(() => {
+    const w = globalThis as unknown as { captureRequests: number };
+    w.captureRequests = 0;
+    const devices = navigator.mediaDevices;
+    const original = devices.getUserMedia.bind(devices);
+    devices.getUserMedia = (constraints?: MediaStreamConstraints) => {
+      w.captureRequests++;
+      return original(constraints);
+    };
+  });
+}
+
+/** How many times the page asked for the camera or microphone (see countCaptureRequests). */
+export function captureRequests(page: Page): Promise<number> {
+  return page.evaluate(() =>
+    (globalThis as unknown as { captureRequests: number }).captureRequests
+  );
+}
+
+/**
  * Confirms the pre-join step of a room page that is open (a link never joins by itself): waits
  * for the island to hydrate, then presses Join.
  *

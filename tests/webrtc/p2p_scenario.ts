@@ -13,7 +13,7 @@
 
 import assert from "node:assert/strict";
 import type { Browser, Page } from "playwright-core";
-import { confirmJoin, launchBrowser } from "../support/browser.ts";
+import { joinPage, launchBrowser } from "../support/browser.ts";
 import { testServer } from "../support/server.ts";
 import { waitFor } from "../support/wait.ts";
 
@@ -45,13 +45,8 @@ async function badge(page: Page): Promise<{ mode: string; path: string }> {
 }
 
 async function join(browser: Browser, url: string, errors: string[]): Promise<Page> {
-  const page = await (await browser.newContext()).newPage();
-  page.setDefaultTimeout(TIMEOUT);
-  page.on("pageerror", (e) => errors.push(e.message));
-  await page.goto(url);
-  await confirmJoin(page);
-  await page.waitForSelector("[data-testid=room][data-joined=true]");
-  return page;
+  const name = new URL(url).searchParams.get("name")!;
+  return await joinPage(await browser.newContext(), url, errors, name, TIMEOUT);
 }
 
 async function forwarded(url: string, id: string): Promise<number> {

@@ -16,7 +16,12 @@
 
 import assert from "node:assert/strict";
 import type { Browser, Page } from "playwright-core";
-import { confirmJoin, launchBrowser } from "../support/browser.ts";
+import {
+  captureRequests,
+  countCaptureRequests,
+  joinPage,
+  launchBrowser,
+} from "../support/browser.ts";
 import { testServer } from "../support/server.ts";
 import { waitFor } from "../support/wait.ts";
 
@@ -42,30 +47,12 @@ async function frames(page: Page): Promise<Record<string, number>> {
 const transportOf = (page: Page) =>
   page.locator("[data-testid=mode-badge]").getAttribute("data-transport");
 
+/** Opens a room page in its own context, counting its camera and microphone requests. */
 async function join(browser: Browser, url: string, errors: string[]): Promise<Page> {
   const context = await browser.newContext();
-  // Count the page's camera and microphone requests: a fallback must not ask again.
-  await context.addInitScript(() => {
-    // deno-lint-ignore no-explicit-any
-    const w = globalThis as any;
-    w.__gumCalls = 0;
-    const original = navigator.mediaDevices.getUserMedia.bind(navigator.mediaDevices);
-    navigator.mediaDevices.getUserMedia = (constraints?: MediaStreamConstraints) => {
-      w.__gumCalls++;
-      return original(constraints);
-    };
-  });
-  const page = await context.newPage();
-  page.setDefaultTimeout(TIMEOUT);
-  page.on("pageerror", (e) => errors.push(e.message));
-  await page.goto(url);
-  await confirmJoin(page);
-  await page.waitForSelector("[data-testid=room][data-joined=true]");
-  return page;
+  await countCaptureRequests(context); // a fallback must not ask again
+  return await joinPage(context, url, errors, new URL(url).searchParams.get("name")!, TIMEOUT);
 }
-
-const gumCalls = (page: Page) =>
-  page.evaluate(() => (globalThis as unknown as { __gumCalls: number }).__gumCalls);
 
 /** Frames from `from` grow by `count` on `page`; resolves with the time it took. */
 async function framesGrow(page: Page, from: string, count: number, what: string) {
@@ -104,7 +91,7 @@ const errors: string[] = [];
   const idOf = (name: string) => before.find((p) => p.name === name)!.id;
   await framesGrow(ann, idOf("Bob"), 30, "Ann sees Bob over WebTransport");
   await framesGrow(bob, idOf("Ann"), 30, "Bob sees Ann over WebTransport");
-  const gumBefore = [await gumCalls(ann), await gumCalls(bob)];
+  const gumBefore = [await captureRequests(ann), await captureRequests(bob)];
 
   // 2. UDP to the QUIC port blocked mid-call.
   await iptables("-A", "INPUT", "-p", "udp", "--dport", quicPort, "-j", "DROP");
@@ -136,7 +123,11 @@ const errors: string[] = [];
     before.map((p) => [p.id, p.joinedAt]),
     "same seats: no leave, no join",
   );
-  assert.deepEqual([await gumCalls(ann), await gumCalls(bob)], gumBefore, "no second capture");
+  assert.deepEqual(
+    [await captureRequests(ann), await captureRequests(bob)],
+    gumBefore,
+    "no second capture",
+  );
 
   // 3. A page that joins while UDP is blocked ends up on the WebSocket.
   const cyJoinedAt = performance.now();
