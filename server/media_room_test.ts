@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { parseRtcp } from "../media/rtcp.ts";
-import { parseRtp, writeRtp } from "../media/rtp.ts";
+import { parseRtp, type RtpPacket, writeRtp } from "../media/rtp.ts";
 import { createOpusEncoder } from "../media/opus.ts";
 import { createOpusDecoder } from "../media/opus.ts";
 import { packetizeVp8 } from "../media/vp8.ts";
@@ -87,6 +87,17 @@ function mixesOf(t: FakeTransport, mixSsrc: number) {
   return t.sent.map(parseRtp).flatMap((p) =>
     p.ok && p.packet.payloadType === PT_OPUS && p.packet.ssrc === mixSsrc ? [p.packet] : []
   );
+}
+
+/** The first mix packet `after` follows the last one `before` as the next frame of one stream. */
+function assertMixContinues(before: RtpPacket[], after: RtpPacket[]): void {
+  const last = before.at(-1)!;
+  assert.equal(
+    after[0].sequenceNumber,
+    (last.sequenceNumber + 1) & 0xffff,
+    "the mix's sequence restarted",
+  );
+  assert.equal(after[0].timestamp, (last.timestamp + 960) >>> 0, "the mix's timestamp jumped");
 }
 
 const opusCodecs = {
@@ -225,13 +236,7 @@ Deno.test("media room: a carrier change keeps the seat's media: the mix goes on 
   voice.speak(10);
   const after = mixesOf(bobWt, meeting.mixSsrc);
   assert.ok(after.length >= 8, `Bob got ${after.length} mixes on WebTransport`);
-  const last = before.at(-1)!;
-  assert.equal(
-    after[0].sequenceNumber,
-    (last.sequenceNumber + 1) & 0xffff,
-    "the mix's sequence restarted",
-  );
-  assert.equal(after[0].timestamp, (last.timestamp + 960) >>> 0, "the mix's timestamp jumped");
+  assertMixContinues(before, after);
   assert.equal(media.transportOf(bob.id), bobWt);
   voice.close();
   media.close();
@@ -254,13 +259,7 @@ Deno.test("media room: a seat between two transports (its session closed, its pa
   voice.speak(10);
   const after = mixesOf(bobWs, meeting.mixSsrc);
   assert.ok(after.length >= 8, `Bob got ${after.length} mixes on the WebSocket`);
-  const last = before.at(-1)!;
-  assert.equal(
-    after[0].sequenceNumber,
-    (last.sequenceNumber + 1) & 0xffff,
-    "the mix's sequence restarted",
-  );
-  assert.equal(after[0].timestamp, (last.timestamp + 960) >>> 0, "the mix's timestamp jumped");
+  assertMixContinues(before, after);
   voice.close();
   media.close();
 });
