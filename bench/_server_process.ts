@@ -22,10 +22,14 @@ const ROOT = new URL("../", import.meta.url);
 /** A running server. */
 export interface ServerProcess {
   pid: number;
-  /** `http://127.0.0.1:PORT/` */
+  /** `http://127.0.0.1:PORT/` (`https://` with `--self-signed`) */
   url: string;
-  /** `ws://127.0.0.1:PORT/ws` */
+  /** `ws://127.0.0.1:PORT/ws` (`wss://` with `--self-signed`) */
   wsUrl: string;
+  /** With `--self-signed`: the server's certificate (PEM), for clients to trust. */
+  certificate?: string;
+  /** `fetch` of a path on the server (`api/meetings`), trusting its certificate. */
+  fetch(path: string, init?: RequestInit): Promise<Response>;
   udpPort: number;
   /** The Opus line the server printed, e.g. `ffi (libopus 1.3.1; automatic: ...)`. */
   opus: string;
@@ -93,7 +97,7 @@ export async function startServerProcess(
       const { value, done } = await reader.read();
       if (done) break;
       seen += value;
-      const url = seen.match(/(http:\/\/127\.0\.0\.1:\d+\/)/)?.[1];
+      const url = seen.match(/(https?:\/\/127\.0\.0\.1:\d+\/)/)?.[1];
       const udp = seen.match(/RTP over UDP on port (\d+)/)?.[1];
       const opus = seen.match(/Audio mixing: Opus (.+)\n/)?.[1];
       const udpIo = seen.match(/UDP I\/O: (.+)\n/)?.[1];
@@ -102,15 +106,24 @@ export async function startServerProcess(
         (async () => {
           while (!(await reader.read()).done) { /* discard */ }
         })().catch(() => {});
+        const certificate = url.startsWith("https:")
+          ? await Deno.readTextFile(`${dataDir}/tls/self-signed.crt`)
+          : undefined;
+        const client = certificate ? Deno.createHttpClient({ caCerts: [certificate] }) : undefined;
         return {
           pid: child.pid,
           url,
           wsUrl: url.replace("http", "ws") + "ws",
+          certificate,
+          fetch: (path, init) => fetch(url + path, { ...init, client }),
+          stop: async () => {
+            client?.close();
+            await stop();
+          },
           udpPort: Number(udp),
           opus: opus.trim(),
           opusBackend: opus.trim().split(/\s/)[0],
           udpIo: udpIo.startsWith("batched") ? "batched" : "deno",
-          stop,
         };
       }
     }
@@ -125,7 +138,7 @@ export async function createMeeting(
   server: ServerProcess,
   title: string,
 ): Promise<{ id: string; token: string }> {
-  const res = await fetch(`${server.url}api/meetings`, {
+  const res = await server.fetch(`api/meetings`, {
     method: "POST",
     headers: { "content-type": "application/json" },
     body: JSON.stringify({ title, name: "Bench" }),
@@ -164,7 +177,7 @@ export async function mediaTotals(server: ServerProcess, ids: string[]): Promise
     keyframeRequests: 0,
   };
   for (const id of ids) {
-    const res = await fetch(`${server.url}api/meetings/${id}`);
+    const res = await server.fetch(`api/meetings/${id}`);
     const m = (await res.json()).media;
     if (!m) continue;
     total.received += m.received.packets;

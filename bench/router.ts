@@ -34,7 +34,7 @@
  *
  * Usage:
  *   deno run --allow-all bench/router.ts [--quick] [--window-ms=N] [--steps=1x3,2x6,...]
- *     [--carrier=websocket|webtransport|both] [--rounds=2] [--json]
+ *     [--carrier=websocket|webtransport|both] [--rounds=2] [--tls] [--json]
  *
  * @module
  */
@@ -95,6 +95,12 @@ export interface RouterBenchOptions {
    * during the step weighs on both alike). The ratios use each carrier's mean.
    */
   rounds?: number;
+  /**
+   * Run the server with `--self-signed`, so that the WebSocket is TLS (wss://) as it is
+   * wherever pages are not on localhost: both carriers then encrypt every packet, as
+   * WebTransport always does (default false: plain ws://).
+   */
+  tls?: boolean;
   log?: (line: string) => void;
 }
 
@@ -332,14 +338,17 @@ async function openWebTransport(
 }
 
 async function connectBot(
-  wsUrl: string,
+  server: ServerProcess,
   name: string,
   meetingId: string,
   meeting: number,
   tally: Tally,
   carrier: Carrier,
 ): Promise<Bot> {
-  const socket = new WebSocket(wsUrl, { perMessageDeflate: false });
+  const socket = new WebSocket(server.wsUrl, {
+    perMessageDeflate: false,
+    ...(server.certificate ? { ca: server.certificate } : {}),
+  });
   const pending = new Map<number, { resolve(v: unknown): void; reject(e: Error): void }>();
   let nextId = 1;
   const bot: Bot = {
@@ -470,7 +479,7 @@ async function serverCounters(server: ServerProcess, ids: string[]): Promise<Cou
     transports: {},
   };
   for (const id of ids) {
-    const res = await fetch(`${server.url}api/meetings/${id}`);
+    const res = await server.fetch(`api/meetings/${id}`);
     const body = await res.json();
     const m = body.media;
     if (!m) continue;
@@ -496,7 +505,7 @@ async function runStep(
 ): Promise<RouterStepResult> {
   const ids: string[] = [];
   for (let m = 0; m < step.meetings; m++) {
-    const res = await fetch(`${server.url}api/meetings`, {
+    const res = await server.fetch(`api/meetings`, {
       method: "POST",
       headers: { "content-type": "application/json" },
       body: JSON.stringify({ title: `bench ${m + 1}`, name: "Bench" }),
@@ -512,7 +521,7 @@ async function runStep(
     for (let m = 0; m < step.meetings; m++) {
       for (let p = 0; p < step.size; p++) {
         bots.push(
-          await connectBot(server.wsUrl, `bot ${m + 1}.${p + 1}`, ids[m], m, tally, carrier),
+          await connectBot(server, `bot ${m + 1}.${p + 1}`, ids[m], m, tally, carrier),
         );
       }
     }
@@ -659,7 +668,7 @@ export async function runRouterBench(options: RouterBenchOptions = {}): Promise<
   const steps = (options.steps ?? DEFAULT_STEPS).filter((s) => s.meetings * s.size <= 200);
   const carriers = options.carriers?.length ? options.carriers : CARRIERS;
   const rounds = carriers.length > 1 ? Math.max(1, Math.min(4, options.rounds || 1)) : 1;
-  const server = await startServerProcess();
+  const server = await startServerProcess({ args: options.tls ? ["--self-signed"] : [] });
   log(`router: server pid ${server.pid} at ${server.url}`);
   const results: RouterStepResult[] = [];
   /** Carriers that saturated: they sit out the larger steps. */
@@ -892,6 +901,7 @@ if (import.meta.main) {
     steps: value("steps") ? parseSteps(value("steps")!) : quick ? QUICK_STEPS : DEFAULT_STEPS,
     carriers: parseCarriers(value("carrier") ?? "both"),
     rounds: Number(value("rounds") ?? 1),
+    tls: Deno.args.includes("--tls"),
   });
   if (Deno.args.includes("--json")) console.log(JSON.stringify(result, null, 2));
   else console.log(`${machineLine(result.machine)}\n\n${formatRouter(result)}`);

@@ -272,7 +272,7 @@ export class WebTransportEndpoint {
         return;
       }
       this.#readDatagrams(session, state);
-      this.#readStreams(session, state, conn.remoteAddr);
+      this.#readStreams(session, conn, state);
       await session.closed.catch(() => {});
     } catch {
       // the handshake or the session failed
@@ -292,8 +292,8 @@ export class WebTransportEndpoint {
   /** The first bidirectional stream carries the bind; any other stream is refused. */
   async #readStreams(
     session: WebTransport,
+    conn: Deno.QuicConn,
     state: SessionState,
-    remote: Deno.NetAddr,
   ): Promise<void> {
     const streams = session.incomingBidirectionalStreams.getReader();
     session.incomingUnidirectionalStreams.getReader().read().then(({ value }) => {
@@ -312,7 +312,7 @@ export class WebTransportEndpoint {
           stream.writable.abort().catch(() => {});
           continue;
         }
-        this.#bind(session, state, stream, remote).catch(() => {
+        this.#bind(session, conn, state, stream).catch(() => {
           try {
             session.close({ closeCode: 0, reason: "bind failed" });
           } catch {
@@ -327,10 +327,11 @@ export class WebTransportEndpoint {
 
   async #bind(
     session: WebTransport,
+    conn: Deno.QuicConn,
     state: SessionState,
     stream: WebTransportBidirectionalStream,
-    remote: Deno.NetAddr,
   ): Promise<void> {
+    const remote = conn.remoteAddr;
     const reader = stream.readable.getReader();
     const writer = stream.writable.getWriter();
     const chunks: Uint8Array[] = [];
@@ -376,7 +377,7 @@ export class WebTransportEndpoint {
     if (this.#closed) return;
     const { room, participant } = seat;
     const transport = new WebTransportTransport(
-      session as unknown as ConstructorParameters<typeof WebTransportTransport>[0],
+      conn,
       { ip: remote.hostname, port: remote.port },
       // A plain-RTP camera's 1,400-byte packets do not fit a datagram: the control socket.
       { oversized: (packet) => room.sendOnConnection(participant.id, packet) },
@@ -390,6 +391,10 @@ export class WebTransportEndpoint {
   }
 
   async #readDatagrams(session: WebTransport, state: SessionState): Promise<void> {
+    // Deno's session keeps one datagram that has arrived and was not yet read (dropping the
+    // older); its `incomingHighWaterMark` setter throws in Deno 2.9.6. Each datagram comes from
+    // its own turn of the event loop, so reading each at once, without awaiting anything else,
+    // loses none.
     const reader = session.datagrams.readable.getReader();
     const packets = new TokenBucket(CONNECTION_LIMITS.mediaPackets);
     const bytesBucket = new TokenBucket(CONNECTION_LIMITS.mediaBytes);

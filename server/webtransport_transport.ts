@@ -4,9 +4,16 @@
  * (server/webtransport_endpoint.ts) once the session proved its seat; closed by the session
  * going away, by the room when the seat moves to another carrier, or by the server.
  *
+ * It writes to the session's QUIC connection itself, framing each packet as an HTTP/3
+ * datagram (RFC 9297: the session's quarter stream ID, then the payload), rather than through
+ * the session's `datagrams.writable`: that stream copies each packet twice and sends one
+ * datagram per turn of the event loop, one after the other, which cost the router bench
+ * (bench/router.ts) up to a third of the server's CPU per packet and a millisecond of delay.
+ * The connection carries one session: the endpoint opens a QUIC connection per session.
+ *
  * @example
  * ```ts
- * const transport = new WebTransportTransport(session, { ip: "203.0.113.7", port: 50000 }, {
+ * const transport = new WebTransportTransport(quicConn, { ip: "203.0.113.7", port: 50000 }, {
  *   oversized: (packet) => controlSocket.send(packet), // a plain-RTP camera's 1,400-byte packets
  * });
  * transport.onClose(() => console.log("gone"));
@@ -19,18 +26,27 @@
 import { TransportBase } from "./media_transport.ts";
 
 /**
- * Most bytes handed to the session's datagram writer and not yet taken by QUIC: past this,
- * packets are dropped (a datagram that waits is stale anyway). The router stops a receiver's
- * video at 256 KiB queued, long before.
+ * Most bytes handed to the QUIC connection and not yet taken into its datagram send buffer:
+ * past this, packets are dropped (a datagram that waits is stale anyway). The router stops a
+ * receiver's video at 256 KiB queued, long before.
  */
 export const MAX_WT_QUEUED_BYTES = 1024 * 1024;
 
-/** What the transport needs of a session (a `WebTransport` from `Deno.upgradeWebTransport`). */
-export interface DatagramSession {
-  readonly datagrams: {
-    readonly writable: WritableStream<Uint8Array>;
-    readonly maxDatagramSize: number;
-  };
+/**
+ * The HTTP/3 datagram header of the session: the quarter stream ID of its CONNECT request,
+ * as a QUIC varint. A page's session is the first request on its own connection, client
+ * bidirectional stream 0, so the header is one zero byte (Deno's session reader, which the
+ * endpoint reads with, keeps only datagrams that carry this session's ID).
+ */
+export const SESSION_DATAGRAM_HEADER = Uint8Array.of(0);
+
+/**
+ * What the transport needs of the session's QUIC connection (a `Deno.QuicConn`).
+ * `maxDatagramSize` counts the HTTP/3 datagram header.
+ */
+export interface DatagramConnection {
+  sendDatagram(data: Uint8Array): Promise<void>;
+  readonly maxDatagramSize: number;
   close(info?: { closeCode?: number; reason?: string }): void;
 }
 
@@ -38,9 +54,9 @@ export interface DatagramSession {
 export interface WebTransportTransportStats {
   datagramsSent: number;
   bytesSent: number;
-  /** Larger than the session's datagram size with nowhere else to go, or over {@linkcode MAX_WT_QUEUED_BYTES}. */
+  /** Larger than a datagram carries with nowhere else to go, or over {@linkcode MAX_WT_QUEUED_BYTES}. */
   dropped: number;
-  /** Larger than the session's datagram size, sent through `oversized` instead. */
+  /** Larger than a datagram carries, sent through `oversized` instead. */
   oversized: number;
 }
 
@@ -66,61 +82,68 @@ export class WebTransportTransport extends TransportBase {
     oversized: 0,
   };
   #options: WebTransportTransportOptions;
-  #session: DatagramSession;
-  #writer: WritableStreamDefaultWriter<Uint8Array>;
+  #connection: DatagramConnection;
   #queued = 0;
 
   constructor(
-    session: DatagramSession,
+    connection: DatagramConnection,
     address: { ip: string; port: number },
     options: WebTransportTransportOptions = {},
   ) {
     super();
     this.#options = options;
-    this.#session = session;
+    this.#connection = connection;
     this.address = address;
-    this.#writer = session.datagrams.writable.getWriter();
-    this.#writer.closed.catch(() => this.close());
+  }
+
+  /** The largest packet one datagram carries, bytes (0 while the connection cannot send any). */
+  get maxPacketSize(): number {
+    return Math.max(0, this.#connection.maxDatagramSize - SESSION_DATAGRAM_HEADER.length);
   }
 
   /** Sends one packet as one datagram; dropped when too large or the queue is full. */
   send(packet: Uint8Array): void {
     if (this.closed) return;
     const size = packet.length;
-    if (size > this.#session.datagrams.maxDatagramSize && this.#options.oversized) {
+    const max = this.maxPacketSize;
+    if (size > max && this.#options.oversized) {
       this.stats.oversized++;
       this.#options.oversized(packet);
       return;
     }
-    if (
-      size > this.#session.datagrams.maxDatagramSize || this.#queued + size > MAX_WT_QUEUED_BYTES
-    ) {
+    if (size > max || this.#queued + size > MAX_WT_QUEUED_BYTES) {
       this.stats.dropped++;
       return;
     }
+    const datagram = new Uint8Array(SESSION_DATAGRAM_HEADER.length + size);
+    datagram.set(SESSION_DATAGRAM_HEADER);
+    datagram.set(packet, SESSION_DATAGRAM_HEADER.length);
     this.#queued += size;
     this.stats.datagramsSent++;
     this.stats.bytesSent += size;
-    this.#writer.write(packet).then(
+    this.#connection.sendDatagram(datagram).then(
       () => this.#queued -= size,
-      () => this.#queued -= size,
+      () => {
+        this.#queued -= size;
+        this.close(); // the connection is gone
+      },
     );
   }
 
   /**
-   * Bytes written to the datagram stream and not yet taken by QUIC. The stream's own
-   * `desiredSize` counts datagrams (high-water mark 1) and QUIC takes each at once into its
-   * send buffer (where it drops the oldest when full), so this is what backs up in JavaScript
-   * when the connection's event loop falls behind; congestion inside QUIC is not visible here.
+   * Bytes handed to the QUIC connection and not yet taken into its datagram send buffer. QUIC
+   * takes each at once while its buffer has room (where it drops the oldest when full), so
+   * this is what backs up when the connection's event loop falls behind; congestion inside
+   * QUIC is not visible here.
    */
   queuedBytes(): number {
     return this.#queued;
   }
 
-  /** Closes the session, if open (the close listeners fire after, from `TransportBase`). */
+  /** Closes the session's connection, if open (the close listeners fire after, from `TransportBase`). */
   protected override closing(): void {
     try {
-      this.#session.close({ closeCode: 0, reason: "closed" });
+      this.#connection.close({ closeCode: 0, reason: "closed" });
     } catch {
       // already closed
     }

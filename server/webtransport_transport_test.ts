@@ -1,17 +1,37 @@
 import assert from "node:assert/strict";
-import { type DatagramSession, WebTransportTransport } from "./webtransport_transport.ts";
+import {
+  type DatagramConnection,
+  SESSION_DATAGRAM_HEADER,
+  WebTransportTransport,
+} from "./webtransport_transport.ts";
 
-/** A session whose datagram writer records what it is given, with Chromium's datagram size. */
-function fakeSession(maxDatagramSize = 1211): DatagramSession & { written: Uint8Array[] } {
+/**
+ * A QUIC connection that records the datagrams it is given (header stripped), with
+ * Chromium's datagram size (1,211 bytes of payload, after the one-byte session header).
+ */
+function fakeSession(
+  maxDatagramSize = 1212,
+): DatagramConnection & { written: Uint8Array[]; fail(): void; closedWith?: string } {
   const written: Uint8Array[] = [];
-  return {
+  let failing = false;
+  const connection = {
     written,
-    datagrams: {
-      maxDatagramSize,
-      writable: new WritableStream<Uint8Array>({ write: (chunk) => void written.push(chunk) }),
+    closedWith: undefined as string | undefined,
+    maxDatagramSize,
+    sendDatagram(datagram: Uint8Array): Promise<void> {
+      if (failing) return Promise.reject(new Error("connection closed"));
+      assert.deepEqual(datagram.subarray(0, 1), SESSION_DATAGRAM_HEADER);
+      written.push(datagram.subarray(1));
+      return Promise.resolve();
     },
-    close() {},
+    close(info?: { reason?: string }) {
+      connection.closedWith = info?.reason ?? "";
+    },
+    fail() {
+      failing = true;
+    },
   };
+  return connection;
 }
 
 const address = { ip: "127.0.0.1", port: 50_000 };
@@ -44,4 +64,35 @@ Deno.test("WebTransport transport: without another way, a packet too large for a
   transport.close();
   transport.send(new Uint8Array(100)); // closed: nothing
   assert.equal(session.written.length, 0);
+});
+
+Deno.test("WebTransport transport: each packet is one datagram behind the session's header, whole; a packet of exactly the datagram size still fits", async () => {
+  const session = fakeSession();
+  const transport = new WebTransportTransport(session, address);
+  assert.equal(transport.maxPacketSize, 1211);
+  const packet = new Uint8Array(1211).map((_, i) => i & 0xff);
+  transport.send(packet);
+  transport.send(packet.subarray(0, 12));
+  assert.equal(transport.queuedBytes(), 1223);
+  await Promise.resolve();
+  await Promise.resolve();
+  assert.deepEqual(session.written, [packet, packet.subarray(0, 12)]);
+  assert.equal(transport.queuedBytes(), 0);
+  assert.equal(transport.stats.datagramsSent, 2);
+  assert.equal(transport.stats.bytesSent, 1223);
+  transport.close();
+  assert.equal(session.closedWith, "closed");
+});
+
+Deno.test("WebTransport transport: a connection that fails a send closes the transport, and its listeners hear it", async () => {
+  const session = fakeSession();
+  const transport = new WebTransportTransport(session, address);
+  let closes = 0;
+  transport.onClose(() => closes++);
+  session.fail();
+  transport.send(new Uint8Array(100));
+  await new Promise((resolve) => setTimeout(resolve, 0));
+  assert.equal(transport.closed, true);
+  assert.equal(closes, 1);
+  assert.equal(transport.queuedBytes(), 0);
 });
