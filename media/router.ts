@@ -4,6 +4,11 @@
  * drops that sender's video until the next keyframe instead of queueing without bound, and
  * the sender is asked for a keyframe (rate-limited).
  *
+ * Loss recovery: the router keeps each sender's last packets ({@linkcode PacketHistory}) and
+ * resends those a receiver reports lost (`resend`, from its generic NACK), to that receiver
+ * only, within a budget per receiver ({@linkcode RESEND_LIMITS}), and never what it chose
+ * not to send (packets before the keyframe a waiting receiver resumed at).
+ *
  * Pure: the transport is behind {@linkcode RouterPeer}, time is passed in.
  *
  * @example
@@ -16,6 +21,23 @@
  * ```
  * @module
  */
+
+import { PacketHistory, rtpSequenceNumber } from "./packet_history.ts";
+import { isNewerSeq } from "./rtp.ts";
+import { TokenBucket } from "../util/token_bucket.ts";
+
+/**
+ * Bounds of resending: a NACK is small and names many packets, so what one receiver can
+ * make the server send again is capped (per NACK, and a rate with a burst).
+ */
+export const RESEND_LIMITS = {
+  /** Packets resent for one NACK, at most. */
+  perNack: 64,
+  /** Packets resent to one receiver per second (all its senders), sustained. */
+  packetsPerSecond: 400,
+  /** ... and at once. */
+  burst: 200,
+};
 
 /** A receiver (and sender) of video in the meeting. */
 export interface RouterPeer {
@@ -47,6 +69,10 @@ export interface RouterStats {
   droppedWaitingKeyframe: number;
   /** Keyframe requests sent to senders. */
   keyframeRequests: number;
+  /** Packets resent on a receiver's NACK. */
+  resent: number;
+  /** Packets a NACK asked for that were not resent: no longer kept, not sent to that receiver, or over its budget. */
+  resendMissed: number;
 }
 
 /** Video fan-out for one meeting. */
@@ -55,6 +81,12 @@ export class Router {
   /** receiverId -> senderIds whose video it drops until their next keyframe. */
   #waiting = new Map<string, Set<string>>();
   #lastRequest = new Map<string, number>();
+  /** senderId -> its last packets. */
+  #history = new Map<string, PacketHistory>();
+  /** receiverId -> senderId -> the sequence number of the keyframe it resumed at. */
+  #resumedAt = new Map<string, Map<string, number>>();
+  /** receiverId -> its resend budget. */
+  #resendBudget = new Map<string, TokenBucket>();
   #requestKeyframe: (senderId: string) => void;
   #intervalMs: number;
   #closed = false;
@@ -65,6 +97,8 @@ export class Router {
     droppedCongested: 0,
     droppedWaitingKeyframe: 0,
     keyframeRequests: 0,
+    resent: 0,
+    resendMissed: 0,
   };
 
   constructor(options: RouterOptions) {
@@ -79,6 +113,15 @@ export class Router {
   addPeer(peer: RouterPeer, nowMs = 0): void {
     if (this.#closed) return;
     this.#peers.set(peer.id, peer);
+    this.#history.set(peer.id, new PacketHistory());
+    this.#resumedAt.set(peer.id, new Map());
+    this.#resendBudget.set(
+      peer.id,
+      new TokenBucket({
+        ratePerSecond: RESEND_LIMITS.packetsPerSecond,
+        burst: RESEND_LIMITS.burst,
+      }),
+    );
     const waiting = new Set<string>();
     for (const other of this.#peers.keys()) {
       if (other === peer.id) continue;
@@ -94,7 +137,11 @@ export class Router {
     this.#peers.delete(id);
     this.#waiting.delete(id);
     this.#lastRequest.delete(id);
+    this.#history.delete(id);
+    this.#resumedAt.delete(id);
+    this.#resendBudget.delete(id);
     for (const waiting of this.#waiting.values()) waiting.delete(id);
+    for (const resumed of this.#resumedAt.values()) resumed.delete(id);
   }
 
   /** True when a peer with this id is in the router. */
@@ -109,6 +156,8 @@ export class Router {
   forward(senderId: string, packet: Uint8Array, keyframeStart: boolean, nowMs: number): void {
     if (this.#closed || !this.#peers.has(senderId)) return;
     this.stats.received++;
+    const seq = rtpSequenceNumber(packet);
+    this.#history.get(senderId)!.put(seq, packet);
     for (const [receiverId, receiver] of this.#peers) {
       if (receiverId === senderId) continue;
       const waiting = this.#waiting.get(receiverId)!;
@@ -119,6 +168,7 @@ export class Router {
           continue;
         }
         waiting.delete(senderId);
+        this.#resumedAt.get(receiverId)!.set(senderId, seq);
       }
       if (receiver.congested()) {
         this.stats.droppedCongested++;
@@ -130,6 +180,39 @@ export class Router {
       this.stats.forwardedPackets++;
       this.stats.forwardedBytes += packet.length;
     }
+  }
+
+  /**
+   * Resends to `receiverId` the packets of `senderId`'s video it reports lost (16-bit
+   * sequence numbers, from its NACK) that are still kept and were meant for it. Returns how
+   * many were sent.
+   */
+  resend(receiverId: string, senderId: string, seqs: readonly number[], nowMs: number): number {
+    const receiver = this.#peers.get(receiverId);
+    const history = this.#history.get(senderId);
+    if (this.#closed || !receiver || !history || receiverId === senderId) return 0;
+    const wanted = Math.min(seqs.length, RESEND_LIMITS.perNack);
+    this.stats.resendMissed += seqs.length - wanted;
+    if (this.#waiting.get(receiverId)!.has(senderId) || receiver.congested()) {
+      this.stats.resendMissed += wanted;
+      return 0;
+    }
+    const resumed = this.#resumedAt.get(receiverId)!.get(senderId);
+    const budget = this.#resendBudget.get(receiverId)!;
+    let sent = 0;
+    for (let i = 0; i < wanted; i++) {
+      const seq = seqs[i];
+      const packet = history.get(seq);
+      const beforeResume = resumed !== undefined && isNewerSeq(resumed, seq);
+      if (!packet || beforeResume || !budget.take(1, nowMs)) {
+        this.stats.resendMissed++;
+        continue;
+      }
+      receiver.send(packet);
+      sent++;
+    }
+    this.stats.resent += sent;
+    return sent;
   }
 
   /**
@@ -150,5 +233,8 @@ export class Router {
     this.#closed = true;
     this.#peers.clear();
     this.#waiting.clear();
+    this.#history.clear();
+    this.#resumedAt.clear();
+    this.#resendBudget.clear();
   }
 }

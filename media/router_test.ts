@@ -66,3 +66,52 @@ Deno.test("router: a congested receiver drops video until the next keyframe, and
   for (let i = 1; i < times.length; i++) assert.ok(times[i] - times[i - 1] >= 500);
   assert.ok(requests.length >= 2 && requests.every(([id]) => id === "s"));
 });
+
+/** A 12-byte RTP header with sequence number `seq` and one payload byte. */
+function rtp(seq: number, mark = 0): Uint8Array {
+  return Uint8Array.of(0x80, 96, seq >> 8, seq & 0xff, 0, 0, 0, 0, 0, 0, 0, 1, mark);
+}
+
+Deno.test("router: a NACK gets the receiver that sent it the packets it lost, from the sender's history, and nobody else", () => {
+  const router = new Router({ requestKeyframe: () => {} });
+  const [a, b, c] = ["a", "b", "c"].map((id) => peer(id));
+  for (const p of [a, b, c]) router.addPeer(p);
+  router.forward("a", rtp(10, 1), true, 0);
+  for (let seq = 11; seq <= 20; seq++) router.forward("a", rtp(seq), false, seq);
+  b.got.length = c.got.length = 0;
+  assert.equal(router.resend("b", "a", [12, 15, 999], 30), 2);
+  assert.deepEqual(b.got.map((p) => (p[2] << 8) | p[3]), [12, 15]);
+  assert.equal(c.got.length, 0);
+  assert.equal(a.got.length, 0);
+  assert.equal(router.stats.resent, 2);
+  assert.equal(router.stats.resendMissed, 1); // 999 was never sent
+  // Nothing for oneself, for unknown peers, or from a removed sender.
+  assert.equal(router.resend("a", "a", [12], 31), 0);
+  assert.equal(router.resend("x", "a", [12], 31), 0);
+  router.removePeer("a");
+  assert.equal(router.resend("b", "a", [12], 32), 0);
+});
+
+Deno.test("router: no resend of what a waiting receiver was not sent, to a congested receiver, or past the per-receiver budget", () => {
+  let congested = false;
+  const router = new Router({ requestKeyframe: () => {} });
+  const a = peer("a");
+  const b = peer("b", { congested: () => congested });
+  router.addPeer(a);
+  router.addPeer(b);
+  router.forward("a", rtp(1), false, 0); // b waits for a keyframe: not sent
+  router.forward("a", rtp(2), true, 1); // b resumes here
+  router.forward("a", rtp(3), false, 2);
+  assert.equal(router.resend("b", "a", [1, 2, 3], 3), 2); // 1 came before the keyframe
+  congested = true;
+  assert.equal(router.resend("b", "a", [3], 4), 0);
+  congested = false;
+  // One NACK resends at most RESEND_LIMITS.perNack; the budget refills with time.
+  for (let seq = 4; seq < 400; seq++) router.forward("a", rtp(seq), false, 5);
+  const all = Array.from({ length: 200 }, (_, i) => 200 + i); // all still kept (256)
+  assert.equal(router.resend("b", "a", all, 10), 64);
+  let total = 64;
+  for (let i = 0; i < 10; i++) total += router.resend("b", "a", all, 10);
+  assert.equal(total, 200); // the burst (the 2 above were refilled by then)
+  assert.equal(router.resend("b", "a", all, 110), 40); // 400/s for 100 ms
+});

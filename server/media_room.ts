@@ -24,7 +24,8 @@
 import type { Meeting } from "../meeting/meeting.ts";
 import { Mixer, type MixerLevel } from "../media/mixer.ts";
 import type { OpusDecoder, OpusEncoder } from "../media/opus.ts";
-import { parseRtcp, writePli } from "../media/rtcp.ts";
+import { NackGenerator } from "../media/nack_generator.ts";
+import { parseRtcp, writeNack, writePli } from "../media/rtcp.ts";
 import { isRtcp, parseRtp, setRtpSsrc } from "../media/rtp.ts";
 import { Router } from "../media/router.ts";
 import { isVp8KeyframeStart } from "../media/vp8.ts";
@@ -85,8 +86,14 @@ export interface MediaCounters {
     congested: number;
     waitingKeyframe: number;
     lateAudio: number;
+    /** Video packets the server already had (a resend that crossed a late original). */
+    duplicate: number;
   };
   keyframeRequests: number;
+  /** NACKs sent to senders for video that did not reach the server. */
+  nacksSent: number;
+  /** Video packets resent to receivers on their NACKs. */
+  resent: number;
 }
 
 /** Last receiver report a participant sent about a stream. */
@@ -130,9 +137,15 @@ export class MediaRoom {
       congested: 0,
       waitingKeyframe: 0,
       lateAudio: 0,
+      duplicate: 0,
     },
     keyframeRequests: 0,
+    nacksSent: 0,
+    resent: 0,
   };
+
+  /** Per sender: the gaps in its video as it reaches the server, to ask it again (NACK). */
+  #upstream = new Map<string, NackGenerator>();
 
   constructor(meeting: Meeting, options: MediaRoomOptions) {
     this.meeting = meeting;
@@ -216,6 +229,7 @@ export class MediaRoom {
   #remove(participantId: string): void {
     if (!this.#transports.delete(participantId)) return;
     this.#router.removePeer(participantId);
+    this.#upstream.delete(participantId);
     this.#mixer.removeParticipant(participantId);
     this.#reports.delete(participantId);
     if (this.#transports.size === 0) this.#clock.unsubscribe(this);
@@ -247,13 +261,17 @@ export class MediaRoom {
       }
     }
     if (packet.payloadType === PT_VP8) {
+      const now = this.#clock.now();
+      const keyframeStart = isVp8KeyframeStart(packet.payload);
+      let upstream = this.#upstream.get(participantId);
+      if (!upstream) this.#upstream.set(participantId, upstream = new NackGenerator());
+      if (!upstream.push(packet.sequenceNumber, now)) {
+        this.counters.dropped.duplicate++;
+        return;
+      }
+      if (keyframeStart) upstream.forgetBefore(packet.sequenceNumber);
       setRtpSsrc(bytes, participant.videoSsrc);
-      this.#router.forward(
-        participantId,
-        bytes,
-        isVp8KeyframeStart(packet.payload),
-        this.#clock.now(),
-      );
+      this.#router.forward(participantId, bytes, keyframeStart, now);
       this.#syncRouterDrops();
     } else if (packet.payloadType === PT_OPUS) {
       const lateBefore = this.#mixer.stats.late;
@@ -278,6 +296,7 @@ export class MediaRoom {
   tick(now: number): void {
     if (this.#closed) return;
     const levels = this.#mixer.tick(now);
+    this.#askUpstream(now);
     if (++this.#ticks % LEVELS_EVERY_TICKS === 0) this.#options.onLevels?.(levels);
   }
 
@@ -305,6 +324,12 @@ export class MediaRoom {
         if (sender && sender.id !== participantId && sender.videoSsrc === packet.mediaSsrc) {
           this.#router.requestKeyframe(sender.id, this.#clock.now());
         }
+      } else if (packet.type === "nack") {
+        const sender = this.meeting.participantBySsrc(packet.mediaSsrc);
+        if (sender && sender.id !== participantId && sender.videoSsrc === packet.mediaSsrc) {
+          this.#router.resend(participantId, sender.id, packet.lost, this.#clock.now());
+          this.counters.resent = this.#router.stats.resent;
+        }
       } else if (packet.type === "rr" || packet.type === "sr") {
         let reports = this.#reports.get(participantId);
         if (!reports) this.#reports.set(participantId, reports = new Map());
@@ -317,6 +342,26 @@ export class MediaRoom {
           });
         }
       }
+    }
+  }
+
+  /** Asks each sender again for the video packets that did not reach the server (NACK). */
+  #askUpstream(now: number): void {
+    for (const [senderId, gaps] of this.#upstream) {
+      if (gaps.missingCount === 0) continue;
+      const lost = gaps.due(now);
+      const transport = this.#transports.get(senderId);
+      const sender = this.meeting.participant(senderId);
+      if (lost.length === 0 || !transport || !sender) continue;
+      const nack = writeNack({
+        senderSsrc: this.meeting.mixSsrc,
+        mediaSsrc: sender.videoSsrc,
+        lost,
+      });
+      transport.send(nack);
+      this.counters.nacksSent++;
+      this.counters.forwarded.rtcp.packets++;
+      this.counters.forwarded.rtcp.bytes += nack.length;
     }
   }
 

@@ -35,7 +35,7 @@
 
 import type { ParticipantInfo } from "../../meeting/participant.ts";
 import type { RtcpPacket } from "../../media/rtcp.ts";
-import { writePli, writeReceiverReport } from "../../media/rtcp.ts";
+import { writeNack, writePli, writeReceiverReport } from "../../media/rtcp.ts";
 import type { RtpPacket } from "../../media/rtp.ts";
 import {
   type MediaSsrcs,
@@ -235,6 +235,8 @@ export interface MediaSessionOptions {
 }
 
 const TICK_MS = 250;
+/** How often lost video packets are asked for again (NACK), ms. */
+const RECOVERY_TICK_MS = 10;
 const TICKS_PER_REPORT = 4;
 const DELAY_LOG_SIZE = 5000;
 
@@ -320,6 +322,7 @@ export class MediaSession extends Emitter<MediaSessionEvents> {
   #plisReceived = 0;
   #rttMs: number | null = null;
   #timer: ReturnType<typeof setInterval>;
+  #recoveryTimer: ReturnType<typeof setInterval>;
   #ticks = 0;
   #snapshot: MediaStatsSnapshot | null = null;
   #closed = false;
@@ -356,6 +359,7 @@ export class MediaSession extends Emitter<MediaSessionEvents> {
     this.#lowLatencyOutput = options.lowLatencyOutput ?? true;
     this.#audioReady = this.#startAudio();
     this.#timer = setInterval(() => this.#tick(), TICK_MS);
+    this.#recoveryTimer = setInterval(() => this.#recoverLoss(), RECOVERY_TICK_MS);
     if (options.mic) this.setMic(true);
     if (options.camera) this.setCamera(true);
   }
@@ -536,6 +540,7 @@ export class MediaSession extends Emitter<MediaSessionEvents> {
     if (this.#closed) return;
     this.#closed = true;
     clearInterval(this.#timer);
+    clearInterval(this.#recoveryTimer);
     globalThis.removeEventListener?.("pointerdown", this.#onGesture);
     globalThis.removeEventListener?.("keydown", this.#onGesture);
     this.#videoSender?.close();
@@ -691,6 +696,8 @@ export class MediaSession extends Emitter<MediaSessionEvents> {
       ssrc,
       requestKeyframe: (mediaSsrc) =>
         this.#transport.send(writePli({ senderSsrc: this.#ssrcs.videoSsrc, mediaSsrc })),
+      sendNack: (mediaSsrc, lost) =>
+        this.#transport.send(writeNack({ senderSsrc: this.#ssrcs.videoSsrc, mediaSsrc, lost })),
     });
     receiver.sink = (frame, captureMs) => {
       const participantId = this.#participantByVideoSsrc.get(ssrc);
@@ -707,6 +714,8 @@ export class MediaSession extends Emitter<MediaSessionEvents> {
       if (packet.type === "pli" && packet.mediaSsrc === this.#ssrcs.videoSsrc) {
         this.#plisReceived++;
         this.#videoSender?.requestKeyframe();
+      } else if (packet.type === "nack" && packet.mediaSsrc === this.#ssrcs.videoSsrc) {
+        this.#videoSender?.resend(packet.lost);
       }
     }
   }
@@ -718,6 +727,17 @@ export class MediaSession extends Emitter<MediaSessionEvents> {
         pushBounded(this.#delayLog.audio, delay);
       }
       for (const wait of stream.waits) pushBounded(this.#delayLog.audioPlayout, wait);
+    }
+  }
+
+  /** Asks again for lost video packets, and gives up frames that waited too long for them. */
+  #recoverLoss(): void {
+    if (this.#closed) return;
+    const now = performance.now();
+    for (const receiver of this.#videoReceivers.values()) {
+      if (this.#rttMs !== null) receiver.nacks.rttMs = this.#rttMs;
+      receiver.askLost(now);
+      receiver.tick(now);
     }
   }
 

@@ -20,7 +20,8 @@
  */
 
 import { type RtpPacket, timestampDiff } from "../../media/rtp.ts";
-import { Vp8FrameAssembler } from "../../media/vp8.ts";
+import { isVp8KeyframeStart, Vp8FrameAssembler } from "../../media/vp8.ts";
+import { NackGenerator } from "../../media/nack_generator.ts";
 import { readCaptureTime, VIDEO_CLOCK_RATE } from "../../protocol/media.ts";
 import { wallClock } from "./clock.ts";
 import { InboundStream, type InboundStreamStats } from "./inbound_stream.ts";
@@ -28,6 +29,14 @@ import { RateMeter, SampleWindow } from "./stats.ts";
 
 /** Fewest ms between two keyframe requests for one stream. */
 export const PLI_INTERVAL_MS = 500;
+
+/**
+ * How long a frame with a lost packet is held for the resend before it is given up (and a
+ * keyframe asked for), ms: a NACK and its answer take a round trip, twice when the packet
+ * was lost before the server (which asks the sender itself). Past about 180 ms a viewer sees
+ * a freeze anyway.
+ */
+export const FRAME_WAIT_MS = 180;
 
 /**
  * Options of a {@linkcode VideoReceiver}.
@@ -41,6 +50,8 @@ export interface VideoReceiverOptions {
   ssrc: number;
   /** Sends a PLI for this SSRC; called at most once per {@linkcode PLI_INTERVAL_MS}. */
   requestKeyframe(ssrc: number): void;
+  /** Sends a generic NACK for these sequence numbers of this SSRC (the server or peer resends). */
+  sendNack?(ssrc: number, seqs: number[]): void;
 }
 
 /**
@@ -59,6 +70,12 @@ export interface VideoReceiverStats extends InboundStreamStats {
   keyframes: number;
   decodeErrors: number;
   plisSent: number;
+  /** Sequence numbers reported lost (NACK), each report counted. */
+  nacksRequested: number;
+  /** Missing packets that came later (reordered or resent). */
+  packetsRecovered: number;
+  /** Packets given up (their frame was dropped, or a keyframe came first). */
+  packetsLost: number;
   /** Decoded frames per second (last second). */
   fps: number;
   /** Capture to decoded (not yet shown), ms: median and 95th percentile of ~2 s of frames. */
@@ -82,7 +99,13 @@ export class VideoReceiver {
   onDelay: ((delayMs: number) => void) | null = null;
   readonly #requestKeyframe: (ssrc: number) => void;
   readonly #inbound: InboundStream;
-  readonly #assembler = new Vp8FrameAssembler({ maxWaitMs: 100, skipUntilKeyframe: true });
+  readonly #sendNack: ((ssrc: number, seqs: number[]) => void) | undefined;
+  /** Gaps in the sequence numbers, asked for again (NACK) while the frame can still be shown. */
+  readonly nacks = new NackGenerator({ maxAgeMs: FRAME_WAIT_MS });
+  readonly #assembler = new Vp8FrameAssembler({
+    maxWaitMs: FRAME_WAIT_MS,
+    skipUntilKeyframe: true,
+  });
   #decoder: VideoDecoder | null = null;
   /** Delta frames are skipped until a keyframe is decoded. */
   #needKeyframe = true;
@@ -106,6 +129,7 @@ export class VideoReceiver {
   constructor(options: VideoReceiverOptions) {
     this.ssrc = options.ssrc;
     this.#requestKeyframe = options.requestKeyframe;
+    this.#sendNack = options.sendNack;
     this.#inbound = new InboundStream(options.ssrc, VIDEO_CLOCK_RATE);
   }
 
@@ -117,6 +141,8 @@ export class VideoReceiver {
   /** Takes one RTP packet of this SSRC. */
   receive(packet: RtpPacket, arrivalMs: number): void {
     if (this.#closed) return;
+    if (!this.nacks.push(packet.sequenceNumber, arrivalMs)) return; // a duplicate
+    if (isVp8KeyframeStart(packet.payload)) this.nacks.forgetBefore(packet.sequenceNumber);
     this.#inbound.count(packet, arrivalMs);
     const capture = readCaptureTime(packet.extension);
     if (capture !== null && !this.#captureByRtp.has(packet.timestamp)) {
@@ -127,6 +153,13 @@ export class VideoReceiver {
     }
     this.#decodeFrames(this.#assembler.push(packet, arrivalMs));
     this.#maybeRequestKeyframe(arrivalMs);
+  }
+
+  /** Reports the packets missing long enough (a NACK), if any: call every 10-20 ms. */
+  askLost(nowMs: number): void {
+    if (this.#closed || !this.#sendNack || this.nacks.missingCount === 0) return;
+    const seqs = this.nacks.due(nowMs);
+    if (seqs.length > 0) this.#sendNack(this.ssrc, seqs);
   }
 
   /** Housekeeping: releases frames held behind a lost packet, asks for keyframes. */
@@ -143,6 +176,9 @@ export class VideoReceiver {
       ssrc: this.ssrc,
       ...this.#inbound.stats(nowMs),
       ...this.#counters,
+      nacksRequested: this.nacks.stats.requested,
+      packetsRecovered: this.nacks.stats.recovered,
+      packetsLost: this.nacks.stats.lost,
       framesDropped: assembler.framesDropped,
       keyframes: assembler.keyframesEmitted,
       fps: this.#fps.rate(nowMs),

@@ -23,6 +23,7 @@ import { MAX_PAYLOAD_WITH_CAPTURE_TIME, type RtpStream } from "./rtp_stream.ts";
 import { ClockMapper, wallClock } from "./clock.ts";
 import { KeyframeSchedule } from "./keyframe_schedule.ts";
 import { RateMeter } from "./stats.ts";
+import { PacketHistory, rtpSequenceNumber } from "../../media/packet_history.ts";
 
 /**
  * What a sender needs of the transport.
@@ -76,6 +77,8 @@ export interface VideoSenderStats {
   keyframes: number;
   /** Frames skipped because the encoder or the link was behind. */
   framesSkipped: number;
+  /** Packets sent again on a NACK. */
+  packetsResent: number;
   /** Encoded frames per second (last second). */
   fps: number;
   /** Bits per second sent (last second), headers included. */
@@ -91,6 +94,8 @@ export class VideoSender {
   readonly track: MediaStreamTrack;
   readonly #stream: RtpStream;
   readonly #transport: PacketSink;
+  /** The last packets sent, for the NACKs of the server (upstream) or, in P2P, of the peer. */
+  readonly #history = new PacketHistory();
   readonly #bitrate: number;
   readonly #framerate: number;
   readonly #keyframes: KeyframeSchedule;
@@ -107,7 +112,13 @@ export class VideoSender {
   #fps = new RateMeter(1000);
   #bits = new RateMeter(1000);
   #encodeMs = 0;
-  #counters = { framesCaptured: 0, framesEncoded: 0, keyframes: 0, framesSkipped: 0 };
+  #counters = {
+    framesCaptured: 0,
+    framesEncoded: 0,
+    keyframes: 0,
+    framesSkipped: 0,
+    packetsResent: 0,
+  };
 
   constructor(options: VideoSenderOptions) {
     this.track = options.track;
@@ -128,6 +139,23 @@ export class VideoSender {
    */
   requestKeyframe(): void {
     this.#keyframes.request();
+  }
+
+  /**
+   * The server (or, in P2P, the peer) reports packets lost (a generic NACK): those still kept
+   * are sent again, as they were (at most 64 per NACK). Returns how many.
+   */
+  resend(seqs: readonly number[]): number {
+    if (this.#closed) return 0;
+    let sent = 0;
+    for (const seq of seqs.slice(0, 64)) {
+      const packet = this.#history.get(seq);
+      if (!packet) continue;
+      this.#transport.send(packet);
+      sent++;
+    }
+    this.#counters.packetsResent += sent;
+    return sent;
   }
 
   /** A snapshot of the counters. */
@@ -244,6 +272,7 @@ export class VideoSender {
         marker: i === payloads.length - 1,
       });
       bytes += packet.length;
+      this.#history.put(rtpSequenceNumber(packet), packet);
       this.#transport.send(packet);
     });
     const t = performance.now();
