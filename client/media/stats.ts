@@ -158,3 +158,52 @@ export function percentile(values: readonly number[], p: number): number | null 
   const rank = Math.ceil((p / 100) * sorted.length);
   return sorted[Math.min(sorted.length, Math.max(1, rank)) - 1];
 }
+
+/**
+ * Counts a video stream's freezes as Chromium's WebRTC statistics do: a freeze is a gap
+ * between two frames longer than max(3 x the mean frame interval, the mean + 150 ms), the mean
+ * taken over the last 30 intervals before the gap.
+ *
+ * @example
+ * ```ts
+ * const freezes = new FreezeMeter();
+ * for (let t = 0; t <= 1000; t += 33) freezes.frame(t);
+ * freezes.frame(1400); // 400 ms without a frame
+ * freezes.count; // 1
+ * freezes.totalMs; // 400 (rounded from the gap)
+ * ```
+ */
+export class FreezeMeter {
+  /** Freezes so far. */
+  count = 0;
+  /** Time spent frozen so far (the freezes' gaps), ms. */
+  totalMs = 0;
+  #last: number | null = null;
+  #intervals: number[] = [];
+  #next = 0;
+  #sum = 0;
+
+  /** A frame was shown (or decoded) at `nowMs`. */
+  frame(nowMs: number): void {
+    if (this.#last !== null) {
+      const gap = nowMs - this.#last;
+      const n = this.#intervals.length;
+      if (n >= 5) {
+        const mean = this.#sum / n;
+        if (gap > Math.max(3 * mean, mean + 150)) {
+          this.count++;
+          this.totalMs += gap;
+        }
+      }
+      if (n < 30) {
+        this.#intervals.push(gap);
+      } else {
+        this.#sum -= this.#intervals[this.#next];
+        this.#intervals[this.#next] = gap;
+        this.#next = (this.#next + 1) % 30;
+      }
+      this.#sum += gap;
+    }
+    this.#last = nowMs;
+  }
+}

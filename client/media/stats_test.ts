@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { percentile, RateMeter, SampleWindow } from "./stats.ts";
+import { FreezeMeter, percentile, RateMeter, SampleWindow } from "./stats.ts";
 
 Deno.test("RateMeter: per-second rate over a sliding window", () => {
   const fps = new RateMeter(1000);
@@ -32,4 +32,24 @@ Deno.test("SampleWindow: keeps the latest samples; nearest-rank percentiles", ()
   assert.equal(w.size, 0);
   assert.equal(percentile([5, 1, 3], 50), 3);
   assert.equal(percentile([], 50), null);
+});
+
+Deno.test("FreezeMeter: a gap over max(3 x mean, mean + 150 ms) is a freeze; steady frames and short hiccups are not", () => {
+  const freezes = new FreezeMeter();
+  let t = 0;
+  for (let i = 0; i < 60; i++) freezes.frame(t += 33);
+  freezes.frame(t += 170); // under 33 + 150
+  assert.equal(freezes.count, 0);
+  for (let i = 0; i < 30; i++) freezes.frame(t += 33);
+  freezes.frame(t += 250);
+  assert.equal(freezes.count, 1);
+  assert.equal(freezes.totalMs, 250);
+  // At 5 fps the threshold is 3 x 200 ms.
+  const slow = new FreezeMeter();
+  t = 0;
+  for (let i = 0; i < 30; i++) slow.frame(t += 200);
+  slow.frame(t += 550);
+  assert.equal(slow.count, 0);
+  slow.frame(t += 700);
+  assert.equal(slow.count, 1);
 });

@@ -25,7 +25,7 @@ import { NackGenerator } from "../../media/nack_generator.ts";
 import { readCaptureTime, VIDEO_CLOCK_RATE } from "../../protocol/media.ts";
 import { wallClock } from "./clock.ts";
 import { InboundStream, type InboundStreamStats } from "./inbound_stream.ts";
-import { RateMeter, SampleWindow } from "./stats.ts";
+import { FreezeMeter, RateMeter, SampleWindow } from "./stats.ts";
 
 /** Fewest ms between two keyframe requests for one stream. */
 export const PLI_INTERVAL_MS = 500;
@@ -78,6 +78,9 @@ export interface VideoReceiverStats extends InboundStreamStats {
   packetsLost: number;
   /** Decoded frames per second (last second). */
   fps: number;
+  /** Freezes of the decoded picture (Chromium's definition, see FreezeMeter) and their time, ms. */
+  freezeCount: number;
+  freezesMs: number;
   /** Capture to decoded (not yet shown), ms: median and 95th percentile of ~2 s of frames. */
   delayP50: number | null;
   delayP95: number | null;
@@ -120,6 +123,7 @@ export class VideoReceiver {
   /** Capture time by chunk timestamp, while the frame is in the decoder. */
   #captureByChunk = new Map<number, number>();
   #fps = new RateMeter(1000);
+  #freezes = new FreezeMeter();
   #delays = new SampleWindow(60);
   #size = { width: 0, height: 0 };
   #lastFrameAt: number | null = null;
@@ -182,6 +186,8 @@ export class VideoReceiver {
       framesDropped: assembler.framesDropped,
       keyframes: assembler.keyframesEmitted,
       fps: this.#fps.rate(nowMs),
+      freezeCount: this.#freezes.count,
+      freezesMs: Math.round(this.#freezes.totalMs),
       delayP50: this.#delays.percentile(50),
       delayP95: this.#delays.percentile(95),
       width: this.#size.width,
@@ -255,6 +261,7 @@ export class VideoReceiver {
     const now = performance.now();
     this.#counters.framesDecoded++;
     this.#fps.add(1, now);
+    this.#freezes.frame(now);
     this.#lastFrameAt = now;
     this.#size = { width: frame.displayWidth, height: frame.displayHeight };
     const capture = this.#captureByChunk.get(frame.timestamp);
