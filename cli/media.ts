@@ -22,9 +22,11 @@
 
 import { parseRtcp, ReceptionStats, writePli, writeReceiverReport } from "../media/rtcp.ts";
 import { isRtcp, parseRtp } from "../media/rtp.ts";
+import { splitRed } from "../media/red.ts";
 import {
   OPUS_CLOCK_RATE,
   PT_OPUS,
+  PT_RED,
   PT_VP8,
   type SeatMedia,
   VIDEO_CLOCK_RATE,
@@ -364,6 +366,13 @@ export class MediaSession {
       this.#path.peerMedia();
       this.#count(packet.ssrc, OPUS_CLOCK_RATE, packet.sequenceNumber, packet.timestamp, now);
       this.#mix.push(packet, now);
+    } else if (packet.payloadType === PT_RED && packet.ssrc === peer.audio) {
+      // A page's voice: the previous frame again, then this one (media/red.ts).
+      const frames = splitRed(packet);
+      if (!frames || frames.some((f) => f.payloadType !== PT_OPUS)) return;
+      this.#path.peerMedia();
+      this.#count(packet.ssrc, OPUS_CLOCK_RATE, packet.sequenceNumber, packet.timestamp, now);
+      frames.forEach((f, i) => this.#mix.push(f, now, i < frames.length - 1));
     } else if (packet.payloadType === PT_VP8 && packet.ssrc === peer.video) {
       this.#path.peerMedia();
       this.#count(packet.ssrc, VIDEO_CLOCK_RATE, packet.sequenceNumber, packet.timestamp, now);

@@ -94,10 +94,18 @@ export class MixReceiver {
     return Object.fromEntries([...this.#streams].map(([ssrc, s]) => [ssrc, s.buffer.stats]));
   }
 
-  /** Takes one audio packet (the mix, or the peer's stream in P2P). */
-  push(packet: RtpPacket, nowMs: number): void {
-    this.stats.packets++;
-    this.stats.bytes += packet.payload.length;
+  /**
+   * Takes one audio packet (the mix, or the peer's stream in P2P). `redundant`: a copy of an
+   * earlier frame carried by a later packet (RED), kept only when that frame is missing.
+   */
+  push(packet: RtpPacket, nowMs: number, redundant = false): void {
+    if (redundant) {
+      const buffer = this.#streams.get(packet.ssrc)?.buffer;
+      if (!this.#writer || !buffer || !buffer.wants(packet.sequenceNumber)) return;
+    } else {
+      this.stats.packets++;
+      this.stats.bytes += packet.payload.length;
+    }
     if (!this.#writer) return;
     let stream = this.#streams.get(packet.ssrc);
     if (!stream) {

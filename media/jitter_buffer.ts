@@ -324,6 +324,26 @@ export class JitterBuffer {
   }
 
   /**
+   * Whether the frame `seq` would still be taken: not held yet and not yet past (a redundant
+   * copy, RED, is pushed only then, so copies of frames already in hand cost nothing).
+   *
+   * @example
+   * ```ts
+   * const buffer = new JitterBuffer();
+   * buffer.push(10, 9600, new Uint8Array(1), 0);
+   * buffer.wants(10); // false: held
+   * buffer.wants(11); // true
+   * ```
+   */
+  wants(seq: number): boolean {
+    if (this.#highest === null || this.#next === null) return true;
+    const ext = this.#highest + seqDiff(seq & 0xffff, this.#highest & 0xffff);
+    if (ext - this.#highest > this.#capacity || this.#next - ext > this.#capacity) return true;
+    if (ext < this.#next && this.#started) return false;
+    return !this.#frames.has(ext);
+  }
+
+  /**
    * Returns what to play for the next frame period; call it once per `frameMs`.
    *
    * @example

@@ -23,10 +23,12 @@
  * @module
  */
 
+import { writeRedPayload } from "./red.ts";
 import {
   captureTimeExtension,
   OPUS_FRAME_SAMPLES,
   PT_OPUS,
+  PT_RED,
   readCaptureTime,
 } from "../protocol/media.ts";
 import { JitterBuffer, type JitterBufferOptions } from "./jitter_buffer.ts";
@@ -144,6 +146,10 @@ interface Input {
   /** Outgoing RTP state of this listener's mix stream. */
   seq: number;
   timestamp: number;
+  /** Whether this listener's packets carry the previous frame again (RED), asked each packet. */
+  redundant: () => boolean;
+  /** The last frame sent to this listener, for RED. */
+  previous: { payload: Uint8Array; timestamp: number; seq: number } | null;
   /** This tick's decoded frame (in `samples`), or null if nothing was heard. */
   frame: Float32Array | null;
   /** The buffer each tick's frame is decoded into. */
@@ -186,8 +192,16 @@ export class Mixer {
     this.#selector = new SpeakerSelector({ maxSpeakers: this.#options.maxSpeakers });
   }
 
-  /** Adds a participant: a speaker (when it sends) and a listener (receives the mix). */
-  addParticipant(id: string, sink: (packet: Uint8Array) => void): void {
+  /**
+   * Adds a participant: a speaker (when it sends) and a listener (receives the mix). With
+   * `redundant` answering true, its mix packets carry the previous frame again (RED, RFC 2198:
+   * for a listener whose packets can be lost).
+   */
+  addParticipant(
+    id: string,
+    sink: (packet: Uint8Array) => void,
+    options: { redundant?: () => boolean } = {},
+  ): void {
     if (this.#closed) return;
     this.removeParticipant(id);
     // A listener that comes back (its transport went and another came) continues its mix
@@ -205,6 +219,8 @@ export class Mixer {
       captureTimes: new Map(),
       seq: resumed?.seq ?? random[0] & 0xffff,
       timestamp: resumed?.timestamp ?? random[1],
+      redundant: options.redundant ?? (() => false),
+      previous: null,
       frame: null,
       samples: new Float32Array(OPUS_FRAME_SAMPLES),
       frameCapture: null,
@@ -233,10 +249,15 @@ export class Mixer {
     return this.#inputs.size;
   }
 
-  /** Takes one Opus packet from a participant. The payload is copied. */
-  push(id: string, packet: RtpPacket, arrivalMs: number): void {
+  /**
+   * Takes one Opus packet from a participant (`redundant`: a copy carried by RED, taken only
+   * when its frame is missing). The payload is copied.
+   */
+  push(id: string, packet: RtpPacket, arrivalMs: number, redundant = false): void {
     const input = this.#inputs.get(id);
     if (!input || this.#closed) return;
+    // A redundant copy (RED) of a frame the buffer has, or has played, is not news.
+    if (redundant && !input.buffer.wants(packet.sequenceNumber)) return;
     const result = input.buffer.push(
       packet.sequenceNumber,
       packet.timestamp,
@@ -354,14 +375,28 @@ export class Mixer {
         payload = shared;
         extension = sharedExtension;
       }
+      const previous = listener.previous;
+      const red = listener.redundant();
       const packet = writeRtp({
-        payloadType: PT_OPUS,
+        payloadType: red ? PT_RED : PT_OPUS,
         sequenceNumber: listener.seq,
         timestamp: listener.timestamp,
         ssrc: this.#options.mixSsrc,
         extension,
-        payload,
+        payload: red
+          ? writeRedPayload(
+            PT_OPUS,
+            payload,
+            previous && previous.seq === ((listener.seq - 1) & 0xffff)
+              ? {
+                payload: previous.payload,
+                timestampOffset: (listener.timestamp - previous.timestamp) >>> 0,
+              }
+              : undefined,
+          )
+          : payload,
       });
+      listener.previous = { payload, timestamp: listener.timestamp, seq: listener.seq };
       listener.seq = (listener.seq + 1) & 0xffff;
       listener.timestamp = (listener.timestamp + OPUS_FRAME_SAMPLES) >>> 0;
       listener.sink(packet);

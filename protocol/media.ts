@@ -19,6 +19,11 @@ import {
 
 /** RTP payload type of Opus audio: 48 kHz, mono, 20 ms frames (RFC 7587). */
 export const PT_OPUS = 111;
+/**
+ * RTP payload type of redundant audio (RFC 2198, media/red.ts): Opus frames, each packet
+ * carrying the previous frame again; sent where packets can be lost.
+ */
+export const PT_RED = 63;
 /** RTP payload type of VP8 video, 90 kHz clock (RFC 7741). */
 export const PT_VP8 = 96;
 /** RTP clock rate of Opus. */

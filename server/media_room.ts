@@ -29,7 +29,8 @@ import { parseRtcp, writeNack, writePli } from "../media/rtcp.ts";
 import { isRtcp, parseRtp, setRtpSsrc } from "../media/rtp.ts";
 import { Router } from "../media/router.ts";
 import { isVp8KeyframeStart } from "../media/vp8.ts";
-import { PT_OPUS, PT_VP8 } from "../protocol/media.ts";
+import { PT_OPUS, PT_RED, PT_VP8 } from "../protocol/media.ts";
+import { splitRed } from "../media/red.ts";
 import { MediaClock } from "./media_clock.ts";
 import type { MediaTransport } from "./media_transport.ts";
 
@@ -199,6 +200,9 @@ export class MediaRoom {
         current()?.send(packet);
         counters.audio.packets++;
         counters.audio.bytes += packet.length;
+      }, {
+        // Datagrams can be lost: the page's mix carries the previous frame again.
+        redundant: () => current()?.kind === "webtransport",
       });
       if (this.#transports.size === 1) this.#clock.subscribe(this);
     }
@@ -273,9 +277,18 @@ export class MediaRoom {
       setRtpSsrc(bytes, participant.videoSsrc);
       this.#router.forward(participantId, bytes, keyframeStart, now);
       this.#syncRouterDrops();
-    } else if (packet.payloadType === PT_OPUS) {
+    } else if (packet.payloadType === PT_OPUS || packet.payloadType === PT_RED) {
+      // RED: the previous frame, then this one; the buffer drops a frame it already has.
+      const frames = packet.payloadType === PT_RED ? splitRed(packet) : [packet];
+      if (!frames || frames.some((f) => f.payloadType !== PT_OPUS)) {
+        this.counters.dropped.malformed++;
+        return;
+      }
       const lateBefore = this.#mixer.stats.late;
-      this.#mixer.push(participantId, packet, this.#clock.now());
+      const now = this.#clock.now();
+      frames.forEach((frame, i) =>
+        this.#mixer.push(participantId, frame, now, i < frames.length - 1)
+      );
       this.counters.dropped.lateAudio += this.#mixer.stats.late - lateBefore;
     } else {
       this.counters.dropped.unknownPayloadType++;

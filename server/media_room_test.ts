@@ -1,10 +1,11 @@
 import assert from "node:assert/strict";
+import { splitRed } from "../media/red.ts";
 import { parseRtcp } from "../media/rtcp.ts";
 import { parseRtp, type RtpPacket, writeRtp } from "../media/rtp.ts";
 import { createOpusEncoder } from "../media/opus.ts";
 import { createOpusDecoder } from "../media/opus.ts";
 import { packetizeVp8 } from "../media/vp8.ts";
-import { PT_OPUS, PT_VP8 } from "../protocol/media.ts";
+import { PT_OPUS, PT_RED, PT_VP8 } from "../protocol/media.ts";
 import { ManualClock } from "../util/clock.ts";
 import { fakeCodecs, FakeTransport, testMeeting } from "./_testing.ts";
 import { MediaClock } from "./media_clock.ts";
@@ -85,7 +86,10 @@ function annSpeaks(media: MediaRoom, ann: { id: string; audioSsrc: number }, tim
 
 function mixesOf(t: FakeTransport, mixSsrc: number) {
   return t.sent.map(parseRtp).flatMap((p) =>
-    p.ok && p.packet.payloadType === PT_OPUS && p.packet.ssrc === mixSsrc ? [p.packet] : []
+    p.ok && (p.packet.payloadType === PT_OPUS || p.packet.payloadType === PT_RED) &&
+      p.packet.ssrc === mixSsrc
+      ? [p.packet]
+      : []
   );
 }
 
@@ -239,6 +243,30 @@ Deno.test("media room: a carrier change keeps the seat's media: the mix goes on 
   assertMixContinues(before, after);
   assert.equal(media.transportOf(bob.id), bobWt);
   voice.close();
+  media.close();
+});
+
+Deno.test("media room: mixes to a seat on WebTransport carry the previous frame again (RED); on the WebSocket they are plain Opus", () => {
+  const { ann, bob, cy, media, time, meeting } = setup({ codecs: opusCodecs });
+  const bobWt = new FakeTransport("webtransport");
+  const cyWs = new FakeTransport("websocket");
+  media.attach(ann.id, new FakeTransport("websocket"));
+  media.attach(bob.id, bobWt);
+  media.attach(cy.id, cyWs);
+  const voice = annSpeaks(media, ann, time);
+  voice.speak(10);
+  voice.close();
+  const red = mixesOf(bobWt, meeting.mixSsrc);
+  assert.ok(red.length >= 8);
+  assert.ok(red.every((p) => p.payloadType === PT_RED));
+  for (let i = 1; i < red.length; i++) {
+    const [previous, primary] = splitRed(red[i])!;
+    assert.deepEqual(previous.payload, splitRed(red[i - 1])!.at(-1)!.payload);
+    assert.equal(previous.sequenceNumber, red[i - 1].sequenceNumber);
+    assert.equal(previous.timestamp, red[i - 1].timestamp);
+    assert.equal(primary.payloadType, PT_OPUS);
+  }
+  assert.ok(mixesOf(cyWs, meeting.mixSsrc).every((p) => p.payloadType === PT_OPUS));
   media.close();
 });
 

@@ -53,6 +53,8 @@ export interface AudioReceiverStats extends InboundStreamStats {
   decodedDelayP50: number | null;
   /** Packets dropped as duplicates or too late to matter. */
   discarded: number;
+  /** Frames that came only as the redundant copy in the next packet (RED): a loss repaired. */
+  recovered: number;
   decodeErrors: number;
   /**
    * Packets not decoded because their TOC byte says they are not one 20 ms frame (or cannot
@@ -89,7 +91,14 @@ export class AudioReceiver {
   #closed = false;
   /** Called with each packet's capture-to-arrival delay, ms (packets that carry one). */
   onArrival: ((delayMs: number) => void) | null = null;
-  #counters = { framesDecoded: 0, discarded: 0, decodeErrors: 0, notTwentyMs: 0, restarts: 0 };
+  #counters = {
+    framesDecoded: 0,
+    discarded: 0,
+    recovered: 0,
+    decodeErrors: 0,
+    notTwentyMs: 0,
+    restarts: 0,
+  };
 
   constructor(options: AudioReceiverOptions) {
     this.ssrc = options.ssrc;
@@ -102,10 +111,20 @@ export class AudioReceiver {
     return this.#inbound.reportBlock(nowMs);
   }
 
-  /** Takes one Opus RTP packet of this SSRC. */
-  receive(packet: RtpPacket, arrivalMs: number): void {
+  /**
+   * Takes one Opus RTP packet of this SSRC. `redundant`: a copy of an earlier frame carried in
+   * a later packet (RED, media/red.ts), taken only when that frame never came.
+   */
+  receive(packet: RtpPacket, arrivalMs: number, redundant = false): void {
     if (this.#closed) return;
-    this.#inbound.count(packet, arrivalMs);
+    if (redundant) {
+      if (this.#highestSeq === null || this.#recent.has(packet.sequenceNumber)) return;
+      const diff = seqDiff(packet.sequenceNumber, this.#highestSeq);
+      if (diff < -MAX_REORDER || diff > 0) return;
+      this.#counters.recovered++;
+    } else {
+      this.#inbound.count(packet, arrivalMs);
+    }
     if (opusPacketSamples(packet.payload) !== OPUS_FRAME_SAMPLES) {
       // As the server's mixer: a 120 ms packet costs six decodes, and a P2P peer chooses.
       this.#counters.notTwentyMs++;

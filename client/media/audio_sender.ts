@@ -16,6 +16,8 @@
  * @module
  */
 
+import { writeRedPayload } from "../../media/red.ts";
+import { PT_OPUS, PT_RED } from "../../protocol/media.ts";
 import { OPUS_CLOCK_RATE, OPUS_FRAME_SAMPLES } from "../../protocol/media.ts";
 import { audioSampleAt, audioTimestampUs, ClockMapper, wallClock } from "./clock.ts";
 import type { RtpStream } from "./rtp_stream.ts";
@@ -69,6 +71,8 @@ export class AudioSender {
   readonly track: MediaStreamTrack;
   readonly #context: AudioContext;
   readonly #stream: RtpStream;
+  /** The last frame sent, carried again in the next packet. */
+  #previous: { payload: Uint8Array; timestamp: number; seq: number } | null = null;
   readonly #transport: PacketSink;
   readonly #source: MediaStreamAudioSourceNode;
   readonly #node: AudioWorkletNode;
@@ -206,7 +210,23 @@ export class AudioSender {
     chunk.copyTo(payload);
     const duration = chunk.duration ? audioSampleAt(chunk.duration) : OPUS_FRAME_SAMPLES;
     const timestamp = this.#stream.timeline.contiguous(duration, captureMs);
-    const packet = this.#stream.packet({ timestamp, payload, captureMs });
+    // Each packet carries the previous frame again (RED): one lost packet on the way to the
+    // server (or, in P2P, the peer) costs nothing when the next one arrives.
+    const previous = this.#previous;
+    const seq = this.#stream.nextSequenceNumber;
+    const packet = this.#stream.packet({
+      timestamp,
+      payloadType: PT_RED,
+      payload: writeRedPayload(
+        PT_OPUS,
+        payload,
+        previous && previous.seq === ((seq - 1) & 0xffff)
+          ? { payload: previous.payload, timestampOffset: (timestamp - previous.timestamp) >>> 0 }
+          : undefined,
+      ),
+      captureMs,
+    });
+    this.#previous = { payload, timestamp, seq };
     this.#transport.send(packet);
     this.#counters.framesEncoded++;
     this.#bits.add(packet.length * 8, performance.now());

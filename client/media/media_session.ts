@@ -36,11 +36,13 @@
 import type { ParticipantInfo } from "../../meeting/participant.ts";
 import type { RtcpPacket } from "../../media/rtcp.ts";
 import { writeNack, writePli, writeReceiverReport } from "../../media/rtcp.ts";
+import { splitRed } from "../../media/red.ts";
 import type { RtpPacket } from "../../media/rtp.ts";
 import {
   type MediaSsrcs,
   OPUS_CLOCK_RATE,
   PT_OPUS,
+  PT_RED,
   PT_VP8,
   VIDEO_CLOCK_RATE,
 } from "../../protocol/media.ts";
@@ -654,7 +656,7 @@ export class MediaSession extends Emitter<MediaSessionEvents> {
     this.#receiveBits.add(size * 8, arrivalMs);
     const kind = packet.payloadType === PT_VP8
       ? "video"
-      : packet.payloadType === PT_OPUS
+      : packet.payloadType === PT_OPUS || packet.payloadType === PT_RED
       ? "audio"
       : null;
     if (kind === null) return;
@@ -687,7 +689,14 @@ export class MediaSession extends Emitter<MediaSessionEvents> {
         receiver.onArrival = (delay) => pushBounded(this.#delayLog.audioArrival, delay);
         this.#audioReceivers.set(packet.ssrc, receiver);
       }
-      receiver.receive(packet, arrivalMs);
+      if (packet.payloadType === PT_RED) {
+        // The previous frame again, then this one (media/red.ts).
+        const frames = splitRed(packet);
+        if (!frames || frames.some((f) => f.payloadType !== PT_OPUS)) return;
+        frames.forEach((f, i) => receiver!.receive(f, arrivalMs, i < frames.length - 1));
+      } else {
+        receiver.receive(packet, arrivalMs);
+      }
     }
   }
 

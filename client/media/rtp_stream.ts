@@ -126,6 +126,8 @@ export interface RtpPacketFields {
   captureMs: number;
   /** Marker bit: the last packet of a video frame. */
   marker?: boolean;
+  /** This packet's payload type, when not the stream's (RED around the stream's frames). */
+  payloadType?: number;
 }
 
 /** One outgoing SSRC. */
@@ -139,6 +141,11 @@ export class RtpStream {
   packets = 0;
   /** Bytes written, headers included. */
   bytes = 0;
+
+  /** The sequence number the next packet gets. */
+  get nextSequenceNumber(): number {
+    return this.#seq;
+  }
 
   constructor(options: RtpStreamOptions) {
     const random = options.random ?? Math.random;
@@ -159,7 +166,7 @@ export class RtpStream {
    */
   packet(fields: RtpPacketFields): Uint8Array {
     const bytes = writeRtp({
-      payloadType: this.payloadType,
+      payloadType: fields.payloadType ?? this.payloadType,
       sequenceNumber: this.#seq,
       timestamp: fields.timestamp,
       ssrc: this.ssrc,

@@ -12,14 +12,18 @@
 
 import assert from "node:assert/strict";
 
-/** Runs `scenario` with `deno run -A` in a loopback-only namespace; fails the test on a non-zero exit. */
+/**
+ * Runs `scenario` with `deno run -A` in a loopback-only namespace, with `args` after it (each
+ * passed as one argument, never through the shell); fails the test on a non-zero exit.
+ */
 export async function runInLoopbackNamespace(
   scenario: URL,
   what: string,
+  args: string[] = [],
 ): Promise<{ figures: Record<string, unknown> }> {
-  const command = `ip link set lo up && exec "${Deno.execPath()}" run -A "${scenario.pathname}"`;
+  const command = `ip link set lo up && exec "${Deno.execPath()}" run -A "${scenario.pathname}" "$@"`;
   const { code, stdout, stderr } = await new Deno.Command("unshare", {
-    args: ["-n", "sh", "-c", command],
+    args: ["-n", "sh", "-c", command, "scenario", ...args],
     stdout: "piped",
     stderr: "piped",
   }).output();

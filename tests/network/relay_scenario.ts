@@ -1,0 +1,209 @@
+/**
+ * A meeting on an impaired network, in real browsers: three pages in relay mode (the server
+ * forwards their video and mixes their audio) while every packet to or from the server is
+ * delayed, jittered and dropped by netsim (netsim/main.ts) through NFQUEUE. Run only inside a
+ * private network namespace with just loopback (tests/support/netns.ts does it), so that no
+ * rule touches the machine's own network.
+ *
+ * Flags: `--delay=25 --jitter=8 --loss=1` (per packet, each way), `--seconds=10` (the
+ * measurement window, after `--warmup=5`), `--transport=webtransport|websocket`, and
+ * `--down=ADDRESS=KBIT` to cap one page's downlink (that page joins through ADDRESS, one of
+ * 127.0.0.0/8, so its packets can be told apart).
+ *
+ * Prints its figures as JSON on the last line (see `NetworkFigures`).
+ *
+ * @module
+ */
+
+import { parseArgs } from "node:util";
+import type { Page } from "playwright-core";
+import { joinPage, launchBrowser } from "../support/browser.ts";
+import { startImpairment } from "../support/impaired_network.ts";
+import { testServer } from "../support/server.ts";
+import { waitFor } from "../support/wait.ts";
+
+const { values: args } = parseArgs({
+  args: Deno.args,
+  options: {
+    delay: { type: "string", default: "25" },
+    jitter: { type: "string", default: "8" },
+    loss: { type: "string", default: "1" },
+    seconds: { type: "string", default: "10" },
+    warmup: { type: "string", default: "5" },
+    transport: { type: "string", default: "webtransport" },
+    down: { type: "string" },
+  },
+});
+const WINDOW_S = Math.min(120, Math.max(3, Number(args.seconds)));
+const WARMUP_S = Math.min(60, Math.max(1, Number(args.warmup)));
+const NAMES = ["Ann", "Bob", "Cy"];
+
+/** What one page shows of its remote streams and its audio, read from `__meetStats`. */
+interface PageReading {
+  at: number;
+  streams: Record<string, { frames: number; freezes: number; freezesMs: number }>;
+  played: number;
+  concealed: number;
+  keyframesSent: number;
+  audio: number[];
+  video: number[];
+  audibleMs: number;
+  transport: string;
+}
+
+function read(page: Page): Promise<PageReading> {
+  return page.evaluate(() => {
+    // deno-lint-ignore no-explicit-any
+    const s = (globalThis as any).__meetStats;
+    const streams: Record<string, { frames: number; freezes: number; freezesMs: number }> = {};
+    // deno-lint-ignore no-explicit-any
+    for (const [id, p] of Object.entries(s?.participants ?? {}) as [string, any][]) {
+      streams[id] = { frames: p.framesDecoded, freezes: p.freezeCount, freezesMs: p.freezesMs };
+    }
+    // deno-lint-ignore no-explicit-any
+    const playout = (s?.audio?.playout ?? []) as any[];
+    return {
+      at: performance.now(),
+      streams,
+      played: playout.reduce((n, p) => n + (p.played ?? 0), 0),
+      concealed: playout.reduce((n, p) => n + (p.concealed ?? 0), 0),
+      keyframesSent: s?.send?.keyframes ?? 0,
+      audio: [...(s?.delayLog?.audio ?? [])],
+      video: [...(s?.delayLog?.videoRendered ?? [])],
+      audibleMs: s?.audio?.audibleMs ?? 0,
+      transport: document.querySelector("[data-testid=mode-badge]")?.getAttribute("data-path") ??
+        "",
+    };
+  });
+}
+
+function quantile(values: number[], q: number): number | null {
+  if (values.length === 0) return null;
+  const s = [...values].sort((a, b) => a - b);
+  return s[Math.min(s.length - 1, Math.floor(q * s.length))];
+}
+
+const errors: string[] = [];
+let down: { address: string; kbit: number } | undefined;
+if (args.down) {
+  const [address, kbit] = args.down.split("=");
+  down = { address, kbit: Number(kbit) };
+}
+{
+  await using server = await testServer();
+  const ports = [server.port, server.quicPort!].filter((p) => p);
+  const match: string[][] = [];
+  for (const port of ports) {
+    for (const proto of ["tcp", "udp"]) {
+      match.push(["-p", proto, "--dport", String(port)], ["-p", proto, "--sport", String(port)]);
+    }
+  }
+  await using browser = await launchBrowser();
+  const impairment = await startImpairment({
+    delayMs: Number(args.delay),
+    jitterMs: Number(args.jitter),
+    lossPercent: Number(args.loss),
+    serverPorts: ports,
+    down: down ? { [down.address]: down.kbit } : undefined,
+    match,
+  });
+  try {
+    const created = await (await fetch(`${server.url}api/meetings`, {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify({ title: "Impaired", name: "Host" }),
+    })).json();
+    const query = args.transport === "websocket" ? "&transport=websocket" : "";
+    const pages: Page[] = [];
+    for (const [i, name] of NAMES.entries()) {
+      // The last page joins through its own address when its downlink is capped.
+      const base = down && i === NAMES.length - 1
+        ? server.url.replace("127.0.0.1", down.address)
+        : server.url;
+      pages.push(
+        await joinPage(
+          await browser.newContext(),
+          `${base}m/${created.id}?name=${name}${query}`,
+          errors,
+          name,
+          30_000,
+        ),
+      );
+    }
+    // Everyone sees everyone before the warm-up starts.
+    await waitFor(async () => {
+      for (const page of pages) {
+        const r = await read(page);
+        const seen = Object.values(r.streams).filter((s) => s.frames > 0).length;
+        if (seen < NAMES.length - 1) return false;
+      }
+      return true;
+    }, { what: "every page to decode the others' video", timeoutMs: 30_000 });
+    const warmupEnd = performance.now() + WARMUP_S * 1000;
+    await waitFor(() => performance.now() >= warmupEnd, {
+      what: "the warm-up",
+      timeoutMs: WARMUP_S * 1000 + 5000,
+      intervalMs: 200,
+    });
+    const before = await Promise.all(pages.map(read));
+    const media0 = (await (await fetch(`${server.url}api/meetings/${created.id}`)).json()).media;
+    const end = performance.now() + WINDOW_S * 1000;
+    await waitFor(() => performance.now() >= end, {
+      what: "the measurement window",
+      timeoutMs: WINDOW_S * 1000 + 5000,
+      intervalMs: 200,
+    });
+    const after = await Promise.all(pages.map(read));
+    const media1 = (await (await fetch(`${server.url}api/meetings/${created.id}`)).json()).media;
+    const perPage = pages.map((_, i) => {
+      const a = before[i], b = after[i];
+      const seconds = (b.at - a.at) / 1000;
+      const streams = Object.entries(b.streams).map(([id, s]) => {
+        const s0 = a.streams[id] ?? { frames: 0, freezes: 0, freezesMs: 0 };
+        return {
+          id,
+          fps: (s.frames - s0.frames) / seconds,
+          freezes: s.freezes - s0.freezes,
+          freezesMs: s.freezesMs - s0.freezesMs,
+        };
+      });
+      const played = b.played - a.played, concealed = b.concealed - a.concealed;
+      // The delay logs keep the latest values; those of the window are past the first reading.
+      const audio = b.audio.slice(Math.max(0, b.audio.length - Math.round(seconds * 50)));
+      const video = b.video.slice(
+        Math.max(0, b.video.length - Math.round(seconds * 30 * streams.length)),
+      );
+      return {
+        name: NAMES[i],
+        transport: b.transport,
+        seconds,
+        streams,
+        concealedPercent: played + concealed > 0 ? (100 * concealed) / (played + concealed) : 100,
+        audibleMs: b.audibleMs - a.audibleMs,
+        keyframesPerMinute: ((b.keyframesSent - a.keyframesSent) / seconds) * 60,
+        audioP50: quantile(audio, 0.5),
+        audioP95: quantile(audio, 0.95),
+        videoP50: quantile(video, 0.5),
+        videoP95: quantile(video, 0.95),
+      };
+    });
+    const counters = await impairment.stop();
+    console.log(JSON.stringify({
+      condition: { ...args, seconds: WINDOW_S, warmup: WARMUP_S },
+      pages: perPage,
+      server: {
+        resent: media1.resent - media0.resent,
+        nacksSent: media1.nacksSent - media0.nacksSent,
+        keyframeRequests: media1.keyframeRequests - media0.keyframeRequests,
+        duplicate: media1.dropped.duplicate - media0.dropped.duplicate,
+        congested: media1.dropped.congested - media0.dropped.congested,
+        lateAudio: media1.dropped.lateAudio - media0.dropped.lateAudio,
+      },
+      netsim: counters,
+      errors,
+    }));
+  } finally {
+    await impairment.stop().catch(() => {});
+  }
+}
+Deno.exit(0);
