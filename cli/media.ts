@@ -20,7 +20,13 @@
  * @module
  */
 
-import { parseRtcp, ReceptionStats, writePli, writeReceiverReport } from "../media/rtcp.ts";
+import {
+  parseRtcp,
+  ReceptionStats,
+  writeNack,
+  writePli,
+  writeReceiverReport,
+} from "../media/rtcp.ts";
 import { isRtcp, parseRtp } from "../media/rtp.ts";
 import { splitRed } from "../media/red.ts";
 import {
@@ -42,7 +48,7 @@ import type { IvfVideoSource } from "./video_source.ts";
 /** How often receiver reports go out. */
 const REPORT_INTERVAL_MS = 2_000;
 /** How often held video frames are released. */
-const VIDEO_POLL_MS = 40;
+const VIDEO_POLL_MS = 20;
 /** Most SSRCs with reception statistics. */
 const MAX_REPORTED = 31;
 
@@ -132,6 +138,8 @@ export class MediaSession {
       dir: options.recordVideo,
       nameOf: options.nameOf,
       sendPli: (mediaSsrc) => send(writePli({ senderSsrc: options.ssrcs.videoSsrc, mediaSsrc })),
+      sendNack: (mediaSsrc, lost) =>
+        send(writeNack({ senderSsrc: options.ssrcs.videoSsrc, mediaSsrc, lost })),
       onRecording: options.onRecording,
     });
   }
@@ -350,6 +358,8 @@ export class MediaSession {
       if (packet.type === "pli" && packet.mediaSsrc === this.#options.ssrcs.videoSsrc) {
         this.#plisReceived++;
         this.#video?.requestKeyframe();
+      } else if (packet.type === "nack" && packet.mediaSsrc === this.#options.ssrcs.videoSsrc) {
+        this.#video?.resend(packet.lost);
       }
     }
   }

@@ -20,7 +20,8 @@
 import { JitterBuffer } from "../media/jitter_buffer.ts";
 import { createOpusDecoder, type OpusDecoder } from "../media/opus.ts";
 import { type RtpPacket, timestampDiff } from "../media/rtp.ts";
-import { Vp8FrameAssembler } from "../media/vp8.ts";
+import { isVp8KeyframeStart, Vp8FrameAssembler } from "../media/vp8.ts";
+import { NackGenerator } from "../media/nack_generator.ts";
 import { OPUS_FRAME_SAMPLES } from "../protocol/media.ts";
 import { IvfWriter, vp8FrameInfo } from "./ivf.ts";
 import { RATE_48K, WavWriter } from "./wav.ts";
@@ -197,6 +198,8 @@ export interface VideoReceiverOptions {
   nameOf(ssrc: number): string | undefined;
   /** Asks the server for a keyframe from this SSRC. */
   sendPli(mediaSsrc: number): void;
+  /** Asks the server (or the peer) to resend these packets of this SSRC (a generic NACK). */
+  sendNack?(mediaSsrc: number, lost: number[]): void;
   /** A recording file was started. */
   onRecording(name: string | undefined, ssrc: number, path: string): void;
 }
@@ -205,6 +208,8 @@ interface Stream {
   ssrc: number;
   name: string | undefined;
   assembler: Vp8FrameAssembler;
+  /** Gaps asked for again while the frame can still be written. */
+  nacks: NackGenerator;
   writer: IvfWriter | null;
   firstTimestamp: number;
   lastTimestamp: number;
@@ -294,6 +299,8 @@ export class VideoReceiver {
       packets: s.packets,
       framesWritten: s.writer?.frameCount ?? 0,
       framesDropped: s.assembler.stats.framesDropped,
+      packetsRecovered: s.nacks.stats.recovered,
+      nacksRequested: s.nacks.stats.requested,
       plis: s.plis,
       path: s.writer?.path ?? null,
     }));
@@ -316,7 +323,8 @@ export class VideoReceiver {
       stream = {
         ssrc: packet.ssrc,
         name: undefined,
-        assembler: new Vp8FrameAssembler({ skipUntilKeyframe: true }),
+        assembler: new Vp8FrameAssembler({ skipUntilKeyframe: true, maxWaitMs: 180 }),
+        nacks: new NackGenerator({ maxAgeMs: 180 }),
         writer: null,
         firstTimestamp: 0,
         lastTimestamp: 0,
@@ -328,14 +336,20 @@ export class VideoReceiver {
       };
       this.#streams.set(packet.ssrc, stream);
     }
+    if (!stream.nacks.push(packet.sequenceNumber, nowMs)) return; // a duplicate
+    if (isVp8KeyframeStart(packet.payload)) stream.nacks.forgetBefore(packet.sequenceNumber);
     stream.packets++;
     stream.lastPacketAt = nowMs;
     this.#write(stream, stream.assembler.push(packet, nowMs), nowMs);
   }
 
-  /** Releases frames held behind a lost packet; call every few tens of ms. */
+  /** Asks for lost packets again, releases frames held behind one; call every 10-40 ms. */
   poll(nowMs: number): void {
     for (const stream of this.#streams.values()) {
+      if (this.#options.sendNack && stream.nacks.missingCount > 0) {
+        const lost = stream.nacks.due(nowMs);
+        if (lost.length > 0) this.#options.sendNack(stream.ssrc, lost);
+      }
       this.#write(stream, stream.assembler.poll(nowMs), nowMs);
     }
   }

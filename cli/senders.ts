@@ -15,6 +15,7 @@
  * @module
  */
 
+import { PacketHistory, rtpSequenceNumber } from "../media/packet_history.ts";
 import { createOpusEncoder, type OpusEncoder } from "../media/opus.ts";
 import { MAX_PACKET_SIZE, RTP_HEADER_SIZE, writeRtp } from "../media/rtp.ts";
 import { packetizeVp8 } from "../media/vp8.ts";
@@ -138,7 +139,16 @@ export class VideoSender {
   #pictureId = random32() & 0x7fff;
   readonly #timestampBase = random32();
   readonly #epoch = performance.now();
-  readonly stats = { frames: 0, keyframes: 0, packets: 0, bytes: 0, keyframeRequests: 0 };
+  readonly stats = {
+    frames: 0,
+    keyframes: 0,
+    packets: 0,
+    bytes: 0,
+    keyframeRequests: 0,
+    packetsResent: 0,
+  };
+  /** The last packets sent, for NACKs from the server or the peer. */
+  readonly #history = new PacketHistory();
 
   constructor(send: (bytes: Uint8Array) => void, ssrc: number, source: IvfVideoSource) {
     this.#send = send;
@@ -162,6 +172,19 @@ export class VideoSender {
   stop(): void {
     this.#pacer?.stop();
     this.#pacer = null;
+  }
+
+  /** Sends again the packets a NACK names that are still kept (at most 64); returns how many. */
+  resend(seqs: readonly number[]): number {
+    let sent = 0;
+    for (const seq of seqs.slice(0, 64)) {
+      const packet = this.#history.get(seq);
+      if (!packet) continue;
+      this.#send(packet);
+      sent++;
+    }
+    this.stats.packetsResent += sent;
+    return sent;
   }
 
   /** The next frame sent is a keyframe (see video_source.ts for how). */
@@ -194,6 +217,7 @@ export class VideoSender {
       this.#seq = (this.#seq + 1) & 0xffff;
       this.stats.packets++;
       this.stats.bytes += packet.length;
+      this.#history.put(rtpSequenceNumber(packet), packet);
       this.#send(packet);
     });
     this.stats.frames++;
