@@ -13,9 +13,11 @@
  * `NFQA_PAYLOAD`); `NFQNL_MSG_VERDICT` answers for one id. Many verdicts go out in one `sendto`
  * (the kernel reads every message in a netlink write).
  *
- * Receiving: a `poll()` on a thread of Deno's blocking pool waits for the socket; then the main
- * thread reads everything waiting with non-blocking `recv` calls and hands the packets over in
- * one batch. Linux only; needs CAP_NET_ADMIN (root, or root in a user namespace).
+ * Receiving: a `ppoll()` on a thread of Deno's blocking pool waits for the socket, or until the
+ * time the user asked to be woken at (to the tenth of a millisecond, where a Deno timer is 1-2
+ * ms late); then the main thread reads everything waiting with non-blocking `recv` calls and
+ * hands the packets over in one batch. Linux only; needs CAP_NET_ADMIN (root, or root in a
+ * user namespace).
  *
  * @example
  * ```ts
@@ -102,8 +104,9 @@ const LIBC_SYMBOLS = {
   close: { parameters: ["i32"], result: "i32" },
   eventfd: { parameters: ["u32", "i32"], result: "i32" },
   write: { parameters: ["i32", "buffer", "usize"], result: "isize" },
-  // Waits on a thread of Deno's blocking pool, so the event loop runs meanwhile.
-  poll: { parameters: ["buffer", "u64", "i32"], result: "i32", nonblocking: true },
+  // Waits on a thread of Deno's blocking pool, so the event loop runs meanwhile; its timeout
+  // is in nanoseconds (Deno's timers fire 1-2 ms late: they keep whole milliseconds).
+  ppoll: { parameters: ["buffer", "u64", "buffer", "pointer"], result: "i32", nonblocking: true },
   __errno_location: { parameters: [], result: "pointer" },
   // memmove(buffer, &errno, 4) copies errno out without an unsafe pointer view.
   copyFrom: { name: "memmove", parameters: ["buffer", "pointer", "usize"], result: "pointer" },
@@ -189,6 +192,8 @@ export class NfQueue {
   #wakeFd: number;
   /** Two `struct pollfd`: the socket and the wake descriptor (over 64 bytes: off the JS heap). */
   #pollFds = new Uint8Array(128);
+  /** The `struct timespec` of the next wait (same). */
+  #timeout = new BigInt64Array(16);
   #rx = new Uint8Array(RECEIVE_BYTES);
   #rxView = new DataView(this.#rx.buffer);
   #tx = new Uint8Array(VERDICT_BATCH * VERDICT_LEN);
@@ -199,6 +204,7 @@ export class NfQueue {
   #errno = new Int32Array(16);
   #kernel = new Uint8Array(16); // sockaddr_nl of the kernel (pid 0)
   #onPackets: ((packets: QueuedPacket[]) => void) | undefined;
+  #onWake: () => number = () => Infinity;
   #loop: Promise<void> | undefined;
   #closed = false;
 
@@ -281,10 +287,14 @@ export class NfQueue {
   /**
    * Starts receiving: `onPackets` gets the packets that have arrived, in arrival order, one
    * batch per wake-up. Each needs a verdict, now or later ({@linkcode NfQueue.verdict}).
+   * `onWake` is called after every wake-up (packets or not) and returns how long the queue may
+   * wait for packets before calling it again, ms (`Infinity`: until packets come): the way to
+   * act at a precise time.
    */
-  start(onPackets: (packets: QueuedPacket[]) => void): void {
+  start(onPackets: (packets: QueuedPacket[]) => void, onWake?: () => number): void {
     if (this.#onPackets) throw new Error("NFQUEUE: already started");
     this.#onPackets = onPackets;
+    if (onWake) this.#onWake = onWake;
     this.#loop = this.#run();
   }
 
@@ -362,8 +372,17 @@ export class NfQueue {
         this.stats.packets += packets.length;
         this.#onPackets!(packets);
       }
+      const waitMs = this.#onWake();
+      this.flush();
       if (this.#closed) break;
-      await this.#libc.symbols.poll(this.#pollFds, 2n, -1);
+      let timeout: BigInt64Array | null = null;
+      if (Number.isFinite(waitMs)) {
+        const ns = Math.max(0, Math.round(waitMs * 1e6));
+        this.#timeout[0] = BigInt(Math.floor(ns / 1e9));
+        this.#timeout[1] = BigInt(ns % 1e9);
+        timeout = this.#timeout;
+      }
+      await this.#libc.symbols.ppoll(this.#pollFds, 2n, timeout, null);
     }
   }
 
