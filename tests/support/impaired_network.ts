@@ -83,8 +83,10 @@ const READY_TIMEOUT_MS = 15_000;
 const STOP_TIMEOUT_MS = 10_000;
 
 /**
- * Whether this process runs in a network namespace other than the machine's own (that of
- * process 1).
+ * Whether this process runs in a network namespace other than the machine's own: that of
+ * process 1 (`readlink /proc/1/ns/net`; they differ under `unshare -n`), or where process 1
+ * cannot be read (a container's init may hide itself even from root), that of the outermost
+ * ancestor of this process that can. When it cannot tell, the answer is no.
  *
  * @example
  * ```ts
@@ -92,11 +94,36 @@ const STOP_TIMEOUT_MS = 10_000;
  * ```
  */
 export function inPrivateNetworkNamespace(): boolean {
+  const own = netNamespaceOf("self");
+  const machine = netNamespaceOf(1) ?? outermostAncestorNamespace();
+  return own !== undefined && machine !== undefined && own !== machine;
+}
+
+function netNamespaceOf(pid: number | "self"): string | undefined {
   try {
-    return Deno.readLinkSync("/proc/self/ns/net") !== Deno.readLinkSync("/proc/1/ns/net");
+    return Deno.readLinkSync(`/proc/${pid}/ns/net`);
   } catch {
-    return false; // cannot tell: take it as the machine's own
+    return undefined;
   }
+}
+
+/** The network namespace of the outermost ancestor whose namespace can be read. */
+function outermostAncestorNamespace(): string | undefined {
+  let found: string | undefined;
+  let pid = Deno.pid;
+  for (let depth = 0; depth < 256; depth++) {
+    let parent: number;
+    try {
+      const status = Deno.readTextFileSync(`/proc/${pid}/status`);
+      parent = Number(/^PPid:\s*(\d+)/m.exec(status)?.[1] ?? 0);
+    } catch {
+      break;
+    }
+    if (parent <= 1) break;
+    found = netNamespaceOf(parent) ?? found;
+    pid = parent;
+  }
+  return found;
 }
 
 function refuseOutsideNamespace(what: string): void {
