@@ -396,7 +396,9 @@ class ReleaseHeap {
  *
  * @example
  * ```ts
- * if (import.meta.main) Deno.exit(await run(Deno.args));
+ * async function main(): Promise<never> {
+ *   Deno.exit(await run(Deno.args));
+ * }
  * ```
  */
 export async function run(args: string[]): Promise<number> {

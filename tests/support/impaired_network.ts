@@ -90,7 +90,7 @@ const STOP_TIMEOUT_MS = 10_000;
  *
  * @example
  * ```ts
- * if (!inPrivateNetworkNamespace()) throw new Error("run me under unshare -n");
+ * console.log(inPrivateNetworkNamespace() ? "private namespace" : "the machine's own");
  * ```
  */
 export function inPrivateNetworkNamespace(): boolean {
@@ -270,8 +270,10 @@ export async function startImpairment(spec: ImpairmentSpec): Promise<ImpairedNet
  *
  * @example
  * ```ts
- * addLoopbackAddress("127.0.0.3");
- * const client = Deno.listenDatagram({ transport: "udp", hostname: "127.0.0.3", port: 0 });
+ * function clientAt(address: string): Deno.DatagramConn {
+ *   addLoopbackAddress(address); // e.g. "127.0.0.3"
+ *   return Deno.listenDatagram({ transport: "udp", hostname: address, port: 0 });
+ * }
  * ```
  */
 export function addLoopbackAddress(address: string): void {
