@@ -155,6 +155,8 @@ const NF_ACCEPT = 1;
 const VERDICT_LEN = NLMSG_HDRLEN + NFGENMSG_LEN + 4 + 8;
 /** Verdicts per `sendto` at most. */
 const VERDICT_BATCH = 1024;
+/** Packets read per wake-up at most. */
+const DRAIN_LIMIT = 4096;
 /** Receive buffer for one `recv`: larger than any message (one packet's first bytes). */
 const RECEIVE_BYTES = 64 * 1024;
 
@@ -406,6 +408,8 @@ export class NfQueue {
       if (n === 0) return packets;
       this.stats.receiveCalls++;
       this.#parse(n, packets);
+      // Under a flood, hand these over and let releases due meanwhile go before reading on.
+      if (packets.length >= DRAIN_LIMIT) return packets;
     }
   }
 
