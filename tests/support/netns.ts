@@ -21,7 +21,8 @@ export async function runInLoopbackNamespace(
   what: string,
   args: string[] = [],
 ): Promise<{ figures: Record<string, unknown> }> {
-  const command = `ip link set lo up && exec "${Deno.execPath()}" run -A "${scenario.pathname}" "$@"`;
+  const command =
+    `ip link set lo up && exec "${Deno.execPath()}" run -A "${scenario.pathname}" "$@"`;
   const { code, stdout, stderr } = await new Deno.Command("unshare", {
     args: ["-n", "sh", "-c", command, "scenario", ...args],
     stdout: "piped",
