@@ -30,7 +30,7 @@
 
 /** Options of a {@linkcode NackGenerator}. */
 export interface NackGeneratorOptions {
-  /** Wait this long after a gap opens before reporting it, ms (default 10). */
+  /** Wait this long after a gap opens before reporting it, ms (default 20: jitter reorders). */
   reorderMs?: number;
   /** Report a number again after this long if it is still missing, ms (default 50). */
   retryMs?: number;
@@ -78,7 +78,7 @@ export class NackGenerator {
   #missing = new Map<number, Missing>();
 
   constructor(options: NackGeneratorOptions = {}) {
-    this.#reorderMs = options.reorderMs ?? 10;
+    this.#reorderMs = options.reorderMs ?? 20;
     this.#retryMs = options.retryMs ?? 50;
     this.#maxTries = options.maxTries ?? 5;
     this.#maxAgeMs = options.maxAgeMs ?? 800;

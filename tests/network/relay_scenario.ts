@@ -198,6 +198,7 @@ if (args.down) {
         duplicate: media1.dropped.duplicate - media0.dropped.duplicate,
         congested: media1.dropped.congested - media0.dropped.congested,
         lateAudio: media1.dropped.lateAudio - media0.dropped.lateAudio,
+        transports: media1.transports,
       },
       netsim: counters,
       errors,
