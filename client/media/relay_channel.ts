@@ -37,7 +37,7 @@ export type CarrierKind = "websocket" | "webtransport";
 /** Timings of the fallback, ms. */
 export const RELAY_CHANNEL_TIMING = {
   /** A session must be bound within this. */
-  connectMs: 3_000,
+  connectMs: 5_000,
   /** A bound session without a pong (they come every 250 ms) for this long is dead. */
   silenceMs: 1_000,
   /** How often the silence is checked. */

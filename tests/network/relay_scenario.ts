@@ -139,6 +139,14 @@ if (args.down) {
       }
       return true;
     }, { what: "every page to decode the others' video", timeoutMs: 30_000 });
+    // Pages start on the WebTransport unless told otherwise; one whose session did not come up
+    // on the lossy path falls back and tries again every 15 s.
+    if (args.transport !== "websocket") {
+      await waitFor(async () => {
+        const m = (await (await fetch(`${server.url}api/meetings/${created.id}`)).json()).media;
+        return m.transports.webtransport === NAMES.length;
+      }, { what: "every page on the WebTransport", timeoutMs: 40_000, intervalMs: 250 });
+    }
     const warmupEnd = performance.now() + WARMUP_S * 1000;
     await waitFor(() => performance.now() >= warmupEnd, {
       what: "the warm-up",
