@@ -7,7 +7,7 @@
  * browser's end-to-end delay (bench/browser_delay.ts, in its own process), then a summary. The load average is recorded before and after each one.
  *
  * Usage:
- *   deno task bench [--quick] [--only=mixer,router,udp,rtp,opus,browser] [--json]
+ *   deno task bench [--quick] [--only=mixer,router,udp,rtp,opus,browser,network] [--json]
  *
  * The default run takes about 6 minutes on 2 cores; `--quick` about 3 with shorter
  * windows and fewer steps. Progress goes to stderr, the report to stdout.
@@ -100,6 +100,25 @@ async function runBrowserDelay(quick: boolean, json: boolean): Promise<string> {
     stderr: "inherit",
   }).output();
   if (!out.success) throw new Error(`bench/browser_delay.ts exited with ${out.code}`);
+  return new TextDecoder().decode(out.stdout).trim();
+}
+
+/** Runs a benchmark script in its own process; returns its Markdown report (or JSON). */
+async function runScript(script: string, quick: boolean, json: boolean): Promise<string> {
+  const out = await new Deno.Command(new URL("deno", ROOT).pathname, {
+    args: [
+      "run",
+      "--allow-all",
+      script,
+      ...(quick ? ["--quick"] : []),
+      ...(json ? ["--json"] : []),
+    ],
+    cwd: ROOT.pathname,
+    stdin: "null",
+    stdout: "piped",
+    stderr: "inherit",
+  }).output();
+  if (!out.success) throw new Error(`${script} exited with ${out.code}`);
   return new TextDecoder().decode(out.stdout).trim();
 }
 
@@ -281,7 +300,7 @@ async function main(): Promise<void> {
   const quick = Deno.args.includes("--quick");
   const json = Deno.args.includes("--json");
   const onlyArg = Deno.args.find((a) => a.startsWith("--only="));
-  const all = ["mixer", "router", "udp", "rtp", "opus", "browser"];
+  const all = ["mixer", "router", "udp", "rtp", "opus", "browser", "network"];
   const only = new Set(onlyArg ? onlyArg.slice(7).split(",") : all);
   for (const name of only) {
     if (!all.includes(name)) {
@@ -312,6 +331,7 @@ async function main(): Promise<void> {
   let udp: UdpBenchResult | undefined;
   let rtp: RtpMixResult | undefined;
   let browser: string | undefined;
+  let network: string | undefined;
   /** Load average (1, 5, 15 min) before and after each benchmark. */
   const loads: Record<string, { before: number[]; after: number[] }> = {};
   const timed = async <T>(name: string, run: () => T | Promise<T>): Promise<T> => {
@@ -356,6 +376,9 @@ async function main(): Promise<void> {
   if (only.has("browser")) {
     browser = await timed("browser", () => runBrowserDelay(quick, json));
   }
+  if (only.has("network")) {
+    network = await timed("network", () => runScript("bench/network.ts", quick, json));
+  }
   const seconds = (performance.now() - started) / 1000;
 
   if (json) {
@@ -376,6 +399,7 @@ async function main(): Promise<void> {
           rtp,
           opus,
           browser: browser === undefined ? undefined : JSON.parse(browser),
+          network: network === undefined ? undefined : JSON.parse(network),
         },
         null,
         2,
@@ -403,6 +427,7 @@ async function main(): Promise<void> {
     // Its own report starts with a "## Browser end-to-end delay" heading.
     sections.push("", browser + load("browser"));
   }
+  if (network) sections.push("", network + load("network"));
   sections.push("", "## Summary", "", summary(mixer, router, opus, udp, rtp));
   console.log(sections.join("\n"));
 }
