@@ -17,11 +17,11 @@ interface PageFigures {
 }
 
 // Without the recovery (NACKs off on pages and server) one run read 19-23 fps per stream (21
-// on average), 5-8 freezes per stream in 10 s and 47-65 keyframes per sender-minute; with it,
-// four runs read 22-30 fps (27-29 on average), 0-6 freezes and 18-35 keyframes. The aim of
-// >= 28 fps and no freeze on every stream is not met yet: the bounds below tell recovery from
-// none with room for this 2-core machine's spread.
-Deno.test("browser on an impaired network: at 25 +/- 8 ms and 1% loss per packet, three pages in relay mode keep their video going through resends (>= 25 fps per stream on average, >= 18 each, <= 45 keyframes per sender-minute), and hear each other", async () => {
+// on average), 5-8 freezes per stream in 10 s and 47-65 keyframes per sender-minute. With it
+// and BBR on the server's QUIC, three runs read 28.9-30.1 fps on average, 0-2 freezes per
+// stream, 24 keyframes, 0.9-1.4% of the audio concealed. The aim of no freeze at all is not met
+// yet: the bounds below tell recovery from none with room for this 2-core machine's spread.
+Deno.test("browser on an impaired network: at 25 +/- 8 ms and 1% loss per packet, three pages in relay mode keep their video going through resends (>= 27 fps per stream on average, >= 20 each, <= 40 keyframes per sender-minute), and hear each other with little concealed", async () => {
   const { figures } = await runInLoopbackNamespace(
     new URL("./network/relay_scenario.ts", import.meta.url),
     "the impaired relay scenario",
@@ -39,17 +39,21 @@ Deno.test("browser on an impaired network: at 25 +/- 8 ms and 1% loss per packet
   for (const page of pages) {
     assert.equal(page.streams.length, 2, `${page.name} sees ${page.streams.length} streams`);
     for (const s of page.streams) {
-      assert.ok(s.fps >= 18, `${page.name} shows ${s.id} at ${s.fps.toFixed(1)} fps`);
+      assert.ok(s.fps >= 20, `${page.name} shows ${s.id} at ${s.fps.toFixed(1)} fps`);
       fps.push(s.fps);
       freezes += s.freezes;
     }
     keyframes.push(page.keyframesPerMinute);
     assert.ok(page.audibleMs > 3_000, `${page.name} heard ${page.audibleMs} ms of the others`);
+    assert.ok(
+      page.concealedPercent <= 5,
+      `${page.name} concealed ${page.concealedPercent.toFixed(1)}% of its audio`,
+    );
   }
   const mean = fps.reduce((a, b) => a + b, 0) / fps.length;
-  assert.ok(mean >= 25, `${mean.toFixed(1)} fps per stream on average`);
+  assert.ok(mean >= 27, `${mean.toFixed(1)} fps per stream on average`);
   const keyframeMean = keyframes.reduce((a, b) => a + b, 0) / keyframes.length;
-  assert.ok(keyframeMean <= 45, `${keyframeMean.toFixed(0)} keyframes per sender-minute`);
+  assert.ok(keyframeMean <= 40, `${keyframeMean.toFixed(0)} keyframes per sender-minute`);
   console.log(`impaired relay: ${mean.toFixed(1)} fps per stream, ${freezes} freezes in all`);
   // Losses happened, and were repaired: the server resent video.
   const netsim = figures.netsim as { droppedLoss: number };
