@@ -82,35 +82,21 @@ async function runOpusBench(timeMs: number, iterations: number): Promise<OpusBen
 }
 
 /**
- * Runs bench/browser_delay.ts in its own process (3 headless Chromium pages through a real
- * server); returns its Markdown report, or its JSON figures with `json`.
+ * Runs a benchmark script in its own process (`quickArgs` when quick); returns its Markdown
+ * report, or its JSON figures with `json`.
  */
-async function runBrowserDelay(quick: boolean, json: boolean): Promise<string> {
-  const out = await new Deno.Command(new URL("deno", ROOT).pathname, {
-    args: [
-      "run",
-      "--allow-all",
-      "bench/browser_delay.ts",
-      ...(quick ? ["--seconds=8", "--warmup=3"] : []),
-      ...(json ? ["--json"] : []),
-    ],
-    cwd: ROOT.pathname,
-    stdin: "null",
-    stdout: "piped",
-    stderr: "inherit",
-  }).output();
-  if (!out.success) throw new Error(`bench/browser_delay.ts exited with ${out.code}`);
-  return new TextDecoder().decode(out.stdout).trim();
-}
-
-/** Runs a benchmark script in its own process; returns its Markdown report (or JSON). */
-async function runScript(script: string, quick: boolean, json: boolean): Promise<string> {
+async function runScript(
+  script: string,
+  quick: boolean,
+  json: boolean,
+  quickArgs = ["--quick"],
+): Promise<string> {
   const out = await new Deno.Command(new URL("deno", ROOT).pathname, {
     args: [
       "run",
       "--allow-all",
       script,
-      ...(quick ? ["--quick"] : []),
+      ...(quick ? quickArgs : []),
       ...(json ? ["--json"] : []),
     ],
     cwd: ROOT.pathname,
@@ -374,7 +360,10 @@ async function main(): Promise<void> {
     );
   }
   if (only.has("browser")) {
-    browser = await timed("browser", () => runBrowserDelay(quick, json));
+    browser = await timed(
+      "browser",
+      () => runScript("bench/browser_delay.ts", quick, json, ["--seconds=8", "--warmup=3"]),
+    );
   }
   if (only.has("network")) {
     network = await timed("network", () => runScript("bench/network.ts", quick, json));

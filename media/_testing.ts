@@ -10,25 +10,7 @@
  * @module
  */
 
-/**
- * A deterministic generator of numbers in [0, 1) (mulberry32).
- *
- * @example
- * ```ts
- * const random = seededRandom(1);
- * random(); // always the same first value for seed 1
- * ```
- */
-export function seededRandom(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+export { seededRandom } from "../util/seeded_random.ts";
 
 /**
  * Random bytes of the given length from a seeded generator.

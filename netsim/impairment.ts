@@ -181,22 +181,4 @@ function check(ok: boolean, message: string): void {
   if (!ok) throw new RangeError(message);
 }
 
-/**
- * A seeded source of random numbers in [0, 1) (mulberry32), so a run can be repeated.
- *
- * @example
- * ```ts
- * const random = seededRandom(42);
- * const net = new Impairment({ lossPercent: 5, random });
- * ```
- */
-export function seededRandom(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+export { seededRandom } from "../util/seeded_random.ts";
