@@ -28,7 +28,7 @@ import {
   writeReceiverReport,
 } from "../media/rtcp.ts";
 import { isRtcp, parseRtp } from "../media/rtp.ts";
-import { splitRed } from "../media/red.ts";
+import { opusFrames } from "../media/red.ts";
 import {
   OPUS_CLOCK_RATE,
   PT_OPUS,
@@ -372,14 +372,9 @@ export class MediaSession {
     const parsed = parseRtp(bytes);
     if (!parsed.ok) return;
     const packet = parsed.packet;
-    if (packet.payloadType === PT_OPUS && packet.ssrc === peer.audio) {
-      this.#path.peerMedia();
-      this.#count(packet.ssrc, OPUS_CLOCK_RATE, packet.sequenceNumber, packet.timestamp, now);
-      this.#mix.push(packet, now);
-    } else if (packet.payloadType === PT_RED && packet.ssrc === peer.audio) {
-      // A page's voice: the previous frame again, then this one (media/red.ts).
-      const frames = splitRed(packet);
-      if (!frames || frames.some((f) => f.payloadType !== PT_OPUS)) return;
+    const frames = packet.ssrc === peer.audio ? opusFrames(packet, PT_OPUS, PT_RED) : null;
+    if (frames) {
+      // A page's voice comes as RED: the previous frame again, then this one (media/red.ts).
       this.#path.peerMedia();
       this.#count(packet.ssrc, OPUS_CLOCK_RATE, packet.sequenceNumber, packet.timestamp, now);
       frames.forEach((f, i) => this.#mix.push(f, now, i < frames.length - 1));

@@ -176,13 +176,7 @@ export class VideoSender {
 
   /** Sends again the packets a NACK names that are still kept (at most 64); returns how many. */
   resend(seqs: readonly number[]): number {
-    let sent = 0;
-    for (const seq of seqs.slice(0, 64)) {
-      const packet = this.#history.get(seq);
-      if (!packet) continue;
-      this.#send(packet);
-      sent++;
-    }
+    const sent = this.#history.resend(seqs, this.#send);
     this.stats.packetsResent += sent;
     return sent;
   }

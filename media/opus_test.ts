@@ -1,4 +1,5 @@
 import assert from "node:assert/strict";
+import { seededRandom } from "../util/seeded_random.ts";
 import {
   createOpusDecoder,
   createOpusEncoder,
@@ -71,17 +72,6 @@ function assertTone440(x: Int16Array, what: string) {
     const ratio = at440 / Math.max(1e-9, goertzel(x, other));
     assert.ok(ratio > 100, `${what}: 440 Hz only ${ratio.toFixed(1)}x the power at ${other} Hz`);
   }
-}
-
-function mulberry32(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 const backends: OpusBackendName[] = ["wasm", "ffi"];
@@ -169,7 +159,7 @@ for (const backend of backends) {
     const dec = createOpusDecoder({ backend });
     const frames = tone(20, 440);
     for (const f of frames.slice(0, 10)) dec.decode(enc.encode(f));
-    const random = mulberry32(7);
+    const random = seededRandom(7);
     const garbage: Uint8Array[] = [
       new Uint8Array([0xff]), // code 3 TOC without a frame count
       new Uint8Array([0xff, 0xff, 0xff, 0xff, 1, 2, 3]),

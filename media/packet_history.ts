@@ -54,6 +54,21 @@ export class PacketHistory {
     return this.#seqs[slot] === (seq & 0xffff) ? this.#packets[slot] : undefined;
   }
 
+  /**
+   * Sends again, through `send`, the packets of `seqs` still kept (a NACK's list; at most
+   * `max` of them are looked at). Returns how many were sent.
+   */
+  resend(seqs: readonly number[], send: (packet: Uint8Array) => void, max = 64): number {
+    let sent = 0;
+    for (let i = 0; i < Math.min(seqs.length, max); i++) {
+      const packet = this.get(seqs[i]);
+      if (!packet) continue;
+      send(packet);
+      sent++;
+    }
+    return sent;
+  }
+
   /** Forgets every packet (a new encoder, a restarted stream). */
   clear(): void {
     this.#packets = new Array(this.capacity);

@@ -119,3 +119,32 @@ export function splitRed(packet: RtpPacket): RtpPacket[] | null {
   }
   return out;
 }
+
+/**
+ * The Opus packets an audio packet carries, oldest first: itself when it is Opus (payload type
+ * `opusType`), the packets a RED packet (`redType`) stands for when each is Opus, else null
+ * (another payload type, or a malformed or foreign RED payload). Every packet but the last is
+ * a redundant copy, to be taken only when its own packet never came.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { opusFrames, writeRedPayload } from "./red.ts";
+ * import { parseRtp, writeRtp } from "./rtp.ts";
+ *
+ * const payload = writeRedPayload(111, Uint8Array.of(2), { payload: Uint8Array.of(1), timestampOffset: 960 });
+ * const parsed = parseRtp(writeRtp({ payloadType: 63, sequenceNumber: 8, timestamp: 1960, ssrc: 5, payload }));
+ * assert.ok(parsed.ok);
+ * assert.equal(opusFrames(parsed.packet, 111, 63)?.length, 2);
+ * ```
+ */
+export function opusFrames(
+  packet: RtpPacket,
+  opusType: number,
+  redType: number,
+): RtpPacket[] | null {
+  if (packet.payloadType === opusType) return [packet];
+  if (packet.payloadType !== redType) return null;
+  const frames = splitRed(packet);
+  return frames && frames.every((f) => f.payloadType === opusType) ? frames : null;
+}

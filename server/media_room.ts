@@ -30,7 +30,7 @@ import { isRtcp, parseRtp, setRtpSsrc } from "../media/rtp.ts";
 import { Router } from "../media/router.ts";
 import { isVp8KeyframeStart } from "../media/vp8.ts";
 import { PT_OPUS, PT_RED, PT_VP8 } from "../protocol/media.ts";
-import { splitRed } from "../media/red.ts";
+import { opusFrames } from "../media/red.ts";
 import { MediaClock } from "./media_clock.ts";
 import type { MediaTransport } from "./media_transport.ts";
 
@@ -279,8 +279,8 @@ export class MediaRoom {
       this.#syncRouterDrops();
     } else if (packet.payloadType === PT_OPUS || packet.payloadType === PT_RED) {
       // RED: the previous frame, then this one; the buffer drops a frame it already has.
-      const frames = packet.payloadType === PT_RED ? splitRed(packet) : [packet];
-      if (!frames || frames.some((f) => f.payloadType !== PT_OPUS)) {
+      const frames = opusFrames(packet, PT_OPUS, PT_RED);
+      if (!frames) {
         this.counters.dropped.malformed++;
         return;
       }

@@ -36,7 +36,7 @@
 import type { ParticipantInfo } from "../../meeting/participant.ts";
 import type { RtcpPacket } from "../../media/rtcp.ts";
 import { writeNack, writePli, writeReceiverReport } from "../../media/rtcp.ts";
-import { splitRed } from "../../media/red.ts";
+import { opusFrames } from "../../media/red.ts";
 import type { RtpPacket } from "../../media/rtp.ts";
 import {
   type MediaSsrcs,
@@ -689,14 +689,9 @@ export class MediaSession extends Emitter<MediaSessionEvents> {
         receiver.onArrival = (delay) => pushBounded(this.#delayLog.audioArrival, delay);
         this.#audioReceivers.set(packet.ssrc, receiver);
       }
-      if (packet.payloadType === PT_RED) {
-        // The previous frame again, then this one (media/red.ts).
-        const frames = splitRed(packet);
-        if (!frames || frames.some((f) => f.payloadType !== PT_OPUS)) return;
-        frames.forEach((f, i) => receiver!.receive(f, arrivalMs, i < frames.length - 1));
-      } else {
-        receiver.receive(packet, arrivalMs);
-      }
+      // With RED, the previous frame again, then this one (media/red.ts).
+      const frames = opusFrames(packet, PT_OPUS, PT_RED) ?? [];
+      frames.forEach((f, i) => receiver!.receive(f, arrivalMs, i < frames.length - 1));
     }
   }
 
@@ -754,7 +749,6 @@ export class MediaSession extends Emitter<MediaSessionEvents> {
     if (this.#closed) return;
     const now = performance.now();
     this.#watchOutput(now);
-    for (const receiver of this.#videoReceivers.values()) receiver.tick(now);
     const report = ++this.#ticks % TICKS_PER_REPORT === 0;
     if (report) this.#sendReceiverReports(now);
     if (report && this.#ticks % (2 * TICKS_PER_REPORT) === 0) this.#pingRtt();

@@ -147,13 +147,7 @@ export class VideoSender {
    */
   resend(seqs: readonly number[]): number {
     if (this.#closed) return 0;
-    let sent = 0;
-    for (const seq of seqs.slice(0, 64)) {
-      const packet = this.#history.get(seq);
-      if (!packet) continue;
-      this.#transport.send(packet);
-      sent++;
-    }
+    const sent = this.#history.resend(seqs, (packet) => this.#transport.send(packet));
     this.#counters.packetsResent += sent;
     return sent;
   }
