@@ -5,6 +5,11 @@
  * {@linkcode AudioPlayback}, whose worklet places each frame by its RTP timestamp (it is the
  * jitter buffer) and mixes the streams.
  *
+ * The decoder's outputs are matched to its inputs in order, not by their timestamps:
+ * Chromium's `AudioDecoder` stamps its outputs from the first input's timestamp onwards,
+ * sample by sample, ignoring gaps, so after a lost packet every output would carry the
+ * timestamp of the frame before it (and land 20 ms early in the playout buffer).
+ *
  * @example
  * ```ts
  * const receiver = new AudioReceiver({ ssrc: join.media.mixSsrc, playback });
@@ -67,6 +72,8 @@ export interface AudioReceiverStats extends InboundStreamStats {
 
 /** How far behind the newest packet a packet may be and still be decoded. */
 const MAX_REORDER = 10;
+/** Most frames awaited from the decoder (it holds none back: each decode gives one output). */
+const MAX_PENDING = 50;
 /** A sequence number further ahead than this (about 1 min of 20 ms frames) is out of range. */
 const MAX_JUMP = 3000;
 
@@ -84,8 +91,11 @@ export class AudioReceiver {
   #firstRtp = 0;
   #lastRtp: number | null = null;
   #extendedRtp = 0;
-  /** Capture times of the frames in the decoder (null: none carried), by unwrapped RTP timestamp. */
-  #pending = new Map<number, number | null>();
+  /**
+   * The frames in the decoder, in decoding order: unwrapped RTP timestamp and capture time
+   * (null: none carried). Each output is the oldest of them.
+   */
+  #pending: { rtp: number; captureMs: number | null }[] = [];
   #arrivalDelays = new SampleWindow(100);
   #decodedDelays = new SampleWindow(100);
   #closed = false;
@@ -143,8 +153,8 @@ export class AudioReceiver {
       this.#arrivalDelays.add(delay);
       this.onArrival?.(delay);
     }
-    this.#pending.set(rtp, captureMs);
-    if (this.#pending.size > 50) this.#pending.delete(this.#pending.keys().next().value!);
+    this.#pending.push({ rtp, captureMs });
+    if (this.#pending.length > MAX_PENDING) this.#pending.shift();
     try {
       decoder.decode(
         new EncodedAudioChunk({ type: "key", timestamp, data: packet.payload.slice() }),
@@ -224,10 +234,9 @@ export class AudioReceiver {
   #output(data: AudioData): void {
     try {
       if (this.#closed) return;
-      // Matched by sample, not by exact timestamp (see audioSampleAt).
-      const rtp = audioSampleAt(data.timestamp);
-      const captureMs = this.#pending.get(rtp) ?? null;
-      this.#pending.delete(rtp);
+      // In order (see the module documentation); the output's own stamp only if none is left.
+      const { rtp, captureMs } = this.#pending.shift() ??
+        { rtp: audioSampleAt(data.timestamp), captureMs: null };
       const samples = new Float32Array(data.numberOfFrames);
       data.copyTo(samples, { planeIndex: 0, format: "f32-planar" });
       this.#counters.framesDecoded++;
@@ -241,7 +250,7 @@ export class AudioReceiver {
   #resetDecoder(): void {
     const decoder = this.#decoder;
     this.#decoder = null;
-    this.#pending.clear();
+    this.#pending = [];
     if (decoder && decoder.state !== "closed") decoder.close();
   }
 

@@ -1,19 +1,34 @@
 import assert from "node:assert/strict";
 import { writeRtp } from "../../media/rtp.ts";
 import { parseRtp } from "../../media/rtp.ts";
-import { PT_OPUS } from "../../protocol/media.ts";
+import { captureTimeExtension, PT_OPUS } from "../../protocol/media.ts";
 import type { AudioPlayback } from "./audio_playback.ts";
 import { AudioReceiver } from "./audio_receiver.ts";
 
-/** An Opus decoder that records the chunks it is given. */
+/**
+ * An Opus decoder that records the chunks it is given and, as Chromium's does, outputs 20 ms
+ * of samples per chunk stamped from the first chunk's timestamp onwards, ignoring gaps.
+ */
 class FakeDecoder {
   static chunks = 0;
   state = "unconfigured";
+  #next: number | null = null;
+  constructor(readonly init: { output: (data: unknown) => void }) {}
   configure() {
     this.state = "configured";
   }
-  decode() {
+  decode(chunk: { init: { timestamp: number } }) {
     FakeDecoder.chunks++;
+    const timestamp = this.#next ?? chunk.init.timestamp;
+    this.#next = timestamp + 20_000;
+    this.init.output({
+      timestamp,
+      numberOfFrames: 960,
+      copyTo(samples: Float32Array) {
+        samples.fill(0.5);
+      },
+      close() {},
+    });
   }
   close() {
     this.state = "closed";
@@ -21,7 +36,12 @@ class FakeDecoder {
 }
 
 /** Runs `fn` with an AudioReceiver of `ssrc` whose decoder is a {@linkcode FakeDecoder}. */
-function withReceiver(ssrc: number, fn: (receiver: AudioReceiver) => void): void {
+function withReceiver(
+  ssrc: number,
+  fn: (receiver: AudioReceiver) => void,
+  push: (ssrc: number, rtpTimestamp: number, pcm: Float32Array, captureMs: number | null) => void =
+    () => {},
+): void {
   const g = globalThis as Record<string, unknown>;
   const saved = { decoder: g.AudioDecoder, chunk: g.EncodedAudioChunk };
   g.AudioDecoder = FakeDecoder;
@@ -31,7 +51,7 @@ function withReceiver(ssrc: number, fn: (receiver: AudioReceiver) => void): void
   FakeDecoder.chunks = 0;
   const receiver = new AudioReceiver({
     ssrc,
-    playback: { removeStream() {}, push() {} } as unknown as AudioPlayback,
+    playback: { removeStream() {}, push } as unknown as AudioPlayback,
   });
   try {
     fn(receiver);
@@ -104,4 +124,29 @@ Deno.test("AudioReceiver: a sender that starts its sequence over (far behind) is
     receive(20_049, i++);
     assert.equal(FakeDecoder.chunks, before);
   });
+});
+
+Deno.test("AudioReceiver: after a lost packet, each decoded frame goes to the playout at its own RTP timestamp with its own capture time, though the decoder stamps its outputs without the gap", () => {
+  const pushed: { rtp: number; captureMs: number | null }[] = [];
+  withReceiver(11, (receiver) => {
+    for (const seq of [100, 101, 103, 104, 107]) { // 102, 105 and 106 lost
+      const parsed = parseRtp(writeRtp({
+        payloadType: PT_OPUS,
+        sequenceNumber: seq,
+        timestamp: 5000 + seq * 960,
+        ssrc: 11,
+        payload: new Uint8Array([0xf8, 0xff, 0xfe]),
+        extension: captureTimeExtension(1_000 + seq * 20),
+      }));
+      assert.ok(parsed.ok);
+      receiver.receive(parsed.packet, 2_000 + seq * 20);
+    }
+  }, (_ssrc, rtp, _pcm, captureMs) => pushed.push({ rtp, captureMs }));
+  assert.deepEqual(
+    pushed,
+    [100, 101, 103, 104, 107].map((seq) => ({
+      rtp: 5000 + seq * 960,
+      captureMs: 1_000 + seq * 20,
+    })),
+  );
 });

@@ -46,6 +46,8 @@ interface PageReading {
   concealed: number;
   keyframesSent: number;
   audio: number[];
+  audioArrival: number[];
+  audioPlayout: number[];
   video: number[];
   audibleMs: number;
   transport: string;
@@ -69,6 +71,8 @@ function read(page: Page): Promise<PageReading> {
       concealed: playout.reduce((n, p) => n + (p.concealed ?? 0), 0),
       keyframesSent: s?.send?.keyframes ?? 0,
       audio: [...(s?.delayLog?.audio ?? [])],
+      audioArrival: [...(s?.delayLog?.audioArrival ?? [])],
+      audioPlayout: [...(s?.delayLog?.audioPlayout ?? [])],
       video: [...(s?.delayLog?.videoRendered ?? [])],
       audibleMs: s?.audio?.audibleMs ?? 0,
       transport: document.querySelector("[data-testid=mode-badge]")?.getAttribute("data-path") ??
@@ -177,7 +181,12 @@ if (args.down) {
       });
       const played = b.played - a.played, concealed = b.concealed - a.concealed;
       // The delay logs keep the latest values; those of the window are past the first reading.
-      const audio = b.audio.slice(Math.max(0, b.audio.length - Math.round(seconds * 50)));
+      const lastWindow = (log: number[], perSecond: number) =>
+        log.slice(Math.max(0, log.length - Math.round(seconds * perSecond)));
+      const audio = lastWindow(b.audio, 50);
+      // The page receives one stream, the server's mix-minus: capture to arrival, then wait.
+      const arrival = lastWindow(b.audioArrival, 50);
+      const playout = lastWindow(b.audioPlayout, 50);
       const video = b.video.slice(
         Math.max(0, b.video.length - Math.round(seconds * 30 * streams.length)),
       );
@@ -191,6 +200,8 @@ if (args.down) {
         keyframesPerMinute: ((b.keyframesSent - a.keyframesSent) / seconds) * 60,
         audioP50: quantile(audio, 0.5),
         audioP95: quantile(audio, 0.95),
+        audioArrivalP50: quantile(arrival, 0.5),
+        audioPlayoutP50: quantile(playout, 0.5),
         videoP50: quantile(video, 0.5),
         videoP95: quantile(video, 0.95),
       };
