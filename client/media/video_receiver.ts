@@ -1,7 +1,8 @@
 /**
  * Receives one remote video stream (one SSRC): RTP packets are counted (loss, jitter), put
  * back together into whole VP8 frames, decoded with a `VideoDecoder`, and each decoded
- * `VideoFrame` is handed to the sink (which draws it and closes it). Decoding starts at a
+ * `VideoFrame` waits in the stream's {@linkcode VideoPlayout} until its display time, then is
+ * handed to the sink (which draws it and closes it). Decoding starts at a
  * keyframe; a dropped frame or a decoder error makes the receiver ask for a keyframe
  * (a PLI, at most one per 500 ms) and skip delta frames until it comes.
  *
@@ -13,7 +14,7 @@
  * });
  * receiver.sink = (frame, captureMs) => renderer.render(frame, captureMs);
  * receiver.receive(rtpPacket, performance.now()); // for each packet of this SSRC
- * setInterval(() => receiver.tick(performance.now()), 100);
+ * setInterval(() => receiver.tick(performance.now()), 10); // shows frames as they fall due
  * receiver.close();
  * ```
  * @module
@@ -26,6 +27,7 @@ import { readCaptureTime, VIDEO_CLOCK_RATE } from "../../protocol/media.ts";
 import { wallClock } from "./clock.ts";
 import { InboundStream, type InboundStreamStats } from "./inbound_stream.ts";
 import { FreezeMeter, RateMeter, SampleWindow } from "./stats.ts";
+import { VideoPlayout } from "./video_playout.ts";
 
 /** Fewest ms between two keyframe requests for one stream. */
 export const PLI_INTERVAL_MS = 500;
@@ -78,9 +80,16 @@ export interface VideoReceiverStats extends InboundStreamStats {
   packetsLost: number;
   /** Decoded frames per second (last second). */
   fps: number;
-  /** Freezes of the decoded picture (Chromium's definition, see FreezeMeter) and their time, ms. */
+  /**
+   * Freezes of the picture handed to the sink at display time (Chromium's definition, see
+   * FreezeMeter) and their time, ms.
+   */
   freezeCount: number;
   freezesMs: number;
+  /** Delay the playout buffer adds to absorb jitter and resends, ms (see VideoPlayout). */
+  playoutDelayMs: number;
+  /** Frames decoded after their display time (shown at once). */
+  framesLate: number;
   /** Capture to decoded (not yet shown), ms: median and 95th percentile of ~2 s of frames. */
   delayP50: number | null;
   delayP95: number | null;
@@ -125,6 +134,7 @@ export class VideoReceiver {
   #fps = new RateMeter(1000);
   #freezes = new FreezeMeter();
   #delays = new SampleWindow(60);
+  readonly #playout = new VideoPlayout<{ frame: VideoFrame; captureMs: number | null }>();
   #size = { width: 0, height: 0 };
   #lastFrameAt: number | null = null;
   #closed = false;
@@ -166,9 +176,13 @@ export class VideoReceiver {
     if (seqs.length > 0) this.#sendNack(this.ssrc, seqs);
   }
 
-  /** Housekeeping: releases frames held behind a lost packet, asks for keyframes. */
+  /**
+   * Housekeeping: shows the frames whose display time has come, releases frames held behind
+   * a lost packet, asks for keyframes. Call every 10 ms or so: frames are shown on it.
+   */
   tick(nowMs: number): void {
     if (this.#closed) return;
+    this.#show(this.#playout.release(nowMs), nowMs);
     this.#decodeFrames(this.#assembler.poll(nowMs));
     this.#maybeRequestKeyframe(nowMs);
   }
@@ -188,6 +202,8 @@ export class VideoReceiver {
       fps: this.#fps.rate(nowMs),
       freezeCount: this.#freezes.count,
       freezesMs: Math.round(this.#freezes.totalMs),
+      playoutDelayMs: this.#playout.stats.addedDelayMs,
+      framesLate: this.#playout.stats.late,
       delayP50: this.#delays.percentile(50),
       delayP95: this.#delays.percentile(95),
       width: this.#size.width,
@@ -201,6 +217,7 @@ export class VideoReceiver {
     if (this.#closed) return;
     this.#closed = true;
     this.#closeDecoder();
+    for (const { frame } of this.#playout.drain()) frame.close();
     this.sink = null;
   }
 
@@ -261,7 +278,6 @@ export class VideoReceiver {
     const now = performance.now();
     this.#counters.framesDecoded++;
     this.#fps.add(1, now);
-    this.#freezes.frame(now);
     this.#lastFrameAt = now;
     this.#size = { width: frame.displayWidth, height: frame.displayHeight };
     const capture = this.#captureByChunk.get(frame.timestamp);
@@ -271,9 +287,20 @@ export class VideoReceiver {
       this.#delays.add(delay);
       this.onDelay?.(delay);
     }
-    const sink = this.sink;
-    if (sink) sink(frame, capture ?? null);
-    else frame.close();
+    // The chunk timestamp is the unwrapped RTP timestamp in µs: the media time.
+    const item = { frame, captureMs: capture ?? null };
+    const early = this.#playout.push(item, frame.timestamp / 1000, now);
+    this.#show([...(early ? [early] : []), ...this.#playout.release(now)], now);
+  }
+
+  /** Hands frames to the sink at their display time. */
+  #show(items: { frame: VideoFrame; captureMs: number | null }[], nowMs: number): void {
+    for (const { frame, captureMs } of items) {
+      this.#freezes.frame(nowMs);
+      const sink = this.sink;
+      if (sink) sink(frame, captureMs);
+      else frame.close();
+    }
   }
 
   #resetDecoder(): void {

@@ -38,10 +38,23 @@ const WINDOW_S = Math.min(120, Math.max(3, Number(args.seconds)));
 const WARMUP_S = Math.min(60, Math.max(1, Number(args.warmup)));
 const NAMES = ["Ann", "Bob", "Cy"];
 
+/** One remote video stream's counters on a page. */
+interface StreamReading {
+  frames: number;
+  freezes: number;
+  freezesMs: number;
+  /** Frames the receiver gave up (a packet never came in time) or skipped to a keyframe. */
+  dropped: number;
+  plis: number;
+  nacked: number;
+  recovered: number;
+  lost: number;
+}
+
 /** What one page shows of its remote streams and its audio, read from `__meetStats`. */
 interface PageReading {
   at: number;
-  streams: Record<string, { frames: number; freezes: number; freezesMs: number }>;
+  streams: Record<string, StreamReading>;
   played: number;
   concealed: number;
   keyframesSent: number;
@@ -57,10 +70,20 @@ function read(page: Page): Promise<PageReading> {
   return page.evaluate(() => {
     // deno-lint-ignore no-explicit-any
     const s = (globalThis as any).__meetStats;
-    const streams: Record<string, { frames: number; freezes: number; freezesMs: number }> = {};
+    // deno-lint-ignore no-explicit-any
+    const streams: Record<string, any> = {};
     // deno-lint-ignore no-explicit-any
     for (const [id, p] of Object.entries(s?.participants ?? {}) as [string, any][]) {
-      streams[id] = { frames: p.framesDecoded, freezes: p.freezeCount, freezesMs: p.freezesMs };
+      streams[id] = {
+        frames: p.framesDecoded,
+        freezes: p.freezeCount,
+        freezesMs: p.freezesMs,
+        dropped: p.framesDropped,
+        plis: p.plisSent,
+        nacked: p.nacksRequested,
+        recovered: p.packetsRecovered,
+        lost: p.packetsLost,
+      };
     }
     // deno-lint-ignore no-explicit-any
     const playout = (s?.audio?.playout ?? []) as any[];
@@ -171,12 +194,27 @@ if (args.down) {
       const a = before[i], b = after[i];
       const seconds = (b.at - a.at) / 1000;
       const streams = Object.entries(b.streams).map(([id, s]) => {
-        const s0 = a.streams[id] ?? { frames: 0, freezes: 0, freezesMs: 0 };
+        const s0: StreamReading = a.streams[id] ??
+          {
+            frames: 0,
+            freezes: 0,
+            freezesMs: 0,
+            dropped: 0,
+            plis: 0,
+            nacked: 0,
+            recovered: 0,
+            lost: 0,
+          };
         return {
           id,
           fps: (s.frames - s0.frames) / seconds,
           freezes: s.freezes - s0.freezes,
           freezesMs: s.freezesMs - s0.freezesMs,
+          framesDropped: s.dropped - s0.dropped,
+          plisSent: s.plis - s0.plis,
+          nacked: s.nacked - s0.nacked,
+          recovered: s.recovered - s0.recovered,
+          lost: s.lost - s0.lost,
         };
       });
       const played = b.played - a.played, concealed = b.concealed - a.concealed;
