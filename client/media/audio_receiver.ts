@@ -128,9 +128,10 @@ export class AudioReceiver {
   receive(packet: RtpPacket, arrivalMs: number, redundant = false): void {
     if (this.#closed) return;
     if (redundant) {
+      // The copy comes just before its packet's own frame: when that frame is new, the copy
+      // is most often new too (ahead of everything seen: the packet before was lost).
       if (this.#highestSeq === null || this.#recent.has(packet.sequenceNumber)) return;
-      const diff = seqDiff(packet.sequenceNumber, this.#highestSeq);
-      if (diff < -MAX_REORDER || diff > 0) return;
+      if (seqDiff(packet.sequenceNumber, this.#highestSeq) < -MAX_REORDER) return;
       this.#counters.recovered++;
     } else {
       this.#inbound.count(packet, arrivalMs);

@@ -150,3 +150,28 @@ Deno.test("AudioReceiver: after a lost packet, each decoded frame goes to the pl
     })),
   );
 });
+
+Deno.test("AudioReceiver: a frame lost in the network is taken from the redundant copy (RED) in the packet after it, in its place", () => {
+  const pushed: number[] = [];
+  withReceiver(12, (receiver) => {
+    const packet = (seq: number) => {
+      const parsed = parseRtp(writeRtp({
+        payloadType: PT_OPUS,
+        sequenceNumber: seq,
+        timestamp: seq * 960,
+        ssrc: 12,
+        payload: new Uint8Array([0xf8, 0xff, 0xfe]),
+      }));
+      assert.ok(parsed.ok);
+      return parsed.packet;
+    };
+    // Each packet carries the frame before it again, first (media/red.ts).
+    for (const seq of [1, 2, 4, 5]) { // 3 is lost
+      receiver.receive(packet(seq - 1), seq * 20, true);
+      receiver.receive(packet(seq), seq * 20);
+    }
+    const stats = receiver.stats(100);
+    assert.equal(stats.recovered, 1, "frame 3, from packet 4");
+  }, (_ssrc, rtp) => pushed.push(rtp / 960));
+  assert.deepEqual(pushed, [1, 2, 3, 4, 5]);
+});

@@ -57,6 +57,11 @@ interface PageReading {
   streams: Record<string, StreamReading>;
   played: number;
   concealed: number;
+  /** The playout's concealment by cause, samples: holes skipped, stalls waited out, late data. */
+  lost: number;
+  stretched: number;
+  late: number;
+  stalls: number;
   keyframesSent: number;
   audio: number[];
   audioArrival: number[];
@@ -92,6 +97,10 @@ function read(page: Page): Promise<PageReading> {
       streams,
       played: playout.reduce((n, p) => n + (p.played ?? 0), 0),
       concealed: playout.reduce((n, p) => n + (p.concealed ?? 0), 0),
+      lost: playout.reduce((n, p) => n + (p.lost ?? 0), 0),
+      stretched: playout.reduce((n, p) => n + (p.stretched ?? 0), 0),
+      late: playout.reduce((n, p) => n + (p.late ?? 0), 0),
+      stalls: playout.reduce((n, p) => n + (p.stalls ?? 0), 0),
       keyframesSent: s?.send?.keyframes ?? 0,
       audio: [...(s?.delayLog?.audio ?? [])],
       audioArrival: [...(s?.delayLog?.audioArrival ?? [])],
@@ -235,6 +244,12 @@ if (args.down) {
         streams,
         concealedPercent: played + concealed > 0 ? (100 * concealed) / (played + concealed) : 100,
         audibleMs: b.audibleMs - a.audibleMs,
+        playout: {
+          lostMs: (b.lost - a.lost) / 48,
+          stretchedMs: (b.stretched - a.stretched) / 48,
+          lateMs: (b.late - a.late) / 48,
+          stalls: b.stalls - a.stalls,
+        },
         keyframesPerMinute: ((b.keyframesSent - a.keyframesSent) / seconds) * 60,
         audioP50: quantile(audio, 0.5),
         audioP95: quantile(audio, 0.95),
