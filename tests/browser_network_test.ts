@@ -14,14 +14,16 @@ interface PageFigures {
   concealedPercent: number;
   audibleMs: number;
   keyframesPerMinute: number;
+  playout: { lostMs: number; stretchedMs: number; stalls: number; recovered: number };
 }
 
 // Without the recovery (NACKs off on pages and server) one run read 19-23 fps per stream (21
 // on average), 5-8 freezes per stream in 10 s and 47-65 keyframes per sender-minute. With it
 // and BBR on the server's QUIC, three runs read 28.9-30.1 fps on average, 0-2 freezes per
-// stream, 24 keyframes, 0.9-1.4% of the audio concealed. The aim of no freeze at all is not met
-// yet: the bounds below tell recovery from none with room for this 2-core machine's spread.
-Deno.test("browser on an impaired network: at 25 +/- 8 ms and 1% loss per packet, three pages in relay mode keep their video going through resends (>= 27 fps per stream on average, >= 20 each, <= 40 keyframes per sender-minute), and hear each other with little concealed", async () => {
+// stream, 24 keyframes, 0.9-1.4% of the audio concealed. With the pages' video playout buffer
+// and RED taken on the pages (30 s runs): 29.9 fps, 0-1 freezes over the 6 streams, 0.1-0.2%
+// concealed, where a page that dropped the redundant copies concealed 0.8-1.3%.
+Deno.test("browser on an impaired network: at 25 +/- 8 ms and 1% loss per packet, three pages in relay mode keep their video going through resends (>= 28 fps per stream on average, >= 25 each, <= 40 keyframes per sender-minute), and hear each other, lost audio repaired from the redundant copies (<= 1.5% concealed)", async () => {
   const { figures } = await runInLoopbackNamespace(
     new URL("./network/relay_scenario.ts", import.meta.url),
     "the impaired relay scenario",
@@ -36,22 +38,24 @@ Deno.test("browser on an impaired network: at 25 +/- 8 ms and 1% loss per packet
   const fps: number[] = [];
   const keyframes: number[] = [];
   let freezes = 0;
+  let recovered = 0;
   for (const page of pages) {
     assert.equal(page.streams.length, 2, `${page.name} sees ${page.streams.length} streams`);
     for (const s of page.streams) {
-      assert.ok(s.fps >= 20, `${page.name} shows ${s.id} at ${s.fps.toFixed(1)} fps`);
+      assert.ok(s.fps >= 25, `${page.name} shows ${s.id} at ${s.fps.toFixed(1)} fps`);
       fps.push(s.fps);
       freezes += s.freezes;
     }
     keyframes.push(page.keyframesPerMinute);
     assert.ok(page.audibleMs > 3_000, `${page.name} heard ${page.audibleMs} ms of the others`);
     assert.ok(
-      page.concealedPercent <= 5,
+      page.concealedPercent <= 1.5,
       `${page.name} concealed ${page.concealedPercent.toFixed(1)}% of its audio`,
     );
+    recovered += page.playout.recovered;
   }
   const mean = fps.reduce((a, b) => a + b, 0) / fps.length;
-  assert.ok(mean >= 27, `${mean.toFixed(1)} fps per stream on average`);
+  assert.ok(mean >= 28, `${mean.toFixed(1)} fps per stream on average`);
   const keyframeMean = keyframes.reduce((a, b) => a + b, 0) / keyframes.length;
   assert.ok(keyframeMean <= 40, `${keyframeMean.toFixed(0)} keyframes per sender-minute`);
   console.log(`impaired relay: ${mean.toFixed(1)} fps per stream, ${freezes} freezes in all`);
@@ -59,4 +63,6 @@ Deno.test("browser on an impaired network: at 25 +/- 8 ms and 1% loss per packet
   const netsim = figures.netsim as { droppedLoss: number };
   assert.ok(netsim.droppedLoss > 0, "netsim dropped nothing");
   assert.ok((figures.server as { resent: number }).resent > 0, "nothing was resent");
+  // Lost audio frames came back from the redundant copies (1% of each page's 500 frames).
+  assert.ok(recovered > 0, "no audio frame was recovered from a redundant copy");
 });

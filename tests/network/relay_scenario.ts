@@ -62,6 +62,8 @@ interface PageReading {
   stretched: number;
   late: number;
   stalls: number;
+  /** Audio frames that came only as the redundant copy (RED) in the next packet. */
+  recovered: number;
   keyframesSent: number;
   audio: number[];
   audioArrival: number[];
@@ -101,6 +103,8 @@ function read(page: Page): Promise<PageReading> {
       stretched: playout.reduce((n, p) => n + (p.stretched ?? 0), 0),
       late: playout.reduce((n, p) => n + (p.late ?? 0), 0),
       stalls: playout.reduce((n, p) => n + (p.stalls ?? 0), 0),
+      // deno-lint-ignore no-explicit-any
+      recovered: (s?.audio?.receivers ?? []).reduce((n: number, r: any) => n + r.recovered, 0),
       keyframesSent: s?.send?.keyframes ?? 0,
       audio: [...(s?.delayLog?.audio ?? [])],
       audioArrival: [...(s?.delayLog?.audioArrival ?? [])],
@@ -249,6 +253,7 @@ if (args.down) {
           stretchedMs: (b.stretched - a.stretched) / 48,
           lateMs: (b.late - a.late) / 48,
           stalls: b.stalls - a.stalls,
+          recovered: b.recovered - a.recovered,
         },
         keyframesPerMinute: ((b.keyframesSent - a.keyframesSent) / seconds) * 60,
         audioP50: quantile(audio, 0.5),
