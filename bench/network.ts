@@ -1,16 +1,26 @@
 /**
- * Media on impaired networks: the relay scenario (tests/network/relay_scenario.ts: three
- * headless Chromium pages in one meeting, their packets to and from the server delayed,
- * jittered and dropped by netsim) under each condition, on WebTransport and on the WebSocket,
- * each run in its own private network namespace (`unshare -n`, so no rule touches the machine's
- * network). Reports per condition and carrier: video frames per second per stream (mean and
- * lowest), freezes per stream-minute (Chromium's definition), keyframes per sender-minute,
- * audio concealed %, audio capture-to-speaker delay p50 / p95, video capture-to-display p50,
- * and the server's resends.
+ * Media on impaired networks, against Chromium's own WebRTC on the same path. Each run is a
+ * scenario in its own private network namespace (`unshare -n`, so no rule touches the
+ * machine's network), netsim delaying, jittering and dropping packets through NFQUEUE:
+ *
+ * - relay: three headless Chromium pages in one meeting (tests/network/meeting_scenario.ts),
+ *   every packet to or from the server impaired (two hops from page to page), on WebTransport
+ *   and on the WebSocket;
+ * - P2P: two pages, the meeting goes P2P by itself (the same scenario with `--pages=2`), every
+ *   UDP packet impaired (one hop);
+ * - reference: two pages joined by a plain `RTCPeerConnection`, same camera, microphone and
+ *   800 kbit/s cap (tests/network/reference_scenario.ts), at one hop and at two hops' worth
+ *   (twice the delay, the jitter of two hops' sum, the loss of two hops).
+ *
+ * Reports per condition and path: video frames per second per stream (mean and lowest),
+ * freezes per stream-minute (Chromium's definition), keyframes per sender-minute, audio
+ * concealed %, audio capture-to-speaker delay p50 / p95, video capture-to-display p50, and
+ * the server's resends. The reference's delays are estimates from `getStats()` (half the
+ * round trip plus the jitter buffer's mean wait), without capture, encode and output.
  *
  * Usage: `./deno run -A bench/network.ts [--seconds=20] [--warmup=5] [--quick] [--json]`
- * (`--quick`: 10 s windows, the 1% condition only). About 40 s per run; progress on stderr,
- * the report (Markdown) on stdout.
+ * (`--quick`: 10 s windows, the 1% condition only). About 45 s per run, 14 runs; progress on
+ * stderr, the report (Markdown) on stdout.
  *
  * @module
  */
@@ -30,15 +40,42 @@ const { values: args } = parseArgs({
 
 interface Condition {
   name: string;
-  flags: string[];
+  delay: number;
+  jitter: number;
+  loss: number;
 }
 
 const CONDITIONS: Condition[] = [
-  { name: "clean loopback", flags: ["--delay=0", "--jitter=0", "--loss=0"] },
-  { name: "25 +/- 8 ms, 1% loss", flags: ["--delay=25", "--jitter=8", "--loss=1"] },
-  { name: "25 +/- 8 ms, 3% loss", flags: ["--delay=25", "--jitter=8", "--loss=3"] },
+  { name: "clean loopback", delay: 0, jitter: 0, loss: 0 },
+  { name: "25 +/- 8 ms, 1% loss", delay: 25, jitter: 8, loss: 1 },
+  { name: "25 +/- 8 ms, 3% loss", delay: 25, jitter: 8, loss: 3 },
 ];
-const CARRIERS = ["webtransport", "websocket"] as const;
+
+/** Where the media goes, and the scenario that runs it. */
+interface Path {
+  name: string;
+  scenario: string;
+  flags: string[];
+  /** Impair as two hops would: the relay's path from page to page. */
+  twoHops?: boolean;
+}
+
+const PATHS: Path[] = [
+  {
+    name: "relay, webtransport",
+    scenario: "meeting_scenario.ts",
+    flags: ["--transport=webtransport"],
+  },
+  { name: "relay, websocket", scenario: "meeting_scenario.ts", flags: ["--transport=websocket"] },
+  { name: "P2P", scenario: "meeting_scenario.ts", flags: ["--pages=2"] },
+  { name: "Chromium WebRTC, 1 hop", scenario: "reference_scenario.ts", flags: [] },
+  {
+    name: "Chromium WebRTC, 2 hops' worth",
+    scenario: "reference_scenario.ts",
+    flags: [],
+    twoHops: true,
+  },
+];
 
 interface PageFigures {
   streams: { fps: number; freezes: number }[];
@@ -52,7 +89,7 @@ interface PageFigures {
 
 interface Row {
   condition: string;
-  carrier: string;
+  path: string;
   fpsMean: number;
   fpsMin: number;
   freezesPerStreamMinute: number;
@@ -64,14 +101,29 @@ interface Row {
   resent: number;
 }
 
-const median = (values: number[]) => {
-  const s = values.filter((v) => Number.isFinite(v)).sort((a, b) => a - b);
+const median = (values: (number | null)[]) => {
+  const s = values.filter((v): v is number => v !== null && Number.isFinite(v)).sort((a, b) =>
+    a - b
+  );
   return s.length ? s[Math.floor(s.length / 2)] : NaN;
 };
 const mean = (values: number[]) => values.reduce((a, b) => a + b, 0) / values.length;
 
-async function runOne(condition: Condition, carrier: string): Promise<Row> {
-  const scenario = new URL("../tests/network/relay_scenario.ts", import.meta.url).pathname;
+/** The impairment of one hop, or of two in a row (delays add, losses compound). */
+function impairment(condition: Condition, twoHops: boolean): string[] {
+  const { delay, jitter, loss } = condition;
+  if (!twoHops) return [`--delay=${delay}`, `--jitter=${jitter}`, `--loss=${loss}`];
+  // The sum of two uniform +/- j has the spread of one uniform +/- j x sqrt(2).
+  const twoLoss = 100 * (1 - (1 - loss / 100) ** 2);
+  return [
+    `--delay=${2 * delay}`,
+    `--jitter=${Math.round(jitter * Math.SQRT2)}`,
+    `--loss=${Math.round(twoLoss * 100) / 100}`,
+  ];
+}
+
+async function runOne(condition: Condition, path: Path): Promise<Row> {
+  const scenario = new URL(`../tests/network/${path.scenario}`, import.meta.url).pathname;
   const out = await new Deno.Command("unshare", {
     args: [
       "-n",
@@ -79,8 +131,8 @@ async function runOne(condition: Condition, carrier: string): Promise<Row> {
       "-c",
       `ip link set lo up && exec "${Deno.execPath()}" run -A "${scenario}" "$@"`,
       "scenario",
-      ...condition.flags,
-      `--transport=${carrier}`,
+      ...impairment(condition, path.twoHops ?? false),
+      ...path.flags,
       `--seconds=${args.quick ? 10 : Number(args.seconds)}`,
       `--warmup=${Number(args.warmup)}`,
     ],
@@ -89,31 +141,33 @@ async function runOne(condition: Condition, carrier: string): Promise<Row> {
   }).output();
   const text = new TextDecoder().decode(out.stdout);
   if (!out.success) {
-    throw new Error(`${condition.name} on ${carrier}: ${new TextDecoder().decode(out.stderr)}`);
+    throw new Error(`${condition.name} on ${path.name}: ${new TextDecoder().decode(out.stderr)}`);
   }
   const figures = JSON.parse(text.trim().split("\n").at(-1)!);
   const pages = figures.pages as PageFigures[];
   const streams = pages.flatMap((p) => p.streams.map((s) => ({ ...s, seconds: p.seconds })));
   return {
     condition: condition.name,
-    carrier,
+    path: path.name,
     fpsMean: mean(streams.map((s) => s.fps)),
     fpsMin: Math.min(...streams.map((s) => s.fps)),
     freezesPerStreamMinute: mean(streams.map((s) => (s.freezes / s.seconds) * 60)),
     keyframesPerMinute: mean(pages.map((p) => p.keyframesPerMinute)),
     concealedPercent: mean(pages.map((p) => p.concealedPercent)),
-    audioP50: median(pages.map((p) => p.audioP50 ?? NaN)),
-    audioP95: median(pages.map((p) => p.audioP95 ?? NaN)),
-    videoP50: median(pages.map((p) => p.videoP50 ?? NaN)),
+    audioP50: median(pages.map((p) => p.audioP50)),
+    audioP95: median(pages.map((p) => p.audioP95)),
+    videoP50: median(pages.map((p) => p.videoP50)),
     resent: figures.server.resent,
   };
 }
 
 const rows: Row[] = [];
 for (const condition of args.quick ? [CONDITIONS[1]] : CONDITIONS) {
-  for (const carrier of CARRIERS) {
-    console.error(`[network] ${condition.name}, ${carrier}`);
-    rows.push(await runOne(condition, carrier));
+  for (const path of PATHS) {
+    // On a clean path two hops are one: the 1-hop reference says it all.
+    if (condition.loss === 0 && path.twoHops) continue;
+    console.error(`[network] ${condition.name}, ${path.name}`);
+    rows.push(await runOne(condition, path));
   }
 }
 if (args.json) {
@@ -121,12 +175,12 @@ if (args.json) {
 } else {
   console.log(
     [
-      `## Impaired networks (relay, 3 pages, ${args.quick ? 10 : args.seconds} s windows)`,
+      `## Impaired networks (${args.quick ? 10 : args.seconds} s windows)`,
       "",
       table(
         [
-          "condition (each packet, each way)",
-          "carrier",
+          "condition (each packet, each hop)",
+          "path",
           "fps per stream: mean / lowest",
           "freezes per stream-minute",
           "keyframes per sender-minute",
@@ -137,13 +191,15 @@ if (args.json) {
         ],
         rows.map((r) => [
           r.condition,
-          r.carrier,
+          r.path,
           `${fmt(r.fpsMean, 1)} / ${fmt(r.fpsMin, 1)}`,
           fmt(r.freezesPerStreamMinute, 1),
           fmt(r.keyframesPerMinute),
           `${fmt(r.concealedPercent, 1)}%`,
-          `${fmt(r.audioP50)} / ${fmt(r.audioP95)} ms`,
-          `${fmt(r.videoP50)} ms`,
+          Number.isFinite(r.audioP95)
+            ? `${fmt(r.audioP50)} / ${fmt(r.audioP95)} ms`
+            : `${fmt(r.audioP50)} ms (est.)`,
+          `${fmt(r.videoP50)} ms${r.path.startsWith("Chromium") ? " (est.)" : ""}`,
           fmt(r.resent),
         ]),
       ),

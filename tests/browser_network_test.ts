@@ -1,7 +1,7 @@
 /**
  * A meeting on an impaired network: three pages in relay mode while every packet to or from
  * the server is delayed 25 +/- 8 ms and 1% are dropped (netsim, in a private namespace, see
- * tests/network/relay_scenario.ts). Lost video is resent on NACK, lost audio repaired by RED.
+ * tests/network/meeting_scenario.ts). Lost video is resent on NACK, lost audio repaired by RED.
  */
 
 import assert from "node:assert/strict";
@@ -25,7 +25,7 @@ interface PageFigures {
 // concealed, where a page that dropped the redundant copies concealed 0.8-1.3%.
 Deno.test("browser on an impaired network: at 25 +/- 8 ms and 1% loss per packet, three pages in relay mode keep their video going through resends (>= 28 fps per stream on average, >= 25 each, <= 40 keyframes per sender-minute), and hear each other, lost audio repaired from the redundant copies (<= 1.5% concealed)", async () => {
   const { figures } = await runInLoopbackNamespace(
-    new URL("./network/relay_scenario.ts", import.meta.url),
+    new URL("./network/meeting_scenario.ts", import.meta.url),
     "the impaired relay scenario",
     ["--delay=25", "--jitter=8", "--loss=1", "--seconds=10", "--warmup=5"],
   );

@@ -1,14 +1,17 @@
 /**
  * A meeting on an impaired network, in real browsers: three pages in relay mode (the server
- * forwards their video and mixes their audio) while every packet to or from the server is
- * delayed, jittered and dropped by netsim (netsim/main.ts) through NFQUEUE. Run only inside a
- * private network namespace with just loopback (tests/support/netns.ts does it), so that no
- * rule touches the machine's own network.
+ * forwards their video and mixes their audio), or two in P2P mode (`--pages=2`: the meeting
+ * goes P2P by itself, media goes on a data channel between the pages), while every packet is
+ * delayed, jittered and dropped by netsim (netsim/main.ts) through NFQUEUE: in relay mode
+ * every packet to or from the server (two hops from page to page), in P2P mode every UDP
+ * packet and the control connection's (one hop). Run only inside a private network namespace
+ * with just loopback (tests/support/netns.ts does it), so that no rule touches the machine's
+ * own network.
  *
  * Flags: `--delay=25 --jitter=8 --loss=1` (per packet, each way), `--seconds=10` (the
- * measurement window, after `--warmup=5`), `--transport=webtransport|websocket`, and
- * `--down=ADDRESS=KBIT` to cap one page's downlink (that page joins through ADDRESS, one of
- * 127.0.0.0/8, so its packets can be told apart).
+ * measurement window, after `--warmup=5`), `--pages=3|2`, `--transport=webtransport|websocket`
+ * (the relay's carrier), and `--down=ADDRESS=KBIT` to cap one page's downlink (that page joins
+ * through ADDRESS, one of 127.0.0.0/8, so its packets can be told apart).
  *
  * Prints its figures as JSON on the last line (see `NetworkFigures`).
  *
@@ -32,11 +35,13 @@ const { values: args } = parseArgs({
     warmup: { type: "string", default: "5" },
     transport: { type: "string", default: "webtransport" },
     down: { type: "string" },
+    pages: { type: "string", default: "3" },
   },
 });
 const WINDOW_S = Math.min(120, Math.max(3, Number(args.seconds)));
 const WARMUP_S = Math.min(60, Math.max(1, Number(args.warmup)));
-const NAMES = ["Ann", "Bob", "Cy"];
+const P2P = args.pages === "2";
+const NAMES = ["Ann", "Bob", "Cy"].slice(0, P2P ? 2 : 3);
 
 /** One remote video stream's counters on a page. */
 interface StreamReading {
@@ -134,10 +139,12 @@ if (args.down) {
   const ports = [server.port, server.quicPort!].filter((p) => p);
   const match: string[][] = [];
   for (const port of ports) {
-    for (const proto of ["tcp", "udp"]) {
+    for (const proto of P2P ? ["tcp"] : ["tcp", "udp"]) {
       match.push(["-p", proto, "--dport", String(port)], ["-p", proto, "--sport", String(port)]);
     }
   }
+  // The pages' data channel runs on ports ICE picks: in P2P mode every UDP packet is impaired.
+  if (P2P) match.push(["-p", "udp"]);
   await using browser = await launchBrowser();
   const impairment = await startImpairment({
     delayMs: Number(args.delay),
@@ -179,9 +186,19 @@ if (args.down) {
       }
       return true;
     }, { what: "every page to decode the others' video", timeoutMs: 30_000 });
-    // Pages start on the WebTransport unless told otherwise; one whose session did not come up
-    // on the lossy path falls back and tries again every 15 s.
-    if (args.transport !== "websocket") {
+    if (P2P) {
+      // Two pages: the meeting goes P2P and each page's media moves to the data channel.
+      await waitFor(
+        async () => (await Promise.all(pages.map(read))).every((r) => r.transport === "p2p"),
+        {
+          what: "both pages on the direct path",
+          timeoutMs: 40_000,
+          intervalMs: 250,
+        },
+      );
+    } else if (args.transport !== "websocket") {
+      // Pages start on the WebTransport unless told otherwise; one whose session did not come
+      // up on the lossy path falls back and tries again every 15 s.
       await waitFor(async () => {
         const m = (await (await fetch(`${server.url}api/meetings/${created.id}`)).json()).media;
         return m.transports.webtransport === NAMES.length;
@@ -235,7 +252,7 @@ if (args.down) {
       const lastWindow = (log: number[], perSecond: number) =>
         log.slice(Math.max(0, log.length - Math.round(seconds * perSecond)));
       const audio = lastWindow(b.audio, 50);
-      // The page receives one stream, the server's mix-minus: capture to arrival, then wait.
+      // The page receives one stream, the server's mix-minus (relay) or the peer's voice (P2P).
       const arrival = lastWindow(b.audioArrival, 50);
       const playout = lastWindow(b.audioPlayout, 50);
       const video = b.video.slice(
