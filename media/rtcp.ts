@@ -1,10 +1,11 @@
 /**
  * RTCP (RFC 3550, RFC 4585): parse compound packets, write sender and receiver reports,
- * picture loss indications, generic NACKs and BYE, and keep the reception statistics a
- * receiver report carries (loss, fraction lost, interarrival jitter, LSR/DLSR).
+ * picture loss indications, generic NACKs, receiver estimated maximum bitrates (REMB,
+ * draft-alvestrand-rmcat-remb) and BYE, and keep the reception statistics a receiver report
+ * carries (loss, fraction lost, interarrival jitter, LSR/DLSR).
  *
  * Parsing never throws. Packet types this module does not model (SDES, APP, XR, other
- * feedback formats such as REMB or transport-wide feedback) are skipped.
+ * feedback formats such as transport-wide feedback) are skipped.
  *
  * @example
  * ```ts
@@ -32,7 +33,7 @@ export const RtcpType = {
   APP: 204,
   /** Transport-layer feedback (RFC 4585); FMT 1 is a generic NACK. */
   RTPFB: 205,
-  /** Payload-specific feedback (RFC 4585); FMT 1 is a PLI. */
+  /** Payload-specific feedback (RFC 4585); FMT 1 is a PLI, FMT 15 an application layer one (REMB). */
   PSFB: 206,
 } as const;
 
@@ -151,6 +152,28 @@ export interface GenericNack {
 }
 
 /**
+ * A receiver estimated maximum bitrate (REMB: PT 206, FMT 15, "REMB"): the most the sender
+ * of `ssrcs` should send, bit/s, as estimated by whoever receives them. The bitrate travels
+ * as an 18-bit mantissa and a 6-bit exponent, so it is rounded down to 18 significant bits.
+ *
+ * @example
+ * ```ts
+ * const remb: Remb = { type: "remb", senderSsrc: 7, bitrate: 400_000, ssrcs: [0x1234] };
+ * writeRtcp(remb); // 24 bytes
+ * ```
+ */
+export interface Remb {
+  /** Discriminant. */
+  type: "remb";
+  /** Who estimates. */
+  senderSsrc: number;
+  /** Bit/s. */
+  bitrate: number;
+  /** The streams it applies to (at most 255). */
+  ssrcs: number[];
+}
+
+/**
  * A BYE (PT 203): the sources are leaving, with an optional reason.
  *
  * @example
@@ -178,7 +201,13 @@ export interface Bye {
  * }
  * ```
  */
-export type RtcpPacket = SenderReport | ReceiverReport | PictureLossIndication | GenericNack | Bye;
+export type RtcpPacket =
+  | SenderReport
+  | ReceiverReport
+  | PictureLossIndication
+  | GenericNack
+  | Remb
+  | Bye;
 
 /**
  * Why bytes are not valid RTCP:
@@ -327,6 +356,7 @@ function parseOne(
       };
     }
     case RtcpType.PSFB: {
+      if (count === REMB_FMT) return parseRemb(view, start, end);
       if (count !== 1) return null;
       if (length < 8) return "short";
       return {
@@ -338,6 +368,28 @@ function parseOne(
     default:
       return null;
   }
+}
+
+/** FMT of an application layer feedback message (RFC 4585 section 6.4). */
+const REMB_FMT = 15;
+/** "REMB", the identifier that starts a REMB's application data. */
+const REMB_ID = 0x52454d42;
+
+/** A REMB, or null for another application layer feedback message. */
+function parseRemb(view: DataView, start: number, end: number): Remb | null | RtcpParseError {
+  if (end - start < 16) return null; // too short to be a REMB: another application message
+  if (view.getUint32(start + 8) !== REMB_ID) return null;
+  const count = view.getUint8(start + 12);
+  if (16 + count * 4 > end - start) return "count";
+  const field = view.getUint32(start + 12) & 0xffffff;
+  const ssrcs: number[] = [];
+  for (let i = 0; i < count; i++) ssrcs.push(view.getUint32(start + 16 + i * 4));
+  return {
+    type: "remb",
+    senderSsrc: view.getUint32(start),
+    bitrate: (field & 0x3ffff) * 2 ** (field >> 18),
+    ssrcs,
+  };
 }
 
 function readReportBlocks(view: DataView, offset: number, count: number): ReportBlock[] {
@@ -490,6 +542,36 @@ export function writeNack(nack: Omit<GenericNack, "type">): Uint8Array {
 }
 
 /**
+ * Serializes a REMB. The bitrate is rounded down to 18 significant bits; a negative or
+ * non-finite one is 0. Throws `RangeError` for more than 255 sources.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ *
+ * const bytes = writeRemb({ senderSsrc: 1, bitrate: 400_000, ssrcs: [2] });
+ * assert.equal(bytes.length, 24);
+ * ```
+ */
+export function writeRemb(remb: Omit<Remb, "type">): Uint8Array {
+  if (remb.ssrcs.length > 255) throw new RangeError(`${remb.ssrcs.length} sources; at most 255`);
+  let mantissa = Number.isFinite(remb.bitrate) ? Math.max(0, Math.floor(remb.bitrate)) : 0;
+  let exponent = 0;
+  while (mantissa > 0x3ffff && exponent < 63) {
+    mantissa = Math.floor(mantissa / 2);
+    exponent++;
+  }
+  mantissa = Math.min(mantissa, 0x3ffff);
+  const [bytes, view] = allocate(RtcpType.PSFB, REMB_FMT, 16 + remb.ssrcs.length * 4);
+  view.setUint32(4, remb.senderSsrc >>> 0);
+  view.setUint32(8, 0); // media source: unused, the SSRCs follow
+  view.setUint32(12, REMB_ID);
+  view.setUint32(16, ((remb.ssrcs.length << 24) | (exponent << 18) | mantissa) >>> 0);
+  remb.ssrcs.forEach((ssrc, i) => view.setUint32(20 + i * 4, ssrc >>> 0));
+  return bytes;
+}
+
+/**
  * Serializes a BYE with an optional reason (UTF-8, cut to 255 bytes). Throws `RangeError`
  * for more than 31 sources.
  *
@@ -534,6 +616,8 @@ export function writeRtcp(packet: RtcpPacket): Uint8Array {
       return writePli(packet);
     case "nack":
       return writeNack(packet);
+    case "remb":
+      return writeRemb(packet);
     case "bye":
       return writeBye(packet);
   }

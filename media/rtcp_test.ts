@@ -11,6 +11,7 @@ import {
   writeNack,
   writePli,
   writeReceiverReport,
+  writeRemb,
   writeRtcpCompound,
   writeSenderReport,
 } from "./rtcp.ts";
@@ -127,7 +128,7 @@ Deno.test("rtcp: writers reject counts that do not fit 5 bits", () => {
 Deno.test("rtcp: unknown types and feedback formats are skipped", () => {
   const sdes = new Uint8Array([0x81, 202, 0, 2, 0, 0, 0, 1, 1, 1, 0x41, 0]);
   const app = new Uint8Array([0x80, 204, 0, 2, 0, 0, 0, 1, 0x41, 0x42, 0x43, 0x44]);
-  const remb = new Uint8Array([0x8f, 206, 0, 2, 0, 0, 0, 1, 0, 0, 0, 0]); // PSFB FMT 15
+  const remb = new Uint8Array([0x8f, 206, 0, 2, 0, 0, 0, 1, 0, 0, 0, 0]); // PSFB FMT 15, no "REMB"
   const twcc = new Uint8Array([0x8f, 205, 0, 2, 0, 0, 0, 1, 0, 0, 0, 0]); // RTPFB FMT 15
   const xr = new Uint8Array([0x80, 207, 0, 1, 0, 0, 0, 1]);
   const pli = writePli({ senderSsrc: 3, mediaSsrc: 4 });
@@ -318,4 +319,36 @@ Deno.test("reception stats: LSR and DLSR from the last sender report", () => {
     packetsOf(writeReceiverReport({ ssrc: 1, reports: [report] })),
     [{ type: "rr", ssrc: 1, reports: [report] }],
   );
+});
+
+Deno.test("REMB: round trip, bitrate in 18 significant bits, SSRC list; other FMT 15 messages skipped", () => {
+  for (const bitrate of [0, 1, 262_143, 400_000, 1_234_567, 2_500_000_000]) {
+    const bytes = writeRemb({ senderSsrc: 9, bitrate, ssrcs: [1, 0xffffffff] });
+    const parsed = parseRtcp(bytes);
+    assert.ok(parsed.ok);
+    const remb = parsed.packets[0];
+    assert.equal(remb.type, "remb");
+    if (remb.type !== "remb") return;
+    assert.deepEqual(remb.ssrcs, [1, 0xffffffff]);
+    assert.equal(remb.senderSsrc, 9);
+    assert.ok(remb.bitrate <= bitrate && remb.bitrate >= bitrate * (1 - 2 ** -17), `${bitrate}`);
+  }
+  assert.equal(writeRemb({ senderSsrc: 1, bitrate: -5, ssrcs: [] }).length, 20);
+  assert.throws(() => writeRemb({ senderSsrc: 1, bitrate: 1, ssrcs: new Array(256).fill(1) }));
+  // A REMB claiming more SSRCs than it holds is refused; an application message of another
+  // kind is skipped; a PLI next to a REMB is still a PLI.
+  const bytes = writeRemb({ senderSsrc: 1, bitrate: 1000, ssrcs: [5] });
+  const lying = bytes.slice();
+  lying[16] = 3;
+  assert.deepEqual(parseRtcp(lying), { ok: false, reason: "count" });
+  const other = bytes.slice();
+  other[12] = 0x41; // "AEMB"
+  assert.deepEqual(parseRtcp(other), { ok: true, packets: [] });
+  const compound = writeRtcpCompound([
+    { type: "remb", senderSsrc: 1, bitrate: 1000, ssrcs: [5] },
+    { type: "pli", senderSsrc: 1, mediaSsrc: 5 },
+  ]);
+  const both = parseRtcp(compound);
+  assert.ok(both.ok);
+  assert.deepEqual(both.packets.map((p) => p.type), ["remb", "pli"]);
 });

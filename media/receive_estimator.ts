@@ -1,0 +1,229 @@
+/**
+ * How many bits a second a receiver's link carries, estimated from what arrives on it: the
+ * receiver's side of rate control. It watches every media packet (audio and video, every
+ * sender: they share the link) and tells the senders, through REMB, the most they should
+ * send. Two signals, either one enough:
+ *
+ * - queueing: each packet's one-way delay (arrival minus the sender's capture time) against
+ *   the least delay of its stream over the last 10 s (per stream: each sender has its own
+ *   clock, whose offset cancels). The least delay of the last 200 ms above that is what the
+ *   queue adds: jitter only ever adds delay, so the least of many packets sees through it,
+ *   while a queue in front of a slow link delays them all. The link's figure is the least
+ *   of its streams';
+ * - loss: more than 10% of the packets of the last second missing (tail drops of a full queue).
+ *
+ * On either, the estimate drops to 85% of what arrived in the last second, and stays there
+ * for a second; otherwise it grows by 8% a second (2% within 15% of where the last drop
+ * happened), but never beyond 1.5 x what arrives plus 100 kbit/s: a link is only known to
+ * carry what was sent on it.
+ *
+ * Pure: time is passed in.
+ *
+ * @example
+ * ```ts
+ * import { ReceiveEstimator } from "./receive_estimator.ts";
+ *
+ * const estimator = new ReceiveEstimator();
+ * // For each RTP packet: its SSRC, sequence number, size, capture time (ms, the sender's
+ * // clock; null if it carries none) and arrival time (ms, ours).
+ * estimator.packet(0x1234, 1, 1200, 1000, 1040);
+ * const bps = estimator.update(1250); // every 250 ms or so; send it as a REMB
+ * ```
+ * @module
+ */
+
+/** Queueing delay (least delay of the last 200 ms above that of the last 10 s) that means overuse, ms. */
+export const OVERUSE_QUEUE_MS = 40;
+/** Share of the last second's packets missing that means overuse. */
+export const OVERUSE_LOSS = 0.1;
+/** The estimate after an overuse, as a share of what arrived. */
+const DECREASE = 0.85;
+/** Growth per second when not near the last overuse, and near it. */
+const GROWTH_FAR = 0.08;
+const GROWTH_NEAR = 0.02;
+/** No growth for this long after a decrease, ms (the senders need a round trip to follow). */
+const HOLD_MS = 1000;
+/** The shortest time between two decreases, ms. */
+const DECREASE_INTERVAL_MS = 500;
+/** Window of the incoming rate and of the loss, ms. */
+const RATE_WINDOW_MS = 1000;
+/** Window of the recent least delay, ms. */
+const RECENT_MS = 200;
+/** Window of the base (least) delay, ms, kept as minima of 1 s slots. */
+const BASE_SLOTS = 10;
+/** Streams whose loss is followed, at most. */
+const MAX_STREAMS = 32;
+
+/**
+ * Options of a {@linkcode ReceiveEstimator}.
+ *
+ * @example
+ * ```ts
+ * new ReceiveEstimator({ minBps: 100_000, maxBps: 10_000_000 });
+ * ```
+ */
+export interface ReceiveEstimatorOptions {
+  /** Least estimate, bit/s (default 64 000). */
+  minBps?: number;
+  /** Largest estimate, bit/s (default 20 000 000). */
+  maxBps?: number;
+}
+
+/**
+ * What the estimator sees and thinks.
+ *
+ * @example
+ * ```ts
+ * const { estimateBps, incomingBps, queueMs } = new ReceiveEstimator().stats;
+ * ```
+ */
+export interface ReceiveEstimatorStats {
+  estimateBps: number;
+  /** Bits a second that arrived over the last second. */
+  incomingBps: number;
+  /** The queueing delay now, ms (null until packets with capture times came). */
+  queueMs: number | null;
+  /** Share of the last second's packets missing (0..1). */
+  loss: number;
+  /** Times the link was found overused. */
+  overuses: number;
+}
+
+interface Stream {
+  highest: number;
+  /** Highest extended sequence number at the start of the current window. */
+  windowStart: number;
+  /** (arrival ms, delay ms) of the last 200 ms. */
+  recent: { at: number; delay: number }[];
+  /** Least delay per 1 s slot, newest last. */
+  baseSlots: { slot: number; min: number }[];
+}
+
+/** The receive-side estimate of one link (see the module documentation). */
+export class ReceiveEstimator {
+  readonly #minBps: number;
+  readonly #maxBps: number;
+  #estimate: number | null = null;
+  /** (arrival ms, bytes) of the last second. */
+  #arrivals: { at: number; bytes: number }[] = [];
+  #bytesInWindow = 0;
+  #streams = new Map<number, Stream>();
+  #receivedInWindow = 0;
+  #windowStartMs: number | null = null;
+  #loss = 0;
+  #queueMs: number | null = null;
+  #lastUpdate: number | null = null;
+  #lastDecrease = -Infinity;
+  #decreasedAt: number | null = null;
+  #overuses = 0;
+
+  constructor(options: ReceiveEstimatorOptions = {}) {
+    this.#minBps = options.minBps ?? 64_000;
+    this.#maxBps = options.maxBps ?? 20_000_000;
+  }
+
+  /** The current estimate, bit/s (null until the first update with packets). */
+  get estimateBps(): number | null {
+    return this.#estimate;
+  }
+
+  /** A snapshot of the signals. */
+  get stats(): ReceiveEstimatorStats {
+    return {
+      estimateBps: Math.round(this.#estimate ?? 0),
+      incomingBps: Math.round(this.#incoming()),
+      queueMs: this.#queueMs,
+      loss: this.#loss,
+      overuses: this.#overuses,
+    };
+  }
+
+  /**
+   * Takes one arriving RTP packet. `captureMs` is the sender's capture time of its media (ms,
+   * any clock; null when it carries none), `arrivalMs` ours.
+   */
+  packet(ssrc: number, seq: number, bytes: number, captureMs: number | null, arrivalMs: number) {
+    this.#arrivals.push({ at: arrivalMs, bytes });
+    this.#bytesInWindow += bytes;
+    this.#receivedInWindow++;
+    this.#windowStartMs ??= arrivalMs;
+    let stream = this.#streams.get(ssrc);
+    if (!stream) {
+      if (this.#streams.size >= MAX_STREAMS) return;
+      stream = { highest: seq, windowStart: seq - 1, recent: [], baseSlots: [] };
+      this.#streams.set(ssrc, stream);
+    } else {
+      const diff = ((seq - (stream.highest & 0xffff) + 0x8000) & 0xffff) - 0x8000;
+      if (diff > 0 && diff < 3000) stream.highest += diff;
+      else if (diff >= 3000 || diff < -3000) stream.highest = stream.windowStart = seq; // restarted
+    }
+    if (captureMs === null) return;
+    const delay = arrivalMs - captureMs;
+    if (!Number.isFinite(delay)) return;
+    stream.recent.push({ at: arrivalMs, delay });
+    const slot = Math.floor(arrivalMs / 1000);
+    const last = stream.baseSlots.at(-1);
+    if (last && last.slot === slot) last.min = Math.min(last.min, delay);
+    else {
+      stream.baseSlots.push({ slot, min: delay });
+      while (stream.baseSlots.length > BASE_SLOTS) stream.baseSlots.shift();
+    }
+  }
+
+  /** Updates the estimate and returns it, bit/s (null while nothing arrived). Call every 100-500 ms. */
+  update(nowMs: number): number | null {
+    while (this.#arrivals.length && this.#arrivals[0].at <= nowMs - RATE_WINDOW_MS) {
+      this.#bytesInWindow -= this.#arrivals.shift()!.bytes;
+    }
+    const incoming = this.#incoming();
+    const dt = this.#lastUpdate === null ? 0 : Math.max(0, nowMs - this.#lastUpdate);
+    this.#lastUpdate = nowMs;
+    if (this.#windowStartMs !== null && nowMs - this.#windowStartMs >= RATE_WINDOW_MS) {
+      let expected = 0;
+      for (const s of this.#streams.values()) {
+        expected += Math.max(0, s.highest - s.windowStart);
+        s.windowStart = s.highest;
+      }
+      this.#loss = expected > 0 ? Math.max(0, 1 - this.#receivedInWindow / expected) : 0;
+      this.#receivedInWindow = 0;
+      this.#windowStartMs = nowMs;
+    }
+    let queue: number | null = null;
+    for (const s of this.#streams.values()) {
+      while (s.recent.length && s.recent[0].at <= nowMs - RECENT_MS) s.recent.shift();
+      if (s.recent.length === 0) continue;
+      let recent = Infinity, base = Infinity;
+      for (const r of s.recent) recent = Math.min(recent, r.delay);
+      for (const b of s.baseSlots) base = Math.min(base, b.min);
+      queue = Math.min(queue ?? Infinity, recent - base);
+    }
+    if (queue !== null) this.#queueMs = queue;
+    if (this.#estimate === null) {
+      if (incoming <= 0) return null;
+      this.#estimate = this.#clamp(incoming * 1.5 + 100_000);
+    }
+    const overused = (this.#queueMs !== null && this.#queueMs > OVERUSE_QUEUE_MS) ||
+      this.#loss > OVERUSE_LOSS;
+    if (overused && nowMs - this.#lastDecrease >= DECREASE_INTERVAL_MS) {
+      this.#overuses++;
+      this.#lastDecrease = nowMs;
+      this.#estimate = this.#clamp(Math.min(this.#estimate, incoming * DECREASE));
+      this.#decreasedAt = this.#estimate;
+    } else if (!overused && nowMs - this.#lastDecrease >= HOLD_MS) {
+      const near = this.#decreasedAt !== null && this.#estimate < this.#decreasedAt * 1.15;
+      const grown = this.#estimate * (1 + (near ? GROWTH_NEAR : GROWTH_FAR) * dt / 1000);
+      this.#estimate = this.#clamp(
+        Math.min(grown, Math.max(this.#estimate, incoming * 1.5 + 100_000)),
+      );
+    }
+    return this.#estimate;
+  }
+
+  #incoming(): number {
+    return (this.#bytesInWindow * 8 * 1000) / RATE_WINDOW_MS;
+  }
+
+  #clamp(bps: number): number {
+    return Math.max(this.#minBps, Math.min(this.#maxBps, bps));
+  }
+}

@@ -1,0 +1,147 @@
+import assert from "node:assert/strict";
+import { ReceiveEstimator } from "./receive_estimator.ts";
+import { seededRandom } from "../util/seeded_random.ts";
+
+interface LinkRun {
+  /** Estimates after each update. */
+  estimates: number[];
+  /** Queueing delay in the link of each packet, ms. */
+  queueDelays: number[];
+  overuses: number;
+  /** What the senders sent over the last 10 s, bit/s. */
+  sentBps: number;
+}
+
+/**
+ * Senders that want `wantBps` send 1,200-byte packets through a link of `capacityKbps`
+ * (a serializing queue of at most 200 ms, tail drop), then 50 ms +/- `jitterMs` of
+ * propagation and `loss` random loss, to an estimator updated every 250 ms whose estimate
+ * the senders follow one update later (as REMB does): they send min(want, estimate).
+ */
+function runLink(
+  { capacityKbps, wantBps, jitterMs = 16, loss = 0, seconds = 40 }: {
+    capacityKbps: number;
+    wantBps: number;
+    jitterMs?: number;
+    loss?: number;
+    seconds?: number;
+  },
+): LinkRun {
+  const random = seededRandom(11);
+  const estimator = new ReceiveEstimator();
+  const estimates: number[] = [];
+  const queueDelays: number[] = [];
+  let sendBps = wantBps;
+  let linkFreeAt = 0;
+  let nextSend = 0;
+  let seq = 0;
+  let sentBits = 0;
+  const inFlight: { at: number; seq: number; capture: number }[] = [];
+  for (let now = 0; now < seconds * 1000; now++) {
+    while (nextSend <= now) {
+      const bits = 1200 * 8;
+      if (now >= (seconds - 10) * 1000) sentBits += bits;
+      const start = Math.max(now, linkFreeAt);
+      if (start - now <= 200) { // tail drop past 200 ms of queue
+        linkFreeAt = start + bits / capacityKbps;
+        queueDelays.push(start - now);
+        if (random() >= loss) {
+          const at = linkFreeAt + 50 + (random() * 2 - 1) * jitterMs;
+          inFlight.push({ at, seq, capture: now });
+        }
+      }
+      seq = (seq + 1) & 0xffff;
+      nextSend += (bits * 1000) / sendBps;
+    }
+    inFlight.sort((a, b) => a.at - b.at);
+    while (inFlight.length && inFlight[0].at <= now) {
+      const p = inFlight.shift()!;
+      estimator.packet(1, p.seq, 1200, p.capture, p.at);
+    }
+    if (now % 250 === 0) {
+      const estimate = estimator.update(now);
+      if (estimate !== null) {
+        estimates.push(estimate);
+        sendBps = Math.min(wantBps, estimate);
+      }
+    }
+  }
+  return {
+    estimates,
+    queueDelays,
+    overuses: estimator.stats.overuses,
+    sentBps: sentBits / 10,
+  };
+}
+
+const percentile = (values: number[], p: number) =>
+  [...values].sort((a, b) => a - b)[Math.floor((values.length - 1) * p)];
+
+Deno.test("ReceiveEstimator: senders that want 1.7 Mbit/s through a 400 kbit/s link settle under it, with a short queue", () => {
+  const run = runLink({ capacityKbps: 400, wantBps: 1_700_000 });
+  assert.ok(run.overuses >= 1);
+  // Over the last 10 s: most of the link used, not more than it carries.
+  assert.ok(run.sentBps > 250_000 && run.sentBps < 420_000, `sent ${run.sentBps} bit/s`);
+  const lastQueues = run.queueDelays.slice(-Math.round(run.queueDelays.length / 4));
+  assert.ok(percentile(lastQueues, 0.5) < 60, `queue p50 ${percentile(lastQueues, 0.5)} ms`);
+});
+
+Deno.test("ReceiveEstimator: on a link with room, jitter (+/- 16 ms) and 3% random loss are not taken for congestion", () => {
+  const run = runLink({ capacityKbps: 10_000, wantBps: 1_700_000, loss: 0.03 });
+  assert.equal(run.overuses, 0);
+  assert.ok(run.estimates.at(-1)! >= 1_700_000 * 1.4, `estimate ${run.estimates.at(-1)}`);
+  assert.ok(run.sentBps > 1_600_000, `sent ${run.sentBps}`);
+});
+
+Deno.test("ReceiveEstimator: when the link frees up, the estimate grows back to what the senders want", () => {
+  // 40 s at 400 kbit/s, then the same estimator on a fast link: simulated as a new run whose
+  // estimator starts low is not possible from outside, so check the growth rule directly.
+  const estimator = new ReceiveEstimator();
+  let t = 0;
+  let seq = 0;
+  const feed = (bps: number, ms: number, delay: (t: number) => number) => {
+    const gap = (1200 * 8 * 1000) / bps;
+    for (const end = t + ms; t < end; t += gap) {
+      estimator.packet(1, seq++ & 0xffff, 1200, t, t + delay(t));
+      if (Math.floor(t / 250) !== Math.floor((t + gap) / 250)) estimator.update(t);
+    }
+  };
+  feed(400_000, 3000, () => 50);
+  // A queue builds: 100 ms more delay.
+  feed(400_000, 1000, (at) => 50 + Math.min(150, (at - 3000) / 5));
+  const low = estimator.estimateBps!;
+  assert.ok(low < 400_000, `after the queue: ${low}`);
+  // Then the link clears; the senders send what they are allowed, and are allowed more.
+  let allowed = low;
+  for (let i = 0; i < 60; i++) {
+    feed(allowed, 500, () => 50);
+    allowed = Math.min(1_700_000, estimator.estimateBps!);
+  }
+  assert.equal(allowed, 1_700_000, `after 30 s: ${allowed}`);
+});
+
+Deno.test("ReceiveEstimator: bounds: streams followed, estimate within [min, max], restarts of sequence numbers", () => {
+  const estimator = new ReceiveEstimator({ minBps: 100_000, maxBps: 1_000_000 });
+  assert.equal(estimator.update(0), null);
+  for (let ssrc = 0; ssrc < 100; ssrc++) estimator.packet(ssrc, 1, 100, null, 1);
+  for (let i = 0; i < 1000; i++) estimator.packet(7, i, 1200, i, i + 10);
+  estimator.packet(7, 40_000, 1200, 1000, 1010); // a jump: a restart, not 39,000 lost
+  assert.ok(estimator.update(1001)! <= 1_000_000);
+  assert.ok(estimator.stats.loss < 0.1, `loss ${estimator.stats.loss}`);
+  const quiet = new ReceiveEstimator({ minBps: 100_000 });
+  quiet.packet(1, 1, 10, 0, 0);
+  assert.equal(quiet.update(10), 100_120); // 1.5 x 80 bit/s + 100 kbit/s
+});
+
+Deno.test("ReceiveEstimator: streams from senders whose clocks differ by seconds are each measured against themselves", () => {
+  const estimator = new ReceiveEstimator();
+  let seq = 0;
+  for (let t = 0; t < 5000; t += 10) {
+    // Ann's clock is 3 s ahead of ours, the server's (the mix) 2 s behind; both paths clean.
+    estimator.packet(1, seq & 0xffff, 1000, t + 3000, t + 40);
+    estimator.packet(2, seq++ & 0xffff, 200, t - 2000, t + 40 + (t % 30 === 0 ? 15 : 0));
+    if (t % 250 === 0) estimator.update(t + 40);
+  }
+  assert.equal(estimator.stats.overuses, 0);
+  assert.ok(estimator.stats.queueMs! <= 1, `queue ${estimator.stats.queueMs} ms`);
+});
