@@ -29,6 +29,7 @@ import {
   type LocalMediaState,
   MediaSession,
   type MediaStatsSnapshot,
+  prepareAudio,
 } from "../client/media/media_session.ts";
 import {
   loadMediaPreferences,
@@ -66,6 +67,11 @@ interface Forwarded {
 
 type Phase = "ask-name" | "joining" | "joined" | "gone";
 
+/** How long a join waits for the audio worklets to load, at most, ms. */
+const AUDIO_PREPARE_WAIT_MS = 5000;
+
+const delay = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
+
 const button = "rounded-lg px-4 py-2 font-medium disabled:opacity-50";
 
 const REMOVED_NOTICE: Record<RemovedReason, string> = {
@@ -94,6 +100,8 @@ export default function Room({ meetingId, title, name: nameFromUrl, locked }: Ro
   const showStats = useSignal(false);
   const snapshot = useSignal<MediaStatsSnapshot | null>(null);
   const session = useRef<MediaSession>();
+  /** The AudioContext made on the Join press, before media flows (see prepareAudio). */
+  const audio = useRef<Promise<AudioContext>>();
   const path = useRef<MediaPath>();
   const relay = useRef<RelayChannel>();
   const carrier = useSignal<CarrierKind>("websocket");
@@ -182,6 +190,7 @@ export default function Room({ meetingId, title, name: nameFromUrl, locked }: Ro
       path.current = p;
       p.on("path", (kind) => pathKind.value = kind);
       const s = new MediaSession({
+        audio: audio.current,
         channel: p,
         ssrcs: r.media,
         selfId: r.participantId,
@@ -193,6 +202,7 @@ export default function Room({ meetingId, title, name: nameFromUrl, locked }: Ro
           return performance.now() - start;
         },
       });
+      audio.current = undefined;
       session.current = s;
       local.value = s.local;
       s.on("local", (state) => {
@@ -239,6 +249,10 @@ export default function Room({ meetingId, title, name: nameFromUrl, locked }: Ro
 
   async function enter(c: ControlClient) {
     try {
+      // The audio worklets load before media flows: on a weak link they would wait behind it.
+      if (audio.current && !session.current) {
+        await Promise.race([audio.current.catch(() => {}), delay(AUDIO_PREPARE_WAIT_MS)]);
+      }
       token.current = (await identify(c, name.value)).token;
       const r = await c.request({
         type: "join",
@@ -286,6 +300,10 @@ export default function Room({ meetingId, title, name: nameFromUrl, locked }: Ro
     name.value = n;
     rememberName(n);
     phase.value = "joining";
+    if (!session.current && !audio.current) {
+      audio.current = prepareAudio();
+      audio.current.catch(() => {}); // the session reports it (audioError)
+    }
     const c = new ControlClient(controlUrl());
     client.current = c;
     c.on("open", () => {

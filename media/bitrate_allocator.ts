@@ -1,8 +1,9 @@
 /**
  * What each sender's video may send, from what its receivers' links carry: the server's side
  * of rate control in relay mode. Each receiver tells the server (REMB) an estimate of its
- * link (media/receive_estimator.ts); the server keeps the receiver's audio (the mix) out of
- * it and shares the rest equally among the videos it receives. A sender gets the least of
+ * link (media/receive_estimator.ts, payloads and packet overhead); the server keeps the
+ * receiver's audio (the mix) out of it and shares the rest equally among the videos it
+ * receives, less a tenth for their packets' overhead. A sender gets the least of
  * its receivers' shares, so that the weakest still gets every frame, within
  * [`minBps`, `maxBps`]. An estimate older than `staleMs` no longer counts (the receiver left
  * or stopped reporting); a receiver that never reported constrains nobody.
@@ -16,10 +17,10 @@
  *
  * const allocator = new BitrateAllocator({ minBps: 100_000, maxBps: 800_000, audioBps: 60_000 });
  * allocator.setEstimate("cy", 400_000, 0); // Cy's link carries 400 kbit/s
- * // Ann and Bob send video; Cy receives both: (400 - 60) / 2 kbit/s each.
+ * // Ann and Bob send video; Cy receives both: 0.9 x (400 - 60) / 2 kbit/s each.
  * assert.deepEqual(allocator.targets(["ann", "bob", "cy"], ["ann", "bob"], 100), new Map([
- *   ["ann", 170_000],
- *   ["bob", 170_000],
+ *   ["ann", 153_000],
+ *   ["bob", 153_000],
  * ]));
  * ```
  * @module
@@ -34,11 +35,14 @@
  * ```
  */
 export interface BitrateAllocatorOptions {
-  /** Least a sender is asked for, bit/s (default 100 000). */
+  /** Least a sender is asked for, bit/s (default 50 000). */
   minBps?: number;
   /** Most a sender is allowed, bit/s (default 800 000, what our senders send at most). */
   maxBps?: number;
-  /** Kept out of each receiver's estimate for its audio, bit/s (default 80 000: the mix with RED). */
+  /**
+   * Kept out of each receiver's estimate for its audio, bit/s (default 90 000: the mix with
+   * RED, 166-byte packets 50 times a second, and their overhead).
+   */
   audioBps?: number;
   /** An estimate older than this no longer counts, ms (default 5000). */
   staleMs?: number;
@@ -53,9 +57,9 @@ export class BitrateAllocator {
   #estimates = new Map<string, { bps: number; at: number }>();
 
   constructor(options: BitrateAllocatorOptions = {}) {
-    this.#minBps = options.minBps ?? 100_000;
+    this.#minBps = options.minBps ?? 50_000;
     this.#maxBps = options.maxBps ?? 800_000;
-    this.#audioBps = options.audioBps ?? 80_000;
+    this.#audioBps = options.audioBps ?? 90_000;
     this.#staleMs = options.staleMs ?? 5000;
   }
 
@@ -91,7 +95,7 @@ export class BitrateAllocator {
       if (bps === null) continue;
       const from = senders.filter((s) => s !== receiver);
       if (from.length === 0) continue;
-      const share = Math.max(0, bps - this.#audioBps) / from.length;
+      const share = (0.9 * Math.max(0, bps - this.#audioBps)) / from.length;
       for (const sender of from) out.set(sender, Math.min(out.get(sender)!, share));
     }
     for (const [sender, bps] of out) {

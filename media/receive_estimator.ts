@@ -12,10 +12,13 @@
  *   of its streams';
  * - loss: more than 10% of the packets of the last second missing (tail drops of a full queue).
  *
- * On either, the estimate drops to 85% of what arrived in the last second, and stays there
- * for a second; otherwise it grows by 8% a second (2% within 15% of where the last drop
- * happened), but never beyond 1.5 x what arrives plus 100 kbit/s: a link is only known to
- * carry what was sent on it.
+ * Until the first overuse the estimate is `maxBps`: a link that never queued constrains no
+ * one (senders whose encoders send less than they may would otherwise hold each other down).
+ * On an overuse, the estimate becomes 85% of what arrived in the last second, and stays
+ * there for a second; then it grows by 8% a second (2% within 15% of where the last drop
+ * happened). For 10 s after an overuse it stays within 1.5 x what arrives plus 100 kbit/s (a
+ * link is only known to carry what was sent on it); past that it grows freely, which is how
+ * a link that got better is found again: the senders send more until it queues, or not.
  *
  * Pure: time is passed in.
  *
@@ -45,12 +48,19 @@ const GROWTH_NEAR = 0.02;
 const HOLD_MS = 1000;
 /** The shortest time between two decreases, ms. */
 const DECREASE_INTERVAL_MS = 500;
+/** How long after an overuse the estimate stays near what arrives, ms. */
+const CAPPED_MS = 10_000;
 /** Window of the incoming rate and of the loss, ms. */
 const RATE_WINDOW_MS = 1000;
 /** Window of the recent least delay, ms. */
 const RECENT_MS = 200;
 /** Window of the base (least) delay, ms, kept as minima of 1 s slots. */
 const BASE_SLOTS = 10;
+/**
+ * Bytes a packet takes on the wire beyond the RTP payload it is counted by: RTP header and
+ * extension, QUIC or TCP framing, UDP and IP. The link carries these too.
+ */
+export const PACKET_OVERHEAD_BYTES = 60;
 /** Streams whose loss is followed, at most. */
 const MAX_STREAMS = 32;
 
@@ -79,7 +89,7 @@ export interface ReceiveEstimatorOptions {
  */
 export interface ReceiveEstimatorStats {
   estimateBps: number;
-  /** Bits a second that arrived over the last second. */
+  /** Bits a second that arrived over the last second (payloads and their packets' overhead). */
   incomingBps: number;
   /** The queueing delay now, ms (null until packets with capture times came). */
   queueMs: number | null;
@@ -143,8 +153,9 @@ export class ReceiveEstimator {
    * any clock; null when it carries none), `arrivalMs` ours.
    */
   packet(ssrc: number, seq: number, bytes: number, captureMs: number | null, arrivalMs: number) {
-    this.#arrivals.push({ at: arrivalMs, bytes });
-    this.#bytesInWindow += bytes;
+    const wire = bytes + PACKET_OVERHEAD_BYTES;
+    this.#arrivals.push({ at: arrivalMs, bytes: wire });
+    this.#bytesInWindow += wire;
     this.#receivedInWindow++;
     this.#windowStartMs ??= arrivalMs;
     let stream = this.#streams.get(ssrc);
@@ -200,21 +211,23 @@ export class ReceiveEstimator {
     if (queue !== null) this.#queueMs = queue;
     if (this.#estimate === null) {
       if (incoming <= 0) return null;
-      this.#estimate = this.#clamp(incoming * 1.5 + 100_000);
+      this.#estimate = this.#maxBps;
     }
     const overused = (this.#queueMs !== null && this.#queueMs > OVERUSE_QUEUE_MS) ||
       this.#loss > OVERUSE_LOSS;
     if (overused && nowMs - this.#lastDecrease >= DECREASE_INTERVAL_MS) {
       this.#overuses++;
       this.#lastDecrease = nowMs;
-      this.#estimate = this.#clamp(Math.min(this.#estimate, incoming * DECREASE));
+      // What arrived is what the link carried (it was full): not the lowest figure seen, or
+      // each overuse that lasts while the senders can go no lower would ratchet it down.
+      this.#estimate = this.#clamp(incoming * DECREASE);
       this.#decreasedAt = this.#estimate;
     } else if (!overused && nowMs - this.#lastDecrease >= HOLD_MS) {
       const near = this.#decreasedAt !== null && this.#estimate < this.#decreasedAt * 1.15;
       const grown = this.#estimate * (1 + (near ? GROWTH_NEAR : GROWTH_FAR) * dt / 1000);
-      this.#estimate = this.#clamp(
-        Math.min(grown, Math.max(this.#estimate, incoming * 1.5 + 100_000)),
-      );
+      const capped = nowMs - this.#lastDecrease < CAPPED_MS;
+      const cap = capped ? Math.max(this.#estimate, incoming * 1.5 + 100_000) : Infinity;
+      this.#estimate = this.#clamp(Math.min(grown, cap));
     }
     return this.#estimate;
   }

@@ -52,7 +52,12 @@ export interface RouterPeer {
 export interface RouterOptions {
   /** Asks a sender for a keyframe (send it an RTCP PLI). */
   requestKeyframe(senderId: string): void;
-  /** At most one keyframe request per sender per this many ms (default 500). */
+  /**
+   * At most one keyframe request per sender per this many ms, whoever asks (default 2000: a
+   * keyframe is several times a frame's size, and a receiver on a weak link that asks for
+   * one after each loss would make every sender send little else). A new receiver's request
+   * is not held back.
+   */
   keyframeIntervalMs?: number;
 }
 
@@ -81,6 +86,8 @@ export class Router {
   /** receiverId -> senderIds whose video it drops until their next keyframe. */
   #waiting = new Map<string, Set<string>>();
   #lastRequest = new Map<string, number>();
+  /** Senders asked for a keyframe within the interval: asked when it ends, unless one came. */
+  #pending = new Set<string>();
   /** senderId -> its last packets. */
   #history = new Map<string, PacketHistory>();
   /** receiverId -> senderId -> the sequence number of the keyframe it resumed at. */
@@ -103,7 +110,7 @@ export class Router {
 
   constructor(options: RouterOptions) {
     this.#requestKeyframe = options.requestKeyframe;
-    this.#intervalMs = options.keyframeIntervalMs ?? 500;
+    this.#intervalMs = options.keyframeIntervalMs ?? 2000;
   }
 
   /**
@@ -132,11 +139,31 @@ export class Router {
     this.#waiting.set(peer.id, waiting);
   }
 
+  /**
+   * Sets how many packets a second may be resent to a receiver (its NACKs), within
+   * [1, RESEND_LIMITS.packetsPerSecond]: on a weak link resends take the room of new packets,
+   * and a receiver that loses much asks for much. The burst is half a second's worth.
+   */
+  setResendRate(receiverId: string, packetsPerSecond: number): void {
+    const budget = this.#resendBudget.get(receiverId);
+    if (!budget || !Number.isFinite(packetsPerSecond)) return;
+    const rate = Math.max(1, Math.min(RESEND_LIMITS.packetsPerSecond, packetsPerSecond));
+    if (Math.abs(rate - budget.ratePerSecond) < budget.ratePerSecond * 0.1) return;
+    this.#resendBudget.set(
+      receiverId,
+      new TokenBucket({
+        ratePerSecond: rate,
+        burst: Math.max(1, Math.min(RESEND_LIMITS.burst, Math.round(rate / 2))),
+      }),
+    );
+  }
+
   /** Removes a peer: it receives nothing more, and nobody waits for its keyframes. */
   removePeer(id: string): void {
     this.#peers.delete(id);
     this.#waiting.delete(id);
     this.#lastRequest.delete(id);
+    this.#pending.delete(id);
     this.#history.delete(id);
     this.#resumedAt.delete(id);
     this.#resendBudget.delete(id);
@@ -158,6 +185,9 @@ export class Router {
     this.stats.received++;
     const seq = rtpSequenceNumber(packet);
     this.#history.get(senderId)!.put(seq, packet);
+    // A keyframe answers every request so far; one held back goes when the interval ends.
+    if (keyframeStart) this.#pending.delete(senderId);
+    else if (this.#pending.has(senderId)) this.requestKeyframe(senderId, nowMs);
     for (const [receiverId, receiver] of this.#peers) {
       if (receiverId === senderId) continue;
       const waiting = this.#waiting.get(receiverId)!;
@@ -216,13 +246,18 @@ export class Router {
   }
 
   /**
-   * Asks a sender for a keyframe unless one was asked for within the interval
-   * (`force` skips that check, for new receivers).
+   * Asks a sender for a keyframe, at most once per interval (`force` skips that check, for
+   * new receivers). A request within the interval is held and sent with the sender's first
+   * packet after it ends, unless a keyframe came from the sender meanwhile.
    */
   requestKeyframe(senderId: string, nowMs: number, force = false): void {
     if (this.#closed || !this.#peers.has(senderId)) return;
     const last = this.#lastRequest.get(senderId);
-    if (!force && last !== undefined && nowMs - last < this.#intervalMs) return;
+    if (!force && last !== undefined && nowMs - last < this.#intervalMs) {
+      this.#pending.add(senderId);
+      return;
+    }
+    this.#pending.delete(senderId);
     this.#lastRequest.set(senderId, nowMs);
     this.stats.keyframeRequests++;
     this.#requestKeyframe(senderId);
@@ -236,5 +271,6 @@ export class Router {
     this.#history.clear();
     this.#resumedAt.clear();
     this.#resendBudget.clear();
+    this.#pending.clear();
   }
 }

@@ -115,3 +115,50 @@ Deno.test("router: no resend of what a waiting receiver was not sent, to a conge
   assert.equal(total, 200); // the burst (the 2 above were refilled by then)
   assert.equal(router.resend("b", "a", all, 110), 40); // 400/s for 100 ms
 });
+
+Deno.test("router: a receiver's resend rate follows its link (setResendRate), within [1, RESEND_LIMITS]", () => {
+  const router = new Router({ requestKeyframe: () => {} });
+  router.addPeer(peer("a"));
+  router.addPeer(peer("b"));
+  router.forward("a", rtp(1), true, 0);
+  for (let seq = 2; seq < 200; seq++) router.forward("a", rtp(seq), false, 0);
+  const all = Array.from({ length: 60 }, (_, i) => 100 + i);
+  // A link of ~160 kbit/s: 15% of it in 1,200-byte packets is 2.5 a second; 20 given here.
+  router.setResendRate("b", 20);
+  assert.equal(router.resend("b", "a", all, 0), 10, "a burst of half a second's worth");
+  assert.equal(router.resend("b", "a", all, 0), 0);
+  assert.equal(router.resend("b", "a", all, 500), 10, "20 a second");
+  // Out of range and unknown values change nothing harmful.
+  router.setResendRate("b", NaN);
+  router.setResendRate("nobody", 5);
+  assert.equal(router.resend("b", "a", all, 1000), 10);
+  router.setResendRate("b", 1e9); // no limit reported: back to RESEND_LIMITS
+  assert.equal(router.resend("b", "a", all, 1000), 60);
+  router.setResendRate("b", -5); // at least one a second
+  assert.equal(router.resend("b", "a", all, 1000), 1);
+  assert.equal(router.resend("b", "a", all, 2000), 1);
+});
+
+Deno.test("router: a keyframe request within the interval is held and sent when it ends, unless a keyframe came", () => {
+  const requests: number[] = [];
+  let now = 0;
+  const router = new Router({ requestKeyframe: () => requests.push(now) });
+  router.addPeer(peer("s"));
+  router.addPeer(peer("r"));
+  requests.length = 0; // the join's
+  router.forward("s", rtp(1), true, now = 10);
+  router.requestKeyframe("s", now = 3000);
+  router.requestKeyframe("s", now = 3500); // held
+  router.requestKeyframe("s", now = 4000); // held (one pending)
+  for (let t = 3600; t <= 5200; t += 100) router.forward("s", rtp(t / 100), false, now = t);
+  assert.deepEqual(
+    requests,
+    [3000, 5000],
+    "the held request goes at the end of the interval, once",
+  );
+  // A keyframe that comes while a request is held answers it.
+  router.requestKeyframe("s", now = 5500);
+  router.forward("s", rtp(60), true, now = 5600);
+  for (let t = 5700; t <= 8000; t += 100) router.forward("s", rtp(t / 100), false, now = t);
+  assert.deepEqual(requests, [3000, 5000]);
+});

@@ -193,3 +193,33 @@ Deno.test("impairment: the seeded random source repeats and stays in [0, 1)", ()
     assert.ok(x >= 0 && x < 1);
   }
 });
+
+Deno.test("impairment: on loopback a client that reaches the server at its own address is limited by the server's side of its packets", () => {
+  const net = new Impairment({
+    serverPorts: [8000],
+    down: { "127.0.0.5": 400 },
+    up: { "127.0.0.5": 400 },
+  });
+  // The client sends from 127.0.0.1 to the server at 127.0.0.5: its packets, both ways.
+  const toClient = {
+    ...UDP,
+    sizeBytes: 1000,
+    src: "127.0.0.5",
+    dst: "127.0.0.1",
+    srcPort: 8000,
+    dstPort: 50000,
+  };
+  const toServer = {
+    ...UDP,
+    sizeBytes: 1000,
+    src: "127.0.0.1",
+    dst: "127.0.0.5",
+    srcPort: 50000,
+    dstPort: 8000,
+  };
+  assert.equal(releaseAt(net.decide({ ...toClient, atMs: 0 })), 20); // 8000 bits at 400 kbit/s
+  assert.equal(releaseAt(net.decide({ ...toClient, atMs: 0 })), 40);
+  assert.equal(releaseAt(net.decide({ ...toServer, atMs: 0 })), 20);
+  // Another client, at 127.0.0.1 both ways, is not limited.
+  assert.equal(releaseAt(net.decide(down("127.0.0.1", 0))), 0);
+});

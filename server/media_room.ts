@@ -25,7 +25,8 @@ import type { Meeting } from "../meeting/meeting.ts";
 import { Mixer, type MixerLevel } from "../media/mixer.ts";
 import type { OpusDecoder, OpusEncoder } from "../media/opus.ts";
 import { NackGenerator } from "../media/nack_generator.ts";
-import { parseRtcp, writeNack, writePli } from "../media/rtcp.ts";
+import { parseRtcp, writeNack, writePli, writeRemb } from "../media/rtcp.ts";
+import { BitrateAllocator } from "../media/bitrate_allocator.ts";
 import { isRtcp, parseRtp, setRtpSsrc } from "../media/rtp.ts";
 import { Router } from "../media/router.ts";
 import { isVp8KeyframeStart } from "../media/vp8.ts";
@@ -95,6 +96,8 @@ export interface MediaCounters {
   nacksSent: number;
   /** Video packets resent to receivers on their NACKs. */
   resent: number;
+  /** REMBs sent to senders: the video bitrate their receivers can take. */
+  rateAdvice: number;
 }
 
 /** Last receiver report a participant sent about a stream. */
@@ -105,6 +108,12 @@ export interface ReceptionReport {
 }
 
 const LEVELS_EVERY_TICKS = 10; // 200 ms
+/** How often senders' video bitrates are worked out again (25 x 20 ms = 0.5 s). */
+const RATES_EVERY_TICKS = 25;
+/** A sender is told its bitrate again after this long even if unchanged, ms. */
+const RATE_REPEAT_MS = 2000;
+/** A seat that sent no video for this long is no video sender, ms. */
+const VIDEO_SENDER_MS = 2000;
 
 /**
  * Largest packet accepted. Our clients send at most 1,200 bytes (media/rtp.ts
@@ -143,7 +152,13 @@ export class MediaRoom {
     keyframeRequests: 0,
     nacksSent: 0,
     resent: 0,
+    rateAdvice: 0,
   };
+
+  /** Receivers' estimates of their links (REMB), and what each sender was last told. */
+  #rates = new BitrateAllocator();
+  #videoSentAt = new Map<string, number>();
+  #advised = new Map<string, { bps: number; at: number }>();
 
   /** Per sender: the gaps in its video as it reaches the server, to ask it again (NACK). */
   #upstream = new Map<string, NackGenerator>();
@@ -236,6 +251,9 @@ export class MediaRoom {
     this.#upstream.delete(participantId);
     this.#mixer.removeParticipant(participantId);
     this.#reports.delete(participantId);
+    this.#rates.remove(participantId);
+    this.#videoSentAt.delete(participantId);
+    this.#advised.delete(participantId);
     if (this.#transports.size === 0) this.#clock.unsubscribe(this);
   }
 
@@ -274,6 +292,7 @@ export class MediaRoom {
         return;
       }
       if (keyframeStart) upstream.forgetBefore(packet.sequenceNumber);
+      this.#videoSentAt.set(participantId, now);
       setRtpSsrc(bytes, participant.videoSsrc);
       this.#router.forward(participantId, bytes, keyframeStart, now);
       this.#syncRouterDrops();
@@ -310,7 +329,9 @@ export class MediaRoom {
     if (this.#closed) return;
     const levels = this.#mixer.tick(now);
     this.#askUpstream(now);
-    if (++this.#ticks % LEVELS_EVERY_TICKS === 0) this.#options.onLevels?.(levels);
+    ++this.#ticks;
+    if (this.#ticks % LEVELS_EVERY_TICKS === 0) this.#options.onLevels?.(levels);
+    if (this.#ticks % RATES_EVERY_TICKS === 0) this.#adviseSenders(now);
   }
 
   /** Closes every seat's transport, leaves the clock, stops the router and the mixer. Idempotent. */
@@ -343,6 +364,9 @@ export class MediaRoom {
           this.#router.resend(participantId, sender.id, packet.lost, this.#clock.now());
           this.counters.resent = this.#router.stats.resent;
         }
+      } else if (packet.type === "remb") {
+        // The receiver's estimate of its whole link, whatever SSRCs it names.
+        this.#rates.setEstimate(participantId, packet.bitrate, this.#clock.now());
       } else if (packet.type === "rr" || packet.type === "sr") {
         let reports = this.#reports.get(participantId);
         if (!reports) this.#reports.set(participantId, reports = new Map());
@@ -376,6 +400,50 @@ export class MediaRoom {
       this.counters.forwarded.rtcp.packets++;
       this.counters.forwarded.rtcp.bytes += nack.length;
     }
+  }
+
+  /**
+   * Tells each video sender (REMB on its video SSRC) the bitrate its receivers' links can
+   * take (BitrateAllocator): when it changed by 5% or more, and every 2 s regardless.
+   */
+  #adviseSenders(now: number): void {
+    const senders: string[] = [];
+    for (const [id, at] of this.#videoSentAt) {
+      if (now - at <= VIDEO_SENDER_MS) senders.push(id);
+    }
+    const receivers = [...this.#transports.keys()];
+    for (const receiverId of receivers) {
+      // Resends take at most 15% of what a receiver's link carries (all of RESEND_LIMITS
+      // while it reports no limit).
+      const bps = this.#rates.estimateOf(receiverId, now);
+      this.#router.setResendRate(receiverId, bps === null ? 1e9 : (bps * 0.15) / (8 * 1200));
+    }
+    if (senders.length === 0) return;
+    const targets = this.#rates.targets(receivers, senders, now);
+    for (const [senderId, bps] of targets) {
+      const last = this.#advised.get(senderId);
+      if (last && Math.abs(bps - last.bps) < last.bps * 0.05 && now - last.at < RATE_REPEAT_MS) {
+        continue;
+      }
+      const transport = this.#transports.get(senderId);
+      const sender = this.meeting.participant(senderId);
+      if (!transport || !sender) continue;
+      const remb = writeRemb({
+        senderSsrc: this.meeting.mixSsrc,
+        bitrate: bps,
+        ssrcs: [sender.videoSsrc],
+      });
+      transport.send(remb);
+      this.#advised.set(senderId, { bps, at: now });
+      this.counters.rateAdvice++;
+      this.counters.forwarded.rtcp.packets++;
+      this.counters.forwarded.rtcp.bytes += remb.length;
+    }
+  }
+
+  /** What the senders were last told they may send, bit/s, by participant id. */
+  get videoTargets(): Map<string, number> {
+    return new Map([...this.#advised].map(([id, a]) => [id, a.bps]));
   }
 
   #sendPli(senderId: string): void {

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { splitRed } from "../media/red.ts";
-import { parseRtcp } from "../media/rtcp.ts";
+import { parseRtcp, writeRemb } from "../media/rtcp.ts";
 import { parseRtp, type RtpPacket, writeRtp } from "../media/rtp.ts";
 import { createOpusEncoder } from "../media/opus.ts";
 import { createOpusDecoder } from "../media/opus.ts";
@@ -184,7 +184,7 @@ Deno.test("media room: video goes to every other seat stamped with the sender's 
   for (const p of toBob) assert.equal(p.ok && p.packet.ssrc, ann.videoSsrc);
   assert.equal(videoOf(c).length, toBob.length);
   // Cy's transport backs up: the router reads queuedBytes and drops Cy's video.
-  time.advance(600); // past the keyframe requests of the joins (one per 500 ms)
+  time.advance(2100); // past the keyframe requests of the joins (one per 2 s per sender)
   c.queued = 5000;
   const before = videoOf(c).length;
   a.sent = [];
@@ -199,6 +199,54 @@ Deno.test("media room: video goes to every other seat stamped with the sender's 
   assert.equal(videoOf(c).length, before);
   for (const packet of videoFrame(ann.videoSsrc, true, 4)) media.receive(ann.id, packet);
   assert.ok(videoOf(c).length > before, "from the keyframe on");
+});
+
+Deno.test("media room: a receiver's REMB sets what each video sender it receives is told to send (REMB on the sender's video SSRC); senders of no video are told nothing", () => {
+  const { ann, bob, cy, media, time, meeting } = setup();
+  const t = new Map([ann, bob, cy].map((p) => [p.id, new FakeTransport()]));
+  for (const p of [ann, bob, cy]) media.attach(p.id, t.get(p.id)!);
+  const rembsTo = (id: string) =>
+    t.get(id)!.sent.flatMap((b) => {
+      const r = parseRtcp(b);
+      return r.ok ? r.packets.filter((p) => p.type === "remb") : [];
+    });
+  const sendVideo = (seq: number) => {
+    for (const p of [ann, bob]) {
+      for (const packet of videoFrame(p.videoSsrc, seq === 1, seq)) media.receive(p.id, packet);
+    }
+  };
+  sendVideo(1);
+  // Cy's link carries 400 kbit/s: of it 90 go to the mix, and 0.9 of the rest is shared.
+  media.receive(cy.id, writeRemb({ senderSsrc: 9, bitrate: 400_000, ssrcs: [ann.videoSsrc] }));
+  time.advance(600);
+  for (const p of [ann, bob]) {
+    const rembs = rembsTo(p.id);
+    assert.equal(rembs.length, 1, `${p.name} is told once`);
+    const remb = rembs[0];
+    assert.ok(remb.type === "remb");
+    assert.deepEqual(remb.ssrcs, [p.videoSsrc]);
+    assert.equal(remb.senderSsrc, meeting.mixSsrc);
+    assert.ok(Math.abs(remb.bitrate - 139_500) < 100, `${remb.bitrate}`);
+  }
+  assert.equal(rembsTo(cy.id).length, 0, "Cy sends no video");
+  assert.equal(media.videoTargets.get(ann.id), 139_500);
+  // Unchanged, it is said again only every 2 s; Cy's link gets better: at once.
+  sendVideo(2);
+  time.advance(500);
+  assert.equal(rembsTo(ann.id).length, 1);
+  media.receive(cy.id, writeRemb({ senderSsrc: 9, bitrate: 2_000_000, ssrcs: [] }));
+  sendVideo(3);
+  time.advance(500);
+  const last = rembsTo(ann.id).at(-1);
+  assert.ok(last?.type === "remb" && last.bitrate === 800_000, "at most what a sender sends");
+  // Cy leaves: its estimate no longer counts.
+  media.receive(cy.id, writeRemb({ senderSsrc: 9, bitrate: 100_000, ssrcs: [] }));
+  media.detach(cy.id);
+  sendVideo(4);
+  time.advance(500);
+  assert.equal(media.videoTargets.get(ann.id), 800_000);
+  assert.ok(media.counters.rateAdvice >= 4);
+  media.close();
 });
 
 Deno.test("media room: the media clock mixes: a speaker is heard by the others through their transports", () => {

@@ -35,7 +35,8 @@
 
 import type { ParticipantInfo } from "../../meeting/participant.ts";
 import type { RtcpPacket } from "../../media/rtcp.ts";
-import { writeNack, writePli, writeReceiverReport } from "../../media/rtcp.ts";
+import { writeNack, writePli, writeReceiverReport, writeRemb } from "../../media/rtcp.ts";
+import { ReceiveEstimator, type ReceiveEstimatorStats } from "../../media/receive_estimator.ts";
 import { opusFrames } from "../../media/red.ts";
 import type { RtpPacket } from "../../media/rtp.ts";
 import {
@@ -44,6 +45,7 @@ import {
   PT_OPUS,
   PT_RED,
   PT_VP8,
+  readCaptureTime,
   VIDEO_CLOCK_RATE,
 } from "../../protocol/media.ts";
 import { Emitter } from "../../util/emitter.ts";
@@ -225,6 +227,11 @@ export interface MediaSessionOptions {
   camera: boolean;
   /** Where the worklet modules are served (default "/worklets/"). */
   workletBase?: string;
+  /**
+   * An AudioContext made before joining ({@linkcode prepareAudio}); without it the session
+   * makes its own. Should it have failed, the session tries once more itself.
+   */
+  audio?: Promise<AudioContext>;
   /** Measures the control round trip, ms (e.g. a `ping` request). */
   measureRtt?: () => Promise<number>;
   /** Playout buffer bounds (see static/worklets/playout_buffer.js). */
@@ -264,7 +271,12 @@ interface DebugStats {
     audioEncodeMs: number;
     /** Microphone input left out on the mixer's advice, ms in total. */
     audioTrimmedMs: number;
+    /** What the video encoder is set to, bit/s (lowered on the receivers' REMB). */
+    videoTargetBitrate: number;
+    videoBitrateChanges: number;
   };
+  /** This page's estimate of its link (sent to the senders as REMB). */
+  link: ReceiveEstimatorStats;
   local: { mic: DeviceState["status"]; camera: DeviceState["status"] };
   /**
    * Raw delays, ms (bounded): capture to decoded video, to displayed video, to speaker; for
@@ -280,6 +292,40 @@ interface DebugStats {
   rttMs: number | null;
 }
 
+/**
+ * Makes the AudioContext a meeting plays and captures through, with its worklet modules
+ * loaded. A page calls it before it joins (on the Join press, a user gesture, so the context
+ * may start running) and gives the promise to {@linkcode MediaSession} as `audio`: once
+ * joined, media arrives at once, and on a weak link a module fetch started then waits behind
+ * it (400 kbit/s: the page heard nothing for the first 30 s).
+ *
+ * @example
+ * ```ts ignore
+ * const audio = prepareAudio();
+ * await audio.catch(() => {}); // then join; the session reports a failure as audioError
+ * const session = new MediaSession({ audio, channel, ssrcs, selfId, mic: true, camera: true });
+ * ```
+ */
+export async function prepareAudio(
+  options: { workletBase?: string; lowLatencyOutput?: boolean } = {},
+): Promise<AudioContext> {
+  const context = new AudioContext({
+    sampleRate: OPUS_CLOCK_RATE,
+    latencyHint: options.lowLatencyOutput ?? true ? 0 : "interactive",
+  });
+  try {
+    const base = options.workletBase ?? "/worklets/";
+    await Promise.all([
+      context.audioWorklet.addModule(`${base}capture.js`),
+      context.audioWorklet.addModule(`${base}playback.js`),
+    ]);
+    return context;
+  } catch (err) {
+    context.close().catch(() => {});
+    throw err;
+  }
+}
+
 /** One person's media in one meeting. */
 export class MediaSession extends Emitter<MediaSessionEvents> {
   readonly selfId: string;
@@ -293,6 +339,8 @@ export class MediaSession extends Emitter<MediaSessionEvents> {
   /** Resolves once the AudioContext and its worklets are ready (or failed). */
   #audioReady: Promise<boolean>;
   readonly #audioOptions: Pick<MediaSessionOptions, "workletBase" | "playout">;
+  /** The context made before joining, taken by the first start of the audio. */
+  #preparedAudio: Promise<AudioContext> | undefined;
   /**
    * Whether the context has the smallest output buffer (`latencyHint: 0`); it moves to
    * "interactive", for the rest of the session, when that glitches too often.
@@ -313,6 +361,9 @@ export class MediaSession extends Emitter<MediaSessionEvents> {
   /** Bumped on every device toggle, so that a slow getUserMedia cannot undo a later one. */
   #generation = { mic: 0, camera: 0 };
   #receiveBits = new RateMeter(1000);
+  /** What this page's link carries (REMB to the server, or in P2P to the peer). */
+  #estimator = new ReceiveEstimator();
+  #rembSent: { bps: number; at: number } | null = null;
   #audioDelays = new SampleWindow(250);
   #delayLog = {
     videoDecoded: [] as number[],
@@ -359,6 +410,7 @@ export class MediaSession extends Emitter<MediaSessionEvents> {
     };
     this.#audioOptions = { workletBase: options.workletBase, playout: options.playout };
     this.#lowLatencyOutput = options.lowLatencyOutput ?? true;
+    this.#preparedAudio = options.audio;
     this.#audioReady = this.#startAudio();
     this.#timer = setInterval(() => this.#tick(), TICK_MS);
     this.#recoveryTimer = setInterval(() => this.#recoverLoss(), RECOVERY_TICK_MS);
@@ -596,18 +648,17 @@ export class MediaSession extends Emitter<MediaSessionEvents> {
   async #startAudio(): Promise<boolean> {
     if (this.#local.audioError) return false;
     const options = this.#audioOptions;
+    const prepared = this.#preparedAudio;
+    this.#preparedAudio = undefined;
+    const make = () =>
+      prepareAudio({ workletBase: options.workletBase, lowLatencyOutput: this.#lowLatencyOutput });
     try {
-      const context = new AudioContext({
-        sampleRate: OPUS_CLOCK_RATE,
-        latencyHint: this.#lowLatencyOutput ? 0 : "interactive",
-      });
+      const context = await (prepared ? prepared.catch(make) : make());
+      if (this.#closed) {
+        context.close().catch(() => {});
+        return false;
+      }
       this.#context = context;
-      const base = options.workletBase ?? "/worklets/";
-      await Promise.all([
-        context.audioWorklet.addModule(`${base}capture.js`),
-        context.audioWorklet.addModule(`${base}playback.js`),
-      ]);
-      if (this.#closed) return false;
       this.#playback = new AudioPlayback(context, options.playout);
       this.#playback.onStats = (stats) => this.#playbackReport(stats);
       const blocked = () => {
@@ -654,6 +705,13 @@ export class MediaSession extends Emitter<MediaSessionEvents> {
     if (this.#closed) return;
     const size = packet.payload.length;
     this.#receiveBits.add(size * 8, arrivalMs);
+    this.#estimator.packet(
+      packet.ssrc,
+      packet.sequenceNumber,
+      size,
+      readCaptureTime(packet.extension),
+      performance.timeOrigin + arrivalMs,
+    );
     const kind = packet.payloadType === PT_VP8
       ? "video"
       : packet.payloadType === PT_OPUS || packet.payloadType === PT_RED
@@ -720,6 +778,8 @@ export class MediaSession extends Emitter<MediaSessionEvents> {
         this.#videoSender?.requestKeyframe();
       } else if (packet.type === "nack" && packet.mediaSsrc === this.#ssrcs.videoSsrc) {
         this.#videoSender?.resend(packet.lost);
+      } else if (packet.type === "remb" && packet.ssrcs.includes(this.#ssrcs.videoSsrc)) {
+        this.#videoSender?.setTargetBitrate(packet.bitrate);
       }
     }
   }
@@ -751,6 +811,7 @@ export class MediaSession extends Emitter<MediaSessionEvents> {
     this.#watchOutput(now);
     const report = ++this.#ticks % TICKS_PER_REPORT === 0;
     if (report) this.#sendReceiverReports(now);
+    this.#sendEstimate(now);
     if (report && this.#ticks % (2 * TICKS_PER_REPORT) === 0) this.#pingRtt();
     this.#snapshot = this.#takeSnapshot(now);
     this.#publishDebug(now);
@@ -794,6 +855,23 @@ export class MediaSession extends Emitter<MediaSessionEvents> {
     this.#transport.send(
       writeReceiverReport({ ssrc: this.#ssrcs.audioSsrc, reports: reports.slice(0, 31) }),
     );
+  }
+
+  /**
+   * Tells the senders what this page's link carries (a REMB naming the video streams it
+   * receives): every second, and at once when the estimate fell by a tenth.
+   */
+  #sendEstimate(now: number): void {
+    const bps = this.#estimator.update(performance.timeOrigin + now);
+    if (bps === null) return;
+    const last = this.#rembSent;
+    if (last && bps > last.bps * 0.9 && now - last.at < 1000) return;
+    this.#rembSent = { bps, at: now };
+    this.#transport.send(writeRemb({
+      senderSsrc: this.#ssrcs.videoSsrc,
+      bitrate: bps,
+      ssrcs: [...this.#videoReceivers.keys()].slice(0, 32),
+    }));
   }
 
   #pingRtt(): void {
@@ -897,7 +975,10 @@ export class MediaSession extends Emitter<MediaSessionEvents> {
         videoEncodeMs: video?.encodeMs ?? 0,
         audioEncodeMs: audio?.encodeMs ?? 0,
         audioTrimmedMs: audio?.trimmedMs ?? 0,
+        videoTargetBitrate: video?.targetBitrate ?? 0,
+        videoBitrateChanges: video?.bitrateChanges ?? 0,
       },
+      link: this.#estimator.stats,
       local: { mic: this.#local.mic.status, camera: this.#local.camera.status },
       delayLog: this.#delayLog,
       rttMs: this.#rttMs,

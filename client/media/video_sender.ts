@@ -79,6 +79,10 @@ export interface VideoSenderStats {
   framesSkipped: number;
   /** Packets sent again on a NACK. */
   packetsResent: number;
+  /** Times the encoder's bitrate was changed on the receivers' word (REMB). */
+  bitrateChanges: number;
+  /** What the encoder is set to now, bit/s. */
+  targetBitrate: number;
   /** Encoded frames per second (last second). */
   fps: number;
   /** Bits per second sent (last second), headers included. */
@@ -89,6 +93,38 @@ export interface VideoSenderStats {
   height: number;
 }
 
+/** Least bitrate a sender's encoder is set to, whatever its receivers ask, bit/s. */
+export const MIN_VIDEO_BITRATE = 50_000;
+
+/**
+ * The scale of the camera's picture the encoder sends at `bps`: 1 from 300 kbit/s, 3/4
+ * (480x270 of a 640x360 camera) from 150, 1/2 below; to go back up the bitrate must be 20%
+ * past the step, so that a bitrate hovering at one does not resize (each resize is a
+ * keyframe). At 75 kbit/s a 640x360 keyframe takes 2 s of the stream; a 320x180 one a
+ * quarter of that, and the picture is sharper for it (Chromium's own steps for VP8 are
+ * alike: 480x270 at ~270 kbit/s).
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * assert.equal(scaleForBitrate(800_000, 1), 1);
+ * assert.equal(scaleForBitrate(200_000, 1), 0.75);
+ * assert.equal(scaleForBitrate(320_000, 0.75), 0.75); // not yet 20% past 300
+ * assert.equal(scaleForBitrate(100_000, 0.75), 0.5);
+ * ```
+ */
+export function scaleForBitrate(bps: number, current: number): number {
+  const steps: [number, number][] = [[300_000, 1], [150_000, 0.75]];
+  for (const [from, scale] of steps) {
+    const need = scale > current ? from * 1.2 : from;
+    if (bps >= need) return scale;
+  }
+  return 0.5;
+}
+
+/** A side of the picture at `scale`, even (VP8's chroma is half the size). */
+const scaled = (side: number, scale: number) => Math.max(2, 2 * Math.round((side * scale) / 2));
+
 /** Encodes one camera track to VP8 RTP. */
 export class VideoSender {
   readonly track: MediaStreamTrack;
@@ -96,13 +132,18 @@ export class VideoSender {
   readonly #transport: PacketSink;
   /** The last packets sent, for the NACKs of the server (upstream) or, in P2P, of the peer. */
   readonly #history = new PacketHistory();
-  readonly #bitrate: number;
+  /** The most this sender sends, bit/s (its option). */
+  readonly #maxBitrate: number;
+  /** What the encoder is set to now: the most, or less when the receivers asked (REMB). */
+  #bitrate: number;
   readonly #framerate: number;
   readonly #keyframes: KeyframeSchedule;
   readonly #onError: (error: Error) => void;
   #reader: ReadableStreamDefaultReader<VideoFrame> | null = null;
   #encoder: VideoEncoder | null = null;
   #size = { width: 0, height: 0 };
+  /** The scale of the camera's picture sent (scaleForBitrate). */
+  #scale = 1;
   #pictureId = Math.floor(Math.random() * 0x8000);
   /** Capture time (ms since the epoch) by frame timestamp (µs), until encoded. */
   #captures = new Map<number, number>();
@@ -118,13 +159,15 @@ export class VideoSender {
     keyframes: 0,
     framesSkipped: 0,
     packetsResent: 0,
+    bitrateChanges: 0,
   };
 
   constructor(options: VideoSenderOptions) {
     this.track = options.track;
     this.#stream = options.stream;
     this.#transport = options.transport;
-    this.#bitrate = options.bitrate ?? 800_000;
+    this.#maxBitrate = this.#bitrate = options.bitrate ?? 800_000;
+    this.#scale = scaleForBitrate(this.#bitrate, 1);
     this.#framerate = options.framerate ?? 30;
     this.#keyframes = new KeyframeSchedule(options.keyframeIntervalMs ?? 3000);
     this.#onError = options.onError ?? ((e) => console.error("video sender:", e));
@@ -139,6 +182,30 @@ export class VideoSender {
    */
   requestKeyframe(): void {
     this.#keyframes.request();
+  }
+
+  /**
+   * The receivers' links take at most `bps` (a REMB from the server, or in P2P from the
+   * peer): the encoder is set to that, within [{@linkcode MIN_VIDEO_BITRATE}, the sender's
+   * own bitrate]. A change under 5% is ignored. Chromium keeps the encoder's state when only
+   * the bitrate changes: no keyframe. Below 300 kbit/s the picture is sent smaller
+   * ({@linkcode scaleForBitrate}), from a keyframe.
+   */
+  setTargetBitrate(bps: number): void {
+    if (this.#closed || !Number.isFinite(bps)) return;
+    const target = Math.round(Math.max(MIN_VIDEO_BITRATE, Math.min(this.#maxBitrate, bps)));
+    if (Math.abs(target - this.#bitrate) < this.#bitrate * 0.05) return;
+    this.#bitrate = target;
+    this.#counters.bitrateChanges++;
+    const scale = scaleForBitrate(target, this.#scale);
+    const resized = scale !== this.#scale;
+    this.#scale = scale;
+    const encoder = this.#encoder;
+    if (encoder && encoder.state === "configured") {
+      encoder.configure(this.#config(this.#size));
+      // A new size starts from a keyframe (a decoder can take a new size only there).
+      if (resized) this.#keyframes.force();
+    }
   }
 
   /**
@@ -157,11 +224,12 @@ export class VideoSender {
     const now = performance.now();
     return {
       ...this.#counters,
+      targetBitrate: this.#bitrate,
       fps: this.#fps.rate(now),
       bitrate: this.#bits.rate(now),
       encodeMs: this.#encodeMs,
-      width: this.#size.width,
-      height: this.#size.height,
+      width: this.#size.width && scaled(this.#size.width, this.#scale),
+      height: this.#size.height && scaled(this.#size.height, this.#scale),
     };
   }
 
@@ -224,18 +292,26 @@ export class VideoSender {
         if (this.#encoder === encoder) this.#encoder = null;
       },
     });
-    encoder.configure({
-      codec: "vp8",
-      width,
-      height,
-      bitrate: this.#bitrate,
-      framerate: this.#framerate,
-      latencyMode: "realtime",
-    });
+    encoder.configure(this.#config({ width, height }));
     this.#encoder = encoder;
     this.#size = { width, height };
     this.#keyframes.force();
     return encoder;
+  }
+
+  /** The encoder's settings for camera frames of `size`: scaled (the encoder resizes). */
+  #config(size: { width: number; height: number }): VideoEncoderConfig {
+    return {
+      codec: "vp8",
+      width: scaled(size.width, this.#scale),
+      height: scaled(size.height, this.#scale),
+      bitrate: this.#bitrate,
+      // Constant: Chromium's VP8 encoder then follows a new bitrate given to configure() at
+      // once (variable kept sending 140-150 kbit/s when set from 800 to 100).
+      bitrateMode: "constant",
+      framerate: this.#framerate,
+      latencyMode: "realtime",
+    };
   }
 
   #closeEncoder(): void {

@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { KeyframeSchedule, MIN_KEYFRAME_GAP_MS } from "./keyframe_schedule.ts";
 import { RtpStream } from "./rtp_stream.ts";
-import { VideoSender } from "./video_sender.ts";
+import { scaleForBitrate, VideoSender } from "./video_sender.ts";
 
 /** A VP8 encoder that records which frames it was asked to make keyframes. */
 class FakeEncoder {
@@ -86,4 +86,17 @@ Deno.test("KeyframeSchedule: first frame, requests paced, the interval, a new en
   s.request();
   assert.equal(s.next(Number.NaN), true);
   assert.equal(s.next(3033), false, "a bad time leaves the pacing as it was");
+});
+
+Deno.test("scaleForBitrate: smaller pictures at lower bitrates, and up again only 20% past a step", () => {
+  assert.equal(scaleForBitrate(800_000, 1), 1);
+  assert.equal(scaleForBitrate(299_000, 1), 0.75);
+  assert.equal(scaleForBitrate(149_000, 0.75), 0.5);
+  assert.equal(scaleForBitrate(50_000, 1), 0.5);
+  // Hovering near a step does not resize.
+  assert.equal(scaleForBitrate(170_000, 0.5), 0.5);
+  assert.equal(scaleForBitrate(180_000, 0.5), 0.75);
+  assert.equal(scaleForBitrate(350_000, 0.75), 0.75);
+  assert.equal(scaleForBitrate(360_000, 0.75), 1);
+  assert.equal(scaleForBitrate(360_000, 0.5), 1);
 });

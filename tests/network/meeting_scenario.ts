@@ -10,8 +10,9 @@
  *
  * Flags: `--delay=25 --jitter=8 --loss=1` (per packet, each way), `--seconds=10` (the
  * measurement window, after `--warmup=5`), `--pages=3|2`, `--transport=webtransport|websocket`
- * (the relay's carrier), and `--down=ADDRESS=KBIT` to cap one page's downlink (that page joins
- * through ADDRESS, one of 127.0.0.0/8, so its packets can be told apart).
+ * (the relay's carrier), and `--down=ADDRESS=KBIT` to cap the last page's downlink: that page
+ * reaches the server at ADDRESS, one of 127.0.0.0/8 (the server then listens on every address
+ * of the namespace's loopback), so its packets can be told apart (netsim's `down`).
  *
  * Prints its figures as JSON on the last line (see `NetworkFigures`).
  *
@@ -21,7 +22,7 @@
 import { parseArgs } from "node:util";
 import type { Page } from "playwright-core";
 import { joinPage, launchBrowser } from "../support/browser.ts";
-import { startImpairment } from "../support/impaired_network.ts";
+import { inPrivateNetworkNamespace, startImpairment } from "../support/impaired_network.ts";
 import { testServer } from "../support/server.ts";
 import { waitFor } from "../support/wait.ts";
 
@@ -70,6 +71,12 @@ interface PageReading {
   /** Audio frames that came only as the redundant copy (RED) in the next packet. */
   recovered: number;
   keyframesSent: number;
+  /** The page's video encoder bitrate now, and what it sends, bit/s. */
+  targetBitrate: number;
+  sendBitrate: number;
+  /** The page's estimate of its link (REMB), bit/s, and how often it found it overused. */
+  linkEstimate: number;
+  overuses: number;
   audio: number[];
   audioArrival: number[];
   audioPlayout: number[];
@@ -111,6 +118,10 @@ function read(page: Page): Promise<PageReading> {
       // deno-lint-ignore no-explicit-any
       recovered: (s?.audio?.receivers ?? []).reduce((n: number, r: any) => n + r.recovered, 0),
       keyframesSent: s?.send?.keyframes ?? 0,
+      targetBitrate: s?.send?.videoTargetBitrate ?? 0,
+      sendBitrate: s?.send?.videoBitrate ?? 0,
+      linkEstimate: s?.link?.estimateBps ?? 0,
+      overuses: s?.link?.overuses ?? 0,
       audio: [...(s?.delayLog?.audio ?? [])],
       audioArrival: [...(s?.delayLog?.audioArrival ?? [])],
       audioPlayout: [...(s?.delayLog?.audioPlayout ?? [])],
@@ -135,7 +146,11 @@ if (args.down) {
   down = { address, kbit: Number(kbit) };
 }
 {
-  await using server = await testServer();
+  // A page told apart by the address it reaches the server at needs the server on all of them
+  // (only ever inside a private namespace, where loopback is all there is).
+  if (down && !inPrivateNetworkNamespace()) throw new Error("--down runs only in a namespace");
+  await using server = await testServer(down ? { hostname: "0.0.0.0" } : {});
+  const url = `http://127.0.0.1:${server.port}/`;
   const ports = [server.port, server.quicPort!].filter((p) => p);
   const match: string[][] = [];
   for (const port of ports) {
@@ -155,7 +170,7 @@ if (args.down) {
     match,
   });
   try {
-    const created = await (await fetch(`${server.url}api/meetings`, {
+    const created = await (await fetch(`${url}api/meetings`, {
       method: "POST",
       headers: { "content-type": "application/json" },
       body: JSON.stringify({ title: "Impaired", name: "Host" }),
@@ -164,9 +179,7 @@ if (args.down) {
     const pages: Page[] = [];
     for (const [i, name] of NAMES.entries()) {
       // The last page joins through its own address when its downlink is capped.
-      const base = down && i === NAMES.length - 1
-        ? server.url.replace("127.0.0.1", down.address)
-        : server.url;
+      const base = down && i === NAMES.length - 1 ? `http://${down.address}:${server.port}/` : url;
       pages.push(
         await joinPage(
           await browser.newContext(),
@@ -200,7 +213,7 @@ if (args.down) {
       // Pages start on the WebTransport unless told otherwise; one whose session did not come
       // up on the lossy path falls back and tries again every 15 s.
       await waitFor(async () => {
-        const m = (await (await fetch(`${server.url}api/meetings/${created.id}`)).json()).media;
+        const m = (await (await fetch(`${url}api/meetings/${created.id}`)).json()).media;
         return m.transports.webtransport === NAMES.length;
       }, { what: "every page on the WebTransport", timeoutMs: 40_000, intervalMs: 250 });
     }
@@ -211,7 +224,7 @@ if (args.down) {
       intervalMs: 200,
     });
     const before = await Promise.all(pages.map(read));
-    const media0 = (await (await fetch(`${server.url}api/meetings/${created.id}`)).json()).media;
+    const media0 = (await (await fetch(`${url}api/meetings/${created.id}`)).json()).media;
     const end = performance.now() + WINDOW_S * 1000;
     await waitFor(() => performance.now() >= end, {
       what: "the measurement window",
@@ -219,7 +232,7 @@ if (args.down) {
       intervalMs: 200,
     });
     const after = await Promise.all(pages.map(read));
-    const media1 = (await (await fetch(`${server.url}api/meetings/${created.id}`)).json()).media;
+    const media1 = (await (await fetch(`${url}api/meetings/${created.id}`)).json()).media;
     const perPage = pages.map((_, i) => {
       const a = before[i], b = after[i];
       const seconds = (b.at - a.at) / 1000;
@@ -273,6 +286,12 @@ if (args.down) {
           recovered: b.recovered - a.recovered,
         },
         keyframesPerMinute: ((b.keyframesSent - a.keyframesSent) / seconds) * 60,
+        rate: {
+          targetKbps: Math.round(b.targetBitrate / 1000),
+          sendKbps: Math.round(b.sendBitrate / 1000),
+          linkEstimateKbps: Math.round(b.linkEstimate / 1000),
+          overuses: b.overuses - a.overuses,
+        },
         audioP50: quantile(audio, 0.5),
         audioP95: quantile(audio, 0.95),
         audioArrivalP50: quantile(arrival, 0.5),
