@@ -9,7 +9,9 @@
  *   clock, whose offset cancels). The least delay of the last 200 ms above that is what the
  *   queue adds: jitter only ever adds delay, so the least of many packets sees through it,
  *   while a queue in front of a slow link delays them all. The link's figure is the least
- *   of its streams';
+ *   of its streams', and it must stay above 40 ms for half a second: a sender's encoder that
+ *   falls behind for a moment (a keyframe, a busy CPU) delays its capture-to-arrival too, and
+ *   one such moment at a join had held every sender at 60 kbit/s for half a minute;
  * - loss: more than 10% of the packets of the last second missing (tail drops of a full queue).
  *
  * Until the first overuse the estimate is `maxBps`: a link that never queued constrains no
@@ -37,6 +39,8 @@
 
 /** Queueing delay (least delay of the last 200 ms above that of the last 10 s) that means overuse, ms. */
 export const OVERUSE_QUEUE_MS = 40;
+/** How long the queueing delay must stay above OVERUSE_QUEUE_MS to mean overuse, ms. */
+export const OVERUSE_FOR_MS = 500;
 /** Share of the last second's packets missing that means overuse. */
 export const OVERUSE_LOSS = 0.1;
 /** The estimate after an overuse, as a share of what arrived. */
@@ -122,6 +126,8 @@ export class ReceiveEstimator {
   #windowStartMs: number | null = null;
   #loss = 0;
   #queueMs: number | null = null;
+  /** Since when the queue has been above the overuse threshold (null: it is not). */
+  #queuedSince: number | null = null;
   #lastUpdate: number | null = null;
   #lastDecrease = -Infinity;
   #decreasedAt: number | null = null;
@@ -213,7 +219,10 @@ export class ReceiveEstimator {
       if (incoming <= 0) return null;
       this.#estimate = this.#maxBps;
     }
-    const overused = (this.#queueMs !== null && this.#queueMs > OVERUSE_QUEUE_MS) ||
+    const queued = this.#queueMs !== null && this.#queueMs > OVERUSE_QUEUE_MS;
+    if (!queued) this.#queuedSince = null;
+    else this.#queuedSince ??= nowMs;
+    const overused = (this.#queuedSince !== null && nowMs - this.#queuedSince >= OVERUSE_FOR_MS) ||
       this.#loss > OVERUSE_LOSS;
     if (overused && nowMs - this.#lastDecrease >= DECREASE_INTERVAL_MS) {
       this.#overuses++;

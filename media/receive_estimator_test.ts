@@ -108,7 +108,7 @@ Deno.test("ReceiveEstimator: when the link frees up, the estimate grows back to 
   };
   feed(400_000, 3000, () => 50);
   // A queue builds: 100 ms more delay.
-  feed(400_000, 1000, (at) => 50 + Math.min(150, (at - 3000) / 5));
+  feed(400_000, 1500, (at) => 50 + Math.min(150, (at - 3000) / 5));
   const low = estimator.estimateBps!;
   assert.ok(low < 400_000, `after the queue: ${low}`);
   // Then the link clears; the senders send what they are allowed, and are allowed more.
@@ -144,4 +144,24 @@ Deno.test("ReceiveEstimator: streams from senders whose clocks differ by seconds
   }
   assert.equal(estimator.stats.overuses, 0);
   assert.ok(estimator.stats.queueMs! <= 1, `queue ${estimator.stats.queueMs} ms`);
+});
+
+Deno.test("ReceiveEstimator: a queue that lasts under half a second (an encoder behind for a moment) is no overuse; one that lasts is", () => {
+  const estimator = new ReceiveEstimator();
+  let t = 0;
+  let seq = 0;
+  const feed = (ms: number, delay: (t: number) => number) => {
+    for (const end = t + ms; t < end; t += 10) {
+      estimator.packet(1, seq++, 1000, t, t + delay(t));
+      if (t % 250 === 0) estimator.update(t);
+    }
+  };
+  feed(3000, () => 30);
+  feed(400, () => 130); // 100 ms more for 0.4 s
+  feed(2000, () => 30);
+  assert.equal(estimator.stats.overuses, 0);
+  assert.equal(estimator.estimateBps, 20_000_000);
+  feed(1000, () => 130);
+  assert.equal(estimator.stats.overuses, 1);
+  assert.ok(estimator.estimateBps! < 1_000_000, `${estimator.estimateBps}`);
 });
