@@ -65,6 +65,8 @@ const BASE_SLOTS = 10;
  * extension, QUIC or TCP framing, UDP and IP. The link carries these too.
  */
 export const PACKET_OVERHEAD_BYTES = 60;
+/** A change of a stream's delay this large is its clock jumping, not a queue, ms. */
+const CLOCK_JUMP_MS = 10_000;
 /** Streams whose loss is followed, at most. */
 const MAX_STREAMS = 32;
 
@@ -101,6 +103,8 @@ export interface ReceiveEstimatorStats {
   loss: number;
   /** Times the link was found overused. */
   overuses: number;
+  /** Of them, those the loss alone told (the rest: the queue). */
+  lossOveruses: number;
 }
 
 interface Stream {
@@ -132,6 +136,7 @@ export class ReceiveEstimator {
   #lastDecrease = -Infinity;
   #decreasedAt: number | null = null;
   #overuses = 0;
+  #lossOveruses = 0;
 
   constructor(options: ReceiveEstimatorOptions = {}) {
     this.#minBps = options.minBps ?? 64_000;
@@ -151,12 +156,16 @@ export class ReceiveEstimator {
       queueMs: this.#queueMs,
       loss: this.#loss,
       overuses: this.#overuses,
+      lossOveruses: this.#lossOveruses,
     };
   }
 
   /**
-   * Takes one arriving RTP packet. `captureMs` is the sender's capture time of its media (ms,
-   * any clock; null when it carries none), `arrivalMs` ours.
+   * Takes one arriving RTP packet. `captureMs` is when its sender captured or sent it, ms on
+   * the sender's own clock (the capture-time extension, or an audio stream's RTP timestamp /
+   * 48: a steady clock, without a video encoder's varying delay; null when there is none);
+   * `arrivalMs` ours. A stream whose delay jumps by more than 10 s (a clock that wrapped or
+   * restarted) is measured afresh.
    */
   packet(ssrc: number, seq: number, bytes: number, captureMs: number | null, arrivalMs: number) {
     const wire = bytes + PACKET_OVERHEAD_BYTES;
@@ -173,10 +182,17 @@ export class ReceiveEstimator {
       const diff = ((seq - (stream.highest & 0xffff) + 0x8000) & 0xffff) - 0x8000;
       if (diff > 0 && diff < 3000) stream.highest += diff;
       else if (diff >= 3000 || diff < -3000) stream.highest = stream.windowStart = seq; // restarted
+      // A resend or a late packet says nothing of the queue now (a resend keeps its stamp).
+      else return;
     }
     if (captureMs === null) return;
     const delay = arrivalMs - captureMs;
     if (!Number.isFinite(delay)) return;
+    const base = stream.baseSlots.reduce((m, b) => Math.min(m, b.min), Infinity);
+    if (base < Infinity && Math.abs(delay - base) > CLOCK_JUMP_MS) {
+      stream.recent = [];
+      stream.baseSlots = [];
+    }
     stream.recent.push({ at: arrivalMs, delay });
     const slot = Math.floor(arrivalMs / 1000);
     const last = stream.baseSlots.at(-1);
@@ -222,10 +238,11 @@ export class ReceiveEstimator {
     const queued = this.#queueMs !== null && this.#queueMs > OVERUSE_QUEUE_MS;
     if (!queued) this.#queuedSince = null;
     else this.#queuedSince ??= nowMs;
-    const overused = (this.#queuedSince !== null && nowMs - this.#queuedSince >= OVERUSE_FOR_MS) ||
-      this.#loss > OVERUSE_LOSS;
+    const queueOverused = this.#queuedSince !== null && nowMs - this.#queuedSince >= OVERUSE_FOR_MS;
+    const overused = queueOverused || this.#loss > OVERUSE_LOSS;
     if (overused && nowMs - this.#lastDecrease >= DECREASE_INTERVAL_MS) {
       this.#overuses++;
+      if (!queueOverused) this.#lossOveruses++;
       this.#lastDecrease = nowMs;
       // What arrived is what the link carried (it was full): not the lowest figure seen, or
       // each overuse that lasts while the senders can go no lower would ratchet it down.

@@ -185,9 +185,8 @@ export class Router {
     this.stats.received++;
     const seq = rtpSequenceNumber(packet);
     this.#history.get(senderId)!.put(seq, packet);
-    // A keyframe answers every request so far; one held back goes when the interval ends.
+    // A keyframe answers every request so far, held ones included.
     if (keyframeStart) this.#pending.delete(senderId);
-    else if (this.#pending.has(senderId)) this.requestKeyframe(senderId, nowMs);
     for (const [receiverId, receiver] of this.#peers) {
       if (receiverId === senderId) continue;
       const waiting = this.#waiting.get(receiverId)!;
@@ -247,8 +246,8 @@ export class Router {
 
   /**
    * Asks a sender for a keyframe, at most once per interval (`force` skips that check, for
-   * new receivers). A request within the interval is held and sent with the sender's first
-   * packet after it ends, unless a keyframe came from the sender meanwhile.
+   * new receivers). A request within the interval is held and sent by the first
+   * {@linkcode tick} after it ends, unless a keyframe came from the sender meanwhile.
    */
   requestKeyframe(senderId: string, nowMs: number, force = false): void {
     if (this.#closed || !this.#peers.has(senderId)) return;
@@ -261,6 +260,14 @@ export class Router {
     this.#lastRequest.set(senderId, nowMs);
     this.stats.keyframeRequests++;
     this.#requestKeyframe(senderId);
+  }
+
+  /** Sends the keyframe requests held back whose interval has ended (call it every tick). */
+  tick(nowMs: number): void {
+    for (const senderId of this.#pending) {
+      const last = this.#lastRequest.get(senderId) ?? -Infinity;
+      if (nowMs - last >= this.#intervalMs) this.requestKeyframe(senderId, nowMs);
+    }
   }
 
   /** Stops forwarding and forgets every peer. */

@@ -139,7 +139,7 @@ Deno.test("router: a receiver's resend rate follows its link (setResendRate), wi
   assert.equal(router.resend("b", "a", all, 2000), 1);
 });
 
-Deno.test("router: a keyframe request within the interval is held and sent when it ends, unless a keyframe came", () => {
+Deno.test("router: a keyframe request within the interval is held and sent by the tick after it ends, unless a keyframe came", () => {
   const requests: number[] = [];
   let now = 0;
   const router = new Router({ requestKeyframe: () => requests.push(now) });
@@ -150,7 +150,7 @@ Deno.test("router: a keyframe request within the interval is held and sent when 
   router.requestKeyframe("s", now = 3000);
   router.requestKeyframe("s", now = 3500); // held
   router.requestKeyframe("s", now = 4000); // held (one pending)
-  for (let t = 3600; t <= 5200; t += 100) router.forward("s", rtp(t / 100), false, now = t);
+  for (let t = 3600; t <= 5200; t += 100) router.tick(now = t);
   assert.deepEqual(
     requests,
     [3000, 5000],
@@ -159,6 +159,6 @@ Deno.test("router: a keyframe request within the interval is held and sent when 
   // A keyframe that comes while a request is held answers it.
   router.requestKeyframe("s", now = 5500);
   router.forward("s", rtp(60), true, now = 5600);
-  for (let t = 5700; t <= 8000; t += 100) router.forward("s", rtp(t / 100), false, now = t);
+  for (let t = 5700; t <= 8000; t += 100) router.tick(now = t);
   assert.deepEqual(requests, [3000, 5000]);
 });

@@ -13,8 +13,10 @@
 
 import {
   parseExtensionElements,
+  parseRtp,
   type RtpHeaderExtension,
   writeOneByteExtensions,
+  writeRtp,
 } from "../media/rtp.ts";
 
 /** RTP payload type of Opus audio: 48 kHz, mono, 20 ms frames (RFC 7587). */
@@ -40,6 +42,17 @@ export const AUDIO_FRAME_MS = 20;
  * oldest capture time among the frames mixed.
  */
 export const EXT_CAPTURE_TIME = 1;
+
+/**
+ * RFC 8285 one-byte extension id carrying the server's send time: 4 bytes, big-endian, the
+ * server's media clock in 1/16 ms, modulo 2^32 (it wraps every 3.1 days). The server stamps
+ * it on each media packet it sends (a resend keeps the first stamp). A receiver reads its
+ * own link's queue from it (rate control): unlike the capture time, it leaves out the
+ * sender's encoder, uplink and the server's buffers.
+ */
+export const EXT_SEND_TIME = 2;
+/** Units of {@linkcode EXT_SEND_TIME} per millisecond. */
+const SEND_TIME_UNITS_PER_MS = 16;
 
 /**
  * UDP binding: a client that joined over the control WebSocket proves its seat from a UDP
@@ -180,4 +193,59 @@ export function readCaptureTime(extension: RtpHeaderExtension | null): number | 
   if (!value || value.length !== 8) return null;
   const ms = new DataView(value.buffer, value.byteOffset, 8).getFloat64(0);
   return Number.isFinite(ms) ? ms : null;
+}
+
+/**
+ * The packet again with the send time `sendMs` (ms, the sender's clock) in its header
+ * extension ({@linkcode EXT_SEND_TIME}), other elements kept: a new buffer. A packet that is
+ * no RTP, or whose extension block cannot take it (two-byte form elements the one-byte form
+ * cannot carry), is returned as it was.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { parseRtp, writeRtp } from "../media/rtp.ts";
+ *
+ * const packet = writeRtp({
+ *   payloadType: PT_OPUS, sequenceNumber: 1, timestamp: 960, ssrc: 7,
+ *   extension: captureTimeExtension(1_700_000_000_000), payload: new Uint8Array(3),
+ * });
+ * const stamped = parseRtp(withSendTime(packet, 1234.5));
+ * assert.ok(stamped.ok);
+ * assert.equal(readSendTime(stamped.packet.extension), 1234.5);
+ * assert.equal(readCaptureTime(stamped.packet.extension), 1_700_000_000_000);
+ * ```
+ */
+export function withSendTime(bytes: Uint8Array, sendMs: number): Uint8Array {
+  const parsed = parseRtp(bytes);
+  if (!parsed.ok) return bytes;
+  const packet = parsed.packet;
+  const elements = packet.extension
+    ? parseExtensionElements(packet.extension)
+    : new Map<number, Uint8Array>();
+  if (!elements) return bytes;
+  const stamp = new Uint8Array(4);
+  new DataView(stamp.buffer).setUint32(0, Math.round(sendMs * SEND_TIME_UNITS_PER_MS) >>> 0);
+  elements.set(EXT_SEND_TIME, stamp);
+  try {
+    return writeRtp({ ...packet, extension: writeOneByteExtensions(elements) });
+  } catch {
+    return bytes; // an element the one-byte form cannot carry
+  }
+}
+
+/**
+ * The server's send time carried by a packet's extension block ({@linkcode EXT_SEND_TIME}),
+ * ms modulo 2^32 / 16, or null.
+ *
+ * @example
+ * ```ts
+ * readSendTime(null); // null
+ * ```
+ */
+export function readSendTime(extension: RtpHeaderExtension | null): number | null {
+  if (!extension) return null;
+  const value = parseExtensionElements(extension)?.get(EXT_SEND_TIME);
+  if (!value || value.length !== 4) return null;
+  return new DataView(value.buffer, value.byteOffset, 4).getUint32(0) / SEND_TIME_UNITS_PER_MS;
 }

@@ -30,7 +30,7 @@ import { BitrateAllocator } from "../media/bitrate_allocator.ts";
 import { isRtcp, parseRtp, setRtpSsrc } from "../media/rtp.ts";
 import { Router } from "../media/router.ts";
 import { isVp8KeyframeStart } from "../media/vp8.ts";
-import { PT_OPUS, PT_RED, PT_VP8 } from "../protocol/media.ts";
+import { PT_OPUS, PT_RED, PT_VP8, withSendTime } from "../protocol/media.ts";
 import { opusFrames } from "../media/red.ts";
 import { MediaClock } from "./media_clock.ts";
 import type { MediaTransport } from "./media_transport.ts";
@@ -212,6 +212,7 @@ export class MediaRoom {
         congested: () => (current()?.queuedBytes() ?? 0) > limit,
       }, this.#clock.now());
       this.#mixer.addParticipant(participantId, (packet) => {
+        packet = withSendTime(packet, this.#clock.now());
         current()?.send(packet);
         counters.audio.packets++;
         counters.audio.bytes += packet.length;
@@ -294,7 +295,7 @@ export class MediaRoom {
       if (keyframeStart) upstream.forgetBefore(packet.sequenceNumber);
       this.#videoSentAt.set(participantId, now);
       setRtpSsrc(bytes, participant.videoSsrc);
-      this.#router.forward(participantId, bytes, keyframeStart, now);
+      this.#router.forward(participantId, withSendTime(bytes, now), keyframeStart, now);
       this.#syncRouterDrops();
     } else if (packet.payloadType === PT_OPUS || packet.payloadType === PT_RED) {
       // RED: the previous frame, then this one; the buffer drops a frame it already has.
@@ -329,6 +330,7 @@ export class MediaRoom {
     if (this.#closed) return;
     const levels = this.#mixer.tick(now);
     this.#askUpstream(now);
+    this.#router.tick(now);
     ++this.#ticks;
     if (this.#ticks % LEVELS_EVERY_TICKS === 0) this.#options.onLevels?.(levels);
     if (this.#ticks % RATES_EVERY_TICKS === 0) this.#adviseSenders(now);

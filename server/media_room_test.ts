@@ -5,7 +5,7 @@ import { parseRtp, type RtpPacket, writeRtp } from "../media/rtp.ts";
 import { createOpusEncoder } from "../media/opus.ts";
 import { createOpusDecoder } from "../media/opus.ts";
 import { packetizeVp8 } from "../media/vp8.ts";
-import { PT_OPUS, PT_RED, PT_VP8 } from "../protocol/media.ts";
+import { PT_OPUS, PT_RED, PT_VP8, readSendTime } from "../protocol/media.ts";
 import { ManualClock } from "../util/clock.ts";
 import { fakeCodecs, FakeTransport, testMeeting } from "./_testing.ts";
 import { MediaClock } from "./media_clock.ts";
@@ -181,7 +181,11 @@ Deno.test("media room: video goes to every other seat stamped with the sender's 
   assert.equal(videoOf(a).length, 0, "not back to the sender");
   const toBob = videoOf(b);
   assert.ok(toBob.length >= 3);
-  for (const p of toBob) assert.equal(p.ok && p.packet.ssrc, ann.videoSsrc);
+  for (const p of toBob) {
+    assert.equal(p.ok && p.packet.ssrc, ann.videoSsrc);
+    // Stamped with the server's send time (receivers read their link's queue from it).
+    assert.equal(p.ok && readSendTime(p.packet.extension), time.now());
+  }
   assert.equal(videoOf(c).length, toBob.length);
   // Cy's transport backs up: the router reads queuedBytes and drops Cy's video.
   time.advance(2100); // past the keyframe requests of the joins (one per 2 s per sender)
@@ -268,6 +272,10 @@ Deno.test("media room: the media clock mixes: a speaker is heard by the others t
   const mixTo = (id: string) =>
     mixesOf(transports.get(id)! as FakeTransport, meeting.mixSsrc).length;
   assert.ok(mixTo(bob.id) >= 20, `Bob got ${mixTo(bob.id)} mixes`);
+  const sendTimes = mixesOf(transports.get(bob.id)! as FakeTransport, meeting.mixSsrc).map((p) =>
+    readSendTime(p.extension)
+  );
+  assert.ok(sendTimes.every((t, i) => t !== null && (i === 0 || t > sendTimes[i - 1]!)));
   assert.ok(mixTo(cy.id) >= 20);
   assert.ok(media.mixerStats.decodes > 0);
   media.close();

@@ -414,14 +414,23 @@ Deno.test("plain-RTP seats are capped per meeting", async () => {
   const { MAX_RTP_SEATS_PER_MEETING } = await import("../server/udp_endpoint.ts");
   await using server = await testServer();
   const meeting = await createMeeting(server, "Many");
+  // Seat ports: any but the server's own (those are refused for another reason).
+  const own = new Set([server.port, server.udpPort, server.quicPort]);
+  const ports: number[] = [];
+  for (let port = 45000; ports.length <= MAX_RTP_SEATS_PER_MEETING; port++) {
+    if (!own.has(port)) ports.push(port);
+  }
   for (let i = 0; i < MAX_RTP_SEATS_PER_MEETING; i++) {
     const res = await addRtp(server, meeting.id, meeting.token, {
       ip: "127.0.0.1",
-      port: 45000 + i,
+      port: ports[i],
     });
     assert.equal(res.status, 201, `seat ${i}: ${JSON.stringify(res.json)}`);
   }
-  const over = await addRtp(server, meeting.id, meeting.token, { ip: "127.0.0.1", port: 46000 });
+  const over = await addRtp(server, meeting.id, meeting.token, {
+    ip: "127.0.0.1",
+    port: ports[MAX_RTP_SEATS_PER_MEETING],
+  });
   assert.equal(over.status, 429);
   assert.equal(over.json.error.code, "limit_reached");
 });

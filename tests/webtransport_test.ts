@@ -83,6 +83,8 @@ Deno.test("webtransport: a bound session carries the seat's RTCP both ways and a
   );
   try {
     assert.equal(annJoin.media.webTransport?.port, server.quicPort);
+    const bobPlis: Uint8Array[] = [];
+    bob.on("media", (b) => bobPlis.push(b));
     const wt = await openSession(server, annJoin);
     const early = wt.datagrams.writable.getWriter();
     await early.write(writePli({ senderSsrc: 1, mediaSsrc: bobJoin.media.videoSsrc }));
@@ -98,15 +100,18 @@ Deno.test("webtransport: a bound session carries the seat's RTCP both ways and a
       udp: 0,
       webtransport: 1,
     });
-    // Ann (WebTransport) asks Bob (WebSocket) for a keyframe (after the server's own request
-    // at the bind: one PLI per 500 ms per sender), and Bob asks Ann.
-    const bobGot: Uint8Array[] = [];
-    bob.on("media", (b) => bobGot.push(b));
-    await new Promise((resolve) => setTimeout(resolve, 600));
-    const before = bobGot.length;
+    // Ann (WebTransport) asks Bob (WebSocket) for a keyframe, and Bob asks Ann. The server
+    // asked each for one when the other joined; a sender is asked at most once per 2 s, and a
+    // request within that goes when the 2 s are up.
+    const isPli = (b: Uint8Array) => {
+      const r = parseRtcp(b);
+      return r.ok && r.packets.some((p) => p.type === "pli");
+    };
+    await bob.request({ type: "ping" }); // what the server sent Bob before has arrived
+    const before = bobPlis.filter(isPli).length;
     const received = server.hub.findRoom(meetingId)!.media.counters.received.packets;
     await early.write(writePli({ senderSsrc: 1, mediaSsrc: bobJoin.media.videoSsrc }));
-    await waitFor(() => bobGot.length > before, { what: "Bob gets the PLI" });
+    await waitFor(() => bobPlis.filter(isPli).length > before, { what: "Bob gets Ann's PLI" });
     assert.equal(server.hub.findRoom(meetingId)!.media.counters.received.packets, received + 1);
     const reader = wt.datagrams.readable.getReader();
     bob.sendBinary(writePli({ senderSsrc: 2, mediaSsrc: annJoin.media.videoSsrc }));

@@ -46,6 +46,7 @@ import {
   PT_RED,
   PT_VP8,
   readCaptureTime,
+  readSendTime,
   VIDEO_CLOCK_RATE,
 } from "../../protocol/media.ts";
 import { Emitter } from "../../util/emitter.ts";
@@ -705,18 +706,23 @@ export class MediaSession extends Emitter<MediaSessionEvents> {
     if (this.#closed) return;
     const size = packet.payload.length;
     this.#receiveBits.add(size * 8, arrivalMs);
-    this.#estimator.packet(
-      packet.ssrc,
-      packet.sequenceNumber,
-      size,
-      readCaptureTime(packet.extension),
-      performance.timeOrigin + arrivalMs,
-    );
     const kind = packet.payloadType === PT_VP8
       ? "video"
       : packet.payloadType === PT_OPUS || packet.payloadType === PT_RED
       ? "audio"
       : null;
+    // The link's queue is read from each packet's delay against the clock of the hop's
+    // sender: the server's send time in relay mode; in P2P, audio's RTP timestamp (a steady
+    // capture clock) and video's capture time. A capture time also carries the encoder's
+    // varying delay, which on a busy machine read as a queue of 0.5-0.9 s.
+    this.#estimator.packet(
+      packet.ssrc,
+      packet.sequenceNumber,
+      size,
+      readSendTime(packet.extension) ??
+        (kind === "audio" ? packet.timestamp / 48 : readCaptureTime(packet.extension)),
+      performance.timeOrigin + arrivalMs,
+    );
     if (kind === null) return;
     let seen = this.#ssrcsSeen.get(packet.ssrc);
     if (!seen && this.#ssrcsSeen.size < MAX_SSRCS_COUNTED) {
