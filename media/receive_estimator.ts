@@ -12,12 +12,15 @@
  *   of its streams', and it must stay above 40 ms for half a second: a sender's encoder that
  *   falls behind for a moment (a keyframe, a busy CPU) delays its capture-to-arrival too, and
  *   one such moment at a join had held every sender at 60 kbit/s for half a minute;
- * - loss: more than 10% of the packets of the last second missing (tail drops of a full queue).
+ * - loss: more than 10% of the packets missing in each of the last two seconds (tail drops of
+ *   a full queue; one lossy second is as often a carrier change or a busy moment).
  *
  * Until the first overuse the estimate is `maxBps`: a link that never queued constrains no
  * one (senders whose encoders send less than they may would otherwise hold each other down).
- * On an overuse, the estimate becomes 85% of what arrived in the last second, and stays
- * there for a second; then it grows by 8% a second (2% within 15% of where the last drop
+ * On a queue, the estimate becomes 85% of what arrived in the last second; on loss alone, it
+ * is first held to twice what arrives plus 100 kbit/s, then loses half the loss rate (the
+ * senders may have sent little: what arrived is not what the link carries). Either way it
+ * stays there for a second; then it grows by 8% a second (2% within 15% of where the last drop
  * happened). For 10 s after an overuse it stays within 1.5 x what arrives plus 100 kbit/s (a
  * link is only known to carry what was sent on it); past that it grows freely, which is how
  * a link that got better is found again: the senders send more until it queues, or not.
@@ -129,6 +132,8 @@ export class ReceiveEstimator {
   #receivedInWindow = 0;
   #windowStartMs: number | null = null;
   #loss = 0;
+  /** The loss of the window before. */
+  #lossBefore = 0;
   #queueMs: number | null = null;
   /** Since when the queue has been above the overuse threshold (null: it is not). */
   #queuedSince: number | null = null;
@@ -217,6 +222,7 @@ export class ReceiveEstimator {
         expected += Math.max(0, s.highest - s.windowStart);
         s.windowStart = s.highest;
       }
+      this.#lossBefore = this.#loss;
       this.#loss = expected > 0 ? Math.max(0, 1 - this.#receivedInWindow / expected) : 0;
       this.#receivedInWindow = 0;
       this.#windowStartMs = nowMs;
@@ -239,14 +245,25 @@ export class ReceiveEstimator {
     if (!queued) this.#queuedSince = null;
     else this.#queuedSince ??= nowMs;
     const queueOverused = this.#queuedSince !== null && nowMs - this.#queuedSince >= OVERUSE_FOR_MS;
-    const overused = queueOverused || this.#loss > OVERUSE_LOSS;
+    // Loss in two windows running: one lossy second is as often a carrier change or a
+    // busy moment as a full queue.
+    const lossOverused = this.#loss > OVERUSE_LOSS && this.#lossBefore > OVERUSE_LOSS;
+    const overused = queueOverused || lossOverused;
     if (overused && nowMs - this.#lastDecrease >= DECREASE_INTERVAL_MS) {
       this.#overuses++;
-      if (!queueOverused) this.#lossOveruses++;
       this.#lastDecrease = nowMs;
-      // What arrived is what the link carried (it was full): not the lowest figure seen, or
-      // each overuse that lasts while the senders can go no lower would ratchet it down.
-      this.#estimate = this.#clamp(incoming * DECREASE);
+      if (queueOverused) {
+        // What arrived is what the link carried (it was full): not the lowest figure seen,
+        // or each overuse that lasts while the senders can go no lower would ratchet it down.
+        this.#estimate = this.#clamp(incoming * DECREASE);
+      } else {
+        // Loss alone does not say the link is full (the senders may be sending little): a
+        // link that loses this much is not known to carry much more than what it carries,
+        // and each decrease takes half the loss off.
+        this.#lossOveruses++;
+        const known = Math.min(this.#estimate, incoming * 2 + 100_000);
+        this.#estimate = this.#clamp(known * (1 - this.#loss / 2));
+      }
       this.#decreasedAt = this.#estimate;
     } else if (!overused && nowMs - this.#lastDecrease >= HOLD_MS) {
       const near = this.#decreasedAt !== null && this.#estimate < this.#decreasedAt * 1.15;

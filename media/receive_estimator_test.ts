@@ -165,3 +165,27 @@ Deno.test("ReceiveEstimator: a queue that lasts under half a second (an encoder 
   assert.equal(estimator.stats.overuses, 1);
   assert.ok(estimator.estimateBps! < 1_000_000, `${estimator.estimateBps}`);
 });
+
+Deno.test("ReceiveEstimator: one lossy second is no overuse; loss in two running is, and takes the estimate near what arrives, less half the loss", () => {
+  const estimator = new ReceiveEstimator();
+  let t = 0;
+  let seq = 0;
+  // 100 packets a second of 1,000 bytes (~850 kbit/s with overhead); `lost` of each 10 dropped.
+  const feed = (ms: number, lost: number) => {
+    for (const end = t + ms; t < end; t += 10) {
+      const n = seq++;
+      if (n % 10 >= lost) estimator.packet(1, n & 0xffff, 1000, t, t + 20);
+      if (t % 250 === 0) estimator.update(t);
+    }
+  };
+  feed(3000, 0);
+  feed(1000, 3); // 30% lost for one second
+  feed(2000, 0);
+  assert.equal(estimator.stats.overuses, 0);
+  assert.equal(estimator.estimateBps, 20_000_000);
+  feed(2500, 3);
+  assert.ok(estimator.stats.lossOveruses >= 1);
+  // At most (2 x ~600 kbit/s arriving + 100) x (1 - 0.15).
+  assert.ok(estimator.estimateBps! < 1_200_000, `${estimator.estimateBps}`);
+  assert.ok(estimator.estimateBps! > 300_000, `${estimator.estimateBps}`);
+});

@@ -42,8 +42,10 @@ interface PageStats {
     /** Times a playout stream started over (re-anchored, dropping what it held). */
     restarts: number;
   };
-  send: { videoFrames: number; audioFrames: number };
+  send: { videoFrames: number; audioFrames: number; videoTargetBitrate: number };
   local: { mic: string; camera: string };
+  /** The page's estimate of its downlink (rate control). */
+  link: { estimateBps: number; overuses: number; lossOveruses: number };
 }
 
 function stats(page: Page): Promise<PageStats | null> {
@@ -76,7 +78,12 @@ function stats(page: Page): Promise<PageStats | null> {
         // deno-lint-ignore no-explicit-any
         restarts: s.audio.playout.reduce((n: number, p: any) => n + p.restarts, 0),
       },
-      send: { videoFrames: s.send.videoFrames, audioFrames: s.send.audioFrames },
+      send: {
+        videoFrames: s.send.videoFrames,
+        audioFrames: s.send.audioFrames,
+        videoTargetBitrate: s.send.videoTargetBitrate,
+      },
+      link: s.link,
       local: s.local,
     };
   });
@@ -203,7 +210,12 @@ Deno.test({
               el instanceof HTMLVideoElement ? el.videoWidth : (el as HTMLCanvasElement).width
             ),
         );
-        assert.deepEqual(sizes, [640, 640], `${names[i]}'s tiles show 640-wide video`);
+        assert.deepEqual(
+          sizes,
+          [640, 640],
+          `${names[i]}'s tiles show 640-wide video; its link: ${JSON.stringify(s.link)}, ` +
+            `what it sends: ${JSON.stringify(s.send)}`,
+        );
       }
       console.log(`video: 60 frames from each other within ${videoWindowMs} ms;`, videoFigures);
 
