@@ -15,11 +15,17 @@
  * Reports per condition and path: video frames per second per stream (mean and lowest),
  * freezes per stream-minute (Chromium's definition), keyframes per sender-minute, audio
  * concealed %, audio capture-to-speaker delay p50 / p95, video capture-to-display p50, and
- * the server's resends. The reference's delays are estimates from `getStats()` (half the
- * round trip plus the jitter buffer's mean wait), without capture, encode and output.
+ * the server's resends; with one page's downlink capped, that page's own figures. The
+ * reference's delays are estimates from `getStats()` (half the round trip plus the jitter
+ * buffer's mean wait), without capture, encode and output.
+ *
+ * Capped links: in relay mode the last page's downlink (it receives two videos and the mix)
+ * or the first page's uplink; in the reference the second page's downlink (one video and one
+ * voice) or the first's uplink. Not in P2P: its pages are told apart by neither address nor
+ * a port known beforehand.
  *
  * Usage: `./deno run -A bench/network.ts [--seconds=20] [--warmup=5] [--quick] [--json]`
- * (`--quick`: 10 s windows, the 1% condition only). About 45 s per run, 14 runs; progress on
+ * (`--quick`: 10 s windows, the 1% condition only). About 45 s per run, 20 runs; progress on
  * stderr, the report (Markdown) on stdout.
  *
  * @module
@@ -43,12 +49,18 @@ interface Condition {
   delay: number;
   jitter: number;
   loss: number;
+  /** One page's downlink (relay: the last page's; reference: the second's), kbit/s. */
+  down?: number;
+  /** One page's uplink (relay: the first page's; reference: the first's), kbit/s. */
+  up?: number;
 }
 
 const CONDITIONS: Condition[] = [
   { name: "clean loopback", delay: 0, jitter: 0, loss: 0 },
   { name: "25 +/- 8 ms, 1% loss", delay: 25, jitter: 8, loss: 1 },
   { name: "25 +/- 8 ms, 3% loss", delay: 25, jitter: 8, loss: 3 },
+  { name: "25 +/- 8 ms, one page's downlink 400 kbit/s", delay: 25, jitter: 8, loss: 0, down: 400 },
+  { name: "25 +/- 8 ms, one page's uplink 1 Mbit/s", delay: 25, jitter: 8, loss: 0, up: 1000 },
 ];
 
 /** Where the media goes, and the scenario that runs it. */
@@ -78,6 +90,7 @@ const PATHS: Path[] = [
 ];
 
 interface PageFigures {
+  name: string;
   streams: { fps: number; freezes: number }[];
   seconds: number;
   concealedPercent: number;
@@ -99,6 +112,8 @@ interface Row {
   audioP95: number;
   videoP50: number;
   resent: number;
+  /** The limited page (its downlink): fps mean, freezes per stream-minute, concealed, audio p50. */
+  limited?: { fps: number; freezes: number; concealed: number; audioP50: number | null };
 }
 
 const median = (values: (number | null)[]) => {
@@ -122,6 +137,15 @@ function impairment(condition: Condition, twoHops: boolean): string[] {
   ];
 }
 
+/** The flags that cap one page's link: relay pages reach the server at their own address. */
+function limits(condition: Condition, path: Path): string[] {
+  const reference = path.scenario === "reference_scenario.ts";
+  const out: string[] = [];
+  if (condition.down) out.push(`--down=${reference ? "" : "127.0.0.5="}${condition.down}`);
+  if (condition.up) out.push(`--up=${reference ? "" : "127.0.0.6="}${condition.up}`);
+  return out;
+}
+
 async function runOne(condition: Condition, path: Path): Promise<Row> {
   const scenario = new URL(`../tests/network/${path.scenario}`, import.meta.url).pathname;
   const out = await new Deno.Command("unshare", {
@@ -132,6 +156,7 @@ async function runOne(condition: Condition, path: Path): Promise<Row> {
       `ip link set lo up && exec "${Deno.execPath()}" run -A "${scenario}" "$@"`,
       "scenario",
       ...impairment(condition, path.twoHops ?? false),
+      ...limits(condition, path),
       ...path.flags,
       `--seconds=${args.quick ? 10 : Number(args.seconds)}`,
       `--warmup=${Number(args.warmup)}`,
@@ -158,6 +183,16 @@ async function runOne(condition: Condition, path: Path): Promise<Row> {
     audioP95: median(pages.map((p) => p.audioP95)),
     videoP50: median(pages.map((p) => p.videoP50)),
     resent: figures.server.resent,
+    limited: condition.down ? limitedPage(pages.at(-1)!) : undefined,
+  };
+}
+
+function limitedPage(page: PageFigures): Row["limited"] {
+  return {
+    fps: mean(page.streams.map((s) => s.fps)),
+    freezes: mean(page.streams.map((s) => (s.freezes / page.seconds) * 60)),
+    concealed: page.concealedPercent,
+    audioP50: page.audioP50,
   };
 }
 
@@ -166,6 +201,8 @@ for (const condition of args.quick ? [CONDITIONS[1]] : CONDITIONS) {
   for (const path of PATHS) {
     // On a clean path two hops are one: the 1-hop reference says it all.
     if (condition.loss === 0 && path.twoHops) continue;
+    // A capped link is told apart by its address on the server's side: relay mode only.
+    if ((condition.down || condition.up) && path.name === "P2P") continue;
     console.error(`[network] ${condition.name}, ${path.name}`);
     rows.push(await runOne(condition, path));
   }
@@ -188,6 +225,7 @@ if (args.json) {
           "audio delay p50 / p95",
           "video delay p50",
           "video packets resent",
+          "the capped page: fps / freezes per stream-minute / concealed / audio p50",
         ],
         rows.map((r) => [
           r.condition,
@@ -201,6 +239,10 @@ if (args.json) {
             : `${fmt(r.audioP50)} ms (est.)`,
           `${fmt(r.videoP50)} ms${r.path.startsWith("Chromium") ? " (est.)" : ""}`,
           fmt(r.resent),
+          r.limited
+            ? `${fmt(r.limited.fps, 1)} / ${fmt(r.limited.freezes, 1)} / ` +
+              `${fmt(r.limited.concealed, 1)}% / ${fmt(r.limited.audioP50 ?? NaN)} ms`
+            : "",
         ]),
       ),
     ].join("\n"),

@@ -4,7 +4,8 @@
  * link (media/receive_estimator.ts, payloads and packet overhead); the server keeps the
  * receiver's audio (the mix) out of it and shares the rest equally among the videos it
  * receives, less a tenth for their packets' overhead. A sender gets the least of
- * its receivers' shares, so that the weakest still gets every frame, within
+ * its receivers' shares, so that the weakest still gets every frame, and no more than its
+ * own uplink carries (the server's estimate of it, less its voice and a tenth), within
  * [`minBps`, `maxBps`]. An estimate older than `staleMs` no longer counts (the receiver left
  * or stopped reporting); a receiver that never reported constrains nobody.
  *
@@ -55,6 +56,7 @@ export class BitrateAllocator {
   readonly #audioBps: number;
   readonly #staleMs: number;
   #estimates = new Map<string, { bps: number; at: number }>();
+  #uplinks = new Map<string, { bps: number; at: number }>();
 
   constructor(options: BitrateAllocatorOptions = {}) {
     this.#minBps = options.minBps ?? 50_000;
@@ -72,9 +74,19 @@ export class BitrateAllocator {
     this.#estimates.set(receiverId, { bps, at: nowMs });
   }
 
-  /** Forgets a receiver (it left). */
-  remove(receiverId: string): void {
-    this.#estimates.delete(receiverId);
+  /**
+   * The server's estimate of a sender's uplink, bit/s (what arrives from it: its voice and
+   * video). Non-finite or negative values are ignored.
+   */
+  setUplinkEstimate(senderId: string, bps: number, nowMs: number): void {
+    if (!Number.isFinite(bps) || bps < 0) return;
+    this.#uplinks.set(senderId, { bps, at: nowMs });
+  }
+
+  /** Forgets a seat (it left). */
+  remove(id: string): void {
+    this.#estimates.delete(id);
+    this.#uplinks.delete(id);
   }
 
   /** The receiver's estimate if it still counts, bit/s. */
@@ -97,6 +109,12 @@ export class BitrateAllocator {
       if (from.length === 0) continue;
       const share = (0.9 * Math.max(0, bps - this.#audioBps)) / from.length;
       for (const sender of from) out.set(sender, Math.min(out.get(sender)!, share));
+    }
+    for (const sender of senders) {
+      const up = this.#uplinks.get(sender);
+      if (!up || nowMs - up.at > this.#staleMs) continue;
+      const own = 0.9 * Math.max(0, up.bps - this.#audioBps);
+      out.set(sender, Math.min(out.get(sender)!, own));
     }
     for (const [sender, bps] of out) {
       out.set(sender, Math.round(Math.max(this.#minBps, Math.min(this.#maxBps, bps))));

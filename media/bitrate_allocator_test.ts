@@ -36,3 +36,20 @@ Deno.test("BitrateAllocator: receivers that send nothing still constrain those t
   const t = allocator.targets(["ann", "viewer"], ["ann"], 0);
   assert.deepEqual([...t], [["ann", 270_000]]);
 });
+
+Deno.test("BitrateAllocator: a sender sends no more than its own uplink carries, less its voice", () => {
+  const allocator = new BitrateAllocator({ audioBps: 90_000 });
+  allocator.setUplinkEstimate("ann", 1_000_000, 0); // 0.9 x (1000 - 90) = 819 -> the most, 800
+  assert.equal(allocator.targets(["ann", "bob"], ["ann", "bob"], 0).get("ann"), 800_000);
+  allocator.setUplinkEstimate("ann", 500_000, 100); // 0.9 x (500 - 90) = 369
+  const t = allocator.targets(["ann", "bob"], ["ann", "bob"], 100);
+  assert.equal(t.get("ann"), 369_000);
+  assert.equal(t.get("bob"), 800_000, "Bob's own uplink is not Ann's");
+  // With a weaker receiver, the least of the two.
+  allocator.setEstimate("bob", 300_000, 100); // 0.9 x (300 - 90) = 189
+  assert.equal(allocator.targets(["ann", "bob"], ["ann", "bob"], 100).get("ann"), 189_000);
+  allocator.setUplinkEstimate("ann", NaN, 200);
+  allocator.remove("bob");
+  assert.equal(allocator.targets(["ann"], ["ann"], 200).get("ann"), 369_000);
+  assert.equal(allocator.targets(["ann"], ["ann"], 6000).get("ann"), 800_000, "stale");
+});

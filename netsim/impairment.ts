@@ -57,12 +57,15 @@ export interface ImpairmentOptions {
    * Rate limits towards an address, kbit/s: packets from a server port (any port when
    * `serverPorts` is empty) to that address, or from that address's server port. On loopback
    * a client always sends from 127.0.0.1: one that reaches the server at 127.0.0.5 is told
-   * apart by the server's side of its packets (they come from 127.0.0.5).
+   * apart by the server's side of its packets (they come from 127.0.0.5). A key may name a
+   * port too (`127.0.0.1:40000`): packets to that address and port (two browsers joined
+   * directly, both on 127.0.0.1); it goes before the address alone.
    */
   down?: Record<string, number>;
   /**
    * Rate limits from an address, kbit/s: packets from that address to a server port (any
-   * port when `serverPorts` is empty), or to that address's server port (as for `down`).
+   * port when `serverPorts` is empty), or to that address's server port (as for `down`). A
+   * key may name a port too (packets from that address and port).
    */
   up?: Record<string, number>;
   /** Longest queue of a rate limit, ms of bytes at its rate; past it packets are dropped. */
@@ -169,11 +172,13 @@ export class Impairment {
   #linkOf(packet: PacketInfo): RateLink | undefined {
     const ports = this.#serverPorts;
     if (this.#down.size > 0 && (ports.size === 0 || ports.has(packet.srcPort))) {
-      const link = this.#down.get(packet.dst) ?? this.#down.get(packet.src);
+      const link = this.#down.get(`${packet.dst}:${packet.dstPort}`) ??
+        this.#down.get(packet.dst) ?? this.#down.get(packet.src);
       if (link) return link;
     }
     if (this.#up.size > 0 && (ports.size === 0 || ports.has(packet.dstPort))) {
-      return this.#up.get(packet.src) ?? this.#up.get(packet.dst);
+      return this.#up.get(`${packet.src}:${packet.srcPort}`) ?? this.#up.get(packet.src) ??
+        this.#up.get(packet.dst);
     }
     return undefined;
   }

@@ -223,3 +223,21 @@ Deno.test("impairment: on loopback a client that reaches the server at its own a
   // Another client, at 127.0.0.1 both ways, is not limited.
   assert.equal(releaseAt(net.decide(down("127.0.0.1", 0))), 0);
 });
+
+Deno.test("impairment: a limit may name a port: two browsers on 127.0.0.1, one of them limited", () => {
+  const net = new Impairment({ down: { "127.0.0.1:40000": 400 }, up: { "127.0.0.1:50000": 400 } });
+  const packet = (srcPort: number, dstPort: number, atMs: number) => ({
+    ...UDP,
+    atMs,
+    sizeBytes: 1000,
+    src: "127.0.0.1",
+    dst: "127.0.0.1",
+    srcPort,
+    dstPort,
+  });
+  assert.equal(releaseAt(net.decide(packet(45000, 40000, 0))), 20); // to the limited one
+  assert.equal(releaseAt(net.decide(packet(45000, 40000, 0))), 40);
+  assert.equal(releaseAt(net.decide(packet(40000, 45000, 0))), 0); // from it: not limited
+  assert.equal(releaseAt(net.decide(packet(50000, 45000, 0))), 20); // from the other limited one
+  assert.equal(releaseAt(net.decide(packet(45000, 46000, 0))), 0);
+});

@@ -61,8 +61,8 @@ export const USAGE = `Usage: deno run -A netsim/main.ts [flags]
   --jitter MS          +/- uniform jitter, 0 to the delay (default 0)
   --loss PERCENT       random loss, 0-100 (default 0)
   --server-ports P,P   the server's ports: they tell the direction for --down and --up
-  --down ADDR=KBIT     rate limit towards ADDR, 8-10000000 kbit/s (repeatable)
-  --up ADDR=KBIT       rate limit from ADDR, 8-10000000 kbit/s (repeatable)
+  --down ADDR=KBIT     rate limit towards ADDR (or ADDR:PORT), 8-10000000 kbit/s (repeatable)
+  --up ADDR=KBIT       rate limit from ADDR (or ADDR:PORT), 8-10000000 kbit/s (repeatable)
   --queue-ms MS        a rate limit's queue, 1-10000 ms of its rate (default ${DEFAULT_QUEUE_MS})
   --queue-length N     packets the kernel may hold for netsim, 16-1000000 (default 8192)
   --seed N             seed of the random numbers, 0-4294967295 (default: random)
@@ -168,8 +168,12 @@ function rates(flag: string, specs: string[]): Record<string, number> {
   const out: Record<string, number> = {};
   for (const spec of specs) {
     const [address, kbit, ...rest] = spec.split("=");
-    if (!IPV4.test(address ?? "") || kbit === undefined || rest.length > 0) {
-      throw new FlagError(`${flag} must be ADDRESS=KBIT with an IPv4 address, got "${spec}"`);
+    const [ip, port, ...more] = (address ?? "").split(":");
+    const portOk = port === undefined || (/^\d{1,5}$/.test(port) && +port > 0 && +port < 65536);
+    if (!IPV4.test(ip) || !portOk || more.length > 0 || kbit === undefined || rest.length > 0) {
+      throw new FlagError(
+        `${flag} must be ADDRESS=KBIT or ADDRESS:PORT=KBIT with an IPv4 address, got "${spec}"`,
+      );
     }
     out[address] = number(`${flag} ${address}`, kbit, 8, 10_000_000, 0);
   }

@@ -63,6 +63,8 @@ Deno.test("netsim flags: defaults, every flag, repeated rate limits", () => {
     "127.0.0.4=800",
     "--up",
     "127.0.0.2=1000",
+    "--up",
+    "127.0.0.1:40000=300",
     "--queue-ms",
     "100",
     "--seed",
@@ -77,7 +79,7 @@ Deno.test("netsim flags: defaults, every flag, repeated rate limits", () => {
     queueMs: 100,
     serverPorts: [8000, 8443],
     down: { "127.0.0.3": 400, "127.0.0.4": 800 },
-    up: { "127.0.0.2": 1000 },
+    up: { "127.0.0.2": 1000, "127.0.0.1:40000": 300 },
   });
   assert.equal(o.seed, 42);
   assert.equal(o.stopOnEof, true);
@@ -98,6 +100,9 @@ Deno.test("netsim flags: out of bounds or malformed values are refused, naming t
     [["--down", "localhost=400"], /--down must be ADDRESS=KBIT/],
     [["--down", "127.0.0.300=400"], /--down must be ADDRESS=KBIT/],
     [["--down", "127.0.0.3"], /--down must be ADDRESS=KBIT/],
+    [["--down", "127.0.0.3:0=400"], /--down must be ADDRESS=KBIT or ADDRESS:PORT=KBIT/],
+    [["--down", "127.0.0.3:70000=400"], /--down must be ADDRESS=KBIT/],
+    [["--up", "127.0.0.3:8:9=400"], /--up must be ADDRESS=KBIT/],
     [["--server-ports", "8000,0"], /--server-ports/],
     [["--queue-ms", "0"], /--queue-ms/],
     [["--seed", "-1"], /--seed/],

@@ -44,11 +44,11 @@ export const AUDIO_FRAME_MS = 20;
 export const EXT_CAPTURE_TIME = 1;
 
 /**
- * RFC 8285 one-byte extension id carrying the server's send time: 4 bytes, big-endian, the
- * server's media clock in 1/16 ms, modulo 2^32 (it wraps every 3.1 days). The server stamps
- * it on each media packet it sends (a resend keeps the first stamp). A receiver reads its
- * own link's queue from it (rate control): unlike the capture time, it leaves out the
- * sender's encoder, uplink and the server's buffers.
+ * RFC 8285 one-byte extension id carrying the send time: 4 bytes, big-endian, the sender's
+ * clock in 1/16 ms, modulo 2^32 (it wraps every 3.1 days). Pages stamp it on what they send,
+ * and the server stamps its own on each media packet it sends (a resend keeps the first
+ * stamp). The receiver of a hop reads that hop's queue from it (rate control): unlike the
+ * capture time, it leaves out the encoder, and the earlier hops.
  */
 export const EXT_SEND_TIME = 2;
 /** Units of {@linkcode EXT_SEND_TIME} per millisecond. */
@@ -179,11 +179,22 @@ export interface SeatMedia extends MediaSsrcs {
   webTransport?: WebTransportInfo;
 }
 
-/** A header extension block carrying the capture time. */
-export function captureTimeExtension(captureMs: number): RtpHeaderExtension {
+/**
+ * A header extension block carrying the capture time, and the send time when given (ms on
+ * the sender's clock; see {@linkcode EXT_SEND_TIME}).
+ */
+export function captureTimeExtension(captureMs: number, sendMs?: number): RtpHeaderExtension {
   const bytes = new Uint8Array(8);
   new DataView(bytes.buffer).setFloat64(0, captureMs);
-  return writeOneByteExtensions([[EXT_CAPTURE_TIME, bytes]]);
+  const elements: [number, Uint8Array][] = [[EXT_CAPTURE_TIME, bytes]];
+  if (sendMs !== undefined) elements.push([EXT_SEND_TIME, sendTimeBytes(sendMs)]);
+  return writeOneByteExtensions(elements);
+}
+
+function sendTimeBytes(sendMs: number): Uint8Array {
+  const bytes = new Uint8Array(4);
+  new DataView(bytes.buffer).setUint32(0, Math.round(sendMs * SEND_TIME_UNITS_PER_MS) >>> 0);
+  return bytes;
 }
 
 /** The capture time carried by a packet's extension block, or null. */
@@ -224,9 +235,7 @@ export function withSendTime(bytes: Uint8Array, sendMs: number): Uint8Array {
     ? parseExtensionElements(packet.extension)
     : new Map<number, Uint8Array>();
   if (!elements) return bytes;
-  const stamp = new Uint8Array(4);
-  new DataView(stamp.buffer).setUint32(0, Math.round(sendMs * SEND_TIME_UNITS_PER_MS) >>> 0);
-  elements.set(EXT_SEND_TIME, stamp);
+  elements.set(EXT_SEND_TIME, sendTimeBytes(sendMs));
   try {
     return writeRtp({ ...packet, extension: writeOneByteExtensions(elements) });
   } catch {

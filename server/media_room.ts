@@ -27,10 +27,19 @@ import type { OpusDecoder, OpusEncoder } from "../media/opus.ts";
 import { NackGenerator } from "../media/nack_generator.ts";
 import { parseRtcp, writeNack, writePli, writeRemb } from "../media/rtcp.ts";
 import { BitrateAllocator } from "../media/bitrate_allocator.ts";
-import { isRtcp, parseRtp, setRtpSsrc } from "../media/rtp.ts";
+import { isRtcp, parseRtp, type RtpPacket, setRtpSsrc } from "../media/rtp.ts";
 import { Router } from "../media/router.ts";
 import { isVp8KeyframeStart } from "../media/vp8.ts";
-import { PT_OPUS, PT_RED, PT_VP8, withSendTime } from "../protocol/media.ts";
+import {
+  OPUS_CLOCK_RATE,
+  PT_OPUS,
+  PT_RED,
+  PT_VP8,
+  readCaptureTime,
+  readSendTime,
+  withSendTime,
+} from "../protocol/media.ts";
+import { ReceiveEstimator, type ReceiveEstimatorStats } from "../media/receive_estimator.ts";
 import { opusFrames } from "../media/red.ts";
 import { MediaClock } from "./media_clock.ts";
 import type { MediaTransport } from "./media_transport.ts";
@@ -159,6 +168,8 @@ export class MediaRoom {
   #rates = new BitrateAllocator();
   #videoSentAt = new Map<string, number>();
   #advised = new Map<string, { bps: number; at: number }>();
+  /** The server's estimate of each sender's uplink, from what arrives of it. */
+  #uplinks = new Map<string, ReceiveEstimator>();
 
   /** Per sender: the gaps in its video as it reaches the server, to ask it again (NACK). */
   #upstream = new Map<string, NackGenerator>();
@@ -253,6 +264,7 @@ export class MediaRoom {
     this.#mixer.removeParticipant(participantId);
     this.#reports.delete(participantId);
     this.#rates.remove(participantId);
+    this.#uplinks.delete(participantId);
     this.#videoSentAt.delete(participantId);
     this.#advised.delete(participantId);
     if (this.#transports.size === 0) this.#clock.unsubscribe(this);
@@ -294,6 +306,7 @@ export class MediaRoom {
       }
       if (keyframeStart) upstream.forgetBefore(packet.sequenceNumber);
       this.#videoSentAt.set(participantId, now);
+      this.#measureUplink(participantId, packet, now);
       setRtpSsrc(bytes, participant.videoSsrc);
       this.#router.forward(participantId, withSendTime(bytes, now), keyframeStart, now);
       this.#syncRouterDrops();
@@ -306,6 +319,7 @@ export class MediaRoom {
       }
       const lateBefore = this.#mixer.stats.late;
       const now = this.#clock.now();
+      this.#measureUplink(participantId, packet, now);
       frames.forEach((frame, i) =>
         this.#mixer.push(participantId, frame, now, i < frames.length - 1)
       );
@@ -313,6 +327,25 @@ export class MediaRoom {
     } else {
       this.counters.dropped.unknownPayloadType++;
     }
+  }
+
+  /**
+   * Follows a sender's uplink from what arrives of it: the send time its packets carry (a
+   * page's), else audio's RTP timestamp and video's capture time (the terminal client).
+   */
+  #measureUplink(participantId: string, packet: RtpPacket, now: number): void {
+    let uplink = this.#uplinks.get(participantId);
+    if (!uplink) this.#uplinks.set(participantId, uplink = new ReceiveEstimator());
+    const sent = readSendTime(packet.extension) ??
+      (packet.payloadType === PT_VP8
+        ? readCaptureTime(packet.extension)
+        : packet.timestamp / (OPUS_CLOCK_RATE / 1000));
+    uplink.packet(packet.ssrc, packet.sequenceNumber, packet.payload.length, sent, now);
+  }
+
+  /** The server's estimate of each sender's uplink (what arrives from it), by participant id. */
+  get uplinks(): Map<string, ReceiveEstimatorStats> {
+    return new Map([...this.#uplinks].map(([id, e]) => [id, e.stats]));
   }
 
   /** The last receiver reports a participant sent, by the SSRC they describe. */
@@ -419,6 +452,10 @@ export class MediaRoom {
       // while it reports no limit).
       const bps = this.#rates.estimateOf(receiverId, now);
       this.#router.setResendRate(receiverId, bps === null ? 1e9 : (bps * 0.15) / (8 * 1200));
+    }
+    for (const [id, uplink] of this.#uplinks) {
+      const bps = uplink.update(now);
+      if (bps !== null) this.#rates.setUplinkEstimate(id, bps, now);
     }
     if (senders.length === 0) return;
     const targets = this.#rates.targets(receivers, senders, now);

@@ -5,7 +5,7 @@ import { parseRtp, type RtpPacket, writeRtp } from "../media/rtp.ts";
 import { createOpusEncoder } from "../media/opus.ts";
 import { createOpusDecoder } from "../media/opus.ts";
 import { packetizeVp8 } from "../media/vp8.ts";
-import { PT_OPUS, PT_RED, PT_VP8, readSendTime } from "../protocol/media.ts";
+import { captureTimeExtension, PT_OPUS, PT_RED, PT_VP8, readSendTime } from "../protocol/media.ts";
 import { ManualClock } from "../util/clock.ts";
 import { fakeCodecs, FakeTransport, testMeeting } from "./_testing.ts";
 import { MediaClock } from "./media_clock.ts";
@@ -36,7 +36,7 @@ function videoFrame(ssrc: number, keyframe: boolean, seq: number): Uint8Array[] 
   return packetizeVp8(frame, { pictureId: seq, maxPayloadSize: 1100 }).map((payload, i, all) =>
     writeRtp({
       payloadType: PT_VP8,
-      sequenceNumber: seq * 10 + i,
+      sequenceNumber: seq * 3 + i, // 3 packets a frame: contiguous
       timestamp: seq * 3000,
       ssrc,
       marker: i === all.length - 1,
@@ -250,6 +250,49 @@ Deno.test("media room: a receiver's REMB sets what each video sender it receives
   time.advance(500);
   assert.equal(media.videoTargets.get(ann.id), 800_000);
   assert.ok(media.counters.rateAdvice >= 4);
+  media.close();
+});
+
+Deno.test("media room: a sender whose uplink queues (its send times fall behind the server's clock) is told to send less", () => {
+  const { ann, bob, media, time } = setup();
+  const a = new FakeTransport();
+  const b = new FakeTransport();
+  media.attach(ann.id, a);
+  media.attach(bob.id, b);
+  let seq = 0;
+  const frame = (who: { id: string; videoSsrc: number }, sendMs: number, keyframe: boolean) => {
+    const data = new Uint8Array(2500).fill(7);
+    data[0] = keyframe ? 0x10 : 0x11;
+    for (
+      const [i, payload] of packetizeVp8(data, { pictureId: seq, maxPayloadSize: 1100 }).entries()
+    ) {
+      media.receive(
+        who.id,
+        writeRtp({
+          payloadType: PT_VP8,
+          sequenceNumber: seq++,
+          timestamp: Math.round(sendMs * 90),
+          ssrc: who.videoSsrc,
+          marker: i === 2,
+          extension: captureTimeExtension(1.7e12 + sendMs, sendMs),
+          payload,
+        }),
+      );
+    }
+  };
+  const rembTo = (t: FakeTransport) =>
+    t.sent.flatMap((bytes) => {
+      const r = parseRtcp(bytes);
+      return r.ok ? r.packets.filter((p) => p.type === "remb") : [];
+    }).at(-1);
+  // 3 s of Ann's frames every 33 ms, on time; then each one 10 ms later than the one before.
+  for (let n = 0; n < 150; n++) {
+    frame(ann, n * 33, n === 0);
+    time.advance(n > 90 ? 43 : 33);
+  }
+  const remb = rembTo(a);
+  assert.ok(remb?.type === "remb" && remb.bitrate < 700_000, `Ann told ${JSON.stringify(remb)}`);
+  assert.ok(media.uplinks.get(ann.id)!.overuses >= 1);
   media.close();
 });
 

@@ -216,6 +216,7 @@ export class AudioSender {
     const seq = this.#stream.nextSequenceNumber;
     const packet = this.#stream.packet({
       timestamp,
+      sendMs: performance.now(),
       payloadType: PT_RED,
       payload: writeRedPayload(
         PT_OPUS,

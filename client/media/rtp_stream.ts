@@ -16,8 +16,8 @@ import { MAX_PACKET_SIZE, RTP_HEADER_SIZE, writeRtp } from "../../media/rtp.ts";
 import { captureTimeExtension } from "../../protocol/media.ts";
 
 /**
- * Bytes of payload that fit in one packet carrying the capture time extension:
- * 1200 - 12 (header) - 16 (extension) = 1172.
+ * Bytes of payload that fit in one packet carrying the capture and send time extensions:
+ * 1200 - 12 (header) - 20 (extension) = 1168.
  *
  * @example
  * ```ts
@@ -25,7 +25,7 @@ import { captureTimeExtension } from "../../protocol/media.ts";
  * ```
  */
 export const MAX_PAYLOAD_WITH_CAPTURE_TIME = MAX_PACKET_SIZE - RTP_HEADER_SIZE -
-  (4 + captureTimeExtension(0).data.length);
+  (4 + captureTimeExtension(0, 0).data.length);
 
 /**
  * Options of an {@linkcode RtpStream}.
@@ -124,6 +124,8 @@ export interface RtpPacketFields {
   payload: Uint8Array;
   /** Sender wall clock at capture, ms since the epoch: the capture time extension. */
   captureMs: number;
+  /** When it is sent, ms on any steady clock of the sender's (the send time extension). */
+  sendMs?: number;
   /** Marker bit: the last packet of a video frame. */
   marker?: boolean;
   /** This packet's payload type, when not the stream's (RED around the stream's frames). */
@@ -171,7 +173,7 @@ export class RtpStream {
       timestamp: fields.timestamp,
       ssrc: this.ssrc,
       marker: fields.marker ?? false,
-      extension: captureTimeExtension(fields.captureMs),
+      extension: captureTimeExtension(fields.captureMs, fields.sendMs),
       payload: fields.payload,
     });
     this.#seq = (this.#seq + 1) & 0xffff;

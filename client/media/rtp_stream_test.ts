@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import { parseRtp } from "../../media/rtp.ts";
 import { MAX_PACKET_SIZE } from "../../media/rtp.ts";
 import { packetizeVp8 } from "../../media/vp8.ts";
-import { readCaptureTime } from "../../protocol/media.ts";
+import { readCaptureTime, readSendTime } from "../../protocol/media.ts";
 import { MAX_PAYLOAD_WITH_CAPTURE_TIME, RtpStream, RtpTimeline } from "./rtp_stream.ts";
 
 Deno.test("RtpStream: consecutive sequence numbers that wrap, the SSRC, the capture time", () => {
@@ -37,16 +37,23 @@ Deno.test("RtpStream: consecutive sequence numbers that wrap, the SSRC, the capt
   assert.ok(c.ok && c.packet.ssrc === 7);
 });
 
-Deno.test("RtpStream: a full VP8 payload with the capture time fits in 1200 bytes", () => {
-  assert.equal(MAX_PAYLOAD_WITH_CAPTURE_TIME, 1172);
+Deno.test("RtpStream: a full VP8 payload with the capture and send times fits in 1200 bytes", () => {
+  assert.equal(MAX_PAYLOAD_WITH_CAPTURE_TIME, 1168);
   const stream = new RtpStream({ ssrc: 1, payloadType: 96, clockRate: 90000 });
   const payloads = packetizeVp8(new Uint8Array(10_000), {
     maxPayloadSize: MAX_PAYLOAD_WITH_CAPTURE_TIME,
     pictureId: 1,
   });
   for (const payload of payloads) {
-    const bytes = stream.packet({ timestamp: 0, payload, captureMs: Date.now() });
+    const bytes = stream.packet({
+      timestamp: 0,
+      payload,
+      captureMs: Date.now(),
+      sendMs: 123_456.5,
+    });
     assert.ok(bytes.length <= MAX_PACKET_SIZE, `${bytes.length} bytes`);
+    const parsed = parseRtp(bytes);
+    assert.ok(parsed.ok && readSendTime(parsed.packet.extension) === 123_456.5);
   }
 });
 

@@ -339,6 +339,7 @@ export class VideoSender {
         timestamp,
         payload,
         captureMs,
+        sendMs: performance.now(),
         marker: i === payloads.length - 1,
       });
       bytes += packet.length;

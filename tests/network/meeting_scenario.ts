@@ -10,9 +10,10 @@
  *
  * Flags: `--delay=25 --jitter=8 --loss=1` (per packet, each way), `--seconds=10` (the
  * measurement window, after `--warmup=5`), `--pages=3|2`, `--transport=webtransport|websocket`
- * (the relay's carrier), and `--down=ADDRESS=KBIT` to cap the last page's downlink: that page
- * reaches the server at ADDRESS, one of 127.0.0.0/8 (the server then listens on every address
- * of the namespace's loopback), so its packets can be told apart (netsim's `down`).
+ * (the relay's carrier), `--down=ADDRESS=KBIT` to cap the last page's downlink and
+ * `--up=ADDRESS=KBIT` the first page's uplink: that page reaches the server at ADDRESS, one of
+ * 127.0.0.0/8 (the server then listens on every address of the namespace's loopback), so its
+ * packets can be told apart (netsim's `down` and `up`). Relay mode only.
  *
  * Prints its figures as JSON on the last line (see `NetworkFigures`).
  *
@@ -36,6 +37,7 @@ const { values: args } = parseArgs({
     warmup: { type: "string", default: "5" },
     transport: { type: "string", default: "webtransport" },
     down: { type: "string" },
+    up: { type: "string" },
     pages: { type: "string", default: "3" },
   },
 });
@@ -140,16 +142,23 @@ function quantile(values: number[], q: number): number | null {
 }
 
 const errors: string[] = [];
-let down: { address: string; kbit: number } | undefined;
-if (args.down) {
-  const [address, kbit] = args.down.split("=");
-  down = { address, kbit: Number(kbit) };
+/** `ADDRESS=KBIT` of --down or --up. */
+function limit(spec: string | undefined): { address: string; kbit: number } | undefined {
+  if (!spec) return undefined;
+  const [address, kbit] = spec.split("=");
+  return { address, kbit: Number(kbit) };
 }
+const down = limit(args.down);
+const up = limit(args.up);
 {
   // A page told apart by the address it reaches the server at needs the server on all of them
   // (only ever inside a private namespace, where loopback is all there is).
-  if (down && !inPrivateNetworkNamespace()) throw new Error("--down runs only in a namespace");
-  await using server = await testServer(down ? { hostname: "0.0.0.0" } : {});
+  const limited = down || up;
+  if (limited && !inPrivateNetworkNamespace()) {
+    throw new Error("--down and --up run only in a namespace");
+  }
+  if (limited && P2P) throw new Error("--down and --up are for relay mode");
+  await using server = await testServer(limited ? { hostname: "0.0.0.0" } : {});
   const url = `http://127.0.0.1:${server.port}/`;
   const ports = [server.port, server.quicPort!].filter((p) => p);
   const match: string[][] = [];
@@ -167,6 +176,7 @@ if (args.down) {
     lossPercent: Number(args.loss),
     serverPorts: ports,
     down: down ? { [down.address]: down.kbit } : undefined,
+    up: up ? { [up.address]: up.kbit } : undefined,
     match,
   });
   try {
@@ -178,8 +188,10 @@ if (args.down) {
     const query = args.transport === "websocket" ? "&transport=websocket" : "";
     const pages: Page[] = [];
     for (const [i, name] of NAMES.entries()) {
-      // The last page joins through its own address when its downlink is capped.
-      const base = down && i === NAMES.length - 1 ? `http://${down.address}:${server.port}/` : url;
+      // The last page joins through its own address when its downlink is capped, the first
+      // when its uplink is.
+      const own = down && i === NAMES.length - 1 ? down : up && i === 0 ? up : undefined;
+      const base = own ? `http://${own.address}:${server.port}/` : url;
       pages.push(
         await joinPage(
           await browser.newContext(),
@@ -312,6 +324,13 @@ if (args.down) {
         congested: media1.dropped.congested - media0.dropped.congested,
         lateAudio: media1.dropped.lateAudio - media0.dropped.lateAudio,
         transports: media1.transports,
+        // The server's estimate of each sender's uplink (rate control), by name.
+        uplinks: Object.fromEntries(
+          [...(server.hub.findRoom(created.id)?.media.uplinks ?? new Map())].map(([id, u]) => [
+            server.hub.findRoom(created.id)?.media.meeting.participant(id)?.name ?? id,
+            { estimateKbps: Math.round(u.estimateBps! / 1000), overuses: u.overuses },
+          ]),
+        ),
       },
       netsim: counters,
       errors,

@@ -7,7 +7,8 @@
  * bench/network.ts does), so that no rule touches the machine's own network.
  *
  * Flags: `--delay=25 --jitter=8 --loss=1` (per packet), `--seconds=20` (the window, after
- * `--warmup=5`). Prints its figures as JSON on the last line, per page, from `getStats()`:
+ * `--warmup=5`), `--down=KBIT` to cap the second page's downlink and `--up=KBIT` the first
+ * page's uplink (by the UDP port each gathered, both pages being on 127.0.0.1). Prints its figures as JSON on the last line, per page, from `getStats()`:
  * fps, freezes and their time (Chromium's own count), keyframes, audio concealed %, and
  * delays estimated as half the round trip plus the jitter buffer's average wait (the
  * capture, encode and output delays, which the meeting's figures include, are left out).
@@ -29,8 +30,19 @@ const { values: args } = parseArgs({
     loss: { type: "string", default: "1" },
     seconds: { type: "string", default: "20" },
     warmup: { type: "string", default: "5" },
+    down: { type: "string" },
+    up: { type: "string" },
   },
 });
+
+/** Every UDP port of 127.0.0.1 among an SDP's candidates. */
+function candidatePorts(sdp: string): number[] {
+  const ports = new Set<number>();
+  for (const m of sdp.matchAll(/a=candidate:\S+ \d+ udp \d+ 127\.0\.0\.1 (\d+) typ/gi)) {
+    ports.add(Number(m[1]));
+  }
+  return [...ports];
+}
 const WINDOW_S = Math.min(120, Math.max(3, Number(args.seconds)));
 const WARMUP_S = Math.min(60, Math.max(1, Number(args.warmup)));
 const TIMEOUT = 30_000;
@@ -50,6 +62,8 @@ interface Reading {
   samples: number;
   rttMs: number | null;
   videoBytes: number;
+  /** Width of the last frame decoded. */
+  width: number;
 }
 
 const PAGE = `<!doctype html><meta charset="utf-8"><title>reference</title><script>
@@ -113,6 +127,7 @@ async function read(page: Page): Promise<Reading> {
       samples: 0,
       rttMs: null as number | null,
       videoBytes: 0,
+      width: 0,
     };
     // deno-lint-ignore no-explicit-any
     stats.forEach((s: any) => {
@@ -123,6 +138,7 @@ async function read(page: Page): Promise<Reading> {
         r.videoJitterBufferMs = (s.jitterBufferDelay ?? 0) * 1000;
         r.videoEmitted = s.jitterBufferEmittedCount ?? 0;
         r.videoBytes = s.bytesReceived ?? 0;
+        r.width = s.frameWidth ?? 0;
       } else if (s.type === "inbound-rtp" && s.kind === "audio") {
         r.audioJitterBufferMs = (s.jitterBufferDelay ?? 0) * 1000;
         r.audioEmitted = s.jitterBufferEmittedCount ?? 0;
@@ -145,12 +161,8 @@ const errors: string[] = [];
     () => new Response(PAGE, { headers: { "content-type": "text/html; charset=utf-8" } }),
   );
   await using browser = await launchBrowser();
-  const impairment = await startImpairment({
-    delayMs: Number(args.delay),
-    jitterMs: Number(args.jitter),
-    lossPercent: Number(args.loss),
-    match: [["-p", "udp"]],
-  });
+  // Started once the pages' ports are known (a limit names the port), before they connect.
+  let impairment: Awaited<ReturnType<typeof startImpairment>> | undefined;
   try {
     const pages: Page[] = [];
     for (let i = 0; i < 2; i++) {
@@ -177,6 +189,25 @@ const errors: string[] = [];
       await g.pc.setLocalDescription(await g.pc.createAnswer());
       return await g.gathered();
     }, offer);
+    const limits = (kbit: string | undefined, sdp: string) =>
+      kbit === undefined
+        ? undefined
+        : Object.fromEntries(candidatePorts(sdp).map((port) => [`127.0.0.1:${port}`, +kbit]));
+    const down = limits(args.down, answer);
+    const up = limits(args.up, offer);
+    for (const [flag, ports] of [["--down", down], ["--up", up]] as const) {
+      if (ports && Object.keys(ports).length === 0) {
+        throw new Error(`${flag}: no 127.0.0.1 candidate in the SDP`);
+      }
+    }
+    impairment = await startImpairment({
+      delayMs: Number(args.delay),
+      jitterMs: Number(args.jitter),
+      lossPercent: Number(args.loss),
+      down,
+      up,
+      match: [["-p", "udp"]],
+    });
     await a.evaluate(async (sdp: string) => {
       // deno-lint-ignore no-explicit-any
       await (globalThis as any).pc.setRemoteDescription({ type: "answer", sdp });
@@ -236,10 +267,12 @@ const errors: string[] = [];
         audioP95: null,
         videoP50: halfRtt + videoWait,
         videoKbps: ((y.videoBytes - x.videoBytes) * 8) / seconds / 1000,
+        width: y.width,
         rttMs: y.rttMs,
       };
     });
     const counters = await impairment.stop();
+    impairment = undefined;
     console.log(JSON.stringify({
       condition: { ...args, seconds: WINDOW_S, warmup: WARMUP_S },
       pages: perPage,
@@ -248,7 +281,7 @@ const errors: string[] = [];
       errors,
     }));
   } finally {
-    await impairment.stop().catch(() => {});
+    await impairment?.stop().catch(() => {});
     await server.shutdown();
   }
 }
