@@ -51,6 +51,16 @@ const DECREASE = 0.85;
 /** Growth per second when not near the last overuse, and near it. */
 const GROWTH_FAR = 0.08;
 const GROWTH_NEAR = 0.02;
+/**
+ * Growth per second once the link has been quiet (no queue above QUIET_QUEUE_MS, no loss
+ * overuse) for QUIET_MS and the estimate is 30% past where it last dropped: the link carries
+ * more than that overuse said. An overuse read while a busy machine held packets back (a
+ * join, a page starting) had cut a sender to 60 kbit/s; at 8% a second it took half a
+ * minute to climb back. Near the drop it stays slow: a link that is full there queues again.
+ */
+const GROWTH_QUIET = 0.25;
+const QUIET_QUEUE_MS = 10;
+const QUIET_MS = 3000;
 /** No growth for this long after a decrease, ms (the senders need a round trip to follow). */
 const HOLD_MS = 1000;
 /** The shortest time between two decreases, ms. */
@@ -140,6 +150,8 @@ export class ReceiveEstimator {
   #lastUpdate: number | null = null;
   #lastDecrease = -Infinity;
   #decreasedAt: number | null = null;
+  /** Since when the queue has stayed under QUIET_QUEUE_MS (null: it is above it now). */
+  #quietSince: number | null = null;
   #overuses = 0;
   #lossOveruses = 0;
 
@@ -242,6 +254,9 @@ export class ReceiveEstimator {
       this.#estimate = this.#maxBps;
     }
     const queued = this.#queueMs !== null && this.#queueMs > OVERUSE_QUEUE_MS;
+    const calm = (this.#queueMs ?? 0) <= QUIET_QUEUE_MS && this.#loss <= OVERUSE_LOSS;
+    if (!calm) this.#quietSince = null;
+    else this.#quietSince ??= nowMs;
     if (!queued) this.#queuedSince = null;
     else this.#queuedSince ??= nowMs;
     const queueOverused = this.#queuedSince !== null && nowMs - this.#queuedSince >= OVERUSE_FOR_MS;
@@ -267,7 +282,10 @@ export class ReceiveEstimator {
       this.#decreasedAt = this.#estimate;
     } else if (!overused && nowMs - this.#lastDecrease >= HOLD_MS) {
       const near = this.#decreasedAt !== null && this.#estimate < this.#decreasedAt * 1.15;
-      const grown = this.#estimate * (1 + (near ? GROWTH_NEAR : GROWTH_FAR) * dt / 1000);
+      const quiet = this.#quietSince !== null && nowMs - this.#quietSince >= QUIET_MS &&
+        (this.#decreasedAt === null || this.#estimate > this.#decreasedAt * 1.3);
+      const rate = quiet ? GROWTH_QUIET : near ? GROWTH_NEAR : GROWTH_FAR;
+      const grown = this.#estimate * (1 + rate * dt / 1000);
       const capped = nowMs - this.#lastDecrease < CAPPED_MS;
       const cap = capped ? Math.max(this.#estimate, incoming * 1.5 + 100_000) : Infinity;
       this.#estimate = this.#clamp(Math.min(grown, cap));

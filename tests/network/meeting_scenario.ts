@@ -328,7 +328,11 @@ const up = limit(args.up);
         uplinks: Object.fromEntries(
           [...(server.hub.findRoom(created.id)?.media.uplinks ?? new Map())].map(([id, u]) => [
             server.hub.findRoom(created.id)?.media.meeting.participant(id)?.name ?? id,
-            { estimateKbps: Math.round(u.estimateBps! / 1000), overuses: u.overuses },
+            {
+              estimateKbps: Math.round(u.estimateBps! / 1000),
+              overuses: u.overuses,
+              lossOveruses: u.lossOveruses,
+            },
           ]),
         ),
       },
