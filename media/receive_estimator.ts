@@ -96,6 +96,12 @@ export interface ReceiveEstimatorOptions {
   minBps?: number;
   /** Largest estimate, bit/s (default 20 000 000). */
   maxBps?: number;
+  /** Queueing delay that means overuse, ms (default {@linkcode OVERUSE_QUEUE_MS}). */
+  overuseQueueMs?: number;
+  /** ... when it lasts this long, ms (default {@linkcode OVERUSE_FOR_MS}). */
+  overuseForMs?: number;
+  /** The queue is not read for this long after the first packet, ms (default 0). */
+  warmupMs?: number;
 }
 
 /**
@@ -145,6 +151,11 @@ export class ReceiveEstimator {
   /** The loss of the window before. */
   #lossBefore = 0;
   #queueMs: number | null = null;
+  readonly #overuseQueueMs: number;
+  readonly #overuseForMs: number;
+  readonly #warmupMs: number;
+  /** When the first packet came. */
+  #firstAt: number | null = null;
   /** Since when the queue has been above the overuse threshold (null: it is not). */
   #queuedSince: number | null = null;
   #lastUpdate: number | null = null;
@@ -158,6 +169,9 @@ export class ReceiveEstimator {
   constructor(options: ReceiveEstimatorOptions = {}) {
     this.#minBps = options.minBps ?? 64_000;
     this.#maxBps = options.maxBps ?? 20_000_000;
+    this.#overuseQueueMs = options.overuseQueueMs ?? OVERUSE_QUEUE_MS;
+    this.#overuseForMs = options.overuseForMs ?? OVERUSE_FOR_MS;
+    this.#warmupMs = options.warmupMs ?? 0;
   }
 
   /** The current estimate, bit/s (null until the first update with packets). */
@@ -190,6 +204,7 @@ export class ReceiveEstimator {
     this.#bytesInWindow += wire;
     this.#receivedInWindow++;
     this.#windowStartMs ??= arrivalMs;
+    this.#firstAt ??= arrivalMs;
     let stream = this.#streams.get(ssrc);
     if (!stream) {
       if (this.#streams.size >= MAX_STREAMS) return;
@@ -253,13 +268,15 @@ export class ReceiveEstimator {
       if (incoming <= 0) return null;
       this.#estimate = this.#maxBps;
     }
-    const queued = this.#queueMs !== null && this.#queueMs > OVERUSE_QUEUE_MS;
+    const warm = this.#firstAt !== null && nowMs - this.#firstAt >= this.#warmupMs;
+    const queued = warm && this.#queueMs !== null && this.#queueMs > this.#overuseQueueMs;
     const calm = (this.#queueMs ?? 0) <= QUIET_QUEUE_MS && this.#loss <= OVERUSE_LOSS;
     if (!calm) this.#quietSince = null;
     else this.#quietSince ??= nowMs;
     if (!queued) this.#queuedSince = null;
     else this.#queuedSince ??= nowMs;
-    const queueOverused = this.#queuedSince !== null && nowMs - this.#queuedSince >= OVERUSE_FOR_MS;
+    const queueOverused = this.#queuedSince !== null &&
+      nowMs - this.#queuedSince >= this.#overuseForMs;
     // Loss in two windows running: one lossy second is as often a carrier change or a
     // busy moment as a full queue.
     const lossOverused = this.#loss > OVERUSE_LOSS && this.#lossBefore > OVERUSE_LOSS;

@@ -190,3 +190,27 @@ Deno.test("ReceiveEstimator: one lossy second is no overuse; loss in two running
   assert.ok(estimator.estimateBps! < 1_200_000, `${estimator.estimateBps}`);
   assert.ok(estimator.estimateBps! > 300_000, `${estimator.estimateBps}`);
 });
+
+Deno.test("ReceiveEstimator: options: no queue is read during the warm-up; a higher, longer threshold", () => {
+  const estimator = new ReceiveEstimator({
+    warmupMs: 5000,
+    overuseQueueMs: 60,
+    overuseForMs: 1000,
+  });
+  let t = 0;
+  let seq = 0;
+  const feed = (ms: number, delay: number) => {
+    for (const end = t + ms; t < end; t += 10) {
+      estimator.packet(1, seq++, 1000, t, t + delay);
+      if (t % 250 === 0) estimator.update(t);
+    }
+  };
+  feed(1000, 20);
+  feed(2000, 220); // a queue while starting: not read
+  feed(3000, 20);
+  feed(800, 70); // 50 ms for 0.8 s: under the threshold's time
+  feed(1000, 20);
+  assert.equal(estimator.stats.overuses, 0);
+  feed(1500, 90);
+  assert.equal(estimator.stats.overuses, 1);
+});

@@ -121,6 +121,13 @@ const LEVELS_EVERY_TICKS = 10; // 200 ms
 const RATES_EVERY_TICKS = 25;
 /** A sender is told its bitrate again after this long even if unchanged, ms. */
 const RATE_REPEAT_MS = 2000;
+/**
+ * The server's reading of a sender's uplink is slower to call a queue than a page's of its
+ * downlink: the server's own event loop, shared by every meeting, and a browser's QUIC
+ * starting up (its congestion window) both hold packets back for a moment, and on a clean
+ * loopback under load a sender was told a quarter of its bitrate at a join.
+ */
+const UPLINK_ESTIMATE = { overuseQueueMs: 60, overuseForMs: 1000, warmupMs: 5000 };
 /** A seat that sent no video for this long is no video sender, ms. */
 const VIDEO_SENDER_MS = 2000;
 
@@ -335,7 +342,7 @@ export class MediaRoom {
    */
   #measureUplink(participantId: string, packet: RtpPacket, now: number): void {
     let uplink = this.#uplinks.get(participantId);
-    if (!uplink) this.#uplinks.set(participantId, uplink = new ReceiveEstimator());
+    if (!uplink) this.#uplinks.set(participantId, uplink = new ReceiveEstimator(UPLINK_ESTIMATE));
     const sent = readSendTime(packet.extension) ??
       (packet.payloadType === PT_VP8
         ? readCaptureTime(packet.extension)

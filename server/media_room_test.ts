@@ -285,10 +285,10 @@ Deno.test("media room: a sender whose uplink queues (its send times fall behind 
       const r = parseRtcp(bytes);
       return r.ok ? r.packets.filter((p) => p.type === "remb") : [];
     }).at(-1);
-  // 3 s of Ann's frames every 33 ms, on time; then each one 10 ms later than the one before.
-  for (let n = 0; n < 150; n++) {
+  // 6 s of Ann's frames every 33 ms, on time (past the warm-up); then each 10 ms later than the last.
+  for (let n = 0; n < 260; n++) {
     frame(ann, n * 33, n === 0);
-    time.advance(n > 90 ? 43 : 33);
+    time.advance(n > 180 ? 43 : 33);
   }
   const remb = rembTo(a);
   assert.ok(remb?.type === "remb" && remb.bitrate < 700_000, `Ann told ${JSON.stringify(remb)}`);
