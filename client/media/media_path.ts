@@ -9,9 +9,9 @@
  * closes and sending returns to the relay at once.
  *
  * @example
- * ```ts
+ * ```ts ignore
  * const path = new MediaPath({ relay: client, selfId, signal, reportFailure });
- * const session = new MediaSession({ channel: path, ... });
+ * const session = new MediaSession({ channel: path, ssrcs, selfId, mic: true, camera: true });
  * client.on("mode", (e) => path.setMode(e.mode, peerOf(roster)));
  * client.on("signal", (e) => path.handleSignal(e.from, e.data));
  * ```

@@ -13,7 +13,7 @@
  * - While on the WebSocket, a new session is tried every `retryMs`.
  *
  * @example
- * ```ts
+ * ```ts ignore
  * const relay = new RelayChannel({
  *   websocket: controlClient,
  *   connect: (info) => new WebTransportChannel({ info, mediaKey, meetingId }),

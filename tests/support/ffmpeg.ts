@@ -3,7 +3,7 @@
  * own PID), and reading the WAV files ffmpeg writes.
  *
  * @example
- * ```ts
+ * ```ts ignore
  * const port = freeUdpPort();
  * await using sender = ffmpeg(["-re", "-f", "lavfi", "-i", "sine=frequency=440", ...]);
  * ```
