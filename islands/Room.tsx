@@ -105,6 +105,8 @@ export default function Room({ meetingId, title, name: nameFromUrl, locked }: Ro
   const path = useRef<MediaPath>();
   const relay = useRef<RelayChannel>();
   const carrier = useSignal<CarrierKind>("websocket");
+  /** Why WebTransport was last given up, if it was. */
+  const fallback = useSignal<string | undefined>(undefined);
   const mode = useSignal<"p2p" | "relay">("relay");
   const pathKind = useSignal<PathKind>("relay");
   const forwarded = useSignal<Forwarded | null>(null);
@@ -174,6 +176,7 @@ export default function Room({ meetingId, title, name: nameFromUrl, locked }: Ro
       relay.current = rc;
       rc.on("carrier", (kind) => {
         carrier.value = kind;
+        fallback.value = rc.lastFallback;
         session.current?.refreshVideo();
       });
       rc.start(webTransportOf(r));
@@ -512,9 +515,14 @@ export default function Room({ meetingId, title, name: nameFromUrl, locked }: Ro
             data-mode={mode.value}
             data-path={pathKind.value}
             data-transport={pathKind.value === "p2p" ? "p2p" : carrier.value}
+            data-fallback={fallback.value}
             title={pathKind.value === "p2p"
               ? "Media goes directly between the two of you"
-              : "Media goes through the server"}
+              : `Media goes through the server${
+                carrier.value === "websocket" && fallback.value
+                  ? ` (over the WebSocket: UDP ${fallback.value})`
+                  : ""
+              }`}
           >
             {pathKind.value === "p2p" ? "P2P" : "Relay"}
           </span>

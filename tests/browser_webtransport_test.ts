@@ -106,7 +106,14 @@ Deno.test({
     const mediaMs = performance.now() - startedAt;
     const serverA = await mediaOf(meetingA.id);
     assert.ok(serverA.forwarded.video.packets > 500, JSON.stringify(serverA.forwarded));
-    assert.equal(serverA.transports.webtransport, 3, "still on WebTransport");
+    const fallbacks = await Promise.all(
+      pages.map((page) => page.locator("[data-testid=mode-badge]").getAttribute("data-fallback")),
+    );
+    assert.equal(
+      serverA.transports.webtransport,
+      3,
+      `still on WebTransport (given up: ${JSON.stringify(fallbacks)})`,
+    );
 
     // Meeting B got nothing of meeting A.
     const aSsrcs = new Set(roster.flatMap((p) => [p.audioSsrc, p.videoSsrc]));

@@ -16,6 +16,15 @@
  */
 
 /**
+ * Longest time between keyframes, ms. Receivers that can ask (pages, the terminal client) get a
+ * keyframe when they join and when recovery fails, so this is a safety net for those that
+ * cannot (a plain-RTP receiver such as ffmpeg, whose losses nobody hears of). It was 3 s: a
+ * sender told 85 kbit/s by a weak receiver then made 20 keyframes a minute on schedule, each
+ * several delta frames' worth, and every receiver's picture paid for them.
+ */
+export const KEYFRAME_INTERVAL_MS = 10_000;
+
+/**
  * Fewest ms between two keyframes made on request: twice a second at most, whoever asks and
  * however often (a receiver asks at most every 500 ms itself, `PLI_INTERVAL_MS`).
  */
@@ -31,7 +40,10 @@ export class KeyframeSchedule {
    * @param intervalMs longest time between keyframes
    * @param minGapMs fewest ms between keyframes made on request
    */
-  constructor(readonly intervalMs = 3000, readonly minGapMs = MIN_KEYFRAME_GAP_MS) {}
+  constructor(
+    readonly intervalMs = KEYFRAME_INTERVAL_MS,
+    readonly minGapMs = MIN_KEYFRAME_GAP_MS,
+  ) {}
 
   /** A receiver asked for a keyframe (a PLI): the next frame past the gap is one. */
   request(): void {

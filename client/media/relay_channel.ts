@@ -10,7 +10,10 @@
  *   closes, or whose pings go unanswered for `silenceMs` while bound, is given
  *   up: media goes back on the WebSocket at once, and the server is told (`media_transport`,
  *   whose answer names the endpoint as it is now). No re-join, no new capture.
- * - While on the WebSocket, a new session is tried every `retryMs`.
+ * - While on the WebSocket, a new session is tried after `retryFirstMs`, then after twice as
+ *   long each time one fails again, up to `retryMaxMs`: a moment's silence (a busy machine, a
+ *   Wi-Fi hand-over) costs a few seconds on the WebSocket, a blocked UDP port one try every
+ *   `retryMaxMs`. A session that stayed bound for `stableMs` starts the count over.
  *
  * @example
  * ```ts ignore
@@ -39,11 +42,15 @@ export const RELAY_CHANNEL_TIMING = {
   /** A session must be bound within this. */
   connectMs: 5_000,
   /** A bound session without a pong (they come every 250 ms) for this long is dead. */
-  silenceMs: 1_000,
+  silenceMs: 2_000,
   /** How often the silence is checked. */
   checkMs: 200,
-  /** While on the WebSocket, another session is tried after this long. */
-  retryMs: 15_000,
+  /** After a session was given up, the next is tried after this long ... */
+  retryFirstMs: 2_000,
+  /** ... doubling with each session given up in a row, up to this. */
+  retryMaxMs: 15_000,
+  /** A session bound for this long was a success: the next fallback retries after `retryFirstMs`. */
+  stableMs: 30_000,
 };
 
 /** A WebTransport session as the relay channel needs it (see `WebTransportChannel`). */
@@ -90,11 +97,16 @@ export class RelayChannel extends Emitter<RelayChannelEvents> implements BinaryC
   #info: WebTransportInfo | undefined;
   #link: DatagramLink | undefined;
   #bound = false;
+  #boundAt = 0;
+  /** Sessions given up in a row (none stayed bound for `stableMs` between them). */
+  #failures = 0;
   #timer: TimerHandle | undefined;
   #offWebSocket: () => void;
   #closed = false;
   /** Sessions given up (not bound in time, closed, or silent). */
   fallbacks = 0;
+  /** Why the last session was given up (shown in the page's stats). */
+  lastFallback: string | undefined;
 
   constructor(options: RelayChannelOptions) {
     super();
@@ -121,6 +133,7 @@ export class RelayChannel extends Emitter<RelayChannelEvents> implements BinaryC
   start(info: WebTransportInfo | undefined): void {
     if (this.#closed) return;
     this.#info = info;
+    this.#failures = 0;
     const wasBound = this.#bound;
     this.#drop();
     if (wasBound) this.emit("carrier", "websocket");
@@ -151,7 +164,7 @@ export class RelayChannel extends Emitter<RelayChannelEvents> implements BinaryC
     try {
       link = this.#options.connect(this.#info);
     } catch {
-      return this.#fallBack(false);
+      return this.#fallBack(false, "no session could be opened");
     }
     this.#link = link;
     link.on("media", (bytes) => {
@@ -160,15 +173,16 @@ export class RelayChannel extends Emitter<RelayChannelEvents> implements BinaryC
     link.on("bound", () => {
       if (this.#link !== link || this.#bound) return;
       this.#bound = true;
-      this.emit("carrier", "webtransport");
       const at = this.#clock.now();
+      this.#boundAt = at;
+      this.emit("carrier", "webtransport");
       this.#schedule(this.#timing.checkMs, () => this.#check(link, at));
     });
-    link.on("closed", () => {
-      if (this.#link === link) this.#fallBack(true);
+    link.on("closed", (reason) => {
+      if (this.#link === link) this.#fallBack(true, `session ${reason}`);
     });
     this.#schedule(this.#timing.connectMs, () => {
-      if (this.#link === link && !this.#bound) this.#fallBack(true);
+      if (this.#link === link && !this.#bound) this.#fallBack(true, "not bound in time");
     });
   }
 
@@ -178,14 +192,23 @@ export class RelayChannel extends Emitter<RelayChannelEvents> implements BinaryC
     // A check that runs late (the page's main thread was held up) judges nothing: pongs that
     // came meanwhile are still waiting to be read.
     const late = now - scheduledAt > 2 * this.#timing.checkMs;
-    if (!late && now - link.lastPongAt > this.#timing.silenceMs) return this.#fallBack(true);
+    if (!late && now - link.lastPongAt > this.#timing.silenceMs) {
+      return this.#fallBack(true, `no pong for ${Math.round(now - link.lastPongAt)} ms`);
+    }
     this.#schedule(this.#timing.checkMs, () => this.#check(link, now));
   }
 
   /** Gives the session up: media on the WebSocket now, the server told, a retry later. */
-  #fallBack(announce: boolean): void {
+  #fallBack(announce: boolean, reason: string): void {
     const wasBound = this.#bound;
     if (this.#link) this.fallbacks++;
+    this.lastFallback = reason;
+    if (wasBound && this.#clock.now() - this.#boundAt >= this.#timing.stableMs) this.#failures = 0;
+    this.#failures++;
+    const retryMs = Math.min(
+      this.#timing.retryMaxMs,
+      this.#timing.retryFirstMs * 2 ** Math.min(this.#failures - 1, 10),
+    );
     this.#drop();
     if (wasBound) this.emit("carrier", "websocket");
     if (announce) {
@@ -196,7 +219,7 @@ export class RelayChannel extends Emitter<RelayChannelEvents> implements BinaryC
         () => {},
       );
     }
-    this.#schedule(this.#timing.retryMs, () => {
+    this.#schedule(retryMs, () => {
       if (!this.#link) this.#attempt();
     });
   }

@@ -103,11 +103,52 @@ Deno.test("RelayChannel: a session not bound in time is given up, the server tol
   assert.equal(relay.connecting, false);
   assert.equal(announced(), 1);
   await tick(); // the answer names the endpoint anew (a renewed certificate)
-  clock.advance(RELAY_CHANNEL_TIMING.retryMs - 1);
+  clock.advance(RELAY_CHANNEL_TIMING.retryFirstMs - 1);
   assert.equal(links.length, 1);
   clock.advance(1);
   assert.equal(links.length, 2);
   assert.equal(links[1].info.certificateHash, "h2");
+  assert.equal(relay.lastFallback, "not bound in time");
+});
+
+Deno.test("RelayChannel: tries after failures back off to retryMaxMs; a stable session starts the count over", () => {
+  const { clock, links, relay } = setup();
+  const T = RELAY_CHANNEL_TIMING;
+  // UDP blocked: every session fails to bind; the waits between tries double up to the cap.
+  const waits: number[] = [];
+  for (let i = 0; i < 6; i++) {
+    clock.advance(T.connectMs);
+    assert.ok(links.at(-1)!.closed);
+    const before = links.length;
+    let waited = 0;
+    while (links.length === before) {
+      clock.advance(100);
+      waited += 100;
+      assert.ok(waited <= T.retryMaxMs, "a try within retryMaxMs");
+    }
+    waits.push(waited);
+  }
+  assert.deepEqual(waits, [2_000, 4_000, 8_000, 15_000, 15_000, 15_000]);
+  // UDP back: the session binds and stays up past stableMs; then a moment's silence.
+  links.at(-1)!.emit("bound");
+  for (let t = 0; t < T.stableMs; t += 250) {
+    clock.advance(250);
+    links.at(-1)!.receive();
+  }
+  assert.equal(relay.kind, "webtransport");
+  clock.advance(T.silenceMs + T.checkMs);
+  assert.equal(relay.kind, "websocket");
+  assert.match(relay.lastFallback!, /^no pong for \d+ ms$/);
+  const before = links.length;
+  clock.advance(T.retryFirstMs);
+  assert.equal(links.length, before + 1, "retried after retryFirstMs");
+  // It binds but goes silent again at once: that one did not count as stable.
+  links.at(-1)!.emit("bound");
+  clock.advance(T.silenceMs + T.checkMs);
+  clock.advance(T.retryFirstMs);
+  assert.equal(links.length, before + 1, "no try after retryFirstMs");
+  clock.advance(T.retryFirstMs);
+  assert.equal(links.length, before + 2, "a try after twice retryFirstMs");
 });
 
 Deno.test("RelayChannel: a bound session that goes silent falls back within the silence window", () => {
@@ -135,7 +176,8 @@ Deno.test("RelayChannel: a session that closes falls back at once; a new one mov
   links[0].emit("bound");
   links[0].emit("closed", "network");
   assert.equal(relay.kind, "websocket");
-  clock.advance(RELAY_CHANNEL_TIMING.retryMs);
+  assert.equal(relay.lastFallback, "session network");
+  clock.advance(RELAY_CHANNEL_TIMING.retryFirstMs);
   assert.equal(links.length, 2);
   links[1].emit("bound");
   assert.equal(relay.kind, "webtransport");

@@ -57,7 +57,7 @@ export interface VideoSenderOptions {
   bitrate?: number;
   /** Frame rate the encoder is tuned for (default 30). */
   framerate?: number;
-  /** Longest time between keyframes (default 3000 ms). */
+  /** Longest time between keyframes (default `KEYFRAME_INTERVAL_MS`, 10 s). */
   keyframeIntervalMs?: number;
   /** Called when encoding fails for good (e.g. no VP8 encoder). */
   onError?(error: Error): void;
@@ -169,7 +169,7 @@ export class VideoSender {
     this.#maxBitrate = this.#bitrate = options.bitrate ?? 800_000;
     this.#scale = scaleForBitrate(this.#bitrate, 1);
     this.#framerate = options.framerate ?? 30;
-    this.#keyframes = new KeyframeSchedule(options.keyframeIntervalMs ?? 3000);
+    this.#keyframes = new KeyframeSchedule(options.keyframeIntervalMs);
     this.#onError = options.onError ?? ((e) => console.error("video sender:", e));
     this.#run().catch((err) => {
       if (!this.#closed) this.#onError(err instanceof Error ? err : new Error(String(err)));
