@@ -249,6 +249,7 @@ export class Meeting extends Emitter<MeetingEvents> {
       connected: true,
       audioSsrc: this.#freshSsrc(),
       videoSsrc: this.#freshSsrc(),
+      smallVideoSsrc: this.#freshSsrc(),
       audio: kind === "rtp",
       video: kind === "rtp",
       kind,
@@ -295,7 +296,7 @@ export class Meeting extends Emitter<MeetingEvents> {
   /** The participant whose audio or video carries this SSRC. */
   participantBySsrc(ssrc: number): Participant | undefined {
     for (const p of this.#participants.values()) {
-      if (p.audioSsrc === ssrc || p.videoSsrc === ssrc) return p;
+      if (p.audioSsrc === ssrc || p.videoSsrc === ssrc || p.smallVideoSsrc === ssrc) return p;
     }
     return undefined;
   }

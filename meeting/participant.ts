@@ -33,6 +33,11 @@ export interface Participant {
   readonly audioSsrc: number;
   /** SSRC the server stamps on this participant's video. */
   readonly videoSsrc: number;
+  /**
+   * SSRC of this participant's second, smaller encoding of its camera (simulcast), as it
+   * reaches the server; receivers get either encoding as `videoSsrc`. Never in rosters.
+   */
+  readonly smallVideoSsrc: number;
   /** Whether the microphone is on (as the participant says). */
   audio: boolean;
   /** Whether the camera is on (as the participant says). */

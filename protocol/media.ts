@@ -156,6 +156,12 @@ export interface MediaSsrcs {
   audioSsrc: number;
   /** SSRC of your VP8 stream. */
   videoSsrc: number;
+  /**
+   * SSRC of your second, smaller VP8 encoding of the same camera, sent only while the server
+   * asks for it (a REMB naming this SSRC, repeated at least every 2 s; 0 bit/s: stop). The
+   * server forwards it, as `videoSsrc`, to receivers whose links cannot take the full one.
+   */
+  smallVideoSsrc: number;
   /** SSRC of the mix the server sends you (relay mode). */
   mixSsrc: number;
 }

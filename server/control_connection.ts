@@ -462,6 +462,7 @@ export class ControlConnection implements RoomConnection {
       media: {
         audioSsrc: participant.audioSsrc,
         videoSsrc: participant.videoSsrc,
+        smallVideoSsrc: participant.smallVideoSsrc,
         mixSsrc: meeting.mixSsrc,
         mediaKey: participant.mediaKey,
         ...(this.#hub.webTransportInfo ? { webTransport: this.#hub.webTransportInfo() } : {}),

@@ -18,7 +18,7 @@ Deno.test("MediaSession: a peer inventing SSRCs gets at most MAX_UNKNOWN_STREAMS
   const channel = new FakeChannel();
   const session = new MediaSession({
     channel,
-    ssrcs: { audioSsrc: 1, videoSsrc: 2, mixSsrc: 3 },
+    ssrcs: { audioSsrc: 1, videoSsrc: 2, smallVideoSsrc: 4, mixSsrc: 3 },
     selfId: "me",
     mic: false,
     camera: false,
