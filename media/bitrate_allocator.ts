@@ -9,6 +9,13 @@
  * [`minBps`, `maxBps`]. An estimate older than `staleMs` no longer counts (the receiver left
  * or stopped reporting); a receiver that never reported constrains nobody.
  *
+ * Two encodings ({@linkcode BitrateAllocator.allocate}): a receiver whose share of a sender
+ * is under {@linkcode SMALL_VIDEO}.belowBps is weak for it. The sender is asked for its small
+ * encoding at the least of its weak receivers' shares, and once that encoding arrives those
+ * receivers get it: the full one is then sized by the others alone, so one weak link no
+ * longer lowers what everyone else sees. Until it arrives (or for a sender that sends none,
+ * such as the terminal client) weak receivers constrain the full encoding as above.
+ *
  * Pure: time is passed in.
  *
  * @example
@@ -26,6 +33,52 @@
  * ```
  * @module
  */
+
+import type { VideoLayer } from "./forwarder.ts";
+
+/**
+ * When a receiver gets a sender's small encoding, bit/s of its share: under `belowBps`; back
+ * to the full one from `aboveBps` (a share hovering at the line does not switch back and
+ * forth: each switch is a keyframe). The small encoding gets at most `maxBps`.
+ *
+ * @example
+ * ```ts
+ * import { SMALL_VIDEO } from "./bitrate_allocator.ts";
+ * console.log(SMALL_VIDEO.belowBps); // 250000
+ * ```
+ */
+export const SMALL_VIDEO = { belowBps: 250_000, aboveBps: 300_000, maxBps: 250_000 };
+
+/**
+ * What one sender is asked to send, bit/s: its full encoding, and its small one (0: none).
+ *
+ * @example
+ * ```ts
+ * const ann: SenderAllocation = { full: 800_000, small: 140_000 };
+ * ```
+ */
+export interface SenderAllocation {
+  full: number;
+  small: number;
+}
+
+/**
+ * The outcome of {@linkcode BitrateAllocator.allocate}.
+ *
+ * @example
+ * ```ts
+ * const allocation: VideoAllocation = {
+ *   senders: new Map([["ann", { full: 800_000, small: 0 }]]),
+ *   layers: new Map([["bob", new Map([["ann", "full"]])]]),
+ * };
+ * ```
+ */
+export interface VideoAllocation {
+  /** Per sender: the bitrates of its encodings. */
+  senders: Map<string, SenderAllocation>;
+  /** Per receiver, per sender it receives: which encoding it gets. */
+  layers: Map<string, Map<string, VideoLayer>>;
+}
 
 /**
  * Options of a {@linkcode BitrateAllocator}.
@@ -57,6 +110,8 @@ export class BitrateAllocator {
   readonly #staleMs: number;
   #estimates = new Map<string, { bps: number; at: number }>();
   #uplinks = new Map<string, { bps: number; at: number }>();
+  /** `${receiverId} ${senderId}` of the pairs on the small encoding (for the hysteresis). */
+  #onSmall = new Set<string>();
 
   constructor(options: BitrateAllocatorOptions = {}) {
     this.#minBps = options.minBps ?? 50_000;
@@ -87,6 +142,10 @@ export class BitrateAllocator {
   remove(id: string): void {
     this.#estimates.delete(id);
     this.#uplinks.delete(id);
+    for (const pair of this.#onSmall) {
+      const [receiver, sender] = pair.split(" ");
+      if (receiver === id || sender === id) this.#onSmall.delete(pair);
+    }
   }
 
   /** The receiver's estimate if it still counts, bit/s. */
@@ -96,29 +155,84 @@ export class BitrateAllocator {
   }
 
   /**
-   * Each video sender's bitrate. `receivers`: every seat that receives the meeting's video;
-   * `senders`: those that send video. Everyone receives every sender but itself.
+   * Each video sender's bitrate when there are no small encodings: `allocate` with none
+   * arriving. `receivers`: every seat that receives the meeting's video; `senders`: those
+   * that send video. Everyone receives every sender but itself.
    */
   targets(receivers: readonly string[], senders: readonly string[], nowMs: number) {
-    const out = new Map<string, number>();
-    for (const sender of senders) out.set(sender, this.#maxBps);
+    const { senders: out } = this.allocate(receivers, senders, new Set(), nowMs);
+    return new Map([...out].map(([id, a]) => [id, a.full]));
+  }
+
+  /**
+   * The bitrates of each sender's encodings, and which one each receiver gets of each
+   * sender. `smallArriving`: the senders whose small encoding reaches the server now (a
+   * receiver is put on it only then).
+   *
+   * @example
+   * ```ts
+   * import assert from "node:assert/strict";
+   * const allocator = new BitrateAllocator({ audioBps: 90_000 });
+   * allocator.setEstimate("cy", 400_000, 0); // 0.9 x (400 - 90) / 2 = 139.5 kbit/s a sender
+   * const everyone = ["ann", "bob", "cy"];
+   * // Ann's small encoding arrives, Bob's not (yet): Bob's full one must fit Cy's link.
+   * const { senders, layers } = allocator.allocate(everyone, ["ann", "bob"], new Set(["ann"]), 0);
+   * assert.deepEqual(senders.get("ann"), { full: 800_000, small: 139_500 });
+   * assert.deepEqual(senders.get("bob"), { full: 139_500, small: 139_500 });
+   * assert.equal(layers.get("cy")!.get("ann"), "small");
+   * assert.equal(layers.get("bob")!.get("ann"), "full");
+   * ```
+   */
+  allocate(
+    receivers: readonly string[],
+    senders: readonly string[],
+    smallArriving: ReadonlySet<string>,
+    nowMs: number,
+  ): VideoAllocation {
+    const full = new Map<string, number>();
+    const smallWanted = new Map<string, number>();
+    for (const sender of senders) full.set(sender, this.#maxBps);
+    const layers = new Map<string, Map<string, VideoLayer>>();
     for (const receiver of receivers) {
-      const bps = this.estimateOf(receiver, nowMs);
-      if (bps === null) continue;
       const from = senders.filter((s) => s !== receiver);
+      const got = new Map<string, VideoLayer>();
+      layers.set(receiver, got);
       if (from.length === 0) continue;
-      const share = (0.9 * Math.max(0, bps - this.#audioBps)) / from.length;
-      for (const sender of from) out.set(sender, Math.min(out.get(sender)!, share));
+      const bps = this.estimateOf(receiver, nowMs);
+      const share = bps === null
+        ? Infinity
+        : (0.9 * Math.max(0, bps - this.#audioBps)) / from.length;
+      for (const sender of from) {
+        const pair = `${receiver} ${sender}`;
+        const line = this.#onSmall.has(pair) ? SMALL_VIDEO.aboveBps : SMALL_VIDEO.belowBps;
+        const weak = share < line;
+        if (weak) smallWanted.set(sender, Math.min(smallWanted.get(sender) ?? Infinity, share));
+        if (weak && smallArriving.has(sender)) {
+          this.#onSmall.add(pair);
+          got.set(sender, "small");
+        } else {
+          this.#onSmall.delete(pair);
+          got.set(sender, "full");
+          full.set(sender, Math.min(full.get(sender)!, share));
+        }
+      }
     }
+    const clamp = (bps: number, max: number) =>
+      Math.round(Math.max(this.#minBps, Math.min(max, bps)));
+    const out = new Map<string, SenderAllocation>();
     for (const sender of senders) {
+      const wanted = smallWanted.get(sender);
+      const small = wanted === undefined ? 0 : clamp(wanted, SMALL_VIDEO.maxBps);
+      let fullBps = full.get(sender)!;
       const up = this.#uplinks.get(sender);
-      if (!up || nowMs - up.at > this.#staleMs) continue;
-      const own = 0.9 * Math.max(0, up.bps - this.#audioBps);
-      out.set(sender, Math.min(out.get(sender)!, own));
+      if (up && nowMs - up.at <= this.#staleMs) {
+        // Its own uplink carries both encodings: the small one first (its receivers have
+        // nothing else), the full one what is left.
+        const reserved = smallArriving.has(sender) ? small : 0;
+        fullBps = Math.min(fullBps, 0.9 * Math.max(0, up.bps - this.#audioBps) - reserved);
+      }
+      out.set(sender, { full: clamp(fullBps, this.#maxBps), small });
     }
-    for (const [sender, bps] of out) {
-      out.set(sender, Math.round(Math.max(this.#minBps, Math.min(this.#maxBps, bps))));
-    }
-    return out;
+    return { senders: out, layers };
   }
 }

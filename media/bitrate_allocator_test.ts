@@ -53,3 +53,47 @@ Deno.test("BitrateAllocator: a sender sends no more than its own uplink carries,
   assert.equal(allocator.targets(["ann"], ["ann"], 200).get("ann"), 369_000);
   assert.equal(allocator.targets(["ann"], ["ann"], 6000).get("ann"), 800_000, "stale");
 });
+
+Deno.test("BitrateAllocator: a weak receiver gets the small encoding once it arrives, and the others the full one at their own rate", () => {
+  const allocator = new BitrateAllocator({ audioBps: 90_000 });
+  const everyone = ["ann", "bob", "cy"];
+  allocator.setEstimate("ann", 5_000_000, 0);
+  allocator.setEstimate("bob", 5_000_000, 0);
+  allocator.setEstimate("cy", 400_000, 0); // 139.5 kbit/s for each of Ann and Bob
+  // Before any small encoding arrives: asked for, and the full ones fit Cy (as before).
+  let a = allocator.allocate(everyone, ["ann", "bob"], new Set(), 0);
+  assert.deepEqual(a.senders.get("ann"), { full: 139_500, small: 139_500 });
+  assert.equal(a.layers.get("cy")!.get("ann"), "full");
+  // Both arrive: Cy is moved to them, the full ones go back up for Ann and Bob.
+  a = allocator.allocate(everyone, ["ann", "bob"], new Set(["ann", "bob"]), 500);
+  assert.deepEqual(a.senders.get("ann"), { full: 800_000, small: 139_500 });
+  assert.deepEqual(a.senders.get("bob"), { full: 800_000, small: 139_500 });
+  assert.equal(a.layers.get("cy")!.get("bob"), "small");
+  assert.equal(a.layers.get("ann")!.get("bob"), "full");
+  // Hysteresis: at 270 kbit/s a sender Cy stays on the small one (under 300), and is back
+  // on the full one from 300; then the small one is no longer asked for.
+  allocator.setEstimate("cy", 90_000 + (2 * 270_000) / 0.9, 1000);
+  a = allocator.allocate(everyone, ["ann", "bob"], new Set(["ann", "bob"]), 1000);
+  assert.equal(a.layers.get("cy")!.get("ann"), "small");
+  assert.deepEqual(a.senders.get("ann"), { full: 800_000, small: 250_000 });
+  allocator.setEstimate("cy", 90_000 + (2 * 300_000) / 0.9, 1500);
+  a = allocator.allocate(everyone, ["ann", "bob"], new Set(["ann", "bob"]), 1500);
+  assert.equal(a.layers.get("cy")!.get("ann"), "full");
+  assert.deepEqual(a.senders.get("ann"), { full: 300_000, small: 0 });
+  // Going down again, the line is 250.
+  allocator.setEstimate("cy", 90_000 + (2 * 260_000) / 0.9, 2000);
+  a = allocator.allocate(everyone, ["ann", "bob"], new Set(["ann", "bob"]), 2000);
+  assert.equal(a.layers.get("cy")!.get("ann"), "full");
+});
+
+Deno.test("BitrateAllocator: a sender's uplink carries its small encoding first, the full one what is left", () => {
+  const allocator = new BitrateAllocator({ audioBps: 90_000 });
+  allocator.setEstimate("cy", 200_000, 0); // 0.9 x 110 = 99 kbit/s from Ann
+  allocator.setUplinkEstimate("ann", 500_000, 0); // 0.9 x 410 = 369 kbit/s for Ann's video
+  const a = allocator.allocate(["ann", "bob", "cy"], ["ann"], new Set(["ann"]), 0);
+  assert.deepEqual(a.senders.get("ann"), { full: 270_000, small: 99_000 });
+  // One who left is forgotten, with the pairs it was in.
+  allocator.remove("cy");
+  const b = allocator.allocate(["ann", "bob"], ["ann"], new Set(["ann"]), 0);
+  assert.deepEqual(b.senders.get("ann"), { full: 369_000, small: 0 });
+});

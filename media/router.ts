@@ -1,8 +1,11 @@
 /**
  * The Router forwards video in one meeting (an SFU: no decoding). Each packet from a sender
- * goes to every other peer of the meeting, and to no one else. Per receiver, a slow link
- * drops that sender's video until the next keyframe instead of queueing without bound, and
- * the sender is asked for a keyframe (rate-limited).
+ * goes to every other peer of the meeting, and to no one else. A sender may send two
+ * encodings of its camera (`full` and `small`); each receiver gets one of them per sender,
+ * chosen by {@linkcode Router.setLayer} and switched at a keyframe, numbered as one stream by
+ * that pair's {@linkcode Forwarder}. Per receiver, a slow link drops that sender's video
+ * until the next keyframe instead of queueing without bound, and the sender is asked for a
+ * keyframe (rate-limited).
  *
  * Loss recovery: the router keeps each sender's last packets ({@linkcode PacketHistory}) and
  * resends those a receiver reports lost (`resend`, from its generic NACK), to that receiver
@@ -23,7 +26,7 @@
  */
 
 import { PacketHistory, rtpSequenceNumber } from "./packet_history.ts";
-import { isNewerSeq } from "./rtp.ts";
+import { Forwarder, type VideoLayer } from "./forwarder.ts";
 import { TokenBucket } from "../util/token_bucket.ts";
 
 /**
@@ -50,8 +53,8 @@ export interface RouterPeer {
 
 /** Options of a {@linkcode Router}. */
 export interface RouterOptions {
-  /** Asks a sender for a keyframe (send it an RTCP PLI). */
-  requestKeyframe(senderId: string): void;
+  /** Asks a sender for a keyframe of one of its encodings (send it an RTCP PLI). */
+  requestKeyframe(senderId: string, layer: VideoLayer): void;
   /**
    * At most one keyframe request per sender per this many ms, whoever asks (default 2000: a
    * keyframe is several times a frame's size, and a receiver on a weak link that asks for
@@ -83,18 +86,17 @@ export interface RouterStats {
 /** Video fan-out for one meeting. */
 export class Router {
   #peers = new Map<string, RouterPeer>();
-  /** receiverId -> senderIds whose video it drops until their next keyframe. */
-  #waiting = new Map<string, Set<string>>();
+  /** receiverId -> senderId -> that receiver's down-track of the sender's video. */
+  #forwarders = new Map<string, Map<string, Forwarder>>();
+  /** `${senderId} ${layer}` -> when a keyframe was last asked of that encoding. */
   #lastRequest = new Map<string, number>();
-  /** Senders asked for a keyframe within the interval: asked when it ends, unless one came. */
-  #pending = new Set<string>();
-  /** senderId -> its last packets. */
+  /** Encodings asked for a keyframe within the interval: asked when it ends, unless one came. */
+  #pending = new Map<string, { senderId: string; layer: VideoLayer }>();
+  /** `${senderId} ${layer}` -> that encoding's last packets. */
   #history = new Map<string, PacketHistory>();
-  /** receiverId -> senderId -> the sequence number of the keyframe it resumed at. */
-  #resumedAt = new Map<string, Map<string, number>>();
   /** receiverId -> its resend budget. */
   #resendBudget = new Map<string, TokenBucket>();
-  #requestKeyframe: (senderId: string) => void;
+  #requestKeyframe: (senderId: string, layer: VideoLayer) => void;
   #intervalMs: number;
   #closed = false;
   readonly stats: RouterStats = {
@@ -120,8 +122,6 @@ export class Router {
   addPeer(peer: RouterPeer, nowMs = 0): void {
     if (this.#closed) return;
     this.#peers.set(peer.id, peer);
-    this.#history.set(peer.id, new PacketHistory());
-    this.#resumedAt.set(peer.id, new Map());
     this.#resendBudget.set(
       peer.id,
       new TokenBucket({
@@ -129,14 +129,14 @@ export class Router {
         burst: RESEND_LIMITS.burst,
       }),
     );
-    const waiting = new Set<string>();
+    const down = new Map<string, Forwarder>();
     for (const other of this.#peers.keys()) {
       if (other === peer.id) continue;
-      waiting.add(other);
-      this.#waiting.get(other)?.add(peer.id);
+      down.set(other, new Forwarder());
+      this.#forwarders.get(other)?.set(peer.id, new Forwarder());
       this.requestKeyframe(other, nowMs, true);
     }
-    this.#waiting.set(peer.id, waiting);
+    this.#forwarders.set(peer.id, down);
   }
 
   /**
@@ -158,17 +158,33 @@ export class Router {
     );
   }
 
+  /**
+   * Which of the sender's encodings the receiver gets: it moves over at that encoding's next
+   * keyframe, which is asked for (rate-limited); until then it keeps what it had.
+   */
+  setLayer(receiverId: string, senderId: string, layer: VideoLayer, nowMs: number): void {
+    const down = this.#forwarders.get(receiverId)?.get(senderId);
+    if (!down || down.target === layer) return;
+    down.target = layer;
+    if (down.wants) this.requestKeyframe(senderId, nowMs, false, layer);
+  }
+
+  /** The encoding the receiver gets of the sender now (null: waiting for a keyframe). */
+  layerOf(receiverId: string, senderId: string): VideoLayer | null {
+    return this.#forwarders.get(receiverId)?.get(senderId)?.layer ?? null;
+  }
+
   /** Removes a peer: it receives nothing more, and nobody waits for its keyframes. */
   removePeer(id: string): void {
     this.#peers.delete(id);
-    this.#waiting.delete(id);
-    this.#lastRequest.delete(id);
-    this.#pending.delete(id);
-    this.#history.delete(id);
-    this.#resumedAt.delete(id);
+    this.#forwarders.delete(id);
+    for (const layer of ["full", "small"] as const) {
+      this.#lastRequest.delete(`${id} ${layer}`);
+      this.#pending.delete(`${id} ${layer}`);
+      this.#history.delete(`${id} ${layer}`);
+    }
     this.#resendBudget.delete(id);
-    for (const waiting of this.#waiting.values()) waiting.delete(id);
-    for (const resumed of this.#resumedAt.values()) resumed.delete(id);
+    for (const down of this.#forwarders.values()) down.delete(id);
   }
 
   /** True when a peer with this id is in the router. */
@@ -177,67 +193,76 @@ export class Router {
   }
 
   /**
-   * Forwards one video packet (already stamped with the sender's SSRC) to every other peer.
-   * `keyframeStart` tells whether it begins a keyframe (see `isVp8KeyframeStart`).
+   * Forwards one video packet (already stamped with the sender's video SSRC) of one of the
+   * sender's encodings to every other peer that gets that encoding, numbered for each (see
+   * {@linkcode Forwarder}). `keyframeStart` tells whether it begins a keyframe (see
+   * `isVp8KeyframeStart`).
    */
-  forward(senderId: string, packet: Uint8Array, keyframeStart: boolean, nowMs: number): void {
+  forward(
+    senderId: string,
+    packet: Uint8Array,
+    keyframeStart: boolean,
+    nowMs: number,
+    layer: VideoLayer = "full",
+  ): void {
     if (this.#closed || !this.#peers.has(senderId)) return;
     this.stats.received++;
     const seq = rtpSequenceNumber(packet);
-    this.#history.get(senderId)!.put(seq, packet);
+    const key = `${senderId} ${layer}`;
+    let history = this.#history.get(key);
+    if (!history) this.#history.set(key, history = new PacketHistory());
+    history.put(seq, packet);
     // A keyframe answers every request so far, held ones included.
-    if (keyframeStart) this.#pending.delete(senderId);
+    if (keyframeStart) this.#pending.delete(key);
+    const info = { keyframeStart, marker: (packet[1] & 0x80) !== 0 };
     for (const [receiverId, receiver] of this.#peers) {
       if (receiverId === senderId) continue;
-      const waiting = this.#waiting.get(receiverId)!;
-      if (waiting.has(senderId)) {
-        if (!keyframeStart) {
-          this.stats.droppedWaitingKeyframe++;
-          this.requestKeyframe(senderId, nowMs);
-          continue;
-        }
-        waiting.delete(senderId);
-        this.#resumedAt.get(receiverId)!.set(senderId, seq);
-      }
+      const down = this.#forwarders.get(receiverId)!.get(senderId)!;
       if (receiver.congested()) {
-        this.stats.droppedCongested++;
-        waiting.add(senderId);
-        this.requestKeyframe(senderId, nowMs);
+        if (down.layer !== null) this.stats.droppedCongested++;
+        else this.stats.droppedWaitingKeyframe++;
+        down.pause();
+        this.requestKeyframe(senderId, nowMs, false, down.target);
         continue;
       }
-      receiver.send(packet);
-      this.stats.forwardedPackets++;
-      this.stats.forwardedBytes += packet.length;
+      const out = down.map(layer, seq, info);
+      if (out === null) {
+        const wanted = down.wants;
+        if (wanted !== null && down.layer === null) {
+          this.stats.droppedWaitingKeyframe++;
+          this.requestKeyframe(senderId, nowMs, false, wanted);
+        }
+        continue;
+      }
+      this.#send(receiver, packet, out);
     }
   }
 
   /**
    * Resends to `receiverId` the packets of `senderId`'s video it reports lost (16-bit
-   * sequence numbers, from its NACK) that are still kept and were meant for it. Returns how
-   * many were sent.
+   * sequence numbers as it received them, from its NACK) that are still kept and were meant
+   * for it. Returns how many were sent.
    */
   resend(receiverId: string, senderId: string, seqs: readonly number[], nowMs: number): number {
     const receiver = this.#peers.get(receiverId);
-    const history = this.#history.get(senderId);
-    if (this.#closed || !receiver || !history || receiverId === senderId) return 0;
+    const down = this.#forwarders.get(receiverId)?.get(senderId);
+    if (this.#closed || !receiver || !down || receiverId === senderId) return 0;
     const wanted = Math.min(seqs.length, RESEND_LIMITS.perNack);
     this.stats.resendMissed += seqs.length - wanted;
-    if (this.#waiting.get(receiverId)!.has(senderId) || receiver.congested()) {
+    if (down.layer === null || receiver.congested()) {
       this.stats.resendMissed += wanted;
       return 0;
     }
-    const resumed = this.#resumedAt.get(receiverId)!.get(senderId);
     const budget = this.#resendBudget.get(receiverId)!;
     let sent = 0;
     for (let i = 0; i < wanted; i++) {
-      const seq = seqs[i];
-      const packet = history.get(seq);
-      const beforeResume = resumed !== undefined && isNewerSeq(resumed, seq);
-      if (!packet || beforeResume || !budget.take(1, nowMs)) {
+      const source = down.source(seqs[i]);
+      const packet = source && this.#history.get(`${senderId} ${source.layer}`)?.get(source.seq);
+      if (!packet || !budget.take(1, nowMs)) {
         this.stats.resendMissed++;
         continue;
       }
-      receiver.send(packet);
+      this.#send(receiver, packet, seqs[i] & 0xffff, false);
       sent++;
     }
     this.stats.resent += sent;
@@ -245,28 +270,43 @@ export class Router {
   }
 
   /**
-   * Asks a sender for a keyframe, at most once per interval (`force` skips that check, for
-   * new receivers). A request within the interval is held and sent by the first
-   * {@linkcode tick} after it ends, unless a keyframe came from the sender meanwhile.
+   * Asks a sender for a keyframe of one of its encodings, at most once per interval (`force`
+   * skips that check, for new receivers). A request within the interval is held and sent by
+   * the first {@linkcode tick} after it ends, unless a keyframe came from the sender meanwhile.
    */
-  requestKeyframe(senderId: string, nowMs: number, force = false): void {
+  requestKeyframe(
+    senderId: string,
+    nowMs: number,
+    force = false,
+    layer: VideoLayer = "full",
+  ): void {
     if (this.#closed || !this.#peers.has(senderId)) return;
-    const last = this.#lastRequest.get(senderId);
+    const key = `${senderId} ${layer}`;
+    const last = this.#lastRequest.get(key);
     if (!force && last !== undefined && nowMs - last < this.#intervalMs) {
-      this.#pending.add(senderId);
+      this.#pending.set(key, { senderId, layer });
       return;
     }
-    this.#pending.delete(senderId);
-    this.#lastRequest.set(senderId, nowMs);
+    this.#pending.delete(key);
+    this.#lastRequest.set(key, nowMs);
     this.stats.keyframeRequests++;
-    this.#requestKeyframe(senderId);
+    this.#requestKeyframe(senderId, layer);
+  }
+
+  /**
+   * A receiver asks for a keyframe of a sender's video (its PLI): of the encoding it gets,
+   * or waits for.
+   */
+  requestKeyframeFor(receiverId: string, senderId: string, nowMs: number): void {
+    const down = this.#forwarders.get(receiverId)?.get(senderId);
+    if (down) this.requestKeyframe(senderId, nowMs, false, down.layer ?? down.target);
   }
 
   /** Sends the keyframe requests held back whose interval has ended (call it every tick). */
   tick(nowMs: number): void {
-    for (const senderId of this.#pending) {
-      const last = this.#lastRequest.get(senderId) ?? -Infinity;
-      if (nowMs - last >= this.#intervalMs) this.requestKeyframe(senderId, nowMs);
+    for (const [key, { senderId, layer }] of this.#pending) {
+      const last = this.#lastRequest.get(key) ?? -Infinity;
+      if (nowMs - last >= this.#intervalMs) this.requestKeyframe(senderId, nowMs, false, layer);
     }
   }
 
@@ -274,10 +314,23 @@ export class Router {
   close(): void {
     this.#closed = true;
     this.#peers.clear();
-    this.#waiting.clear();
+    this.#forwarders.clear();
     this.#history.clear();
-    this.#resumedAt.clear();
     this.#resendBudget.clear();
     this.#pending.clear();
+  }
+
+  /** Sends `packet` numbered `seq` (a copy when renumbered: the same bytes go to others). */
+  #send(receiver: RouterPeer, packet: Uint8Array, seq: number, count = true): void {
+    let bytes = packet;
+    if (rtpSequenceNumber(packet) !== seq) {
+      bytes = packet.slice();
+      bytes[2] = seq >> 8;
+      bytes[3] = seq & 0xff;
+    }
+    receiver.send(bytes);
+    if (!count) return;
+    this.stats.forwardedPackets++;
+    this.stats.forwardedBytes += bytes.length;
   }
 }

@@ -1,6 +1,14 @@
 import assert from "node:assert/strict";
 import { Router } from "./router.ts";
 
+/** A 12-byte RTP header with sequence number `seq` and one payload byte. */
+function rtp(seq: number, mark = 0): Uint8Array {
+  return Uint8Array.of(0x80, 96, seq >> 8, seq & 0xff, 0, 0, 0, 0, 0, 0, 0, 1, mark);
+}
+
+/** A packet's payload byte: which packet it is, whatever number it was sent with. */
+const idOf = (p: Uint8Array) => p[12];
+
 function peer(id: string, opts: { congested?: () => boolean } = {}) {
   const got: Uint8Array[] = [];
   return {
@@ -18,19 +26,19 @@ Deno.test("router: each packet reaches every other peer, never its sender", () =
   for (const p of [a, b, c]) router.addPeer(p);
   // New peers wait for keyframes from those already there, who were asked for one.
   assert.deepEqual(requests, ["a", "a", "b"]);
-  router.forward("b", new Uint8Array([7]), false, 0); // nobody has b's keyframe yet
-  router.forward("a", new Uint8Array([1]), true, 0);
-  router.forward("a", new Uint8Array([2]), false, 1);
-  router.forward("b", new Uint8Array([3]), true, 2);
-  assert.deepEqual(a.got.map((p) => p[0]), [3]);
-  assert.deepEqual(b.got.map((p) => p[0]), [1, 2]);
-  assert.deepEqual(c.got.map((p) => p[0]), [1, 2, 3]);
+  router.forward("b", rtp(70, 7), false, 0); // nobody has b's keyframe yet
+  router.forward("a", rtp(10, 1), true, 0);
+  router.forward("a", rtp(11, 2), false, 1);
+  router.forward("b", rtp(71, 3), true, 2);
+  assert.deepEqual(a.got.map(idOf), [3]);
+  assert.deepEqual(b.got.map(idOf), [1, 2]);
+  assert.deepEqual(c.got.map(idOf), [1, 2, 3]);
   assert.equal(router.stats.forwardedPackets, 6);
   assert.equal(router.stats.droppedWaitingKeyframe, 2);
   router.removePeer("c");
-  router.forward("a", new Uint8Array([4]), false, 3);
+  router.forward("a", rtp(12, 4), false, 3);
   assert.equal(c.got.length, 3);
-  router.forward("c", new Uint8Array([5]), true, 4); // removed: ignored
+  router.forward("c", rtp(1, 5), true, 4); // removed: ignored
   assert.equal(b.got.length, 3);
 });
 
@@ -49,14 +57,16 @@ Deno.test("router: a congested receiver drops video until the next keyframe, and
   router.addPeer(slow);
   router.addPeer(fast);
   requests.length = 0;
-  router.forward("s", new Uint8Array([0]), true, now);
+  router.forward("s", rtp(0, 0), true, now);
   backedUp = true;
-  for (let i = 1; i <= 50; i++) router.forward("s", new Uint8Array([i]), false, now = i * 20);
+  for (let i = 1; i <= 50; i++) router.forward("s", rtp(i, i), false, now = i * 20);
   backedUp = false;
-  for (let i = 51; i <= 60; i++) router.forward("s", new Uint8Array([i]), false, now = i * 20);
-  router.forward("s", new Uint8Array([99]), true, now = 1300);
-  router.forward("s", new Uint8Array([100]), false, now = 1320);
-  assert.deepEqual(slow.got.map((p) => p[0]), [0, 99, 100]);
+  for (let i = 51; i <= 60; i++) router.forward("s", rtp(i, i), false, now = i * 20);
+  router.forward("s", rtp(61, 99), true, now = 1300);
+  router.forward("s", rtp(62, 100), false, now = 1320);
+  assert.deepEqual(slow.got.map(idOf), [0, 99, 100]);
+  // Numbered on for the slow receiver: one number left out where a frame was cut.
+  assert.deepEqual(slow.got.map((p) => (p[2] << 8) | p[3]), [0, 2, 3]);
   assert.equal(fast.got.length, 63);
   // The first backed-up packet is dropped for congestion; the rest wait for a keyframe.
   assert.equal(router.stats.droppedCongested, 1);
@@ -66,11 +76,6 @@ Deno.test("router: a congested receiver drops video until the next keyframe, and
   for (let i = 1; i < times.length; i++) assert.ok(times[i] - times[i - 1] >= 500);
   assert.ok(requests.length >= 2 && requests.every(([id]) => id === "s"));
 });
-
-/** A 12-byte RTP header with sequence number `seq` and one payload byte. */
-function rtp(seq: number, mark = 0): Uint8Array {
-  return Uint8Array.of(0x80, 96, seq >> 8, seq & 0xff, 0, 0, 0, 0, 0, 0, 0, 1, mark);
-}
 
 Deno.test("router: a NACK gets the receiver that sent it the packets it lost, from the sender's history, and nobody else", () => {
   const router = new Router({ requestKeyframe: () => {} });
@@ -161,4 +166,47 @@ Deno.test("router: a keyframe request within the interval is held and sent by th
   router.forward("s", rtp(60), true, now = 5600);
   for (let t = 5700; t <= 8000; t += 100) router.tick(now = t);
   assert.deepEqual(requests, [3000, 5000]);
+});
+
+Deno.test("router: each receiver gets the encoding set for it, switched at its keyframe, as one run of numbers; NACKs and PLIs reach that encoding", () => {
+  const requests: string[] = [];
+  const router = new Router({ requestKeyframe: (id, layer) => requests.push(`${id} ${layer}`) });
+  const [s, strong, weak] = ["s", "strong", "weak"].map((id) => peer(id));
+  for (const p of [s, strong, weak]) router.addPeer(p);
+  requests.length = 0;
+  let fullSeq = 100, smallSeq = 9000, now = 0;
+  /** One-packet frames (marker set) of both encodings, the full one first. */
+  const marked = (seq: number, id: number) => {
+    const packet = rtp(seq, id);
+    packet[1] |= 0x80;
+    return packet;
+  };
+  const frame = (key: boolean) => {
+    now += 33;
+    router.forward("s", marked(fullSeq++, 1), key, now, "full");
+    router.forward("s", marked(smallSeq++, 2), key, now, "small");
+  };
+  frame(true);
+  assert.equal(router.layerOf("weak", "s"), "full");
+  router.setLayer("weak", "s", "small", now);
+  assert.deepEqual(requests, ["s small"], "a keyframe of the small encoding is asked for");
+  frame(false); // still the full picture until the small keyframe
+  frame(true);
+  frame(false);
+  assert.equal(router.layerOf("weak", "s"), "small");
+  assert.deepEqual(strong.got.map(idOf), [1, 1, 1, 1]);
+  // The keyframe's full picture came first and went out; the small one follows it.
+  assert.deepEqual(weak.got.map(idOf), [1, 1, 1, 2, 2]);
+  const seqs = (p: { got: Uint8Array[] }) => p.got.map((b) => (b[2] << 8) | b[3]);
+  assert.deepEqual(seqs(weak), [100, 101, 102, 103, 104], "one run: no gap at the switch");
+  // The weak receiver lost its last packet: the small one comes again, under its number.
+  weak.got.length = 0;
+  assert.equal(router.resend("weak", "s", [104, 101], now), 2);
+  assert.deepEqual(weak.got.map(idOf), [2, 1]);
+  assert.deepEqual(seqs(weak), [104, 101]);
+  // Its PLI asks for a keyframe of the encoding it gets.
+  requests.length = 0;
+  router.requestKeyframeFor("weak", "s", now + 5_000);
+  router.requestKeyframeFor("strong", "s", now + 5_000);
+  assert.deepEqual(requests, ["s small", "s full"]);
 });

@@ -29,6 +29,7 @@ import { parseRtcp, writeNack, writePli, writeRemb } from "../media/rtcp.ts";
 import { BitrateAllocator } from "../media/bitrate_allocator.ts";
 import { isRtcp, parseRtp, type RtpPacket, setRtpSsrc } from "../media/rtp.ts";
 import { Router } from "../media/router.ts";
+import type { VideoLayer } from "../media/forwarder.ts";
 import { isVp8KeyframeStart } from "../media/vp8.ts";
 import {
   OPUS_CLOCK_RATE,
@@ -130,6 +131,8 @@ const RATE_REPEAT_MS = 2000;
 const UPLINK_ESTIMATE = { overuseQueueMs: 150, overuseForMs: 2000, warmupMs: 5000 };
 /** A seat that sent no video for this long is no video sender, ms. */
 const VIDEO_SENDER_MS = 2000;
+/** A sender's small encoding counts as arriving while a packet of it came within this, ms. */
+const SMALL_ARRIVING_MS = 1000;
 
 /**
  * Largest packet accepted. Our clients send at most 1,200 bytes (media/rtp.ts
@@ -174,18 +177,24 @@ export class MediaRoom {
   /** Receivers' estimates of their links (REMB), and what each sender was last told. */
   #rates = new BitrateAllocator();
   #videoSentAt = new Map<string, number>();
+  /** When each sender's small encoding last arrived. */
+  #smallSentAt = new Map<string, number>();
+  /** What each sender's encodings were last told, by `${participantId} ${layer}`. */
   #advised = new Map<string, { bps: number; at: number }>();
   /** The server's estimate of each sender's uplink, from what arrives of it. */
   #uplinks = new Map<string, ReceiveEstimator>();
 
-  /** Per sender: the gaps in its video as it reaches the server, to ask it again (NACK). */
+  /**
+   * Per sender and encoding (`${participantId} ${layer}`): the gaps in its video as it
+   * reaches the server, to ask it again (NACK).
+   */
   #upstream = new Map<string, NackGenerator>();
 
   constructor(meeting: Meeting, options: MediaRoomOptions) {
     this.meeting = meeting;
     this.#options = options;
     this.#clock = options.clock ?? new MediaClock();
-    this.#router = new Router({ requestKeyframe: (id) => this.#sendPli(id) });
+    this.#router = new Router({ requestKeyframe: (id, layer) => this.#sendPli(id, layer) });
     this.#mixer = new Mixer({
       mixSsrc: meeting.mixSsrc,
       maxSpeakers: options.mixSpeakers ?? 3,
@@ -267,13 +276,16 @@ export class MediaRoom {
   #remove(participantId: string): void {
     if (!this.#transports.delete(participantId)) return;
     this.#router.removePeer(participantId);
-    this.#upstream.delete(participantId);
+    this.#upstream.delete(`${participantId} full`);
+    this.#upstream.delete(`${participantId} small`);
+    this.#smallSentAt.delete(participantId);
     this.#mixer.removeParticipant(participantId);
     this.#reports.delete(participantId);
     this.#rates.remove(participantId);
     this.#uplinks.delete(participantId);
     this.#videoSentAt.delete(participantId);
-    this.#advised.delete(participantId);
+    this.#advised.delete(`${participantId} full`);
+    this.#advised.delete(`${participantId} small`);
     if (this.#transports.size === 0) this.#clock.unsubscribe(this);
   }
 
@@ -295,7 +307,10 @@ export class MediaRoom {
     const participant = this.meeting.participant(participantId);
     if (!participant) return;
     const packet = parsed.packet;
-    if (packet.ssrc !== participant.audioSsrc && packet.ssrc !== participant.videoSsrc) {
+    if (
+      packet.ssrc !== participant.audioSsrc && packet.ssrc !== participant.videoSsrc &&
+      packet.ssrc !== participant.smallVideoSsrc
+    ) {
       const owner = this.meeting.participantBySsrc(packet.ssrc);
       if ((owner && owner.id !== participantId) || packet.ssrc === this.meeting.mixSsrc) {
         this.counters.dropped.foreignSsrc++;
@@ -305,17 +320,21 @@ export class MediaRoom {
     if (packet.payloadType === PT_VP8) {
       const now = this.#clock.now();
       const keyframeStart = isVp8KeyframeStart(packet.payload);
-      let upstream = this.#upstream.get(participantId);
-      if (!upstream) this.#upstream.set(participantId, upstream = new NackGenerator());
+      // Anything but the small encoding's SSRC is the full one (a plain-RTP tool's own SSRC).
+      const layer: VideoLayer = packet.ssrc === participant.smallVideoSsrc ? "small" : "full";
+      const key = `${participantId} ${layer}`;
+      let upstream = this.#upstream.get(key);
+      if (!upstream) this.#upstream.set(key, upstream = new NackGenerator());
       if (!upstream.push(packet.sequenceNumber, now)) {
         this.counters.dropped.duplicate++;
         return;
       }
       if (keyframeStart) upstream.forgetBefore(packet.sequenceNumber);
-      this.#videoSentAt.set(participantId, now);
+      (layer === "full" ? this.#videoSentAt : this.#smallSentAt).set(participantId, now);
       this.#measureUplink(participantId, packet, now);
+      // Receivers know one video stream per sender, whichever encoding they get.
       setRtpSsrc(bytes, participant.videoSsrc);
-      this.#router.forward(participantId, withSendTime(bytes, now), keyframeStart, now);
+      this.#router.forward(participantId, withSendTime(bytes, now), keyframeStart, now, layer);
       this.#syncRouterDrops();
     } else if (packet.payloadType === PT_OPUS || packet.payloadType === PT_RED) {
       // RED: the previous frame, then this one; the buffer drops a frame it already has.
@@ -398,7 +417,7 @@ export class MediaRoom {
       if (packet.type === "pli") {
         const sender = this.meeting.participantBySsrc(packet.mediaSsrc);
         if (sender && sender.id !== participantId && sender.videoSsrc === packet.mediaSsrc) {
-          this.#router.requestKeyframe(sender.id, this.#clock.now());
+          this.#router.requestKeyframeFor(participantId, sender.id, this.#clock.now());
         }
       } else if (packet.type === "nack") {
         const sender = this.meeting.participantBySsrc(packet.mediaSsrc);
@@ -426,15 +445,16 @@ export class MediaRoom {
 
   /** Asks each sender again for the video packets that did not reach the server (NACK). */
   #askUpstream(now: number): void {
-    for (const [senderId, gaps] of this.#upstream) {
+    for (const [key, gaps] of this.#upstream) {
       if (gaps.missingCount === 0) continue;
       const lost = gaps.due(now);
+      const [senderId, layer] = key.split(" ");
       const transport = this.#transports.get(senderId);
       const sender = this.meeting.participant(senderId);
       if (lost.length === 0 || !transport || !sender) continue;
       const nack = writeNack({
         senderSsrc: this.meeting.mixSsrc,
-        mediaSsrc: sender.videoSsrc,
+        mediaSsrc: layer === "small" ? sender.smallVideoSsrc : sender.videoSsrc,
         lost,
       });
       transport.send(nack);
@@ -446,7 +466,9 @@ export class MediaRoom {
 
   /**
    * Tells each video sender (REMB on its video SSRC) the bitrate its receivers' links can
-   * take (BitrateAllocator): when it changed by 5% or more, and every 2 s regardless.
+   * take, and asks for its small encoding (REMB on its small video SSRC; 0: stop) while some
+   * receiver's link cannot take the full one (BitrateAllocator): when a figure changed by 5%
+   * or more, and every 2 s regardless. Then puts each receiver on the encoding chosen for it.
    */
   #adviseSenders(now: number): void {
     const senders: string[] = [];
@@ -465,38 +487,81 @@ export class MediaRoom {
       if (bps !== null) this.#rates.setUplinkEstimate(id, bps, now);
     }
     if (senders.length === 0) return;
-    const targets = this.#rates.targets(receivers, senders, now);
-    for (const [senderId, bps] of targets) {
-      const last = this.#advised.get(senderId);
-      if (last && Math.abs(bps - last.bps) < last.bps * 0.05 && now - last.at < RATE_REPEAT_MS) {
-        continue;
+    const arriving = new Set<string>();
+    for (const [id, at] of this.#smallSentAt) if (now - at <= SMALL_ARRIVING_MS) arriving.add(id);
+    const allocation = this.#rates.allocate(receivers, senders, arriving, now);
+    for (const [senderId, { full, small }] of allocation.senders) {
+      this.#advise(senderId, "full", full, now);
+      this.#advise(senderId, "small", small, now);
+    }
+    for (const [receiverId, layers] of allocation.layers) {
+      for (const [senderId, layer] of layers) {
+        this.#router.setLayer(receiverId, senderId, layer, now);
       }
-      const transport = this.#transports.get(senderId);
-      const sender = this.meeting.participant(senderId);
-      if (!transport || !sender) continue;
-      const remb = writeRemb({
-        senderSsrc: this.meeting.mixSsrc,
-        bitrate: bps,
-        ssrcs: [sender.videoSsrc],
-      });
-      transport.send(remb);
-      this.#advised.set(senderId, { bps, at: now });
-      this.counters.rateAdvice++;
-      this.counters.forwarded.rtcp.packets++;
-      this.counters.forwarded.rtcp.bytes += remb.length;
     }
   }
 
-  /** What the senders were last told they may send, bit/s, by participant id. */
-  get videoTargets(): Map<string, number> {
-    return new Map([...this.#advised].map(([id, a]) => [id, a.bps]));
-  }
-
-  #sendPli(senderId: string): void {
+  /** Sends a sender the bitrate of one of its encodings, if it changed or is due again. */
+  #advise(senderId: string, layer: VideoLayer, bps: number, now: number): void {
+    const key = `${senderId} ${layer}`;
+    const last = this.#advised.get(key);
+    // A small encoding not wanted is told so once (the page also stops it by itself when it
+    // is not asked again).
+    if (bps === 0 && (!last || last.bps === 0)) return;
+    if (last && Math.abs(bps - last.bps) < last.bps * 0.05 && now - last.at < RATE_REPEAT_MS) {
+      return;
+    }
     const transport = this.#transports.get(senderId);
     const sender = this.meeting.participant(senderId);
     if (!transport || !sender) return;
-    const pli = writePli({ senderSsrc: this.meeting.mixSsrc, mediaSsrc: sender.videoSsrc });
+    const remb = writeRemb({
+      senderSsrc: this.meeting.mixSsrc,
+      bitrate: bps,
+      ssrcs: [layer === "small" ? sender.smallVideoSsrc : sender.videoSsrc],
+    });
+    transport.send(remb);
+    this.#advised.set(key, { bps, at: now });
+    this.counters.rateAdvice++;
+    this.counters.forwarded.rtcp.packets++;
+    this.counters.forwarded.rtcp.bytes += remb.length;
+  }
+
+  /** What the senders were last told they may send (their full encoding), bit/s, by id. */
+  get videoTargets(): Map<string, number> {
+    return this.#encodingTargets("full");
+  }
+
+  /** What the senders' small encodings were last asked for, bit/s, by id (0: stopped). */
+  get smallVideoTargets(): Map<string, number> {
+    return this.#encodingTargets("small");
+  }
+
+  /** Which encoding the receiver gets of each sender now (null: waiting for a keyframe). */
+  layersOf(receiverId: string): Map<string, VideoLayer | null> {
+    const out = new Map<string, VideoLayer | null>();
+    for (const id of this.#transports.keys()) {
+      if (id !== receiverId) out.set(id, this.#router.layerOf(receiverId, id));
+    }
+    return out;
+  }
+
+  #encodingTargets(layer: VideoLayer): Map<string, number> {
+    const out = new Map<string, number>();
+    for (const [key, { bps }] of this.#advised) {
+      const [id, l] = key.split(" ");
+      if (l === layer) out.set(id, bps);
+    }
+    return out;
+  }
+
+  #sendPli(senderId: string, layer: VideoLayer): void {
+    const transport = this.#transports.get(senderId);
+    const sender = this.meeting.participant(senderId);
+    if (!transport || !sender) return;
+    const pli = writePli({
+      senderSsrc: this.meeting.mixSsrc,
+      mediaSsrc: layer === "small" ? sender.smallVideoSsrc : sender.videoSsrc,
+    });
     transport.send(pli);
     this.counters.keyframeRequests++;
     this.counters.forwarded.rtcp.packets++;

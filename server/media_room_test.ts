@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { splitRed } from "../media/red.ts";
 import { parseRtcp, writeRemb } from "../media/rtcp.ts";
-import { parseRtp, type RtpPacket, writeRtp } from "../media/rtp.ts";
+import { isRtcp, parseRtp, type RtpPacket, writeRtp } from "../media/rtp.ts";
 import { createOpusEncoder } from "../media/opus.ts";
 import { createOpusDecoder } from "../media/opus.ts";
 import { packetizeVp8 } from "../media/vp8.ts";
@@ -225,24 +225,29 @@ Deno.test("media room: a receiver's REMB sets what each video sender it receives
   time.advance(600);
   for (const p of [ann, bob]) {
     const rembs = rembsTo(p.id);
-    assert.equal(rembs.length, 1, `${p.name} is told once`);
-    const remb = rembs[0];
-    assert.ok(remb.type === "remb");
+    assert.equal(rembs.length, 2, `${p.name} is told once of each encoding`);
+    const [remb, small] = rembs;
+    assert.ok(remb.type === "remb" && small.type === "remb");
     assert.deepEqual(remb.ssrcs, [p.videoSsrc]);
     assert.equal(remb.senderSsrc, meeting.mixSsrc);
     assert.ok(Math.abs(remb.bitrate - 139_500) < 100, `${remb.bitrate}`);
+    // Cy's link cannot take a full picture: the small encoding is asked for, for Cy.
+    assert.deepEqual(small.ssrcs, [p.smallVideoSsrc]);
+    assert.ok(Math.abs(small.bitrate - 139_500) < 100, `${small.bitrate}`);
   }
   assert.equal(rembsTo(cy.id).length, 0, "Cy sends no video");
   assert.equal(media.videoTargets.get(ann.id), 139_500);
   // Unchanged, it is said again only every 2 s; Cy's link gets better: at once.
   sendVideo(2);
   time.advance(500);
-  assert.equal(rembsTo(ann.id).length, 1);
+  assert.equal(rembsTo(ann.id).length, 2);
   media.receive(cy.id, writeRemb({ senderSsrc: 9, bitrate: 2_000_000, ssrcs: [] }));
   sendVideo(3);
   time.advance(500);
-  const last = rembsTo(ann.id).at(-1);
+  const [last, stop] = rembsTo(ann.id).slice(-2);
   assert.ok(last?.type === "remb" && last.bitrate === 800_000, "at most what a sender sends");
+  assert.ok(stop?.type === "remb" && stop.bitrate === 0, "the small encoding is stopped");
+  assert.deepEqual(stop.ssrcs, [ann.smallVideoSsrc]);
   // Cy leaves: its estimate no longer counts.
   media.receive(cy.id, writeRemb({ senderSsrc: 9, bitrate: 100_000, ssrcs: [] }));
   media.detach(cy.id);
@@ -253,6 +258,62 @@ Deno.test("media room: a receiver's REMB sets what each video sender it receives
   media.close();
 });
 
+Deno.test("media room: a weak receiver gets a sender's small encoding once it arrives, as the sender's one video stream; the others keep the full one at full rate", () => {
+  const { ann, bob, cy, media, time } = setup();
+  const t = new Map([ann, bob, cy].map((p) => [p.id, new FakeTransport()]));
+  for (const p of [ann, bob, cy]) media.attach(p.id, t.get(p.id)!);
+  let fullSeq = 1, smallSeq = 10_000; // frame numbers (3 packets a frame)
+  const frame = (key: boolean, small: boolean) => {
+    for (const packet of videoFrame(ann.videoSsrc, key, fullSeq++)) media.receive(ann.id, packet);
+    if (!small) return;
+    for (const packet of videoFrame(ann.smallVideoSsrc, key, smallSeq++)) {
+      media.receive(ann.id, packet);
+    }
+  };
+  const videoTo = (id: string) =>
+    t.get(id)!.sent.filter((b) => !isRtcp(b)).map((b) => {
+      const p = parseRtp(b);
+      assert.ok(p.ok);
+      return p.packet;
+    }).filter((p) => p.payloadType === PT_VP8);
+  frame(true, false);
+  // Cy's link: 0.9 x (300 - 90) = 189 kbit/s for Ann's video, too little for the full one.
+  media.receive(cy.id, writeRemb({ senderSsrc: 9, bitrate: 300_000, ssrcs: [] }));
+  time.advance(500);
+  assert.equal(media.smallVideoTargets.get(ann.id), 189_000);
+  assert.equal(media.videoTargets.get(ann.id), 189_000, "until it arrives, Cy bounds the full one");
+  // The small encoding arrives; at the next allocation Cy is to be moved to it, at its
+  // next keyframe, and the full one is for Bob alone.
+  frame(false, true);
+  frame(true, true);
+  time.advance(500);
+  assert.equal(media.videoTargets.get(ann.id), 800_000);
+  assert.equal(media.layersOf(cy.id).get(ann.id), "full", "until the small keyframe");
+  const cyBefore = videoTo(cy.id).length;
+  frame(false, true);
+  frame(true, true);
+  frame(false, true);
+  assert.equal(media.layersOf(cy.id).get(ann.id), "small");
+  assert.equal(media.layersOf(bob.id).get(ann.id), "full");
+  const cyGot = videoTo(cy.id);
+  const bobGot = videoTo(bob.id);
+  // Both see Ann's one video SSRC, numbered without a gap.
+  for (const got of [cyGot, bobGot]) {
+    assert.ok(got.every((p) => p.ssrc === ann.videoSsrc));
+    for (let i = 1; i < got.length; i++) {
+      assert.equal(got[i].sequenceNumber, (got[i - 1].sequenceNumber + 1) & 0xffff);
+    }
+  }
+  // Cy: a full frame, the full keyframe (it came first), then the small keyframe and frame
+  // (their timestamps are the small encoding's frame numbers here); Bob: full frames only.
+  const isSmall = (p: RtpPacket) => p.timestamp >= 10_000 * 3000;
+  assert.deepEqual(cyGot.slice(cyBefore).map(isSmall), [
+    ...Array(6).fill(false),
+    ...Array(6).fill(true),
+  ]);
+  assert.ok(bobGot.every((p) => !isSmall(p)));
+  media.close();
+});
 Deno.test("media room: a sender whose uplink queues (its send times fall behind the server's clock) is told to send less", () => {
   const { ann, bob, media, time } = setup();
   const a = new FakeTransport();

@@ -335,6 +335,19 @@ const up = limit(args.up);
             },
           ]),
         ),
+        // What each sender's encodings are asked for, and which one each receiver gets.
+        encodings: (() => {
+          const room = server.hub.findRoom(created.id)?.media;
+          if (!room) return {};
+          const nameOf = (id: string) => room.meeting.participant(id)?.name ?? id;
+          return Object.fromEntries(room.meeting.participants.map((p) => [p.name, {
+            fullKbps: Math.round((room.videoTargets.get(p.id) ?? 0) / 1000),
+            smallKbps: Math.round((room.smallVideoTargets.get(p.id) ?? 0) / 1000),
+            gets: Object.fromEntries(
+              [...room.layersOf(p.id)].map(([id, layer]) => [nameOf(id), layer]),
+            ),
+          }]));
+        })(),
       },
       netsim: counters,
       errors,
