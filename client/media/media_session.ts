@@ -5,7 +5,8 @@
  * ```
  * MediaSession
  *  ├─ MediaTransport        binary RTP/RTCP over the control WebSocket
- *  ├─ VideoSender           camera → VP8 → RTP            (while the camera is on)
+ *  ├─ VideoSender           camera → VP8 → RTP            (while the camera is on; a small
+ *  │                        encoding too while the server asks for it)
  *  ├─ AudioSender           mic → worklet → Opus → RTP    (while the mic is on)
  *  ├─ VideoReceiver × SSRC  RTP → VP8 frames → decoder ─┐
  *  ├─ VideoRenderer × tile  <video> (or <canvas>) in the participant's tile ←┘
@@ -13,8 +14,9 @@
  *  └─ AudioPlayback         worklet: one playout buffer per SSRC, mixed to the speakers
  * ```
  *
- * It answers PLIs for its own video, sends PLIs and receiver reports for what it receives,
- * and publishes its local state (devices on, off, failed) and statistics once a second.
+ * It answers PLIs, NACKs and REMBs for its own video (either encoding), sends PLIs and
+ * receiver reports for what it receives, and publishes its local state (devices on, off,
+ * failed) and statistics once a second.
  * `close()` closes everything it owns, and stops the camera and the microphone. No UI here:
  * the Room island listens to the events and hands it the tiles' video slots.
  *
@@ -61,7 +63,7 @@ import { RtpStream } from "./rtp_stream.ts";
 import { admitStream, MAX_SSRCS_COUNTED } from "./ssrc_admission.ts";
 import { RateMeter, SampleWindow } from "./stats.ts";
 import { VideoReceiver, type VideoReceiverStats } from "./video_receiver.ts";
-import { VideoSender } from "./video_sender.ts";
+import { type SmallVideoStats, VideoSender } from "./video_sender.ts";
 import {
   createVideoRenderer,
   type VideoRenderer,
@@ -112,7 +114,10 @@ export interface LocalMediaState {
 export interface SessionStats {
   /** Bits per second sent, all media (last second). */
   sendBitrate: number;
+  /** The full video encoding's bits per second. */
   videoSendBitrate: number;
+  /** The small video encoding's bits per second (0 while the server does not ask for it). */
+  smallVideoSendBitrate: number;
   audioSendBitrate: number;
   /** Bits per second received, all media (last second). */
   receiveBitrate: number;
@@ -275,6 +280,11 @@ interface DebugStats {
     /** What the video encoder is set to, bit/s (lowered on the receivers' REMB). */
     videoTargetBitrate: number;
     videoBitrateChanges: number;
+    /**
+     * The small video encoding (`smallVideoSsrc`), sent while the server asks for it:
+     * `active`, `targetBitrate`, `bitrate`, `framesEncoded`, `keyframes`, `width`, `height`...
+     */
+    smallVideo: SmallVideoStats;
   };
   /** This page's estimate of its link (sent to the senders as REMB). */
   link: ReceiveEstimatorStats;
@@ -333,6 +343,8 @@ export class MediaSession extends Emitter<MediaSessionEvents> {
   #ssrcs: MediaSsrcs;
   readonly #transport: MediaTransport;
   readonly #videoStream: RtpStream;
+  /** The small encoding's stream; its timestamps come from #videoStream's timeline. */
+  readonly #smallVideoStream: RtpStream;
   readonly #audioStream: RtpStream;
   readonly #measureRtt: (() => Promise<number>) | undefined;
   #context: AudioContext | null = null;
@@ -389,6 +401,11 @@ export class MediaSession extends Emitter<MediaSessionEvents> {
     this.#measureRtt = options.measureRtt;
     this.#videoStream = new RtpStream({
       ssrc: options.ssrcs.videoSsrc,
+      payloadType: PT_VP8,
+      clockRate: VIDEO_CLOCK_RATE,
+    });
+    this.#smallVideoStream = new RtpStream({
+      ssrc: options.ssrcs.smallVideoSsrc,
       payloadType: PT_VP8,
       clockRate: VIDEO_CLOCK_RATE,
     });
@@ -461,9 +478,11 @@ export class MediaSession extends Emitter<MediaSessionEvents> {
   setSsrcs(ssrcs: MediaSsrcs): void {
     this.#ssrcs = ssrcs;
     this.#videoStream.ssrc = ssrcs.videoSsrc;
+    this.#smallVideoStream.ssrc = ssrcs.smallVideoSsrc;
     this.#audioStream.ssrc = ssrcs.audioSsrc;
     this.#knownAudioSsrcs.add(ssrcs.mixSsrc);
     this.#videoSender?.requestKeyframe();
+    this.#videoSender?.requestSmallKeyframe();
   }
 
   /**
@@ -473,6 +492,7 @@ export class MediaSession extends Emitter<MediaSessionEvents> {
    */
   refreshVideo(): void {
     this.#videoSender?.requestKeyframe();
+    this.#videoSender?.requestSmallKeyframe();
     for (const ssrc of this.#videoReceivers.keys()) {
       this.#transport.send(writePli({ senderSsrc: this.#ssrcs.videoSsrc, mediaSsrc: ssrc }));
     }
@@ -552,6 +572,7 @@ export class MediaSession extends Emitter<MediaSessionEvents> {
       this.#videoSender = new VideoSender({
         track,
         stream: this.#videoStream,
+        smallStream: this.#smallVideoStream,
         transport: this.#transport,
         onError: (err) => this.#deviceFailed("camera", err),
       });
@@ -733,7 +754,9 @@ export class MediaSession extends Emitter<MediaSessionEvents> {
       seen.bytes += size;
     }
     if (kind === "video") {
-      if (packet.ssrc === this.#ssrcs.videoSsrc) return;
+      if (packet.ssrc === this.#ssrcs.videoSsrc || packet.ssrc === this.#ssrcs.smallVideoSsrc) {
+        return;
+      }
       let receiver = this.#videoReceivers.get(packet.ssrc);
       if (!receiver) {
         const known = (ssrc: number) => this.#participantByVideoSsrc.has(ssrc);
@@ -779,14 +802,7 @@ export class MediaSession extends Emitter<MediaSessionEvents> {
 
   #receiveRtcp(packets: RtcpPacket[]): void {
     for (const packet of packets) {
-      if (packet.type === "pli" && packet.mediaSsrc === this.#ssrcs.videoSsrc) {
-        this.#plisReceived++;
-        this.#videoSender?.requestKeyframe();
-      } else if (packet.type === "nack" && packet.mediaSsrc === this.#ssrcs.videoSsrc) {
-        this.#videoSender?.resend(packet.lost);
-      } else if (packet.type === "remb" && packet.ssrcs.includes(this.#ssrcs.videoSsrc)) {
-        this.#videoSender?.setTargetBitrate(packet.bitrate);
-      }
+      if (deliverVideoFeedback(packet, this.#ssrcs, this.#videoSender)) this.#plisReceived++;
     }
   }
 
@@ -901,6 +917,7 @@ export class MediaSession extends Emitter<MediaSessionEvents> {
       };
     }
     const video = this.#videoSender?.stats;
+    const smallBitrate = video?.small.bitrate ?? 0;
     const audioSend = this.#audioSender?.stats;
     const playback = this.#playback?.stats;
     const audioReceivers = [...this.#audioReceivers.values()].map((r) => r.stats(now));
@@ -919,8 +936,9 @@ export class MediaSession extends Emitter<MediaSessionEvents> {
       at: now,
       remote,
       session: {
-        sendBitrate: (video?.bitrate ?? 0) + (audioSend?.bitrate ?? 0),
+        sendBitrate: (video?.bitrate ?? 0) + smallBitrate + (audioSend?.bitrate ?? 0),
         videoSendBitrate: video?.bitrate ?? 0,
+        smallVideoSendBitrate: smallBitrate,
         audioSendBitrate: audioSend?.bitrate ?? 0,
         receiveBitrate: this.#receiveBits.rate(now),
         framesEncoded: video?.framesEncoded ?? 0,
@@ -983,6 +1001,7 @@ export class MediaSession extends Emitter<MediaSessionEvents> {
         audioTrimmedMs: audio?.trimmedMs ?? 0,
         videoTargetBitrate: video?.targetBitrate ?? 0,
         videoBitrateChanges: video?.bitrateChanges ?? 0,
+        smallVideo: { ...(video?.small ?? SMALL_VIDEO_OFF) },
       },
       link: this.#estimator.stats,
       local: { mic: this.#local.mic.status, camera: this.#local.camera.status },
@@ -990,6 +1009,77 @@ export class MediaSession extends Emitter<MediaSessionEvents> {
       rttMs: this.#rttMs,
     };
     (globalThis as { __meetStats?: DebugStats }).__meetStats = debug;
+  }
+}
+
+/** The small encoding's figures while the camera is off. */
+const SMALL_VIDEO_OFF: SmallVideoStats = {
+  active: false,
+  targetBitrate: 0,
+  framesEncoded: 0,
+  keyframes: 0,
+  framesSkipped: 0,
+  packetsResent: 0,
+  fps: 0,
+  bitrate: 0,
+  width: 0,
+  height: 0,
+};
+
+/**
+ * What RTCP about this page's own video asks of its {@linkcode VideoSender}.
+ *
+ * @example
+ * ```ts
+ * const log: VideoFeedbackTarget = {
+ *   requestKeyframe() {}, requestSmallKeyframe() {}, resend: () => 0, resendSmall: () => 0,
+ *   setTargetBitrate() {}, setSmallBitrate() {},
+ * };
+ * ```
+ */
+export type VideoFeedbackTarget = Pick<
+  VideoSender,
+  | "requestKeyframe"
+  | "requestSmallKeyframe"
+  | "resend"
+  | "resendSmall"
+  | "setTargetBitrate"
+  | "setSmallBitrate"
+>;
+
+/**
+ * Hands one RTCP packet about this page's own video to its sender (null: the camera is off),
+ * by SSRC: a PLI, a NACK or a REMB on `videoSsrc` is for the full encoding, on
+ * `smallVideoSsrc` for the small one (a REMB there starts, re-targets or, at 0, stops it). A
+ * REMB naming both SSRCs sets both. Anything else is left alone. True when it was a PLI on
+ * `videoSsrc` (counted as `plisReceived`).
+ *
+ * @example
+ * ```ts
+ * for (const packet of packets) deliverVideoFeedback(packet, join.media, videoSender);
+ * ```
+ */
+export function deliverVideoFeedback(
+  packet: RtcpPacket,
+  ssrcs: Pick<MediaSsrcs, "videoSsrc" | "smallVideoSsrc">,
+  sender: VideoFeedbackTarget | null,
+): boolean {
+  const { videoSsrc, smallVideoSsrc } = ssrcs;
+  switch (packet.type) {
+    case "pli":
+      if (packet.mediaSsrc === videoSsrc) sender?.requestKeyframe();
+      else if (packet.mediaSsrc === smallVideoSsrc) sender?.requestSmallKeyframe();
+      return packet.mediaSsrc === videoSsrc;
+    case "nack":
+      if (packet.mediaSsrc === videoSsrc) sender?.resend(packet.lost);
+      else if (packet.mediaSsrc === smallVideoSsrc) sender?.resendSmall(packet.lost);
+      return false;
+    case "remb":
+      if (packet.ssrcs.includes(videoSsrc)) sender?.setTargetBitrate(packet.bitrate);
+      if (packet.ssrcs.includes(smallVideoSsrc)) sender?.setSmallBitrate(packet.bitrate);
+      return false;
+    default:
+      return false;
   }
 }
 

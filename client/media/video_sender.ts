@@ -5,57 +5,54 @@
  * seconds and whenever a receiver asks (PLI). Frames are skipped, never queued, when the
  * encoder or the transport falls behind. Every VideoFrame is closed.
  *
+ * While the server asks for it (a REMB naming `smallVideoSsrc`, repeated at least every 2 s),
+ * the same frames also go through a second encoder: the small encoding, at half the camera's
+ * size and at most 300 kbit/s, on its own SSRC and sequence numbers but with the same RTP
+ * timestamps, which the server forwards to receivers whose links cannot take the full one.
+ * Each encoding is a {@linkcode VideoEncoding}.
+ *
  * The sender owns its track: `close()` stops it (the camera light goes off).
  *
  * @example
  * ```ts
  * const [track] = (await navigator.mediaDevices.getUserMedia({ video: true })).getVideoTracks();
- * const sender = new VideoSender({ track, stream: videoStream, transport });
+ * const sender = new VideoSender({ track, stream: videoStream, smallStream, transport });
  * sender.requestKeyframe(); // on a PLI
+ * sender.setSmallBitrate(150_000); // on a REMB naming smallVideoSsrc
  * sender.close();
  * ```
  * @module
  */
 
 import "./dom.ts";
-import { packetizeVp8 } from "../../media/vp8.ts";
-import { MAX_PAYLOAD_WITH_CAPTURE_TIME, type RtpStream } from "./rtp_stream.ts";
-import { ClockMapper, wallClock } from "./clock.ts";
-import { KeyframeSchedule } from "./keyframe_schedule.ts";
-import { RateMeter } from "./stats.ts";
-import { PacketHistory, rtpSequenceNumber } from "../../media/packet_history.ts";
+import type { RtpStream } from "./rtp_stream.ts";
+import { ClockMapper } from "./clock.ts";
+import { type PacketSink, VideoEncoding } from "./video_encoding.ts";
 
-/**
- * What a sender needs of the transport.
- *
- * @example
- * ```ts
- * const sink: PacketSink = { send: (b) => socket.send(b) || true, congested: false };
- * ```
- */
-export interface PacketSink {
-  send(bytes: Uint8Array): boolean;
-  /** True when the link is backed up: skip what can be skipped. */
-  readonly congested: boolean;
-}
+export type { PacketSink } from "./video_encoding.ts";
 
 /**
  * Options of a {@linkcode VideoSender}.
  *
  * @example
  * ```ts
- * const options: VideoSenderOptions = { track, stream, transport, bitrate: 600_000 };
+ * const options: VideoSenderOptions = { track, stream, smallStream, transport, bitrate: 600_000 };
  * ```
  */
 export interface VideoSenderOptions {
   /** The camera track; the sender owns it from now on. */
   track: MediaStreamTrack;
-  /** The outgoing RTP stream (VP8 payload type, 90 kHz). */
+  /** The outgoing RTP stream of the full encoding (VP8 payload type, 90 kHz; `videoSsrc`). */
   stream: RtpStream;
+  /**
+   * The RTP stream of the small encoding (`smallVideoSsrc`; VP8, 90 kHz), whose timestamps
+   * are taken from `stream`'s timeline. Without it there is no small encoding.
+   */
+  smallStream?: RtpStream;
   transport: PacketSink;
-  /** Target bitrate, bit/s (default 800 000). */
+  /** Target bitrate of the full encoding, bit/s (default 800 000). */
   bitrate?: number;
-  /** Frame rate the encoder is tuned for (default 30). */
+  /** Frame rate the encoders are tuned for (default 30). */
   framerate?: number;
   /** Longest time between keyframes (default `KEYFRAME_INTERVAL_MS`, 10 s). */
   keyframeIntervalMs?: number;
@@ -64,14 +61,44 @@ export interface VideoSenderOptions {
 }
 
 /**
- * Counters of a {@linkcode VideoSender}.
+ * Counters of the small encoding of a {@linkcode VideoSender}.
  *
  * @example
  * ```ts
- * const { framesEncoded, keyframes } = sender.stats;
+ * const { active, bitrate, width } = sender.stats.small;
+ * ```
+ */
+export interface SmallVideoStats {
+  /** Whether the small encoding is on now (asked by the server, and not stopped since). */
+  active: boolean;
+  /** What its encoder is set to, bit/s (0 while off). */
+  targetBitrate: number;
+  /** Frames and keyframes it encoded, over the sender's life. */
+  framesEncoded: number;
+  keyframes: number;
+  /** Frames it skipped because its encoder or the link was behind. */
+  framesSkipped: number;
+  /** Its packets sent again on a NACK. */
+  packetsResent: number;
+  /** Encoded frames per second (last second). */
+  fps: number;
+  /** Bits per second sent (last second), headers included. */
+  bitrate: number;
+  /** Size of the picture it sends (0 while off). */
+  width: number;
+  height: number;
+}
+
+/**
+ * Counters of a {@linkcode VideoSender}: the full encoding's, and the small encoding's.
+ *
+ * @example
+ * ```ts
+ * const { framesEncoded, keyframes, small } = sender.stats;
  * ```
  */
 export interface VideoSenderStats {
+  /** Frames the camera gave. */
   framesCaptured: number;
   framesEncoded: number;
   keyframes: number;
@@ -91,10 +118,69 @@ export interface VideoSenderStats {
   encodeMs: number;
   width: number;
   height: number;
+  /** The small encoding. */
+  small: SmallVideoStats;
 }
 
 /** Least bitrate a sender's encoder is set to, whatever its receivers ask, bit/s. */
 export const MIN_VIDEO_BITRATE = 50_000;
+
+/** Most the small encoding is set to, whatever the server asks, bit/s. */
+export const MAX_SMALL_VIDEO_BITRATE = 300_000;
+
+/**
+ * The small encoding stops when no REMB named it for this long, ms: the server repeats its
+ * ask at least every 2 s while it wants it, so a lost REMB or two do not stop it, and a server
+ * that stopped asking (or a P2P peer, which never asks) costs the page nothing for long.
+ */
+export const SMALL_VIDEO_TIMEOUT_MS = 5000;
+
+/** The scale of the camera's picture the small encoding sends: half (320x180 of 640x360). */
+export const SMALL_VIDEO_SCALE = 0.5;
+
+/**
+ * Whether, and at what bitrate, the small encoding is wanted: the last REMB naming
+ * `smallVideoSsrc` (0: stop), for {@linkcode SMALL_VIDEO_TIMEOUT_MS} after it came. Pure:
+ * times are passed in.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * const request = new SmallVideoRequest();
+ * assert.equal(request.bitrate(0), 0); // off until asked
+ * request.ask(120_000, 1000);
+ * assert.equal(request.bitrate(1500), 120_000);
+ * assert.equal(request.bitrate(6000), 0); // not asked again for 5 s
+ * ```
+ */
+export class SmallVideoRequest {
+  #bps = 0;
+  #askedAt = -Infinity;
+
+  /** @param timeoutMs how long an ask lasts */
+  constructor(readonly timeoutMs = SMALL_VIDEO_TIMEOUT_MS) {}
+
+  /**
+   * A REMB asked for `bps` at `nowMs`: kept within [{@linkcode MIN_VIDEO_BITRATE},
+   * {@linkcode MAX_SMALL_VIDEO_BITRATE}]; 0 (or less) stops the small encoding.
+   */
+  ask(bps: number, nowMs: number): void {
+    if (!Number.isFinite(bps)) return;
+    if (bps <= 0) {
+      this.#bps = 0;
+      this.#askedAt = -Infinity;
+      return;
+    }
+    this.#bps = Math.round(Math.max(MIN_VIDEO_BITRATE, Math.min(MAX_SMALL_VIDEO_BITRATE, bps)));
+    this.#askedAt = nowMs;
+  }
+
+  /** The bitrate the small encoding should run at, at `nowMs`; 0: off. */
+  bitrate(nowMs: number): number {
+    // A clock that stepped back keeps the ask rather than dropping it.
+    return nowMs - this.#askedAt < this.timeoutMs ? this.#bps : 0;
+  }
+}
 
 /**
  * The scale of the camera's picture the encoder sends at `bps`: 1 from 300 kbit/s, 3/4
@@ -122,54 +208,52 @@ export function scaleForBitrate(bps: number, current: number): number {
   return 0.5;
 }
 
-/** A side of the picture at `scale`, even (VP8's chroma is half the size). */
-const scaled = (side: number, scale: number) => Math.max(2, 2 * Math.round((side * scale) / 2));
-
-/** Encodes one camera track to VP8 RTP. */
+/** Encodes one camera track to VP8 RTP, at full size and, while asked, small. */
 export class VideoSender {
   readonly track: MediaStreamTrack;
+  /** The full encoding's stream, whose timeline stamps every encoding's frames. */
   readonly #stream: RtpStream;
-  readonly #transport: PacketSink;
-  /** The last packets sent, for the NACKs of the server (upstream) or, in P2P, of the peer. */
-  readonly #history = new PacketHistory();
-  /** The most this sender sends, bit/s (its option). */
-  readonly #maxBitrate: number;
-  /** What the encoder is set to now: the most, or less when the receivers asked (REMB). */
-  #bitrate: number;
-  readonly #framerate: number;
-  readonly #keyframes: KeyframeSchedule;
+  readonly #full: VideoEncoding;
+  /** The small encoding, when the sender was given a stream for it. */
+  readonly #small: VideoEncoding | null;
+  readonly #smallRequest = new SmallVideoRequest();
+  /** Whether the small encoding is on (asked, and the ask not expired). */
+  #smallActive = false;
   readonly #onError: (error: Error) => void;
   #reader: ReadableStreamDefaultReader<VideoFrame> | null = null;
-  #encoder: VideoEncoder | null = null;
-  #size = { width: 0, height: 0 };
-  /** The scale of the camera's picture sent (scaleForBitrate). */
-  #scale = 1;
-  #pictureId = Math.floor(Math.random() * 0x8000);
-  /** Capture time (ms since the epoch) by frame timestamp (µs), until encoded. */
-  #captures = new Map<number, number>();
-  /** Camera frame timestamps to the wall clock. */
+  /** Camera frames' timestamps to the wall clock. */
   #cameraClock = new ClockMapper();
   #closed = false;
-  #fps = new RateMeter(1000);
-  #bits = new RateMeter(1000);
-  #encodeMs = 0;
-  #counters = {
-    framesCaptured: 0,
-    framesEncoded: 0,
-    keyframes: 0,
-    framesSkipped: 0,
-    packetsResent: 0,
-    bitrateChanges: 0,
-  };
+  #framesCaptured = 0;
 
   constructor(options: VideoSenderOptions) {
     this.track = options.track;
     this.#stream = options.stream;
-    this.#transport = options.transport;
-    this.#maxBitrate = this.#bitrate = options.bitrate ?? 800_000;
-    this.#scale = scaleForBitrate(this.#bitrate, 1);
-    this.#framerate = options.framerate ?? 30;
-    this.#keyframes = new KeyframeSchedule(options.keyframeIntervalMs);
+    const bitrate = options.bitrate ?? 800_000;
+    const common = {
+      transport: options.transport,
+      framerate: options.framerate,
+      keyframeIntervalMs: options.keyframeIntervalMs,
+      minBitrate: MIN_VIDEO_BITRATE,
+      timeline: options.stream.timeline,
+    };
+    this.#full = new VideoEncoding({
+      ...common,
+      stream: options.stream,
+      bitrate,
+      maxBitrate: bitrate,
+      scaleFor: scaleForBitrate,
+    });
+    this.#small = options.smallStream
+      ? new VideoEncoding({
+        ...common,
+        stream: options.smallStream,
+        bitrate: MAX_SMALL_VIDEO_BITRATE,
+        maxBitrate: MAX_SMALL_VIDEO_BITRATE,
+        scaleFor: () => SMALL_VIDEO_SCALE,
+        label: "small video",
+      })
+      : null;
     this.#onError = options.onError ?? ((e) => console.error("video sender:", e));
     this.#run().catch((err) => {
       if (!this.#closed) this.#onError(err instanceof Error ? err : new Error(String(err)));
@@ -177,70 +261,92 @@ export class VideoSender {
   }
 
   /**
-   * A receiver asked for a keyframe (a PLI): the next frame is one, or the first after
-   * `MIN_KEYFRAME_GAP_MS` since the last keyframe (see KeyframeSchedule).
+   * A receiver asked for a keyframe of the full encoding (a PLI on `videoSsrc`): the next
+   * frame is one, or the first after `MIN_KEYFRAME_GAP_MS` since the last keyframe (see
+   * KeyframeSchedule).
    */
   requestKeyframe(): void {
-    this.#keyframes.request();
+    this.#full.requestKeyframe();
+  }
+
+  /** The same for the small encoding (a PLI on `smallVideoSsrc`). */
+  requestSmallKeyframe(): void {
+    this.#small?.requestKeyframe();
   }
 
   /**
-   * The receivers' links take at most `bps` (a REMB from the server, or in P2P from the
-   * peer): the encoder is set to that, within [{@linkcode MIN_VIDEO_BITRATE}, the sender's
-   * own bitrate]. A change under 5% is ignored. Chromium keeps the encoder's state when only
-   * the bitrate changes: no keyframe. Below 300 kbit/s the picture is sent smaller
-   * ({@linkcode scaleForBitrate}), from a keyframe.
+   * The receivers of the full encoding take at most `bps` (a REMB on `videoSsrc` from the
+   * server, or in P2P from the peer): the encoder is set to that, within
+   * [{@linkcode MIN_VIDEO_BITRATE}, the sender's own bitrate]. A change under 5% is ignored.
+   * Chromium keeps the encoder's state when only the bitrate changes: no keyframe. Below
+   * 300 kbit/s the picture is sent smaller ({@linkcode scaleForBitrate}), from a keyframe.
    */
   setTargetBitrate(bps: number): void {
-    if (this.#closed || !Number.isFinite(bps)) return;
-    const target = Math.round(Math.max(MIN_VIDEO_BITRATE, Math.min(this.#maxBitrate, bps)));
-    if (Math.abs(target - this.#bitrate) < this.#bitrate * 0.05) return;
-    this.#bitrate = target;
-    this.#counters.bitrateChanges++;
-    const scale = scaleForBitrate(target, this.#scale);
-    const resized = scale !== this.#scale;
-    this.#scale = scale;
-    const encoder = this.#encoder;
-    if (encoder && encoder.state === "configured") {
-      encoder.configure(this.#config(this.#size));
-      // A new size starts from a keyframe (a decoder can take a new size only there).
-      if (resized) this.#keyframes.force();
-    }
+    if (this.#closed) return;
+    this.#full.setBitrate(bps);
   }
 
   /**
-   * The server (or, in P2P, the peer) reports packets lost (a generic NACK): those still kept
-   * are sent again, as they were (at most 64 per NACK). Returns how many.
+   * The server asks for the small encoding at `bps` (a REMB on `smallVideoSsrc`), within
+   * [{@linkcode MIN_VIDEO_BITRATE}, {@linkcode MAX_SMALL_VIDEO_BITRATE}]; 0 stops it. It
+   * starts with the next frame, from a keyframe, and stops by itself when not asked again
+   * for {@linkcode SMALL_VIDEO_TIMEOUT_MS} (see {@linkcode SmallVideoRequest}).
+   */
+  setSmallBitrate(bps: number): void {
+    if (this.#closed || !this.#small) return;
+    const now = performance.now();
+    this.#smallRequest.ask(bps, now);
+    this.#applySmallRequest(now);
+  }
+
+  /**
+   * The server (or, in P2P, the peer) reports packets of the full encoding lost (a generic
+   * NACK on `videoSsrc`): those still kept are sent again, as they were (at most 64 per
+   * NACK). Returns how many.
    */
   resend(seqs: readonly number[]): number {
     if (this.#closed) return 0;
-    const sent = this.#history.resend(seqs, (packet) => this.#transport.send(packet));
-    this.#counters.packetsResent += sent;
-    return sent;
+    return this.#full.resend(seqs);
+  }
+
+  /** The same for the small encoding (a NACK on `smallVideoSsrc`), from its own history. */
+  resendSmall(seqs: readonly number[]): number {
+    if (this.#closed || !this.#small) return 0;
+    return this.#small.resend(seqs);
   }
 
   /** A snapshot of the counters. */
   get stats(): VideoSenderStats {
-    const now = performance.now();
+    const full = this.#full.stats;
+    const small = this.#small?.stats;
+    const active = this.#smallActive;
     return {
-      ...this.#counters,
-      targetBitrate: this.#bitrate,
-      fps: this.#fps.rate(now),
-      bitrate: this.#bits.rate(now),
-      encodeMs: this.#encodeMs,
-      width: this.#size.width && scaled(this.#size.width, this.#scale),
-      height: this.#size.height && scaled(this.#size.height, this.#scale),
+      ...full,
+      framesCaptured: this.#framesCaptured,
+      small: {
+        active,
+        targetBitrate: active ? small!.targetBitrate : 0,
+        framesEncoded: small?.framesEncoded ?? 0,
+        keyframes: small?.keyframes ?? 0,
+        framesSkipped: small?.framesSkipped ?? 0,
+        packetsResent: small?.packetsResent ?? 0,
+        fps: small?.fps ?? 0,
+        bitrate: small?.bitrate ?? 0,
+        width: active ? small!.width : 0,
+        height: active ? small!.height : 0,
+      },
     };
   }
 
-  /** Stops capturing and encoding, and stops the track. Idempotent. */
+  /** Stops capturing and both encodings, and stops the track. Idempotent. */
   close(): void {
     if (this.#closed) return;
     this.#closed = true;
+    this.#smallActive = false;
     this.#reader?.cancel().catch(() => {});
-    this.#closeEncoder();
+    this.#full.close();
+    this.#small?.close();
     this.track.stop();
-    this.#captures.clear();
   }
 
   async #run(): Promise<void> {
@@ -255,102 +361,38 @@ export class VideoSender {
         frame.close();
         break;
       }
-      this.#counters.framesCaptured++;
+      this.#framesCaptured++;
       this.#encode(frame);
     }
   }
 
-  /** Encodes one frame (or skips it) and closes it. */
+  /** Encodes one frame in each encoding on (or skips it) and closes it. */
   #encode(frame: VideoFrame): void {
     try {
       // Frames carry their capture time on the camera's clock (µs).
       const captureMs = this.#cameraClock.toWallClock(frame.timestamp / 1000);
-      const encoder = this.#encoderFor(frame.displayWidth, frame.displayHeight);
-      if (encoder.encodeQueueSize > 1 || this.#transport.congested) {
-        this.#counters.framesSkipped++;
-        return;
-      }
-      const keyFrame = this.#keyframes.next(captureMs);
-      this.#captures.set(frame.timestamp, captureMs);
-      if (this.#captures.size > 60) this.#captures.delete(this.#captures.keys().next().value!);
-      encoder.encode(frame, { keyFrame });
+      // One timestamp per captured frame, whichever encodings carry it: a receiver the server
+      // moves from one encoding to the other sees one timeline.
+      const timestamp = this.#stream.timeline.at(captureMs);
+      this.#full.encode(frame, captureMs, timestamp);
+      this.#applySmallRequest(performance.now());
+      if (this.#smallActive) this.#small!.encode(frame, captureMs, timestamp);
     } finally {
       frame.close();
     }
   }
 
-  #encoderFor(width: number, height: number): VideoEncoder {
-    if (this.#encoder && this.#encoder.state === "configured") {
-      if (width === this.#size.width && height === this.#size.height) return this.#encoder;
+  /** Starts, re-targets or stops the small encoding as it is asked now. */
+  #applySmallRequest(now: number): void {
+    const small = this.#small;
+    if (!small) return;
+    const bps = this.#smallRequest.bitrate(now);
+    if (bps > 0) {
+      small.setBitrate(bps);
+      this.#smallActive = true;
+    } else if (this.#smallActive) {
+      this.#smallActive = false;
+      small.stop();
     }
-    this.#closeEncoder();
-    const encoder = new VideoEncoder({
-      output: (chunk) => this.#send(chunk),
-      error: (err) => {
-        // The encoder is closed now; the next frame makes a new one, starting with a keyframe.
-        console.warn("video encoder error:", err);
-        if (this.#encoder === encoder) this.#encoder = null;
-      },
-    });
-    encoder.configure(this.#config({ width, height }));
-    this.#encoder = encoder;
-    this.#size = { width, height };
-    this.#keyframes.force();
-    return encoder;
-  }
-
-  /** The encoder's settings for camera frames of `size`: scaled (the encoder resizes). */
-  #config(size: { width: number; height: number }): VideoEncoderConfig {
-    return {
-      codec: "vp8",
-      width: scaled(size.width, this.#scale),
-      height: scaled(size.height, this.#scale),
-      bitrate: this.#bitrate,
-      // Constant: Chromium's VP8 encoder then follows a new bitrate given to configure() at
-      // once (variable kept sending 140-150 kbit/s when set from 800 to 100).
-      bitrateMode: "constant",
-      framerate: this.#framerate,
-      latencyMode: "realtime",
-    };
-  }
-
-  #closeEncoder(): void {
-    const encoder = this.#encoder;
-    this.#encoder = null;
-    if (encoder && encoder.state !== "closed") encoder.close();
-  }
-
-  #send(chunk: EncodedVideoChunk): void {
-    if (this.#closed) return;
-    const now = wallClock();
-    const captureMs = this.#captures.get(chunk.timestamp) ?? now;
-    this.#captures.delete(chunk.timestamp);
-    const data = new Uint8Array(chunk.byteLength);
-    chunk.copyTo(data);
-    const timestamp = this.#stream.timeline.at(captureMs);
-    const payloads = packetizeVp8(data, {
-      maxPayloadSize: MAX_PAYLOAD_WITH_CAPTURE_TIME,
-      pictureId: this.#pictureId,
-    });
-    this.#pictureId = (this.#pictureId + 1) & 0x7fff;
-    let bytes = 0;
-    payloads.forEach((payload, i) => {
-      const packet = this.#stream.packet({
-        timestamp,
-        payload,
-        captureMs,
-        sendMs: performance.now(),
-        marker: i === payloads.length - 1,
-      });
-      bytes += packet.length;
-      this.#history.put(rtpSequenceNumber(packet), packet);
-      this.#transport.send(packet);
-    });
-    const t = performance.now();
-    this.#counters.framesEncoded++;
-    if (chunk.type === "key") this.#counters.keyframes++;
-    this.#fps.add(1, t);
-    this.#bits.add(bytes * 8, t);
-    this.#encodeMs += (wallClock() - captureMs - this.#encodeMs) / 16;
   }
 }

@@ -57,6 +57,8 @@ interface StreamReading {
   nacked: number;
   recovered: number;
   lost: number;
+  /** Width of the last picture decoded. */
+  width: number;
 }
 
 /** What one page shows of its remote streams and its audio, read from `__meetStats`. */
@@ -104,6 +106,7 @@ function read(page: Page): Promise<PageReading> {
         nacked: p.nacksRequested,
         recovered: p.packetsRecovered,
         lost: p.packetsLost,
+        width: p.width ?? 0,
       };
     }
     // deno-lint-ignore no-explicit-any
@@ -259,6 +262,7 @@ const up = limit(args.up);
             nacked: 0,
             recovered: 0,
             lost: 0,
+            width: 0,
           };
         return {
           id,
@@ -270,6 +274,7 @@ const up = limit(args.up);
           nacked: s.nacked - s0.nacked,
           recovered: s.recovered - s0.recovered,
           lost: s.lost - s0.lost,
+          width: s.width,
         };
       });
       const played = b.played - a.played, concealed = b.concealed - a.concealed;
