@@ -1,8 +1,8 @@
 /**
  * Sends a camera: its track's frames (MediaStreamTrackProcessor) go through a VP8
  * `VideoEncoder` in real-time mode, each encoded frame is split into RTP packets of at most
- * 1200 bytes (marker on the last) carrying the capture time. A keyframe goes out every few
- * seconds and whenever a receiver asks (PLI). Frames are skipped, never queued, when the
+ * 1200 bytes (marker on the last) carrying the capture time. A keyframe goes out every 10 s
+ * and whenever a receiver asks (PLI). Frames are skipped, never queued, when the
  * encoder or the transport falls behind. Every VideoFrame is closed.
  *
  * While the server asks for it (a REMB naming `smallVideoSsrc`, repeated at least every 2 s),
