@@ -9,10 +9,12 @@
  *
  * @example
  * ```ts
- * await using browser = await launchCdpBrowser(["--use-file-for-fake-video-capture=clip.y4m"]);
- * const page = await browser.newPage("http://127.0.0.1:8000/");
- * await page.waitFor("document.title !== ''");
- * console.log(await page.evaluate("document.title"));
+ * async function printTitle() {
+ *   await using browser = await launchCdpBrowser(["--use-file-for-fake-video-capture=clip.y4m"]);
+ *   const page = await browser.newPage("http://127.0.0.1:8000/");
+ *   await page.waitFor("document.title !== ''", "a title");
+ *   console.log(await page.evaluate("document.title"));
+ * }
  * ```
  * @module
  */

@@ -175,7 +175,9 @@ export class Samples {
  *
  * @example
  * ```ts
- * const { killed } = await terminate(child, 5000);
+ * async function stop(child: Deno.ChildProcess) {
+ *   const { killed } = await terminate(child, 5000);
+ * }
  * ```
  */
 export async function terminate(

@@ -5,11 +5,19 @@
  *
  * @example
  * ```ts
- * const session = await Session.open(options.server, "Ann");
- * const client = new TerminalClient(session, { options, audio: null, video: null, output });
- * await client.start(); // --create / --join, --say, --duration
- * await client.handle(parseCommand("/who"));
- * const code = await client.quit(0);
+ * import type { CliOptions } from "./flags.ts";
+ * import type { Output } from "./output.ts";
+ * import { parseCommand } from "./repl.ts";
+ * import { Session } from "./session.ts";
+ *
+ * async function run(options: CliOptions, output: Output): Promise<number> {
+ *   const session = await Session.open(options.server, "Ann");
+ *   const client = new TerminalClient(session, { options, audio: null, video: null, output });
+ *   await client.start(); // --create / --join, --say, --duration
+ *   await client.handle(parseCommand("/who"));
+ *   const code = await client.quit(0);
+ *   return code;
+ * }
  * ```
  * @module
  */
@@ -33,6 +41,9 @@ import type { IvfVideoSource } from "./video_source.ts";
  *
  * @example
  * ```ts
+ * import { parseFlags } from "./flags.ts";
+ * import { Output } from "./output.ts";
+ *
  * const config: ClientConfig = { options: parseFlags([]), audio: null, video: null,
  *   output: new Output({ json: false, quiet: false }) };
  * ```
@@ -72,9 +83,13 @@ function errorOf(err: unknown): { code: string; message: string } {
  *
  * @example
  * ```ts
- * const client = new TerminalClient(session, { options, audio, video, output });
- * await client.start();
- * Deno.exit(await client.done);
+ * import type { Session } from "./session.ts";
+ *
+ * async function main(session: Session, { options, audio, video, output }: ClientConfig) {
+ *   const client = new TerminalClient(session, { options, audio, video, output });
+ *   await client.start();
+ *   Deno.exit(await client.done);
+ * }
  * ```
  */
 export class TerminalClient {

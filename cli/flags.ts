@@ -17,7 +17,9 @@
  *
  * @example
  * ```ts
- * Deno.exit(EXIT_OK);
+ * function finish(): never {
+ *   Deno.exit(EXIT_OK);
+ * }
  * ```
  */
 export const EXIT_OK = 0;
@@ -26,7 +28,10 @@ export const EXIT_OK = 0;
  *
  * @example
  * ```ts
- * const code = joined ? EXIT_OK : EXIT_FAILURE;
+ * function exitCode(joined: boolean): number {
+ *   const code = joined ? EXIT_OK : EXIT_FAILURE;
+ *   return code;
+ * }
  * ```
  */
 export const EXIT_FAILURE = 1;

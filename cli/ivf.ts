@@ -6,8 +6,11 @@
  *
  * @example
  * ```ts
- * const { header, frames } = parseIvf(Deno.readFileSync("clip.ivf"));
- * console.log(header.width, header.height, frames.length, ivfSeconds(header, frames[1].timestamp));
+ * function describe(path: string) {
+ *   const { header, frames } = parseIvf(Deno.readFileSync(path));
+ *   console.log(header.width, header.height, frames.length,
+ *     ivfSeconds(header, frames[1].timestamp));
+ * }
  * ```
  * @module
  */
@@ -28,7 +31,8 @@ export const IVF_HEADER_SIZE = 32;
  *
  * @example
  * ```ts
- * const bytes = IVF_FRAME_HEADER_SIZE + frame.data.length;
+ * const frame: IvfFrame = { timestamp: 0, data: new Uint8Array(100) };
+ * const bytes = IVF_FRAME_HEADER_SIZE + frame.data.length; // 112
  * ```
  */
 export const IVF_FRAME_HEADER_SIZE = 12;
@@ -182,9 +186,11 @@ export function writeIvfFrame(frame: IvfFrame): Uint8Array {
  *
  * @example
  * ```ts
- * const header = { fourcc: "VP80", width: 2, height: 2, timebaseDen: 15, timebaseNum: 1,
- *   frameCount: 0 };
- * Deno.writeFileSync("one.ivf", encodeIvf(header, [{ timestamp: 0, data: new Uint8Array(3) }]));
+ * function saveOneFrame() {
+ *   const header = { fourcc: "VP80", width: 2, height: 2, timebaseDen: 15, timebaseNum: 1,
+ *     frameCount: 0 };
+ *   Deno.writeFileSync("one.ivf", encodeIvf(header, [{ timestamp: 0, data: new Uint8Array(3) }]));
+ * }
  * ```
  */
 export function encodeIvf(header: IvfHeader, frames: readonly IvfFrame[]): Uint8Array {
@@ -245,9 +251,11 @@ export function vp8FrameInfo(
  *
  * @example
  * ```ts
- * const writer = IvfWriter.create("bob.ivf", { width: 320, height: 240 });
- * writer.write(0, keyframeBytes); // timestamps in 1/90000 s
- * writer.close();
+ * function record(keyframeBytes: Uint8Array) {
+ *   const writer = IvfWriter.create("bob.ivf", { width: 320, height: 240 });
+ *   writer.write(0, keyframeBytes); // timestamps in 1/90000 s
+ *   writer.close();
+ * }
  * ```
  */
 export class IvfWriter {
@@ -263,8 +271,10 @@ export class IvfWriter {
    *
    * @example
    * ```ts
-   * const writer = IvfWriter.create("out.ivf", { width: 640, height: 360 });
-   * writer.close();
+   * function createEmpty() {
+   *   const writer = IvfWriter.create("out.ivf", { width: 640, height: 360 });
+   *   writer.close();
+   * }
    * ```
    */
   static create(

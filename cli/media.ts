@@ -9,13 +9,18 @@
  *
  * @example
  * ```ts
- * const media = await MediaSession.start({
- *   server: { hostname: "127.0.0.1", port: 5004 }, meetingId, ssrcs: join.media,
- *   audio: new ToneSource(440), video: null, recordMix: "mix.wav", recordVideo: null,
- *   nameOf: () => undefined, onRecording: () => {}, onBindLost: () => {},
- * });
- * media.setAudio(false); // mute
- * const stats = await media.stop();
+ * import type { JoinReply } from "../protocol/control.ts";
+ * import { ToneSource } from "./audio_source.ts";
+ *
+ * async function takePart(meetingId: string, join: JoinReply) {
+ *   const media = await MediaSession.start({
+ *     server: { hostname: "127.0.0.1", port: 5004 }, meetingId, ssrcs: join.media,
+ *     audio: new ToneSource(440), video: null, recordMix: "mix.wav", recordVideo: null,
+ *     nameOf: () => undefined, onRecording: () => {}, onBindLost: () => {},
+ *   });
+ *   media.setAudio(false); // mute
+ *   const stats = await media.stop();
+ * }
  * ```
  * @module
  */
@@ -96,9 +101,11 @@ export interface MediaSessionOptions {
  *
  * @example
  * ```ts
- * const media = await MediaSession.start(options); // binds, then sends and receives
- * console.log(media.sending, media.stats);
- * await media.stop();
+ * async function run(options: MediaSessionOptions) {
+ *   const media = await MediaSession.start(options); // binds, then sends and receives
+ *   console.log(media.sending, media.stats);
+ *   await media.stop();
+ * }
  * ```
  */
 export class MediaSession {

@@ -14,14 +14,20 @@
  *
  * @example
  * ```ts
- * const path = new PeerPath({
- *   link, // a UdpLink
- *   onSwitch: (kind) => console.log("media now goes", kind),
- *   reportFailure: () => session.p2pFailed(),
- * });
- * path.setMode("p2p");
- * path.setPeer({ participantId: "p2", ip: "127.0.0.1", port: 40000 });
- * path.send(rtpBytes); // relay until the peer answers, then direct
+ * import type { Session } from "./session.ts";
+ * import type { UdpLink } from "./udp_media.ts";
+ *
+ * function goDirect(link: UdpLink, session: Session, rtpBytes: Uint8Array): PeerPath {
+ *   const path = new PeerPath({
+ *     link,
+ *     onSwitch: (kind) => console.log("media now goes", kind),
+ *     reportFailure: () => session.p2pFailed(),
+ *   });
+ *   path.setMode("p2p");
+ *   path.setPeer({ participantId: "p2", ip: "127.0.0.1", port: 40000 });
+ *   path.send(rtpBytes); // relay until the peer answers, then direct
+ *   return path;
+ * }
  * ```
  * @module
  */
@@ -33,7 +39,9 @@ import { ipv4ToNumber, refuseIpv4Class } from "../util/ipv4.ts";
  *
  * @example
  * ```ts
- * link.sendToPeer(new TextEncoder().encode(`${PROBE_PREFIX}${nonce}`));
+ * function probe(link: PathLink, nonce: string) {
+ *   link.sendToPeer(new TextEncoder().encode(`${PROBE_PREFIX}${nonce}`));
+ * }
  * ```
  */
 export const PROBE_PREFIX = "MEET-PROBE ";
@@ -42,6 +50,7 @@ export const PROBE_PREFIX = "MEET-PROBE ";
  *
  * @example
  * ```ts
+ * const text = "MEET-PROBE-ACK 5f2c"; // a datagram from the peer
  * if (text.startsWith(PROBE_ACK_PREFIX)) console.log("the direct path works");
  * ```
  */
@@ -52,7 +61,10 @@ export const PROBE_ACK_PREFIX = "MEET-PROBE-ACK ";
  *
  * @example
  * ```ts
- * const kind: PathKind = path.kind; // "relay" or "direct"
+ * function pathOf(path: PeerPath): PathKind {
+ *   const kind: PathKind = path.kind; // "relay" or "direct"
+ *   return kind;
+ * }
  * ```
  */
 export type PathKind = "relay" | "direct";
@@ -96,6 +108,7 @@ export interface PathLink {
  *
  * @example
  * ```ts
+ * const link: PathLink = { send() {}, sendToPeer: () => true, setPeer() {} };
  * const options: PeerPathOptions = { link, onSwitch() {}, reportFailure() {}, probeIntervalMs: 100 };
  * ```
  */
@@ -121,7 +134,10 @@ export interface PeerPathOptions {
  *
  * @example
  * ```ts
- * const { probesSent, switches } = path.stats;
+ * function log(path: PeerPath) {
+ *   const { probesSent, switches } = path.stats;
+ *   console.log(probesSent, switches);
+ * }
  * ```
  */
 export interface PeerPathStats {
@@ -177,6 +193,8 @@ function samePeer(a: PeerAddress | null, b: PeerAddress | null): boolean {
  *
  * @example
  * ```ts
+ * const link: PathLink = { send() {}, sendToPeer: () => true, setPeer() {} };
+ * const peer: PeerAddress = { participantId: "p2", ip: "192.0.2.7", port: 40000 };
  * const path = new PeerPath({ link, onSwitch() {}, reportFailure() {} });
  * path.setMode("p2p");
  * path.setPeer(peer);

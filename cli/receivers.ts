@@ -6,13 +6,20 @@
  *
  * @example
  * ```ts
- * const mix = new MixReceiver("mix.wav");
- * mix.push(rtpPacket, performance.now()); // each mix packet
- * mix.tick(performance.now()); // every 20 ms: writes 20 ms of audio
- * const video = new VideoReceiver({ ownSsrc, dir: "rec", nameOf, sendPli, onRecording });
- * video.push(rtpPacket, performance.now());
- * mix.close();
- * video.close();
+ * import type { RtpPacket } from "../media/rtp.ts";
+ *
+ * function record(
+ *   rtpPacket: RtpPacket,
+ *   { ownSsrc, nameOf, sendPli, onRecording }: VideoReceiverOptions,
+ * ) {
+ *   const mix = new MixReceiver("mix.wav");
+ *   mix.push(rtpPacket, performance.now()); // each mix packet
+ *   mix.tick(performance.now()); // every 20 ms: writes 20 ms of audio
+ *   const video = new VideoReceiver({ ownSsrc, dir: "rec", nameOf, sendPli, onRecording });
+ *   video.push(rtpPacket, performance.now());
+ *   mix.close();
+ *   video.close();
+ * }
  * ```
  * @module
  */
@@ -31,7 +38,10 @@ import { RATE_48K, WavWriter } from "./wav.ts";
  *
  * @example
  * ```ts
- * if (now - lastPliAt >= PLI_INTERVAL_MS) sendPli(ssrc);
+ * function onLoss(ssrc: number, lastPliAt: number, sendPli: (ssrc: number) => void) {
+ *   const now = performance.now();
+ *   if (now - lastPliAt >= PLI_INTERVAL_MS) sendPli(ssrc);
+ * }
  * ```
  */
 export const PLI_INTERVAL_MS = 500;

@@ -6,11 +6,19 @@
  *
  * @example
  * ```ts
- * const audio = new AudioSender((bytes) => link.send(bytes), ssrcs.audioSsrc, new ToneSource(440));
- * audio.tick(); // call every 20 ms (a Pacer): encodes and sends one frame when on
- * const video = new VideoSender((bytes) => link.send(bytes), ssrcs.videoSsrc, ivfSource);
- * video.start(); // paced by the IVF timestamps
- * video.requestKeyframe(); // on a PLI
+ * import type { SeatMedia } from "../protocol/media.ts";
+ * import { ToneSource } from "./audio_source.ts";
+ * import type { UdpLink } from "./udp_media.ts";
+ * import type { IvfVideoSource } from "./video_source.ts";
+ *
+ * function send(link: UdpLink, ssrcs: SeatMedia, ivfSource: IvfVideoSource) {
+ *   const audio = new AudioSender((bytes) => link.send(bytes), ssrcs.audioSsrc,
+ *     new ToneSource(440));
+ *   audio.tick(); // call every 20 ms (a Pacer): encodes and sends one frame when on
+ *   const video = new VideoSender((bytes) => link.send(bytes), ssrcs.videoSsrc, ivfSource);
+ *   video.start(); // paced by the IVF timestamps
+ *   video.requestKeyframe(); // on a PLI
+ * }
  * ```
  * @module
  */
@@ -35,7 +43,11 @@ import type { IvfVideoSource } from "./video_source.ts";
  *
  * @example
  * ```ts
- * packetizeVp8(frame, { maxPayloadSize: MAX_VIDEO_PAYLOAD, pictureId });
+ * import { packetizeVp8 } from "../media/vp8.ts";
+ *
+ * const frame = new Uint8Array(3000); // one encoded VP8 frame
+ * const pictureId = 1;
+ * packetizeVp8(frame, { maxPayloadSize: MAX_VIDEO_PAYLOAD, pictureId }); // 3 payloads
  * ```
  */
 export const MAX_VIDEO_PAYLOAD = MAX_PACKET_SIZE - RTP_HEADER_SIZE -
@@ -52,9 +64,15 @@ function random32(): number {
  *
  * @example
  * ```ts
- * const sender = new AudioSender((b) => link.send(b), 0x1234, null);
- * sender.setSource(new ToneSource(440));
- * sender.enabled = true;
+ * import { ToneSource } from "./audio_source.ts";
+ * import type { UdpLink } from "./udp_media.ts";
+ *
+ * function micOn(link: UdpLink): AudioSender {
+ *   const sender = new AudioSender((b) => link.send(b), 0x1234, null);
+ *   sender.setSource(new ToneSource(440));
+ *   sender.enabled = true;
+ *   return sender;
+ * }
  * ```
  */
 export class AudioSender {
@@ -125,9 +143,14 @@ export class AudioSender {
  *
  * @example
  * ```ts
- * const sender = new VideoSender((b) => link.send(b), 0x5678, await openIvfSource("clip.ivf"));
- * sender.start();
- * sender.stop();
+ * import type { UdpLink } from "./udp_media.ts";
+ * import { openIvfSource } from "./video_source.ts";
+ *
+ * async function sendClip(link: UdpLink) {
+ *   const sender = new VideoSender((b) => link.send(b), 0x5678, await openIvfSource("clip.ivf"));
+ *   sender.start();
+ *   sender.stop();
+ * }
  * ```
  */
 export class VideoSender {

@@ -9,12 +9,14 @@
  *
  * @example
  * ```ts
- * const session = await Session.open("ws://127.0.0.1:8000/ws", "Ann");
- * session.on("chat", (meetingId, message) => console.log(message.name, message.text));
- * const meeting = await session.create("Standup");
- * await session.chat("hello");
- * await session.leave();
- * session.close();
+ * async function standup() {
+ *   const session = await Session.open("ws://127.0.0.1:8000/ws", "Ann");
+ *   session.on("chat", (meetingId, message) => console.log(message.name, message.text));
+ *   const meeting = await session.create("Standup");
+ *   await session.chat("hello");
+ *   await session.leave();
+ *   session.close();
+ * }
  * ```
  * @module
  */
@@ -33,8 +35,10 @@ import { Emitter } from "../util/emitter.ts";
  *
  * @example
  * ```ts
- * const meeting: MeetingState | null = session.meeting;
- * if (meeting) console.log(meeting.title, meeting.roster.length);
+ * function show(session: Session) {
+ *   const meeting: MeetingState | null = session.meeting;
+ *   if (meeting) console.log(meeting.title, meeting.roster.length);
+ * }
  * ```
  */
 export interface MeetingState {
@@ -56,7 +60,9 @@ export interface MeetingState {
  *
  * @example
  * ```ts
- * session.on("peer", (meeting, peer) => console.log(peer.participantId, peer.ip, peer.port));
+ * function watchPeer(session: Session) {
+ *   session.on("peer", (meeting, peer) => console.log(peer.participantId, peer.ip, peer.port));
+ * }
  * ```
  */
 export interface PeerEvent {
@@ -70,6 +76,11 @@ export interface PeerEvent {
  *
  * @example
  * ```ts
+ * import type { ParticipantInfo } from "../meeting/participant.ts";
+ *
+ * const bob: ParticipantInfo = { id: "b", name: "Bob", isCreator: false, joinedAt: 0,
+ *   connected: true, audioSsrc: 3, videoSsrc: 4, audio: true, video: false, kind: "client",
+ *   p2p: null, transport: "udp" };
  * const change: RosterChange = { change: "joined", participant: bob };
  * ```
  */
@@ -87,7 +98,8 @@ export interface RosterChange {
  * import assert from "node:assert/strict";
  *
  * const ann = { id: "a", name: "Ann", isCreator: true, joinedAt: 0, connected: true,
- *   audioSsrc: 1, videoSsrc: 2, audio: false, video: false, kind: "client" as const };
+ *   audioSsrc: 1, videoSsrc: 2, audio: false, video: false, kind: "client" as const, p2p: null,
+ *   transport: null };
  * const bob = { ...ann, id: "b", name: "Bob", isCreator: false };
  * assert.deepEqual(
  *   rosterChanges([ann], [{ ...ann, audio: true }, bob]).map((c) => c.change),
@@ -180,9 +192,11 @@ const TaskWebSocket = function (url: string) {
  *
  * @example
  * ```ts
- * const session = await Session.open("ws://127.0.0.1:8000/ws", "Ann");
- * const { meeting } = await session.join("abc123");
- * session.on("roster", (m, changes) => console.log(changes.map((c) => c.change)));
+ * async function join() {
+ *   const session = await Session.open("ws://127.0.0.1:8000/ws", "Ann");
+ *   const { meeting } = await session.join("abc123");
+ *   session.on("roster", (m, changes) => console.log(changes.map((c) => c.change)));
+ * }
  * ```
  */
 export class Session extends Emitter<SessionEvents> {
@@ -254,8 +268,12 @@ export class Session extends Emitter<SessionEvents> {
    *
    * @example
    * ```ts
-   * const session = await Session.open("ws://127.0.0.1:8000/ws", "Ann", { connectTimeoutMs: 3000 });
-   * console.log(session.name);
+   * async function connect() {
+   *   const session = await Session.open("ws://127.0.0.1:8000/ws", "Ann", {
+   *     connectTimeoutMs: 3000,
+   *   });
+   *   console.log(session.name);
+   * }
    * ```
    */
   static async open(url: string, name: string, options: SessionOptions = {}): Promise<Session> {

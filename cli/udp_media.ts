@@ -13,13 +13,17 @@
  *
  * @example
  * ```ts
- * const link = await UdpLink.open({ hostname: "127.0.0.1", port: 5004 }, {
- *   onPacket: (bytes) => console.log("media", bytes.length),
- *   onBindError: (code) => console.error("bind failed", code),
- * });
- * const participantId = await link.bind(joinReply.media.mediaKey, meetingId);
- * link.send(rtpBytes);
- * link.close();
+ * import type { JoinReply } from "../protocol/control.ts";
+ *
+ * async function connect(joinReply: JoinReply, meetingId: string, rtpBytes: Uint8Array) {
+ *   const link = await UdpLink.open({ hostname: "127.0.0.1", port: 5004 }, {
+ *     onPacket: (bytes) => console.log("media", bytes.length),
+ *     onBindError: (code) => console.error("bind failed", code),
+ *   });
+ *   const participantId = await link.bind(joinReply.media.mediaKey, meetingId);
+ *   link.send(rtpBytes);
+ *   link.close();
+ * }
  * ```
  * @module
  */
@@ -38,10 +42,12 @@ import {
  *
  * @example
  * ```ts
- * try {
- *   await link.bind(mediaKey, meetingId);
- * } catch (e) {
- *   if (e instanceof BindError) console.error(e.code);
+ * async function bind(link: UdpLink, mediaKey: string, meetingId: string) {
+ *   try {
+ *     await link.bind(mediaKey, meetingId);
+ *   } catch (e) {
+ *     if (e instanceof BindError) console.error(e.code);
+ *   }
  * }
  * ```
  */
@@ -80,7 +86,10 @@ export interface UdpLinkOptions {
  *
  * @example
  * ```ts
- * const { packetsSent, bytesReceived } = link.counters;
+ * function log(link: UdpLink) {
+ *   const { packetsSent, bytesReceived } = link.counters;
+ *   console.log(packetsSent, bytesReceived);
+ * }
  * ```
  */
 export interface UdpLinkCounters {
@@ -129,9 +138,11 @@ export async function resolveHost(hostname: string): Promise<string> {
  *
  * @example
  * ```ts
- * const link = await UdpLink.open({ hostname: "127.0.0.1", port: 5004 }, { onPacket() {} });
- * await link.bind(mediaKey, meetingId);
- * await link.close();
+ * async function bindOnce(mediaKey: string, meetingId: string) {
+ *   const link = await UdpLink.open({ hostname: "127.0.0.1", port: 5004 }, { onPacket() {} });
+ *   await link.bind(mediaKey, meetingId);
+ *   await link.close();
+ * }
  * ```
  */
 export class UdpLink {
@@ -173,8 +184,10 @@ export class UdpLink {
    *
    * @example
    * ```ts
-   * const link = await UdpLink.open({ hostname: "127.0.0.1", port: 5004 }, { onPacket() {} });
-   * console.log(link.localPort);
+   * async function open() {
+   *   const link = await UdpLink.open({ hostname: "127.0.0.1", port: 5004 }, { onPacket() {} });
+   *   console.log(link.localPort);
+   * }
    * ```
    */
   static async open(

@@ -9,9 +9,11 @@
  *
  * @example
  * ```ts
- * const video = await openIvfSource("clip.ivf");
- * const first = video.next(); // { data, keyframe: true, durationMs: 66.7, index: 0 }
- * video.requestKeyframe(); // on a PLI: the next frame given out is a keyframe
+ * async function camera() {
+ *   const video = await openIvfSource("clip.ivf");
+ *   const first = video.next(); // { data, keyframe: true, durationMs: 66.7, index: 0 }
+ *   video.requestKeyframe(); // on a PLI: the next frame given out is a keyframe
+ * }
  * ```
  * @module
  */
@@ -51,9 +53,13 @@ function clampMs(ms: number): number {
  *
  * @example
  * ```ts
- * const { header, frames } = parseIvf(Deno.readFileSync("clip.ivf"));
- * const source = new IvfVideoSource(header, frames, "clip.ivf");
- * for (let i = 0; i < 3; i++) console.log(source.next().index); // 0 1 2
+ * import { parseIvf } from "./ivf.ts";
+ *
+ * function firstThree() {
+ *   const { header, frames } = parseIvf(Deno.readFileSync("clip.ivf"));
+ *   const source = new IvfVideoSource(header, frames, "clip.ivf");
+ *   for (let i = 0; i < 3; i++) console.log(source.next().index); // 0 1 2
+ * }
  * ```
  */
 export class IvfVideoSource {
@@ -142,8 +148,10 @@ export class IvfVideoSource {
  *
  * @example
  * ```ts
- * const source = await openIvfSource("clip.ivf");
- * console.log(source.width, source.height, source.frameCount);
+ * async function describe() {
+ *   const source = await openIvfSource("clip.ivf");
+ *   console.log(source.width, source.height, source.frameCount);
+ * }
  * ```
  */
 export async function openIvfSource(path: string): Promise<IvfVideoSource> {

@@ -16,7 +16,8 @@
  *
  * @example
  * ```ts
- * const seconds = samples.length / RATE_48K;
+ * const samples = new Int16Array(96_000); // mono at 48 kHz
+ * const seconds = samples.length / RATE_48K; // 2
  * ```
  */
 export const RATE_48K = 48_000;
@@ -206,8 +207,10 @@ function pcmBytes(samples: Int16Array): Uint8Array {
  *
  * @example
  * ```ts
- * const tone = Int16Array.from({ length: 48000 }, (_, i) => 9000 * Math.sin(i / 10));
- * Deno.writeFileSync("tone.wav", encodeWav(tone, 48000));
+ * function saveTone() {
+ *   const tone = Int16Array.from({ length: 48000 }, (_, i) => 9000 * Math.sin(i / 10));
+ *   Deno.writeFileSync("tone.wav", encodeWav(tone, 48000));
+ * }
  * ```
  */
 export function encodeWav(samples: Int16Array, sampleRate: number, channels = 1): Uint8Array {
@@ -225,9 +228,11 @@ export function encodeWav(samples: Int16Array, sampleRate: number, channels = 1)
  *
  * @example
  * ```ts
- * const writer = WavWriter.create("mix.wav", 48000);
- * writer.write(new Int16Array(960)); // 20 ms of silence
- * writer.close();
+ * function recordSilence() {
+ *   const writer = WavWriter.create("mix.wav", 48000);
+ *   writer.write(new Int16Array(960)); // 20 ms of silence
+ *   writer.close();
+ * }
  * ```
  */
 export class WavWriter {
@@ -243,8 +248,10 @@ export class WavWriter {
    *
    * @example
    * ```ts
-   * const writer = WavWriter.create("out.wav", 48000);
-   * writer.close();
+   * function createEmpty() {
+   *   const writer = WavWriter.create("out.wav", 48000);
+   *   writer.close();
+   * }
    * ```
    */
   static create(path: string, sampleRate: number): WavWriter {

@@ -5,13 +5,15 @@
  *
  * @example
  * ```ts
- * const client = new ControlClient("ws://127.0.0.1:8000/ws");
- * client.on("chat", (e) => console.log(e.message.name, e.message.text));
- * await client.opened();
- * const { token } = await client.request({ type: "identify", name: "Ann" });
- * // Media shares the socket: each binary message is one RTP or RTCP packet.
- * client.on("media", (packet) => console.log(packet.length));
- * client.sendBinary(rtpBytes);
+ * async function connect(rtpBytes: Uint8Array) {
+ *   const client = new ControlClient("ws://127.0.0.1:8000/ws");
+ *   client.on("chat", (e) => console.log(e.message.name, e.message.text));
+ *   await client.opened();
+ *   const { token } = await client.request({ type: "identify", name: "Ann" });
+ *   // Media shares the socket: each binary message is one RTP or RTCP packet.
+ *   client.on("media", (packet) => console.log(packet.length));
+ *   client.sendBinary(rtpBytes);
+ * }
  * ```
  * @module
  */

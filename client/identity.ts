@@ -5,8 +5,12 @@
  *
  * @example
  * ```ts
- * rememberName("Ann");
- * const { token, name } = await identify(client, rememberedName());
+ * import type { ControlClient } from "./control_client.ts";
+ *
+ * async function signIn(client: ControlClient) {
+ *   rememberName("Ann");
+ *   const { token, name } = await identify(client, rememberedName());
+ * }
  * ```
  * @module
  */

@@ -3,7 +3,12 @@
  *
  * @example
  * ```tsx
- * <ChatPanel messages={messages} selfId={me.id} onSend={async (text) => true} />
+ * import type { ChatMessage } from "../meeting/chat.ts";
+ * import type { ParticipantInfo } from "../meeting/participant.ts";
+ *
+ * function Chat({ messages, me }: { messages: ChatMessage[]; me: ParticipantInfo }) {
+ *   return <ChatPanel messages={messages} selfId={me.id} onSend={async (text) => true} />;
+ * }
  * ```
  * @module
  */

@@ -4,8 +4,14 @@
  *
  * @example
  * ```tsx
- * <ToggleButton testId="toggle-mic" label="Microphone" on={micOn} onClick={toggleMic}
- *   icon={<MicIcon off={!micOn} />} />
+ * import { MicIcon } from "./icons.tsx";
+ *
+ * function MicButton({ micOn, toggleMic }: { micOn: boolean; toggleMic: () => void }) {
+ *   return (
+ *     <ToggleButton testId="toggle-mic" label="Microphone" on={micOn} onClick={toggleMic}
+ *       icon={<MicIcon off={!micOn} />} />
+ *   );
+ * }
  * ```
  * @module
  */
@@ -41,8 +47,10 @@ export interface ToggleButtonProps {
  *
  * @example
  * ```tsx
+ * import { StatsIcon } from "./icons.tsx";
+ *
  * <ToggleButton testId="toggle-stats" label="Statistics" on={false} offIsAlert={false}
- *   icon={<StatsIcon />} onClick={() => {}} />
+ *   icon={<StatsIcon />} onClick={() => {}} />;
  * ```
  */
 export function ToggleButton(

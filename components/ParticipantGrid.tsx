@@ -5,9 +5,22 @@
  *
  * @example
  * ```tsx
- * <ParticipantGrid participants={roster} selfId={me.id} speaking={new Set([bobId])}
- *   media={{ attachVideo: (id, el) => session.attachVideo(id, el), preview, selfVideo: true,
- *            selfAudio: true, stats: null }} />
+ * import type { MediaSession } from "../client/media/media_session.ts";
+ * import type { ParticipantInfo } from "../meeting/participant.ts";
+ *
+ * function Grid({ roster, me, bobId, session, preview }: {
+ *   roster: ParticipantInfo[];
+ *   me: ParticipantInfo;
+ *   bobId: string;
+ *   session: MediaSession;
+ *   preview: MediaStream | null;
+ * }) {
+ *   return (
+ *     <ParticipantGrid participants={roster} selfId={me.id} speaking={new Set([bobId])}
+ *       media={{ attachVideo: (id, el) => session.attachVideo(id, el), preview, selfVideo: true,
+ *                selfAudio: true, stats: null }} />
+ *   );
+ * }
  * ```
  * @module
  */
@@ -63,7 +76,10 @@ export interface GridMedia {
  *
  * @example
  * ```tsx
- * <ParticipantGrid participants={roster} selfId={null} />
+ * import type { ParticipantInfo } from "../meeting/participant.ts";
+ *
+ * const roster: ParticipantInfo[] = []; // from the roster event
+ * <ParticipantGrid participants={roster} selfId={null} />;
  * ```
  */
 export function ParticipantGrid(

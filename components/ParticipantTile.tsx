@@ -8,8 +8,15 @@
  *
  * @example
  * ```tsx
- * <ParticipantTile participant={p} self={false} speaking videoOn audioOn
- *   attachVideo={(id, el) => session.attachVideo(id, el)} />
+ * import type { MediaSession } from "../client/media/media_session.ts";
+ * import type { ParticipantInfo } from "../meeting/participant.ts";
+ *
+ * function Tile({ p, session }: { p: ParticipantInfo; session: MediaSession }) {
+ *   return (
+ *     <ParticipantTile participant={p} self={false} speaking videoOn audioOn
+ *       attachVideo={(id, el) => session.attachVideo(id, el)} />
+ *   );
+ * }
  * ```
  * @module
  */
@@ -38,8 +45,13 @@ export type TileStats =
  *
  * @example
  * ```ts
- * const props: ParticipantTileProps = { participant, self: true, speaking: false,
- *   videoOn: true, audioOn: true, preview: stream };
+ * import type { ParticipantInfo } from "../meeting/participant.ts";
+ *
+ * function selfTile(participant: ParticipantInfo, stream: MediaStream) {
+ *   const props: ParticipantTileProps = { participant, self: true, speaking: false,
+ *     videoOn: true, audioOn: true, preview: stream };
+ *   return props;
+ * }
  * ```
  */
 export interface ParticipantTileProps {
@@ -61,7 +73,13 @@ export interface ParticipantTileProps {
  *
  * @example
  * ```tsx
- * <ParticipantTile participant={me} self speaking={false} videoOn audioOn preview={stream} />
+ * import type { ParticipantInfo } from "../meeting/participant.ts";
+ *
+ * function SelfTile({ me, stream }: { me: ParticipantInfo; stream: MediaStream }) {
+ *   return (
+ *     <ParticipantTile participant={me} self speaking={false} videoOn audioOn preview={stream} />
+ *   );
+ * }
  * ```
  */
 export function ParticipantTile(

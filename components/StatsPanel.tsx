@@ -4,7 +4,11 @@
  *
  * @example
  * ```tsx
- * <StatsPanel stats={snapshot.session} />
+ * import type { MediaStatsSnapshot } from "../client/media/media_session.ts";
+ *
+ * function Stats({ snapshot }: { snapshot: MediaStatsSnapshot }) {
+ *   return <StatsPanel stats={snapshot.session} />;
+ * }
  * ```
  * @module
  */
@@ -17,7 +21,11 @@ import { formatBitrate, formatMs, formatPercent } from "../client/media/format.t
  *
  * @example
  * ```tsx
- * {snapshot && <StatsPanel stats={snapshot.session} />}
+ * import type { MediaStatsSnapshot } from "../client/media/media_session.ts";
+ *
+ * function Sidebar({ snapshot }: { snapshot: MediaStatsSnapshot | null }) {
+ *   return <aside>{snapshot && <StatsPanel stats={snapshot.session} />}</aside>;
+ * }
  * ```
  */
 export function StatsPanel(

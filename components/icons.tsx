@@ -3,7 +3,8 @@
  *
  * @example
  * ```tsx
- * <MicIcon off={!micOn} class="h-5 w-5" />
+ * const micOn = false;
+ * <MicIcon off={!micOn} class="h-5 w-5" />;
  * ```
  * @module
  */
@@ -58,7 +59,8 @@ export function MicIcon({ class: cls, off }: IconProps) {
  *
  * @example
  * ```tsx
- * <CameraIcon off={!cameraOn} />
+ * const cameraOn = true;
+ * <CameraIcon off={!cameraOn} />;
  * ```
  */
 export function CameraIcon({ class: cls, off }: IconProps) {

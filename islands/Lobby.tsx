@@ -4,7 +4,14 @@
  *
  * @example
  * ```tsx
- * <Island name="Lobby" component={Lobby} props={{ meetings: registry.list(), notice: null }} />
+ * import type { MeetingRegistry } from "../meeting/registry.ts";
+ * import { Island } from "../web/island.tsx";
+ *
+ * function LobbyIsland({ registry }: { registry: MeetingRegistry }) {
+ *   return (
+ *     <Island name="Lobby" component={Lobby} props={{ meetings: registry.list(), notice: null }} />
+ *   );
+ * }
  * ```
  * @module
  */

@@ -7,7 +7,13 @@
  *
  * @example
  * ```tsx
- * <Island name="Room" component={Room} props={{ meetingId: "abc", title: "Standup", name: null }} />
+ * import { Island } from "../web/island.tsx";
+ *
+ * <Island
+ *   name="Room"
+ *   component={Room}
+ *   props={{ meetingId: "abc", title: "Standup", name: null, locked: false }}
+ * />;
  * ```
  * @module
  */

@@ -15,10 +15,18 @@
  *
  * @example
  * ```ts
- * const mixer = new Mixer({ mixSsrc: 0xabc, createEncoder, createDecoder });
- * mixer.addParticipant("ann", (packet) => ws.send(packet));
- * mixer.push("ann", rtpPacket, performance.now());   // as Ann's audio arrives
- * setInterval(() => mixer.tick(performance.now()), 20);
+ * import {
+ *   createOpusDecoder as createDecoder,
+ *   createOpusEncoder as createEncoder,
+ * } from "./opus.ts";
+ * import type { RtpPacket } from "./rtp.ts";
+ *
+ * function startMixing(ws: WebSocket, rtpPacket: RtpPacket) {
+ *   const mixer = new Mixer({ mixSsrc: 0xabc, createEncoder, createDecoder });
+ *   mixer.addParticipant("ann", (packet) => ws.send(packet));
+ *   mixer.push("ann", rtpPacket, performance.now());   // as Ann's audio arrives
+ *   setInterval(() => mixer.tick(performance.now()), 20);
+ * }
  * ```
  * @module
  */

@@ -659,6 +659,9 @@ export function createOpusEncoder(options: OpusEncoderOptions = {}): OpusEncoder
  *
  * @example
  * ```ts
+ * const enc = createOpusEncoder();
+ * const packet = enc.encode(new Int16Array(960)); // 20 ms of silence
+ * enc.close();
  * const dec = createOpusDecoder();
  * const pcm = dec.decode(packet); // Int16Array(960) for a 20 ms packet
  * const concealed = dec.decode(null); // packet lost: 960 samples of PLC

@@ -4,7 +4,10 @@
  *
  * @example
  * ```ts
- * if (opusPacketSamples(payload) !== 960) return; // not a 20 ms packet
+ * function onAudio(payload: Uint8Array) {
+ *   if (opusPacketSamples(payload) !== 960) return; // not a 20 ms packet
+ *   // ...decode it
+ * }
  * ```
  * @module
  */

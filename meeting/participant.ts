@@ -5,8 +5,8 @@
  * ```ts
  * const p: Participant = {
  *   id: "p1", sessionId: "s1", name: "Ann", isCreator: true, joinedAt: Date.now(), connected: true,
- *   audioSsrc: 1, videoSsrc: 2, audio: true, video: true, kind: "client", p2p: "webrtc",
- *   mediaKey: "k", transport: "websocket",
+ *   audioSsrc: 1, videoSsrc: 2, smallVideoSsrc: 3, audio: true, video: true, kind: "client",
+ *   p2p: "webrtc", mediaKey: "k", transport: "websocket",
  * };
  * participantInfo(p, "relay"); // what the roster shows of Ann
  * ```

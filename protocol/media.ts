@@ -5,6 +5,10 @@
  *
  * @example
  * ```ts
+ * import { writeRtp } from "../media/rtp.ts";
+ *
+ * const ssrc = 0x1234;
+ * const payload = new Uint8Array(3); // one Opus frame
  * const ext = captureTimeExtension(Date.now());       // RFC 8285 one-byte block, id 1
  * writeRtp({ payloadType: PT_OPUS, sequenceNumber: 1, timestamp: 960, ssrc, extension: ext, payload });
  * ```
@@ -87,7 +91,11 @@ export const UDP_CONSENT_RENEW_MS = 2_500;
  *
  * @example
  * ```ts
- * socket.send(udpBindRequest(reply.media.mediaKey, reply.meeting.id), server);
+ * import type { JoinReply } from "./control.ts";
+ *
+ * async function bind(socket: Deno.DatagramConn, reply: JoinReply, server: Deno.NetAddr) {
+ *   await socket.send(udpBindRequest(reply.media.mediaKey, reply.meeting.id), server);
+ * }
  * ```
  */
 export function udpBindRequest(mediaKey: string, meetingId: string, nonce?: string): Uint8Array {
@@ -171,7 +179,12 @@ export interface MediaSsrcs {
  *
  * @example
  * ```ts
- * const { audioSsrc, mediaKey } = joinReply.media;
+ * import type { JoinReply } from "./control.ts";
+ *
+ * function seatOf(joinReply: JoinReply) {
+ *   const { audioSsrc, mediaKey } = joinReply.media;
+ *   return { audioSsrc, mediaKey };
+ * }
  * ```
  */
 export interface SeatMedia extends MediaSsrcs {

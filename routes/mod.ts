@@ -4,7 +4,7 @@
  * @example
  * ```ts
  * const match = matchRoute("GET", new URL("http://x/m/abc"));
- * match?.params.id; // "abc"
+ * if (match && "params" in match) match.params.id; // "abc"
  * ```
  * @module
  */

@@ -10,9 +10,13 @@
  *
  * @example
  * ```ts
- * const conn = new ControlConnection(socket, hub, "203.0.113.7");
- * socket.onmessage = (e) => conn.receive(e.data);
- * socket.onclose = () => conn.closed();
+ * import type { Hub } from "./hub.ts";
+ *
+ * function accept(socket: WebSocket, hub: Hub) {
+ *   const conn = new ControlConnection(socket, hub, "203.0.113.7");
+ *   socket.onmessage = (e) => conn.receive(e.data);
+ *   socket.onclose = () => conn.closed();
+ * }
  * ```
  * @module
  */

@@ -95,7 +95,9 @@ export class HostPolicy {
  *
  * @example
  * ```ts
- * certificateNames(pem); // ["meet.example.org", "192.0.2.10"]
+ * function logNames(pem: string) { // the text of a PEM certificate
+ *   console.log(certificateNames(pem)); // ["meet.example.org", "192.0.2.10"]
+ * }
  * ```
  */
 export function certificateNames(pem: string): string[] {

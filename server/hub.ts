@@ -6,7 +6,10 @@
  *
  * @example
  * ```ts
- * const hub = new Hub({ records: Records.open(":memory:") });
+ * import { Records } from "./records.ts";
+ * import { serverOpusCodecs as codecs } from "./server.ts";
+ *
+ * const hub = new Hub({ records: Records.open(":memory:"), codecs });
  * const meeting = hub.registry.create({ title: "T", creatorSessionId: "s", creatorName: "Ann" });
  * hub.room(meeting.id).connectedCount; // 0
  * hub.close();
@@ -146,8 +149,12 @@ export class Hub {
    *
    * @example
    * ```ts
-   * const seat = hub.seatByMediaKey(key, meetingId);
-   * if (seat) seat.room.attachMedia(seat.participant.id, transport);
+   * import type { MediaTransport } from "./media_transport.ts";
+   *
+   * function bind(hub: Hub, key: string, meetingId: string, transport: MediaTransport) {
+   *   const seat = hub.seatByMediaKey(key, meetingId);
+   *   if (seat) seat.room.attachMedia(seat.participant.id, transport);
+   * }
    * ```
    */
   seatByMediaKey(mediaKey: string, meetingId?: string): Seat | undefined {
@@ -172,7 +179,13 @@ export class Hub {
    *
    * @example
    * ```ts
-   * const { meeting } = hub.createMeeting({ title: "T", creatorName: "Ann" }, "127.0.0.1", session);
+   * import type { Session } from "./sessions.ts";
+   *
+   * function create(hub: Hub, session: Session) {
+   *   const init = { title: "T", creatorName: "Ann" };
+   *   const { meeting } = hub.createMeeting(init, "127.0.0.1", session);
+   *   return meeting;
+   * }
    * ```
    */
   createMeeting(
@@ -211,7 +224,10 @@ export class Hub {
    *
    * @example
    * ```ts
-   * const session = hub.createSession("Ann", "127.0.0.1");
+   * function signIn(hub: Hub) {
+   *   const session = hub.createSession("Ann", "127.0.0.1");
+   *   return session;
+   * }
    * ```
    */
   createSession(name: string, clientAddress: string): Session {

@@ -11,9 +11,15 @@
  *
  * @example
  * ```ts
- * const clock = new MediaClock(new ManualClock(0));
- * clock.addInput(() => udp.drain());
- * clock.subscribe(mediaRoom);   // mediaRoom.tick(now) every 20 ms, after the drain
+ * import { ManualClock } from "../util/clock.ts";
+ * import type { MediaRoom } from "./media_room.ts";
+ * import type { UdpEndpoint } from "./udp_endpoint.ts";
+ *
+ * function drive(udp: UdpEndpoint, mediaRoom: MediaRoom) {
+ *   const clock = new MediaClock(new ManualClock(0));
+ *   clock.addInput(() => udp.drain());
+ *   clock.subscribe(mediaRoom);   // mediaRoom.tick(now) every 20 ms, after the drain
+ * }
  * ```
  * @module
  */

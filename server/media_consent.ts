@@ -10,6 +10,8 @@
  *
  * @example
  * ```ts
+ * import { ManualClock } from "../util/clock.ts";
+ *
  * const clock = new ManualClock(0);
  * const consent = new Consent(clock);
  * consent.fresh;         // false: nothing heard yet, nothing is sent

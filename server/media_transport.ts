@@ -14,14 +14,17 @@
  *
  * @example
  * ```ts
- * const transport: MediaTransport = {
- *   kind: "udp",
- *   closed: false,
- *   send: (packet) => socket.send(packet, address),
- *   queuedBytes: () => 0,
- *   close() {},
- *   onClose() {},
- * };
+ * function udpTransport(socket: Deno.DatagramConn, address: Deno.NetAddr) {
+ *   const transport: MediaTransport = {
+ *     kind: "udp",
+ *     closed: false,
+ *     send: (packet) => socket.send(packet, address),
+ *     queuedBytes: () => 0,
+ *     close() {},
+ *     onClose() {},
+ *   };
+ *   return transport;
+ * }
  * ```
  * @module
  */

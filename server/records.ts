@@ -4,10 +4,14 @@
  *
  * @example
  * ```ts
- * const records = Records.open("./data/meet.db");
- * records.attach(registry);          // writes as meetings live
- * records.history("abc123");         // { meeting, events, chat } or undefined
- * records.close();
+ * import type { MeetingRegistry } from "../meeting/registry.ts";
+ *
+ * function keep(registry: MeetingRegistry) {
+ *   const records = Records.open("./data/meet.db");
+ *   records.attach(registry);          // writes as meetings live
+ *   records.history("abc123");         // { meeting, events, chat } or undefined
+ *   records.close();
+ * }
  * ```
  * @module
  */

@@ -6,7 +6,9 @@
  * @example
  * ```ts
  * const limiter = new ReplyLimiter();
- * if (limiter.allow("203.0.113.7", performance.now())) socket.send(error, from);
+ * function refuse(socket: Deno.DatagramConn, error: Uint8Array, from: Deno.NetAddr) {
+ *   if (limiter.allow("203.0.113.7", performance.now())) socket.send(error, from);
+ * }
  * ```
  * @module
  */

@@ -12,10 +12,19 @@
  *
  * @example
  * ```ts
- * const room = new Room(meeting, { codecs, clock });
- * room.attachConnection(participant.id, connection); // roster and chat go to it
- * room.attachMedia(participant.id, transport);       // media goes to it, the old one is closed
- * meeting.cancel(creatorSessionId);  // connections get {type:"removed"}, transports close
+ * import type { Meeting } from "../meeting/meeting.ts";
+ * import type { Participant } from "../meeting/participant.ts";
+ * import type { MediaClock } from "./media_clock.ts";
+ * import type { OpusCodecs } from "./media_room.ts";
+ * import type { MediaTransport } from "./media_transport.ts";
+ *
+ * function host(meeting: Meeting, codecs: OpusCodecs, clock: MediaClock, participant: Participant,
+ *   connection: RoomConnection, transport: MediaTransport, creatorSessionId: string) {
+ *   const room = new Room(meeting, { codecs, clock });
+ *   room.attachConnection(participant.id, connection); // roster and chat go to it
+ *   room.attachMedia(participant.id, transport);       // media goes to it, the old one is closed
+ *   meeting.cancel(creatorSessionId);  // connections get {type:"removed"}, transports close
+ * }
  * ```
  * @module
  */

@@ -6,8 +6,13 @@
  *
  * @example
  * ```ts
- * const seat = findSeat(hub, meetingId, mediaKey);
- * if (seat) attachToSeat(seat.room, seat.participant.id, transport);
+ * import type { Hub } from "./hub.ts";
+ * import type { MediaTransport } from "./media_transport.ts";
+ *
+ * function bind(hub: Hub, meetingId: string, mediaKey: string, transport: MediaTransport) {
+ *   const seat = findSeat(hub, meetingId, mediaKey);
+ *   if (!("error" in seat)) attachToSeat(seat.room, seat.participant.id, transport);
+ * }
  * ```
  * @module
  */

@@ -4,9 +4,11 @@
  *
  * @example
  * ```ts
- * const server = await startServer({ hostname: "127.0.0.1", port: 0, dataDir: "./data" });
- * console.log(server.url); // http://127.0.0.1:PORT/
- * await server.close();
+ * async function serveOnce() {
+ *   const server = await startServer({ hostname: "127.0.0.1", port: 0, dataDir: "./data" });
+ *   console.log(server.url); // http://127.0.0.1:PORT/
+ *   await server.close();
+ * }
  * ```
  * @module
  */
@@ -114,7 +116,10 @@ export interface ServerCounters extends EdgeCounters {
  *
  * @example
  * ```ts
+ * import { createOpusEncoder } from "../media/opus.ts";
+ *
  * const encoder = createOpusEncoder({ ...MIXER_ENCODER_OPTIONS, backend: "wasm" });
+ * encoder.close();
  * ```
  */
 export const MIXER_ENCODER_OPTIONS: Readonly<OpusEncoderOptions> = {

@@ -6,9 +6,11 @@
  *
  * @example
  * ```ts
- * const tls = await selfSignedCertificate("./data/tls", ["localhost", "127.0.0.1"]);
- * Deno.serve({ cert: tls.cert, key: tls.key }, handler);
- * console.log(tls.fingerprint); // SHA-256, colon-separated hex
+ * async function serveTls(handler: Deno.ServeHandler) {
+ *   const tls = await selfSignedCertificate("./data/tls", ["localhost", "127.0.0.1"]);
+ *   Deno.serve({ cert: tls.cert, key: tls.key }, handler);
+ *   console.log(tls.fingerprint); // SHA-256, colon-separated hex
+ * }
  * ```
  * @module
  */

@@ -26,13 +26,20 @@
  *
  * @example
  * ```ts
- * const socket = Deno.listenDatagram({ transport: "udp", hostname: "0.0.0.0", port: 5004 });
- * const udp = new UdpEndpoint(socket, hub, { io: "auto" });
- * mediaClock.addInput(() => udp.drain());
- * const source = { transport: "udp" as const, hostname: "127.0.0.1", port: 40000 };
- * udp.assertPlainRtpAllowed(room, source);
- * udp.bindPlainRtp(room, participant.id, source, source, { audio: 111 });
- * udp.close();
+ * import type { Participant } from "../meeting/participant.ts";
+ * import type { Hub } from "./hub.ts";
+ * import type { MediaClock } from "./media_clock.ts";
+ * import type { Room } from "./room.ts";
+ *
+ * function listen(hub: Hub, mediaClock: MediaClock, room: Room, participant: Participant) {
+ *   const socket = Deno.listenDatagram({ transport: "udp", hostname: "0.0.0.0", port: 5004 });
+ *   const udp = new UdpEndpoint(socket, hub, { io: "auto" });
+ *   mediaClock.addInput(() => udp.drain());
+ *   const source = { transport: "udp" as const, hostname: "127.0.0.1", port: 40000 };
+ *   udp.assertPlainRtpAllowed(room, source);
+ *   udp.bindPlainRtp(room, participant.id, source, source, { audio: 111 });
+ *   udp.close();
+ * }
  * ```
  * @module
  */

@@ -13,13 +13,20 @@
  *
  * @example
  * ```ts
- * const transport = new UdpTransport({
- *   address: { ip: "203.0.113.7", port: 40000 },
- *   destination: { transport: "udp", hostname: "203.0.113.7", port: 40000 },
- *   consent: new Consent(clock),
- *   send: (packet, to) => io.send(packet, to),
- * });
- * room.attachMedia(participantId, transport);
+ * import type { Clock } from "../util/clock.ts";
+ * import type { DatagramIo } from "./datagram_io.ts";
+ * import { Consent } from "./media_consent.ts";
+ * import type { Room } from "./room.ts";
+ *
+ * function bind(clock: Clock, io: DatagramIo, room: Room, participantId: string) {
+ *   const transport = new UdpTransport({
+ *     address: { ip: "203.0.113.7", port: 40000 },
+ *     destination: { transport: "udp", hostname: "203.0.113.7", port: 40000 },
+ *     consent: new Consent(clock),
+ *     send: (packet, to) => io.send(packet, to),
+ *   });
+ *   room.attachMedia(participantId, transport);
+ * }
  * ```
  * @module
  */

@@ -7,11 +7,15 @@
  *
  * @example
  * ```ts
- * const transport = new WebSocketTransport({
- *   send: (packet) => socket.send(packet),
- *   queuedBytes: () => socket.bufferedAmount,
- * });
- * room.attachMedia(participantId, transport);
+ * import type { Room } from "./room.ts";
+ *
+ * function attach(socket: WebSocket, room: Room, participantId: string) {
+ *   const transport = new WebSocketTransport({
+ *     send: (packet) => socket.send(packet),
+ *     queuedBytes: () => socket.bufferedAmount,
+ *   });
+ *   room.attachMedia(participantId, transport);
+ * }
  * ```
  * @module
  */

@@ -14,9 +14,13 @@
  *
  * @example
  * ```ts
- * const wt = await WebTransportEndpoint.start(hub, { hostname: "127.0.0.1", port: 0 });
- * console.log(wt.port, wt.info()); // { port, certificateHash }
- * await wt.close();
+ * import type { Hub } from "./hub.ts";
+ *
+ * async function serveQuic(hub: Hub) {
+ *   const wt = await WebTransportEndpoint.start(hub, { hostname: "127.0.0.1", port: 0 });
+ *   console.log(wt.port, wt.info()); // { port, certificateHash }
+ *   await wt.close();
+ * }
  * ```
  * @module
  */

@@ -13,12 +13,14 @@
  *
  * @example
  * ```ts
- * const transport = new WebTransportTransport(quicConn, { ip: "203.0.113.7", port: 50000 }, {
- *   oversized: (packet) => controlSocket.send(packet), // a plain-RTP camera's 1,400-byte packets
- * });
- * transport.onClose(() => console.log("gone"));
- * transport.send(rtpPacket);
- * transport.close();
+ * function carry(quicConn: DatagramConnection, controlSocket: WebSocket, rtpPacket: Uint8Array) {
+ *   const transport = new WebTransportTransport(quicConn, { ip: "203.0.113.7", port: 50000 }, {
+ *     oversized: (packet) => controlSocket.send(packet), // a plain-RTP camera's 1,400-byte packets
+ *   });
+ *   transport.onClose(() => console.log("gone"));
+ *   transport.send(rtpPacket);
+ *   transport.close();
+ * }
  * ```
  * @module
  */

@@ -11,11 +11,13 @@
  *
  * @example
  * ```ts
- * const bot = new SoakBot({ name: "bot-1", meetingId, wsUrl, media, window, random, tone: 0 });
- * await bot.connect();     // identify + join
- * bot.tick(n);             // called every 20 ms by the soak's clock: sends audio (and video)
- * bot.drop(true);          // the connection dies without `leave`; the seat is held
- * await bot.connect();     // identify with the token + join: resumed
+ * async function run({ meetingId, wsUrl, media, window, random }: SoakBotOptions, n: number) {
+ *   const bot = new SoakBot({ name: "bot-1", meetingId, wsUrl, media, window, random, tone: 0 });
+ *   await bot.connect();     // identify + join
+ *   bot.tick(n);             // called every 20 ms by the soak's clock: sends audio (and video)
+ *   bot.drop(true);          // the connection dies without `leave`; the seat is held
+ *   await bot.connect();     // identify with the token + join: resumed
+ * }
  * ```
  * @module
  */

@@ -6,9 +6,11 @@
  *
  * @example
  * ```ts
- * const server = await ServerProcess.start({ dataDir, graceSeconds: 10 }, performance.now());
- * console.log(server.url, server.pid, server.errorLines);
- * const status = await server.stop(); // SIGTERM, then wait
+ * async function soak(dataDir: string) {
+ *   const server = await ServerProcess.start({ dataDir, graceSeconds: 10 }, performance.now());
+ *   console.log(server.url, server.pid, server.errorLines);
+ *   const status = await server.stop(); // SIGTERM, then wait
+ * }
  * ```
  * @module
  */

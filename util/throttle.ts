@@ -5,8 +5,12 @@
  *
  * @example
  * ```ts
- * const listUpdate = new Throttle(() => broadcastList(), 250);
- * registry.on("changed", () => listUpdate.request());
+ * import type { MeetingRegistry } from "../meeting/registry.ts";
+ *
+ * function watch(registry: MeetingRegistry, broadcastList: () => void) {
+ *   const listUpdate = new Throttle(() => broadcastList(), 250);
+ *   registry.on("changed", () => listUpdate.request());
+ * }
  * ```
  * @module
  */

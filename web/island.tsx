@@ -6,7 +6,8 @@
  * @example
  * ```tsx
  * import Room from "../islands/Room.tsx";
- * const page = <main><Island name="Room" component={Room} props={{ meetingId: "abc" }} /></main>;
+ * const props = { meetingId: "abc", title: "Standup", name: null, locked: false };
+ * const page = <main><Island name="Room" component={Room} props={props} /></main>;
  * ```
  * @module
  */

@@ -4,7 +4,12 @@
  *
  * @example
  * ```tsx
- * return renderPage(<Home meetings={[]} />, { title: "Meetings" });
+ * import { Layout } from "../components/Layout.tsx";
+ * import type { RouteHandler } from "../routes/context.ts";
+ *
+ * const meetingsPage: RouteHandler = () => {
+ *   return renderPage(<Layout><h1>Meetings</h1></Layout>, { title: "Meetings" });
+ * };
  * ```
  * @module
  */

@@ -6,11 +6,14 @@
  *
  * @example
  * ```ts
- * await context.audioWorklet.addModule("/worklets/playback.js");
- * const playback = new AudioPlayback(context);
- * playback.push(ssrc, rtpTimestamp, pcm, captureMs); // pcm: Float32Array, transferred
- * console.log(playback.stats.output.rms);
- * playback.close();
+ * async function play(context: AudioContext, ssrc: number, rtpTimestamp: number,
+ *   pcm: Float32Array, captureMs: number) {
+ *   await context.audioWorklet.addModule("/worklets/playback.js");
+ *   const playback = new AudioPlayback(context);
+ *   playback.push(ssrc, rtpTimestamp, pcm, captureMs); // pcm: Float32Array, transferred
+ *   console.log(playback.stats.output.rms);
+ *   playback.close();
+ * }
  * ```
  * @module
  */
@@ -22,7 +25,10 @@ import { wallClock } from "./clock.ts";
  *
  * @example
  * ```ts
- * const depthMs = stream.depth / 48; // at 48 kHz
+ * function depthOf(stream: PlaybackStreamStats) {
+ *   const depthMs = stream.depth / 48; // at 48 kHz
+ *   return depthMs;
+ * }
  * ```
  */
 export interface PlaybackStreamStats {
@@ -72,7 +78,10 @@ interface WorkletReport {
  *
  * @example
  * ```ts
- * const { rms, audibleMs } = playback.stats.output;
+ * function log(playback: AudioPlayback) {
+ *   const { rms, audibleMs } = playback.stats.output;
+ *   console.log(rms, audibleMs);
+ * }
  * ```
  */
 export interface PlaybackStats {
@@ -135,7 +144,9 @@ export class AudioPlayback {
    *
    * @example
    * ```ts
-   * playback.push(0x1234, 960, new Float32Array(960), Date.now() - 50);
+   * function pushSilence(playback: AudioPlayback) {
+   *   playback.push(0x1234, 960, new Float32Array(960), Date.now() - 50);
+   * }
    * ```
    */
   push(ssrc: number, rtpTimestamp: number, samples: Float32Array, captureMs: number | null): void {

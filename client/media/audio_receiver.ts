@@ -12,9 +12,15 @@
  *
  * @example
  * ```ts
- * const receiver = new AudioReceiver({ ssrc: join.media.mixSsrc, playback });
- * receiver.receive(rtpPacket, performance.now()); // each Opus packet of this SSRC
- * receiver.close();
+ * import type { RtpPacket } from "../../media/rtp.ts";
+ * import type { JoinReply } from "../../protocol/control.ts";
+ * import type { AudioPlayback } from "./audio_playback.ts";
+ *
+ * function hearMix(join: JoinReply, playback: AudioPlayback, rtpPacket: RtpPacket) {
+ *   const receiver = new AudioReceiver({ ssrc: join.media.mixSsrc, playback });
+ *   receiver.receive(rtpPacket, performance.now()); // each Opus packet of this SSRC
+ *   receiver.close();
+ * }
  * ```
  * @module
  */
@@ -33,7 +39,12 @@ import { SampleWindow } from "./stats.ts";
  *
  * @example
  * ```ts
- * const options: AudioReceiverOptions = { ssrc: 7, playback };
+ * import type { AudioPlayback } from "./audio_playback.ts";
+ *
+ * function optionsFor(playback: AudioPlayback) {
+ *   const options: AudioReceiverOptions = { ssrc: 7, playback };
+ *   return options;
+ * }
  * ```
  */
 export interface AudioReceiverOptions {
@@ -46,7 +57,10 @@ export interface AudioReceiverOptions {
  *
  * @example
  * ```ts
- * const { lossPercent, jitterMs } = receiver.stats(performance.now());
+ * function log(receiver: AudioReceiver) {
+ *   const { lossPercent, jitterMs } = receiver.stats(performance.now());
+ *   console.log(lossPercent, jitterMs);
+ * }
  * ```
  */
 export interface AudioReceiverStats extends InboundStreamStats {

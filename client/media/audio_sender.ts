@@ -8,10 +8,15 @@
  *
  * @example
  * ```ts
- * await context.audioWorklet.addModule("/worklets/capture.js");
- * const [track] = (await navigator.mediaDevices.getUserMedia({ audio: true })).getAudioTracks();
- * const sender = new AudioSender({ context, track, stream: audioStream, transport });
- * sender.close(); // mic off
+ * import type { MediaTransport } from "./media_transport.ts";
+ * import type { RtpStream } from "./rtp_stream.ts";
+ *
+ * async function micOn(context: AudioContext, audioStream: RtpStream, transport: MediaTransport) {
+ *   await context.audioWorklet.addModule("/worklets/capture.js");
+ *   const [track] = (await navigator.mediaDevices.getUserMedia({ audio: true })).getAudioTracks();
+ *   const sender = new AudioSender({ context, track, stream: audioStream, transport });
+ *   sender.close(); // mic off
+ * }
  * ```
  * @module
  */
@@ -29,7 +34,14 @@ import type { PacketSink } from "./video_sender.ts";
  *
  * @example
  * ```ts
- * const options: AudioSenderOptions = { context, track, stream, transport, bitrate: 24000 };
+ * import type { MediaTransport } from "./media_transport.ts";
+ * import type { RtpStream } from "./rtp_stream.ts";
+ *
+ * function optionsFor(context: AudioContext, track: MediaStreamTrack, stream: RtpStream,
+ *   transport: MediaTransport) {
+ *   const options: AudioSenderOptions = { context, track, stream, transport, bitrate: 24000 };
+ *   return options;
+ * }
  * ```
  */
 export interface AudioSenderOptions {
@@ -50,7 +62,10 @@ export interface AudioSenderOptions {
  *
  * @example
  * ```ts
- * const { framesEncoded, bitrate } = sender.stats;
+ * function log(sender: AudioSender) {
+ *   const { framesEncoded, bitrate } = sender.stats;
+ *   console.log(framesEncoded, bitrate);
+ * }
  * ```
  */
 export interface AudioSenderStats {
@@ -138,7 +153,9 @@ export class AudioSender {
    *
    * @example
    * ```ts
-   * sender.trim(6.5); // the mixer said our frames wait 6.5 ms more than they need to
+   * function onMixTiming(sender: AudioSender) {
+   *   sender.trim(6.5); // the mixer said our frames wait 6.5 ms more than they need to
+   * }
    * ```
    */
   trim(ms: number): void {
@@ -159,7 +176,10 @@ export class AudioSender {
    *
    * @example
    * ```ts
-   * const next = new AudioSender({ ...options, context: other, track: sender.release() });
+   * function moveTo(other: AudioContext, sender: AudioSender, options: AudioSenderOptions) {
+   *   const next = new AudioSender({ ...options, context: other, track: sender.release() });
+   *   return next;
+   * }
    * ```
    */
   release(): MediaStreamTrack {

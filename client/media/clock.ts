@@ -5,7 +5,13 @@
  *
  * @example
  * ```ts
- * const delayMs = wallClock() - readCaptureTime(packet.extension)!;
+ * import type { RtpPacket } from "../../media/rtp.ts";
+ * import { readCaptureTime } from "../../protocol/media.ts";
+ *
+ * function delayOf(packet: RtpPacket) {
+ *   const delayMs = wallClock() - readCaptureTime(packet.extension)!;
+ *   return delayMs;
+ * }
  * ```
  * @module
  */
@@ -72,7 +78,10 @@ export interface ClockMapperOptions {
  * @example
  * ```ts
  * const camera = new ClockMapper();
- * const captureMs = camera.toWallClock(frame.timestamp / 1000); // µs -> ms on the camera clock
+ * function captureTimeOf(frame: VideoFrame) {
+ *   const captureMs = camera.toWallClock(frame.timestamp / 1000); // µs -> ms on the camera clock
+ *   return captureMs;
+ * }
  * ```
  */
 export class ClockMapper {

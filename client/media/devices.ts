@@ -6,13 +6,15 @@
  *
  * @example
  * ```ts
- * const prefs = loadMediaPreferences(); // { mic: true, camera: true } by default
- * try {
- *   const track = await openCamera();
- * } catch (err) {
- *   showNotice(describeMediaError(err, "camera"));
+ * async function startCamera(showNotice: (text: string) => void) {
+ *   const prefs = loadMediaPreferences(); // { mic: true, camera: true } by default
+ *   try {
+ *     const track = await openCamera();
+ *   } catch (err) {
+ *     showNotice(describeMediaError(err, "camera"));
+ *   }
+ *   saveMediaPreferences({ ...prefs, camera: false });
  * }
- * saveMediaPreferences({ ...prefs, camera: false });
  * ```
  * @module
  */
@@ -48,8 +50,10 @@ function mediaDevices(): MediaDevices {
  *
  * @example
  * ```ts
- * const track = await openCamera();
- * console.log(track.getSettings().width); // 640
+ * async function camera() {
+ *   const track = await openCamera();
+ *   console.log(track.getSettings().width); // 640
+ * }
  * ```
  */
 export async function openCamera(): Promise<MediaStreamTrack> {
@@ -62,7 +66,10 @@ export async function openCamera(): Promise<MediaStreamTrack> {
  *
  * @example
  * ```ts
- * const track = await openMicrophone();
+ * async function microphone() {
+ *   const track = await openMicrophone();
+ *   return track;
+ * }
  * ```
  */
 export async function openMicrophone(): Promise<MediaStreamTrack> {
@@ -145,7 +152,9 @@ export function loadMediaPreferences(): MediaPreferences {
  *
  * @example
  * ```ts
- * saveMediaPreferences({ mic: false, camera: true });
+ * function onMicOff() {
+ *   saveMediaPreferences({ mic: false, camera: true });
+ * }
  * ```
  */
 export function saveMediaPreferences(prefs: MediaPreferences): void {

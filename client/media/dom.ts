@@ -4,8 +4,12 @@
  *
  * @example
  * ```ts
- * const processor = new MediaStreamTrackProcessor({ track: cameraTrack });
- * const reader = processor.readable.getReader(); // yields VideoFrames
+ * function cameraFrames(cameraTrack: MediaStreamTrack) {
+ *   if (!MediaStreamTrackProcessor) throw new Error("this browser cannot read camera frames");
+ *   const processor = new MediaStreamTrackProcessor({ track: cameraTrack });
+ *   const reader = processor.readable.getReader(); // yields VideoFrames
+ *   return reader;
+ * }
  * ```
  * @module
  */

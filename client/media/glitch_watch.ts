@@ -13,9 +13,14 @@
  *
  * @example
  * ```ts
+ * // Chromium's AudioContext.playbackStats is not in TypeScript's DOM library yet.
+ * type ContextWithStats = AudioContext & { playbackStats: { underrunEvents: number } };
+ *
  * const watch = new GlitchWatch();
- * if (watch.observe(context.playbackStats.underrunEvents, performance.now())) {
- *   // rebuild the audio at latencyHint "interactive"
+ * function check(context: ContextWithStats) {
+ *   if (watch.observe(context.playbackStats.underrunEvents, performance.now())) {
+ *     // rebuild the audio at latencyHint "interactive"
+ *   }
  * }
  * ```
  * @module

@@ -5,10 +5,14 @@
  *
  * @example
  * ```ts
- * const inbound = new InboundStream(ssrc, 48_000);
- * inbound.count(packet, performance.now());   // on every packet of this SSRC
- * inbound.reportBlock(performance.now());     // for the next receiver report
- * const { lossPercent, bitrate } = inbound.stats(performance.now());
+ * import type { RtpPacket } from "../../media/rtp.ts";
+ *
+ * function account(ssrc: number, packet: RtpPacket) {
+ *   const inbound = new InboundStream(ssrc, 48_000);
+ *   inbound.count(packet, performance.now());   // on every packet of this SSRC
+ *   inbound.reportBlock(performance.now());     // for the next receiver report
+ *   const { lossPercent, bitrate } = inbound.stats(performance.now());
+ * }
  * ```
  * @module
  */

@@ -10,7 +10,9 @@
  * ```ts
  * const keyframes = new KeyframeSchedule();
  * keyframes.request(); // a PLI came
- * encoder.encode(frame, { keyFrame: keyframes.next(captureMs) });
+ * function encode(encoder: VideoEncoder, frame: VideoFrame, captureMs: number) {
+ *   encoder.encode(frame, { keyFrame: keyframes.next(captureMs) });
+ * }
  * ```
  * @module
  */

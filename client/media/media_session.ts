@@ -22,15 +22,21 @@
  *
  * @example
  * ```ts
- * const session = new MediaSession({
- *   channel: controlClient, ssrcs: join.media, selfId: join.participantId,
- *   mic: true, camera: true,
- * });
- * session.on("local", (state) => render(state));
- * session.setRoster(join.meeting.roster);
- * session.attachVideo(participantId, tileSlotElement);
- * await session.setCamera(false);
- * session.close();
+ * import type { JoinReply } from "../../protocol/control.ts";
+ * import type { ControlClient } from "../control_client.ts";
+ *
+ * async function startMedia(controlClient: ControlClient, join: JoinReply, participantId: string,
+ *   tileSlotElement: HTMLElement, render: (state: LocalMediaState) => void) {
+ *   const session = new MediaSession({
+ *     channel: controlClient, ssrcs: join.media, selfId: join.participantId,
+ *     mic: true, camera: true,
+ *   });
+ *   session.on("local", (state) => render(state));
+ *   session.setRoster(join.meeting.roster);
+ *   session.attachVideo(participantId, tileSlotElement);
+ *   await session.setCamera(false);
+ *   session.close();
+ * }
  * ```
  * @module
  */
@@ -89,7 +95,9 @@ export interface DeviceState {
  *
  * @example
  * ```ts
- * session.on("local", (s: LocalMediaState) => video.srcObject = s.preview);
+ * function showSelf(session: MediaSession, video: HTMLVideoElement) {
+ *   session.on("local", (s: LocalMediaState) => video.srcObject = s.preview);
+ * }
  * ```
  */
 export interface LocalMediaState {
@@ -108,7 +116,10 @@ export interface LocalMediaState {
  *
  * @example
  * ```ts
- * const { sendBitrate, audio: { depthMs } } = snapshot.session;
+ * function log(snapshot: MediaStatsSnapshot) {
+ *   const { sendBitrate, audio: { depthMs } } = snapshot.session;
+ *   console.log(sendBitrate, depthMs);
+ * }
  * ```
  */
 export interface SessionStats {
@@ -171,7 +182,10 @@ export interface SessionStats {
  *
  * @example
  * ```ts
- * const { fps, framesRendered, renderDelayP50 } = snapshot.remote[participantId];
+ * function log(snapshot: MediaStatsSnapshot, participantId: string) {
+ *   const { fps, framesRendered, renderDelayP50 } = snapshot.remote[participantId];
+ *   console.log(fps, framesRendered, renderDelayP50);
+ * }
  * ```
  */
 export interface RemoteVideoStats extends VideoReceiverStats {
@@ -188,7 +202,9 @@ export interface RemoteVideoStats extends VideoReceiverStats {
  *
  * @example
  * ```ts
- * session.on("stats", (s: MediaStatsSnapshot) => console.log(s.remote[bobId]?.fps));
+ * function watch(session: MediaSession, bobId: string) {
+ *   session.on("stats", (s: MediaStatsSnapshot) => console.log(s.remote[bobId]?.fps));
+ * }
  * ```
  */
 export interface MediaStatsSnapshot {
@@ -217,9 +233,15 @@ export type MediaSessionEvents = {
  *
  * @example
  * ```ts
- * const options: MediaSessionOptions = {
- *   channel: client, ssrcs: join.media, selfId: join.participantId, mic: true, camera: false,
- * };
+ * import type { JoinReply } from "../../protocol/control.ts";
+ * import type { ControlClient } from "../control_client.ts";
+ *
+ * function optionsFor(client: ControlClient, join: JoinReply) {
+ *   const options: MediaSessionOptions = {
+ *     channel: client, ssrcs: join.media, selfId: join.participantId, mic: true, camera: false,
+ *   };
+ *   return options;
+ * }
  * ```
  */
 export interface MediaSessionOptions {
@@ -451,7 +473,11 @@ export class MediaSession extends Emitter<MediaSessionEvents> {
    *
    * @example
    * ```ts
-   * client.on("roster", (e) => session.setRoster(e.participants));
+   * import type { ControlClient } from "../control_client.ts";
+   *
+   * function follow(client: ControlClient, session: MediaSession) {
+   *   client.on("roster", (e) => session.setRoster(e.participants));
+   * }
    * ```
    */
   setRoster(participants: readonly ParticipantInfo[]): void {
@@ -505,7 +531,11 @@ export class MediaSession extends Emitter<MediaSessionEvents> {
    *
    * @example
    * ```tsx
-   * <div ref={(el) => session.attachVideo(p.id, el)} class="absolute inset-0" />
+   * import type { ParticipantInfo } from "../../meeting/participant.ts";
+   *
+   * function Video({ session, p }: { session: MediaSession; p: ParticipantInfo }) {
+   *   return <div ref={(el) => session.attachVideo(p.id, el)} class="absolute inset-0" />;
+   * }
    * ```
    */
   attachVideo(participantId: string, slot: HTMLElement | null): void {
@@ -524,7 +554,9 @@ export class MediaSession extends Emitter<MediaSessionEvents> {
    *
    * @example
    * ```ts
-   * await session.setMic(!session.local.mic.status.startsWith("o"));
+   * async function toggleMic(session: MediaSession) {
+   *   await session.setMic(!session.local.mic.status.startsWith("o"));
+   * }
    * ```
    */
   async setMic(on: boolean): Promise<void> {
@@ -551,7 +583,9 @@ export class MediaSession extends Emitter<MediaSessionEvents> {
    *
    * @example
    * ```ts
-   * await session.setCamera(false);
+   * async function cameraOff(session: MediaSession) {
+   *   await session.setCamera(false);
+   * }
    * ```
    */
   async setCamera(on: boolean): Promise<void> {
@@ -604,7 +638,11 @@ export class MediaSession extends Emitter<MediaSessionEvents> {
    *
    * @example
    * ```ts
-   * control.on("mix_timing", (e) => session.trimAudio(e.earlyMs));
+   * import type { ControlClient } from "../control_client.ts";
+   *
+   * function follow(control: ControlClient, session: MediaSession) {
+   *   control.on("mix_timing", (e) => session.trimAudio(e.earlyMs));
+   * }
    * ```
    */
   trimAudio(earlyMs: number): void {
@@ -1056,7 +1094,12 @@ export type VideoFeedbackTarget = Pick<
  *
  * @example
  * ```ts
- * for (const packet of packets) deliverVideoFeedback(packet, join.media, videoSender);
+ * import type { RtcpPacket } from "../../media/rtcp.ts";
+ * import type { JoinReply } from "../../protocol/control.ts";
+ *
+ * function onRtcp(packets: RtcpPacket[], join: JoinReply, videoSender: VideoFeedbackTarget) {
+ *   for (const packet of packets) deliverVideoFeedback(packet, join.media, videoSender);
+ * }
  * ```
  */
 export function deliverVideoFeedback(

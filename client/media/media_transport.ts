@@ -5,12 +5,19 @@
  *
  * @example
  * ```ts
- * const transport = new MediaTransport(controlClient, {
- *   onRtp: (packet, arrivalMs) => receivers.get(packet.ssrc)?.receive(packet, arrivalMs),
- *   onRtcp: (packets) => packets.forEach(handleFeedback),
- * });
- * transport.send(rtpBytes);
- * transport.close();
+ * import type { RtcpPacket } from "../../media/rtcp.ts";
+ * import type { ControlClient } from "../control_client.ts";
+ * import type { AudioReceiver } from "./audio_receiver.ts";
+ *
+ * function connect(controlClient: ControlClient, receivers: Map<number, AudioReceiver>,
+ *   handleFeedback: (packet: RtcpPacket) => void, rtpBytes: Uint8Array) {
+ *   const transport = new MediaTransport(controlClient, {
+ *     onRtp: (packet, arrivalMs) => receivers.get(packet.ssrc)?.receive(packet, arrivalMs),
+ *     onRtcp: (packets) => packets.forEach(handleFeedback),
+ *   });
+ *   transport.send(rtpBytes);
+ *   transport.close();
+ * }
  * ```
  * @module
  */
@@ -24,7 +31,12 @@ import { isRtcp, parseRtp, type RtpPacket } from "../../media/rtp.ts";
  *
  * @example
  * ```ts
- * const channel: BinaryChannel = controlClient;
+ * import type { ControlClient } from "../control_client.ts";
+ *
+ * function channelOf(controlClient: ControlClient) {
+ *   const channel: BinaryChannel = controlClient;
+ *   return channel;
+ * }
  * ```
  */
 export interface BinaryChannel {
@@ -56,7 +68,10 @@ export interface MediaTransportHandlers {
  *
  * @example
  * ```ts
- * const { packetsReceived, bytesSent } = transport.stats;
+ * function log(transport: MediaTransport) {
+ *   const { packetsReceived, bytesSent } = transport.stats;
+ *   console.log(packetsReceived, bytesSent);
+ * }
  * ```
  */
 export interface MediaTransportStats {
@@ -118,7 +133,11 @@ export class MediaTransport {
    *
    * @example
    * ```ts
-   * transport.send(writePli({ senderSsrc: mine, mediaSsrc: theirs }));
+   * import { writePli } from "../../media/rtcp.ts";
+   *
+   * function askForKeyframe(transport: MediaTransport, mine: number, theirs: number) {
+   *   transport.send(writePli({ senderSsrc: mine, mediaSsrc: theirs }));
+   * }
    * ```
    */
   send(bytes: Uint8Array): boolean {

@@ -8,10 +8,17 @@
  *
  * @example
  * ```ts
- * const link = new P2pLink({ selfId, peerId, signal: (data) => client.request({ type: "signal", to: peerId, data }) });
- * client.on("signal", (e) => e.from === peerId && link.handleSignal(e.data));
- * link.on("packet", (bytes) => transport.receive(bytes));
- * link.on("open", () => console.log("direct path up"));
+ * import type { ControlClient } from "../control_client.ts";
+ *
+ * function connect(client: ControlClient, selfId: string, peerId: string,
+ *   onMedia: (bytes: Uint8Array) => void) {
+ *   const link = new P2pLink({
+ *     selfId, peerId, signal: (data) => client.request({ type: "signal", to: peerId, data }),
+ *   });
+ *   client.on("signal", (e) => e.from === peerId && link.handleSignal(e.data));
+ *   link.on("packet", (bytes) => onMedia(bytes)); // one RTP or RTCP packet from the peer
+ *   link.on("open", () => console.log("direct path up"));
+ * }
  * ```
  * @module
  */

@@ -5,9 +5,17 @@
  *
  * @example
  * ```ts
- * const audio = new RtpStream({ ssrc: join.media.audioSsrc, payloadType: PT_OPUS, clockRate: 48000 });
- * const ts = audio.timeline.contiguous(960, Date.now()); // one 20 ms frame after the last
- * transport.send(audio.packet({ timestamp: ts, payload: opusFrame, captureMs: Date.now() }));
+ * import type { JoinReply } from "../../protocol/control.ts";
+ * import { PT_OPUS } from "../../protocol/media.ts";
+ * import type { MediaTransport } from "./media_transport.ts";
+ *
+ * function sendFrame(join: JoinReply, transport: MediaTransport, opusFrame: Uint8Array) {
+ *   const audio = new RtpStream({
+ *     ssrc: join.media.audioSsrc, payloadType: PT_OPUS, clockRate: 48000,
+ *   });
+ *   const ts = audio.timeline.contiguous(960, Date.now()); // one 20 ms frame after the last
+ *   transport.send(audio.packet({ timestamp: ts, payload: opusFrame, captureMs: Date.now() }));
+ * }
  * ```
  * @module
  */
@@ -21,7 +29,11 @@ import { captureTimeExtension } from "../../protocol/media.ts";
  *
  * @example
  * ```ts
- * packetizeVp8(frame, { maxPayloadSize: MAX_PAYLOAD_WITH_CAPTURE_TIME, pictureId });
+ * import { packetizeVp8 } from "../../media/vp8.ts";
+ *
+ * const frame = new Uint8Array(3000); // one encoded VP8 frame
+ * const pictureId = 1;
+ * packetizeVp8(frame, { maxPayloadSize: MAX_PAYLOAD_WITH_CAPTURE_TIME, pictureId }); // 3 payloads
  * ```
  */
 export const MAX_PAYLOAD_WITH_CAPTURE_TIME = MAX_PACKET_SIZE - RTP_HEADER_SIZE -

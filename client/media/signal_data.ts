@@ -5,8 +5,14 @@
  *
  * @example
  * ```ts
- * const signal = parseSignal(event.data);
- * if (signal?.kind === "description") await pc.setRemoteDescription(signal.description);
+ * import type { ControlClient } from "../control_client.ts";
+ *
+ * function listen(client: ControlClient, pc: RTCPeerConnection) {
+ *   client.on("signal", async (event) => {
+ *     const signal = parseSignal(event.data);
+ *     if (signal?.kind === "description") await pc.setRemoteDescription(signal.description);
+ *   });
+ * }
  * ```
  * @module
  */
@@ -109,7 +115,9 @@ export function parseSignal(raw: unknown): SignalData | null {
  * @example
  * ```ts
  * const budget = new CandidateBudget();
- * if (budget.take()) await pc.addIceCandidate(candidate);
+ * async function addCandidate(pc: RTCPeerConnection, candidate: RTCIceCandidateInit) {
+ *   if (budget.take()) await pc.addIceCandidate(candidate);
+ * }
  * ```
  */
 export class CandidateBudget {

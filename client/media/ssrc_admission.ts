@@ -6,7 +6,15 @@
  *
  * @example
  * ```ts
- * if (admitStream(packet.ssrc, receivers, (ssrc) => roster.has(ssrc))) receivers.set(packet.ssrc, make());
+ * import type { RtpPacket } from "../../media/rtp.ts";
+ * import type { VideoReceiver } from "./video_receiver.ts";
+ *
+ * function onPacket(packet: RtpPacket, receivers: Map<number, VideoReceiver>, roster: Set<number>,
+ *   make: () => VideoReceiver) {
+ *   if (admitStream(packet.ssrc, receivers, (ssrc) => roster.has(ssrc))) {
+ *     receivers.set(packet.ssrc, make());
+ *   }
+ * }
  * ```
  * @module
  */

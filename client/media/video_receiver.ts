@@ -8,14 +8,22 @@
  *
  * @example
  * ```ts
- * const receiver = new VideoReceiver({
- *   ssrc,
- *   requestKeyframe: (ssrc) => transport.send(writePli({ senderSsrc: mine, mediaSsrc: ssrc })),
- * });
- * receiver.sink = (frame, captureMs) => renderer.render(frame, captureMs);
- * receiver.receive(rtpPacket, performance.now()); // for each packet of this SSRC
- * setInterval(() => receiver.tick(performance.now()), 10); // shows frames as they fall due
- * receiver.close();
+ * import { writePli } from "../../media/rtcp.ts";
+ * import type { RtpPacket } from "../../media/rtp.ts";
+ * import type { MediaTransport } from "./media_transport.ts";
+ * import type { VideoRenderer } from "./video_renderer.ts";
+ *
+ * function watch(ssrc: number, mine: number, transport: MediaTransport, renderer: VideoRenderer,
+ *   rtpPacket: RtpPacket) {
+ *   const receiver = new VideoReceiver({
+ *     ssrc,
+ *     requestKeyframe: (ssrc) => transport.send(writePli({ senderSsrc: mine, mediaSsrc: ssrc })),
+ *   });
+ *   receiver.sink = (frame, captureMs) => renderer.render(frame, captureMs);
+ *   receiver.receive(rtpPacket, performance.now()); // for each packet of this SSRC
+ *   setInterval(() => receiver.tick(performance.now()), 10); // shows frames as they fall due
+ *   receiver.close();
+ * }
  * ```
  * @module
  */
@@ -63,7 +71,10 @@ export interface VideoReceiverOptions {
  *
  * @example
  * ```ts
- * const { fps, delayP50 } = receiver.stats(performance.now());
+ * function log(receiver: VideoReceiver) {
+ *   const { fps, delayP50 } = receiver.stats(performance.now());
+ *   console.log(fps, delayP50);
+ * }
  * ```
  */
 export interface VideoReceiverStats extends InboundStreamStats {

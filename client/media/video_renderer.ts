@@ -13,9 +13,13 @@
  *
  * @example
  * ```ts
- * const renderer = createVideoRenderer(tileSlotDiv);
- * receiver.sink = (frame, captureMs) => renderer.render(frame, captureMs);
- * renderer.close(); // removes its element
+ * import type { VideoReceiver } from "./video_receiver.ts";
+ *
+ * function show(tileSlotDiv: HTMLDivElement, receiver: VideoReceiver) {
+ *   const renderer = createVideoRenderer(tileSlotDiv);
+ *   receiver.sink = (frame, captureMs) => renderer.render(frame, captureMs);
+ *   renderer.close(); // removes its element
+ * }
  * ```
  * @module
  */
@@ -28,7 +32,10 @@ import { SampleWindow } from "./stats.ts";
  *
  * @example
  * ```ts
- * const { framesRendered, delayP50 } = renderer.stats;
+ * function log(renderer: VideoRenderer) {
+ *   const { framesRendered, delayP50 } = renderer.stats;
+ *   console.log(framesRendered, delayP50);
+ * }
  * ```
  */
 export interface VideoRendererStats {
@@ -46,7 +53,10 @@ export interface VideoRendererStats {
  *
  * @example
  * ```ts
- * const renderer: VideoRenderer = createVideoRenderer(slot);
+ * function rendererFor(slot: HTMLElement) {
+ *   const renderer: VideoRenderer = createVideoRenderer(slot);
+ *   return renderer;
+ * }
  * ```
  */
 export interface VideoRenderer {
@@ -107,7 +117,9 @@ abstract class RendererBase {
  *
  * @example
  * ```ts
- * if (TrackVideoRenderer.supported()) new TrackVideoRenderer(slot).render(frame, captureMs);
+ * function draw(slot: HTMLElement, frame: VideoFrame, captureMs: number) {
+ *   if (TrackVideoRenderer.supported()) new TrackVideoRenderer(slot).render(frame, captureMs);
+ * }
  * ```
  */
 export class TrackVideoRenderer extends RendererBase implements VideoRenderer {
@@ -184,7 +196,9 @@ export class TrackVideoRenderer extends RendererBase implements VideoRenderer {
  *
  * @example
  * ```ts
- * new CanvasVideoRenderer(slot).render(frame, captureMs);
+ * function draw(slot: HTMLElement, frame: VideoFrame, captureMs: number) {
+ *   new CanvasVideoRenderer(slot).render(frame, captureMs);
+ * }
  * ```
  */
 export class CanvasVideoRenderer extends RendererBase implements VideoRenderer {
@@ -227,7 +241,10 @@ export class CanvasVideoRenderer extends RendererBase implements VideoRenderer {
  *
  * @example
  * ```ts
- * const renderer = createVideoRenderer(document.querySelector("[data-video-slot]")!);
+ * function firstSlot() {
+ *   const renderer = createVideoRenderer(document.querySelector("[data-video-slot]")!);
+ *   return renderer;
+ * }
  * ```
  */
 export function createVideoRenderer(slot: HTMLElement): VideoRenderer {

@@ -8,9 +8,17 @@
  *
  * @example
  * ```ts
- * const channel = new WebTransportChannel({ info: join.media.webTransport!, mediaKey, meetingId });
- * channel.on("bound", () => channel.sendBinary(rtp));
- * channel.on("media", (bytes) => handle(bytes));
+ * import type { JoinReply } from "../../protocol/control.ts";
+ *
+ * function connect(join: JoinReply, meetingId: string, rtp: Uint8Array,
+ *   handle: (bytes: Uint8Array) => void) {
+ *   const { mediaKey } = join.media;
+ *   const channel = new WebTransportChannel({
+ *     info: join.media.webTransport!, mediaKey, meetingId,
+ *   });
+ *   channel.on("bound", () => channel.sendBinary(rtp));
+ *   channel.on("media", (bytes) => handle(bytes));
+ * }
  * ```
  * @module
  */

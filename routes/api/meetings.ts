@@ -120,7 +120,12 @@ export function api(handler: RouteHandler): RouteHandler {
  *
  * @example
  * ```ts
- * requireReader(req, hub, "abc123"); // throws unauthorized / forbidden / not_found
+ * import type { Hub } from "../../server/hub.ts";
+ *
+ * function history(req: Request, hub: Hub) {
+ *   requireReader(req, hub, "abc123"); // throws unauthorized / forbidden / not_found
+ *   // ...then read the record
+ * }
  * ```
  */
 export function requireReader(req: Request, hub: Hub, meetingId: string): void {
