@@ -97,3 +97,17 @@ Deno.test("BitrateAllocator: a sender's uplink carries its small encoding first,
   const b = allocator.allocate(["ann", "bob"], ["ann"], new Set(["ann"]), 0);
   assert.deepEqual(b.senders.get("ann"), { full: 369_000, small: 0 });
 });
+
+Deno.test("BitrateAllocator: a weak receiver bounds the full encoding until it gets the small one (the switch waits for a keyframe)", () => {
+  const allocator = new BitrateAllocator({ audioBps: 90_000 });
+  allocator.setEstimate("cy", 400_000, 0); // 139.5 kbit/s for each of Ann and Bob
+  const everyone = ["ann", "bob", "cy"];
+  let switched = false;
+  const onSmall = (receiver: string) => receiver === "cy" && switched;
+  let a = allocator.allocate(everyone, ["ann", "bob"], new Set(["ann", "bob"]), 0, onSmall);
+  assert.equal(a.layers.get("cy")!.get("ann"), "small", "to be moved");
+  assert.deepEqual(a.senders.get("ann"), { full: 139_500, small: 139_500 }, "not yet");
+  switched = true;
+  a = allocator.allocate(everyone, ["ann", "bob"], new Set(["ann", "bob"]), 500, onSmall);
+  assert.deepEqual(a.senders.get("ann"), { full: 800_000, small: 139_500 });
+});

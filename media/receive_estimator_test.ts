@@ -214,3 +214,29 @@ Deno.test("ReceiveEstimator: options: no queue is read during the warm-up; a hig
   feed(1500, 90);
   assert.equal(estimator.stats.overuses, 1);
 });
+
+Deno.test("ReceiveEstimator: after an overuse, the estimate grows no further than 1.5 x what arrives + 100 kbit/s however long the senders send little", () => {
+  const estimator = new ReceiveEstimator();
+  let t = 0;
+  let seq = 0;
+  // 1,000-byte packets every 10 ms: 800 kbit/s of payload (848 with the 60 bytes counted).
+  const feed = (ms: number, everyMs: number, delay: number) => {
+    for (const end = t + ms; t < end; t += everyMs) {
+      estimator.packet(1, seq++, 1000, t, t + delay);
+      if (t % 250 === 0) estimator.update(t);
+    }
+  };
+  feed(3000, 10, 30);
+  feed(1000, 10, 130); // a queue that lasts: overuse
+  assert.equal(estimator.stats.overuses, 1);
+  const dropped = estimator.estimateBps!; // 85% of what arrived
+  // Then a quiet link, but the senders send a fifth as much (a receiver moved to the small
+  // encodings): for a minute nothing shows the link would carry more than it did.
+  feed(60_000, 50, 30);
+  const arriving = (1060 * 8 * 1000) / 50; // 170 kbit/s
+  assert.ok(arriving * 1.5 + 100_000 < dropped);
+  assert.ok(estimator.estimateBps! <= dropped * 1.05, `${estimator.estimateBps} from ${dropped}`);
+  // They send more (the small encodings' bitrate follows the estimate): it follows them up.
+  feed(20_000, 10, 30);
+  assert.ok(estimator.estimateBps! > dropped * 1.3, `${estimator.estimateBps} from ${dropped}`);
+});

@@ -16,10 +16,14 @@
  *
  * @example
  * ```ts
- * const router = new Router({ requestKeyframe: (senderId) => sendPli(senderId) });
- * router.addPeer({ id: "ann", send: (b) => ws.send(b), congested: () => ws.bufferedAmount > 1e6 });
- * router.addPeer({ id: "bob", send: (b) => ws2.send(b), congested: () => false });
- * router.forward("ann", packetBytes, isKeyframeStart, performance.now()); // reaches bob only
+ * const sent: string[] = [];
+ * const router = new Router({ requestKeyframe: (id, layer) => sent.push(`PLI ${id} ${layer}`) });
+ * router.addPeer({ id: "ann", send: () => sent.push("to ann"), congested: () => false });
+ * router.addPeer({ id: "bob", send: () => sent.push("to bob"), congested: () => false });
+ * // A keyframe's first packet from Ann (RTP header, sequence number 1): it reaches Bob only.
+ * const packet = Uint8Array.of(0x80, 96, 0, 1, 0, 0, 0, 0, 0, 0, 0, 1, 0x10, 0x00);
+ * router.forward("ann", packet, true, performance.now());
+ * console.log(sent); // [ "PLI ann full", "to bob" ]
  * router.close();
  * ```
  * @module

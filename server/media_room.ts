@@ -13,10 +13,28 @@
  *
  * @example
  * ```ts
- * const media = new MediaRoom(meeting, { codecs, clock, onLevels: (levels) => broadcast(levels) });
- * media.attach(participant.id, new WebSocketTransport({ send, queuedBytes }));
- * media.receive(participant.id, bytes); // one RTP or RTCP packet
- * media.attach(participant.id, udpTransport); // the WebSocket transport is closed
+ * import type { Meeting } from "../meeting/meeting.ts";
+ * import type { MixerLevel } from "../media/mixer.ts";
+ * import type { MediaClock } from "./media_clock.ts";
+ * import type { WebSocketCarrier } from "./websocket_transport.ts";
+ * import { WebSocketTransport } from "./websocket_transport.ts";
+ * import type { UdpTransport } from "./udp_transport.ts";
+ *
+ * function host(
+ *   meeting: Meeting,
+ *   codecs: OpusCodecs,
+ *   clock: MediaClock,
+ *   broadcast: (levels: MixerLevel[]) => void,
+ *   socket: WebSocketCarrier,
+ *   udpTransport: UdpTransport,
+ *   participantId: string,
+ *   bytes: Uint8Array,
+ * ) {
+ *   const media = new MediaRoom(meeting, { codecs, clock, onLevels: broadcast });
+ *   media.attach(participantId, new WebSocketTransport(socket));
+ *   media.receive(participantId, bytes); // one RTP or RTCP packet
+ *   media.attach(participantId, udpTransport); // the WebSocket transport is closed
+ * }
  * ```
  * @module
  */
@@ -489,7 +507,13 @@ export class MediaRoom {
     if (senders.length === 0) return;
     const arriving = new Set<string>();
     for (const [id, at] of this.#smallSentAt) if (now - at <= SMALL_ARRIVING_MS) arriving.add(id);
-    const allocation = this.#rates.allocate(receivers, senders, arriving, now);
+    const allocation = this.#rates.allocate(
+      receivers,
+      senders,
+      arriving,
+      now,
+      (receiverId, senderId) => this.#router.layerOf(receiverId, senderId) === "small",
+    );
     for (const [senderId, { full, small }] of allocation.senders) {
       this.#advise(senderId, "full", full, now);
       this.#advise(senderId, "small", small, now);

@@ -283,18 +283,21 @@ Deno.test("media room: a weak receiver gets a sender's small encoding once it ar
   assert.equal(media.smallVideoTargets.get(ann.id), 189_000);
   assert.equal(media.videoTargets.get(ann.id), 189_000, "until it arrives, Cy bounds the full one");
   // The small encoding arrives; at the next allocation Cy is to be moved to it, at its
-  // next keyframe, and the full one is for Bob alone.
+  // next keyframe. Until Cy gets it, Cy still bounds the full one (its link would flood).
   frame(false, true);
   frame(true, true);
   time.advance(500);
-  assert.equal(media.videoTargets.get(ann.id), 800_000);
   assert.equal(media.layersOf(cy.id).get(ann.id), "full", "until the small keyframe");
+  assert.equal(media.videoTargets.get(ann.id), 189_000);
   const cyBefore = videoTo(cy.id).length;
   frame(false, true);
   frame(true, true);
   frame(false, true);
   assert.equal(media.layersOf(cy.id).get(ann.id), "small");
   assert.equal(media.layersOf(bob.id).get(ann.id), "full");
+  // Cy is on it: the full encoding is for Bob alone.
+  time.advance(500);
+  assert.equal(media.videoTargets.get(ann.id), 800_000);
   const cyGot = videoTo(cy.id);
   const bobGot = videoTo(bob.id);
   // Both see Ann's one video SSRC, numbered without a gap.

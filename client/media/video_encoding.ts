@@ -10,12 +10,22 @@
  *
  * @example
  * ```ts
- * const small = new VideoEncoding({
- *   stream: smallStream, transport, bitrate: 150_000, minBitrate: 50_000,
- *   maxBitrate: 300_000, scaleFor: () => 0.5,
- * });
- * small.encode(frame, captureMs, fullStream.timeline.at(captureMs)); // then frame.close()
- * small.stop(); // not wanted any more: the next encode() starts again from a keyframe
+ * import type { RtpStream } from "./rtp_stream.ts";
+ *
+ * function encodeSmall(
+ *   smallStream: RtpStream,
+ *   fullStream: RtpStream,
+ *   transport: PacketSink,
+ *   frame: VideoFrame,
+ *   captureMs: number,
+ * ) {
+ *   const small = new VideoEncoding({
+ *     stream: smallStream, transport, bitrate: 150_000, minBitrate: 50_000,
+ *     maxBitrate: 300_000, scaleFor: () => 0.5,
+ *   });
+ *   small.encode(frame, captureMs, fullStream.timeline.at(captureMs)); // then frame.close()
+ *   small.stop(); // not wanted any more: the next encode() starts again from a keyframe
+ * }
  * ```
  * @module
  */
@@ -33,7 +43,9 @@ import { PacketHistory, rtpSequenceNumber } from "../../media/packet_history.ts"
  *
  * @example
  * ```ts
- * const sink: PacketSink = { send: (b) => socket.send(b) || true, congested: false };
+ * function sinkOf(socket: WebSocket): PacketSink {
+ *   return { send: (b) => (socket.send(b), true), congested: false };
+ * }
  * ```
  */
 export interface PacketSink {
@@ -47,10 +59,14 @@ export interface PacketSink {
  *
  * @example
  * ```ts
- * const options: VideoEncodingOptions = {
- *   stream, transport, bitrate: 800_000, minBitrate: 50_000, maxBitrate: 800_000,
- *   scaleFor: scaleForBitrate,
- * };
+ * import type { RtpStream } from "./rtp_stream.ts";
+ *
+ * function fullOptions(stream: RtpStream, transport: PacketSink): VideoEncodingOptions {
+ *   return {
+ *     stream, transport, bitrate: 800_000, minBitrate: 50_000, maxBitrate: 800_000,
+ *     scaleFor: (bps) => (bps >= 300_000 ? 1 : 0.5),
+ *   };
+ * }
  * ```
  */
 export interface VideoEncodingOptions {
@@ -83,7 +99,10 @@ export interface VideoEncodingOptions {
  *
  * @example
  * ```ts
- * const { framesEncoded, bitrate } = encoding.stats;
+ * function report(encoding: VideoEncoding): string {
+ *   const { framesEncoded, bitrate } = encoding.stats;
+ *   return `${framesEncoded} frames, ${bitrate} bit/s`;
+ * }
  * ```
  */
 export interface VideoEncodingStats {

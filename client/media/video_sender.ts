@@ -15,11 +15,16 @@
  *
  * @example
  * ```ts
- * const [track] = (await navigator.mediaDevices.getUserMedia({ video: true })).getVideoTracks();
- * const sender = new VideoSender({ track, stream: videoStream, smallStream, transport });
- * sender.requestKeyframe(); // on a PLI
- * sender.setSmallBitrate(150_000); // on a REMB naming smallVideoSsrc
- * sender.close();
+ * import type { RtpStream } from "./rtp_stream.ts";
+ *
+ * async function sendCamera(videoStream: RtpStream, smallStream: RtpStream, transport: PacketSink) {
+ *   const media = await navigator.mediaDevices.getUserMedia({ video: true });
+ *   const [track] = media.getVideoTracks();
+ *   const sender = new VideoSender({ track, stream: videoStream, smallStream, transport });
+ *   sender.requestKeyframe(); // on a PLI
+ *   sender.setSmallBitrate(150_000); // on a REMB naming smallVideoSsrc
+ *   sender.close();
+ * }
  * ```
  * @module
  */
@@ -36,7 +41,16 @@ export type { PacketSink } from "./video_encoding.ts";
  *
  * @example
  * ```ts
- * const options: VideoSenderOptions = { track, stream, smallStream, transport, bitrate: 600_000 };
+ * import type { RtpStream } from "./rtp_stream.ts";
+ *
+ * function optionsFor(
+ *   track: MediaStreamTrack,
+ *   stream: RtpStream,
+ *   smallStream: RtpStream,
+ *   transport: PacketSink,
+ * ): VideoSenderOptions {
+ *   return { track, stream, smallStream, transport, bitrate: 600_000 };
+ * }
  * ```
  */
 export interface VideoSenderOptions {
@@ -65,7 +79,10 @@ export interface VideoSenderOptions {
  *
  * @example
  * ```ts
- * const { active, bitrate, width } = sender.stats.small;
+ * function smallOf(sender: VideoSender): string {
+ *   const { active, bitrate, width } = sender.stats.small;
+ *   return active ? `${width} wide at ${bitrate} bit/s` : "off";
+ * }
  * ```
  */
 export interface SmallVideoStats {
@@ -94,7 +111,10 @@ export interface SmallVideoStats {
  *
  * @example
  * ```ts
- * const { framesEncoded, keyframes, small } = sender.stats;
+ * function summary(sender: VideoSender): string {
+ *   const { framesEncoded, keyframes, small } = sender.stats;
+ *   return `${framesEncoded} frames, ${keyframes} keyframes, small ${small.active}`;
+ * }
  * ```
  */
 export interface VideoSenderStats {

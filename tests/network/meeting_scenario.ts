@@ -87,6 +87,9 @@ interface PageReading {
   video: number[];
   audibleMs: number;
   transport: string;
+  /** The carrier the page's media is on now, and why it last left WebTransport, if it did. */
+  carrier: string;
+  fallback: string;
 }
 
 function read(page: Page): Promise<PageReading> {
@@ -133,6 +136,10 @@ function read(page: Page): Promise<PageReading> {
       video: [...(s?.delayLog?.videoRendered ?? [])],
       audibleMs: s?.audio?.audibleMs ?? 0,
       transport: document.querySelector("[data-testid=mode-badge]")?.getAttribute("data-path") ??
+        "",
+      carrier: document.querySelector("[data-testid=mode-badge]")?.getAttribute("data-transport") ??
+        "",
+      fallback: document.querySelector("[data-testid=mode-badge]")?.getAttribute("data-fallback") ??
         "",
     };
   });
@@ -291,6 +298,8 @@ const up = limit(args.up);
       return {
         name: NAMES[i],
         transport: b.transport,
+        carrier: b.carrier,
+        fallback: b.fallback,
         seconds,
         streams,
         concealedPercent: played + concealed > 0 ? (100 * concealed) / (played + concealed) : 100,
