@@ -52,9 +52,14 @@ export async function launchBrowser(extraArgs: string[] = []): Promise<TestBrows
  *
  * @example
  * ```ts
- * await countCaptureRequests(context);
- * const page = await joinPage(context, url, errors, "Ann");
- * assert.equal(await captureRequests(page), 1);
+ * import assert from "node:assert/strict";
+ * import type { BrowserContext } from "playwright-core";
+ *
+ * async function oneCapture(context: BrowserContext, url: string, errors: string[]) {
+ *   await countCaptureRequests(context);
+ *   const page = await joinPage(context, url, errors, "Ann");
+ *   assert.equal(await captureRequests(page), 1);
+ * }
  * ```
  */
 export async function countCaptureRequests(context: BrowserContext): Promise<void> {
@@ -83,9 +88,13 @@ export function captureRequests(page: Page): Promise<number> {
  *
  * @example
  * ```ts
- * await page.goto(`${server.url}m/${id}?name=Ann`);
- * await confirmJoin(page);
- * await page.waitForSelector("[data-testid=room][data-joined=true]");
+ * import type { Page } from "playwright-core";
+ *
+ * async function join(page: Page, serverUrl: string, id: string) {
+ *   await page.goto(`${serverUrl}m/${id}?name=Ann`);
+ *   await confirmJoin(page);
+ *   await page.waitForSelector("[data-testid=room][data-joined=true]");
+ * }
  * ```
  */
 export async function confirmJoin(page: Page): Promise<void> {
@@ -99,9 +108,15 @@ export async function confirmJoin(page: Page): Promise<void> {
  *
  * @example
  * ```ts
- * const errors: string[] = [];
- * const ann = await joinPage(context, `${server.url}m/${id}?name=Ann`, errors, "Ann");
- * assert.deepEqual(errors, []);
+ * import assert from "node:assert/strict";
+ * import type { BrowserContext } from "playwright-core";
+ *
+ * async function ann(context: BrowserContext, serverUrl: string, id: string) {
+ *   const errors: string[] = [];
+ *   const page = await joinPage(context, `${serverUrl}m/${id}?name=Ann`, errors, "Ann");
+ *   assert.deepEqual(errors, []);
+ *   return page;
+ * }
  * ```
  */
 export async function joinPage(

@@ -6,8 +6,12 @@
  *
  * @example
  * ```ts
- * await using ann = cli(["--server", server.url, "--create", "M", "--json"]);
- * await waitFor(() => ann.events().find((e) => e.event === "joined"));
+ * import { waitFor } from "./wait.ts";
+ *
+ * async function createMeeting(serverUrl: string) {
+ *   await using ann = cli(["--server", serverUrl, "--create", "M", "--json"]);
+ *   await waitFor(() => ann.events().some((e) => e.event === "joined"));
+ * }
  * ```
  * @module
  */

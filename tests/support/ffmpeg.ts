@@ -75,7 +75,12 @@ function rtpOutput(payloadType: number, { serverPort, localPort }: RtpRoute): st
  *
  * @example
  * ```ts
- * await using sender = ffmpeg(opusToneRtp({ hz: 440, seconds: 15, payloadType: 111, serverPort, localPort }));
+ * async function tone(serverPort: number, localPort: number) {
+ *   await using sender = ffmpeg(
+ *     opusToneRtp({ hz: 440, seconds: 15, payloadType: 111, serverPort, localPort }),
+ *   );
+ *   await sender.done;
+ * }
  * ```
  */
 export function opusToneRtp(
@@ -109,7 +114,12 @@ export function opusToneRtp(
  *
  * @example
  * ```ts
- * await using sender = ffmpeg(vp8PatternRtp({ seconds: 20, keyframeEvery: 30, payloadType: 100, serverPort, localPort }));
+ * async function pattern(serverPort: number, localPort: number) {
+ *   await using sender = ffmpeg(
+ *     vp8PatternRtp({ seconds: 20, keyframeEvery: 30, payloadType: 100, serverPort, localPort }),
+ *   );
+ *   await sender.done;
+ * }
  * ```
  */
 export function vp8PatternRtp(
@@ -151,7 +161,12 @@ export function vp8PatternRtp(
  *
  * @example
  * ```ts
- * await using browser = await launchBrowser(await fakeCaptureFlags(dir));
+ * import { launchBrowser } from "./browser.ts";
+ *
+ * async function withFakeCamera(dir: string) {
+ *   await using browser = await launchBrowser(await fakeCaptureFlags(dir));
+ *   return browser.version();
+ * }
  * ```
  */
 export async function fakeCaptureFlags(dir: string): Promise<string[]> {

@@ -5,10 +5,14 @@
  *
  * @example
  * ```ts
- * const bot = await mediaBot(server, "Ann", meetingId);
- * bot.startTone(440);
- * await waitFor(() => bot.mixSamples.length > 48000);
- * bot.close();
+ * import { waitFor } from "./wait.ts";
+ *
+ * async function hearsTheMix(server: { wsUrl: string }, meetingId: string) {
+ *   const bot = await mediaBot(server, "Ann", meetingId);
+ *   bot.startTone(440);
+ *   await waitFor(() => bot.mixSamples.length > 48000);
+ *   bot.close();
+ * }
  * ```
  * @module
  */

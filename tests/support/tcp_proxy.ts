@@ -4,10 +4,14 @@
  *
  * @example
  * ```ts
- * await using proxy = await tcpProxy(server.port);
- * const page = await browser.newPage();
- * await page.goto(`http://127.0.0.1:${proxy.port}/`);
- * proxy.cut();          // the page's WebSocket drops; it reconnects through the proxy
+ * import type { Browser } from "playwright-core";
+ *
+ * async function dropOnce(browser: Browser, serverPort: number) {
+ *   await using proxy = await tcpProxy(serverPort);
+ *   const page = await browser.newPage();
+ *   await page.goto(`http://127.0.0.1:${proxy.port}/`);
+ *   proxy.cut(); // the page's WebSocket drops; it reconnects through the proxy
+ * }
  * ```
  * @module
  */

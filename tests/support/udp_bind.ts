@@ -4,8 +4,17 @@
  *
  * @example
  * ```ts
- * const answer = await udpBind(socket, serverAddr, join.media.mediaKey, meetingId);
- * assert.match(answer, /^MEET-BOUND /);
+ * import assert from "node:assert/strict";
+ *
+ * async function bind(
+ *   socket: Deno.DatagramConn,
+ *   serverAddr: Deno.NetAddr,
+ *   mediaKey: string,
+ *   meetingId: string,
+ * ) {
+ *   const answer = await udpBind(socket, serverAddr, mediaKey, meetingId);
+ *   assert.match(answer, /^MEET-BOUND /);
+ * }
  * ```
  * @module
  */

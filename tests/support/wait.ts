@@ -3,6 +3,7 @@
  *
  * @example
  * ```ts
+ * const inbox: string[] = ["hello", "again"];
  * await waitFor(() => inbox.length >= 2, { timeoutMs: 5000, what: "two chat lines" });
  * ```
  * @module
