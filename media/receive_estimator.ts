@@ -103,6 +103,13 @@ export interface ReceiveEstimatorOptions {
   overuseForMs?: number;
   /** The queue is not read for this long after the first packet, ms (default 0). */
   warmupMs?: number;
+  /**
+   * How long after an overuse the estimate grows no further than 1.5 x what arrives + 100
+   * kbit/s, ms (default: for good). A shorter time lets it grow freely again, unproven: for
+   * a sender's uplink, where one false reading on a busy machine would otherwise hold a sender
+   * whose camera sends less than it may near what it sends.
+   */
+  cappedForMs?: number;
 }
 
 /**
@@ -155,6 +162,7 @@ export class ReceiveEstimator {
   readonly #overuseQueueMs: number;
   readonly #overuseForMs: number;
   readonly #warmupMs: number;
+  readonly #cappedForMs: number;
   /** When the first packet came. */
   #firstAt: number | null = null;
   /** Since when the queue has been above the overuse threshold (null: it is not). */
@@ -173,6 +181,7 @@ export class ReceiveEstimator {
     this.#overuseQueueMs = options.overuseQueueMs ?? OVERUSE_QUEUE_MS;
     this.#overuseForMs = options.overuseForMs ?? OVERUSE_FOR_MS;
     this.#warmupMs = options.warmupMs ?? 0;
+    this.#cappedForMs = options.cappedForMs ?? Infinity;
   }
 
   /** The current estimate, bit/s (null until the first update with packets). */
@@ -304,7 +313,7 @@ export class ReceiveEstimator {
         (this.#decreasedAt === null || this.#estimate > this.#decreasedAt * 1.3);
       const rate = quiet ? GROWTH_QUIET : near ? GROWTH_NEAR : GROWTH_FAR;
       const grown = this.#estimate * (1 + rate * dt / 1000);
-      const capped = this.#overuses > 0;
+      const capped = this.#overuses > 0 && nowMs - this.#lastDecrease < this.#cappedForMs;
       const cap = capped ? Math.max(this.#estimate, incoming * 1.5 + 100_000) : Infinity;
       this.#estimate = this.#clamp(Math.min(grown, cap));
     }

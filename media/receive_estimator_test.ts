@@ -240,3 +240,20 @@ Deno.test("ReceiveEstimator: after an overuse, the estimate grows no further tha
   feed(20_000, 10, 30);
   assert.ok(estimator.estimateBps! > dropped * 1.3, `${estimator.estimateBps} from ${dropped}`);
 });
+
+Deno.test("ReceiveEstimator: with cappedForMs, the estimate grows freely again that long after an overuse", () => {
+  const estimator = new ReceiveEstimator({ cappedForMs: 10_000 });
+  let t = 0;
+  let seq = 0;
+  const feed = (ms: number, everyMs: number, delay: number) => {
+    for (const end = t + ms; t < end; t += everyMs) {
+      estimator.packet(1, seq++, 1000, t, t + delay);
+      if (t % 250 === 0) estimator.update(t);
+    }
+  };
+  feed(3000, 10, 30);
+  feed(1000, 10, 130);
+  const dropped = estimator.estimateBps!;
+  feed(60_000, 50, 30); // a fifth as much arriving, but the cap lapses after 10 s
+  assert.ok(estimator.estimateBps! > dropped * 2, `${estimator.estimateBps} from ${dropped}`);
+});

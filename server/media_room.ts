@@ -146,7 +146,14 @@ const RATE_REPEAT_MS = 2000;
  * busy machine hold packets back; at 60 ms for 1 s senders on a clean loopback under load
  * (five pages on two cores) still read 5-11 overuses and were told a third of their bitrate.
  */
-const UPLINK_ESTIMATE = { overuseQueueMs: 150, overuseForMs: 2000, warmupMs: 5000 };
+const UPLINK_ESTIMATE = {
+  overuseQueueMs: 150,
+  overuseForMs: 2000,
+  warmupMs: 5000,
+  // A false reading must not hold a sender near what its camera happens to send (a page told
+  // 268 kbit/s for good after two overuses read on a busy loopback): free again after 10 s.
+  cappedForMs: 10_000,
+};
 /** A seat that sent no video for this long is no video sender, ms. */
 const VIDEO_SENDER_MS = 2000;
 /** A sender's small encoding counts as arriving while a packet of it came within this, ms. */
