@@ -288,6 +288,13 @@ interface DebugStats {
   audio: SessionStats["audio"] & {
     receivers: AudioReceiverStats[];
     playout: Omit<PlaybackStreamStats, "delays">[];
+    /**
+     * The playout counters of the audio outputs given up so far (a glitching output is moved
+     * to a larger buffer, and its streams start over): add them to `playout`'s for totals.
+     */
+    playoutBefore: PlayoutTotals;
+    /** Times the output was moved to a larger buffer. */
+    outputRestarts: number;
   };
   send: {
     videoFrames: number;
@@ -384,6 +391,8 @@ export class MediaSession extends Emitter<MediaSessionEvents> {
   readonly #glitches = new GlitchWatch();
   /** Glitches of the contexts given up, so that the counts only grow. */
   #pastUnderruns = { events: 0, ms: 0 };
+  #pastPlayout: PlayoutTotals = { ...NO_PLAYOUT };
+  #outputRestarts = 0;
   #videoSender: VideoSender | null = null;
   #audioSender: AudioSender | null = null;
   #videoReceivers = new Map<number, VideoReceiver>();
@@ -897,6 +906,12 @@ export class MediaSession extends Emitter<MediaSessionEvents> {
       this.#pastUnderruns.events += underruns.events;
       this.#pastUnderruns.ms += underruns.ms;
     }
+    for (const stream of this.#playback?.stats.streams ?? []) {
+      for (const key of Object.keys(NO_PLAYOUT) as (keyof PlayoutTotals)[]) {
+        this.#pastPlayout[key] += stream[key];
+      }
+    }
+    this.#outputRestarts++;
     const generation = this.#generation.mic;
     const track = this.#audioSender?.release() ?? null;
     this.#audioSender = null;
@@ -1027,6 +1042,8 @@ export class MediaSession extends Emitter<MediaSessionEvents> {
         ...snapshot.session.audio,
         receivers: [...this.#audioReceivers.values()].map((r) => r.stats(now)),
         playout: (this.#playback?.stats.streams ?? []).map(({ delays: _, ...rest }) => rest),
+        playoutBefore: { ...this.#pastPlayout },
+        outputRestarts: this.#outputRestarts,
       },
       send: {
         videoFrames: video?.framesEncoded ?? 0,
@@ -1049,6 +1066,22 @@ export class MediaSession extends Emitter<MediaSessionEvents> {
     (globalThis as { __meetStats?: DebugStats }).__meetStats = debug;
   }
 }
+
+/** Playout counters summed over streams (see `PlaybackStreamStats`). */
+type PlayoutTotals = Pick<
+  PlaybackStreamStats,
+  "played" | "concealed" | "lost" | "stretched" | "late" | "stalls" | "restarts"
+>;
+
+const NO_PLAYOUT: PlayoutTotals = {
+  played: 0,
+  concealed: 0,
+  lost: 0,
+  stretched: 0,
+  late: 0,
+  stalls: 0,
+  restarts: 0,
+};
 
 /** The small encoding's figures while the camera is off. */
 const SMALL_VIDEO_OFF: SmallVideoStats = {

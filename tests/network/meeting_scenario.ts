@@ -75,6 +75,8 @@ interface PageReading {
   /** Audio frames that came only as the redundant copy (RED) in the next packet. */
   recovered: number;
   keyframesSent: number;
+  /** Times the page moved its audio output to a larger buffer (it glitched). */
+  outputRestarts: number;
   /** The page's video encoder bitrate now, and what it sends, bit/s. */
   targetBitrate: number;
   sendBitrate: number;
@@ -113,7 +115,10 @@ function read(page: Page): Promise<PageReading> {
       };
     }
     // deno-lint-ignore no-explicit-any
-    const playout = (s?.audio?.playout ?? []) as any[];
+    const playout = [...(s?.audio?.playout ?? [])] as any[];
+    // Counters of audio outputs given up (moved to a larger buffer) count too: without them a
+    // window across such a move read negative concealment.
+    if (s?.audio?.playoutBefore) playout.push(s.audio.playoutBefore);
     return {
       at: performance.now(),
       streams,
@@ -126,6 +131,7 @@ function read(page: Page): Promise<PageReading> {
       // deno-lint-ignore no-explicit-any
       recovered: (s?.audio?.receivers ?? []).reduce((n: number, r: any) => n + r.recovered, 0),
       keyframesSent: s?.send?.keyframes ?? 0,
+      outputRestarts: s?.audio?.outputRestarts ?? 0,
       targetBitrate: s?.send?.videoTargetBitrate ?? 0,
       sendBitrate: s?.send?.videoBitrate ?? 0,
       linkEstimate: s?.link?.estimateBps ?? 0,
@@ -299,6 +305,7 @@ const up = limit(args.up);
         name: NAMES[i],
         transport: b.transport,
         carrier: b.carrier,
+        outputRestarts: b.outputRestarts,
         fallback: b.fallback,
         seconds,
         streams,
