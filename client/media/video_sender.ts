@@ -32,7 +32,7 @@
 import "./dom.ts";
 import type { RtpStream } from "./rtp_stream.ts";
 import { ClockMapper } from "./clock.ts";
-import { type PacketSink, VideoEncoding } from "./video_encoding.ts";
+import { type PacketSink, VideoEncoding, type VideoEncodingStats } from "./video_encoding.ts";
 
 export type { PacketSink } from "./video_encoding.ts";
 
@@ -117,27 +117,9 @@ export interface SmallVideoStats {
  * }
  * ```
  */
-export interface VideoSenderStats {
+export interface VideoSenderStats extends VideoEncodingStats {
   /** Frames the camera gave. */
   framesCaptured: number;
-  framesEncoded: number;
-  keyframes: number;
-  /** Frames skipped because the encoder or the link was behind. */
-  framesSkipped: number;
-  /** Packets sent again on a NACK. */
-  packetsResent: number;
-  /** Times the encoder's bitrate was changed on the receivers' word (REMB). */
-  bitrateChanges: number;
-  /** What the encoder is set to now, bit/s. */
-  targetBitrate: number;
-  /** Encoded frames per second (last second). */
-  fps: number;
-  /** Bits per second sent (last second), headers included. */
-  bitrate: number;
-  /** Mean time from capture to packets sent, ms (last frames). */
-  encodeMs: number;
-  width: number;
-  height: number;
   /** The small encoding. */
   small: SmallVideoStats;
 }
