@@ -167,7 +167,7 @@ export class BitrateAllocator {
   /**
    * The bitrates of each sender's encodings, and which one each receiver gets of each
    * sender. `smallArriving`: the senders whose small encoding reaches the server now (a
-   * receiver is put on it only then). `onSmall`: whether a receiver gets a sender's small
+   * receiver is put on it only then). `receivingSmall`: whether a receiver gets a sender's small
    * encoding already (the switch waits for a keyframe); until then the receiver still bounds
    * the full one, which would otherwise flood its link meanwhile (default: at once).
    *
@@ -190,7 +190,7 @@ export class BitrateAllocator {
     senders: readonly string[],
     smallArriving: ReadonlySet<string>,
     nowMs: number,
-    onSmall: (receiverId: string, senderId: string) => boolean = () => true,
+    receivingSmall: (receiverId: string, senderId: string) => boolean = () => true,
   ): VideoAllocation {
     const full = new Map<string, number>();
     const smallWanted = new Map<string, number>();
@@ -213,7 +213,9 @@ export class BitrateAllocator {
         if (weak && smallArriving.has(sender)) {
           this.#onSmall.add(pair);
           got.set(sender, "small");
-          if (!onSmall(receiver, sender)) full.set(sender, Math.min(full.get(sender)!, share));
+          if (!receivingSmall(receiver, sender)) {
+            full.set(sender, Math.min(full.get(sender)!, share));
+          }
         } else {
           this.#onSmall.delete(pair);
           got.set(sender, "full");

@@ -215,17 +215,25 @@ Deno.test("ReceiveEstimator: options: no queue is read during the warm-up; a hig
   assert.equal(estimator.stats.overuses, 1);
 });
 
-Deno.test("ReceiveEstimator: after an overuse, the estimate grows no further than 1.5 x what arrives + 100 kbit/s however long the senders send little", () => {
-  const estimator = new ReceiveEstimator();
+/**
+ * Feeds `estimator` one 1,000-byte packet every `everyMs` for `ms`, each `delay` ms after it
+ * was sent, and updates it every 250 ms; time goes on from one call to the next.
+ */
+function feeder(estimator: ReceiveEstimator) {
   let t = 0;
   let seq = 0;
-  // 1,000-byte packets every 10 ms: 800 kbit/s of payload (848 with the 60 bytes counted).
-  const feed = (ms: number, everyMs: number, delay: number) => {
+  return (ms: number, everyMs: number, delay: number) => {
     for (const end = t + ms; t < end; t += everyMs) {
       estimator.packet(1, seq++, 1000, t, t + delay);
       if (t % 250 === 0) estimator.update(t);
     }
   };
+}
+
+Deno.test("ReceiveEstimator: after an overuse, the estimate grows no further than 1.5 x what arrives + 100 kbit/s however long the senders send little", () => {
+  const estimator = new ReceiveEstimator();
+  // 1,000-byte packets every 10 ms: 800 kbit/s of payload (848 with the 60 bytes counted).
+  const feed = feeder(estimator);
   feed(3000, 10, 30);
   feed(1000, 10, 130); // a queue that lasts: overuse
   assert.equal(estimator.stats.overuses, 1);
@@ -243,14 +251,7 @@ Deno.test("ReceiveEstimator: after an overuse, the estimate grows no further tha
 
 Deno.test("ReceiveEstimator: with cappedForMs, the estimate grows freely again that long after an overuse", () => {
   const estimator = new ReceiveEstimator({ cappedForMs: 10_000 });
-  let t = 0;
-  let seq = 0;
-  const feed = (ms: number, everyMs: number, delay: number) => {
-    for (const end = t + ms; t < end; t += everyMs) {
-      estimator.packet(1, seq++, 1000, t, t + delay);
-      if (t % 250 === 0) estimator.update(t);
-    }
-  };
+  const feed = feeder(estimator);
   feed(3000, 10, 30);
   feed(1000, 10, 130);
   const dropped = estimator.estimateBps!;

@@ -165,6 +165,14 @@ const SMALL_ARRIVING_MS = 1000;
  */
 export const MAX_INCOMING_PACKET = 1500;
 
+/** The SSRC a participant sends one of its video encodings on. */
+function encodingSsrc(
+  participant: { videoSsrc: number; smallVideoSsrc: number },
+  layer: VideoLayer,
+): number {
+  return layer === "small" ? participant.smallVideoSsrc : participant.videoSsrc;
+}
+
 /** Media routing and mixing for one meeting. */
 export class MediaRoom {
   readonly meeting: Meeting;
@@ -213,7 +221,7 @@ export class MediaRoom {
    * Per sender and encoding (`${participantId} ${layer}`): the gaps in its video as it
    * reaches the server, to ask it again (NACK).
    */
-  #upstream = new Map<string, NackGenerator>();
+  #upstream = new Map<string, { senderId: string; layer: VideoLayer; gaps: NackGenerator }>();
 
   constructor(meeting: Meeting, options: MediaRoomOptions) {
     this.meeting = meeting;
@@ -348,8 +356,11 @@ export class MediaRoom {
       // Anything but the small encoding's SSRC is the full one (a plain-RTP tool's own SSRC).
       const layer: VideoLayer = packet.ssrc === participant.smallVideoSsrc ? "small" : "full";
       const key = `${participantId} ${layer}`;
-      let upstream = this.#upstream.get(key);
-      if (!upstream) this.#upstream.set(key, upstream = new NackGenerator());
+      let upstream = this.#upstream.get(key)?.gaps;
+      if (!upstream) {
+        upstream = new NackGenerator();
+        this.#upstream.set(key, { senderId: participantId, layer, gaps: upstream });
+      }
       if (!upstream.push(packet.sequenceNumber, now)) {
         this.counters.dropped.duplicate++;
         return;
@@ -470,16 +481,15 @@ export class MediaRoom {
 
   /** Asks each sender again for the video packets that did not reach the server (NACK). */
   #askUpstream(now: number): void {
-    for (const [key, gaps] of this.#upstream) {
+    for (const { senderId, layer, gaps } of this.#upstream.values()) {
       if (gaps.missingCount === 0) continue;
       const lost = gaps.due(now);
-      const [senderId, layer] = key.split(" ");
       const transport = this.#transports.get(senderId);
       const sender = this.meeting.participant(senderId);
       if (lost.length === 0 || !transport || !sender) continue;
       const nack = writeNack({
         senderSsrc: this.meeting.mixSsrc,
-        mediaSsrc: layer === "small" ? sender.smallVideoSsrc : sender.videoSsrc,
+        mediaSsrc: encodingSsrc(sender, layer),
         lost,
       });
       transport.send(nack);
@@ -548,7 +558,7 @@ export class MediaRoom {
     const remb = writeRemb({
       senderSsrc: this.meeting.mixSsrc,
       bitrate: bps,
-      ssrcs: [layer === "small" ? sender.smallVideoSsrc : sender.videoSsrc],
+      ssrcs: [encodingSsrc(sender, layer)],
     });
     transport.send(remb);
     this.#advised.set(key, { bps, at: now });
@@ -591,7 +601,7 @@ export class MediaRoom {
     if (!transport || !sender) return;
     const pli = writePli({
       senderSsrc: this.meeting.mixSsrc,
-      mediaSsrc: layer === "small" ? sender.smallVideoSsrc : sender.videoSsrc,
+      mediaSsrc: encodingSsrc(sender, layer),
     });
     transport.send(pli);
     this.counters.keyframeRequests++;

@@ -69,7 +69,7 @@ import { RtpStream } from "./rtp_stream.ts";
 import { admitStream, MAX_SSRCS_COUNTED } from "./ssrc_admission.ts";
 import { RateMeter, SampleWindow } from "./stats.ts";
 import { VideoReceiver, type VideoReceiverStats } from "./video_receiver.ts";
-import { type SmallVideoStats, VideoSender } from "./video_sender.ts";
+import { SMALL_VIDEO_OFF, type SmallVideoStats, VideoSender } from "./video_sender.ts";
 import {
   createVideoRenderer,
   type VideoRenderer,
@@ -1081,20 +1081,6 @@ const NO_PLAYOUT: PlayoutTotals = {
   late: 0,
   stalls: 0,
   restarts: 0,
-};
-
-/** The small encoding's figures while the camera is off. */
-const SMALL_VIDEO_OFF: SmallVideoStats = {
-  active: false,
-  targetBitrate: 0,
-  framesEncoded: 0,
-  keyframes: 0,
-  framesSkipped: 0,
-  packetsResent: 0,
-  fps: 0,
-  bitrate: 0,
-  width: 0,
-  height: 0,
 };
 
 /**

@@ -107,6 +107,27 @@ export interface SmallVideoStats {
 }
 
 /**
+ * The small encoding's figures while there is none (never asked for, or no camera).
+ *
+ * @example
+ * ```ts
+ * console.log(SMALL_VIDEO_OFF.active); // false
+ * ```
+ */
+export const SMALL_VIDEO_OFF: Readonly<SmallVideoStats> = {
+  active: false,
+  targetBitrate: 0,
+  framesEncoded: 0,
+  keyframes: 0,
+  framesSkipped: 0,
+  packetsResent: 0,
+  fps: 0,
+  bitrate: 0,
+  width: 0,
+  height: 0,
+};
+
+/**
  * Counters of a {@linkcode VideoSender}: the full encoding's, and the small encoding's.
  *
  * @example
@@ -319,24 +340,25 @@ export class VideoSender {
 
   /** A snapshot of the counters. */
   get stats(): VideoSenderStats {
-    const full = this.#full.stats;
     const small = this.#small?.stats;
     const active = this.#smallActive;
     return {
-      ...full,
+      ...this.#full.stats,
       framesCaptured: this.#framesCaptured,
-      small: {
-        active,
-        targetBitrate: active ? small!.targetBitrate : 0,
-        framesEncoded: small?.framesEncoded ?? 0,
-        keyframes: small?.keyframes ?? 0,
-        framesSkipped: small?.framesSkipped ?? 0,
-        packetsResent: small?.packetsResent ?? 0,
-        fps: small?.fps ?? 0,
-        bitrate: small?.bitrate ?? 0,
-        width: active ? small!.width : 0,
-        height: active ? small!.height : 0,
-      },
+      small: small
+        ? {
+          active,
+          targetBitrate: active ? small.targetBitrate : 0,
+          framesEncoded: small.framesEncoded,
+          keyframes: small.keyframes,
+          framesSkipped: small.framesSkipped,
+          packetsResent: small.packetsResent,
+          fps: small.fps,
+          bitrate: small.bitrate,
+          width: active ? small.width : 0,
+          height: active ? small.height : 0,
+        }
+        : { ...SMALL_VIDEO_OFF },
     };
   }
 

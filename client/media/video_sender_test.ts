@@ -140,29 +140,7 @@ function fakeSender(options: Partial<VideoSenderOptions> = {}) {
 }
 
 Deno.test("VideoSender: a PLI before every frame gives a keyframe at most every MIN_KEYFRAME_GAP_MS", async () => {
-  const g = globalThis as Record<string, unknown>;
-  const saved = { encoder: g.VideoEncoder, processor: g.MediaStreamTrackProcessor };
-  const realNow = performance.now;
-  let now = 0;
-  let push: (frame: unknown) => void = () => {};
-  const readable = new ReadableStream({ start: (c) => void (push = (f) => c.enqueue(f)) });
-  g.VideoEncoder = FakeEncoder;
-  g.MediaStreamTrackProcessor = class {
-    readable = readable;
-  };
-  Object.defineProperty(performance, "now", { value: () => now, configurable: true });
-  FakeEncoder.keyFrames = [];
-  const sender = new VideoSender({
-    track: { stop() {} } as unknown as MediaStreamTrack,
-    stream: new RtpStream({ ssrc: 1, payloadType: 96, clockRate: 90000 }),
-    transport: { send: () => true, congested: false },
-    keyframeIntervalMs: 3000,
-  });
-  const frame = (ms: number) => {
-    now = ms; // read as soon as captured: camera time is wall time
-    push({ timestamp: ms * 1000, displayWidth: 64, displayHeight: 48, close() {} });
-    return new Promise((r) => setTimeout(r, 0));
-  };
+  const { sender, frame, restore } = fakeSender({ keyframeIntervalMs: 3000 });
   try {
     // Two seconds at 30 fps, a PLI before each frame (a P2P peer asking for every frame).
     for (let i = 0; i < 60; i++) {
@@ -180,10 +158,7 @@ Deno.test("VideoSender: a PLI before every frame gives a keyframe at most every 
     await frame(1000 + 80 * 33);
     assert.deepEqual(FakeEncoder.keyFrames, [true]);
   } finally {
-    sender.close();
-    g.VideoEncoder = saved.encoder;
-    g.MediaStreamTrackProcessor = saved.processor;
-    Object.defineProperty(performance, "now", { value: realNow, configurable: true });
+    restore();
   }
 });
 
