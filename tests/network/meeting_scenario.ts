@@ -15,7 +15,10 @@
  * 127.0.0.0/8 (the server then listens on every address of the namespace's loopback), so its
  * packets can be told apart (netsim's `down` and `up`). Relay mode only.
  *
- * Prints its figures as JSON on the last line (see `NetworkFigures`).
+ * Prints its figures as JSON on the last line (see `NetworkFigures`). With `--trace`, prints
+ * to stderr every 250 ms from the warm-up on what each page decoded of each stream and its
+ * link estimate, and which encoding the server forwards to it of each sender, with what each
+ * sender is asked for: to see when a picture stalled, and why.
  *
  * @module
  */
@@ -39,6 +42,7 @@ const { values: args } = parseArgs({
     down: { type: "string" },
     up: { type: "string" },
     pages: { type: "string", default: "3" },
+    trace: { type: "boolean", default: false },
   },
 });
 const WINDOW_S = Math.min(120, Math.max(3, Number(args.seconds)));
@@ -75,6 +79,8 @@ interface PageReading {
   /** Audio frames that came only as the redundant copy (RED) in the next packet. */
   recovered: number;
   keyframesSent: number;
+  /** The same of the small encoding. */
+  smallKeyframesSent: number;
   /** Times the page moved its audio output to a larger buffer (it glitched). */
   outputRestarts: number;
   /** The page's video encoder bitrate now, and what it sends, bit/s. */
@@ -114,6 +120,7 @@ function read(page: Page): Promise<PageReading> {
         width: p.width ?? 0,
       };
     }
+    const small = s?.send?.smallVideo;
     // deno-lint-ignore no-explicit-any
     const playout = [...(s?.audio?.playout ?? [])] as any[];
     // Counters of audio outputs given up (moved to a larger buffer) count too: without them a
@@ -131,6 +138,7 @@ function read(page: Page): Promise<PageReading> {
       // deno-lint-ignore no-explicit-any
       recovered: (s?.audio?.receivers ?? []).reduce((n: number, r: any) => n + r.recovered, 0),
       keyframesSent: s?.send?.keyframes ?? 0,
+      smallKeyframesSent: small?.keyframes ?? 0,
       outputRestarts: s?.audio?.outputRestarts ?? 0,
       targetBitrate: s?.send?.videoTargetBitrate ?? 0,
       sendBitrate: s?.send?.videoBitrate ?? 0,
@@ -245,7 +253,54 @@ const up = limit(args.up);
         return m.transports.webtransport === NAMES.length;
       }, { what: "every page on the WebTransport", timeoutMs: 40_000, intervalMs: 250 });
     }
+    /** Every 250 ms until `endAt`, one line to stderr (see the module documentation). */
+    async function trace(pages: Page[], meetingId: string, endAt: number): Promise<void> {
+      const t0 = performance.now();
+      const last = new Map<string, number>();
+      const delta = (key: string, value: number) => {
+        const d = value - (last.get(key) ?? value);
+        last.set(key, value);
+        return d;
+      };
+      while (performance.now() < endAt) {
+        const room = server.hub.findRoom(meetingId)?.media;
+        const readings = await Promise.all(pages.map(read));
+        const nameOf = (id: string) => room?.meeting.participant(id)?.name ?? id;
+        const parts = readings.map((r, i) => {
+          const name = NAMES[i];
+          const id = room?.meeting.participants.find((p) => p.name === name)?.id ?? "";
+          const layers = room ? [...room.layersOf(id)] : [];
+          // Frames decoded, then what went wrong: frames dropped, PLIs, packets NACKed, lost.
+          const frames = Object.entries(r.streams).map(([sid, s]) => {
+            const k = `${name} ${sid}`;
+            const trouble = ([
+              ["d", delta(`${k} d`, s.dropped)],
+              ["p", delta(`${k} p`, s.plis)],
+              ["n", delta(`${k} n`, s.nacked)],
+              ["l", delta(`${k} l`, s.lost)],
+            ] as const).filter(([, v]) => v !== 0).map(([c, v]) => `${c}${v}`).join("");
+            return `${delta(`${k} f`, s.frames)}f/${s.width}${trouble ? ` ${trouble}` : ""}`;
+          });
+          const gets = layers.map(([sid, layer]) => `${nameOf(sid)}:${layer ?? "-"}`);
+          const full = Math.round((room?.videoTargets.get(id) ?? 0) / 1000);
+          const small = Math.round((room?.smallVideoTargets.get(id) ?? 0) / 1000);
+          return `${name} [${frames.join(" ")}] est ${Math.round(r.linkEstimate / 1000)} ` +
+            `gets ${gets.join(",")} asked ${full}/${small} kf ` +
+            `${delta(`${name} kf`, r.keyframesSent)}/${delta(`${name} skf`, r.smallKeyframesSent)}`;
+        });
+        const c = room?.counters;
+        const counts = c
+          ? `server resent ${delta("resent", c.resent)} pli ${
+            delta("pli", c.keyframeRequests)
+          } waitkf ${delta("waitkf", c.dropped.waitingKeyframe)}`
+          : "";
+        const t = ((performance.now() - t0) / 1000).toFixed(2);
+        console.error(`trace ${t} ${parts.join(" | ")} | ${counts}`);
+        await new Promise((resolve) => setTimeout(resolve, 250));
+      }
+    }
     const warmupEnd = performance.now() + WARMUP_S * 1000;
+    const tracing = args.trace ? trace(pages, created.id, warmupEnd + WINDOW_S * 1000) : null;
     await waitFor(() => performance.now() >= warmupEnd, {
       what: "the warm-up",
       timeoutMs: WARMUP_S * 1000 + 5000,
@@ -260,6 +315,7 @@ const up = limit(args.up);
       intervalMs: 200,
     });
     const after = await Promise.all(pages.map(read));
+    await tracing;
     const media1 = (await (await fetch(`${url}api/meetings/${created.id}`)).json()).media;
     const perPage = pages.map((_, i) => {
       const a = before[i], b = after[i];
