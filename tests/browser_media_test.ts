@@ -17,10 +17,16 @@
 
 import assert from "node:assert/strict";
 import type { Page } from "playwright-core";
-import { joinPage, launchBrowser } from "./support/browser.ts";
+import { joinPage, launchBrowser, SMALL_VIEWPORT } from "./support/browser.ts";
 import { mediaBot } from "./support/media_bot.ts";
 import { testServer } from "./support/server.ts";
 import { waitFor } from "./support/wait.ts";
+
+/**
+ * The camera clip's frame rate: four pages, the server and a bot at 30 fps need more than the
+ * 2 cores of a 2.1 GHz machine (one CI run saw a page not show 60 frames in 10 s).
+ */
+const FPS = 15;
 
 /** What a page's engine reports, trimmed to what the test reads. */
 interface PageStats {
@@ -121,7 +127,7 @@ Deno.test({
     const ffmpeg = await new Deno.Command("ffmpeg", {
       args: [
         ...["-loglevel", "error", "-y", "-f", "lavfi"],
-        ...["-i", "testsrc2=size=640x360:rate=30", "-t", "3", "-pix_fmt", "yuv420p", clip],
+        ...["-i", `testsrc2=size=640x360:rate=${FPS}`, "-t", "3", "-pix_fmt", "yuv420p", clip],
       ],
     }).output();
     assert.ok(ffmpeg.success, new TextDecoder().decode(ffmpeg.stderr));
@@ -145,12 +151,12 @@ Deno.test({
       const names = ["Ann", "Bob", "Cy"];
       const pages: Page[] = [];
       for (const name of names) {
-        const context = await browser.newContext();
+        const context = await browser.newContext({ viewport: SMALL_VIEWPORT });
         pages.push(
           await joinPage(context, `${server.url}m/${meetingA.id}?name=${name}`, errors, name),
         );
       }
-      const deeContext = await browser.newContext();
+      const deeContext = await browser.newContext({ viewport: SMALL_VIEWPORT });
       await deeContext.addInitScript(() =>
         localStorage.setItem("meet.media", JSON.stringify({ mic: true, camera: false }))
       );
@@ -175,21 +181,34 @@ Deno.test({
         }
       }
 
-      // 1. A steady stream of frames from both others on every page: 60 new frames from each,
-      //    decoded and shown, within a bounded window (2 s of video at 30 fps; 10 s allowed).
+      // 1. A steady stream of frames from both others on every page: 2 s of video, decoded and
+      //    shown, within a bounded window (10 s allowed).
+      const frames = 2 * FPS;
       const start = await Promise.all(pages.map(stats));
       const startedAt = Date.now();
       for (const [i, page] of pages.entries()) {
+        let seen = "";
         await waitFor(async () => {
           const s = await stats(page);
+          seen = JSON.stringify(s?.participants);
           return s && others(i).every((id) => {
             const before = start[i]?.participants[id];
             const now = s.participants[id];
             return now &&
-              now.framesDecoded - (before?.framesDecoded ?? 0) >= 60 &&
-              now.framesRendered - (before?.framesRendered ?? 0) >= 60;
+              now.framesDecoded - (before?.framesDecoded ?? 0) >= frames &&
+              now.framesRendered - (before?.framesRendered ?? 0) >= frames;
           });
-        }, { what: `${names[i]} decodes and shows 60 frames from each other`, timeoutMs: 10_000 });
+        }, {
+          what: `${names[i]} decodes and shows ${frames} frames from each other`,
+          timeoutMs: 10_000,
+        })
+          .catch((err) => {
+            throw new Error(
+              `${err.message}; at the start ${
+                JSON.stringify(start[i]?.participants)
+              }; last ${seen}`,
+            );
+          });
       }
       const videoWindowMs = Date.now() - startedAt;
       const videoFigures: string[] = [];
@@ -227,7 +246,10 @@ Deno.test({
           );
         }
       }
-      console.log(`video: 60 frames from each other within ${videoWindowMs} ms;`, videoFigures);
+      console.log(
+        `video: ${frames} frames from each other within ${videoWindowMs} ms;`,
+        videoFigures,
+      );
 
       // 2. Every page's playback carries the others' voices: audible time grows by 200 ms or
       //    more over a 2 s window (the fake microphones beep about twice a second).
@@ -276,7 +298,7 @@ Deno.test({
       await ann.waitForSelector(`[data-participant-id="${cyId}"][data-video=on]`);
       await waitFor(async () => {
         const s = await stats(ann);
-        return s && s.participants[cyId].framesDecoded - before >= 30;
+        return s && s.participants[cyId].framesDecoded - before >= FPS;
       }, { what: "Cy's frames resume at Ann", timeoutMs: 10_000 });
 
       // 4. Bob and Cy mute: Ann's voice alone is mixed, and they still hear it.

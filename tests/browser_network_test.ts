@@ -7,6 +7,16 @@
 import assert from "node:assert/strict";
 import { runInLoopbackNamespace } from "./support/netns.ts";
 
+/**
+ * The fake cameras' frame rate in these tests. At 30, three pages, the server and netsim need
+ * more than 2 cores of a 2.1 GHz machine (one run: 20-26 fps per stream on a clean loopback,
+ * the senders told 50-200 kbit/s as their encoders fell behind); at 15 they take 1.6 cores,
+ * and what the figures show is the network's doing. The benchmark runs at 30.
+ */
+const FPS = 15;
+/** Share of the camera's frame rate a stream must keep. */
+const fpsOf = (share: number) => FPS * share;
+
 interface PageFigures {
   name: string;
   transport: string;
@@ -18,19 +28,37 @@ interface PageFigures {
   rate: { targetKbps: number; sendKbps: number; linkEstimateKbps: number; overuses: number };
 }
 
+/** The figures a failed assertion needs, on one line (CI shows only the end of the output). */
+function brief(figures: Record<string, unknown>): string {
+  const pages = (figures.pages as PageFigures[]).map((p) =>
+    `${p.name} ${p.transport}: ${
+      p.streams.map((s) => `${s.fps.toFixed(1)}fps/${s.width}w/${s.freezes}fz`).join(" ")
+    } ` +
+    `${p.concealedPercent.toFixed(1)}%conc ${p.audibleMs.toFixed(0)}ms-heard ${
+      p.keyframesPerMinute.toFixed(0)
+    }kf/min ` +
+    `told ${p.rate.targetKbps} est ${p.rate.linkEstimateKbps} overuses ${p.rate.overuses}`
+  );
+  const server = figures.server as { uplinks?: unknown; encodings?: unknown; resent?: number };
+  return `[${pages.join("; ")}; uplinks ${JSON.stringify(server.uplinks)}; encodings ${
+    JSON.stringify(server.encodings)
+  }; resent ${server.resent}; errors ${JSON.stringify(figures.errors)}]`;
+}
+
 // Without the recovery (NACKs off on pages and server) one run read 19-23 fps per stream (21
 // on average), 5-8 freezes per stream in 10 s and 47-65 keyframes per sender-minute. With it
 // and BBR on the server's QUIC, three runs read 28.9-30.1 fps on average, 0-2 freezes per
 // stream, 24 keyframes, 0.9-1.4% of the audio concealed. With the pages' video playout buffer
 // and RED taken on the pages (30 s runs): 29.9 fps, 0-1 freezes over the 6 streams, 0.1-0.2%
 // concealed, where a page that dropped the redundant copies concealed 0.8-1.3%.
-Deno.test("browser on an impaired network: at 25 +/- 8 ms and 1% loss per packet, three pages in relay mode keep their video going through resends (>= 28 fps per stream on average, >= 25 each, <= 40 keyframes per sender-minute), and hear each other, lost audio repaired from the redundant copies (<= 1.5% concealed)", async () => {
+Deno.test("browser on an impaired network: at 25 +/- 8 ms and 1% loss per packet, three pages in relay mode keep their video going through resends (>= 28/30 of the cameras' frame rate per stream on average, >= 25/30 each, <= 40 keyframes per sender-minute), and hear each other, lost audio repaired from the redundant copies (<= 1.5% concealed)", async () => {
   const { figures } = await runInLoopbackNamespace(
     new URL("./network/meeting_scenario.ts", import.meta.url),
     "the impaired relay scenario",
-    ["--delay=25", "--jitter=8", "--loss=1", "--seconds=10", "--warmup=5"],
+    ["--delay=25", "--jitter=8", "--loss=1", "--seconds=10", "--warmup=5", `--fps=${FPS}`],
   );
   console.log("impaired relay figures:", JSON.stringify(figures));
+  const why = brief(figures);
   assert.deepEqual(figures.errors, []);
   const pages = figures.pages as PageFigures[];
   assert.equal(pages.length, 3);
@@ -43,22 +71,28 @@ Deno.test("browser on an impaired network: at 25 +/- 8 ms and 1% loss per packet
   for (const page of pages) {
     assert.equal(page.streams.length, 2, `${page.name} sees ${page.streams.length} streams`);
     for (const s of page.streams) {
-      assert.ok(s.fps >= 25, `${page.name} shows ${s.id} at ${s.fps.toFixed(1)} fps`);
+      assert.ok(
+        s.fps >= fpsOf(25 / 30),
+        `${page.name} shows ${s.id} at ${s.fps.toFixed(1)} fps ${why}`,
+      );
       fps.push(s.fps);
       freezes += s.freezes;
     }
     keyframes.push(page.keyframesPerMinute);
-    assert.ok(page.audibleMs > 3_000, `${page.name} heard ${page.audibleMs} ms of the others`);
+    assert.ok(
+      page.audibleMs > 3_000,
+      `${page.name} heard ${page.audibleMs} ms of the others ${why}`,
+    );
     assert.ok(
       page.concealedPercent <= 1.5,
-      `${page.name} concealed ${page.concealedPercent.toFixed(1)}% of its audio`,
+      `${page.name} concealed ${page.concealedPercent.toFixed(1)}% of its audio ${why}`,
     );
     recovered += page.playout.recovered;
   }
   const mean = fps.reduce((a, b) => a + b, 0) / fps.length;
-  assert.ok(mean >= 28, `${mean.toFixed(1)} fps per stream on average`);
+  assert.ok(mean >= fpsOf(28 / 30), `${mean.toFixed(1)} fps per stream on average ${why}`);
   const keyframeMean = keyframes.reduce((a, b) => a + b, 0) / keyframes.length;
-  assert.ok(keyframeMean <= 40, `${keyframeMean.toFixed(0)} keyframes per sender-minute`);
+  assert.ok(keyframeMean <= 40, `${keyframeMean.toFixed(0)} keyframes per sender-minute ${why}`);
   console.log(`impaired relay: ${mean.toFixed(1)} fps per stream, ${freezes} freezes in all`);
   // Losses happened, and were repaired: the server resent video.
   const netsim = figures.netsim as { droppedLoss: number };
@@ -73,33 +107,46 @@ Deno.test("browser on an impaired network: at 25 +/- 8 ms and 1% loss per packet
 // with no freeze, 0.7% of its audio concealed at 160 ms, the others at 30 fps, 21 keyframes.
 // With one encoding, the senders were told 85 kbit/s for everyone, and Ann and Bob saw each
 // other at 320x180; with the small encoding for Cy they see each other at 640x360.
-Deno.test("browser on a weak link: a page whose downlink carries 400 kbit/s (25 +/- 8 ms) keeps its video (>= 10 fps per stream) and its audio through the senders' small encodings, the others keep a larger picture (>= 480 wide, >= 28 fps, told >= 200 kbit/s), and no sender makes extra keyframes (<= 35 per minute)", async () => {
+Deno.test("browser on a weak link: a page whose downlink carries 400 kbit/s (25 +/- 8 ms) keeps its video (>= 1/3 of the cameras' frame rate per stream) and its audio through the senders' small encodings, the others keep a larger picture (>= 480 wide, >= 28/30 of the frame rate, told >= 200 kbit/s), and no sender makes extra keyframes (<= 35 per minute)", async () => {
   const { figures } = await runInLoopbackNamespace(
     new URL("./network/meeting_scenario.ts", import.meta.url),
     "the weak-receiver scenario",
-    ["--delay=25", "--jitter=8", "--loss=0", "--down=127.0.0.5=400", "--seconds=10", "--warmup=5"],
+    [
+      ...["--delay=25", "--jitter=8", "--loss=0", "--down=127.0.0.5=400"],
+      ...["--seconds=10", "--warmup=5", `--fps=${FPS}`],
+    ],
   );
   console.log("weak receiver figures:", JSON.stringify(figures));
+  const why = brief(figures);
   assert.deepEqual(figures.errors, []);
   const pages = figures.pages as PageFigures[];
   assert.equal(pages.length, 3);
   const [ann, bob, cy] = pages;
   for (const s of cy.streams) {
-    assert.ok(s.fps >= 10, `Cy (400 kbit/s) shows ${s.id} at ${s.fps.toFixed(1)} fps`);
+    assert.ok(
+      s.fps >= fpsOf(1 / 3),
+      `Cy (400 kbit/s) shows ${s.id} at ${s.fps.toFixed(1)} fps ${why}`,
+    );
   }
   assert.equal(cy.streams.length, 2);
-  assert.ok(cy.audibleMs > 3_000, `Cy heard ${cy.audibleMs} ms of the others`);
-  assert.ok(cy.concealedPercent <= 5, `Cy concealed ${cy.concealedPercent.toFixed(1)}%`);
+  assert.ok(cy.audibleMs > 3_000, `Cy heard ${cy.audibleMs} ms of the others ${why}`);
+  assert.ok(cy.concealedPercent <= 5, `Cy concealed ${cy.concealedPercent.toFixed(1)}% ${why}`);
   for (const page of [ann, bob]) {
     for (const s of page.streams) {
-      assert.ok(s.fps >= 28, `${page.name} shows ${s.id} at ${s.fps.toFixed(1)} fps`);
+      assert.ok(
+        s.fps >= fpsOf(28 / 30),
+        `${page.name} shows ${s.id} at ${s.fps.toFixed(1)} fps ${why}`,
+      );
     }
     // Cy's link no longer decides what Ann and Bob see of each other. (Full size unless the
     // server misread a sender's uplink on this busy machine, which has cut one to 268 kbit/s,
     // 480 wide; with one encoding both were told 85 kbit/s and showed 320 wide.)
-    assert.ok(page.rate.targetKbps >= 200, `${page.name} was told ${page.rate.targetKbps} kbit/s`);
+    assert.ok(
+      page.rate.targetKbps >= 200,
+      `${page.name} was told ${page.rate.targetKbps} kbit/s ${why}`,
+    );
     for (const s of page.streams) {
-      assert.ok(s.width >= 480, `${page.name} shows ${s.id} ${s.width} wide`);
+      assert.ok(s.width >= 480, `${page.name} shows ${s.id} ${s.width} wide ${why}`);
     }
   }
   // Cy gets the small encodings: what its link carries, shared, less its audio.
@@ -115,7 +162,7 @@ Deno.test("browser on a weak link: a page whose downlink carries 400 kbit/s (25 
   for (const page of pages) {
     assert.ok(
       page.keyframesPerMinute <= 35,
-      `${page.name} made ${page.keyframesPerMinute.toFixed(0)} keyframes a minute`,
+      `${page.name} made ${page.keyframesPerMinute.toFixed(0)} keyframes a minute ${why}`,
     );
   }
 });

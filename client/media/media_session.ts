@@ -161,7 +161,10 @@ export interface SessionStats {
     /** RMS of what was played over the last second (0..1), and in dBFS. */
     rms: number;
     rmsDb: number;
-    /** Total time the playback was audible (above -60 dBFS), ms. */
+    /**
+     * Total time the playback was audible (above -60 dBFS), ms, over every audio output this
+     * session used (a glitching output moved to a larger buffer starts its own count over).
+     */
     audibleMs: number;
     /** Samples of received audio played (concealment excluded). */
     samplesPlayed: number;
@@ -392,6 +395,8 @@ export class MediaSession extends Emitter<MediaSessionEvents> {
   /** Glitches of the contexts given up, so that the counts only grow. */
   #pastUnderruns = { events: 0, ms: 0 };
   #pastPlayout: PlayoutTotals = { ...NO_PLAYOUT };
+  /** Audible ms of the audio outputs given up (see #relaxOutput). */
+  #pastAudibleMs = 0;
   #outputRestarts = 0;
   #videoSender: VideoSender | null = null;
   #audioSender: AudioSender | null = null;
@@ -911,6 +916,7 @@ export class MediaSession extends Emitter<MediaSessionEvents> {
         this.#pastPlayout[key] += stream[key];
       }
     }
+    this.#pastAudibleMs += this.#playback?.stats.output.audibleMs ?? 0;
     this.#outputRestarts++;
     const generation = this.#generation.mic;
     const track = this.#audioSender?.release() ?? null;
@@ -1013,7 +1019,7 @@ export class MediaSession extends Emitter<MediaSessionEvents> {
           stalls: streams.reduce((sum, s) => sum + s.stalls, 0),
           rms,
           rmsDb: rms > 0 ? 20 * Math.log10(rms) : -127,
-          audibleMs: playback?.output.audibleMs ?? 0,
+          audibleMs: this.#pastAudibleMs + (playback?.output.audibleMs ?? 0),
           samplesPlayed: played,
           streams: streams.length,
           outputLatencyMs: this.#playback?.outputLatencyMs ?? 0,

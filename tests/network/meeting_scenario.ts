@@ -13,19 +13,22 @@
  * (the relay's carrier), `--down=ADDRESS=KBIT` to cap the last page's downlink and
  * `--up=ADDRESS=KBIT` the first page's uplink: that page reaches the server at ADDRESS, one of
  * 127.0.0.0/8 (the server then listens on every address of the namespace's loopback), so its
- * packets can be told apart (netsim's `down` and `up`). Relay mode only.
+ * packets can be told apart (netsim's `down` and `up`). Relay mode only. `--fps=30` is the fake
+ * cameras' frame rate (the tests take 15: at 30, three pages, the server and netsim need more
+ * than the 2 cores of a 2.1 GHz machine, and the figures then tell of the CPU, not the network).
  *
  * Prints its figures as JSON on the last line (see `NetworkFigures`). With `--trace`, prints
  * to stderr every 250 ms from the warm-up on what each page decoded of each stream and its
  * link estimate, and which encoding the server forwards to it of each sender, with what each
- * sender is asked for: to see when a picture stalled, and why.
+ * sender is asked for: to see when a picture stalled, and why. With `--profile`, prints the
+ * first page's main-thread CPU profile over the window (functions by self time).
  *
  * @module
  */
 
 import { parseArgs } from "node:util";
 import type { Page } from "playwright-core";
-import { joinPage, launchBrowser } from "../support/browser.ts";
+import { joinPage, launchBrowser, SMALL_VIEWPORT } from "../support/browser.ts";
 import { inPrivateNetworkNamespace, startImpairment } from "../support/impaired_network.ts";
 import { testServer } from "../support/server.ts";
 import { waitFor } from "../support/wait.ts";
@@ -43,11 +46,15 @@ const { values: args } = parseArgs({
     up: { type: "string" },
     pages: { type: "string", default: "3" },
     trace: { type: "boolean", default: false },
+    profile: { type: "boolean", default: false },
+    fps: { type: "string", default: "30" },
   },
 });
 const WINDOW_S = Math.min(120, Math.max(3, Number(args.seconds)));
 const WARMUP_S = Math.min(60, Math.max(1, Number(args.warmup)));
 const P2P = args.pages === "2";
+/** The fake cameras' frame rate (every page's camera sends what it captures). */
+const FPS = Math.min(30, Math.max(5, Number(args.fps) || 30));
 const NAMES = ["Ann", "Bob", "Cy"].slice(0, P2P ? 2 : 3);
 
 /** One remote video stream's counters on a page. */
@@ -193,7 +200,7 @@ const up = limit(args.up);
   }
   // The pages' data channel runs on ports ICE picks: in P2P mode every UDP packet is impaired.
   if (P2P) match.push(["-p", "udp"]);
-  await using browser = await launchBrowser();
+  await using browser = await launchBrowser([`--use-fake-device-for-media-stream=fps=${FPS}`]);
   const impairment = await startImpairment({
     delayMs: Number(args.delay),
     jitterMs: Number(args.jitter),
@@ -218,7 +225,7 @@ const up = limit(args.up);
       const base = own ? `http://${own.address}:${server.port}/` : url;
       pages.push(
         await joinPage(
-          await browser.newContext(),
+          await browser.newContext({ viewport: SMALL_VIEWPORT }),
           `${base}m/${created.id}?name=${name}${query}`,
           errors,
           name,
@@ -254,7 +261,7 @@ const up = limit(args.up);
       }, { what: "every page on the WebTransport", timeoutMs: 40_000, intervalMs: 250 });
     }
     /** Every 250 ms until `endAt`, one line to stderr (see the module documentation). */
-    async function trace(pages: Page[], meetingId: string, endAt: number): Promise<void> {
+    const trace = async (pages: Page[], meetingId: string, endAt: number): Promise<void> => {
       const t0 = performance.now();
       const last = new Map<string, number>();
       const delta = (key: string, value: number) => {
@@ -298,7 +305,7 @@ const up = limit(args.up);
         console.error(`trace ${t} ${parts.join(" | ")} | ${counts}`);
         await new Promise((resolve) => setTimeout(resolve, 250));
       }
-    }
+    };
     const warmupEnd = performance.now() + WARMUP_S * 1000;
     const tracing = args.trace ? trace(pages, created.id, warmupEnd + WINDOW_S * 1000) : null;
     await waitFor(() => performance.now() >= warmupEnd, {
@@ -307,6 +314,7 @@ const up = limit(args.up);
       intervalMs: 200,
     });
     const before = await Promise.all(pages.map(read));
+    const profiling = args.profile ? await profilePage(pages[0]) : null;
     const media0 = (await (await fetch(`${url}api/meetings/${created.id}`)).json()).media;
     const end = performance.now() + WINDOW_S * 1000;
     await waitFor(() => performance.now() >= end, {
@@ -315,6 +323,7 @@ const up = limit(args.up);
       intervalMs: 200,
     });
     const after = await Promise.all(pages.map(read));
+    await profiling?.();
     await tracing;
     const media1 = (await (await fetch(`${url}api/meetings/${created.id}`)).json()).media;
     const perPage = pages.map((_, i) => {
@@ -434,3 +443,43 @@ const up = limit(args.up);
   }
 }
 Deno.exit(0);
+
+/**
+ * Starts a CPU profile of the page (Chrome DevTools Protocol); the function returned stops it
+ * and prints to stderr the functions that took the most of the page's main thread (self time),
+ * and the share of the window the thread was idle.
+ */
+async function profilePage(page: Page): Promise<() => Promise<void>> {
+  const cdp = await page.context().newCDPSession(page);
+  await cdp.send("Profiler.enable");
+  await cdp.send("Profiler.setSamplingInterval", { interval: 500 });
+  await cdp.send("Profiler.start");
+  return async () => {
+    const { profile } = await cdp.send("Profiler.stop");
+    const self = new Map<number, number>();
+    for (let i = 0; i < profile.samples!.length; i++) {
+      const id = profile.samples![i];
+      self.set(id, (self.get(id) ?? 0) + (profile.timeDeltas![i] ?? 0));
+    }
+    const byName = new Map<string, number>();
+    let total = 0;
+    for (const node of profile.nodes) {
+      const us = self.get(node.id) ?? 0;
+      total += us;
+      const f = node.callFrame;
+      const where = f.url ? `${f.url.split("/").at(-1)}:${f.lineNumber + 1}` : "";
+      const key = `${f.functionName || "(anonymous)"} ${where}`;
+      byName.set(key, (byName.get(key) ?? 0) + us);
+    }
+    const top = [...byName].sort((a, b) => b[1] - a[1]).slice(0, 40);
+    console.error(`profile of ${NAMES[0]}'s page: ${(total / 1e6).toFixed(1)} s sampled`);
+    for (const [name, us] of top) {
+      console.error(
+        `  ${(us / 1000).toFixed(0).padStart(7)} ms ${
+          (100 * us / total).toFixed(1).padStart(5)
+        }% ${name}`,
+      );
+    }
+    await cdp.detach();
+  };
+}

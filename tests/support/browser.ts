@@ -12,10 +12,27 @@
 
 import { type Browser, type BrowserContext, chromium, type Page } from "playwright-core";
 
+/**
+ * A page's window in tests that run several pages with video: small, as the browser's own
+ * compositing of the tiles costs CPU that a 2-core machine cannot spare (a quarter of a core
+ * at 1280x720 for three pages, a tenth at this size).
+ *
+ * @example
+ * ```ts ignore
+ * const context = await browser.newContext({ viewport: SMALL_VIEWPORT });
+ * ```
+ */
+export const SMALL_VIEWPORT = { width: 640, height: 360 };
+
 /** Where Debian installs Chromium. */
 export const CHROMIUM = Deno.env.get("CHROMIUM_PATH") ?? "/usr/bin/chromium";
 
-/** Flags for tests: headless, quiet, fake media devices, loopback WebRTC. */
+/**
+ * Flags for tests: headless, quiet, fake media devices, loopback WebRTC. Chromium 156 also
+ * renders an address-bar popup (chrome://omnibox-popup.top-chrome) for every window, headless
+ * or not: about a tenth of a core per window during a three-page meeting, which a 2-core
+ * machine cannot spare, so those features are off.
+ */
 export const CHROMIUM_ARGS = [
   "--headless",
   "--no-sandbox",
@@ -28,7 +45,7 @@ export const CHROMIUM_ARGS = [
   "--use-fake-device-for-media-stream=fps=30",
   "--use-fake-ui-for-media-stream",
   "--autoplay-policy=no-user-gesture-required",
-  "--disable-features=WebRtcHideLocalIpsWithMdns",
+  "--disable-features=WebRtcHideLocalIpsWithMdns,WebUIOmniboxPopup,WebUIOmniboxAimPopup,PreloadTopChromeWebUI",
   "--allow-loopback-in-peer-connection",
 ];
 
