@@ -14,7 +14,9 @@
  * encoding at the least of its weak receivers' shares, and once that encoding arrives those
  * receivers get it: the full one is then sized by the others alone, so one weak link no
  * longer lowers what everyone else sees. Until it arrives (or for a sender that sends none,
- * such as the terminal client) weak receivers constrain the full encoding as above.
+ * such as the terminal client) weak receivers constrain the full encoding as above. A
+ * sender's uplink carries its small encoding first, up to a third of it, and the full one
+ * what is left.
  *
  * Pure: time is passed in.
  *
@@ -228,14 +230,17 @@ export class BitrateAllocator {
     const out = new Map<string, SenderAllocation>();
     for (const sender of senders) {
       const wanted = smallWanted.get(sender);
-      const small = wanted === undefined ? 0 : clamp(wanted, SMALL_VIDEO.maxBps);
+      let small = wanted === undefined ? 0 : clamp(wanted, SMALL_VIDEO.maxBps);
       let fullBps = full.get(sender)!;
       const up = this.#uplinks.get(sender);
       if (up && nowMs - up.at <= this.#staleMs) {
         // Its own uplink carries both encodings: the small one first (its receivers have
-        // nothing else), the full one what is left.
+        // nothing else), up to a third of it, so that the full one never gets less than
+        // the small (a short uplink had left 50 kbit/s to the full one, 150 to the small).
+        const available = 0.9 * Math.max(0, up.bps - this.#audioBps);
+        if (small > 0) small = clamp(Math.min(small, available / 3), SMALL_VIDEO.maxBps);
         const reserved = smallArriving.has(sender) ? small : 0;
-        fullBps = Math.min(fullBps, 0.9 * Math.max(0, up.bps - this.#audioBps) - reserved);
+        fullBps = Math.min(fullBps, available - reserved);
       }
       out.set(sender, { full: clamp(fullBps, this.#maxBps), small });
     }

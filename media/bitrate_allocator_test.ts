@@ -86,12 +86,17 @@ Deno.test("BitrateAllocator: a weak receiver gets the small encoding once it arr
   assert.equal(a.layers.get("cy")!.get("ann"), "full");
 });
 
-Deno.test("BitrateAllocator: a sender's uplink carries its small encoding first, the full one what is left", () => {
+Deno.test("BitrateAllocator: a sender's uplink carries its small encoding first (up to a third of it), the full one what is left", () => {
   const allocator = new BitrateAllocator({ audioBps: 90_000 });
   allocator.setEstimate("cy", 200_000, 0); // 0.9 x 110 = 99 kbit/s from Ann
   allocator.setUplinkEstimate("ann", 500_000, 0); // 0.9 x 410 = 369 kbit/s for Ann's video
   const a = allocator.allocate(["ann", "bob", "cy"], ["ann"], new Set(["ann"]), 0);
   assert.deepEqual(a.senders.get("ann"), { full: 270_000, small: 99_000 });
+  // A short uplink: the small encoding takes a third of it, never more than the full one.
+  allocator.setUplinkEstimate("ann", 270_000, 0); // 0.9 x 180 = 162 kbit/s for Ann's video
+  const short = allocator.allocate(["ann", "bob", "cy"], ["ann"], new Set(["ann"]), 0);
+  assert.deepEqual(short.senders.get("ann"), { full: 108_000, small: 54_000 });
+  allocator.setUplinkEstimate("ann", 500_000, 0);
   // One who left is forgotten, with the pairs it was in.
   allocator.remove("cy");
   const b = allocator.allocate(["ann", "bob"], ["ann"], new Set(["ann"]), 0);

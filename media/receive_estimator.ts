@@ -26,7 +26,8 @@
  * senders send more, step by step, until it queues or not. (Growing freely 10 s after an
  * overuse, a 400 kbit/s receiver on the senders' small encodings read 750 kbit/s in 12 s on
  * what it had not been sent, was moved back to their full ones, and its WebSocket backed up
- * for seconds.)
+ * for seconds.) The estimate is never below what has arrived for a second without a queue:
+ * that much the link carries. While nothing arrives the queue is unknown: no overuse.
  *
  * Pure: time is passed in.
  *
@@ -64,6 +65,8 @@ const GROWTH_NEAR = 0.02;
 const GROWTH_QUIET = 0.25;
 const QUIET_QUEUE_MS = 10;
 const QUIET_MS = 3000;
+/** How long a quiet link must carry what arrives before the estimate is at least that, ms. */
+const FLOOR_QUIET_MS = 1000;
 /** No growth for this long after a decrease, ms (the senders need a round trip to follow). */
 const HOLD_MS = 1000;
 /** The shortest time between two decreases, ms. */
@@ -273,7 +276,10 @@ export class ReceiveEstimator {
       for (const b of s.baseSlots) base = Math.min(base, b.min);
       queue = Math.min(queue ?? Infinity, recent - base);
     }
-    if (queue !== null) this.#queueMs = queue;
+    // Nothing arrived in the last 200 ms: the queue is unknown, not what it last was (a
+    // sender that paused, or a path that stalled, had been found overused on the stale reading
+    // and cut to the least estimate, from nothing arriving).
+    this.#queueMs = queue;
     if (this.#estimate === null) {
       if (incoming <= 0) return null;
       this.#estimate = this.#maxBps;
@@ -316,6 +322,15 @@ export class ReceiveEstimator {
       const capped = this.#overuses > 0 && nowMs - this.#lastDecrease < this.#cappedForMs;
       const cap = capped ? Math.max(this.#estimate, incoming * 1.5 + 100_000) : Infinity;
       this.#estimate = this.#clamp(Math.min(grown, cap));
+    }
+    // A link that has carried what arrives for a while without a queue carries at least that:
+    // an estimate below it was cut by a stall, not by the link (the senders, held down only
+    // to their least bitrates, had sent 4x the estimate for 10 s without a queue).
+    if (
+      !overused && this.#quietSince !== null && nowMs - this.#quietSince >= FLOOR_QUIET_MS &&
+      incoming > this.#estimate
+    ) {
+      this.#estimate = this.#clamp(incoming);
     }
     return this.#estimate;
   }

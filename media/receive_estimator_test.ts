@@ -258,3 +258,35 @@ Deno.test("ReceiveEstimator: with cappedForMs, the estimate grows freely again t
   feed(60_000, 50, 30); // a fifth as much arriving, but the cap lapses after 10 s
   assert.ok(estimator.estimateBps! > dropped * 2, `${estimator.estimateBps} from ${dropped}`);
 });
+
+Deno.test("ReceiveEstimator: a sender that stops after a queue built is no overuse: with nothing arriving the queue is unknown", () => {
+  const estimator = new ReceiveEstimator();
+  for (let t = 0; t < 3000; t += 10) {
+    estimator.packet(1, t / 10, 1000, t, t + 30);
+    if (t % 250 === 0) estimator.update(t);
+  }
+  // The path stalls (a busy machine): the last packets come 300 ms late, then none for 5 s.
+  for (let t = 3000; t < 3100; t += 10) estimator.packet(1, t / 10, 1000, t - 300, t);
+  for (let t = 3250; t <= 8000; t += 250) estimator.update(t);
+  assert.equal(estimator.stats.queueMs, null);
+  assert.equal(estimator.stats.overuses, 0);
+  assert.equal(estimator.estimateBps, 20_000_000);
+});
+
+Deno.test("ReceiveEstimator: after an overuse, what arrives for a second without a queue is the least estimate", () => {
+  const estimator = new ReceiveEstimator();
+  const feed = feeder(estimator);
+  feed(3000, 10, 30);
+  // A stall: for a second only a trickle comes, late (the machine was busy), then a queue
+  // that lasts: an overuse, the estimate cut to what the trickle carried.
+  feed(1000, 50, 130);
+  assert.equal(estimator.stats.overuses, 1);
+  const dropped = estimator.estimateBps!;
+  // The senders, held only to their least bitrates, send 848 kbit/s without a queue: after a
+  // second of it the estimate is what arrives, where growing from the drop took half a minute.
+  feed(2500, 10, 30);
+  const arriving = (1060 * 8 * 1000) / 10;
+  assert.ok(dropped < arriving / 2, `dropped to ${dropped}`);
+  assert.ok(estimator.estimateBps! >= arriving * 0.95, `${estimator.estimateBps} from ${dropped}`);
+  assert.equal(estimator.stats.overuses, 1);
+});

@@ -296,6 +296,8 @@ interface DebugStats {
      * to a larger buffer, and its streams start over): add them to `playout`'s for totals.
      */
     playoutBefore: PlayoutTotals;
+    /** Frames the receivers closed with those outputs recovered from redundant copies. */
+    recoveredBefore: number;
     /** Times the output was moved to a larger buffer. */
     outputRestarts: number;
   };
@@ -397,6 +399,7 @@ export class MediaSession extends Emitter<MediaSessionEvents> {
   #pastPlayout: PlayoutTotals = { ...NO_PLAYOUT };
   /** Audible ms of the audio outputs given up (see #relaxOutput). */
   #pastAudibleMs = 0;
+  #pastRecovered = 0;
   #outputRestarts = 0;
   #videoSender: VideoSender | null = null;
   #audioSender: AudioSender | null = null;
@@ -917,6 +920,9 @@ export class MediaSession extends Emitter<MediaSessionEvents> {
       }
     }
     this.#pastAudibleMs += this.#playback?.stats.output.audibleMs ?? 0;
+    for (const receiver of this.#audioReceivers.values()) {
+      this.#pastRecovered += receiver.stats(performance.now()).recovered;
+    }
     this.#outputRestarts++;
     const generation = this.#generation.mic;
     const track = this.#audioSender?.release() ?? null;
@@ -1049,6 +1055,7 @@ export class MediaSession extends Emitter<MediaSessionEvents> {
         receivers: [...this.#audioReceivers.values()].map((r) => r.stats(now)),
         playout: (this.#playback?.stats.streams ?? []).map(({ delays: _, ...rest }) => rest),
         playoutBefore: { ...this.#pastPlayout },
+        recoveredBefore: this.#pastRecovered,
         outputRestarts: this.#outputRestarts,
       },
       send: {

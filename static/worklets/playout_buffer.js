@@ -10,7 +10,8 @@
  * - a hole with data after it (a lost frame) is concealed and skipped;
  * - an empty buffer (the next frame is late) is concealed WITHOUT advancing, so the frame
  *   plays when it comes and the buffer deepens by the stall; the target lead rises to cover
- *   such a stall, and decays back slowly when the stream is steady;
+ *   such a stall, is held there while stalls recur (`holdMs` after the last one) and then
+ *   decays back slowly while the stream stays steady;
  * - when the buffer has stayed deeper than the target for a whole window, the extra is
  *   dropped with a short crossfade;
  * - a backlog far deeper than the target (frames that piled up while the main thread was
@@ -52,8 +53,11 @@
  *   (default 2.5 ms)
  * @property {number} [concealFadeMs] concealment fades to silence over this (default 30 ms)
  * @property {number} [maxConcealMs] concealment at the edge before going idle (default 100 ms)
+ * @property {number} [holdMs] how long the target is held after a stall before it decays: a
+ *   target that decays right away is drained just in time for the next stall of a stream
+ *   whose stalls recur every few seconds, as on a busy machine (default 8000 ms)
  * @property {number} [decayPerWindow] fraction of the target's excess over `minLeadMs`
- *   removed after each window without a stall (default 0.25)
+ *   removed after each window without a stall once the hold is over (default 0.25)
  */
 
 /**
@@ -114,6 +118,8 @@ export class PlayoutBuffer {
   #windowRead = 0;
   #windowMinDepth = Infinity;
   #windowStalled = false;
+  /** Windows read since the last one with a stall. */
+  #steadyWindows = Infinity;
   #dropPending = 0;
   /** Crossfade-drop in progress: samples skipped and position in the crossfade (-1 = none). */
   #skipLength = 0;
@@ -162,6 +168,7 @@ export class PlayoutBuffer {
       concealFade: Math.max(1, ms(options.concealFadeMs ?? 30)),
       maxConceal: ms(options.maxConcealMs ?? 100),
       decay: options.decayPerWindow ?? 0.25,
+      holdWindows: Math.ceil((options.holdMs ?? 8000) / (options.windowMs ?? 1000)),
     };
     this.#targetLead = this.#opts.minLead;
     this.#history = new Float32Array(Math.round(sr / 50)); // 20 ms
@@ -350,7 +357,7 @@ export class PlayoutBuffer {
   /**
    * The first frame after the buffer ran dry lands `minLead` ahead of the read position,
    * whatever its timestamp says: a hole before it (frames lost) is skipped, a late frame is
-   * given the margin back. The latency this added becomes the target, which keeps the
+   * given the margin back. The latency this added is added to the target, which keeps the
    * buffer from being drained back below it until the stream has been steady a while.
    * @param {number} pos where the frame's timestamp places it
    */
@@ -365,7 +372,10 @@ export class PlayoutBuffer {
       this.#counters.stalls++;
       this.#windowStalled = true;
     }
-    this.#targetLead = Math.min(this.#opts.maxLead, Math.max(this.#targetLead, added));
+    // The frame came `added - minLead` later than the depth the buffer held (about the
+    // target) could cover: the target grows by that and the margin, so that the same delay
+    // again leaves `minLead` at the worst moment.
+    if (added > 0) this.#targetLead = Math.min(this.#opts.maxLead, this.#targetLead + added);
     this.#stallLength = 0;
     this.#startPos = resumed;
     this.#prerollConceals = true;
@@ -383,8 +393,9 @@ export class PlayoutBuffer {
     }
     this.#windowRead += n;
     if (this.#windowRead >= this.#opts.window) {
-      const { minLead, hysteresis, maxDrop, decay } = this.#opts;
-      if (!this.#windowStalled) {
+      const { minLead, hysteresis, maxDrop, decay, holdWindows } = this.#opts;
+      this.#steadyWindows = this.#windowStalled ? 0 : this.#steadyWindows + 1;
+      if (this.#steadyWindows > holdWindows) {
         this.#targetLead = Math.round(
           this.#targetLead - (this.#targetLead - minLead) * decay,
         );

@@ -48,6 +48,7 @@ const { values: args } = parseArgs({
     trace: { type: "boolean", default: false },
     profile: { type: "boolean", default: false },
     fps: { type: "string", default: "30" },
+    nice: { type: "string", default: "5" },
   },
 });
 const WINDOW_S = Math.min(120, Math.max(3, Number(args.seconds)));
@@ -142,8 +143,9 @@ function read(page: Page): Promise<PageReading> {
       stretched: playout.reduce((n, p) => n + (p.stretched ?? 0), 0),
       late: playout.reduce((n, p) => n + (p.late ?? 0), 0),
       stalls: playout.reduce((n, p) => n + (p.stalls ?? 0), 0),
-      // deno-lint-ignore no-explicit-any
-      recovered: (s?.audio?.receivers ?? []).reduce((n: number, r: any) => n + r.recovered, 0),
+      recovered: (s?.audio?.recoveredBefore ?? 0) +
+        // deno-lint-ignore no-explicit-any
+        (s?.audio?.receivers ?? []).reduce((n: number, r: any) => n + r.recovered, 0),
       keyframesSent: s?.send?.keyframes ?? 0,
       smallKeyframesSent: small?.keyframes ?? 0,
       outputRestarts: s?.audio?.outputRestarts ?? 0,
@@ -200,7 +202,9 @@ const up = limit(args.up);
   }
   // The pages' data channel runs on ports ICE picks: in P2P mode every UDP packet is impaired.
   if (P2P) match.push(["-p", "udp"]);
-  await using browser = await launchBrowser([`--use-fake-device-for-media-stream=fps=${FPS}`]);
+  await using browser = await launchBrowser([`--use-fake-device-for-media-stream=fps=${FPS}`], {
+    nice: Number(args.nice) || 0,
+  });
   const impairment = await startImpairment({
     delayMs: Number(args.delay),
     jitterMs: Number(args.jitter),
@@ -273,6 +277,7 @@ const up = limit(args.up);
         const room = server.hub.findRoom(meetingId)?.media;
         const readings = await Promise.all(pages.map(read));
         const nameOf = (id: string) => room?.meeting.participant(id)?.name ?? id;
+        const uplinks = room?.uplinks;
         const parts = readings.map((r, i) => {
           const name = NAMES[i];
           const id = room?.meeting.participants.find((p) => p.name === name)?.id ?? "";
@@ -293,7 +298,12 @@ const up = limit(args.up);
           const small = Math.round((room?.smallVideoTargets.get(id) ?? 0) / 1000);
           return `${name} [${frames.join(" ")}] est ${Math.round(r.linkEstimate / 1000)} ` +
             `gets ${gets.join(",")} asked ${full}/${small} kf ` +
-            `${delta(`${name} kf`, r.keyframesSent)}/${delta(`${name} skf`, r.smallKeyframesSent)}`;
+            `${delta(`${name} kf`, r.keyframesSent)}/${
+              delta(`${name} skf`, r.smallKeyframesSent)
+            }` +
+            ` up q${uplinks?.get(id)?.queueMs?.toFixed(0) ?? "-"}/${
+              Math.round((uplinks?.get(id)?.incomingBps ?? 0) / 1000)
+            }`;
         });
         const c = room?.counters;
         const counts = c

@@ -52,14 +52,49 @@ export const CHROMIUM_ARGS = [
 /** A browser that closes itself when disposed. */
 export type TestBrowser = Browser & { [Symbol.asyncDispose](): Promise<void> };
 
+/** Options of {@linkcode launchBrowser}. */
+export interface LaunchOptions {
+  /**
+   * Runs the browser at this niceness (0..19, every process it starts inherits it): pages
+   * then take what CPU the server and the simulated network leave them. A busy 2-core
+   * machine otherwise holds up the network simulator and the server behind the pages' work,
+   * and a delay there reads as a queue on the link (a sender told 50 kbit/s on a clean link).
+   */
+  nice?: number;
+}
+
 /** Launches headless Chromium. */
-export async function launchBrowser(extraArgs: string[] = []): Promise<TestBrowser> {
+export async function launchBrowser(
+  extraArgs: string[] = [],
+  options: LaunchOptions = {},
+): Promise<TestBrowser> {
+  const nice = Math.min(19, Math.max(0, Math.round(options.nice ?? 0)));
+  let wrapperDir: string | null = null;
+  let executablePath = CHROMIUM;
+  if (nice > 0) {
+    wrapperDir = await Deno.makeTempDir({ prefix: "meet-chromium-" });
+    executablePath = `${wrapperDir}/chromium`;
+    await Deno.writeTextFile(
+      executablePath,
+      `#!/bin/sh\nexec nice -n ${nice} '${CHROMIUM.replaceAll("'", "'\\''")}' "$@"\n`,
+      { mode: 0o755 },
+    );
+  }
+  const removeWrapper = async () => {
+    if (wrapperDir) await Deno.remove(wrapperDir, { recursive: true }).catch(() => {});
+  };
   const browser = await chromium.launch({
-    executablePath: CHROMIUM,
+    executablePath,
     args: [...CHROMIUM_ARGS, ...extraArgs],
     timeout: 30_000,
+  }).catch(async (err) => {
+    await removeWrapper();
+    throw err;
   }) as TestBrowser;
-  browser[Symbol.asyncDispose] = () => browser.close();
+  browser[Symbol.asyncDispose] = async () => {
+    await browser.close();
+    await removeWrapper();
+  };
   return browser;
 }
 
