@@ -102,6 +102,8 @@ interface PageReading {
   audioPlayout: number[];
   video: number[];
   audibleMs: number;
+  /** The page's own participant id (its streams on the other pages go by it). */
+  selfId: string;
   transport: string;
   /** The carrier the page's media is on now, and why it last left WebTransport, if it did. */
   carrier: string;
@@ -136,6 +138,7 @@ function read(page: Page): Promise<PageReading> {
     if (s?.audio?.playoutBefore) playout.push(s.audio.playoutBefore);
     return {
       at: performance.now(),
+      selfId: s?.selfId ?? "",
       streams,
       played: playout.reduce((n, p) => n + (p.played ?? 0), 0),
       concealed: playout.reduce((n, p) => n + (p.concealed ?? 0), 0),
@@ -378,6 +381,7 @@ const up = limit(args.up);
       );
       return {
         name: NAMES[i],
+        id: b.selfId,
         transport: b.transport,
         carrier: b.carrier,
         outputRestarts: b.outputRestarts,
