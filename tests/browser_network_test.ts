@@ -61,7 +61,15 @@ Deno.test("browser on an impaired network: at 25 +/- 8 ms and 1% loss per packet
   const { figures } = await runInLoopbackNamespace(
     new URL("./network/meeting_scenario.ts", import.meta.url),
     "the impaired relay scenario",
-    ["--delay=25", "--jitter=8", "--loss=1", "--seconds=10", "--warmup=5", `--fps=${FPS}`],
+    [
+      "--delay=25",
+      "--jitter=8",
+      "--loss=1",
+      "--seconds=10",
+      "--warmup=5",
+      `--fps=${FPS}`,
+      "--nice=5",
+    ],
   );
   console.log("impaired relay figures:", JSON.stringify(figures));
   const why = brief(figures);
@@ -126,7 +134,7 @@ Deno.test("browser on a weak link: a page whose downlink carries 400 kbit/s (25 
     "the weak-receiver scenario",
     [
       ...["--delay=25", "--jitter=8", "--loss=0", "--down=127.0.0.5=400"],
-      ...["--seconds=10", "--warmup=5", `--fps=${FPS}`],
+      ...["--seconds=10", "--warmup=5", `--fps=${FPS}`, "--nice=5"],
     ],
   );
   console.log("weak receiver figures:", JSON.stringify(figures));
