@@ -277,8 +277,8 @@ export class ReceiveEstimator {
       queue = Math.min(queue ?? Infinity, recent - base);
     }
     // Nothing arrived in the last 200 ms: the queue is unknown, not what it last was (a
-    // sender that paused, or a path that stalled, had been found overused on the stale reading
-    // and cut to the least estimate, from nothing arriving).
+    // sender whose meeting went P2P, sending nothing to the server, had been found overused on
+    // the stale reading and cut to the least estimate, from nothing arriving).
     this.#queueMs = queue;
     if (this.#estimate === null) {
       if (incoming <= 0) return null;
