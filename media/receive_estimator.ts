@@ -27,7 +27,8 @@
  * overuse, a 400 kbit/s receiver on the senders' small encodings read 750 kbit/s in 12 s on
  * what it had not been sent, was moved back to their full ones, and its WebSocket backed up
  * for seconds.) The estimate is never below what has arrived for a second without a queue:
- * that much the link carries. While nothing arrives the queue is unknown: no overuse.
+ * that much the link carries. While nothing arrives the queue is unknown: no overuse; packets
+ * back after 2 s of nothing are a start again (warm-up, delays and sequence numbers afresh).
  *
  * Pure: time is passed in.
  *
@@ -84,6 +85,13 @@ const BASE_SLOTS = 10;
 export const PACKET_OVERHEAD_BYTES = 60;
 /** A change of a stream's delay this large is its clock jumping, not a queue, ms. */
 const CLOCK_JUMP_MS = 10_000;
+/**
+ * Nothing arriving for this long, then packets again, is a start again, ms: the warm-up runs
+ * again and delays are measured afresh. (In a meeting that went P2P between a second and a
+ * third join, the senders came back to the server amid the third page's start and read
+ * queues of 0.5-2 s against their delays from before.)
+ */
+const RESTART_GAP_MS = 2000;
 /** Streams whose loss is followed, at most. */
 const MAX_STREAMS = 32;
 
@@ -166,8 +174,9 @@ export class ReceiveEstimator {
   readonly #overuseForMs: number;
   readonly #warmupMs: number;
   readonly #cappedForMs: number;
-  /** When the first packet came. */
+  /** When the first packet came (after the last silence of RESTART_GAP_MS). */
   #firstAt: number | null = null;
+  #lastArrival: number | null = null;
   /** Since when the queue has been above the overuse threshold (null: it is not). */
   #queuedSince: number | null = null;
   #lastUpdate: number | null = null;
@@ -212,6 +221,14 @@ export class ReceiveEstimator {
    * restarted) is measured afresh.
    */
   packet(ssrc: number, seq: number, bytes: number, captureMs: number | null, arrivalMs: number) {
+    if (this.#lastArrival !== null && arrivalMs - this.#lastArrival >= RESTART_GAP_MS) {
+      // Back after a silence (a meeting gone P2P and back to relay, a reconnect): a start
+      // again, warm-up included, measured afresh (the path may not be the one it was; the
+      // sequence numbers sent elsewhere meanwhile are no loss).
+      this.#firstAt = null;
+      this.#streams.clear();
+    }
+    this.#lastArrival = arrivalMs;
     const wire = bytes + PACKET_OVERHEAD_BYTES;
     this.#arrivals.push({ at: arrivalMs, bytes: wire });
     this.#bytesInWindow += wire;

@@ -290,3 +290,30 @@ Deno.test("ReceiveEstimator: after an overuse, what arrives for a second without
   assert.ok(estimator.estimateBps! >= arriving * 0.95, `${estimator.estimateBps} from ${dropped}`);
   assert.equal(estimator.stats.overuses, 1);
 });
+
+Deno.test("ReceiveEstimator: packets back after 2 s of nothing are a start again: warm-up, delays and sequence numbers afresh", () => {
+  const estimator = new ReceiveEstimator({
+    warmupMs: 5000,
+    overuseQueueMs: 150,
+    overuseForMs: 2000,
+  });
+  let seq = 0;
+  const feed = (from: number, to: number, delay: number, skip = 0) => {
+    seq += skip;
+    for (let t = from; t < to; t += 10) {
+      estimator.packet(1, seq++ & 0xffff, 1000, t, t + delay);
+      if (t % 250 === 0) estimator.update(t);
+    }
+  };
+  feed(0, 10_000, 30);
+  // 8 s sent elsewhere (a meeting gone P2P), 2,000 sequence numbers on; then back amid a busy
+  // start: 3 s of a 400 ms queue against the delays from before the silence.
+  for (let t = 10_000; t < 18_000; t += 250) estimator.update(t);
+  feed(18_000, 21_000, 430, 2000);
+  assert.equal(estimator.stats.overuses, 0, "in the warm-up again");
+  assert.equal(estimator.stats.loss, 0, "what went elsewhere is no loss");
+  // Past the new warm-up, a queue that lasts is an overuse again.
+  feed(21_000, 24_000, 430);
+  feed(24_000, 27_000, 700);
+  assert.equal(estimator.stats.overuses, 1);
+});
