@@ -217,17 +217,23 @@ Deno.test("ReceiveEstimator: options: no queue is read during the warm-up; a hig
 
 /**
  * Feeds `estimator` one 1,000-byte packet every `everyMs` for `ms`, each `delay` ms after it
- * was sent, and updates it every 250 ms; time goes on from one call to the next.
+ * was sent, and updates it every 250 ms; time goes on from one call to the next. `silence`
+ * lets `ms` pass with updates and no packet, while `skipped` sequence numbers go elsewhere.
  */
 function feeder(estimator: ReceiveEstimator) {
   let t = 0;
   let seq = 0;
-  return (ms: number, everyMs: number, delay: number) => {
+  const feed = (ms: number, everyMs: number, delay: number) => {
     for (const end = t + ms; t < end; t += everyMs) {
       estimator.packet(1, seq++, 1000, t, t + delay);
       if (t % 250 === 0) estimator.update(t);
     }
   };
+  feed.silence = (ms: number, skipped = 0) => {
+    for (const end = t + ms; t < end; t += 250) estimator.update(t);
+    seq += skipped;
+  };
+  return feed;
 }
 
 Deno.test("ReceiveEstimator: after an overuse, the estimate grows no further than 1.5 x what arrives + 100 kbit/s however long the senders send little", () => {
@@ -261,13 +267,11 @@ Deno.test("ReceiveEstimator: with cappedForMs, the estimate grows freely again t
 
 Deno.test("ReceiveEstimator: a sender that stops after a queue built is no overuse: with nothing arriving the queue is unknown", () => {
   const estimator = new ReceiveEstimator();
-  for (let t = 0; t < 3000; t += 10) {
-    estimator.packet(1, t / 10, 1000, t, t + 30);
-    if (t % 250 === 0) estimator.update(t);
-  }
+  const feed = feeder(estimator);
+  feed(3000, 10, 30);
   // The path stalls (a busy machine): the last packets come 300 ms late, then none for 5 s.
-  for (let t = 3000; t < 3100; t += 10) estimator.packet(1, t / 10, 1000, t - 300, t);
-  for (let t = 3250; t <= 8000; t += 250) estimator.update(t);
+  feed(100, 10, 300);
+  feed.silence(5000);
   assert.equal(estimator.stats.queueMs, null);
   assert.equal(estimator.stats.overuses, 0);
   assert.equal(estimator.estimateBps, 20_000_000);
@@ -297,23 +301,16 @@ Deno.test("ReceiveEstimator: packets back after 2 s of nothing are a start again
     overuseQueueMs: 150,
     overuseForMs: 2000,
   });
-  let seq = 0;
-  const feed = (from: number, to: number, delay: number, skip = 0) => {
-    seq += skip;
-    for (let t = from; t < to; t += 10) {
-      estimator.packet(1, seq++ & 0xffff, 1000, t, t + delay);
-      if (t % 250 === 0) estimator.update(t);
-    }
-  };
-  feed(0, 10_000, 30);
+  const feed = feeder(estimator);
+  feed(10_000, 10, 30);
   // 8 s sent elsewhere (a meeting gone P2P), 2,000 sequence numbers on; then back amid a busy
   // start: 3 s of a 400 ms queue against the delays from before the silence.
-  for (let t = 10_000; t < 18_000; t += 250) estimator.update(t);
-  feed(18_000, 21_000, 430, 2000);
+  feed.silence(8000, 2000);
+  feed(3000, 10, 430);
   assert.equal(estimator.stats.overuses, 0, "in the warm-up again");
   assert.equal(estimator.stats.loss, 0, "what went elsewhere is no loss");
   // Past the new warm-up, a queue that lasts is an overuse again.
-  feed(21_000, 24_000, 430);
-  feed(24_000, 27_000, 700);
+  feed(3000, 10, 430);
+  feed(3000, 10, 700);
   assert.equal(estimator.stats.overuses, 1);
 });

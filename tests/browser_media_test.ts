@@ -17,16 +17,10 @@
 
 import assert from "node:assert/strict";
 import type { Page } from "playwright-core";
-import { joinPage, launchBrowser, SMALL_VIEWPORT } from "./support/browser.ts";
+import { joinPage, launchBrowser, MULTI_PAGE_FPS, SMALL_VIEWPORT } from "./support/browser.ts";
 import { mediaBot } from "./support/media_bot.ts";
 import { testServer } from "./support/server.ts";
 import { waitFor } from "./support/wait.ts";
-
-/**
- * The camera clip's frame rate: four pages, the server and a bot at 30 fps need more than the
- * 2 cores of a 2.1 GHz machine (one CI run saw a page not show 60 frames in 10 s).
- */
-const FPS = 15;
 
 /** What a page's engine reports, trimmed to what the test reads. */
 interface PageStats {
@@ -127,7 +121,15 @@ Deno.test({
     const ffmpeg = await new Deno.Command("ffmpeg", {
       args: [
         ...["-loglevel", "error", "-y", "-f", "lavfi"],
-        ...["-i", `testsrc2=size=640x360:rate=${FPS}`, "-t", "3", "-pix_fmt", "yuv420p", clip],
+        ...[
+          "-i",
+          `testsrc2=size=640x360:rate=${MULTI_PAGE_FPS}`,
+          "-t",
+          "3",
+          "-pix_fmt",
+          "yuv420p",
+          clip,
+        ],
       ],
     }).output();
     assert.ok(ffmpeg.success, new TextDecoder().decode(ffmpeg.stderr));
@@ -183,7 +185,7 @@ Deno.test({
 
       // 1. A steady stream of frames from both others on every page: 2 s of video, decoded and
       //    shown, within a bounded window (10 s allowed).
-      const frames = 2 * FPS;
+      const frames = 2 * MULTI_PAGE_FPS;
       const start = await Promise.all(pages.map(stats));
       const startedAt = Date.now();
       for (const [i, page] of pages.entries()) {
@@ -298,7 +300,7 @@ Deno.test({
       await ann.waitForSelector(`[data-participant-id="${cyId}"][data-video=on]`);
       await waitFor(async () => {
         const s = await stats(ann);
-        return s && s.participants[cyId].framesDecoded - before >= FPS;
+        return s && s.participants[cyId].framesDecoded - before >= MULTI_PAGE_FPS;
       }, { what: "Cy's frames resume at Ann", timeoutMs: 10_000 });
 
       // 4. Bob and Cy mute: Ann's voice alone is mixed, and they still hear it.

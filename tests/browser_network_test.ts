@@ -5,17 +5,11 @@
  */
 
 import assert from "node:assert/strict";
+import { MULTI_PAGE_FPS } from "./support/browser.ts";
 import { runInLoopbackNamespace } from "./support/netns.ts";
 
-/**
- * The fake cameras' frame rate in these tests. At 30, three pages, the server and netsim need
- * more than 2 cores of a 2.1 GHz machine (one run: 20-26 fps per stream on a clean loopback,
- * the senders told 50-200 kbit/s as their encoders fell behind); at 15 they take 1.6 cores,
- * and what the figures show is the network's doing. The benchmark runs at 30.
- */
-const FPS = 15;
-/** Share of the camera's frame rate a stream must keep. */
-const fpsOf = (share: number) => FPS * share;
+/** Share of the cameras' frame rate a stream must keep. */
+const fpsOf = (share: number) => MULTI_PAGE_FPS * share;
 
 interface PageFigures {
   name: string;
@@ -67,7 +61,7 @@ Deno.test("browser on an impaired network: at 25 +/- 8 ms and 1% loss per packet
       "--loss=1",
       "--seconds=10",
       "--warmup=5",
-      `--fps=${FPS}`,
+      `--fps=${MULTI_PAGE_FPS}`,
       "--nice=5",
     ],
   );
@@ -140,7 +134,7 @@ Deno.test("browser on a weak link: a page whose downlink carries 400 kbit/s (25 
     "the weak-receiver scenario",
     [
       ...["--delay=25", "--jitter=8", "--loss=0", "--down=127.0.0.5=400"],
-      ...["--seconds=10", "--warmup=5", `--fps=${FPS}`, "--nice=5"],
+      ...["--seconds=10", "--warmup=5", `--fps=${MULTI_PAGE_FPS}`, "--nice=5"],
     ],
   );
   console.log("weak receiver figures:", JSON.stringify(figures));

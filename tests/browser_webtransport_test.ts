@@ -7,7 +7,7 @@
 
 import assert from "node:assert/strict";
 import type { Page } from "playwright-core";
-import { joinPage, launchBrowser, SMALL_VIEWPORT } from "./support/browser.ts";
+import { joinPage, launchBrowser, MULTI_PAGE_FPS, SMALL_VIEWPORT } from "./support/browser.ts";
 import { testServer } from "./support/server.ts";
 import { waitFor } from "./support/wait.ts";
 
@@ -42,9 +42,7 @@ Deno.test({
   sanitizeOps: false,
   async fn() {
     await using server = await testServer({ p2p: "off" });
-    // 15 fps in small windows: three pages at 30 need more than the 2 cores of a 2.1 GHz
-    // machine (see browser_media_test.ts).
-    await using browser = await launchBrowser(["--use-fake-device-for-media-stream=fps=15"]);
+    await using browser = await launchBrowser([], { fps: MULTI_PAGE_FPS });
     const create = async (title: string) =>
       await (await fetch(`${server.url}api/meetings`, {
         method: "POST",

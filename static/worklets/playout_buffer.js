@@ -154,13 +154,14 @@ export class PlayoutBuffer {
     const sr = options.sampleRate ?? 48000;
     const ms = (/** @type {number} */ v) => Math.round((v * sr) / 1000);
     this.sampleRate = sr;
+    const windowLength = ms(options.windowMs ?? 1000);
     this.#capacity = ms(options.capacityMs ?? 1000);
     this.#ring = new Float32Array(this.#capacity);
     this.#filled = new Uint8Array(this.#capacity);
     this.#opts = {
       minLead: ms(options.minLeadMs ?? 10),
       maxLead: ms(options.maxLeadMs ?? 200),
-      window: ms(options.windowMs ?? 1000),
+      window: windowLength,
       hysteresis: ms(options.hysteresisMs ?? 10),
       maxDrop: ms(options.maxDropMs ?? 20),
       catchUp: ms(options.catchUpMs ?? 80),
@@ -168,7 +169,7 @@ export class PlayoutBuffer {
       concealFade: Math.max(1, ms(options.concealFadeMs ?? 30)),
       maxConceal: ms(options.maxConcealMs ?? 100),
       decay: options.decayPerWindow ?? 0.25,
-      holdWindows: Math.ceil((options.holdMs ?? 8000) / (options.windowMs ?? 1000)),
+      holdWindows: Math.ceil(ms(options.holdMs ?? 8000) / windowLength),
     };
     this.#targetLead = this.#opts.minLead;
     this.#history = new Float32Array(Math.round(sr / 50)); // 20 ms

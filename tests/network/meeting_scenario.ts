@@ -207,7 +207,8 @@ const up = limit(args.up);
   }
   // The pages' data channel runs on ports ICE picks: in P2P mode every UDP packet is impaired.
   if (P2P) match.push(["-p", "udp"]);
-  await using browser = await launchBrowser([`--use-fake-device-for-media-stream=fps=${FPS}`], {
+  await using browser = await launchBrowser([], {
+    fps: FPS,
     nice: Number(args.nice) || 0,
   });
   const impairment = await startImpairment({
