@@ -14,8 +14,7 @@
  * `--up=ADDRESS=KBIT` the first page's uplink: that page reaches the server at ADDRESS, one of
  * 127.0.0.0/8 (the server then listens on every address of the namespace's loopback), so its
  * packets can be told apart (netsim's `down` and `up`). Relay mode only. `--fps=30` is the fake
- * cameras' frame rate (the tests take 15: at 30, three pages, the server and netsim need more
- * than the 2 cores of a 2.1 GHz machine, and the figures then tell of the CPU, not the network).
+ * cameras' frame rate (the tests take `MULTI_PAGE_FPS`, tests/support/browser.ts says why).
  * `--nice=0` runs the browser at that niceness (the tests take 5: the pages then wait for the
  * CPU, not the server and the simulated network, whose delays read as queues on the links).
  *
@@ -380,7 +379,7 @@ const up = limit(args.up);
       const arrival = lastWindow(b.audioArrival, 50);
       const playout = lastWindow(b.audioPlayout, 50);
       const video = b.video.slice(
-        Math.max(0, b.video.length - Math.round(seconds * 30 * streams.length)),
+        Math.max(0, b.video.length - Math.round(seconds * FPS * streams.length)),
       );
       return {
         name: NAMES[i],
