@@ -9,9 +9,8 @@
 
 import assert from "node:assert/strict";
 import type { BrowserContext, Page } from "playwright-core";
-import { joinPage, launchBrowser } from "./support/browser.ts";
+import { joinPage, launchBrowser, waitForPage } from "./support/browser.ts";
 import { testServer } from "./support/server.ts";
-import { waitFor } from "./support/wait.ts";
 
 const TIMEOUT = 20_000;
 
@@ -67,7 +66,7 @@ async function watchAudio(context: BrowserContext): Promise<void> {
 /** Waits until the page's playback has been audible `ms` more than it is now. */
 async function hears(page: Page, ms: number, what: string): Promise<void> {
   const base = (await outputState(page)).audibleMs;
-  await waitFor(async () => (await outputState(page)).audibleMs >= base + ms, {
+  await waitForPage(async () => (await outputState(page)).audibleMs >= base + ms, {
     what,
     timeoutMs: TIMEOUT,
   });
@@ -114,7 +113,7 @@ Deno.test({
       new AudioWorkletNode(context, "burn").connect(context.destination);
     });
 
-    await waitFor(async () => !(await outputState(ann)).lowLatencyOutput, {
+    await waitForPage(async () => !(await outputState(ann)).lowLatencyOutput, {
       what: "Ann's audio to leave the smallest buffer",
       timeoutMs: TIMEOUT,
     });

@@ -11,8 +11,8 @@ import {
   confirmJoin,
   countCaptureRequests,
   launchBrowser,
+  waitForPage,
 } from "./support/browser.ts";
-import { waitFor } from "./support/wait.ts";
 import { testServer } from "./support/server.ts";
 
 const TIMEOUT = 15_000;
@@ -152,7 +152,7 @@ Deno.test({
     await confirmJoin(page);
     await page.waitForSelector("[data-testid=room][data-joined=true]");
     await page.locator("[data-testid=roster]").getByText("Cy").waitFor();
-    await waitFor(async () => await captureRequests(page) > 0, { what: "capture after Join" });
+    await waitForPage(async () => await captureRequests(page) > 0, { what: "capture after Join" });
     // A second visit from the same browser asks for a name, remembering "Cy".
     const second = await ctx.newPage();
     second.setDefaultTimeout(TIMEOUT);

@@ -17,10 +17,15 @@
 
 import assert from "node:assert/strict";
 import type { Page } from "playwright-core";
-import { joinPage, launchBrowser, MULTI_PAGE_FPS, SMALL_VIEWPORT } from "./support/browser.ts";
+import {
+  joinPage,
+  launchBrowser,
+  MULTI_PAGE_FPS,
+  SMALL_VIEWPORT,
+  waitForPage,
+} from "./support/browser.ts";
 import { mediaBot } from "./support/media_bot.ts";
 import { testServer } from "./support/server.ts";
-import { waitFor } from "./support/wait.ts";
 
 /** What a page's engine reports, trimmed to what the test reads. */
 interface PageStats {
@@ -190,7 +195,7 @@ Deno.test({
       const startedAt = Date.now();
       for (const [i, page] of pages.entries()) {
         let seen = "";
-        await waitFor(async () => {
+        await waitForPage(async () => {
           const s = await stats(page);
           seen = JSON.stringify(s?.participants);
           return s && others(i).every((id) => {
@@ -234,10 +239,11 @@ Deno.test({
                 el instanceof HTMLVideoElement ? el.videoWidth : (el as HTMLCanvasElement).width
               ),
           );
-        const full = await waitFor(async () => {
+        const full = await waitForPage(async () => {
           const sizes = await sizesNow();
           return sizes.length === 2 && sizes.every((w) => w === 640);
-        }, { what: `${names[i]}'s tiles at 640 wide`, timeoutMs: 20_000 }).catch(() => false);
+        }, { what: `${names[i]}'s tiles at 640 wide`, timeoutMs: 20_000 })
+          .catch(() => false);
         if (!full) {
           const room = server.hub.findRoom(meetingA.id)!.media;
           assert.fail(
@@ -257,10 +263,10 @@ Deno.test({
       //    more over a 2 s window (the fake microphones beep about twice a second).
       const histories = pages.map((p) => new AudibleHistory(p));
       for (const [i, history] of histories.entries()) {
-        await waitFor(async () => {
+        await waitForPage(async () => {
           await history.sample();
           return (history.gained(2000) ?? 0) >= 200;
-        }, { what: `${names[i]} hears the mix`, timeoutMs: 10_000, intervalMs: 200 });
+        }, { what: `${names[i]} hears the mix`, timeoutMs: 10_000 });
         const s = (await stats(pages[i]))!;
         console.log(
           `audio at ${names[i]}: ${history.gained(2000)} ms audible in 2 s, ` +
@@ -287,7 +293,7 @@ Deno.test({
       const cyId = idOf("Cy");
       for (const page of [ann, bob]) {
         await page.waitForSelector(`[data-participant-id="${cyId}"][data-video=off]`);
-        await waitFor(async () => {
+        await waitForPage(async () => {
           const s = await stats(page);
           const p = s?.participants[cyId];
           return p && p.lastFrameAt !== null && s!.now - p.lastFrameAt > 1000;
@@ -298,7 +304,7 @@ Deno.test({
       const before = (await stats(ann))!.participants[cyId].framesDecoded;
       await cy.click("[data-testid=toggle-camera]");
       await ann.waitForSelector(`[data-participant-id="${cyId}"][data-video=on]`);
-      await waitFor(async () => {
+      await waitForPage(async () => {
         const s = await stats(ann);
         return s && s.participants[cyId].framesDecoded - before >= MULTI_PAGE_FPS;
       }, { what: "Cy's frames resume at Ann", timeoutMs: 10_000 });
@@ -316,10 +322,10 @@ Deno.test({
       for (const [i, page] of [[1, bob], [2, cy]] as const) {
         const history = histories[i];
         history.reset();
-        await waitFor(async () => {
+        await waitForPage(async () => {
           await history.sample();
           return (history.gained(1500) ?? 0) >= 100;
-        }, { what: `${names[i]} still hears Ann`, timeoutMs: 8000, intervalMs: 200 });
+        }, { what: `${names[i]} still hears Ann`, timeoutMs: 8000 });
         // Ann is the one speaking, and her tile shows it.
         await page.waitForSelector(`[data-participant-id="${idOf("Ann")}"][data-speaking=true]`);
       }
@@ -329,10 +335,13 @@ Deno.test({
       for (const [i] of [[1], [2]] as const) {
         const history = histories[i];
         history.reset();
-        await waitFor(async () => {
+        await waitForPage(async () => {
           await history.sample();
           return history.gained(1500) === 0;
-        }, { what: `${names[i]}'s playback goes silent`, timeoutMs: 8000, intervalMs: 200 });
+        }, {
+          what: `${names[i]}'s playback goes silent`,
+          timeoutMs: 8000,
+        });
       }
       assert.equal((await stats(ann))!.local.mic, "off");
 
@@ -340,10 +349,10 @@ Deno.test({
       //    every SSRC Dee ever received is meeting B's.
       bot.startTone(440);
       const deeHistory = new AudibleHistory(dee);
-      await waitFor(async () => {
+      await waitForPage(async () => {
         await deeHistory.sample();
         return (deeHistory.gained(1000) ?? 0) >= 500;
-      }, { what: "Dee hears the bot", timeoutMs: 8000, intervalMs: 200 });
+      }, { what: "Dee hears the bot", timeoutMs: 8000 });
       const deeStats = (await stats(dee))!;
       const allowed = new Set([bot.ssrcs.mixSsrc, bot.ssrcs.audioSsrc, bot.ssrcs.videoSsrc]);
       const foreign = Object.keys(deeStats.ssrcs).map(Number).filter((s) => !allowed.has(s));

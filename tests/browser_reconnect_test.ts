@@ -9,10 +9,9 @@
 import assert from "node:assert/strict";
 import type { Page } from "playwright-core";
 import type { ParticipantInfo } from "../meeting/participant.ts";
-import { joinPage, launchBrowser } from "./support/browser.ts";
+import { joinPage, launchBrowser, waitForPage } from "./support/browser.ts";
 import { testClient, testServer } from "./support/server.ts";
 import { tcpProxy } from "./support/tcp_proxy.ts";
-import { waitFor } from "./support/wait.ts";
 
 const TIMEOUT = 15_000;
 
@@ -26,7 +25,7 @@ function framesFrom(page: Page, participantId: string): Promise<number> {
 
 async function framesGrow(page: Page, from: string, count: number, what: string) {
   const base = await framesFrom(page, from);
-  await waitFor(async () => (await framesFrom(page, from)) >= base + count, {
+  await waitForPage(async () => (await framesFrom(page, from)) >= base + count, {
     what,
     timeoutMs: TIMEOUT,
   });
@@ -80,11 +79,11 @@ Deno.test({
     proxy.refuse(true);
     proxy.cut();
     await ann.getByText("reconnecting…").waitFor();
-    await waitFor(async () => (await framesFrom(bob, annId)) > 0, { what: "Bob's stats" });
+    await waitForPage(async () => (await framesFrom(bob, annId)) > 0, { what: "Bob's stats" });
 
     // The network is back: the same seat, the same id, no churn for the others.
     proxy.refuse(false);
-    await waitFor(async () => !(await ann.getByText("reconnecting…").isVisible()), {
+    await waitForPage(async () => !(await ann.getByText("reconnecting…").isVisible()), {
       what: "Ann's page to reconnect",
       timeoutMs: TIMEOUT,
     });
@@ -103,7 +102,9 @@ Deno.test({
     await bob.fill("input[name=chat]", "welcome back");
     await bob.press("input[name=chat]", "Enter");
     for (const page of [ann, bob]) {
-      await waitFor(async () => (await chatTexts(page)).length === 2, { what: "two chat lines" });
+      await waitForPage(async () => (await chatTexts(page)).length === 2, {
+        what: "two chat lines",
+      });
       assert.deepEqual(await chatTexts(page), ["Ann: sorry, my wifi", "Bob: welcome back"]);
     }
 

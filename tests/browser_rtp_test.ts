@@ -7,10 +7,9 @@
 
 import assert from "node:assert/strict";
 import type { Page } from "playwright-core";
-import { confirmJoin, launchBrowser } from "./support/browser.ts";
+import { confirmJoin, launchBrowser, waitForPage } from "./support/browser.ts";
 import { ffmpeg, freeUdpPort, opusToneRtp, vp8PatternRtp } from "./support/ffmpeg.ts";
 import { testServer } from "./support/server.ts";
-import { waitFor } from "./support/wait.ts";
 
 const TIMEOUT = 20_000;
 
@@ -53,7 +52,7 @@ Deno.test({
     await page.goto(`${server.url}m/${meeting.id}?name=Cy`);
     await confirmJoin(page);
     await page.waitForSelector("[data-testid=room][data-joined=true]");
-    await waitFor(() => seen(page), { what: "the page's media engine" });
+    await waitForPage(() => seen(page), { what: "the page's media engine" });
 
     const join = async (name: string, kind: "audio" | "video", sendPort: number) => {
       const res = await fetch(`${server.url}api/meetings/${meeting.id}/rtp`, {
@@ -98,7 +97,7 @@ Deno.test({
       }),
     );
 
-    const after = await waitFor(async () => {
+    const after = await waitForPage(async () => {
       const s = await seen(page);
       const video = s?.frames[pattern.participantId];
       return s && s.audibleMs >= 1_000 && video && video.decoded >= 30 && video.rendered >= 30

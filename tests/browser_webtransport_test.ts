@@ -7,9 +7,14 @@
 
 import assert from "node:assert/strict";
 import type { Page } from "playwright-core";
-import { joinPage, launchBrowser, MULTI_PAGE_FPS, SMALL_VIEWPORT } from "./support/browser.ts";
+import {
+  joinPage,
+  launchBrowser,
+  MULTI_PAGE_FPS,
+  SMALL_VIEWPORT,
+  waitForPage,
+} from "./support/browser.ts";
 import { testServer } from "./support/server.ts";
-import { waitFor } from "./support/wait.ts";
 
 interface Snapshot {
   frames: Record<string, number>;
@@ -74,13 +79,13 @@ Deno.test({
 
     // Every seat's media is on WebTransport, as the server sees it and as the pages say.
     const boundAt = performance.now();
-    await waitFor(async () => (await mediaOf(meetingA.id)).transports.webtransport === 3, {
+    await waitForPage(async () => (await mediaOf(meetingA.id)).transports.webtransport === 3, {
       what: "three WebTransport seats in meeting A",
       timeoutMs: 10_000,
     });
     const bindMs = performance.now() - boundAt;
     for (const page of pages) {
-      await waitFor(async () => await transportOf(page) === "webtransport", {
+      await waitForPage(async () => await transportOf(page) === "webtransport", {
         what: "the page says webtransport",
       });
     }
@@ -94,7 +99,7 @@ Deno.test({
     const startedAt = performance.now();
     for (const [i, page] of pages.entries()) {
       const others = names.filter((_, k) => k !== i).map(idOf);
-      await waitFor(async () => {
+      await waitForPage(async () => {
         const s = await snapshot(page);
         return others.every((id) => (s.frames[id] ?? 0) - (start[i].frames[id] ?? 0) >= 30) &&
           s.audibleMs - start[i].audibleMs >= 200;
@@ -129,7 +134,7 @@ Deno.test({
       errors,
       "Eve",
     );
-    await waitFor(async () => (await mediaOf(meetingB.id)).transports.websocket === 1, {
+    await waitForPage(async () => (await mediaOf(meetingB.id)).transports.websocket === 1, {
       what: "Eve on the WebSocket",
     });
     assert.equal(await transportOf(eve), "websocket");

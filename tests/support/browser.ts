@@ -10,6 +10,7 @@
  * @module
  */
 
+import { waitFor } from "./wait.ts";
 import { type Browser, type BrowserContext, chromium, type Page } from "playwright-core";
 
 /**
@@ -37,6 +38,37 @@ export const SMALL_VIEWPORT = { width: 640, height: 360 };
  * ```
  */
 export const MULTI_PAGE_FPS = 15;
+
+/**
+ * How often a test reads a page's state while it waits on it, ms. Each read runs on the
+ * page's main thread, the one that also takes in its media: read every 10 ms (waitFor's
+ * default) by a test waiting on three pages in turn, a busy page's main thread fell behind on
+ * its packets, and its link read as a queue of seconds.
+ *
+ * @example
+ * ```ts ignore
+ * await waitFor(() => page.evaluate(() => document.title === "Room"), {
+ *   intervalMs: PAGE_POLL_MS,
+ * });
+ * ```
+ */
+export const PAGE_POLL_MS = 200;
+
+/**
+ * {@linkcode waitFor} for a condition read from pages: checked every {@linkcode PAGE_POLL_MS}
+ * unless told otherwise.
+ *
+ * @example
+ * ```ts ignore
+ * await waitForPage(() => page.evaluate(() => document.title === "Room"), { what: "the room" });
+ * ```
+ */
+export function waitForPage<T>(
+  check: () => T | Promise<T>,
+  options: Parameters<typeof waitFor>[1] = {},
+): Promise<NonNullable<T>> {
+  return waitFor(check, { intervalMs: PAGE_POLL_MS, ...options });
+}
 
 /** Where Debian installs Chromium. */
 export const CHROMIUM = Deno.env.get("CHROMIUM_PATH") ?? "/usr/bin/chromium";

@@ -13,9 +13,8 @@
 
 import assert from "node:assert/strict";
 import type { Browser, Page } from "playwright-core";
-import { joinPage, launchBrowser } from "../support/browser.ts";
+import { joinPage, launchBrowser, waitForPage } from "../support/browser.ts";
 import { testServer } from "../support/server.ts";
-import { waitFor } from "../support/wait.ts";
 
 const TIMEOUT = 20_000;
 
@@ -58,7 +57,7 @@ async function forwarded(url: string, id: string): Promise<number> {
 async function framesGrow(page: Page, from: string, count: number, what: string): Promise<number> {
   const start = performance.now();
   const base = (await snapshot(page)).frames[from] ?? 0;
-  await waitFor(async () => ((await snapshot(page)).frames[from] ?? 0) >= base + count, {
+  await waitForPage(async () => ((await snapshot(page)).frames[from] ?? 0) >= base + count, {
     what,
     timeoutMs: TIMEOUT,
   });
@@ -84,7 +83,7 @@ const errors: string[] = [];
   // 1. P2P: both pages on the direct path.
   const t0 = performance.now();
   for (const page of [ann, bob]) {
-    await waitFor(async () => {
+    await waitForPage(async () => {
       const b = await badge(page);
       return b.mode === "p2p" && b.path === "p2p";
     }, { what: "the direct path", timeoutMs: TIMEOUT });
@@ -94,7 +93,7 @@ const errors: string[] = [];
   // buffers): wait until the counters have not moved for a full second.
   let last = await forwarded(server.url, meeting.id);
   let lastChange = performance.now();
-  await waitFor(async () => {
+  await waitForPage(async () => {
     const now = await forwarded(server.url, meeting.id);
     if (now !== last) {
       last = now;
@@ -114,7 +113,7 @@ const errors: string[] = [];
   // 2. A third joins: relay, everyone sees everyone.
   const cy = await join(browser, room("Cy"), errors);
   for (const page of [ann, bob, cy]) {
-    await waitFor(async () => (await badge(page)).path === "relay", {
+    await waitForPage(async () => (await badge(page)).path === "relay", {
       what: "relay",
       timeoutMs: TIMEOUT,
     });
@@ -131,7 +130,7 @@ const errors: string[] = [];
   await cy.click("text=Leave");
   const t1 = performance.now();
   for (const page of [ann, bob]) {
-    await waitFor(async () => (await badge(page)).path === "p2p", {
+    await waitForPage(async () => (await badge(page)).path === "p2p", {
       what: "P2P again",
       timeoutMs: TIMEOUT,
     });
