@@ -68,6 +68,7 @@ import { type BinaryChannel, MediaTransport } from "./media_transport.ts";
 import { RtpStream } from "./rtp_stream.ts";
 import { admitStream, MAX_SSRCS_COUNTED } from "./ssrc_admission.ts";
 import { RateMeter, SampleWindow } from "./stats.ts";
+import { ThreadLag } from "./thread_lag.ts";
 import { VideoReceiver, type VideoReceiverStats } from "./video_receiver.ts";
 import { SMALL_VIDEO_OFF, type SmallVideoStats, VideoSender } from "./video_sender.ts";
 import {
@@ -320,8 +321,11 @@ interface DebugStats {
      */
     smallVideo: SmallVideoStats;
   };
-  /** This page's estimate of its link (sent to the senders as REMB). */
-  link: ReceiveEstimatorStats;
+  /**
+   * This page's estimate of its link (sent to the senders as REMB), and how many packets gave
+   * it no delay reading because the page's thread was behind when they came (`behindPackets`).
+   */
+  link: ReceiveEstimatorStats & { behindPackets: number };
   local: { mic: DeviceState["status"]; camera: DeviceState["status"] };
   /**
    * Raw delays, ms (bounded): capture to decoded video, to displayed video, to speaker; for
@@ -415,6 +419,9 @@ export class MediaSession extends Emitter<MediaSessionEvents> {
   #receiveBits = new RateMeter(1000);
   /** What this page's link carries (REMB to the server, or in P2P to the peer). */
   #estimator = new ReceiveEstimator();
+  /** Whether this page's thread is behind (read from the loss-recovery timer). */
+  #threadLag = new ThreadLag(RECOVERY_TICK_MS);
+  #behindPackets = 0;
   #rembSent: { bps: number; at: number } | null = null;
   #audioDelays = new SampleWindow(250);
   #delayLog = {
@@ -790,12 +797,17 @@ export class MediaSession extends Emitter<MediaSessionEvents> {
     // The link's queue is read from each packet's delay against the clock of the hop's
     // sender: the server's send time in relay mode; in P2P, audio's RTP timestamp (a steady
     // capture clock) and video's capture time. A capture time also carries the encoder's
-    // varying delay, which on a busy machine read as a queue of 0.5-0.9 s.
+    // varying delay, which on a busy machine read as a queue of 0.5-0.9 s. A packet taken in
+    // while this page's thread is behind gives no reading: it waited for the thread, not the
+    // network (see ThreadLag; a hidden page's timers are slowed, so there it is not asked).
+    const behind = !(typeof document !== "undefined" && document.hidden) &&
+      this.#threadLag.behind(arrivalMs);
+    if (behind) this.#behindPackets++;
     this.#estimator.packet(
       packet.ssrc,
       packet.sequenceNumber,
       size,
-      readSendTime(packet.extension) ??
+      behind ? null : readSendTime(packet.extension) ??
         (kind === "audio" ? packet.timestamp / 48 : readCaptureTime(packet.extension)),
       performance.timeOrigin + arrivalMs,
     );
@@ -875,6 +887,7 @@ export class MediaSession extends Emitter<MediaSessionEvents> {
   #recoverLoss(): void {
     if (this.#closed) return;
     const now = performance.now();
+    this.#threadLag.tick(now);
     for (const receiver of this.#videoReceivers.values()) {
       if (this.#rttMs !== null) receiver.nacks.rttMs = this.#rttMs;
       receiver.askLost(now);
@@ -1071,7 +1084,7 @@ export class MediaSession extends Emitter<MediaSessionEvents> {
         videoBitrateChanges: video?.bitrateChanges ?? 0,
         smallVideo: { ...(video?.small ?? SMALL_VIDEO_OFF) },
       },
-      link: this.#estimator.stats,
+      link: { ...this.#estimator.stats, behindPackets: this.#behindPackets },
       local: { mic: this.#local.mic.status, camera: this.#local.camera.status },
       delayLog: this.#delayLog,
       rttMs: this.#rttMs,

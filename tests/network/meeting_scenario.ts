@@ -98,6 +98,8 @@ interface PageReading {
   /** The page's estimate of its link (REMB), bit/s, and how often it found it overused. */
   linkEstimate: number;
   overuses: number;
+  /** Packets that gave the estimate no delay reading: the page's thread was behind. */
+  behindPackets: number;
   audio: number[];
   audioArrival: number[];
   audioPlayout: number[];
@@ -157,6 +159,7 @@ function read(page: Page): Promise<PageReading> {
       sendBitrate: s?.send?.videoBitrate ?? 0,
       linkEstimate: s?.link?.estimateBps ?? 0,
       overuses: s?.link?.overuses ?? 0,
+      behindPackets: s?.link?.behindPackets ?? 0,
       audio: [...(s?.delayLog?.audio ?? [])],
       audioArrival: [...(s?.delayLog?.audioArrival ?? [])],
       audioPlayout: [...(s?.delayLog?.audioPlayout ?? [])],
@@ -405,6 +408,7 @@ const up = limit(args.up);
           sendKbps: Math.round(b.sendBitrate / 1000),
           linkEstimateKbps: Math.round(b.linkEstimate / 1000),
           overuses: b.overuses - a.overuses,
+          behindPackets: b.behindPackets - a.behindPackets,
         },
         audioP50: quantile(audio, 0.5),
         audioP95: quantile(audio, 0.95),
