@@ -26,6 +26,7 @@
 
 import { AUDIO_FRAME_MS } from "../protocol/media.ts";
 import type { Clock, TimerHandle } from "../util/clock.ts";
+import { BEHIND_MS } from "../util/thread_lag.ts";
 
 /** The tick period, ms: one audio frame. */
 export const MEDIA_TICK_MS = AUDIO_FRAME_MS;
@@ -55,6 +56,8 @@ export class MediaClock {
   #nextTickAt = 0;
   #closed = false;
   #inTick = false;
+  /** How late the last tick ran against its ideal time, ms. */
+  #lateness = 0;
   /** Ticks run so far. */
   ticks = 0;
 
@@ -65,6 +68,17 @@ export class MediaClock {
   /** The clock's time, ms (monotonic by default): the time base of every media room. */
   now(): number {
     return this.#clock.now();
+  }
+
+  /**
+   * True when the event loop is behind at `nowMs`: the last tick ran more than
+   * {@linkcode BEHIND_MS} late, or the next one is that overdue. A packet taken in then waited
+   * for the server, not the network: the rooms take no queue reading from it (see
+   * util/thread_lag.ts). False while the clock is stopped.
+   */
+  behind(nowMs: number = this.now()): boolean {
+    if (this.#timer === undefined && !this.#inTick) return false;
+    return this.#lateness > BEHIND_MS || nowMs - this.#nextTickAt > BEHIND_MS;
   }
 
   /** Whether the tick is scheduled (some room has members). */
@@ -87,6 +101,7 @@ export class MediaClock {
     this.#tickers.add(ticker);
     if (this.#timer === undefined && !this.#inTick) {
       this.#nextTickAt = this.#clock.now() + MEDIA_TICK_MS;
+      this.#lateness = 0;
       this.#schedule();
     }
   }
@@ -119,6 +134,7 @@ export class MediaClock {
     this.#timer = undefined;
     if (this.#closed || this.#tickers.size === 0) return;
     const now = this.#clock.now();
+    this.#lateness = Math.max(0, now - this.#nextTickAt);
     if (now - this.#nextTickAt > MAX_STALL_MS) this.#nextTickAt = now;
     this.ticks++;
     this.#inTick = true;

@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
 import { type Clock, ManualClock, type TimerHandle } from "../util/clock.ts";
+import { BEHIND_MS } from "../util/thread_lag.ts";
 import { MAX_STALL_MS, MEDIA_TICK_MS, MediaClock, type MediaTicker } from "./media_clock.ts";
 
 function ticker(log: string[], name: string): MediaTicker & { at: number[] } {
@@ -129,4 +130,22 @@ Deno.test("media clock: a room that throws does not stop the others; rooms may c
     console.error = originalError;
     clock.close();
   }
+});
+
+Deno.test("media clock: behind while a tick ran late, or is overdue; not on time, nor while stopped", () => {
+  const time = new LateClock();
+  const clock = new MediaClock(time);
+  assert.equal(clock.behind(1000), false, "stopped");
+  const a = ticker([], "a");
+  clock.subscribe(a);
+  time.fireAt(27); // 7 ms late: on time enough
+  assert.equal(clock.behind(30), false);
+  assert.equal(clock.behind(40 + BEHIND_MS + 1), true, "the tick due at 40 is overdue");
+  time.fireAt(90); // 50 ms late
+  assert.equal(clock.behind(91), true, "what follows a late tick waited too");
+  time.fireAt(60 + 20); // due at 60 (the schedule holds); run at 80: 20 ms late
+  time.fireAt(80);
+  assert.equal(clock.behind(85), false, "on time again");
+  clock.unsubscribe(a);
+  assert.equal(clock.behind(500), false);
 });

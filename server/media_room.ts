@@ -393,12 +393,15 @@ export class MediaRoom {
 
   /**
    * Follows a sender's uplink from what arrives of it: the send time its packets carry (a
-   * page's), else audio's RTP timestamp and video's capture time (the terminal client).
+   * page's), else audio's RTP timestamp and video's capture time (the terminal client); no
+   * delay from a packet taken in while the server's event loop was behind (MediaClock.behind).
    */
   #measureUplink(participantId: string, packet: RtpPacket, now: number): void {
     let uplink = this.#uplinks.get(participantId);
     if (!uplink) this.#uplinks.set(participantId, uplink = new ReceiveEstimator(UPLINK_ESTIMATE));
-    const sent = readSendTime(packet.extension) ??
+    // Taken in while the server's event loop was behind: it waited for the server, not the
+    // network (its bytes count, its delay does not).
+    const sent = this.#clock.behind(now) ? null : readSendTime(packet.extension) ??
       (packet.payloadType === PT_VP8
         ? readCaptureTime(packet.extension)
         : packet.timestamp / (OPUS_CLOCK_RATE / 1000));

@@ -68,7 +68,7 @@ import { type BinaryChannel, MediaTransport } from "./media_transport.ts";
 import { RtpStream } from "./rtp_stream.ts";
 import { admitStream, MAX_SSRCS_COUNTED } from "./ssrc_admission.ts";
 import { RateMeter, SampleWindow } from "./stats.ts";
-import { ThreadLag } from "./thread_lag.ts";
+import { ThreadLag } from "../../util/thread_lag.ts";
 import { VideoReceiver, type VideoReceiverStats } from "./video_receiver.ts";
 import { SMALL_VIDEO_OFF, type SmallVideoStats, VideoSender } from "./video_sender.ts";
 import {

@@ -45,7 +45,12 @@ async function forwarded(url: string, id: string): Promise<number> {
   return m.forwarded.video.packets + m.forwarded.audio.packets + m.forwarded.rtcp.packets;
 }
 
-/** Waits until the forwarded counters have not changed for a full second; returns them. */
+/**
+ * Waits until the forwarded counters have not changed for 2.5 s; returns them. The server tells
+ * a video sender its bitrate again every 2 s while its video came within the last 2 s (a
+ * sender that just went direct), so one quiet second was not the end: one more RTCP packet
+ * came after it, now and then.
+ */
 async function settled(url: string, id: string): Promise<number> {
   let last = await forwarded(url, id);
   let lastChange = performance.now();
@@ -55,7 +60,7 @@ async function settled(url: string, id: string): Promise<number> {
       last = now;
       lastChange = performance.now();
     }
-    return performance.now() - lastChange >= 1_000;
+    return performance.now() - lastChange >= 2_500;
   }, { what: "the relay counters to settle", intervalMs: 100, timeoutMs: TIMEOUT });
   return last;
 }

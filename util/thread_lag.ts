@@ -1,15 +1,17 @@
 /**
- * Whether a page's main thread is behind on its tasks now: read from a timer that should fire
- * every `intervalMs`. The link's queue is read from each packet's arrival time, taken when the
- * page's thread gets to the packet; while that thread is behind (a busy machine, a long
- * layout), every packet waits for it and reads as a queue of the network's: pages on a
- * loaded two-core machine found their links overused on a clean loopback and were moved to the
- * senders' small encodings. A network queue does not hold the page's timers back; a thread
- * that is behind does. So the receive estimator is given no delay reading from packets taken
- * in while the thread is behind (their bytes still count): the readings it keeps are the
- * network's. Readings are only left out, never corrected: the estimator keeps the least delays
- * it sees, and a packet corrected by more than it waited (one that came late in a stall) would
- * have lowered that base and made every later reading look queued.
+ * Whether a thread is behind on its tasks now (a page's main thread; the server's event loop
+ * has its own reading, `MediaClock.behind`, with the same {@linkcode BEHIND_MS}): read from a
+ * timer that should fire every `intervalMs`. The link's queue is read from each packet's
+ * arrival time, taken when the page's thread gets to the packet; while that thread is behind
+ * (a busy machine, a long layout), every packet waits for it and reads as a queue of the
+ * network's: pages on a loaded two-core machine found their links overused on a clean loopback
+ * and were moved to the senders' small encodings. A network queue does not hold the page's
+ * timers back; a thread that is behind does. So the receive estimator is given no delay
+ * reading from packets taken in while the thread is behind (their bytes still count): the
+ * readings it keeps are the network's. Readings are only left out, never corrected: the
+ * estimator keeps the least delays it sees, and a packet corrected by more than it waited (one
+ * that came late in a stall) would have lowered that base and made every later reading look
+ * queued.
  *
  * Pure: time is passed in.
  *
