@@ -80,8 +80,13 @@ function stats(page: Page): Promise<PageStats | null> {
         rms: s.audio.rms,
         samplesPlayed: s.audio.samplesPlayed,
         delayP50: s.audio.delayP50,
-        // deno-lint-ignore no-explicit-any
-        restarts: s.audio.playout.reduce((n: number, p: any) => n + p.restarts, 0),
+        // Restarts other than a backlog's (more than a second of audio at once, after the
+        // page's thread was held up that long: the newest is played).
+        restarts: s.audio.playout.reduce(
+          // deno-lint-ignore no-explicit-any
+          (n: number, p: any) => n + p.restarts - p.backlogRestarts,
+          0,
+        ),
       },
       send: {
         videoFrames: s.send.videoFrames,
@@ -274,7 +279,9 @@ Deno.test({
         // The mix plays as one stream: each decoded frame lands where its RTP timestamp puts
         // it. A frame placed by a mismatched timestamp makes the playout start over, dropping
         // what it held (Chromium truncates some decoder output timestamps by a microsecond).
-        assert.equal(s.audio.restarts, 0, `${names[i]}'s playout never started over`);
+        // A backlog of over a second (the page held up that long on a loaded machine) starts
+        // over too: not counted here.
+        assert.equal(s.audio.restarts, 0, `${names[i]}'s playout never jumped`);
       }
 
       // 3. Cy turns the camera off: the others see the initials and get no more frames.

@@ -42,6 +42,8 @@ export interface PlaybackStreamStats {
   late: number;
   stalls: number;
   restarts: number;
+  /** Of the restarts, those a backlog made (more than the buffer holds came at once). */
+  backlogRestarts: number;
   depth: number;
   targetLead: number;
   /** RMS of this stream over the last second. */

@@ -74,6 +74,9 @@
  * @property {number} late samples that arrived after their position was played
  * @property {number} stalls times a frame came after the buffer ran dry (each adds delay)
  * @property {number} restarts times a frame far from the read position re-anchored the stream
+ * @property {number} backlogRestarts of them, those whose frame followed on from the one before
+ *   (no jump in the stream: more than the buffer holds came at once, after its input was held
+ *   up, and the newest is played rather than the backlog)
  * @property {number} depth samples buffered ahead of the read position now
  * @property {number} targetLead the target lead, samples
  */
@@ -137,6 +140,7 @@ export class PlayoutBuffer {
     late: 0,
     stalls: 0,
     restarts: 0,
+    backlogRestarts: 0,
   };
 
   /**
@@ -220,8 +224,12 @@ export class PlayoutBuffer {
     } else {
       pos = this.#basePos + timestampDiff(rtpTimestamp >>> 0, this.#baseTs);
       if (pos + len - this.#readPos > this.#capacity || this.#readPos - pos > this.#capacity) {
-        // Far ahead or far behind: the sender restarted or jumped; start over.
+        // Far ahead or far behind: the sender restarted or jumped, or a backlog larger than the
+        // buffer came at once (the stream runs on); start over.
         this.#counters.restarts++;
+        if (timestampDiff(rtpTimestamp >>> 0, this.#baseTs) === this.#frameLength) {
+          this.#counters.backlogRestarts++;
+        }
         this.#clearAhead();
         pos = this.#anchor();
       } else if (this.#stallLength > 0) {

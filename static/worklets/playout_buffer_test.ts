@@ -232,10 +232,21 @@ Deno.test("PlayoutBuffer: late frames are counted, a far jump restarts, reset em
   const restarts = buffer.stats.restarts;
   assert.equal(buffer.push(9 * FRAME + 10 * SR, sineFrame(1)), buffer.targetLead);
   assert.equal(buffer.stats.restarts, restarts + 1);
+  assert.equal(buffer.stats.backlogRestarts, 0, "a jump is no backlog");
   buffer.reset();
   assert.equal(buffer.depth, 0);
   assert.equal(buffer.stats.state, "idle");
   const quantum = new Float32Array(QUANTUM).fill(1);
   buffer.read(quantum);
   assert.ok(quantum.every((v) => v === 0));
+});
+
+Deno.test("PlayoutBuffer: more than the buffer holds, at once and in sequence, starts over as a backlog", () => {
+  const buffer = new PlayoutBuffer({ sampleRate: SR, minLeadMs: 10 });
+  // Steady for 0.5 s, then the receiving thread is held up for 1.5 s: 75 frames come at once.
+  const arrivals = steady(100, 0, (i) => (i >= 25 && i < 100 ? (100 - i) * FRAME : 0));
+  simulate(buffer, arrivals, 2500);
+  const s = buffer.stats;
+  assert.ok(s.restarts >= 1, `restarts ${s.restarts}`);
+  assert.equal(s.backlogRestarts, s.restarts, "each one ran on from the frame before");
 });
