@@ -222,14 +222,13 @@ export class PlayoutBuffer {
     if (this.#state === "idle") {
       pos = this.#anchor();
     } else {
-      pos = this.#basePos + timestampDiff(rtpTimestamp >>> 0, this.#baseTs);
+      const step = timestampDiff(rtpTimestamp >>> 0, this.#baseTs);
+      pos = this.#basePos + step;
       if (pos + len - this.#readPos > this.#capacity || this.#readPos - pos > this.#capacity) {
         // Far ahead or far behind: the sender restarted or jumped, or a backlog larger than the
         // buffer came at once (the stream runs on); start over.
         this.#counters.restarts++;
-        if (timestampDiff(rtpTimestamp >>> 0, this.#baseTs) === this.#frameLength) {
-          this.#counters.backlogRestarts++;
-        }
+        if (step === this.#frameLength) this.#counters.backlogRestarts++;
         this.#clearAhead();
         pos = this.#anchor();
       } else if (this.#stallLength > 0) {
