@@ -10,6 +10,7 @@ import { runInLoopbackNamespace } from "./support/netns.ts";
 
 /** Share of the cameras' frame rate a stream must keep. */
 const fpsOf = (share: number) => MULTI_PAGE_FPS * share;
+const mean = (values: number[]) => values.reduce((a, b) => a + b, 0) / values.length;
 
 interface PageFigures {
   name: string;
@@ -114,16 +115,16 @@ Deno.test("browser on an impaired network: at 25 +/- 8 ms and 1% loss per packet
     concealed.push(page.concealedPercent);
     recovered += page.playout.recovered;
   }
-  const concealedMean = concealed.reduce((a, b) => a + b, 0) / concealed.length;
+  const concealedMean = mean(concealed);
   assert.ok(concealedMean <= 3, `${concealedMean.toFixed(1)}% concealed on average ${why}`);
-  const mean = fps.reduce((a, b) => a + b, 0) / fps.length;
+  const fpsMean = mean(fps);
   // Senders whose uplinks the server reads overused on a busy machine (their packets held back
   // on their way out of the browser) send smaller pictures and lose a frame now and then: 13.8
   // fps per stream on average in one CI-like run with all three cut; 14.4-16.0 in the others.
-  assert.ok(mean >= fpsOf(26 / 30), `${mean.toFixed(1)} fps per stream on average ${why}`);
-  const keyframeMean = keyframes.reduce((a, b) => a + b, 0) / keyframes.length;
+  assert.ok(fpsMean >= fpsOf(26 / 30), `${fpsMean.toFixed(1)} fps per stream on average ${why}`);
+  const keyframeMean = mean(keyframes);
   assert.ok(keyframeMean <= 40, `${keyframeMean.toFixed(0)} keyframes per sender-minute ${why}`);
-  console.log(`impaired relay: ${mean.toFixed(1)} fps per stream, ${freezes} freezes in all`);
+  console.log(`impaired relay: ${fpsMean.toFixed(1)} fps per stream, ${freezes} freezes in all`);
   // Losses happened, and were repaired: the server resent video.
   const netsim = figures.netsim as { droppedLoss: number };
   assert.ok(netsim.droppedLoss > 0, "netsim dropped nothing");

@@ -29,7 +29,7 @@ import {
 } from "../support/cli.ts";
 import { fakeCaptureFlags } from "../support/ffmpeg.ts";
 import { testServer } from "../support/server.ts";
-import { waitFor } from "../support/wait.ts";
+import { waitFor, waitForSteady } from "../support/wait.ts";
 
 const TIMEOUT = 20_000;
 const TONES = { Ann: 440, Bob: 660, Cy: 880 } as const;
@@ -51,18 +51,11 @@ async function forwarded(url: string, id: string): Promise<number> {
  * sender that just went direct), so one quiet second was not the end: one more RTCP packet
  * came after it, now and then.
  */
-async function settled(url: string, id: string): Promise<number> {
-  let last = await forwarded(url, id);
-  let lastChange = performance.now();
-  await waitFor(async () => {
-    const now = await forwarded(url, id);
-    if (now !== last) {
-      last = now;
-      lastChange = performance.now();
-    }
-    return performance.now() - lastChange >= 2_500;
-  }, { what: "the relay counters to settle", intervalMs: 100, timeoutMs: TIMEOUT });
-  return last;
+function settled(url: string, id: string): Promise<number> {
+  return waitForSteady(() => forwarded(url, id), 2_500, {
+    what: "the relay counters to settle",
+    timeoutMs: TIMEOUT,
+  });
 }
 
 /** The last `stats` event after asking with `/stats`. */

@@ -15,6 +15,7 @@ import assert from "node:assert/strict";
 import type { Browser, Page } from "playwright-core";
 import { joinPage, launchBrowser, waitForPage } from "../support/browser.ts";
 import { testServer } from "../support/server.ts";
+import { waitForSteady } from "../support/wait.ts";
 
 const TIMEOUT = 20_000;
 
@@ -91,17 +92,10 @@ const errors: string[] = [];
   figures.p2pSetupMs = Math.round(performance.now() - t0);
   // The relay goes quiet once both send directly (the mixer may still drain its jitter
   // buffers): wait until the counters have not moved for a full second.
-  let last = await forwarded(server.url, meeting.id);
-  let lastChange = performance.now();
-  await waitForPage(async () => {
-    const now = await forwarded(server.url, meeting.id);
-    if (now !== last) {
-      last = now;
-      lastChange = performance.now();
-    }
-    return performance.now() - lastChange >= 1_000;
-  }, { what: "the relay counters to settle", intervalMs: 100, timeoutMs: TIMEOUT });
-  const flatFrom = last;
+  const flatFrom = await waitForSteady(() => forwarded(server.url, meeting.id), 1_000, {
+    what: "the relay counters to settle",
+    timeoutMs: TIMEOUT,
+  });
   await framesGrow(ann, id("Bob"), 60, "Ann decodes 60 frames from Bob over P2P");
   await framesGrow(bob, id("Ann"), 60, "Bob decodes 60 frames from Ann over P2P");
   const audible = await Promise.all([ann, bob].map(async (p) => (await snapshot(p)).audibleMs));
