@@ -417,8 +417,9 @@ export class TerminalClient {
         onRecording: (name, ssrc, path) =>
           this.#out.emit({ event: "recording", kind: "video", path, name, ssrc }),
         onPath: (kind, _peer, afterMs) => {
-          if (kind === "direct") this.#lastSwitchMs = afterMs;
+          if (kind === "p2p") this.#lastSwitchMs = afterMs;
           this.#emitMode();
+          this.#session.setPath(kind).catch(() => {});
         },
         onP2pFailed: () => {
           this.#out.emit({
@@ -507,7 +508,7 @@ export class TerminalClient {
         address: `${peer.ip}:${peer.port}`,
       };
     }
-    if (path === "direct") event.switchMs = this.#lastSwitchMs;
+    if (path === "p2p") event.switchMs = this.#lastSwitchMs;
     const key = `${event.meetingId} ${event.mode} ${event.path} ${event.peer?.address}`;
     if (key === this.#lastModeShown) return;
     this.#lastModeShown = key;

@@ -15,6 +15,7 @@
 
 import { clockTime } from "../client/format.ts";
 import type { MeetingSummary } from "../meeting/meeting.ts";
+import type { PathKind } from "../meeting/mode.ts";
 import { writeAll } from "./wav.ts";
 
 /**
@@ -71,7 +72,7 @@ export type CliEvent =
     participants: RosterEntry[];
     mode: "p2p" | "relay";
     /** Where media goes now (null: no media). */
-    path: "relay" | "direct" | null;
+    path: PathKind | null;
   }
   | {
     /**
@@ -81,7 +82,7 @@ export type CliEvent =
     event: "mode";
     meetingId: string;
     mode: "p2p" | "relay";
-    path: "relay" | "direct";
+    path: PathKind;
     peer: { participantId: string; name: string | null; address: string } | null;
     /** For `direct`: ms from probing the peer to the switch. */
     switchMs?: number | null;
@@ -202,7 +203,7 @@ export function renderText(e: CliEvent): string | null {
       const media = e.path === null
         ? `  media: ${e.mode === "p2p" ? "peer to peer" : "relay"} (no media session)`
         : `  media: ${
-          e.path === "direct"
+          e.path === "p2p"
             ? "peer to peer, direct"
             : e.mode === "p2p"
             ? "peer to peer, through the server until the direct path answers"
@@ -215,7 +216,7 @@ export function renderText(e: CliEvent): string | null {
         ? `${e.peer.name ? name(e.peer.name) + " at " : ""}${e.peer.address}`
         : "the peer";
       if (e.mode === "relay") return `${now()} Mode: relay; media goes through the server.`;
-      if (e.path === "direct") {
+      if (e.path === "p2p") {
         const after = typeof e.switchMs === "number" ? ` (direct path up in ${e.switchMs} ms)` : "";
         return `${now()} Mode: P2P; media goes directly to ${peer}${after}.`;
       }

@@ -32,6 +32,7 @@
  * @module
  */
 
+import type { PathKind } from "../meeting/mode.ts";
 import { ipv4ToNumber, refuseIpv4Class } from "../util/ipv4.ts";
 
 /**
@@ -57,17 +58,17 @@ export const PROBE_PREFIX = "MEET-PROBE ";
 export const PROBE_ACK_PREFIX = "MEET-PROBE-ACK ";
 
 /**
- * Where media is sent now.
+ * Where media is sent now: `relay` or `p2p` (the server's roster shows the same word).
  *
  * @example
  * ```ts
  * function pathOf(path: PeerPath): PathKind {
- *   const kind: PathKind = path.kind; // "relay" or "direct"
+ *   const kind: PathKind = path.kind; // "relay" or "p2p"
  *   return kind;
  * }
  * ```
  */
-export type PathKind = "relay" | "direct";
+export type { PathKind };
 
 /**
  * The peer, as the server's `peer` event names it.
@@ -249,7 +250,7 @@ export class PeerPath {
 
   /** Sends one packet on the current path. */
   send(bytes: Uint8Array): void {
-    if (this.#kind === "direct" && this.#options.link.sendToPeer(bytes)) return;
+    if (this.#kind === "p2p" && this.#options.link.sendToPeer(bytes)) return;
     this.#options.link.send(bytes);
   }
 
@@ -277,7 +278,7 @@ export class PeerPath {
       return;
     }
     clearTimeout(this.#drainTimer);
-    if (samePeer(peer, this.#peer) && (this.#kind === "direct" || this.probing)) return;
+    if (samePeer(peer, this.#peer) && (this.#kind === "p2p" || this.probing)) return;
     const moved = this.#peer !== null && !samePeer(peer, this.#peer);
     this.#peer = { ...peer };
     this.#options.link.setPeer(peer);
@@ -307,7 +308,7 @@ export class PeerPath {
    * answer reached it, so both directions work.
    */
   peerMedia(): void {
-    if (this.#closed || this.#mode !== "p2p" || this.#kind === "direct" || !this.probing) return;
+    if (this.#closed || this.#mode !== "p2p" || this.#kind === "p2p" || !this.probing) return;
     this.#confirm();
   }
 
@@ -320,7 +321,7 @@ export class PeerPath {
 
   #startProbing(): void {
     this.#stopProbing();
-    if (this.#kind === "direct") return;
+    if (this.#kind === "p2p") return;
     this.#nonce = nonce();
     this.#probingSince = performance.now();
     const probe = new TextEncoder().encode(PROBE_PREFIX + this.#nonce);
@@ -331,7 +332,7 @@ export class PeerPath {
     send();
     this.#probeTimer = setInterval(send, this.#options.probeIntervalMs ?? 100);
     this.#failTimer = setTimeout(() => {
-      if (this.#kind === "direct" || this.#closed) return;
+      if (this.#kind === "p2p" || this.#closed) return;
       this.#stopProbing();
       this.stats.failures++;
       this.#options.reportFailure();
@@ -350,7 +351,7 @@ export class PeerPath {
     const afterMs = Math.round(performance.now() - this.#probingSince);
     this.#stopProbing();
     this.stats.lastSwitchMs = afterMs;
-    this.#switch("direct", afterMs);
+    this.#switch("p2p", afterMs);
   }
 
   #switch(kind: PathKind, afterMs: number | null = null): void {

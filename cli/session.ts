@@ -24,6 +24,7 @@
 import WebSocket from "ws";
 import { ControlClient, ControlError, type WebSocketLike } from "../client/control_client.ts";
 import type { ChatMessage } from "../meeting/chat.ts";
+import type { PathKind } from "../meeting/mode.ts";
 import type { MeetingMode, MeetingSummary } from "../meeting/meeting.ts";
 import type { ParticipantInfo } from "../meeting/participant.ts";
 import type { JoinReply, RemovedReason } from "../protocol/control.ts";
@@ -208,6 +209,7 @@ export class Session extends Emitter<SessionEvents> {
   #subscribed = false;
   #meetings: MeetingSummary[] = [];
   #mediaState: { audio: boolean; video: boolean } | null = null;
+  #path: PathKind = "relay";
   #closed = false;
 
   private constructor(client: ControlClient, token: string, name: string, p2p: boolean) {
@@ -258,6 +260,7 @@ export class Session extends Emitter<SessionEvents> {
       if (!meeting || e.meetingId !== meeting.id) return;
       this.#meeting = null;
       this.#mediaState = null;
+      this.#path = "relay";
       this.emit("left", meeting, e.reason);
     });
   }
@@ -372,6 +375,7 @@ export class Session extends Emitter<SessionEvents> {
     if (!meeting) return null;
     this.#meeting = null;
     this.#mediaState = null;
+    this.#path = "relay";
     await this.#client.request({ type: "leave" });
     return meeting;
   }
@@ -391,6 +395,15 @@ export class Session extends Emitter<SessionEvents> {
   async setMedia(audio: boolean, video: boolean): Promise<void> {
     this.#mediaState = { audio, video };
     await this.#client.request({ type: "media", audio, video });
+  }
+
+  /**
+   * Tells the server which way your media goes (kept across reconnects): the roster shows
+   * `p2p` only while the direct path carries it.
+   */
+  async setPath(path: PathKind): Promise<void> {
+    this.#path = path;
+    await this.#client.request({ type: "path", path });
   }
 
   /** Tells the server the direct path to the peer does not work (the pair stays on relay). */
@@ -468,6 +481,8 @@ export class Session extends Emitter<SessionEvents> {
           if (this.#mediaState) {
             await this.#client.request({ type: "media", ...this.#mediaState });
           }
+          if (!reply.resumed) this.#path = "relay"; // a new seat: its media starts on the relay
+          else if (this.#path === "p2p") await this.#client.request({ type: "path", path: "p2p" });
         } catch (err) {
           if (this.#meeting === meeting) {
             this.#meeting = null;

@@ -197,7 +197,10 @@ export default function Room({ meetingId, title, name: nameFromUrl, locked }: Ro
         },
       });
       path.current = p;
-      p.on("path", (kind) => pathKind.value = kind);
+      p.on("path", (kind) => {
+        pathKind.value = kind;
+        reportPath(c);
+      });
       const s = new MediaSession({
         audio: audio.current,
         channel: p,
@@ -226,6 +229,12 @@ export default function Room({ meetingId, title, name: nameFromUrl, locked }: Ro
     session.current.setRoster(r.meeting.roster);
     updatePath();
     announce(c, true);
+    reportPath(c); // a seat taken back may have been shown on the direct path
+  }
+
+  /** Tells the server which way our media goes (the roster shows `p2p` only while it does). */
+  function reportPath(c: ControlClient) {
+    c.request({ type: "path", path: pathKind.value }).catch(() => {});
   }
 
   function toggleDevice(which: "mic" | "camera") {

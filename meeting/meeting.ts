@@ -22,7 +22,14 @@ import { Emitter } from "../util/emitter.ts";
 import { newId, newSsrc, newToken, timingSafeEqual } from "../util/ids.ts";
 import { ChatHistory, type ChatMessage, validateChatText } from "./chat.ts";
 import { MeetingError } from "./errors.ts";
-import { decideMode, type MediaMode, type P2pCapability, type P2pPolicy, pairKey } from "./mode.ts";
+import {
+  decideMode,
+  type MediaMode,
+  type P2pCapability,
+  type P2pPolicy,
+  pairKey,
+  type PathKind,
+} from "./mode.ts";
 import { normalizeName, uniqueName } from "./names.ts";
 import {
   type Participant,
@@ -65,7 +72,10 @@ export interface MeetingDetails extends MeetingSummary {
 export type MeetingEvents = {
   /** A new participant took a seat. */
   joined: [participant: Participant];
-  /** A participant's connection was lost or came back, or their mic or camera was switched. */
+  /**
+   * A participant's connection was lost or came back, their mic or camera was switched, or
+   * their media changed path.
+   */
   presence: [participant: Participant];
   /** A participant left; their seat is gone. */
   left: [participant: Participant, reason: LeaveReason];
@@ -256,6 +266,7 @@ export class Meeting extends Emitter<MeetingEvents> {
       p2p: kind === "rtp" ? null : options.p2p ?? null,
       mediaKey: newToken(),
       transport: null,
+      path: "relay",
     };
     if (this.#idleTimer !== undefined) {
       this.#clock.clearTimeout(this.#idleTimer);
@@ -280,6 +291,20 @@ export class Meeting extends Emitter<MeetingEvents> {
     if (this.#participants.size !== 2 || this.#mode !== "p2p") return;
     this.#failedPairs.add(pairKey(a.id, b.id));
     this.#updateMode();
+  }
+
+  /**
+   * Records which way a participant's media goes now (it says so as its path changes). `p2p`
+   * counts only in p2p mode: a late report after the meeting went back to relay is ignored.
+   */
+  setPath(participantId: string, path: PathKind): void {
+    this.#assertOpen();
+    const participant = this.#participants.get(participantId);
+    if (!participant) throw new MeetingError("not_member", "you are not in this meeting");
+    const effective = this.#mode === "p2p" ? path : "relay";
+    if (participant.path === effective) return;
+    participant.path = effective;
+    this.emit("presence", participant);
   }
 
   /** Records whether a participant's microphone and camera are on. */
@@ -403,6 +428,7 @@ export class Meeting extends Emitter<MeetingEvents> {
     const mode = decideMode(this.participants, this.#p2pPolicy, this.#failedPairs);
     if (mode === this.#mode) return;
     this.#mode = mode;
+    if (mode === "relay") { for (const p of this.#participants.values()) p.path = "relay"; }
     this.emit("mode", mode);
   }
 

@@ -233,6 +233,28 @@ Deno.test("mode: two P2P-capable participants go p2p; a third, a plain-RTP seat 
   void ann;
 });
 
+Deno.test("path: a participant's p2p path counts only in p2p mode, and ends with it", () => {
+  const { registry } = setup();
+  const m = registry.create({ title: "Path", creatorSessionId: "s1", creatorName: "Ann" });
+  const ann = m.join("s1", "Ann", { p2p: "webrtc" }).participant;
+  const presence: string[] = [];
+  m.on("presence", (p) => presence.push(`${p.name} ${p.path}`));
+  m.setPath(ann.id, "p2p"); // alone: relay mode, so the claim is not taken
+  assert.equal(ann.path, "relay");
+  assert.deepEqual(presence, []);
+  const bob = m.join("s2", "Bob", { p2p: "webrtc" }).participant;
+  m.setPath(ann.id, "p2p");
+  m.setPath(ann.id, "p2p"); // no change, no event
+  const roster = () => m.details().roster.map((p) => `${p.name} ${p.transport}`);
+  assert.deepEqual(roster(), ["Ann p2p", "Bob null"]);
+  assert.deepEqual(presence, ["Ann p2p"]);
+  m.join("s3", "Cy", { p2p: "webrtc" }); // relay again: every path goes back with it
+  assert.equal(ann.path, "relay");
+  assert.deepEqual(roster(), ["Ann null", "Bob null", "Cy null"]);
+  assert.throws(() => m.setPath("nobody", "relay"), MeetingError);
+  void bob;
+});
+
 Deno.test("mode: --p2p off keeps two participants on the relay", () => {
   const clock = new ManualClock(0);
   const registry = new MeetingRegistry({ clock, p2p: "off" });

@@ -16,6 +16,11 @@ export type P2pCapability = "webrtc" | "udp";
 export type P2pPolicy = "auto" | "off";
 /** How media flows in a meeting. */
 export type MediaMode = "p2p" | "relay";
+/**
+ * Which way one participant's media goes now, as the participant says: `p2p` once its direct
+ * path to the peer carries media, `relay` through the server (always in relay mode).
+ */
+export type PathKind = "p2p" | "relay";
 
 /** What the policy needs of a participant. */
 export interface ModeCandidate {

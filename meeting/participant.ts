@@ -6,14 +6,14 @@
  * const p: Participant = {
  *   id: "p1", sessionId: "s1", name: "Ann", isCreator: true, joinedAt: Date.now(), connected: true,
  *   audioSsrc: 1, videoSsrc: 2, smallVideoSsrc: 3, audio: true, video: true, kind: "client",
- *   p2p: "webrtc", mediaKey: "k", transport: "websocket",
+ *   p2p: "webrtc", mediaKey: "k", transport: "websocket", path: "relay",
  * };
  * participantInfo(p, "relay"); // what the roster shows of Ann
  * ```
  * @module
  */
 
-import type { MediaMode, P2pCapability } from "./mode.ts";
+import type { MediaMode, P2pCapability, PathKind } from "./mode.ts";
 
 /** A seat in a meeting, held by one session. */
 export interface Participant {
@@ -56,6 +56,11 @@ export interface Participant {
    * never sets it: the server's room does, as transports are attached and closed.
    */
   transport: TransportKind | null;
+  /**
+   * Which way this participant says its media goes: `p2p` while its direct path carries it
+   * (only in p2p mode; back to `relay` when the meeting leaves p2p mode).
+   */
+  path: PathKind;
 }
 
 /**
@@ -65,8 +70,8 @@ export interface Participant {
 export type TransportKind = "webtransport" | "websocket" | "udp";
 
 /**
- * What the roster shows as a participant's media path: a server transport, or `p2p` when the
- * meeting is in p2p mode and the participant can reach its peer directly.
+ * What the roster shows as a participant's media path: a server transport, or `p2p` while the
+ * participant's media goes straight to its peer.
  */
 export type RosterTransport = TransportKind | "p2p";
 
@@ -87,10 +92,10 @@ export interface ParticipantInfo {
   kind: ParticipantKind;
   p2p: P2pCapability | null;
   /**
-   * How this participant's media travels: `p2p` when the meeting is in p2p mode (both seats
-   * declared a direct path; they send to each other, and through the server until the direct
-   * path carries media), else the kind of the server transport attached to the seat, or null
-   * when none is (not bound yet, or the carrier went away).
+   * How this participant's media travels: `p2p` when the meeting is in p2p mode and the
+   * participant said its direct path carries its media (until then it goes through the
+   * server), else the kind of the server transport attached to the seat, or null when none is
+   * (not bound yet, or the carrier went away).
    */
   transport: RosterTransport | null;
 }
@@ -109,6 +114,6 @@ export function participantInfo(p: Participant, mode: MediaMode): ParticipantInf
     video: p.video,
     kind: p.kind,
     p2p: p.p2p,
-    transport: mode === "p2p" && p.p2p !== null ? "p2p" : p.transport,
+    transport: mode === "p2p" && p.path === "p2p" ? "p2p" : p.transport,
   };
 }

@@ -18,16 +18,16 @@
 import type { ChatMessage } from "../meeting/chat.ts";
 import type { ErrorCode } from "../meeting/errors.ts";
 import type { MeetingDetails, MeetingMode, MeetingSummary } from "../meeting/meeting.ts";
-import type { P2pCapability } from "../meeting/mode.ts";
+import type { P2pCapability, PathKind } from "../meeting/mode.ts";
 import type { ParticipantInfo, RosterTransport } from "../meeting/participant.ts";
 import type { SeatMedia, WebTransportInfo } from "./media.ts";
 
 /**
  * A roster entry (`roster` events, meeting details): the participant's public fields, with
  * `transport`: how its media travels (`websocket`, `udp`, `webtransport`, `p2p`, or null when
- * the server holds no media transport for the seat).
+ * the server holds no media transport for the seat). `PathKind`: what a `path` request says.
  */
-export type { ParticipantInfo, RosterTransport };
+export type { ParticipantInfo, PathKind, RosterTransport };
 
 /** Largest control message accepted, in bytes. */
 export const MAX_CONTROL_MESSAGE_BYTES = 64 * 1024;
@@ -62,6 +62,8 @@ export type ClientRequest =
   | { id: RequestId; type: "media"; audio: boolean; video: boolean }
   | { id: RequestId; type: "signal"; to: string; data: unknown }
   | { id: RequestId; type: "p2p_failed" }
+  /** Your media now goes this way: `p2p` once the direct path carries it, else `relay`. */
+  | { id: RequestId; type: "path"; path: PathKind }
   /** The page's media now travels on this control WebSocket (it left WebTransport). */
   | { id: RequestId; type: "media_transport"; kind: "websocket" }
   | { id: RequestId; type: "ping" };
@@ -79,6 +81,7 @@ export const REQUEST_TYPES = [
   "media",
   "signal",
   "p2p_failed",
+  "path",
   "media_transport",
   "ping",
 ] as const satisfies readonly ClientRequest["type"][];
@@ -114,6 +117,7 @@ export interface ReplyResults {
   media: Record<string, never>;
   signal: Record<string, never>;
   p2p_failed: Record<string, never>;
+  path: Record<string, never>;
   /** The server's WebTransport endpoint as it is now (its certificate may have been renewed). */
   media_transport: { webTransport?: WebTransportInfo };
   ping: { now: number };
@@ -234,6 +238,11 @@ export function parseClientMessage(text: string): ParsedMessage {
       break;
     case "chat":
       if (typeof msg.text !== "string") return fail("bad_request", "chat needs a string text");
+      break;
+    case "path":
+      if (msg.path !== "p2p" && msg.path !== "relay") {
+        return fail("bad_request", 'path must be "p2p" or "relay"');
+      }
       break;
     case "media_transport":
       if (msg.kind !== "websocket") return fail("bad_request", 'kind must be "websocket"');

@@ -393,6 +393,11 @@ export class ControlConnection implements RoomConnection {
         room.meeting.reportP2pFailure(this.#participantId!);
         return {};
       }
+      case "path": {
+        const room = this.#requireRoom();
+        room.meeting.setPath(this.#participantId!, request.path);
+        return {};
+      }
       case "media_transport": {
         // The page left WebTransport (or never got there): its media is on this connection.
         const room = this.#requireRoom();

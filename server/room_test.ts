@@ -110,7 +110,7 @@ Deno.test("room: a newer connection replaces the seat's connection; the media tr
   assert.equal(second.messages.at(-1)?.type, "mode");
 });
 
-Deno.test("room: in p2p mode the roster says p2p; back on the relay, the carrier", () => {
+Deno.test("room: the roster says p2p for a seat whose direct path carries its media; back on the relay, the carrier", () => {
   const { meeting, room } = setup("auto");
   const ann = meeting.join("s1", "Ann", { p2p: "udp" }).participant;
   const annConnection = new FakeConnection();
@@ -121,9 +121,14 @@ Deno.test("room: in p2p mode the roster says p2p; back on the relay, the carrier
   room.attachConnection(bob.id, bobConnection);
   room.attachMedia(bob.id, new FakeTransport("udp", { ip: "127.0.0.1", port: 40002 }));
   assert.equal(meeting.mode, "p2p");
-  assert.deepEqual(annConnection.lastRoster(), { Ann: "p2p", Bob: "p2p" });
+  // Until a seat says its direct path is up, its media still goes through the server.
+  assert.deepEqual(annConnection.lastRoster(), { Ann: "udp", Bob: "udp" });
   const peer = annConnection.messages.find((m) => m.type === "peer");
   assert.deepEqual(peer && peer.type === "peer" && [peer.ip, peer.port], ["127.0.0.1", 40002]);
+  meeting.setPath(ann.id, "p2p");
+  assert.deepEqual(annConnection.lastRoster(), { Ann: "p2p", Bob: "udp" });
+  meeting.setPath(bob.id, "p2p");
+  assert.deepEqual(bobConnection.lastRoster(), { Ann: "p2p", Bob: "p2p" });
   meeting.join("s3", "Cy");
   assert.equal(meeting.mode, "relay");
   assert.deepEqual(annConnection.lastRoster(), { Ann: "udp", Bob: "udp", Cy: null });

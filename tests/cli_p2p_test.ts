@@ -208,7 +208,7 @@ for (const p2p of [true, false]) {
           "--record-mix",
           bobWav,
         ], { stdin: true });
-        const path = p2p ? "direct" : "relay";
+        const path = p2p ? "p2p" : "relay";
         for (const [who, proc] of [["Ann", ann], ["Bob", bob]] as const) {
           await waitEvent(proc, `${who}'s media`, (e) => e.event === "media_bound");
           if (p2p) {
@@ -379,8 +379,8 @@ Deno.test("PeerPath: relay until the peer answers a probe, direct after; failure
     path.handleControl("MEET-PROBE-ACK 0000");
     assert.equal(path.kind, "relay");
     path.handleControl(`MEET-PROBE-ACK ${probe.slice("peer MEET-PROBE ".length)}`);
-    assert.equal(path.kind, "direct");
-    assert.deepEqual(switches, ["direct"]);
+    assert.equal(path.kind, "p2p");
+    assert.deepEqual(switches, ["p2p"]);
     path.send(media);
     assert.equal(sent.at(-1), "peer rtp");
     // The peer's probes are answered with their nonce.
@@ -388,7 +388,7 @@ Deno.test("PeerPath: relay until the peer answers a probe, direct after; failure
     assert.equal(sent.at(-1), "peer MEET-PROBE-ACK abc");
     // Relay: back to the server at once; the peer's address is dropped after the drain.
     path.setMode("relay");
-    assert.deepEqual(switches, ["direct", "relay"]);
+    assert.deepEqual(switches, ["p2p", "relay"]);
     path.send(media);
     assert.equal(sent.at(-1), "server rtp");
     path.handleControl("MEET-PROBE abc"); // not answered on the relay
@@ -403,7 +403,7 @@ Deno.test("PeerPath: relay until the peer answers a probe, direct after; failure
     // Media straight from the peer while probing proves the path too.
     path.setPeer({ participantId: "b", ip: "127.0.0.1", port: 4002 });
     path.peerMedia();
-    assert.equal(path.kind, "direct");
+    assert.equal(path.kind, "p2p");
   } finally {
     path.close();
   }
@@ -417,7 +417,7 @@ Deno.test("mode events as text: relay, probing, direct; /who shows the path", ()
     /Mode: P2P; trying the direct path to Bob at 127\.0\.0\.1:4000, media through the server/,
   );
   assert.match(
-    renderText({ ...base, mode: "p2p", path: "direct", peer, switchMs: 3 })!,
+    renderText({ ...base, mode: "p2p", path: "p2p", peer, switchMs: 3 })!,
     /Mode: P2P; media goes directly to Bob at 127\.0\.0\.1:4000 \(direct path up in 3 ms\)\.$/,
   );
   assert.match(
@@ -431,7 +431,7 @@ Deno.test("mode events as text: relay, probing, direct; /who shows the path", ()
     self: "a",
     participants: [],
     mode: "p2p",
-    path: "direct",
+    path: "p2p",
   })!;
   assert.equal(who.split("\n").at(-1), "  media: peer to peer, direct");
 });

@@ -36,6 +36,28 @@ Deno.test("p2p: two peers go p2p and signal each other; a third switches to rela
     (e: ControlError) => e.code === "not_found",
   );
 
+  // The roster says p2p for a seat once it says its direct path carries its media.
+  const transports = async () =>
+    Object.fromEntries(
+      (await api()).roster.map((p: { name: string; transport: string }) => [p.name, p.transport]),
+    );
+  assert.deepEqual(await transports(), { Ann: "websocket", Bob: "websocket" });
+  await ann.request({ type: "path", path: "p2p" });
+  assert.deepEqual(await transports(), { Ann: "p2p", Bob: "websocket" });
+  await waitFor(
+    () => bob.eventsOf("roster").at(-1)?.participants.some((p) => p.transport === "p2p"),
+    { what: "Bob's roster shows Ann on the direct path" },
+  );
+  await assert.rejects(
+    ann.request({ type: "path", path: "direct" } as never),
+    (e: ControlError) => e.code === "bad_request",
+  );
+  await assert.rejects(
+    cy.request({ type: "path", path: "p2p" }),
+    (e: ControlError) => e.code === "not_member",
+  );
+  assert.deepEqual(await transports(), { Ann: "p2p", Bob: "websocket" });
+
   // A third participant: relay for everyone; it leaves: p2p again.
   const cyJoin = await cy.request({ type: "join", meetingId: meeting.id, p2p: "webrtc" });
   assert.equal(cyJoin.meeting.mode, "relay");

@@ -18,13 +18,14 @@
  * @module
  */
 
+import type { PathKind } from "../../meeting/mode.ts";
 import { writePli } from "../../media/rtcp.ts";
 import { Emitter } from "../../util/emitter.ts";
 import type { BinaryChannel } from "./media_transport.ts";
 import { P2pLink } from "./p2p_link.ts";
 
-/** Which path media takes now. */
-export type PathKind = "relay" | "p2p";
+/** Which path media takes now: `relay` or `p2p` (the server's roster shows the same word). */
+export type { PathKind };
 
 /** Events of a {@linkcode MediaPath}. */
 export type MediaPathEvents = {

@@ -116,7 +116,7 @@ try {
   });
   const clients = { Ann: ann, Bob: bob };
   for (const [who, proc] of Object.entries(clients)) {
-    await waitFor(() => lastMode(proc)?.path === "direct", {
+    await waitFor(() => lastMode(proc)?.path === "p2p", {
       what: `${who} on the direct path`,
       timeoutMs: TIMEOUT,
     });
@@ -125,6 +125,11 @@ try {
   figures.probeToDirectMs = Object.fromEntries(
     Object.entries(clients).map(([who, p]) => [who, lastMode(p)!.switchMs]),
   );
+  // Each client told the server, whose roster shows both on the direct path.
+  await waitFor(async () => {
+    const roster = (await (await fetch(`${server.url}api/meetings/${meetingId}`)).json()).roster;
+    return roster.every((p: { transport: string }) => p.transport === "p2p");
+  }, { what: "the roster to show both on p2p", timeoutMs: TIMEOUT, intervalMs: 100 });
   const peerOf = (proc: CliProcess) => lastMode(proc)!.peer as Record<string, string>;
   assert.equal(peerOf(ann).name, "Bob");
   assert.equal(peerOf(bob).name, "Ann");
@@ -154,7 +159,7 @@ try {
   assert.equal(flatTo, flatFrom, "the server forwarded media in P2P mode");
   const p2pStats = { Ann: await stats(ann), Bob: await stats(bob) };
   for (const [who, s] of Object.entries(p2pStats)) {
-    assert.equal(s.path.kind, "direct", `${who}: ${JSON.stringify(s.path)}`);
+    assert.equal(s.path.kind, "p2p", `${who}: ${JSON.stringify(s.path)}`);
     assert.ok((s.udp.peerPacketsReceived as number) > 100, `${who}: ${JSON.stringify(s.udp)}`);
     assert.ok((s.path.plisAfterSwitch as number) >= 1, `${who}: ${JSON.stringify(s.path)}`);
   }
@@ -245,7 +250,7 @@ try {
   const t2 = performance.now();
   await page.click("text=Leave");
   for (const [who, proc] of Object.entries(clients)) {
-    await waitFor(() => lastMode(proc)?.path === "direct", {
+    await waitFor(() => lastMode(proc)?.path === "p2p", {
       what: `${who} direct again`,
       timeoutMs: TIMEOUT,
     });

@@ -15,7 +15,7 @@ import assert from "node:assert/strict";
 import type { Browser, Page } from "playwright-core";
 import { joinPage, launchBrowser, waitForPage } from "../support/browser.ts";
 import { testServer } from "../support/server.ts";
-import { waitForSteady } from "../support/wait.ts";
+import { waitFor, waitForSteady } from "../support/wait.ts";
 
 const TIMEOUT = 20_000;
 
@@ -78,8 +78,13 @@ const errors: string[] = [];
   const room = (n: string) => `${server.url}m/${meeting.id}?name=${n}`;
   const ann = await join(browser, room("Ann"), errors);
   const bob = await join(browser, room("Bob"), errors);
-  const roster = (await (await fetch(`${server.url}api/meetings/${meeting.id}`)).json()).roster;
-  const id = (name: string) => roster.find((p: { name: string }) => p.name === name).id;
+  const rosterOf = async (): Promise<{ name: string; id: string; transport: string }[]> =>
+    (await (await fetch(`${server.url}api/meetings/${meeting.id}`)).json()).roster;
+  /** Each participant's media path as the meeting's roster shows it. */
+  const transports = async () =>
+    Object.fromEntries((await rosterOf()).map((p) => [p.name, p.transport]));
+  const roster = await rosterOf();
+  const id = (name: string) => roster.find((p) => p.name === name)!.id;
 
   // 1. P2P: both pages on the direct path.
   const t0 = performance.now();
@@ -90,6 +95,11 @@ const errors: string[] = [];
     }, { what: "the direct path", timeoutMs: TIMEOUT });
   }
   figures.p2pSetupMs = Math.round(performance.now() - t0);
+  // Each page told the server, which shows both on the direct path.
+  await waitFor(async () => {
+    const t = await transports();
+    return t.Ann === "p2p" && t.Bob === "p2p";
+  }, { what: "the roster to show both on p2p", timeoutMs: TIMEOUT, intervalMs: 100 });
   // The relay goes quiet once both send directly (the mixer may still drain its jitter
   // buffers): wait until the counters have not moved for a full second.
   const flatFrom = await waitForSteady(() => forwarded(server.url, meeting.id), 1_000, {
@@ -112,8 +122,14 @@ const errors: string[] = [];
       timeoutMs: TIMEOUT,
     });
   }
-  const roster3 = (await (await fetch(`${server.url}api/meetings/${meeting.id}`)).json()).roster;
-  const id3 = (name: string) => roster3.find((p: { name: string }) => p.name === name).id;
+  const roster3 = await rosterOf();
+  const id3 = (name: string) => roster3.find((p) => p.name === name)!.id;
+  // Relay mode: the roster shows each page's carrier again (the server's WebTransport).
+  assert.deepEqual(
+    Object.values(await transports()).filter((t) => t === "p2p"),
+    [],
+    "a page shown on p2p in relay mode",
+  );
   await framesGrow(cy, id3("Ann"), 30, "Cy sees Ann");
   await framesGrow(cy, id3("Bob"), 30, "Cy sees Bob");
   await framesGrow(ann, id3("Cy"), 30, "Ann sees Cy");
