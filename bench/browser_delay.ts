@@ -57,7 +57,7 @@ const { values: args } = parseArgs({
 if (args.transport !== "webtransport" && args.transport !== "websocket") {
   throw new Error(`--transport is webtransport or websocket (got "${args.transport}")`);
 }
-/** `?transport=websocket` keeps a page on the WebSocket (islands/Room.tsx). */
+/** `?transport=websocket` keeps a page on the WebSocket (islands/MeetingPage.tsx). */
 const TRANSPORT_QUERY = args.transport === "websocket" ? "&transport=websocket" : "";
 const PAGES = Math.min(3, Math.max(2, Number(args.pages)));
 const WINDOW_S = Math.max(5, Number(args.seconds));
@@ -162,7 +162,7 @@ async function main() {
       );
       // A link asks before it joins: press Join once the island is live.
       await page.waitFor(
-        `document.querySelector("[data-island=Room][data-hydrated] [data-testid=join-button]") !== null`,
+        `document.querySelector("[data-island=MeetingPage][data-hydrated] [data-testid=join-button]") !== null`,
         `${name}'s join button`,
       );
       await page.evaluate(`document.querySelector("[data-testid=join-button]").click()`);

@@ -4,7 +4,7 @@
  * `deno task client --tone 440 --ivf clip.ivf` does. The sweep grows N (4, 8, 16, 32 by
  * default: 4, 8, 16, 32, 48, 64; with audio, 64 is past what 2 cores carry).
  *
- * The bots are the terminal client's own parts, in this process: `Session` (control over
+ * The bots are the terminal client's own parts, in this process: `TerminalControl` (control over
  * npm:ws: identify, create / join, media state), `UdpLink` (`MEET-BIND` with the media key until bound, then
  * keepalives), `AudioSender` (a 440 Hz tone encoded to Opus, 20 ms frames, on a drift-free
  * `Pacer`) and `VideoSender` (VP8 frames of a real IVF clip, packetized into packets of at
@@ -42,7 +42,7 @@ import { ToneSource } from "../cli/audio_source.ts";
 import { parseIvf } from "../cli/ivf.ts";
 import { Pacer } from "../cli/pacer.ts";
 import { AudioSender, VideoSender } from "../cli/senders.ts";
-import { Session } from "../cli/session.ts";
+import { TerminalControl } from "../cli/terminal_control.ts";
 import { UdpLink } from "../cli/udp_media.ts";
 import { IvfVideoSource } from "../cli/video_source.ts";
 import { parseRtcp } from "../media/rtcp.ts";
@@ -182,7 +182,7 @@ const inWindow = (t: Tally, at: number) =>
   t.window !== null && at >= t.window.start && at < t.window.end;
 
 interface Bot {
-  session: Session;
+  session: TerminalControl;
   link: UdpLink;
   audio: AudioSender;
   video: VideoSender | null;
@@ -204,7 +204,7 @@ async function startBot(
   clip: ReturnType<typeof parseIvf>,
   tally: Tally,
 ): Promise<{ bot: Bot; meetingId: string }> {
-  const session = await Session.open(server.wsUrl, name);
+  const session = await TerminalControl.open(server.wsUrl, name);
   try {
     const { meeting } = meetingId
       ? await session.join(meetingId)
@@ -536,7 +536,7 @@ export async function runUdpBench(options: UdpBenchOptions = {}): Promise<UdpBen
     loadBefore,
     loadAfter: loadAverage(),
     note: `server = \`main.ts\` in its own process with the permissions of \`deno task start\`, ` +
-      `\`--p2p off\`; Opus ${opus}. Bots = the terminal client's Session, UdpLink, AudioSender ` +
+      `\`--p2p off\`; Opus ${opus}. Bots = the terminal client's TerminalControl, UdpLink, AudioSender ` +
       `and VideoSender in the benchmark's process, on the same ${navigator.hardwareConcurrency} ` +
       `cores; each sends a ${TONE_HZ} Hz tone (Opus, 20 ms frames) and a VP8 clip ` +
       `(${CLIP.width}x${CLIP.height}, ${CLIP.fps} fps, ~${CLIP.kbps / 1000} Mb/s, ~4 packets a ` +

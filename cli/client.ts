@@ -8,10 +8,10 @@
  * import type { CliOptions } from "./flags.ts";
  * import type { Output } from "./output.ts";
  * import { parseCommand } from "./repl.ts";
- * import { Session } from "./session.ts";
+ * import { TerminalControl } from "./terminal_control.ts";
  *
  * async function run(options: CliOptions, output: Output): Promise<number> {
- *   const session = await Session.open(options.server, "Ann");
+ *   const session = await TerminalControl.open(options.server, "Ann");
  *   const client = new TerminalClient(session, { options, audio: null, video: null, output });
  *   await client.start(); // --create / --join, --say, --duration
  *   await client.handle(parseCommand("/who"));
@@ -29,11 +29,11 @@ import type { JoinReply } from "../protocol/control.ts";
 import { type AudioSource, openWavSource, ToneSource } from "./audio_source.ts";
 import { EXIT_FAILURE, EXIT_OK } from "./flags.ts";
 import type { CliOptions } from "./flags.ts";
-import { MediaSession } from "./media.ts";
+import { TerminalMedia } from "./terminal_media.ts";
 import { chatEvent, type CliEvent, type Output, type RosterEntry } from "./output.ts";
-import type { PathKind } from "./peer_path.ts";
+import type { PathKind } from "./media_path.ts";
 import { type Command, COMMANDS_HELP } from "./repl.ts";
-import type { MeetingState, PeerEvent, Session } from "./session.ts";
+import type { MeetingState, PeerEvent, TerminalControl } from "./terminal_control.ts";
 import type { IvfVideoSource } from "./video_source.ts";
 
 /**
@@ -83,9 +83,9 @@ function errorOf(err: unknown): { code: string; message: string } {
  *
  * @example
  * ```ts
- * import type { Session } from "./session.ts";
+ * import type { TerminalControl } from "./terminal_control.ts";
  *
- * async function main(session: Session, { options, audio, video, output }: ClientConfig) {
+ * async function main(session: TerminalControl, { options, audio, video, output }: ClientConfig) {
  *   const client = new TerminalClient(session, { options, audio, video, output });
  *   await client.start();
  *   Deno.exit(await client.done);
@@ -93,14 +93,14 @@ function errorOf(err: unknown): { code: string; message: string } {
  * ```
  */
 export class TerminalClient {
-  readonly #session: Session;
+  readonly #session: TerminalControl;
   readonly #config: ClientConfig;
   readonly #out: Output;
   readonly #scripted: boolean;
   #audio: AudioSource | null;
   #micOn: boolean;
   #camOn: boolean;
-  #media: MediaSession | null = null;
+  #media: TerminalMedia | null = null;
   #mediaStart: Promise<void> | null = null;
   #said = false;
   #saying: Promise<void> | null = null;
@@ -114,7 +114,7 @@ export class TerminalClient {
   /** Resolves with the exit code once the client has quit. */
   readonly done: Promise<number>;
 
-  constructor(session: Session, config: ClientConfig) {
+  constructor(session: TerminalControl, config: ClientConfig) {
     this.#session = session;
     this.#config = config;
     this.#out = config.output;
@@ -400,9 +400,9 @@ export class TerminalClient {
 
   async #startMedia(meeting: MeetingState): Promise<void> {
     const { options } = this.#config;
-    let media: MediaSession;
+    let media: TerminalMedia;
     try {
-      media = await MediaSession.start({
+      media = await TerminalMedia.start({
         server: {
           hostname: this.#config.udpHost ?? new URL(options.server).hostname,
           port: options.udpPort,

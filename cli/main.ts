@@ -24,7 +24,7 @@ import {
 } from "./flags.ts";
 import { Output } from "./output.ts";
 import { parseCommand, readLines } from "./repl.ts";
-import { Session } from "./session.ts";
+import { TerminalControl } from "./terminal_control.ts";
 import { type IvfVideoSource, openIvfSource } from "./video_source.ts";
 
 function defaultName(): string {
@@ -99,9 +99,9 @@ export async function run(args: string[]): Promise<number> {
     return EXIT_FAILURE;
   }
   const output = new Output({ json: options.json, quiet: options.quiet });
-  let session: Session;
+  let session: TerminalControl;
   try {
-    session = await Session.open(options.server, options.name ?? defaultName(), {
+    session = await TerminalControl.open(options.server, options.name ?? defaultName(), {
       p2p: options.p2p,
     });
   } catch (err) {

@@ -18,7 +18,7 @@ import { twindConfig } from "../web/twind.ts";
 
 const ISLANDS: Record<IslandName, () => Promise<{ default: ComponentType<never> }>> = {
   Lobby: () => import("../islands/Lobby.tsx"),
-  Room: () => import("../islands/Room.tsx"),
+  MeetingPage: () => import("../islands/MeetingPage.tsx"),
 };
 
 // Classes that appear after hydration go to a sheet placed after the server's, so that the

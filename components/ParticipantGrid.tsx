@@ -5,14 +5,14 @@
  *
  * @example
  * ```tsx
- * import type { MediaSession } from "../client/media/media_session.ts";
+ * import type { PageMedia } from "../client/media/page_media.ts";
  * import type { ParticipantInfo } from "../meeting/participant.ts";
  *
  * function Grid({ roster, me, bobId, session, preview }: {
  *   roster: ParticipantInfo[];
  *   me: ParticipantInfo;
  *   bobId: string;
- *   session: MediaSession;
+ *   session: PageMedia;
  *   preview: MediaStream | null;
  * }) {
  *   return (

@@ -8,10 +8,10 @@
  *
  * @example
  * ```tsx
- * import type { MediaSession } from "../client/media/media_session.ts";
+ * import type { PageMedia } from "../client/media/page_media.ts";
  * import type { ParticipantInfo } from "../meeting/participant.ts";
  *
- * function Tile({ p, session }: { p: ParticipantInfo; session: MediaSession }) {
+ * function Tile({ p, session }: { p: ParticipantInfo; session: PageMedia }) {
  *   return (
  *     <ParticipantTile participant={p} self={false} speaking videoOn audioOn
  *       attachVideo={(id, el) => session.attachVideo(id, el)} />

@@ -4,7 +4,7 @@
  *
  * @example
  * ```tsx
- * import type { MediaStatsSnapshot } from "../client/media/media_session.ts";
+ * import type { MediaStatsSnapshot } from "../client/media/page_media.ts";
  *
  * function Stats({ snapshot }: { snapshot: MediaStatsSnapshot }) {
  *   return <StatsPanel stats={snapshot.session} />;
@@ -13,7 +13,7 @@
  * @module
  */
 
-import type { SessionStats } from "../client/media/media_session.ts";
+import type { PageMediaStats } from "../client/media/page_media.ts";
 import { formatBitrate, formatMs, formatPercent } from "../client/media/format.ts";
 
 /**
@@ -21,7 +21,7 @@ import { formatBitrate, formatMs, formatPercent } from "../client/media/format.t
  *
  * @example
  * ```tsx
- * import type { MediaStatsSnapshot } from "../client/media/media_session.ts";
+ * import type { MediaStatsSnapshot } from "../client/media/page_media.ts";
  *
  * function Sidebar({ snapshot }: { snapshot: MediaStatsSnapshot | null }) {
  *   return <aside>{snapshot && <StatsPanel stats={snapshot.session} />}</aside>;
@@ -30,7 +30,7 @@ import { formatBitrate, formatMs, formatPercent } from "../client/media/format.t
  */
 export function StatsPanel(
   { stats, transport }: {
-    stats: SessionStats;
+    stats: PageMediaStats;
     /** The media carrier: `webtransport`, `websocket` or `p2p`. */
     transport?: string;
   },

@@ -19,7 +19,7 @@ import {
 import { addRtpParticipant, removeRtpParticipant } from "./api/rtp.ts";
 import type { RouteHandler } from "./context.ts";
 import { homePage } from "./index.tsx";
-import { roomPage } from "./room.tsx";
+import { meetingPage } from "./meeting_page.tsx";
 
 interface Route {
   method: string;
@@ -31,7 +31,7 @@ const ID = ":id([A-Za-z0-9_-]{1,64})";
 
 const ROUTES: Route[] = [
   ["GET", "/", homePage],
-  ["GET", `/m/${ID}`, roomPage],
+  ["GET", `/m/${ID}`, meetingPage],
   ["GET", "/api/meetings", listMeetings],
   ["POST", "/api/meetings", createMeeting],
   ["GET", `/api/meetings/${ID}`, getMeeting],

@@ -142,7 +142,7 @@ Deno.test({
     page.setDefaultTimeout(TIMEOUT);
     await page.goto(`${server.url}m/${created.id}?name=Cy`);
     // Hydrated: the page is live, shows the name and what will be shared, and waits.
-    await page.waitForSelector("[data-island=Room][data-hydrated] [data-testid=prejoin]");
+    await page.waitForSelector("[data-island=MeetingPage][data-hydrated] [data-testid=prejoin]");
     assert.equal(await page.inputValue("input[name=name]"), "Cy");
     assert.equal(await page.locator("[data-testid=prejoin-mic]").count(), 1);
     assert.equal(await page.locator("[data-testid=prejoin-camera]").count(), 1);
@@ -157,7 +157,7 @@ Deno.test({
     const second = await ctx.newPage();
     second.setDefaultTimeout(TIMEOUT);
     await second.goto(`${server.url}m/${created.id}`);
-    await second.waitForSelector("[data-island=Room][data-hydrated]");
+    await second.waitForSelector("[data-island=MeetingPage][data-hydrated]");
     assert.equal(await second.inputValue("input[name=name]"), "Cy");
     await second.fill("input[name=name]", "Dee");
     await second.click("text=Join meeting");

@@ -28,7 +28,7 @@ import {
 } from "./support/cli.ts";
 import { FlagError, parseFlags } from "../cli/flags.ts";
 import { renderText } from "../cli/output.ts";
-import { type PathLink, PeerPath } from "../cli/peer_path.ts";
+import { MediaPath, type PathLink } from "../cli/media_path.ts";
 import { udpBindRequest } from "../protocol/media.ts";
 import { runInLoopbackNamespace } from "./support/netns.ts";
 import { testClient, testServer } from "./support/server.ts";
@@ -337,7 +337,7 @@ for (const p2p of [true, false]) {
   });
 }
 
-Deno.test("PeerPath: relay until the peer answers a probe, direct after; failure reported; relay at once", async () => {
+Deno.test("MediaPath: relay until the peer answers a probe, direct after; failure reported; relay at once", async () => {
   const sent: string[] = [];
   let peer: string | null = null;
   const link: PathLink = {
@@ -351,7 +351,7 @@ Deno.test("PeerPath: relay until the peer answers a probe, direct after; failure
   };
   const switches: string[] = [];
   let failures = 0;
-  const path = new PeerPath({
+  const path = new MediaPath({
     link,
     onSwitch: (kind) => switches.push(kind),
     reportFailure: () => failures++,

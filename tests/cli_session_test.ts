@@ -5,7 +5,7 @@
  */
 
 import assert from "node:assert/strict";
-import { Session } from "../cli/session.ts";
+import { TerminalControl } from "../cli/terminal_control.ts";
 import { waitFor } from "./support/wait.ts";
 
 const GUID = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11";
@@ -160,7 +160,7 @@ Deno.test("session: events in the same TCP segment as the join reply are not los
         return [{ type: "reply", id: request.id, result: {} }];
     }
   });
-  const session = await Session.open(server.url, "Ann");
+  const session = await TerminalControl.open(server.url, "Ann");
   try {
     const chats: string[] = [];
     const modes: string[] = [];

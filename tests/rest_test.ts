@@ -139,7 +139,7 @@ Deno.test("pages: home lists meetings, a room renders, an unknown room is a 404 
   assert.ok(home.includes('src="/_islands/boot.js"'));
   const room = await fetch(`${server.url}m/${created.id}`);
   assert.equal(room.status, 200);
-  assert.ok((await room.text()).includes('data-island="Room"'));
+  assert.ok((await room.text()).includes('data-island="MeetingPage"'));
   const missing = await fetch(`${server.url}m/nothere`);
   assert.equal(missing.status, 404);
   assert.ok((await missing.text()).includes("No such meeting"));

@@ -5,9 +5,9 @@
  *
  * @example
  * ```tsx
- * import Room from "../islands/Room.tsx";
+ * import MeetingPage from "../islands/MeetingPage.tsx";
  * const props = { meetingId: "abc", title: "Standup", name: null, locked: false };
- * const page = <main><Island name="Room" component={Room} props={props} /></main>;
+ * const page = <main><Island name="MeetingPage" component={MeetingPage} props={props} /></main>;
  * ```
  * @module
  */
@@ -15,7 +15,7 @@
 import type { ComponentType, VNode } from "preact";
 
 /** Names of the islands the browser can hydrate; keep in sync with client/boot.ts. */
-export type IslandName = "Lobby" | "Room";
+export type IslandName = "Lobby" | "MeetingPage";
 
 /** Attribute that marks an island's root element. */
 export const ISLAND_ATTR = "data-island";

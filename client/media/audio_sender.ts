@@ -8,10 +8,10 @@
  *
  * @example
  * ```ts
- * import type { MediaTransport } from "./media_transport.ts";
+ * import type { PacketMux } from "./packet_mux.ts";
  * import type { RtpStream } from "./rtp_stream.ts";
  *
- * async function micOn(context: AudioContext, audioStream: RtpStream, transport: MediaTransport) {
+ * async function micOn(context: AudioContext, audioStream: RtpStream, transport: PacketMux) {
  *   await context.audioWorklet.addModule("/worklets/capture.js");
  *   const [track] = (await navigator.mediaDevices.getUserMedia({ audio: true })).getAudioTracks();
  *   const sender = new AudioSender({ context, track, stream: audioStream, transport });
@@ -34,11 +34,11 @@ import type { PacketSink } from "./video_sender.ts";
  *
  * @example
  * ```ts
- * import type { MediaTransport } from "./media_transport.ts";
+ * import type { PacketMux } from "./packet_mux.ts";
  * import type { RtpStream } from "./rtp_stream.ts";
  *
  * function optionsFor(context: AudioContext, track: MediaStreamTrack, stream: RtpStream,
- *   transport: MediaTransport) {
+ *   transport: PacketMux) {
  *   const options: AudioSenderOptions = { context, track, stream, transport, bitrate: 24000 };
  *   return options;
  * }

@@ -1,6 +1,6 @@
 /**
  * The path media takes: through the server (relay), or directly to the one peer (P2P).
- * A {@linkcode BinaryChannel} for the media session, so the session never knows which.
+ * A {@linkcode MediaCarrier} for the media session, so the session never knows which.
  *
  * In P2P mode it opens a {@linkcode P2pLink} to the peer and keeps sending through the relay
  * until the direct channel is open; then it sends directly and asks the peer for a keyframe.
@@ -11,7 +11,7 @@
  * @example
  * ```ts ignore
  * const path = new MediaPath({ relay: client, selfId, signal, reportFailure });
- * const session = new MediaSession({ channel: path, ssrcs, selfId, mic: true, camera: true });
+ * const session = new PageMedia({ channel: path, ssrcs, selfId, mic: true, camera: true });
  * client.on("mode", (e) => path.setMode(e.mode, peerOf(roster)));
  * client.on("signal", (e) => path.handleSignal(e.from, e.data));
  * ```
@@ -21,7 +21,7 @@
 import type { PathKind } from "../../meeting/mode.ts";
 import { writePli } from "../../media/rtcp.ts";
 import { Emitter } from "../../util/emitter.ts";
-import type { BinaryChannel } from "./media_transport.ts";
+import type { MediaCarrier } from "./packet_mux.ts";
 import { P2pLink } from "./p2p_link.ts";
 
 /** Which path media takes now: `relay` or `p2p` (the server's roster shows the same word). */
@@ -44,7 +44,7 @@ export interface PathPeer {
 /** Options of a {@linkcode MediaPath}. */
 export interface MediaPathOptions {
   /** The relay channel: the control WebSocket. */
-  relay: BinaryChannel;
+  relay: MediaCarrier;
   selfId: string;
   /** This side's video SSRC (for the keyframe request after a switch). */
   selfVideoSsrc: number;
@@ -59,7 +59,7 @@ export interface MediaPathOptions {
 }
 
 /** Relay or direct, decided by the meeting's mode. */
-export class MediaPath extends Emitter<MediaPathEvents> implements BinaryChannel {
+export class MediaPath extends Emitter<MediaPathEvents> implements MediaCarrier {
   #options: MediaPathOptions;
   #link: P2pLink | undefined;
   #peer: PathPeer | undefined;

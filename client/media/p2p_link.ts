@@ -24,7 +24,7 @@
  */
 
 import { Emitter } from "../../util/emitter.ts";
-import { MAX_MEDIA_PACKET_BYTES } from "./media_transport.ts";
+import { MAX_MEDIA_PACKET_BYTES } from "./packet_mux.ts";
 import { CandidateBudget, parseSignal, type SignalCandidate } from "./signal_data.ts";
 
 /** Events of a {@linkcode P2pLink}. */

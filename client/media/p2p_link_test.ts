@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { MAX_MEDIA_PACKET_BYTES } from "./media_transport.ts";
+import { MAX_MEDIA_PACKET_BYTES } from "./packet_mux.ts";
 import { P2pLink } from "./p2p_link.ts";
 import {
   MAX_REMOTE_CANDIDATES,

@@ -1,6 +1,6 @@
 /**
  * The page's way to the server's relay: WebTransport datagrams when they get through, the
- * control WebSocket otherwise. A {@linkcode BinaryChannel}, so the media session (and
+ * control WebSocket otherwise. A {@linkcode MediaCarrier}, so the media session (and
  * `MediaPath`, which adds the P2P path on top) never knows which carrier is used.
  *
  * Rules (docs/protocol.md, "WebTransport"):
@@ -32,7 +32,7 @@
 import type { WebTransportInfo } from "../../protocol/media.ts";
 import type { Clock, TimerHandle } from "../../util/clock.ts";
 import { Emitter } from "../../util/emitter.ts";
-import type { BinaryChannel } from "./media_transport.ts";
+import type { MediaCarrier } from "./packet_mux.ts";
 
 /** Which carrier the page sends its media on. */
 export type CarrierKind = "websocket" | "webtransport";
@@ -54,7 +54,7 @@ export const RELAY_CHANNEL_TIMING = {
 };
 
 /** A WebTransport session as the relay channel needs it (see `WebTransportChannel`). */
-export interface DatagramLink extends BinaryChannel {
+export interface DatagramLink extends MediaCarrier {
   on(event: "media", listener: (bytes: Uint8Array) => void): () => void;
   on(event: "bound", listener: () => void): () => void;
   on(event: "closed", listener: (reason: string) => void): () => void;
@@ -66,7 +66,7 @@ export interface DatagramLink extends BinaryChannel {
 /** Options of a {@linkcode RelayChannel}. */
 export interface RelayChannelOptions {
   /** The control WebSocket (the `ControlClient`). */
-  websocket: BinaryChannel;
+  websocket: MediaCarrier;
   /** Opens a session and binds it (the page: a `WebTransportChannel`). */
   connect(info: WebTransportInfo): DatagramLink;
   /** Tells the server the media is on the WebSocket; resolves to the endpoint as it is now. */
@@ -90,7 +90,7 @@ const performanceClock: Clock = {
 };
 
 /** WebTransport first, the WebSocket as fallback. */
-export class RelayChannel extends Emitter<RelayChannelEvents> implements BinaryChannel {
+export class RelayChannel extends Emitter<RelayChannelEvents> implements MediaCarrier {
   #options: RelayChannelOptions;
   #clock: Clock;
   #timing: typeof RELAY_CHANNEL_TIMING;

@@ -2,10 +2,10 @@ import assert from "node:assert/strict";
 import type { WebTransportInfo } from "../../protocol/media.ts";
 import { ManualClock } from "../../util/clock.ts";
 import { Emitter } from "../../util/emitter.ts";
-import type { BinaryChannel } from "./media_transport.ts";
+import type { MediaCarrier } from "./packet_mux.ts";
 import { type DatagramLink, RELAY_CHANNEL_TIMING, RelayChannel } from "./relay_channel.ts";
 
-class FakeWebSocket extends Emitter<{ media: [Uint8Array] }> implements BinaryChannel {
+class FakeWebSocket extends Emitter<{ media: [Uint8Array] }> implements MediaCarrier {
   sent: Uint8Array[] = [];
   bufferedAmount = 0;
   sendBinary(bytes: Uint8Array): boolean {

@@ -7,9 +7,9 @@
  * ```ts
  * import type { JoinReply } from "../../protocol/control.ts";
  * import { PT_OPUS } from "../../protocol/media.ts";
- * import type { MediaTransport } from "./media_transport.ts";
+ * import type { PacketMux } from "./packet_mux.ts";
  *
- * function sendFrame(join: JoinReply, transport: MediaTransport, opusFrame: Uint8Array) {
+ * function sendFrame(join: JoinReply, transport: PacketMux, opusFrame: Uint8Array) {
  *   const audio = new RtpStream({
  *     ssrc: join.media.audioSsrc, payloadType: PT_OPUS, clockRate: 48000,
  *   });

@@ -10,10 +10,10 @@
  * ```ts
  * import { writePli } from "../../media/rtcp.ts";
  * import type { RtpPacket } from "../../media/rtp.ts";
- * import type { MediaTransport } from "./media_transport.ts";
+ * import type { PacketMux } from "./packet_mux.ts";
  * import type { VideoRenderer } from "./video_renderer.ts";
  *
- * function watch(ssrc: number, mine: number, transport: MediaTransport, renderer: VideoRenderer,
+ * function watch(ssrc: number, mine: number, transport: PacketMux, renderer: VideoRenderer,
  *   rtpPacket: RtpPacket) {
  *   const receiver = new VideoReceiver({
  *     ssrc,

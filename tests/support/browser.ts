@@ -205,7 +205,7 @@ export function captureRequests(page: Page): Promise<number> {
  * ```
  */
 export async function confirmJoin(page: Page): Promise<void> {
-  await page.waitForSelector("[data-island=Room][data-hydrated] [data-testid=join-button]");
+  await page.waitForSelector("[data-island=MeetingPage][data-hydrated] [data-testid=join-button]");
   await page.click("[data-testid=join-button]");
 }
 

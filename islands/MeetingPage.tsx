@@ -1,7 +1,7 @@
 /**
- * The room island: joins the meeting over the control WebSocket and shows the grid of
+ * The meeting page island: joins the meeting over the control WebSocket and shows the grid of
  * participants, the roster, the chat, and the controls (microphone, camera, statistics,
- * leave, cancel). Once joined it runs a {@linkcode MediaSession} (client/media/) on the same
+ * leave, cancel). Once joined it runs a {@linkcode PageMedia} (client/media/) on the same
  * socket: it hands the engine the tiles' video slots and the roster, and shows what the engine
  * reports. A dropped connection reconnects and takes the same seat back.
  *
@@ -10,8 +10,8 @@
  * import { Island } from "../web/island.tsx";
  *
  * <Island
- *   name="Room"
- *   component={Room}
+ *   name="MeetingPage"
+ *   component={MeetingPage}
  *   props={{ meetingId: "abc", title: "Standup", name: null, locked: false }}
  * />;
  * ```
@@ -33,10 +33,10 @@ import {
 } from "../client/identity.ts";
 import {
   type LocalMediaState,
-  MediaSession,
   type MediaStatsSnapshot,
+  PageMedia,
   prepareAudio,
-} from "../client/media/media_session.ts";
+} from "../client/media/page_media.ts";
 import {
   loadMediaPreferences,
   type MediaPreferences,
@@ -57,7 +57,7 @@ import { CameraIcon, LeaveIcon, MicIcon, StatsIcon } from "../components/icons.t
  * Props of the room; `name` comes from `?name=` and only fills in the name: a link someone sent
  * never joins, nor opens the camera or microphone, before the person confirms.
  */
-export interface RoomProps extends Record<string, unknown> {
+export interface MeetingPageProps extends Record<string, unknown> {
   meetingId: string;
   title: string;
   name: string | null;
@@ -87,7 +87,9 @@ const REMOVED_NOTICE: Record<RemovedReason, string> = {
   replaced: "replaced",
 };
 
-export default function Room({ meetingId, title, name: nameFromUrl, locked }: RoomProps) {
+export default function MeetingPage(
+  { meetingId, title, name: nameFromUrl, locked }: MeetingPageProps,
+) {
   const phase = useSignal<Phase>("ask-name");
   const name = useSignal(nameFromUrl ?? "");
   const me = useSignal<{ id: string; name: string } | null>(null);
@@ -105,7 +107,7 @@ export default function Room({ meetingId, title, name: nameFromUrl, locked }: Ro
   const speaking = useSignal<ReadonlySet<string>>(new Set());
   const showStats = useSignal(false);
   const snapshot = useSignal<MediaStatsSnapshot | null>(null);
-  const session = useRef<MediaSession>();
+  const session = useRef<PageMedia>();
   /** The AudioContext made on the Join press, before media flows (see prepareAudio). */
   const audio = useRef<Promise<AudioContext>>();
   const path = useRef<MediaPath>();
@@ -201,7 +203,7 @@ export default function Room({ meetingId, title, name: nameFromUrl, locked }: Ro
         pathKind.value = kind;
         reportPath(c);
       });
-      const s = new MediaSession({
+      const s = new PageMedia({
         audio: audio.current,
         channel: p,
         ssrcs: r.media,

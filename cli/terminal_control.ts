@@ -10,7 +10,7 @@
  * @example
  * ```ts
  * async function standup() {
- *   const session = await Session.open("ws://127.0.0.1:8000/ws", "Ann");
+ *   const session = await TerminalControl.open("ws://127.0.0.1:8000/ws", "Ann");
  *   session.on("chat", (meetingId, message) => console.log(message.name, message.text));
  *   const meeting = await session.create("Standup");
  *   await session.chat("hello");
@@ -36,7 +36,7 @@ import { Emitter } from "../util/emitter.ts";
  *
  * @example
  * ```ts
- * function show(session: Session) {
+ * function show(session: TerminalControl) {
  *   const meeting: MeetingState | null = session.meeting;
  *   if (meeting) console.log(meeting.title, meeting.roster.length);
  * }
@@ -61,7 +61,7 @@ export interface MeetingState {
  *
  * @example
  * ```ts
- * function watchPeer(session: Session) {
+ * function watchPeer(session: TerminalControl) {
  *   session.on("peer", (meeting, peer) => console.log(peer.participantId, peer.ip, peer.port));
  * }
  * ```
@@ -133,14 +133,14 @@ export function rosterChanges(
 }
 
 /**
- * Events of a {@linkcode Session}.
+ * Events of a {@linkcode TerminalControl}.
  *
  * @example
  * ```ts
- * const events: (keyof SessionEvents)[] = ["chat", "roster", "left"];
+ * const events: (keyof TerminalControlEvents)[] = ["chat", "roster", "left"];
  * ```
  */
-export type SessionEvents = {
+export type TerminalControlEvents = {
   /** The connection dropped (`lost`), or came back with the seat retaken (`restored`). */
   connection: [state: "lost" | "restored"];
   /** The live list of meetings (after subscribing), on every change. */
@@ -162,14 +162,14 @@ export type SessionEvents = {
 };
 
 /**
- * Options of {@linkcode Session.open}.
+ * Options of {@linkcode TerminalControl.open}.
  *
  * @example
  * ```ts
- * const options: SessionOptions = { connectTimeoutMs: 5000 };
+ * const options: TerminalControlOptions = { connectTimeoutMs: 5000 };
  * ```
  */
-export interface SessionOptions {
+export interface TerminalControlOptions {
   /** Give up connecting after this long (default 10 s). */
   connectTimeoutMs?: number;
   /** A request without an answer fails after this long (default 10 s). */
@@ -194,13 +194,13 @@ const TaskWebSocket = function (url: string) {
  * @example
  * ```ts
  * async function join() {
- *   const session = await Session.open("ws://127.0.0.1:8000/ws", "Ann");
+ *   const session = await TerminalControl.open("ws://127.0.0.1:8000/ws", "Ann");
  *   const { meeting } = await session.join("abc123");
  *   session.on("roster", (m, changes) => console.log(changes.map((c) => c.change)));
  * }
  * ```
  */
-export class Session extends Emitter<SessionEvents> {
+export class TerminalControl extends Emitter<TerminalControlEvents> {
   readonly #client: ControlClient;
   readonly #p2p: boolean;
   #token: string;
@@ -272,14 +272,18 @@ export class Session extends Emitter<SessionEvents> {
    * @example
    * ```ts
    * async function connect() {
-   *   const session = await Session.open("ws://127.0.0.1:8000/ws", "Ann", {
+   *   const session = await TerminalControl.open("ws://127.0.0.1:8000/ws", "Ann", {
    *     connectTimeoutMs: 3000,
    *   });
    *   console.log(session.name);
    * }
    * ```
    */
-  static async open(url: string, name: string, options: SessionOptions = {}): Promise<Session> {
+  static async open(
+    url: string,
+    name: string,
+    options: TerminalControlOptions = {},
+  ): Promise<TerminalControl> {
     const client = new ControlClient(url, {
       WebSocket: TaskWebSocket,
       requestTimeoutMs: options.requestTimeoutMs ?? 10_000,
@@ -303,7 +307,7 @@ export class Session extends Emitter<SessionEvents> {
       ]);
       offClose();
       const identity = await client.request({ type: "identify", name });
-      return new Session(client, identity.token, identity.name, options.p2p ?? true);
+      return new TerminalControl(client, identity.token, identity.name, options.p2p ?? true);
     } catch (err) {
       client.close();
       throw err;

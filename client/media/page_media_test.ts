@@ -4,20 +4,20 @@ import { PT_VP8 } from "../../protocol/media.ts";
 import { Emitter } from "../../util/emitter.ts";
 import type { ParticipantInfo } from "../../meeting/participant.ts";
 import type { RtcpPacket } from "../../media/rtcp.ts";
-import { deliverVideoFeedback, MediaSession, type VideoFeedbackTarget } from "./media_session.ts";
-import type { BinaryChannel } from "./media_transport.ts";
+import { deliverVideoFeedback, PageMedia, type VideoFeedbackTarget } from "./page_media.ts";
+import type { MediaCarrier } from "./packet_mux.ts";
 import { admitStream, MAX_SSRCS_COUNTED, MAX_UNKNOWN_STREAMS } from "./ssrc_admission.ts";
 
-class FakeChannel extends Emitter<{ media: [Uint8Array] }> implements BinaryChannel {
+class FakeChannel extends Emitter<{ media: [Uint8Array] }> implements MediaCarrier {
   bufferedAmount = 0;
   sendBinary(): boolean {
     return true;
   }
 }
 
-Deno.test("MediaSession: a peer inventing SSRCs gets at most MAX_UNKNOWN_STREAMS receivers", async () => {
+Deno.test("PageMedia: a peer inventing SSRCs gets at most MAX_UNKNOWN_STREAMS receivers", async () => {
   const channel = new FakeChannel();
-  const session = new MediaSession({
+  const session = new PageMedia({
     channel,
     ssrcs: { audioSsrc: 1, videoSsrc: 2, smallVideoSsrc: 4, mixSsrc: 3 },
     selfId: "me",
@@ -103,8 +103,8 @@ Deno.test("deliverVideoFeedback: PLI, NACK and REMB go to the encoding whose SSR
   deliverVideoFeedback({ type: "remb", senderSsrc: 3, bitrate: 1, ssrcs: [2, 4] }, ssrcs, null);
 });
 
-Deno.test("MediaSession: the debug stats show the small video encoding, off with the camera off", async () => {
-  const session = new MediaSession({
+Deno.test("PageMedia: the debug stats show the small video encoding, off with the camera off", async () => {
+  const session = new PageMedia({
     channel: new FakeChannel(),
     ssrcs: { audioSsrc: 1, videoSsrc: 2, smallVideoSsrc: 4, mixSsrc: 3 },
     selfId: "small",

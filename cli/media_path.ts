@@ -14,11 +14,11 @@
  *
  * @example
  * ```ts
- * import type { Session } from "./session.ts";
+ * import type { TerminalControl } from "./terminal_control.ts";
  * import type { UdpLink } from "./udp_media.ts";
  *
- * function goDirect(link: UdpLink, session: Session, rtpBytes: Uint8Array): PeerPath {
- *   const path = new PeerPath({
+ * function goDirect(link: UdpLink, session: TerminalControl, rtpBytes: Uint8Array): MediaPath {
+ *   const path = new MediaPath({
  *     link,
  *     onSwitch: (kind) => console.log("media now goes", kind),
  *     reportFailure: () => session.p2pFailed(),
@@ -62,7 +62,7 @@ export const PROBE_ACK_PREFIX = "MEET-PROBE-ACK ";
  *
  * @example
  * ```ts
- * function pathOf(path: PeerPath): PathKind {
+ * function pathOf(path: MediaPath): PathKind {
  *   const kind: PathKind = path.kind; // "relay" or "p2p"
  *   return kind;
  * }
@@ -85,7 +85,7 @@ export interface PeerAddress {
 }
 
 /**
- * What a {@linkcode PeerPath} needs of the socket (a {@linkcode UdpLink} has it).
+ * What a {@linkcode MediaPath} needs of the socket (a {@linkcode UdpLink} has it).
  *
  * @example
  * ```ts
@@ -105,15 +105,15 @@ export interface PathLink {
 }
 
 /**
- * Callbacks and timings of a {@linkcode PeerPath}.
+ * Callbacks and timings of a {@linkcode MediaPath}.
  *
  * @example
  * ```ts
  * const link: PathLink = { send() {}, sendToPeer: () => true, setPeer() {} };
- * const options: PeerPathOptions = { link, onSwitch() {}, reportFailure() {}, probeIntervalMs: 100 };
+ * const options: MediaPathOptions = { link, onSwitch() {}, reportFailure() {}, probeIntervalMs: 100 };
  * ```
  */
-export interface PeerPathOptions {
+export interface MediaPathOptions {
   link: PathLink;
   /**
    * Sending switched. `afterMs`: for a switch to direct, the time since probing started
@@ -131,17 +131,17 @@ export interface PeerPathOptions {
 }
 
 /**
- * Counters of a {@linkcode PeerPath}.
+ * Counters of a {@linkcode MediaPath}.
  *
  * @example
  * ```ts
- * function log(path: PeerPath) {
+ * function log(path: MediaPath) {
  *   const { probesSent, switches } = path.stats;
  *   console.log(probesSent, switches);
  * }
  * ```
  */
-export interface PeerPathStats {
+export interface MediaPathStats {
   probesSent: number;
   probesAnswered: number;
   acksReceived: number;
@@ -196,16 +196,16 @@ function samePeer(a: PeerAddress | null, b: PeerAddress | null): boolean {
  * ```ts
  * const link: PathLink = { send() {}, sendToPeer: () => true, setPeer() {} };
  * const peer: PeerAddress = { participantId: "p2", ip: "192.0.2.7", port: 40000 };
- * const path = new PeerPath({ link, onSwitch() {}, reportFailure() {} });
+ * const path = new MediaPath({ link, onSwitch() {}, reportFailure() {} });
  * path.setMode("p2p");
  * path.setPeer(peer);
  * path.handleControl("MEET-PROBE-ACK ..."); // from the peer's address: now direct
  * path.close();
  * ```
  */
-export class PeerPath {
-  readonly #options: PeerPathOptions;
-  readonly stats: PeerPathStats = {
+export class MediaPath {
+  readonly #options: MediaPathOptions;
+  readonly stats: MediaPathStats = {
     probesSent: 0,
     probesAnswered: 0,
     acksReceived: 0,
@@ -224,7 +224,7 @@ export class PeerPath {
   #drainTimer: ReturnType<typeof setTimeout> | undefined;
   #closed = false;
 
-  constructor(options: PeerPathOptions) {
+  constructor(options: MediaPathOptions) {
     this.#options = options;
   }
 

@@ -3,13 +3,13 @@ import { type RtcpPacket, writePli } from "../../media/rtcp.ts";
 import { type RtpPacket, writeRtp } from "../../media/rtp.ts";
 import { Emitter } from "../../util/emitter.ts";
 import {
-  type BinaryChannel,
   CONGESTION_BYTES,
   MAX_MEDIA_PACKET_BYTES,
-  MediaTransport,
-} from "./media_transport.ts";
+  type MediaCarrier,
+  PacketMux,
+} from "./packet_mux.ts";
 
-class FakeChannel extends Emitter<{ media: [Uint8Array] }> implements BinaryChannel {
+class FakeChannel extends Emitter<{ media: [Uint8Array] }> implements MediaCarrier {
   sent: Uint8Array[] = [];
   open = true;
   bufferedAmount = 0;
@@ -20,11 +20,11 @@ class FakeChannel extends Emitter<{ media: [Uint8Array] }> implements BinaryChan
   }
 }
 
-Deno.test("MediaTransport: demultiplexes RTP and RTCP, counts, drops garbage", () => {
+Deno.test("PacketMux: demultiplexes RTP and RTCP, counts, drops garbage", () => {
   const channel = new FakeChannel();
   const rtp: RtpPacket[] = [];
   const rtcp: RtcpPacket[][] = [];
-  const transport = new MediaTransport(channel, {
+  const transport = new PacketMux(channel, {
     onRtp: (p) => rtp.push(p),
     onRtcp: (p) => rtcp.push(p),
   });
@@ -64,10 +64,10 @@ Deno.test("MediaTransport: demultiplexes RTP and RTCP, counts, drops garbage", (
   assert.equal(transport.send(new Uint8Array(1)), false);
 });
 
-Deno.test("MediaTransport: a packet longer than MAX_MEDIA_PACKET_BYTES is dropped unread", () => {
+Deno.test("PacketMux: a packet longer than MAX_MEDIA_PACKET_BYTES is dropped unread", () => {
   const channel = new FakeChannel();
   const rtp: RtpPacket[] = [];
-  const transport = new MediaTransport(channel, { onRtp: (p) => rtp.push(p), onRtcp: () => {} });
+  const transport = new PacketMux(channel, { onRtp: (p) => rtp.push(p), onRtcp: () => {} });
   const packet = (size: number) =>
     writeRtp({
       payloadType: 96,

@@ -11,7 +11,7 @@
  *
  * function connect(controlClient: ControlClient, receivers: Map<number, AudioReceiver>,
  *   handleFeedback: (packet: RtcpPacket) => void, rtpBytes: Uint8Array) {
- *   const transport = new MediaTransport(controlClient, {
+ *   const transport = new PacketMux(controlClient, {
  *     onRtp: (packet, arrivalMs) => receivers.get(packet.ssrc)?.receive(packet, arrivalMs),
  *     onRtcp: (packets) => packets.forEach(handleFeedback),
  *   });
@@ -34,12 +34,12 @@ import { isRtcp, parseRtp, type RtpPacket } from "../../media/rtp.ts";
  * import type { ControlClient } from "../control_client.ts";
  *
  * function channelOf(controlClient: ControlClient) {
- *   const channel: BinaryChannel = controlClient;
+ *   const channel: MediaCarrier = controlClient;
  *   return channel;
  * }
  * ```
  */
-export interface BinaryChannel {
+export interface MediaCarrier {
   /** Sends one binary message; false when it could not be sent (not connected). */
   sendBinary(bytes: Uint8Array): boolean;
   /** Bytes queued and not yet sent. */
@@ -49,14 +49,14 @@ export interface BinaryChannel {
 }
 
 /**
- * Handlers of a {@linkcode MediaTransport}.
+ * Handlers of a {@linkcode PacketMux}.
  *
  * @example
  * ```ts
- * const handlers: MediaTransportHandlers = { onRtp: () => {}, onRtcp: () => {} };
+ * const handlers: PacketMuxHandlers = { onRtp: () => {}, onRtcp: () => {} };
  * ```
  */
-export interface MediaTransportHandlers {
+export interface PacketMuxHandlers {
   /** One RTP packet (views into the received bytes), with its arrival time (performance.now). */
   onRtp(packet: RtpPacket, arrivalMs: number): void;
   /** The packets of one compound RTCP message. */
@@ -64,17 +64,17 @@ export interface MediaTransportHandlers {
 }
 
 /**
- * Counters of a {@linkcode MediaTransport}.
+ * Counters of a {@linkcode PacketMux}.
  *
  * @example
  * ```ts
- * function log(transport: MediaTransport) {
+ * function log(transport: PacketMux) {
  *   const { packetsReceived, bytesSent } = transport.stats;
  *   console.log(packetsReceived, bytesSent);
  * }
  * ```
  */
-export interface MediaTransportStats {
+export interface PacketMuxStats {
   packetsSent: number;
   bytesSent: number;
   /** Packets not sent: the channel was down. */
@@ -102,12 +102,12 @@ export const MAX_MEDIA_PACKET_BYTES = 1500;
 export const CONGESTION_BYTES = 256 * 1024;
 
 /** One session's media over a binary channel. */
-export class MediaTransport {
-  readonly #channel: BinaryChannel;
-  readonly #handlers: MediaTransportHandlers;
+export class PacketMux {
+  readonly #channel: MediaCarrier;
+  readonly #handlers: PacketMuxHandlers;
   readonly #off: () => void;
   #closed = false;
-  readonly stats: MediaTransportStats = {
+  readonly stats: PacketMuxStats = {
     packetsSent: 0,
     bytesSent: 0,
     sendFailures: 0,
@@ -117,7 +117,7 @@ export class MediaTransport {
     oversized: 0,
   };
 
-  constructor(channel: BinaryChannel, handlers: MediaTransportHandlers) {
+  constructor(channel: MediaCarrier, handlers: PacketMuxHandlers) {
     this.#channel = channel;
     this.#handlers = handlers;
     this.#off = channel.on("media", (bytes) => this.#receive(bytes));
@@ -135,7 +135,7 @@ export class MediaTransport {
    * ```ts
    * import { writePli } from "../../media/rtcp.ts";
    *
-   * function askForKeyframe(transport: MediaTransport, mine: number, theirs: number) {
+   * function askForKeyframe(transport: PacketMux, mine: number, theirs: number) {
    *   transport.send(writePli({ senderSsrc: mine, mediaSsrc: theirs }));
    * }
    * ```

@@ -3,8 +3,8 @@
  * mediasoup's client: a transport, producers, consumers):
  *
  * ```
- * MediaSession
- *  ├─ MediaTransport        binary RTP/RTCP over the control WebSocket
+ * PageMedia
+ *  ├─ PacketMux        binary RTP/RTCP over the control WebSocket
  *  ├─ VideoSender           camera → VP8 → RTP            (while the camera is on; a small
  *  │                        encoding too while the server asks for it)
  *  ├─ AudioSender           mic → worklet → Opus → RTP    (while the mic is on)
@@ -27,7 +27,7 @@
  *
  * async function startMedia(controlClient: ControlClient, join: JoinReply, participantId: string,
  *   tileSlotElement: HTMLElement, render: (state: LocalMediaState) => void) {
- *   const session = new MediaSession({
+ *   const session = new PageMedia({
  *     channel: controlClient, ssrcs: join.media, selfId: join.participantId,
  *     mic: true, camera: true,
  *   });
@@ -64,7 +64,7 @@ import { AudioSender } from "./audio_sender.ts";
 import { describeMediaError, type DeviceKind, openCamera, openMicrophone } from "./devices.ts";
 import { GlitchWatch } from "./glitch_watch.ts";
 import { mediaSupport } from "./dom.ts";
-import { type BinaryChannel, MediaTransport } from "./media_transport.ts";
+import { type MediaCarrier, PacketMux } from "./packet_mux.ts";
 import { RtpStream } from "./rtp_stream.ts";
 import { admitStream, MAX_SSRCS_COUNTED } from "./ssrc_admission.ts";
 import { RateMeter, SampleWindow } from "./stats.ts";
@@ -96,7 +96,7 @@ export interface DeviceState {
  *
  * @example
  * ```ts
- * function showSelf(session: MediaSession, video: HTMLVideoElement) {
+ * function showSelf(session: PageMedia, video: HTMLVideoElement) {
  *   session.on("local", (s: LocalMediaState) => video.srcObject = s.preview);
  * }
  * ```
@@ -123,7 +123,7 @@ export interface LocalMediaState {
  * }
  * ```
  */
-export interface SessionStats {
+export interface PageMediaStats {
   /** Bits per second sent, all media (last second). */
   sendBitrate: number;
   /** The full video encoding's bits per second. */
@@ -206,7 +206,7 @@ export interface RemoteVideoStats extends VideoReceiverStats {
  *
  * @example
  * ```ts
- * function watch(session: MediaSession, bobId: string) {
+ * function watch(session: PageMedia, bobId: string) {
  *   session.on("stats", (s: MediaStatsSnapshot) => console.log(s.remote[bobId]?.fps));
  * }
  * ```
@@ -214,26 +214,26 @@ export interface RemoteVideoStats extends VideoReceiverStats {
 export interface MediaStatsSnapshot {
   /** performance.now() of the snapshot. */
   at: number;
-  session: SessionStats;
+  session: PageMediaStats;
   /** Remote video by participant id (by `ssrc:<n>` when the roster does not know it). */
   remote: Record<string, RemoteVideoStats>;
 }
 
 /**
- * Events of a {@linkcode MediaSession}.
+ * Events of a {@linkcode PageMedia}.
  *
  * @example
  * ```ts
- * const events: (keyof MediaSessionEvents)[] = ["local", "stats"];
+ * const events: (keyof PageMediaEvents)[] = ["local", "stats"];
  * ```
  */
-export type MediaSessionEvents = {
+export type PageMediaEvents = {
   local: [LocalMediaState];
   stats: [MediaStatsSnapshot];
 };
 
 /**
- * Options of a {@linkcode MediaSession}.
+ * Options of a {@linkcode PageMedia}.
  *
  * @example
  * ```ts
@@ -241,16 +241,16 @@ export type MediaSessionEvents = {
  * import type { ControlClient } from "../control_client.ts";
  *
  * function optionsFor(client: ControlClient, join: JoinReply) {
- *   const options: MediaSessionOptions = {
+ *   const options: PageMediaOptions = {
  *     channel: client, ssrcs: join.media, selfId: join.participantId, mic: true, camera: false,
  *   };
  *   return options;
  * }
  * ```
  */
-export interface MediaSessionOptions {
+export interface PageMediaOptions {
   /** Where media packets travel: the control client in relay mode. */
-  channel: BinaryChannel;
+  channel: MediaCarrier;
   /** Our SSRCs and the mix's, from the join reply. */
   ssrcs: MediaSsrcs;
   selfId: string;
@@ -289,7 +289,7 @@ interface DebugStats {
   updatedAt: number;
   participants: Record<string, RemoteVideoStats>;
   ssrcs: Record<string, { kind: "video" | "audio"; packets: number; bytes: number }>;
-  audio: SessionStats["audio"] & {
+  audio: PageMediaStats["audio"] & {
     receivers: AudioReceiverStats[];
     playout: Omit<PlaybackStreamStats, "delays">[];
     /**
@@ -344,7 +344,7 @@ interface DebugStats {
 /**
  * Makes the AudioContext a meeting plays and captures through, with its worklet modules
  * loaded. A page calls it before it joins (on the Join press, a user gesture, so the context
- * may start running) and gives the promise to {@linkcode MediaSession} as `audio`: once
+ * may start running) and gives the promise to {@linkcode PageMedia} as `audio`: once
  * joined, media arrives at once, and on a weak link a module fetch started then waits behind
  * it (400 kbit/s: the page heard nothing for the first 30 s).
  *
@@ -352,7 +352,7 @@ interface DebugStats {
  * ```ts ignore
  * const audio = prepareAudio();
  * await audio.catch(() => {}); // then join; the session reports a failure as audioError
- * const session = new MediaSession({ audio, channel, ssrcs, selfId, mic: true, camera: true });
+ * const session = new PageMedia({ audio, channel, ssrcs, selfId, mic: true, camera: true });
  * ```
  */
 export async function prepareAudio(
@@ -376,10 +376,10 @@ export async function prepareAudio(
 }
 
 /** One person's media in one meeting. */
-export class MediaSession extends Emitter<MediaSessionEvents> {
+export class PageMedia extends Emitter<PageMediaEvents> {
   readonly selfId: string;
   #ssrcs: MediaSsrcs;
-  readonly #transport: MediaTransport;
+  readonly #transport: PacketMux;
   readonly #videoStream: RtpStream;
   /** The small encoding's stream; its timestamps come from #videoStream's timeline. */
   readonly #smallVideoStream: RtpStream;
@@ -389,7 +389,7 @@ export class MediaSession extends Emitter<MediaSessionEvents> {
   #playback: AudioPlayback | null = null;
   /** Resolves once the AudioContext and its worklets are ready (or failed). */
   #audioReady: Promise<boolean>;
-  readonly #audioOptions: Pick<MediaSessionOptions, "workletBase" | "playout">;
+  readonly #audioOptions: Pick<PageMediaOptions, "workletBase" | "playout">;
   /** The context made before joining, taken by the first start of the audio. */
   #preparedAudio: Promise<AudioContext> | undefined;
   /**
@@ -440,7 +440,7 @@ export class MediaSession extends Emitter<MediaSessionEvents> {
   #closed = false;
   #onGesture = () => this.resumeAudio();
 
-  constructor(options: MediaSessionOptions) {
+  constructor(options: PageMediaOptions) {
     super();
     this.selfId = options.selfId;
     this.#ssrcs = options.ssrcs;
@@ -460,7 +460,7 @@ export class MediaSession extends Emitter<MediaSessionEvents> {
       payloadType: PT_OPUS,
       clockRate: OPUS_CLOCK_RATE,
     });
-    this.#transport = new MediaTransport(options.channel, {
+    this.#transport = new PacketMux(options.channel, {
       onRtp: (packet, arrivalMs) => this.#receiveRtp(packet, arrivalMs),
       onRtcp: (packets) => this.#receiveRtcp(packets),
     });
@@ -499,7 +499,7 @@ export class MediaSession extends Emitter<MediaSessionEvents> {
    * ```ts
    * import type { ControlClient } from "../control_client.ts";
    *
-   * function follow(client: ControlClient, session: MediaSession) {
+   * function follow(client: ControlClient, session: PageMedia) {
    *   client.on("roster", (e) => session.setRoster(e.participants));
    * }
    * ```
@@ -557,7 +557,7 @@ export class MediaSession extends Emitter<MediaSessionEvents> {
    * ```tsx
    * import type { ParticipantInfo } from "../../meeting/participant.ts";
    *
-   * function Video({ session, p }: { session: MediaSession; p: ParticipantInfo }) {
+   * function Video({ session, p }: { session: PageMedia; p: ParticipantInfo }) {
    *   return <div ref={(el) => session.attachVideo(p.id, el)} class="absolute inset-0" />;
    * }
    * ```
@@ -578,7 +578,7 @@ export class MediaSession extends Emitter<MediaSessionEvents> {
    *
    * @example
    * ```ts
-   * async function toggleMic(session: MediaSession) {
+   * async function toggleMic(session: PageMedia) {
    *   await session.setMic(!session.local.mic.status.startsWith("o"));
    * }
    * ```
@@ -607,7 +607,7 @@ export class MediaSession extends Emitter<MediaSessionEvents> {
    *
    * @example
    * ```ts
-   * async function cameraOff(session: MediaSession) {
+   * async function cameraOff(session: PageMedia) {
    *   await session.setCamera(false);
    * }
    * ```
@@ -664,7 +664,7 @@ export class MediaSession extends Emitter<MediaSessionEvents> {
    * ```ts
    * import type { ControlClient } from "../control_client.ts";
    *
-   * function follow(control: ControlClient, session: MediaSession) {
+   * function follow(control: ControlClient, session: PageMedia) {
    *   control.on("mix_timing", (e) => session.trimAudio(e.earlyMs));
    * }
    * ```

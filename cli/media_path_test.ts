@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { PeerPath, refusePeerAddress } from "./peer_path.ts";
+import { MediaPath, refusePeerAddress } from "./media_path.ts";
 
 Deno.test("refusePeerAddress: unspecified, broadcast, multicast, reserved and bad ports", () => {
   for (const [ip, port] of [["127.0.0.1", 40000], ["192.0.2.7", 1], ["10.1.2.3", 65535]] as const) {
@@ -26,11 +26,11 @@ Deno.test("refusePeerAddress: unspecified, broadcast, multicast, reserved and ba
   ) assert.notEqual(refusePeerAddress(ip, port), null, `${ip}:${port}`);
 });
 
-Deno.test("PeerPath: a broadcast or multicast peer is never probed; P2P is reported failed", () => {
+Deno.test("MediaPath: a broadcast or multicast peer is never probed; P2P is reported failed", () => {
   const sentToPeer: Uint8Array[] = [];
   const peers: unknown[] = [];
   let failures = 0;
-  const path = new PeerPath({
+  const path = new MediaPath({
     link: {
       send: () => {},
       sendToPeer: (b) => (sentToPeer.push(b), true),

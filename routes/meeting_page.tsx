@@ -1,5 +1,5 @@
 /**
- * `/m/:id`: the room. The address is the invitation: opening it asks for a name (the last
+ * `/m/:id`: the meeting page. The address is the invitation: opening it asks for a name (the last
  * one is remembered; `?name=Ann` fills in Ann) and shows what will be shared; nothing joins or
  * is captured before the person presses Join.
  *
@@ -7,13 +7,13 @@
  */
 
 import { Layout } from "../components/Layout.tsx";
-import Room from "../islands/Room.tsx";
+import MeetingPage from "../islands/MeetingPage.tsx";
 import { Island } from "../web/island.tsx";
 import { renderPage } from "../web/page.tsx";
 import type { RouteHandler } from "./context.ts";
 
-/** Renders a meeting's room, or a "not found / ended" page. */
-export const roomPage: RouteHandler = (_req, { hub, params, url }) => {
+/** Renders the meeting page, or a "not found / ended" page. */
+export const meetingPage: RouteHandler = (_req, { hub, params, url }) => {
   const meeting = hub.registry.get(params.id);
   if (!meeting) {
     const past = hub.records.meeting(params.id);
@@ -38,8 +38,8 @@ export const roomPage: RouteHandler = (_req, { hub, params, url }) => {
   return renderPage(
     <Layout wide>
       <Island
-        name="Room"
-        component={Room}
+        name="MeetingPage"
+        component={MeetingPage}
         props={{
           meetingId: meeting.id,
           title: meeting.title,

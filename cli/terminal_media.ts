@@ -2,7 +2,7 @@
  * The media side of one meeting seat: a {@linkcode UdpLink} bound to the seat, the senders
  * (audio on a drift-free 20 ms clock, video paced by its file) and the receivers (the mix,
  * others' video), RTCP in (PLIs for your video) and out (PLIs, receiver reports every 2 s).
- * Everything goes out on a {@linkcode PeerPath}: through the server, or in P2P mode straight
+ * Everything goes out on a {@linkcode MediaPath}: through the server, or in P2P mode straight
  * to the peer once the direct path answers (the peer's audio then arrives as its own stream,
  * played into the same recording as the mix would be, and after each switch a PLI asks the
  * peer for a keyframe on the new path).
@@ -13,7 +13,7 @@
  * import { ToneSource } from "./audio_source.ts";
  *
  * async function takePart(meetingId: string, join: JoinReply) {
- *   const media = await MediaSession.start({
+ *   const media = await TerminalMedia.start({
  *     server: { hostname: "127.0.0.1", port: 5004 }, meetingId, ssrcs: join.media,
  *     audio: new ToneSource(440), video: null, recordMix: "mix.wav", recordVideo: null,
  *     nameOf: () => undefined, onRecording: () => {}, onBindLost: () => {},
@@ -44,7 +44,7 @@ import {
 } from "../protocol/media.ts";
 import type { AudioSource } from "./audio_source.ts";
 import { Pacer } from "./pacer.ts";
-import { type PathKind, type PeerAddress, PeerPath } from "./peer_path.ts";
+import { MediaPath, type PathKind, type PeerAddress } from "./media_path.ts";
 import { MixReceiver, VideoReceiver } from "./receivers.ts";
 import { AudioSender, VideoSender } from "./senders.ts";
 import { UdpLink } from "./udp_media.ts";
@@ -58,14 +58,14 @@ const VIDEO_POLL_MS = 20;
 const MAX_REPORTED = 31;
 
 /**
- * What a {@linkcode MediaSession} needs.
+ * What a {@linkcode TerminalMedia} needs.
  *
  * @example
  * ```ts
- * const options: Partial<MediaSessionOptions> = { recordMix: "mix.wav", recordVideo: "rec" };
+ * const options: Partial<TerminalMediaOptions> = { recordMix: "mix.wav", recordVideo: "rec" };
  * ```
  */
-export interface MediaSessionOptions {
+export interface TerminalMediaOptions {
   /** The server's UDP media address. */
   server: { hostname: string; port: number };
   meetingId: string;
@@ -101,17 +101,17 @@ export interface MediaSessionOptions {
  *
  * @example
  * ```ts
- * async function run(options: MediaSessionOptions) {
- *   const media = await MediaSession.start(options); // binds, then sends and receives
+ * async function run(options: TerminalMediaOptions) {
+ *   const media = await TerminalMedia.start(options); // binds, then sends and receives
  *   console.log(media.sending, media.stats);
  *   await media.stop();
  * }
  * ```
  */
-export class MediaSession {
-  readonly #options: MediaSessionOptions;
+export class TerminalMedia {
+  readonly #options: TerminalMediaOptions;
   readonly #link: UdpLink;
-  readonly #path: PeerPath;
+  readonly #path: MediaPath;
   readonly #audio: AudioSender;
   readonly #video: VideoSender | null;
   readonly #mix: MixReceiver;
@@ -125,10 +125,10 @@ export class MediaSession {
   #pathPlis = 0;
   #stopped = false;
 
-  private constructor(options: MediaSessionOptions, link: UdpLink) {
+  private constructor(options: TerminalMediaOptions, link: UdpLink) {
     this.#options = options;
     this.#link = link;
-    this.#path = new PeerPath({
+    this.#path = new MediaPath({
       link,
       onSwitch: (kind, peer, afterMs) => this.#switched(kind, peer, afterMs),
       reportFailure: () => options.onP2pFailed?.(),
@@ -155,8 +155,8 @@ export class MediaSession {
    * Opens the socket, binds it to the seat, and starts sending and receiving. Rejects (a
    * BindError, or a socket error) when the seat cannot be bound; nothing keeps running then.
    */
-  static async start(options: MediaSessionOptions): Promise<MediaSession> {
-    let session: MediaSession | undefined;
+  static async start(options: TerminalMediaOptions): Promise<TerminalMedia> {
+    let session: TerminalMedia | undefined;
     const link = await UdpLink.open(options.server, {
       onPacket: (bytes, from) => {
         if (session) session.#receive(bytes, from);
@@ -169,7 +169,7 @@ export class MediaSession {
       attempts: options.bindAttempts,
     });
     try {
-      session = new MediaSession(options, link);
+      session = new TerminalMedia(options, link);
       session.#participantId = await link.bind(options.ssrcs.mediaKey, options.meetingId);
     } catch (err) {
       if (session) session.#closeParts();
