@@ -1,10 +1,11 @@
 /**
  * One participant's tile: their video (an empty slot the media engine puts its `<video>` or
  * `<canvas>` in, or the camera preview for yourself), or their initials when the camera is off; name, mic and
- * camera state, a ring while they speak, and optionally their video statistics.
+ * camera state, a ring while they speak, and optionally their video statistics with the way
+ * their media travels (the roster's `transport`: `webtransport`, `websocket`, `udp`, `p2p`).
  *
  * Test hooks: `data-testid="tile"`, `data-participant-id`, `data-video="on|off"`,
- * `data-speaking="true|false"`, `data-testid="tile-stats"`.
+ * `data-speaking="true|false"`, `data-transport`, `data-testid="tile-stats"`.
  *
  * @example
  * ```tsx
@@ -105,6 +106,7 @@ export function ParticipantTile(
       data-participant-id={p.id}
       data-video={showVideo ? "on" : "off"}
       data-speaking={speaking ? "true" : "false"}
+      data-transport={p.transport ?? "none"}
       class={`relative rounded-xl bg-slate-800 overflow-hidden flex items-center justify-center min-h-[8rem] transition-shadow ${
         speaking ? "ring-4 ring-emerald-400" : "ring-0"
       }`}
@@ -151,13 +153,13 @@ export function ParticipantTile(
           {!p.connected && " · reconnecting…"}
         </span>
       </span>
-      {stats && <TileStatsBox stats={stats} />}
+      {stats && <TileStatsBox stats={stats} transport={p.transport ?? "none"} />}
     </div>
   );
 }
 
-function TileStatsBox({ stats }: { stats: TileStats }) {
-  const rows: [string, string][] = stats.kind === "send"
+function TileStatsBox({ stats, transport }: { stats: TileStats; transport: string }) {
+  const figures: [string, string][] = stats.kind === "send"
     ? [
       ["sending", `${stats.width}×${stats.height} · ${stats.fps.toFixed(0)} fps`],
       ["bitrate", formatBitrate(stats.bitrate)],
@@ -170,6 +172,7 @@ function TileStatsBox({ stats }: { stats: TileStats }) {
       ["delay p50", formatMs(stats.delayP50)],
       ["frames", `${stats.framesDecoded} · ${stats.framesDropped} dropped`],
     ];
+  const rows: [string, string][] = [["media", transport], ...figures];
   return (
     <dl
       class="absolute right-2 top-2 grid grid-cols-[auto_auto] gap-x-2 rounded-md bg-black/70 px-2 py-1 text-[11px] leading-4 text-white font-mono"

@@ -2,7 +2,8 @@
  * End to end in headless Chromium: browsers' media over WebTransport datagrams. Three pages in
  * one meeting bind WebTransport sessions (the server counts three seats on `webtransport`),
  * see and hear each other; one page alone in a second meeting, also on WebTransport, receives
- * nothing of the first. A page opened with `?transport=websocket` stays on the WebSocket.
+ * nothing of the first. A page opened with `?transport=websocket` stays on the WebSocket, and
+ * each tile says which carrier its participant uses.
  */
 
 import assert from "node:assert/strict";
@@ -138,6 +139,15 @@ Deno.test({
       what: "Eve on the WebSocket",
     });
     assert.equal(await transportOf(eve), "websocket");
+    // Each tile says how that participant's media travels (the roster's `transport`).
+    const tileTransport = (page: Page, name: string) =>
+      page.locator(`[data-testid=tile]:has-text("${name}")`).getAttribute("data-transport");
+    await waitForPage(async () => await tileTransport(dee, "Eve") === "websocket", {
+      what: "Dee's tile of Eve to say websocket",
+    });
+    await waitForPage(async () => await tileTransport(eve, "Dee") === "webtransport", {
+      what: "Eve's tile of Dee to say webtransport",
+    });
 
     console.log(
       `WebTransport: 3 seats bound within ${bindMs.toFixed(0)} ms; 30 frames from each other ` +
