@@ -10,6 +10,7 @@ import { Layout } from "../components/Layout.tsx";
 import MeetingPage from "../islands/MeetingPage.tsx";
 import { Island } from "../web/island.tsx";
 import { renderPage } from "../web/page.tsx";
+import { notFoundPage } from "./not_found.tsx";
 import type { RouteHandler } from "./context.ts";
 
 /** Renders the meeting page, or a "not found / ended" page. */
@@ -17,22 +18,12 @@ export const meetingPage: RouteHandler = (_req, { hub, params, url }) => {
   const meeting = hub.registry.get(params.id);
   if (!meeting) {
     const past = hub.records.meeting(params.id);
-    return renderPage(
-      <Layout>
-        <div class="rounded-xl bg-white shadow-sm p-6 space-y-3">
-          <h1 class="text-xl font-semibold">
-            {past ? `“${past.title}” has ended` : "No such meeting"}
-          </h1>
-          <p class="text-slate-600">
-            {past
-              ? "This meeting is over. Start a new one from the list."
-              : "The link may be mistyped, or the meeting never existed."}
-          </p>
-          <a href="/" class="inline-block text-emerald-700 underline">Go to the meeting list</a>
-        </div>
-      </Layout>,
-      { title: "Meeting not found", status: 404 },
-    );
+    return past
+      ? notFoundPage(
+        `“${past.title}” has ended`,
+        "This meeting is over. Start a new one from the list.",
+      )
+      : notFoundPage("No such meeting", "The link may be mistyped, or the meeting never existed.");
   }
   const name = url.searchParams.get("name");
   return renderPage(

@@ -14,6 +14,7 @@
  */
 
 import { join } from "node:path";
+import { notFoundPage } from "../routes/not_found.tsx";
 import { matchRoute } from "../routes/mod.ts";
 import { apiError, MAX_BODY_BYTES } from "../routes/api/meetings.ts";
 import { MAX_CONTROL_MESSAGE_BYTES } from "../protocol/control.ts";
@@ -315,6 +316,11 @@ export async function startServer(options: ServerOptions = {}): Promise<RunningS
     }
     if (url.pathname.startsWith("/api/")) {
       return apiError(new MeetingError("not_found", `no API at ${url.pathname}`));
+    }
+    if (req.method === "GET" || req.method === "HEAD") {
+      return url.pathname.startsWith("/m/")
+        ? notFoundPage("No such meeting", "This meeting link is not valid: it may be mistyped.")
+        : notFoundPage("Page not found", "There is nothing at this address.");
     }
     return new Response("Not found", { status: 404 });
   };

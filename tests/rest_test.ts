@@ -123,7 +123,7 @@ Deno.test("REST: bad bodies and unknown ids get clear errors and change nothing"
   await put.body?.cancel();
 });
 
-Deno.test("pages: home lists meetings, a room renders, an unknown room is a 404 page", async () => {
+Deno.test("pages: home lists meetings, a room renders, an unknown room, a malformed meeting link or an unknown path is a styled 404 page with a way back", async () => {
   await using server = await testServer();
   const created = await (await fetch(`${server.url}api/meetings`, {
     method: "POST",
@@ -140,9 +140,26 @@ Deno.test("pages: home lists meetings, a room renders, an unknown room is a 404 
   const room = await fetch(`${server.url}m/${created.id}`);
   assert.equal(room.status, 200);
   assert.ok((await room.text()).includes('data-island="MeetingPage"'));
-  const missing = await fetch(`${server.url}m/nothere`);
-  assert.equal(missing.status, 404);
-  assert.ok((await missing.text()).includes("No such meeting"));
+  for (
+    const [path, heading] of [
+      ["m/nothere", "No such meeting"],
+      ["m/", "No such meeting"],
+      ["m/bad%20id!!", "No such meeting"],
+      ["m/a/b", "No such meeting"],
+      ["nonsense", "Page not found"],
+    ]
+  ) {
+    const page = await fetch(`${server.url}${path}`);
+    assert.equal(page.status, 404, path);
+    assert.match(page.headers.get("content-type") ?? "", /text\/html/, path);
+    const html = await page.text();
+    assert.ok(html.includes(heading), `${path}: ${heading}`);
+    assert.ok(html.includes('href="/"'), `${path}: a link back to the meeting list`);
+    assert.ok(html.includes("data-ssr-css"), `${path}: styled like the other pages`);
+  }
+  const post = await fetch(`${server.url}nonsense`, { method: "POST" });
+  assert.equal(post.status, 404);
+  assert.equal(await post.text(), "Not found");
   const boot = await fetch(`${server.url}_islands/boot.js`);
   assert.equal(boot.headers.get("content-type"), "text/javascript; charset=utf-8");
   assert.ok((await boot.text()).length > 1000);
