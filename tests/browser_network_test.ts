@@ -5,11 +5,21 @@
  */
 
 import assert from "node:assert/strict";
-import { MULTI_PAGE_FPS } from "./support/browser.ts";
 import { runInLoopbackNamespace } from "./support/netns.ts";
 
+/**
+ * The fake cameras' frame rate in these tests. Three pages, the server and netsim share two
+ * cores; at 15 fps (the other multi-page tests' rate) they took 1.6-1.9 of them, and scenario
+ * runs on a 2-core EPYC at 2.1 GHz failed these tests in 7 of 22: pages' threads fell behind,
+ * the server read the senders' uplinks overused and cut them (to 64 kbit/s once, with seconds
+ * of delay), and 3.8-7.5% of the audio was concealed. At 10 fps, 10 runs with nothing else on
+ * the machine read 0.2-1.4% concealed, 0-2 overuses, 9.8-10.1 fps per stream on average; a
+ * `deno check` running beside one still upsets it. The thresholds are shares of the frame rate.
+ */
+const NETWORK_FPS = 10;
+
 /** Share of the cameras' frame rate a stream must keep. */
-const fpsOf = (share: number) => MULTI_PAGE_FPS * share;
+const fpsOf = (share: number) => NETWORK_FPS * share;
 const mean = (values: number[]) => values.reduce((a, b) => a + b, 0) / values.length;
 
 interface PageFigures {
@@ -22,7 +32,13 @@ interface PageFigures {
   concealedPercent: number;
   audibleMs: number;
   keyframesPerMinute: number;
-  playout: { lostMs: number; stretchedMs: number; stalls: number; recovered: number };
+  playout: {
+    lostMs: number;
+    stretchedMs: number;
+    stalls: number;
+    recovered: number;
+    unrecovered: number;
+  };
   rate: { targetKbps: number; sendKbps: number; linkEstimateKbps: number; overuses: number };
 }
 
@@ -32,7 +48,9 @@ function brief(figures: Record<string, unknown>): string {
     `${p.name} ${p.transport}: ${
       p.streams.map((s) => `${s.fps.toFixed(1)}fps/${s.width}w/${s.freezes}fz`).join(" ")
     } ` +
-    `${p.concealedPercent.toFixed(1)}%conc ${p.audibleMs.toFixed(0)}ms-heard ${
+    `${p.concealedPercent.toFixed(1)}%conc (${
+      p.playout.lostMs.toFixed(0)
+    }ms holes, ${p.playout.unrecovered} unrecovered) ${p.audibleMs.toFixed(0)}ms-heard ${
       p.keyframesPerMinute.toFixed(0)
     }kf/min ` +
     `told ${p.rate.targetKbps} est ${p.rate.linkEstimateKbps} overuses ${p.rate.overuses}`
@@ -52,7 +70,7 @@ function brief(figures: Record<string, unknown>): string {
 // 2.6 GHz machine at 30 fps. On a 2.1 GHz one at 15 fps: 14.9-15.2 fps, 0-3 freezes in all,
 // 0-2% concealed, nothing lost, the concealment all frames that came late: 1-7 stalls a page
 // in 10 s, a page's audio output moved to a larger buffer in most runs.)
-Deno.test("browser on an impaired network: at 25 +/- 8 ms and 1% loss per packet, three pages in relay mode keep their video going through resends (>= 26/30 of the cameras' frame rate per stream on average, >= 25/30 each, <= 40 keyframes per sender-minute), and hear each other, lost audio repaired from the redundant copies (<= 0.3% lost; concealed in all <= 3% on average, <= 6% each)", async () => {
+Deno.test("browser on an impaired network: at 25 +/- 8 ms and 1% loss per packet, three pages in relay mode keep their video going through resends (>= 26/30 of the cameras' frame rate per stream on average, >= 25/30 each, <= 40 keyframes per sender-minute), and hear each other, lost audio frames repaired from the redundant copies (<= 0.3% never came; concealed in all <= 3% on average, <= 6% each)", async () => {
   const { figures } = await runInLoopbackNamespace(
     new URL("./network/meeting_scenario.ts", import.meta.url),
     "the impaired relay scenario",
@@ -62,7 +80,7 @@ Deno.test("browser on an impaired network: at 25 +/- 8 ms and 1% loss per packet
       "--loss=1",
       "--seconds=10",
       "--warmup=5",
-      `--fps=${MULTI_PAGE_FPS}`,
+      `--fps=${NETWORK_FPS}`,
       "--nice=5",
     ],
   );
@@ -99,12 +117,15 @@ Deno.test("browser on an impaired network: at 25 +/- 8 ms and 1% loss per packet
       page.audibleMs > 2_000,
       `${page.name} heard ${page.audibleMs} ms of the others ${why}`,
     );
-    // What was lost on the path is repaired; what concealment remains is frames that came
-    // late (the pages' threads held up on this busy machine), and the buffer grows to cover it.
-    const lostPercent = page.playout.lostMs / (10 * page.seconds);
+    // What was lost on the path is repaired: a frame whose packet and redundant copy both
+    // never came (<= 0.3% of the mix's 50 frames a second). What concealment remains is
+    // frames that came late (the pages' threads held up on this busy machine), holes the
+    // playout skipped included, and the buffer grows to cover it. Counting skipped holes
+    // here instead read 20-120 ms in some runs with nothing unrepaired on the path.
+    const unrecoveredPercent = (100 * page.playout.unrecovered) / (50 * page.seconds);
     assert.ok(
-      lostPercent <= 0.3,
-      `${page.name} lost ${lostPercent.toFixed(2)}% of its audio ${why}`,
+      unrecoveredPercent <= 0.3,
+      `${page.name} lost ${unrecoveredPercent.toFixed(2)}% of its audio frames ${why}`,
     );
     // A page's thread held up for a while (CPU, not the network) makes one page conceal more:
     // 3.2-3.3% at one page now and then, here and in CI, the others 0-2% in the same run.
@@ -120,7 +141,8 @@ Deno.test("browser on an impaired network: at 25 +/- 8 ms and 1% loss per packet
   const fpsMean = mean(fps);
   // Senders whose uplinks the server reads overused on a busy machine (their packets held back
   // on their way out of the browser) send smaller pictures and lose a frame now and then: 13.8
-  // fps per stream on average in one CI-like run with all three cut; 14.4-16.0 in the others.
+  // fps per stream on average (at 15) in one CI-like run with all three cut; 14.4-16.0 in the
+  // others. At 10: 9.8-10.1.
   assert.ok(fpsMean >= fpsOf(26 / 30), `${fpsMean.toFixed(1)} fps per stream on average ${why}`);
   const keyframeMean = mean(keyframes);
   assert.ok(keyframeMean <= 40, `${keyframeMean.toFixed(0)} keyframes per sender-minute ${why}`);
@@ -144,7 +166,7 @@ Deno.test("browser on a weak link: a page whose downlink carries 400 kbit/s (25 
     "the weak-receiver scenario",
     [
       ...["--delay=25", "--jitter=8", "--loss=0", "--down=127.0.0.5=400"],
-      ...["--seconds=10", "--warmup=5", `--fps=${MULTI_PAGE_FPS}`, "--nice=5"],
+      ...["--seconds=10", "--warmup=5", `--fps=${NETWORK_FPS}`, "--nice=5"],
     ],
   );
   console.log("weak receiver figures:", JSON.stringify(figures));
@@ -169,7 +191,7 @@ Deno.test("browser on a weak link: a page whose downlink carries 400 kbit/s (25 
   assert.ok(cy.concealedPercent <= 5, `Cy concealed ${cy.concealedPercent.toFixed(1)}% ${why}`);
   for (const page of [ann, bob]) {
     for (const s of page.streams) {
-      // 14.7-15.2 fps in the runs seen; a busy machine costs a frame now and then (above).
+      // 8.9-10.2 fps at 10 in the runs seen; a busy machine costs a frame now and then (above).
       assert.ok(
         s.fps >= fpsOf(26 / 30),
         `${page.name} shows ${s.id} at ${s.fps.toFixed(1)} fps ${why}`,

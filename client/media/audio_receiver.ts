@@ -74,6 +74,11 @@ export interface AudioReceiverStats extends InboundStreamStats {
   discarded: number;
   /** Frames that came only as the redundant copy in the next packet (RED): a loss repaired. */
   recovered: number;
+  /**
+   * Frames that never came, neither in their own packet nor as a copy, by the time the stream
+   * was {@linkcode MAX_REORDER} packets past them: a loss not repaired.
+   */
+  unrecovered: number;
   decodeErrors: number;
   /**
    * Packets not decoded because their TOC byte says they are not one 20 ms frame (or cannot
@@ -86,6 +91,8 @@ export interface AudioReceiverStats extends InboundStreamStats {
 
 /** How far behind the newest packet a packet may be and still be decoded. */
 const MAX_REORDER = 10;
+/** Most skipped-over packets awaited at once; a longer jump counts the rest lost at once. */
+const MAX_GAPS_NOTED = 2 * MAX_REORDER;
 /** Most frames awaited from the decoder (it holds none back: each decode gives one output). */
 const MAX_PENDING = 50;
 /** A sequence number further ahead than this (about 1 min of 20 ms frames) is out of range. */
@@ -101,6 +108,8 @@ export class AudioReceiver {
   /** The last packet out of the stream's range, if the one before it was too. */
   #outOfRange: number | null = null;
   #recent = new Set<number>();
+  /** Sequence numbers skipped over and not received yet, oldest first. */
+  #gaps = new Set<number>();
   /** RTP timestamps unwrapped from the first packet's give strictly increasing chunk timestamps. */
   #firstRtp = 0;
   #lastRtp: number | null = null;
@@ -119,6 +128,7 @@ export class AudioReceiver {
     framesDecoded: 0,
     discarded: 0,
     recovered: 0,
+    unrecovered: 0,
     decodeErrors: 0,
     notTwentyMs: 0,
     restarts: 0,
@@ -212,22 +222,40 @@ export class AudioReceiver {
         this.#outOfRange = seq;
         if (!restarted) return diff > 0; // far ahead: a gap, taken; far behind: held back
         this.#recent.clear();
+        this.#gaps.clear();
         this.#highestSeq = seq;
         this.#counters.restarts++;
       } else if (this.#recent.has(seq)) {
         return false;
       } else if (diff > 0) {
-        this.#highestSeq = seq;
+        this.#skipTo(seq, diff);
       }
       if (diff >= -MAX_REORDER && diff <= MAX_JUMP) this.#outOfRange = null;
     } else {
       this.#highestSeq = seq;
     }
+    this.#gaps.delete(seq);
     this.#recent.add(seq);
     if (this.#recent.size > 2 * MAX_REORDER) {
       this.#recent.delete(this.#recent.values().next().value!);
     }
     return true;
+  }
+
+  /**
+   * The newest packet moved `diff` ahead to `seq`: what it skipped over is awaited for
+   * {@linkcode MAX_REORDER} packets, and what is still missing then was lost for good.
+   */
+  #skipTo(seq: number, diff: number): void {
+    const from = this.#highestSeq!;
+    for (let k = 1; k < Math.min(diff, MAX_GAPS_NOTED); k++) this.#gaps.add((from + k) & 0xffff);
+    if (diff > MAX_GAPS_NOTED) this.#counters.unrecovered += diff - MAX_GAPS_NOTED;
+    this.#highestSeq = seq;
+    for (const gap of this.#gaps) {
+      if (seqDiff(seq, gap) <= MAX_REORDER) break;
+      this.#gaps.delete(gap);
+      this.#counters.unrecovered++;
+    }
   }
 
   #decoderReady(): AudioDecoder {

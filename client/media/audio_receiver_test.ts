@@ -175,3 +175,35 @@ Deno.test("AudioReceiver: a frame lost in the network is taken from the redundan
   }, (_ssrc, rtp) => pushed.push(rtp / 960));
   assert.deepEqual(pushed, [1, 2, 3, 4, 5]);
 });
+
+Deno.test("AudioReceiver: a frame whose packet and copy were both lost counts as unrecovered once the stream is past it; a late or repaired one does not", () => {
+  withReceiver(13, (receiver) => {
+    const packet = (seq: number) => {
+      const parsed = parseRtp(writeRtp({
+        payloadType: PT_OPUS,
+        sequenceNumber: seq & 0xffff,
+        timestamp: (seq * 960) >>> 0,
+        ssrc: 13,
+        payload: new Uint8Array([0xf8, 0xff, 0xfe]),
+      }));
+      assert.ok(parsed.ok);
+      return parsed.packet;
+    };
+    // Across the sequence number's wrap. 65_538 is lost with its copy (65_539 is lost too, but
+    // its copy came); 65_540 comes late, after 65_542; 65_541 comes in its own packet only.
+    const sent = [65_534, 65_535, 65_536, 65_537, 65_541, 65_542, 65_540];
+    for (const seq of sent) {
+      if (seq === 65_541) receiver.receive(packet(65_539), seq * 20, true);
+      receiver.receive(packet(seq), seq * 20);
+    }
+    assert.equal(receiver.stats(0).unrecovered, 0, "still awaited within the reorder window");
+    for (let seq = 65_543; seq < 65_560; seq++) receiver.receive(packet(seq), seq * 20);
+    const stats = receiver.stats(0);
+    assert.equal(stats.unrecovered, 1, "65_538 only");
+    assert.equal(stats.recovered, 1, "65_539, from the copy in 65_541's packet");
+    // A jump over a thousand packets (65_560 to 66_559) counts them all, at once.
+    receiver.receive(packet(66_560), 66_560 * 20);
+    for (let seq = 66_561; seq < 66_575; seq++) receiver.receive(packet(seq), seq * 20);
+    assert.equal(receiver.stats(0).unrecovered, 1 + 1000);
+  });
+});

@@ -79,6 +79,11 @@ export interface PacketMuxStats {
   bytesSent: number;
   /** Packets not sent: the channel was down. */
   sendFailures: number;
+  /**
+   * The most bytes the channel held unsent, seen at a send (the browser's queue below the
+   * page: a WebSocket's `bufferedAmount`, the datagram stream's unwritten chunks).
+   */
+  maxQueuedBytes: number;
   packetsReceived: number;
   bytesReceived: number;
   /** Received messages that were neither valid RTP nor valid RTCP. */
@@ -111,6 +116,7 @@ export class PacketMux {
     packetsSent: 0,
     bytesSent: 0,
     sendFailures: 0,
+    maxQueuedBytes: 0,
     packetsReceived: 0,
     bytesReceived: 0,
     malformed: 0,
@@ -121,6 +127,11 @@ export class PacketMux {
     this.#channel = channel;
     this.#handlers = handlers;
     this.#off = channel.on("media", (bytes) => this.#receive(bytes));
+  }
+
+  /** Bytes the channel holds unsent now. */
+  get queuedBytes(): number {
+    return this.#channel.bufferedAmount;
   }
 
   /** True when the channel has too much queued: skip what can be skipped (video frames). */
@@ -148,6 +159,8 @@ export class PacketMux {
     }
     this.stats.packetsSent++;
     this.stats.bytesSent += bytes.length;
+    const queued = this.#channel.bufferedAmount;
+    if (queued > this.stats.maxQueuedBytes) this.stats.maxQueuedBytes = queued;
     return true;
   }
 

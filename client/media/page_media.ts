@@ -297,8 +297,12 @@ interface DebugStats {
      * to a larger buffer, and its streams start over): add them to `playout`'s for totals.
      */
     playoutBefore: PlayoutTotals;
-    /** Frames the receivers closed with those outputs recovered from redundant copies. */
+    /**
+     * Frames the receivers closed with those outputs recovered from redundant copies, and
+     * those they never got (see `AudioReceiverStats.unrecovered`).
+     */
     recoveredBefore: number;
+    unrecoveredBefore: number;
     /** Times the output was moved to a larger buffer. */
     outputRestarts: number;
   };
@@ -315,6 +319,10 @@ interface DebugStats {
     /** What the video encoder is set to, bit/s (lowered on the receivers' REMB). */
     videoTargetBitrate: number;
     videoBitrateChanges: number;
+    /** The most bytes the carrier held unsent, seen at a send (see `PacketMuxStats`). */
+    maxQueuedBytes: number;
+    /** The bytes the carrier holds unsent now. */
+    queuedBytes: number;
     /**
      * The small video encoding (`smallVideoSsrc`), sent while the server asks for it:
      * `active`, `targetBitrate`, `bitrate`, `framesEncoded`, `keyframes`, `width`, `height`...
@@ -404,6 +412,7 @@ export class PageMedia extends Emitter<PageMediaEvents> {
   /** Audible ms of the audio outputs given up (see #relaxOutput). */
   #pastAudibleMs = 0;
   #pastRecovered = 0;
+  #pastUnrecovered = 0;
   #outputRestarts = 0;
   #videoSender: VideoSender | null = null;
   #audioSender: AudioSender | null = null;
@@ -934,7 +943,9 @@ export class PageMedia extends Emitter<PageMediaEvents> {
     }
     this.#pastAudibleMs += this.#playback?.stats.output.audibleMs ?? 0;
     for (const receiver of this.#audioReceivers.values()) {
-      this.#pastRecovered += receiver.stats(performance.now()).recovered;
+      const { recovered, unrecovered } = receiver.stats(performance.now());
+      this.#pastRecovered += recovered;
+      this.#pastUnrecovered += unrecovered;
     }
     this.#outputRestarts++;
     const generation = this.#generation.mic;
@@ -1069,6 +1080,7 @@ export class PageMedia extends Emitter<PageMediaEvents> {
         playout: (this.#playback?.stats.streams ?? []).map(({ delays: _, ...rest }) => rest),
         playoutBefore: { ...this.#pastPlayout },
         recoveredBefore: this.#pastRecovered,
+        unrecoveredBefore: this.#pastUnrecovered,
         outputRestarts: this.#outputRestarts,
       },
       send: {
@@ -1082,6 +1094,8 @@ export class PageMedia extends Emitter<PageMediaEvents> {
         audioTrimmedMs: audio?.trimmedMs ?? 0,
         videoTargetBitrate: video?.targetBitrate ?? 0,
         videoBitrateChanges: video?.bitrateChanges ?? 0,
+        maxQueuedBytes: this.#transport.stats.maxQueuedBytes,
+        queuedBytes: this.#transport.queuedBytes,
         smallVideo: { ...(video?.small ?? SMALL_VIDEO_OFF) },
       },
       link: { ...this.#estimator.stats, behindPackets: this.#behindPackets },

@@ -87,6 +87,8 @@ interface PageReading {
   stalls: number;
   /** Audio frames that came only as the redundant copy (RED) in the next packet. */
   recovered: number;
+  /** Audio frames that never came, neither in their packet nor as a copy. */
+  unrecovered: number;
   keyframesSent: number;
   /** The same of the small encoding. */
   smallKeyframesSent: number;
@@ -100,6 +102,9 @@ interface PageReading {
   overuses: number;
   /** Packets that gave the estimate no delay reading: the page's thread was behind. */
   behindPackets: number;
+  /** The most bytes the page's carrier held unsent, so far, and now. */
+  maxQueuedBytes: number;
+  queuedBytes: number;
   audio: number[];
   audioArrival: number[];
   audioPlayout: number[];
@@ -149,6 +154,9 @@ function read(page: Page): Promise<PageReading> {
       stretched: playout.reduce((n, p) => n + (p.stretched ?? 0), 0),
       late: playout.reduce((n, p) => n + (p.late ?? 0), 0),
       stalls: playout.reduce((n, p) => n + (p.stalls ?? 0), 0),
+      unrecovered: (s?.audio?.unrecoveredBefore ?? 0) +
+        // deno-lint-ignore no-explicit-any
+        (s?.audio?.receivers ?? []).reduce((n: number, r: any) => n + r.unrecovered, 0),
       recovered: (s?.audio?.recoveredBefore ?? 0) +
         // deno-lint-ignore no-explicit-any
         (s?.audio?.receivers ?? []).reduce((n: number, r: any) => n + r.recovered, 0),
@@ -160,6 +168,8 @@ function read(page: Page): Promise<PageReading> {
       linkEstimate: s?.link?.estimateBps ?? 0,
       overuses: s?.link?.overuses ?? 0,
       behindPackets: s?.link?.behindPackets ?? 0,
+      maxQueuedBytes: s?.send?.maxQueuedBytes ?? 0,
+      queuedBytes: s?.send?.queuedBytes ?? 0,
       audio: [...(s?.delayLog?.audio ?? [])],
       audioArrival: [...(s?.delayLog?.audioArrival ?? [])],
       audioPlayout: [...(s?.delayLog?.audioPlayout ?? [])],
@@ -311,7 +321,7 @@ const up = limit(args.up);
             }` +
             ` up q${uplinks?.get(id)?.queueMs?.toFixed(0) ?? "-"}/${
               Math.round((uplinks?.get(id)?.incomingBps ?? 0) / 1000)
-            }`;
+            } sendq ${(r.queuedBytes / 1000).toFixed(0)}k`;
         });
         const c = room?.counters;
         const counts = c
@@ -399,6 +409,7 @@ const up = limit(args.up);
           lostMs: (b.lost - a.lost) / 48,
           stretchedMs: (b.stretched - a.stretched) / 48,
           lateMs: (b.late - a.late) / 48,
+          unrecovered: b.unrecovered - a.unrecovered,
           stalls: b.stalls - a.stalls,
           recovered: b.recovered - a.recovered,
         },
@@ -409,6 +420,7 @@ const up = limit(args.up);
           linkEstimateKbps: Math.round(b.linkEstimate / 1000),
           overuses: b.overuses - a.overuses,
           behindPackets: b.behindPackets - a.behindPackets,
+          maxQueuedKb: Math.round(b.maxQueuedBytes / 1000),
         },
         audioP50: quantile(audio, 0.5),
         audioP95: quantile(audio, 0.95),
