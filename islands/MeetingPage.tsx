@@ -106,6 +106,9 @@ export default function MeetingPage(
   const local = useSignal<LocalMediaState | null>(null);
   const speaking = useSignal<ReadonlySet<string>>(new Set());
   const showStats = useSignal(false);
+  /** Small screens: whether the chat panel is open, and how many lines were there when seen. */
+  const chatOpen = useSignal(false);
+  const chatSeen = useSignal(0);
   const snapshot = useSignal<MediaStatsSnapshot | null>(null);
   const session = useRef<PageMedia>();
   /** The AudioContext made on the Join press, before media flows (see prepareAudio). */
@@ -371,6 +374,17 @@ export default function MeetingPage(
     return () => clearInterval(timer);
   }, []);
 
+  // A tab closed or navigated away leaves at once (the request goes out before the socket
+  // closes); only a dropped network keeps the seat for the grace period.
+  useEffect(() => {
+    const onPageHide = () => {
+      if (phase.value !== "joined") return;
+      client.current?.request({ type: "leave" }).catch(() => {});
+    };
+    addEventListener("pagehide", onPageHide);
+    return () => removeEventListener("pagehide", onPageHide);
+  }, []);
+
   useEffect(() => {
     prefs.value = loadMediaPreferences();
     // A link (with or without ?name=) asks first: the person sees the name and what will be
@@ -508,6 +522,9 @@ export default function MeetingPage(
     stats: tileStats,
   };
   const notices = [media?.audioError, media?.mic.error, media?.camera.error].filter(Boolean);
+  if (chatOpen.value && chatSeen.value !== chat.value.length) chatSeen.value = chat.value.length;
+  const unread = chat.value.slice(chatSeen.value).filter((m) => m.participantId !== me.value?.id)
+    .length;
   return (
     <div
       class="flex-1 flex flex-col md:flex-row min-h-0"
@@ -610,8 +627,27 @@ export default function MeetingPage(
             }}
           />
           <button
+            class={`${button} md:hidden relative bg-white text-slate-700 border border-slate-300`}
+            type="button"
+            data-testid="toggle-chat"
+            aria-expanded={chatOpen.value}
+            onClick={() => chatOpen.value = !chatOpen.value}
+          >
+            Chat
+            {unread > 0 && !chatOpen.value && (
+              <span
+                class="absolute -top-2 -right-2 rounded-full bg-red-600 px-1.5 text-xs font-semibold text-white"
+                data-testid="chat-unread"
+                aria-label={`${unread} unread`}
+              >
+                {unread}
+              </span>
+            )}
+          </button>
+          <button
             class={`${button} flex items-center gap-2 bg-slate-700 text-white hover:bg-slate-800`}
             type="button"
+            data-testid="leave"
             onClick={leave}
           >
             <LeaveIcon />
@@ -643,8 +679,22 @@ export default function MeetingPage(
           )}
         </div>
       </section>
-      <aside class="md:w-80 flex flex-col border-t md:border-t-0 md:border-l border-slate-200 bg-white min-h-0">
-        <div class="px-4 py-3 border-b border-slate-200">
+      <aside
+        class={`${
+          chatOpen.value ? "fixed inset-x-0 bottom-0 top-12 z-20 flex" : "hidden"
+        } md:static md:z-auto md:flex md:w-80 flex-col md:border-l border-slate-200 bg-white min-h-0`}
+        data-testid="side-panel"
+      >
+        <div class="shrink-0 px-4 py-3 border-b border-slate-200 max-h-[30%] overflow-y-auto">
+          {chatOpen.value && (
+            <button
+              class="md:hidden float-right text-sm text-slate-600 underline"
+              type="button"
+              onClick={() => chatOpen.value = false}
+            >
+              Close
+            </button>
+          )}
           <h2 class="text-sm font-semibold text-slate-500 uppercase tracking-wide">People</h2>
           <ul class="mt-1 text-sm" data-testid="roster">
             {roster.value.map((p) => (

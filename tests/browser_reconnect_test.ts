@@ -4,6 +4,7 @@
  * fail for a while. Bob (and a watching client) see no leave and no join; when the network is
  * back, Ann's page takes the same seat with the same id, her video reaches Bob again, and chat
  * flows both ways. Relay mode, so the video must cross the server again after the drop.
+ * Then Ann closes her tab, which leaves at once.
  */
 
 import assert from "node:assert/strict";
@@ -11,6 +12,7 @@ import type { Page } from "playwright-core";
 import type { ParticipantInfo } from "../meeting/participant.ts";
 import { joinPage, launchBrowser, waitForPage } from "./support/browser.ts";
 import { testClient, testServer } from "./support/server.ts";
+import { waitFor } from "./support/wait.ts";
 import { tcpProxy } from "./support/tcp_proxy.ts";
 
 const TIMEOUT = 15_000;
@@ -120,6 +122,18 @@ Deno.test({
       )
       .map((e: { type: string }) => e.type);
     assert.deepEqual(annEvents, ["joined"], "the records show a leave or a second join");
+
+    // Ann closes her tab: unlike a dropped network, that leaves at once (the seat would be
+    // held for --grace, 30 s by default).
+    await ann.close();
+    await waitFor(() => rosters.at(-1)?.every((p) => p.id !== annId), {
+      what: "a roster without Ann within 2 s of her closing the tab",
+      timeoutMs: 2_000,
+    });
+    await waitForPage(
+      async () => !(await bob.locator(`[data-participant-id="${annId}"]`).isVisible()),
+      { what: "Ann's tile gone from Bob's page" },
+    );
     assert.deepEqual(errors, []);
     watcher.close();
   },
