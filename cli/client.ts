@@ -64,6 +64,7 @@ function entry(p: ParticipantInfo): RosterEntry {
     id: p.id,
     name: p.name,
     isCreator: p.isCreator,
+    isHost: p.isHost,
     connected: p.connected,
     audio: p.audio,
     video: p.video,

@@ -23,7 +23,7 @@ import { writeAll } from "./wav.ts";
  *
  * @example
  * ```ts
- * const bob: RosterEntry = { id: "p2", name: "Bob", isCreator: false, connected: true,
+ * const bob: RosterEntry = { id: "p2", name: "Bob", isCreator: false, isHost: false, connected: true,
  *   audio: true, video: false };
  * ```
  */
@@ -31,6 +31,8 @@ export interface RosterEntry {
   id: string;
   name: string;
   isCreator: boolean;
+  /** Holds the host role (may end the meeting). */
+  isHost: boolean;
   connected: boolean;
   audio: boolean;
   video: boolean;
@@ -196,7 +198,7 @@ export function renderText(e: CliEvent): string | null {
     }
     case "roster": {
       const lines = e.participants.map((p) => {
-        const tags = [p.id === e.self ? "you" : "", p.isCreator ? "creator" : ""].filter(Boolean);
+        const tags = [p.id === e.self ? "you" : "", p.isHost ? "host" : ""].filter(Boolean);
         const who = tags.length ? `${name(p.name)} (${tags.join(", ")})` : name(p.name);
         return `  ${who}: ${mediaState(p)}${p.connected ? "" : " [reconnecting]"}`;
       });
@@ -251,7 +253,7 @@ export function renderText(e: CliEvent): string | null {
     case "left": {
       const reasons: Record<string, string> = {
         leave: `You left "${name(e.title)}".`,
-        cancelled: `"${name(e.title)}" was cancelled by its creator.`,
+        cancelled: `"${name(e.title)}" was cancelled by its host.`,
         ended: `"${name(e.title)}" ended.`,
         replaced: `You joined "${name(e.title)}" from elsewhere; this client let go.`,
         timeout: `You were dropped from "${name(e.title)}" (timeout).`,

@@ -79,7 +79,7 @@ export interface PeerEvent {
  * ```ts
  * import type { ParticipantInfo } from "../meeting/participant.ts";
  *
- * const bob: ParticipantInfo = { id: "b", name: "Bob", isCreator: false, joinedAt: 0,
+ * const bob: ParticipantInfo = { id: "b", name: "Bob", isCreator: false, isHost: false, joinedAt: 0,
  *   connected: true, audioSsrc: 3, videoSsrc: 4, audio: true, video: false, kind: "client",
  *   p2p: null, transport: "udp" };
  * const change: RosterChange = { change: "joined", participant: bob };
@@ -98,7 +98,7 @@ export interface RosterChange {
  * ```ts
  * import assert from "node:assert/strict";
  *
- * const ann = { id: "a", name: "Ann", isCreator: true, joinedAt: 0, connected: true,
+ * const ann = { id: "a", name: "Ann", isCreator: true, isHost: true, joinedAt: 0, connected: true,
  *   audioSsrc: 1, videoSsrc: 2, audio: false, video: false, kind: "client" as const, p2p: null,
  *   transport: null };
  * const bob = { ...ann, id: "b", name: "Bob", isCreator: false };

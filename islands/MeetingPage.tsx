@@ -415,6 +415,14 @@ export default function MeetingPage(
     leaveTo("/");
   }
 
+  async function makeHost(participantId: string) {
+    try {
+      await client.current!.request({ type: "host", participantId });
+    } catch (err) {
+      error.value = (err as Error).message;
+    }
+  }
+
   async function cancel() {
     try {
       await client.current!.request({ type: "cancel", meetingId });
@@ -495,7 +503,7 @@ export default function MeetingPage(
     );
   }
 
-  const isCreator = roster.value.some((p) => p.id === me.value?.id && p.isCreator);
+  const isHost = roster.value.some((p) => p.id === me.value?.id && p.isHost);
   const media = local.value;
   const micOn = media?.mic.status === "on" || media?.mic.status === "starting";
   const cameraOn = media?.camera.status === "on" || media?.camera.status === "starting";
@@ -653,7 +661,7 @@ export default function MeetingPage(
             <LeaveIcon />
             Leave
           </button>
-          {isCreator && !confirmCancel.value && (
+          {isHost && !confirmCancel.value && (
             <button
               class={`${button} bg-red-600 text-white hover:bg-red-700`}
               type="button"
@@ -662,7 +670,7 @@ export default function MeetingPage(
               Cancel meeting
             </button>
           )}
-          {isCreator && confirmCancel.value && (
+          {isHost && confirmCancel.value && (
             <span class="flex items-center gap-2 rounded-lg bg-red-50 px-3 py-1">
               <span class="text-sm text-red-800">End it for everyone?</span>
               <button class={`${button} bg-red-600 text-white`} type="button" onClick={cancel}>
@@ -698,13 +706,28 @@ export default function MeetingPage(
           <h2 class="text-sm font-semibold text-slate-500 uppercase tracking-wide">People</h2>
           <ul class="mt-1 text-sm" data-testid="roster">
             {roster.value.map((p) => (
-              <li key={p.id} class="flex items-center gap-2 py-0.5">
+              <li
+                key={p.id}
+                class="flex items-center gap-2 py-0.5"
+                data-testid="roster-entry"
+                data-host={p.isHost}
+              >
                 <span
                   class={`h-2 w-2 rounded-full ${p.connected ? "bg-emerald-500" : "bg-amber-400"}`}
                 />
                 <span class="truncate">{p.name}</span>
                 {p.id === me.value?.id && <span class="text-slate-400">(you)</span>}
-                {p.isCreator && <span class="text-xs text-slate-400">host</span>}
+                {p.isHost && <span class="text-xs text-slate-500">host</span>}
+                {isHost && !p.isHost && p.kind !== "rtp" && (
+                  <button
+                    class="ml-auto text-xs text-emerald-700 underline"
+                    type="button"
+                    data-testid="make-host"
+                    onClick={() => makeHost(p.id)}
+                  >
+                    Make host
+                  </button>
+                )}
               </li>
             ))}
           </ul>

@@ -81,6 +81,8 @@ export type MeetingEvents = {
   left: [participant: Participant, reason: LeaveReason];
   /** A chat line was accepted. */
   chat: [message: ChatMessage];
+  /** The host role moved to this participant (null: nobody is seated). */
+  host: [participantId: string | null];
   /** The media mode changed (P2P with two participants, relay otherwise). */
   mode: [mode: MeetingMode];
   /** The meeting closed; it accepts nothing from now on. Fired once. */
@@ -155,6 +157,8 @@ export class Meeting extends Emitter<MeetingEvents> {
   #idleTimer: TimerHandle | undefined;
   #graceTimers = new Map<string, TimerHandle>();
   #p2pPolicy: P2pPolicy;
+  /** The participant holding the host role (may end the meeting, hand the role over). */
+  #hostId: string | null = null;
   #passcode: string | null;
   #maxParticipants: number;
   #failedPairs = new Set<string>();
@@ -274,6 +278,14 @@ export class Meeting extends Emitter<MeetingEvents> {
     }
     this.#participants.set(participant.id, participant);
     this.emit("joined", participant);
+    // The first person in holds the host role until the creator comes (a plain-RTP tool, which
+    // has no controls, only while nobody else is seated).
+    const host = this.#hostId === null ? undefined : this.#participants.get(this.#hostId);
+    if (
+      !host || host.kind === "rtp" && kind !== "rtp" || participant.isCreator && !host.isCreator
+    ) {
+      this.#setHost(participant.id);
+    }
     this.#updateMode();
     return { participant, resumed: false };
   }
@@ -333,6 +345,7 @@ export class Meeting extends Emitter<MeetingEvents> {
     this.#cancelGrace(participantId);
     this.#participants.delete(participantId);
     this.emit("left", participant, reason);
+    if (this.#hostId === participantId) this.#setHost(this.#successor());
     if (this.#participants.size === 0 && this.isOpen) this.close("empty");
     else this.#updateMode();
   }
@@ -352,13 +365,35 @@ export class Meeting extends Emitter<MeetingEvents> {
     );
   }
 
-  /** Cancels the meeting for everyone. Only the creator's session may. */
+  /** Cancels the meeting for everyone. The creator's session or the host's may. */
   cancel(sessionId: string): void {
     this.#assertOpen();
-    if (sessionId !== this.creatorSessionId) {
-      throw new MeetingError("forbidden", "only the creator can cancel this meeting");
+    const host = this.#hostId === null ? undefined : this.#participants.get(this.#hostId);
+    if (sessionId !== this.creatorSessionId && sessionId !== host?.sessionId) {
+      throw new MeetingError("forbidden", "only the host or the creator can cancel this meeting");
     }
     this.close("cancelled");
+  }
+
+  /** The participant holding the host role, if anyone is seated. */
+  get hostId(): string | null {
+    return this.#hostId;
+  }
+
+  /** The host hands the role to another participant of this meeting. */
+  handOverHost(fromParticipantId: string, toParticipantId: string): void {
+    this.#assertOpen();
+    if (!this.#participants.has(fromParticipantId)) {
+      throw new MeetingError("not_member", "you are not in this meeting");
+    }
+    if (fromParticipantId !== this.#hostId) {
+      throw new MeetingError("forbidden", "only the host can hand the host role over");
+    }
+    const to = this.#participants.get(toParticipantId);
+    if (!to || to.kind === "rtp") {
+      throw new MeetingError("not_found", "no such participant in this meeting to make host");
+    }
+    this.#setHost(to.id);
   }
 
   /** Accepts a chat line from a participant and stamps it with the server's time. */
@@ -413,7 +448,7 @@ export class Meeting extends Emitter<MeetingEvents> {
     return {
       ...this.summary(),
       state: this.#state,
-      roster: this.participants.map((p) => participantInfo(p, this.#mode)),
+      roster: this.participants.map((p) => participantInfo(p, this.#mode, this.#hostId)),
     };
   }
 
@@ -421,6 +456,28 @@ export class Meeting extends Emitter<MeetingEvents> {
     if (!this.isOpen) {
       throw new MeetingError("meeting_closed", `this meeting was ${this.#state}`);
     }
+  }
+
+  #setHost(participantId: string | null): void {
+    if (this.#hostId === participantId) return;
+    this.#hostId = participantId;
+    this.emit("host", participantId);
+  }
+
+  /**
+   * Who takes the host role when its holder leaves: the creator if seated, else whoever has
+   * been in the meeting longest (a plain-RTP tool never), else whoever is left.
+   */
+  #successor(): string | null {
+    const seated = this.participants;
+    const people = seated.filter((p) => p.kind !== "rtp");
+    const pick = people.find((p) => p.isCreator) ??
+      people.reduce<Participant | undefined>(
+        (a, p) => (!a || p.joinedAt < a.joinedAt ? p : a),
+        undefined,
+      ) ??
+      seated[0];
+    return pick?.id ?? null;
   }
 
   #updateMode(): void {

@@ -263,3 +263,46 @@ Deno.test("mode: --p2p off keeps two participants on the relay", () => {
   m.join("s2", "Bob", { p2p: "webrtc" });
   assert.equal(m.mode, "relay");
 });
+
+Deno.test("host: the creator holds the role while seated; it passes to whoever has been in longest, can be handed over, and lets its holder cancel", () => {
+  const { registry, clock } = setup();
+  const m = registry.create({ title: "Hosted", creatorSessionId: "s1", creatorName: "Ann" });
+  const hosts: (string | null)[] = [];
+  m.on("host", (id) => hosts.push(id && m.participant(id)!.name));
+  const name = () => m.participant(m.hostId ?? "")?.name ?? null;
+  const tool = m.join("s9", "ffmpeg", { kind: "rtp" }).participant;
+  assert.equal(name(), "ffmpeg", "alone, a plain-RTP tool holds it");
+  clock.advance(1_000);
+  const bob = m.join("s2", "Bob").participant; // first person in, before the creator
+  clock.advance(1_000);
+  const cy = m.join("s3", "Cy").participant;
+  assert.equal(name(), "Bob");
+  clock.advance(1_000);
+  const ann = m.join("s1", "Ann").participant;
+  assert.equal(name(), "Ann", "the creator takes it on arrival");
+  assert.deepEqual(
+    m.details().roster.filter((p) => p.isHost).map((p) => p.name),
+    ["Ann"],
+  );
+  // Only the host hands it over, and only to a person seated here.
+  assert.throws(() => m.handOverHost(bob.id, cy.id), (e: MeetingError) => e.code === "forbidden");
+  assert.throws(() => m.handOverHost(ann.id, tool.id), (e: MeetingError) => e.code === "not_found");
+  assert.throws(
+    () => m.handOverHost(ann.id, "nobody"),
+    (e: MeetingError) => e.code === "not_found",
+  );
+  assert.throws(() => m.cancel("s3"), (e: MeetingError) => e.code === "forbidden");
+  m.handOverHost(ann.id, cy.id);
+  assert.equal(name(), "Cy");
+  // The creator leaves without cancelling: Cy keeps it; Cy leaves: Bob, in longest.
+  m.leave(ann.id);
+  assert.equal(name(), "Cy");
+  m.leave(cy.id);
+  assert.equal(name(), "Bob");
+  assert.deepEqual(hosts, ["ffmpeg", "Bob", "Ann", "Cy", "Bob"]);
+  // A held seat (a dropped connection) keeps the role; the new host may end the meeting.
+  m.disconnect(bob.id);
+  assert.equal(name(), "Bob");
+  m.cancel("s2");
+  assert.equal(m.state, "cancelled");
+});

@@ -8,7 +8,7 @@
  *   audioSsrc: 1, videoSsrc: 2, smallVideoSsrc: 3, audio: true, video: true, kind: "client",
  *   p2p: "webrtc", mediaKey: "k", transport: "websocket", path: "relay",
  * };
- * participantInfo(p, "relay"); // what the roster shows of Ann
+ * participantInfo(p, "relay", "p1"); // what the roster shows of Ann, the host
  * ```
  * @module
  */
@@ -83,6 +83,11 @@ export interface ParticipantInfo {
   id: string;
   name: string;
   isCreator: boolean;
+  /**
+   * Whether this participant holds the host role: may end the meeting and hand the role over.
+   * The creator holds it while seated; otherwise it passes to whoever has been in longest.
+   */
+  isHost: boolean;
   joinedAt: number;
   connected: boolean;
   audioSsrc: number;
@@ -100,12 +105,20 @@ export interface ParticipantInfo {
   transport: RosterTransport | null;
 }
 
-/** The public view of a participant for rosters; `mode` is the meeting's media mode. */
-export function participantInfo(p: Participant, mode: MediaMode): ParticipantInfo {
+/**
+ * The public view of a participant for rosters; `mode` is the meeting's media mode, `hostId`
+ * the participant holding the host role.
+ */
+export function participantInfo(
+  p: Participant,
+  mode: MediaMode,
+  hostId: string | null,
+): ParticipantInfo {
   return {
     id: p.id,
     name: p.name,
     isCreator: p.isCreator,
+    isHost: p.id === hostId,
     joinedAt: p.joinedAt,
     connected: p.connected,
     audioSsrc: p.audioSsrc,

@@ -64,6 +64,8 @@ export type ClientRequest =
   | { id: RequestId; type: "p2p_failed" }
   /** Your media now goes this way: `p2p` once the direct path carries it, else `relay`. */
   | { id: RequestId; type: "path"; path: PathKind }
+  /** The host hands the host role to another participant of the meeting. */
+  | { id: RequestId; type: "host"; participantId: string }
   /** The page's media now travels on this control WebSocket (it left WebTransport). */
   | { id: RequestId; type: "media_transport"; kind: "websocket" }
   | { id: RequestId; type: "ping" };
@@ -82,6 +84,7 @@ export const REQUEST_TYPES = [
   "signal",
   "p2p_failed",
   "path",
+  "host",
   "media_transport",
   "ping",
 ] as const satisfies readonly ClientRequest["type"][];
@@ -118,6 +121,7 @@ export interface ReplyResults {
   signal: Record<string, never>;
   p2p_failed: Record<string, never>;
   path: Record<string, never>;
+  host: Record<string, never>;
   /** The server's WebTransport endpoint as it is now (its certificate may have been renewed). */
   media_transport: { webTransport?: WebTransportInfo };
   ping: { now: number };
@@ -238,6 +242,11 @@ export function parseClientMessage(text: string): ParsedMessage {
       break;
     case "chat":
       if (typeof msg.text !== "string") return fail("bad_request", "chat needs a string text");
+      break;
+    case "host":
+      if (typeof msg.participantId !== "string") {
+        return fail("bad_request", "host needs a string participantId");
+      }
       break;
     case "path":
       if (msg.path !== "p2p" && msg.path !== "relay") {

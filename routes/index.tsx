@@ -12,7 +12,7 @@ import { renderPage } from "../web/page.tsx";
 import type { RouteHandler } from "./context.ts";
 
 const NOTICES: Record<string, (title: string) => string> = {
-  cancelled: (t) => `“${t}” was cancelled by its creator.`,
+  cancelled: (t) => `“${t}” was cancelled by its host.`,
   ended: (t) => `“${t}” has ended.`,
 };
 

@@ -398,6 +398,11 @@ export class ControlConnection implements RoomConnection {
         room.meeting.setPath(this.#participantId!, request.path);
         return {};
       }
+      case "host": {
+        const room = this.#requireRoom();
+        room.meeting.handOverHost(this.#participantId!, request.participantId);
+        return {};
+      }
       case "media_transport": {
         // The page left WebTransport (or never got there): its media is on this connection.
         const room = this.#requireRoom();

@@ -102,6 +102,7 @@ export class Room {
       this.#sendRoster();
     });
     meeting.on("presence", () => this.#sendRoster());
+    meeting.on("host", () => this.#sendRoster());
     meeting.on(
       "chat",
       (message) => this.broadcast({ type: "chat", meetingId: meeting.id, message }),
@@ -221,7 +222,7 @@ export class Room {
   /** What the roster shows (see `participantInfo`: `transport` is p2p in p2p mode). */
   roster(): ParticipantInfo[] {
     const mode = this.meeting.mode;
-    return this.meeting.participants.map((p) => participantInfo(p, mode));
+    return this.meeting.participants.map((p) => participantInfo(p, mode, this.meeting.hostId));
   }
 
   #sendRoster(): void {

@@ -109,6 +109,7 @@ Deno.test("session: events in the same TCP segment as the join reply are not los
     id: "p1",
     name: "Ann",
     isCreator: false,
+    isHost: false,
     joinedAt: 0,
     connected: true,
     audioSsrc: 1,

@@ -343,7 +343,7 @@ Deno.test({
       const header = await seen(/^In "Standup" \(2\):$/, "the /who header");
       const at = ann.lines.indexOf(header);
       assert.deepEqual(ann.lines.slice(at + 1, at + 3), [
-        "  Ann (you, creator): mic off, camera off",
+        "  Ann (you, host): mic off, camera off",
         "  Bob: mic on, camera off",
       ]);
 
