@@ -148,9 +148,23 @@ export class TerminalClient {
       this.#emitMode();
     });
     session.on("mixTiming", (_meeting, earlyMs) => this.#media?.trimAudio(earlyMs));
-    session.on("left", (meeting, reason) => {
+    session.on("muted", (_meeting, kind, by) => {
+      if (kind === "audio") this.#micOn = false;
+      else this.#camOn = false;
+      if (kind === "audio") this.#media?.setAudio(false);
+      else this.#media?.setVideo(false);
+      this.#out.emit({ event: "muted", kind, by });
+      void this.#announceMedia().catch(() => {});
+    });
+    session.on("left", (meeting, reason, message) => {
       void this.#stopMedia();
-      this.#out.emit({ event: "left", meetingId: meeting.id, title: meeting.title, reason });
+      this.#out.emit({
+        event: "left",
+        meetingId: meeting.id,
+        title: meeting.title,
+        reason,
+        ...(message ? { message } : {}),
+      });
       if (this.#scripted) void this.quit(reason === "rejoin_failed" ? EXIT_FAILURE : EXIT_OK);
     });
     session.on("connection", (state) => {

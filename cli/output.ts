@@ -115,7 +115,8 @@ export type CliEvent =
     time: string;
     history: boolean;
   }
-  | { event: "left"; meetingId: string; title: string; reason: string }
+  | { event: "left"; meetingId: string; title: string; reason: string; message?: string }
+  | { event: "muted"; kind: "audio" | "video"; by: string }
   | { event: "media_bound"; participantId: string; server: string; localPort: number }
   | { event: "sending"; audio: string | null; video: string | null }
   | { event: "recording"; kind: "mix" | "video"; path: string; name?: string; ssrc?: number }
@@ -258,9 +259,16 @@ export function renderText(e: CliEvent): string | null {
         replaced: `You joined "${name(e.title)}" from elsewhere; this client let go.`,
         timeout: `You were dropped from "${name(e.title)}" (timeout).`,
         rejoin_failed: `Could not get back into "${name(e.title)}" after reconnecting.`,
+        removed: `The host removed you from "${name(e.title)}"${
+          e.message ? `: ${safeText(e.message)}` : "."
+        }`,
       };
       return reasons[e.reason] ?? `You are out of "${name(e.title)}" (${e.reason}).`;
     }
+    case "muted":
+      return `${now()} ${name(e.by)} turned off your ${
+        e.kind === "audio" ? "microphone (/mic on" : "camera (/cam on"
+      } to turn it on again).`;
     case "media_bound":
       return `Media over UDP to ${e.server} (local port ${e.localPort}).`;
     case "sending": {

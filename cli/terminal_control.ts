@@ -25,7 +25,7 @@ import WebSocket from "ws";
 import { ControlClient, ControlError, type WebSocketLike } from "../client/control_client.ts";
 import type { ChatMessage } from "../meeting/chat.ts";
 import type { PathKind } from "../meeting/mode.ts";
-import type { MeetingMode, MeetingSummary } from "../meeting/meeting.ts";
+import type { HostMuteKind, MeetingMode, MeetingSummary } from "../meeting/meeting.ts";
 import type { ParticipantInfo } from "../meeting/participant.ts";
 import type { JoinReply, RemovedReason } from "../protocol/control.ts";
 import type { SeatMedia } from "../protocol/media.ts";
@@ -156,7 +156,9 @@ export type TerminalControlEvents = {
   /** A chat line in your meeting (yours included). */
   chat: [meetingId: string, message: ChatMessage];
   /** You are out of the meeting without asking (or could not get back in). */
-  left: [meeting: MeetingState, reason: RemovedReason | "rejoin_failed"];
+  left: [meeting: MeetingState, reason: RemovedReason | "rejoin_failed", message?: string];
+  /** The host (`by`, its name) turned off your microphone (`audio`) or camera (`video`). */
+  muted: [meeting: MeetingState, kind: HostMuteKind, by: string];
   /** Something failed in the background (a reconnection step). */
   error: [code: string, message: string];
 };
@@ -261,7 +263,12 @@ export class TerminalControl extends Emitter<TerminalControlEvents> {
       this.#meeting = null;
       this.#mediaState = null;
       this.#path = "relay";
-      this.emit("left", meeting, e.reason);
+      this.emit("left", meeting, e.reason, e.message);
+    });
+    client.on("muted", (e) => {
+      const meeting = this.#meeting;
+      if (!meeting || e.meetingId !== meeting.id) return;
+      this.emit("muted", meeting, e.kind, e.by);
     });
   }
 

@@ -34,6 +34,7 @@ export type ControlClientEvents = {
   roster: [EventOf<"roster">];
   chat: [EventOf<"chat">];
   removed: [EventOf<"removed">];
+  muted: [EventOf<"muted">];
   levels: [EventOf<"levels">];
   mix_timing: [EventOf<"mix_timing">];
   mode: [EventOf<"mode">];

@@ -85,6 +85,7 @@ const REMOVED_NOTICE: Record<RemovedReason, string> = {
   ended: "ended",
   timeout: "ended",
   replaced: "replaced",
+  removed: "removed",
 };
 
 export default function MeetingPage(
@@ -109,6 +110,8 @@ export default function MeetingPage(
   /** Small screens: whether the chat panel is open, and how many lines were there when seen. */
   const chatOpen = useSignal(false);
   const chatSeen = useSignal(0);
+  /** What the host last did to this participant's devices, shown until dismissed. */
+  const hostNotice = useSignal<string | null>(null);
   const snapshot = useSignal<MediaStatsSnapshot | null>(null);
   const session = useRef<PageMedia>();
   /** The AudioContext made on the Join press, before media flows (see prepareAudio). */
@@ -258,13 +261,15 @@ export default function MeetingPage(
     saveMediaPreferences(prefs.value);
   }
 
-  function onRemoved(reason: RemovedReason) {
+  function onRemoved(reason: RemovedReason, message?: string) {
     const kind = REMOVED_NOTICE[reason];
-    if (kind === "replaced") {
+    if (kind === "replaced" || kind === "removed") {
       stopMedia();
       client.current?.close();
       phase.value = "gone";
-      error.value = "You opened this meeting somewhere else; this window left it.";
+      error.value = kind === "replaced"
+        ? "You opened this meeting somewhere else; this window left it."
+        : `The host removed you from this meeting${message ? `: ${message}` : "."}`;
       return;
     }
     leaveTo(`/?notice=${kind}&title=${encodeURIComponent(title)}`);
@@ -355,7 +360,16 @@ export default function MeetingPage(
     });
     c.on("mix_timing", (e) => e.meetingId === meetingId && session.current?.trimAudio(e.earlyMs));
     c.on("chat", (e) => e.meetingId === meetingId && (chat.value = [...chat.value, e.message]));
-    c.on("removed", (e) => e.meetingId === meetingId && onRemoved(e.reason));
+    c.on("removed", (e) => e.meetingId === meetingId && onRemoved(e.reason, e.message));
+    c.on("muted", (e) => {
+      if (e.meetingId !== meetingId) return;
+      // The server already takes none of it; turn it off here too. The saved choice stays.
+      if (e.kind === "audio") session.current?.setMic(false);
+      else session.current?.setCamera(false);
+      hostNotice.value = `${e.by} (the host) turned off your ${
+        e.kind === "audio" ? "microphone" : "camera"
+      }. You can turn it on again.`;
+    });
   }
 
   // The server's forwarded-packet counters: flat while media goes peer to peer.
@@ -415,9 +429,15 @@ export default function MeetingPage(
     leaveTo("/");
   }
 
-  async function makeHost(participantId: string) {
+  /** A host's action on another participant (the server checks that we hold the role). */
+  async function hostAct(
+    request:
+      | { type: "host"; participantId: string }
+      | { type: "mute"; participantId: string; kind: "audio" | "video" }
+      | { type: "remove"; participantId: string; reason: string },
+  ) {
     try {
-      await client.current!.request({ type: "host", participantId });
+      await client.current!.request(request);
     } catch (err) {
       error.value = (err as Error).message;
     }
@@ -594,6 +614,22 @@ export default function MeetingPage(
             The browser paused the sound: click anywhere to hear the others.
           </p>
         )}
+        {hostNotice.value && (
+          <p
+            class="flex items-center gap-2 rounded-lg bg-amber-100 px-3 py-2 text-sm text-amber-900"
+            role="status"
+            data-testid="host-notice"
+          >
+            {hostNotice.value}
+            <button
+              class="ml-auto underline"
+              type="button"
+              onClick={() => hostNotice.value = null}
+            >
+              OK
+            </button>
+          </p>
+        )}
         {notices.map((text) => (
           <p class="text-sm text-amber-800" role="status" data-testid="media-error">{text}</p>
         ))}
@@ -718,15 +754,54 @@ export default function MeetingPage(
                 <span class="truncate">{p.name}</span>
                 {p.id === me.value?.id && <span class="text-slate-400">(you)</span>}
                 {p.isHost && <span class="text-xs text-slate-500">host</span>}
-                {isHost && !p.isHost && p.kind !== "rtp" && (
-                  <button
-                    class="ml-auto text-xs text-emerald-700 underline"
-                    type="button"
-                    data-testid="make-host"
-                    onClick={() => makeHost(p.id)}
-                  >
-                    Make host
-                  </button>
+                {isHost && p.id !== me.value?.id && (
+                  <span class="ml-auto flex gap-2 text-xs">
+                    {p.audio && (
+                      <button
+                        class="text-slate-700 underline"
+                        type="button"
+                        data-testid="host-mute"
+                        onClick={() =>
+                          hostAct({ type: "mute", participantId: p.id, kind: "audio" })}
+                      >
+                        Mute
+                      </button>
+                    )}
+                    {p.video && (
+                      <button
+                        class="text-slate-700 underline"
+                        type="button"
+                        data-testid="host-stop-camera"
+                        onClick={() =>
+                          hostAct({ type: "mute", participantId: p.id, kind: "video" })}
+                      >
+                        Stop camera
+                      </button>
+                    )}
+                    {p.kind !== "rtp" && (
+                      <button
+                        class="text-emerald-700 underline"
+                        type="button"
+                        data-testid="make-host"
+                        onClick={() => hostAct({ type: "host", participantId: p.id })}
+                      >
+                        Make host
+                      </button>
+                    )}
+                    <button
+                      class="text-red-700 underline"
+                      type="button"
+                      data-testid="host-remove"
+                      onClick={() => {
+                        const reason = prompt(`Remove ${p.name}? Reason (optional):`);
+                        if (reason !== null) {
+                          hostAct({ type: "remove", participantId: p.id, reason });
+                        }
+                      }}
+                    >
+                      Remove
+                    </button>
+                  </span>
                 )}
               </li>
             ))}

@@ -45,7 +45,13 @@ export type MeetingMode = MediaMode;
 /** Why a meeting closed. */
 export type CloseReason = "cancelled" | "empty" | "idle" | "shutdown";
 /** Why a participant left: on request, or their connection did not come back in time. */
-export type LeaveReason = "left" | "timeout";
+export type LeaveReason = "left" | "timeout" | "removed";
+
+/** What the host may turn off for a participant: its microphone or its camera. */
+export type HostMuteKind = "audio" | "video";
+
+/** Longest reason a host may give for removing someone, characters. */
+export const MAX_REMOVE_REASON = 200;
 
 /** A meeting as the live list shows it. */
 export interface MeetingSummary {
@@ -83,6 +89,10 @@ export type MeetingEvents = {
   chat: [message: ChatMessage];
   /** The host role moved to this participant (null: nobody is seated). */
   host: [participantId: string | null];
+  /** The host turned off a participant's microphone or camera (it may turn it on again). */
+  muted: [participant: Participant, kind: HostMuteKind, by: Participant];
+  /** The host is removing a participant (its `left` follows, with reason `removed`). */
+  removing: [participant: Participant, reason: string, by: Participant];
   /** The media mode changed (P2P with two participants, relay otherwise). */
   mode: [mode: MeetingMode];
   /** The meeting closed; it accepts nothing from now on. Fired once. */
@@ -159,6 +169,8 @@ export class Meeting extends Emitter<MeetingEvents> {
   #p2pPolicy: P2pPolicy;
   /** The participant holding the host role (may end the meeting, hand the role over). */
   #hostId: string | null = null;
+  /** Sessions the host removed: they cannot come back into this meeting. */
+  #removedSessions = new Set<string>();
   #passcode: string | null;
   #maxParticipants: number;
   #failedPairs = new Set<string>();
@@ -227,6 +239,9 @@ export class Meeting extends Emitter<MeetingEvents> {
   join(sessionId: string, rawName: unknown, options: JoinOptions = {}): JoinResult {
     const kind = options.kind ?? "client";
     this.#assertOpen();
+    if (this.#removedSessions.has(sessionId)) {
+      throw new MeetingError("forbidden", "the host removed you from this meeting");
+    }
     const existing = this.participantOfSession(sessionId);
     if (existing) {
       this.#cancelGrace(existing.id);
@@ -271,6 +286,7 @@ export class Meeting extends Emitter<MeetingEvents> {
       mediaKey: newToken(),
       transport: null,
       path: "relay",
+      hostMuted: { audio: false, video: false },
     };
     if (this.#idleTimer !== undefined) {
       this.#clock.clearTimeout(this.#idleTimer);
@@ -324,6 +340,9 @@ export class Meeting extends Emitter<MeetingEvents> {
     this.#assertOpen();
     const participant = this.#participants.get(participantId);
     if (!participant) throw new MeetingError("not_member", "you are not in this meeting");
+    // Turning a device on is the participant's own choice, after a host's mute too.
+    if (state.audio) participant.hostMuted.audio = false;
+    if (state.video) participant.hostMuted.video = false;
     if (participant.audio === state.audio && participant.video === state.video) return;
     participant.audio = state.audio;
     participant.video = state.video;
@@ -378,6 +397,60 @@ export class Meeting extends Emitter<MeetingEvents> {
   /** The participant holding the host role, if anyone is seated. */
   get hostId(): string | null {
     return this.#hostId;
+  }
+
+  /**
+   * The host turns off a participant's microphone or camera: the server stops taking that
+   * media from it at once, until the participant turns it on again itself.
+   */
+  hostMute(hostParticipantId: string, targetId: string, kind: HostMuteKind): void {
+    const host = this.#requireHost(hostParticipantId);
+    const target = this.#participants.get(targetId);
+    if (!target) throw new MeetingError("not_found", "no such participant in this meeting");
+    target.hostMuted[kind] = true;
+    if (target[kind]) {
+      target[kind] = false;
+      this.emit("presence", target);
+    }
+    this.emit("muted", target, kind, host);
+  }
+
+  /**
+   * The host removes a participant, with a reason shown to it (plain text, at most
+   * {@linkcode MAX_REMOVE_REASON} characters): it leaves at once, and its session cannot
+   * join this meeting again.
+   */
+  removeParticipant(hostParticipantId: string, targetId: string, rawReason: unknown): void {
+    const host = this.#requireHost(hostParticipantId);
+    const target = this.#participants.get(targetId);
+    if (!target) throw new MeetingError("not_found", "no such participant in this meeting");
+    if (target.id === host.id) {
+      throw new MeetingError("bad_request", "to leave, leave; the host cannot remove itself");
+    }
+    if (rawReason !== undefined && typeof rawReason !== "string") {
+      throw new MeetingError("bad_request", "the reason must be text");
+    }
+    const reason = (rawReason ?? "").trim();
+    if ([...reason].length > MAX_REMOVE_REASON) {
+      throw new MeetingError(
+        "bad_request",
+        `the reason is longer than ${MAX_REMOVE_REASON} characters`,
+      );
+    }
+    // The creator's session may always come back (it owns the meeting, and may cancel it).
+    if (target.sessionId !== this.creatorSessionId) this.#removedSessions.add(target.sessionId);
+    this.emit("removing", target, reason, host);
+    this.leave(target.id, "removed");
+  }
+
+  #requireHost(participantId: string): Participant {
+    this.#assertOpen();
+    const participant = this.#participants.get(participantId);
+    if (!participant) throw new MeetingError("not_member", "you are not in this meeting");
+    if (participant.id !== this.#hostId) {
+      throw new MeetingError("forbidden", "only the host may do that");
+    }
+    return participant;
   }
 
   /** The host hands the role to another participant of this meeting. */

@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { ManualClock } from "../util/clock.ts";
 import { MeetingError } from "./errors.ts";
-import { type CloseReason, type LeaveReason } from "./meeting.ts";
+import { type CloseReason, type LeaveReason, MAX_REMOVE_REASON } from "./meeting.ts";
 import { MeetingRegistry } from "./registry.ts";
 
 function setup(options: { idleTimeoutMs?: number; graceMs?: number } = {}) {
@@ -305,4 +305,68 @@ Deno.test("host: the creator holds the role while seated; it passes to whoever h
   assert.equal(name(), "Bob");
   m.cancel("s2");
   assert.equal(m.state, "cancelled");
+});
+
+Deno.test("host controls: the host turns off a participant's mic or camera until it turns them on itself, and removes a participant for good, with a bounded reason", () => {
+  const { registry } = setup();
+  const m = registry.create({ title: "Moderated", creatorSessionId: "s1", creatorName: "Ann" });
+  const events: string[] = [];
+  m.on("muted", (p, kind, by) => events.push(`${by.name} muted ${p.name} ${kind}`));
+  m.on("removing", (p, reason) => events.push(`removing ${p.name} (${reason})`));
+  m.on("left", (p, why) => events.push(`left ${p.name} ${why}`));
+  const ann = m.join("s1", "Ann").participant;
+  const bob = m.join("s2", "Bob").participant;
+  const cy = m.join("s3", "Cy").participant;
+  m.setMediaState(bob.id, { audio: true, video: true });
+  // Only the host.
+  assert.throws(
+    () => m.hostMute(bob.id, cy.id, "audio"),
+    (e: MeetingError) => e.code === "forbidden",
+  );
+  assert.throws(
+    () => m.removeParticipant(cy.id, bob.id, ""),
+    (e: MeetingError) => e.code === "forbidden",
+  );
+  assert.throws(
+    () => m.hostMute(ann.id, "nobody", "audio"),
+    (e: MeetingError) => e.code === "not_found",
+  );
+  m.hostMute(ann.id, bob.id, "audio");
+  assert.deepEqual([bob.audio, bob.video, bob.hostMuted], [false, true, {
+    audio: true,
+    video: false,
+  }]);
+  m.hostMute(ann.id, bob.id, "video");
+  assert.deepEqual(bob.hostMuted, { audio: true, video: true });
+  // Bob turns his microphone on again himself: the server takes his audio again.
+  m.setMediaState(bob.id, { audio: true, video: false });
+  assert.deepEqual(bob.hostMuted, { audio: false, video: true });
+  // Reasons are text, bounded; the host cannot remove itself.
+  assert.throws(
+    () => m.removeParticipant(ann.id, cy.id, 42),
+    (e: MeetingError) => e.code === "bad_request",
+  );
+  assert.throws(
+    () => m.removeParticipant(ann.id, cy.id, "x".repeat(MAX_REMOVE_REASON + 1)),
+    (e: MeetingError) => e.code === "bad_request",
+  );
+  assert.throws(
+    () => m.removeParticipant(ann.id, ann.id, ""),
+    (e: MeetingError) => e.code === "bad_request",
+  );
+  assert.ok(m.participant(cy.id), "refused removals changed nothing");
+  m.removeParticipant(ann.id, cy.id, "  <b>off topic</b>  ");
+  assert.equal(m.participant(cy.id), undefined);
+  assert.throws(() => m.join("s3", "Cy again"), (e: MeetingError) => e.code === "forbidden");
+  assert.deepEqual(events, [
+    "Ann muted Bob audio",
+    "Ann muted Bob video",
+    "removing Cy (<b>off topic</b>)",
+    "left Cy removed",
+  ]);
+  // The creator's session may always come back, even removed by another host.
+  m.handOverHost(ann.id, bob.id);
+  m.removeParticipant(bob.id, ann.id, undefined);
+  assert.equal(m.join("s1", "Ann").resumed, false);
+  assert.equal(m.participants.length, 2);
 });

@@ -7,6 +7,7 @@
  *   id: "p1", sessionId: "s1", name: "Ann", isCreator: true, joinedAt: Date.now(), connected: true,
  *   audioSsrc: 1, videoSsrc: 2, smallVideoSsrc: 3, audio: true, video: true, kind: "client",
  *   p2p: "webrtc", mediaKey: "k", transport: "websocket", path: "relay",
+ *   hostMuted: { audio: false, video: false },
  * };
  * participantInfo(p, "relay", "p1"); // what the roster shows of Ann, the host
  * ```
@@ -61,6 +62,11 @@ export interface Participant {
    * (only in p2p mode; back to `relay` when the meeting leaves p2p mode).
    */
   path: PathKind;
+  /**
+   * What the host turned off: the server takes none of that media from this participant until
+   * it turns the device on again itself (a `media` request saying so).
+   */
+  hostMuted: { audio: boolean; video: boolean };
 }
 
 /**

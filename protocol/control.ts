@@ -17,7 +17,12 @@
 
 import type { ChatMessage } from "../meeting/chat.ts";
 import type { ErrorCode } from "../meeting/errors.ts";
-import type { MeetingDetails, MeetingMode, MeetingSummary } from "../meeting/meeting.ts";
+import type {
+  HostMuteKind,
+  MeetingDetails,
+  MeetingMode,
+  MeetingSummary,
+} from "../meeting/meeting.ts";
 import type { P2pCapability, PathKind } from "../meeting/mode.ts";
 import type { ParticipantInfo, RosterTransport } from "../meeting/participant.ts";
 import type { SeatMedia, WebTransportInfo } from "./media.ts";
@@ -66,6 +71,10 @@ export type ClientRequest =
   | { id: RequestId; type: "path"; path: PathKind }
   /** The host hands the host role to another participant of the meeting. */
   | { id: RequestId; type: "host"; participantId: string }
+  /** The host turns off a participant's microphone or camera. */
+  | { id: RequestId; type: "mute"; participantId: string; kind: HostMuteKind }
+  /** The host removes a participant, who cannot come back with that session. */
+  | { id: RequestId; type: "remove"; participantId: string; reason?: string }
   /** The page's media now travels on this control WebSocket (it left WebTransport). */
   | { id: RequestId; type: "media_transport"; kind: "websocket" }
   | { id: RequestId; type: "ping" };
@@ -85,6 +94,8 @@ export const REQUEST_TYPES = [
   "p2p_failed",
   "path",
   "host",
+  "mute",
+  "remove",
   "media_transport",
   "ping",
 ] as const satisfies readonly ClientRequest["type"][];
@@ -122,13 +133,15 @@ export interface ReplyResults {
   p2p_failed: Record<string, never>;
   path: Record<string, never>;
   host: Record<string, never>;
+  mute: Record<string, never>;
+  remove: Record<string, never>;
   /** The server's WebTransport endpoint as it is now (its certificate may have been renewed). */
   media_transport: { webTransport?: WebTransportInfo };
   ping: { now: number };
 }
 
 /** Why you are no longer in a meeting without having asked to leave. */
-export type RemovedReason = "cancelled" | "ended" | "replaced" | "timeout";
+export type RemovedReason = "cancelled" | "ended" | "replaced" | "timeout" | "removed";
 
 /** Messages the server sends. */
 export type ServerMessage =
@@ -145,7 +158,10 @@ export type ServerMessage =
   /** Every participant of the meeting, on join, leave, presence, media transport or mode change. */
   | { type: "roster"; meetingId: string; participants: ParticipantInfo[] }
   | { type: "chat"; meetingId: string; message: ChatMessage }
-  | { type: "removed"; meetingId: string; reason: RemovedReason }
+  /** `removed`: the host removed you; `message` is the reason it gave (plain text, may be empty). */
+  | { type: "removed"; meetingId: string; reason: RemovedReason; message?: string }
+  /** The host turned off your microphone (`audio`) or camera (`video`); you may turn it on again. */
+  | { type: "muted"; meetingId: string; kind: HostMuteKind; by: string }
   | { type: "levels"; meetingId: string; levels: SpeakerLevel[] }
   /**
    * To one member: its audio reaches the mixer steadily `earlyMs` before it is mixed. A
@@ -244,8 +260,16 @@ export function parseClientMessage(text: string): ParsedMessage {
       if (typeof msg.text !== "string") return fail("bad_request", "chat needs a string text");
       break;
     case "host":
+    case "mute":
+    case "remove":
       if (typeof msg.participantId !== "string") {
-        return fail("bad_request", "host needs a string participantId");
+        return fail("bad_request", `${msg.type} needs a string participantId`);
+      }
+      if (msg.type === "mute" && msg.kind !== "audio" && msg.kind !== "video") {
+        return fail("bad_request", 'kind must be "audio" or "video"');
+      }
+      if (msg.type === "remove" && msg.reason !== undefined && typeof msg.reason !== "string") {
+        return fail("bad_request", "reason must be a string");
       }
       break;
     case "path":

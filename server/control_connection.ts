@@ -225,13 +225,16 @@ export class ControlConnection implements RoomConnection {
     }
   }
 
-  /** The room let this connection go (meeting cancelled or ended, or seat taken over). */
-  removed(meetingId: string, reason: RemovedReason): void {
+  /**
+   * The room let this connection go (meeting cancelled or ended, seat taken over, or the host
+   * removed it, with the host's `message`).
+   */
+  removed(meetingId: string, reason: RemovedReason, message?: string): void {
     if (this.#room?.id !== meetingId) return;
     this.#room = undefined;
     this.#participantId = undefined;
     this.#closeTransport();
-    this.send({ type: "removed", meetingId, reason });
+    this.send({ type: "removed", meetingId, reason, ...(message ? { message } : {}) });
   }
 
   /**
@@ -401,6 +404,16 @@ export class ControlConnection implements RoomConnection {
       case "host": {
         const room = this.#requireRoom();
         room.meeting.handOverHost(this.#participantId!, request.participantId);
+        return {};
+      }
+      case "mute": {
+        const room = this.#requireRoom();
+        room.meeting.hostMute(this.#participantId!, request.participantId, request.kind);
+        return {};
+      }
+      case "remove": {
+        const room = this.#requireRoom();
+        room.meeting.removeParticipant(this.#participantId!, request.participantId, request.reason);
         return {};
       }
       case "media_transport": {

@@ -118,6 +118,8 @@ export interface MediaCounters {
     lateAudio: number;
     /** Video packets the server already had (a resend that crossed a late original). */
     duplicate: number;
+    /** Media the host turned off, until its sender turns it on again. */
+    hostMuted: number;
   };
   keyframeRequests: number;
   /** NACKs sent to senders for video that did not reach the server. */
@@ -200,6 +202,7 @@ export class MediaRoom {
       waitingKeyframe: 0,
       lateAudio: 0,
       duplicate: 0,
+      hostMuted: 0,
     },
     keyframeRequests: 0,
     nacksSent: 0,
@@ -349,6 +352,17 @@ export class MediaRoom {
         this.counters.dropped.foreignSsrc++;
         return;
       }
+    }
+    if (packet.payloadType === PT_VP8 && participant.hostMuted.video) {
+      this.counters.dropped.hostMuted++;
+      return;
+    }
+    if (
+      (packet.payloadType === PT_OPUS || packet.payloadType === PT_RED) &&
+      participant.hostMuted.audio
+    ) {
+      this.counters.dropped.hostMuted++;
+      return;
     }
     if (packet.payloadType === PT_VP8) {
       const now = this.#clock.now();

@@ -454,3 +454,31 @@ Deno.test("media room: a seat between two transports (its session closed, its pa
   voice.close();
   media.close();
 });
+
+Deno.test("media room: a participant whose microphone or camera the host turned off is not mixed or forwarded until it turns it on itself", () => {
+  const { ann, bob, cy, media, time, meeting } = setup({
+    codecs: {
+      createEncoder: () => createOpusEncoder({ bitrate: 32_000 }),
+      createDecoder: () => createOpusDecoder(),
+    },
+  });
+  for (const p of [ann, bob, cy]) media.attach(p.id, new FakeTransport());
+  meeting.setMediaState(ann.id, { audio: true, video: true });
+  meeting.handOverHost(ann.id, bob.id);
+  meeting.hostMute(bob.id, ann.id, "audio");
+  meeting.hostMute(bob.id, ann.id, "video");
+  const voice = annSpeaks(media, ann, time);
+  voice.speak(25);
+  for (const packet of videoFrame(ann.videoSsrc, true, 1)) media.receive(ann.id, packet);
+  assert.equal(media.counters.dropped.hostMuted, 25 + videoFrame(ann.videoSsrc, true, 1).length);
+  assert.equal(media.mixerStats.decodes, 0, "Ann's muted voice was decoded");
+  assert.equal(media.counters.forwarded.video.packets, 0);
+  // Ann turns her microphone on again: she is heard; her camera stays off at the server.
+  meeting.setMediaState(ann.id, { audio: true, video: false });
+  voice.speak(25);
+  voice.close();
+  assert.ok(media.mixerStats.decodes > 0, "Ann's voice is not mixed after she unmuted");
+  for (const packet of videoFrame(ann.videoSsrc, true, 2)) media.receive(ann.id, packet);
+  assert.equal(media.counters.forwarded.video.packets, 0);
+  media.close();
+});

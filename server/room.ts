@@ -45,8 +45,11 @@ export interface RoomConnection {
    * datagram). Pages take media from their control connection at all times.
    */
   sendMedia?(packet: Uint8Array): void;
-  /** Called when the room lets go of this member without the member asking. */
-  removed(meetingId: string, reason: RemovedReason): void;
+  /**
+   * Called when the room lets go of this member without the member asking; `message`: the
+   * host's reason, when it removed the member.
+   */
+  removed(meetingId: string, reason: RemovedReason, message?: string): void;
 }
 
 /** The live side of one meeting. */
@@ -103,6 +106,17 @@ export class Room {
     });
     meeting.on("presence", () => this.#sendRoster());
     meeting.on("host", () => this.#sendRoster());
+    meeting.on(
+      "muted",
+      (p, kind, by) =>
+        this.sendTo(p.id, { type: "muted", meetingId: meeting.id, kind, by: by.name }),
+    );
+    meeting.on("removing", (p, reason) => {
+      // Told before its seat goes (the `left` that follows forgets the connection).
+      const connection = this.#connections.get(p.id);
+      this.#connections.delete(p.id);
+      connection?.removed(meeting.id, "removed", reason);
+    });
     meeting.on(
       "chat",
       (message) => this.broadcast({ type: "chat", meetingId: meeting.id, message }),

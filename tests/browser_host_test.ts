@@ -1,14 +1,17 @@
 /**
- * End to end in headless Chromium: the host role. A meeting made over REST by someone who
- * never joins: the first person in (Bob) holds the role and alone sees "Cancel meeting"; he
- * makes Cy the host; Cy closes her tab and the role comes back to Bob, in longest; Bob ends
- * the meeting for everyone.
+ * End to end in headless Chromium: the host role and its controls. A meeting made over REST by
+ * someone who never joins: the first person in (Bob) holds the role and alone sees "Cancel
+ * meeting"; he turns Cy's microphone off (her page shows it, the server stops mixing her) and
+ * removes Dee with a reason (her page says so, and she cannot join again); he makes Cy the
+ * host; Cy closes her tab and the role comes back to Bob, in longest; Bob ends the meeting.
  */
 
 import assert from "node:assert/strict";
 import type { BrowserContext, Page } from "playwright-core";
-import { joinPage, launchBrowser, waitForPage } from "./support/browser.ts";
+import { confirmJoin, joinPage, launchBrowser, waitForPage } from "./support/browser.ts";
+import { cli } from "./support/cli.ts";
 import { testServer } from "./support/server.ts";
+import { waitFor } from "./support/wait.ts";
 
 /** The roster as a page shows it: name and whether it is marked host. */
 function hosts(page: Page): Promise<string[]> {
@@ -32,19 +35,43 @@ Deno.test({
       body: JSON.stringify({ title: "Hand over", name: "Organiser" }),
     })).json();
     const errors: string[] = [];
-    const quiet = async (): Promise<BrowserContext> => {
+    const quiet = async (mic = false): Promise<BrowserContext> => {
       const context = await browser.newContext();
-      await context.addInitScript(() =>
-        localStorage.setItem("meet.media", JSON.stringify({ mic: false, camera: false }))
+      await context.addInitScript(
+        (mic) => localStorage.setItem("meet.media", JSON.stringify({ mic, camera: false })),
+        mic,
       );
       return context;
     };
     const url = (name: string) => `${server.url}m/${created.id}?name=${name}`;
     const bob = await joinPage(await quiet(), url("Bob"), errors, "Bob");
-    const cy = await joinPage(await quiet(), url("Cy"), errors, "Cy");
+    const cy = await joinPage(await quiet(true), url("Cy"), errors, "Cy");
+    const dee = await joinPage(await quiet(), url("Dee"), errors, "Dee");
+    // Eve is on the terminal client, sending a tone over UDP.
+    await using eve = cli([
+      "--server",
+      server.wsUrl,
+      "--udp-port",
+      String(server.udpPort),
+      "--json",
+      "--name",
+      "Eve",
+      "--join",
+      created.id,
+      "--tone",
+      "660",
+      "--duration",
+      "60", // a safety net: the host removes her
+    ]);
+    const eveSaid = (event: string) =>
+      waitFor(() => eve.events().findLast((e) => e.event === event), {
+        what: `Eve's ${event} event`,
+        timeoutMs: 15_000,
+      });
+    await eveSaid("media_bound");
     const cancelButton = (page: Page) => page.locator("text=Cancel meeting");
 
-    for (const page of [bob, cy]) {
+    for (const page of [bob, cy, dee]) {
       await waitForPage(async () => (await hosts(page)).join() === "Bob", {
         what: "Bob shown as the host",
       });
@@ -53,8 +80,66 @@ Deno.test({
     assert.equal(await cancelButton(cy).count(), 0, "Cy may not cancel");
     assert.equal(await cy.locator("[data-testid=make-host]").count(), 0);
 
+    const api = async () => (await fetch(`${server.url}api/meetings/${created.id}`)).json();
+    const entry = (page: Page, name: string) =>
+      page.locator(`[data-testid=roster-entry]:has-text("${name}")`);
+    const media = async () => (await api()).media;
+
+    // Bob turns Cy's microphone off: her page says so and shows it off; the server stops
+    // taking her audio, until she turns it on again herself.
+    await waitForPage(async () => (await media()).forwarded.audio.packets > 0, {
+      what: "Cy's audio reaching the server",
+    });
+    await entry(bob, "Cy").locator("[data-testid=host-mute]").click();
+    await cy.locator("[data-testid=host-notice]").getByText(
+      "Bob (the host) turned off your microphone",
+    ).waitFor();
+    await waitForPage(
+      async () =>
+        await cy.locator("[data-testid=toggle-mic]").getAttribute("aria-pressed") === "false",
+      { what: "Cy's microphone shown off" },
+    );
+    await waitForPage(async () => {
+      const cyInfo = (await api()).roster.find((p: { name: string }) => p.name === "Cy");
+      return cyInfo.audio === false;
+    }, { what: "Cy's microphone off in the roster" });
+    assert.equal(await entry(bob, "Cy").locator("[data-testid=host-mute]").count(), 0);
+
+    // The same for Eve on the terminal client: it says so, stops sending, and the roster shows
+    // her microphone off; then Bob removes her and her client says why and ends.
+    await entry(bob, "Eve").locator("[data-testid=host-mute]").click();
+    assert.deepEqual(
+      { ...await eveSaid("muted"), at: undefined },
+      { event: "muted", kind: "audio", by: "Bob", at: undefined },
+    );
+    await waitFor(() => eve.events().findLast((e) => e.event === "sending")?.audio === null, {
+      what: "Eve's client sending no audio",
+    });
+    await waitForPage(async () => {
+      const eveInfo = (await api()).roster.find((p: { name: string }) => p.name === "Eve");
+      return eveInfo.audio === false;
+    }, { what: "Eve's microphone off in the roster" });
+    bob.once("dialog", (dialog) => dialog.accept("wrong meeting"));
+    await entry(bob, "Eve").locator("[data-testid=host-remove]").click();
+    const left = await eveSaid("left");
+    assert.deepEqual([left.reason, left.message], ["removed", "wrong meeting"]);
+    assert.equal((await eve.status).code, 0, "Eve's client ends when removed");
+
+    // Bob removes Dee, saying why: her page tells her, and she cannot come back.
+    bob.once("dialog", (dialog) => dialog.accept("off topic <b>sorry</b>"));
+    await entry(bob, "Dee").locator("[data-testid=host-remove]").click();
+    await dee.getByText("The host removed you from this meeting: off topic <b>sorry</b>").waitFor();
+    await waitForPage(
+      async () => !(await api()).roster.some((p: { name: string }) => p.name === "Dee"),
+      { what: "Dee gone from the roster" },
+    );
+    await dee.reload();
+    await confirmJoin(dee);
+    await dee.getByText("the host removed you from this meeting").waitFor();
+    assert.equal((await api()).roster.length, 2, "Dee came back");
+
     // Bob makes Cy the host.
-    await bob.click("[data-testid=make-host]");
+    await entry(bob, "Cy").locator("[data-testid=make-host]").click();
     for (const page of [bob, cy]) {
       await waitForPage(async () => (await hosts(page)).join() === "Cy", {
         what: "Cy shown as the host",
@@ -62,7 +147,6 @@ Deno.test({
     }
     await cancelButton(cy).waitFor();
     assert.equal(await cancelButton(bob).count(), 0, "Bob may no longer cancel");
-    const api = async () => (await fetch(`${server.url}api/meetings/${created.id}`)).json();
     assert.deepEqual(
       (await api()).roster.map((p: { name: string; isHost: boolean }) => [p.name, p.isHost]),
       [["Bob", false], ["Cy", true]],

@@ -254,6 +254,14 @@ Deno.test("commands, input lines, roster changes and safe text", async () => {
     history: false,
   });
   assert.equal(line, "[12:34] Bo b: <script>x</script>");
+  const removed = renderText({
+    event: "left",
+    meetingId: "m",
+    title: "Standup",
+    reason: "removed",
+    message: "bye\u001b[2J",
+  });
+  assert.equal(removed, 'The host removed you from "Standup": bye\ufffd[2J');
 });
 
 // ---------------------------------------------------------------------------------------
