@@ -38,10 +38,19 @@ import {
   prepareAudio,
 } from "../client/media/page_media.ts";
 import {
+  canChooseSpeaker,
+  describeMediaError,
+  type DeviceChoice,
+  type DeviceList,
+  listDevices,
   loadMediaPreferences,
   type MediaPreferences,
+  openCamera,
+  openMicrophone,
   saveMediaPreferences,
 } from "../client/media/devices.ts";
+import { LevelMeter, meterFill } from "../client/media/level_meter.ts";
+import { DeviceSelects } from "../components/DeviceSelects.tsx";
 import type { JoinReply } from "../protocol/control.ts";
 import { MediaPath, type PathKind } from "../client/media/media_path.ts";
 import { type CarrierKind, RelayChannel } from "../client/media/relay_channel.ts";
@@ -51,7 +60,7 @@ import { type GridMedia, ParticipantGrid } from "../components/ParticipantGrid.t
 import type { TileStats } from "../components/ParticipantTile.tsx";
 import { ToggleButton } from "../components/MediaControls.tsx";
 import { StatsPanel } from "../components/StatsPanel.tsx";
-import { CameraIcon, LeaveIcon, MicIcon, StatsIcon } from "../components/icons.tsx";
+import { CameraIcon, DevicesIcon, LeaveIcon, MicIcon, StatsIcon } from "../components/icons.tsx";
 
 /**
  * Props of the room; `name` comes from `?name=` and only fills in the name: a link someone sent
@@ -113,6 +122,18 @@ export default function MeetingPage(
   /** What the host last did to this participant's devices, shown until dismissed. */
   const hostNotice = useSignal<string | null>(null);
   const snapshot = useSignal<MediaStatsSnapshot | null>(null);
+  /** The devices there are (names once the browser shows them); the room's device panel. */
+  const devices = useSignal<DeviceList | null>(null);
+  const showDevices = useSignal(false);
+  /** Pre-join check: the stream shown and the microphone's level, once asked for. */
+  const preview = useSignal<MediaStream | null>(null);
+  const previewing = useSignal(false);
+  const previewError = useSignal<string | null>(null);
+  const micLevel = useSignal(-127);
+  const previewParts = useRef<{ tracks: MediaStreamTrack[]; meter?: LevelMeter; run: number }>({
+    tracks: [],
+    run: 0,
+  });
   const session = useRef<PageMedia>();
   /** The AudioContext made on the Join press, before media flows (see prepareAudio). */
   const audio = useRef<Promise<AudioContext>>();
@@ -216,6 +237,11 @@ export default function MeetingPage(
         selfId: r.participantId,
         mic: prefs.value.mic,
         camera: prefs.value.camera,
+        devices: {
+          cameraId: prefs.value.cameraId,
+          microphoneId: prefs.value.microphoneId,
+          speakerId: prefs.value.speakerId,
+        },
         measureRtt: async () => {
           const start = performance.now();
           await c.request({ type: "ping" });
@@ -259,6 +285,65 @@ export default function MeetingPage(
   function togglePrejoin(which: "mic" | "camera") {
     prefs.value = { ...prefs.value, [which]: !prefs.value[which] };
     saveMediaPreferences(prefs.value);
+    if (previewing.value) startPreview();
+  }
+
+  async function refreshDevices() {
+    devices.value = await listDevices();
+  }
+
+  function stopPreview() {
+    const parts = previewParts.current;
+    parts.run++;
+    parts.meter?.close();
+    parts.meter = undefined;
+    for (const track of parts.tracks) track.stop();
+    parts.tracks = [];
+    preview.value = null;
+    micLevel.value = -127;
+  }
+
+  /**
+   * The pre-join check, on the person's request: the chosen camera (mirrored) and a level
+   * meter of the chosen microphone, as they will be in the meeting. Nothing is sent; it all
+   * stops on Join, and PageMedia opens the same devices.
+   */
+  async function startPreview() {
+    stopPreview();
+    previewing.value = true;
+    previewError.value = null;
+    const parts = previewParts.current;
+    const run = parts.run;
+    const { mic, camera, cameraId, microphoneId } = prefs.value;
+    const open = async (kind: "camera" | "microphone") => {
+      try {
+        const track = kind === "camera"
+          ? await openCamera(cameraId)
+          : await openMicrophone(microphoneId);
+        if (parts.run !== run) track.stop();
+        else parts.tracks.push(track);
+        return parts.run === run ? track : null;
+      } catch (err) {
+        if (parts.run === run) previewError.value = describeMediaError(err, kind);
+        return null;
+      }
+    };
+    const [video, audio] = await Promise.all([
+      camera ? open("camera") : null,
+      mic ? open("microphone") : null,
+    ]);
+    if (parts.run !== run) return;
+    if (video) preview.value = new MediaStream([video]);
+    if (audio) parts.meter = new LevelMeter(audio, (db) => micLevel.value = db);
+    await refreshDevices(); // names show once a device was allowed
+  }
+
+  /** A device picked, before joining or in the room: remembered, and used from now on. */
+  function chooseDevice(key: keyof DeviceChoice, id: string) {
+    prefs.value = { ...prefs.value, [key]: id };
+    saveMediaPreferences(prefs.value);
+    if (previewing.value && key !== "speakerId") startPreview();
+    session.current?.setDevices({ [key]: id });
   }
 
   function onRemoved(reason: RemovedReason, message?: string) {
@@ -327,6 +412,8 @@ export default function MeetingPage(
     }
     name.value = n;
     rememberName(n);
+    stopPreview();
+    previewing.value = false;
     phase.value = "joining";
     if (!session.current && !audio.current) {
       audio.current = prepareAudio();
@@ -407,7 +494,12 @@ export default function MeetingPage(
     // comes straight in.
     if (!nameFromUrl) name.value = rememberedName();
     if (takeAutoJoin(meetingId) && name.value) join();
+    refreshDevices(); // lists without capturing; names only if the browser already allows
+    const onDeviceChange = () => refreshDevices();
+    navigator.mediaDevices?.addEventListener?.("devicechange", onDeviceChange);
     return () => {
+      navigator.mediaDevices?.removeEventListener?.("devicechange", onDeviceChange);
+      stopPreview();
       stopMedia();
       client.current?.close();
     };
@@ -507,6 +599,67 @@ export default function MeetingPage(
                     icon={<CameraIcon off={!prefs.value.camera} />}
                     onClick={() => togglePrejoin("camera")}
                   />
+                </div>
+                <div class="space-y-2" data-testid="device-check">
+                  {previewing.value
+                    ? (
+                      <>
+                        <div class="aspect-video w-full overflow-hidden rounded-lg bg-slate-800">
+                          {preview.value && (
+                            <video
+                              class="h-full w-full object-cover -scale-x-100"
+                              data-testid="prejoin-video"
+                              autoPlay
+                              muted
+                              playsInline
+                              ref={(el) => {
+                                if (el && el.srcObject !== preview.value) {
+                                  el.srcObject = preview.value;
+                                }
+                              }}
+                            />
+                          )}
+                        </div>
+                        {prefs.value.mic && (
+                          <div
+                            class="h-2 w-full overflow-hidden rounded-full bg-slate-200"
+                            role="meter"
+                            aria-label="Microphone level"
+                            aria-valuemin={-60}
+                            aria-valuemax={0}
+                            aria-valuenow={Math.max(-60, Math.round(micLevel.value))}
+                            data-testid="mic-level"
+                            data-level={Math.round(micLevel.value)}
+                          >
+                            <div
+                              class="h-full bg-emerald-500 transition-[width] duration-100"
+                              style={{ width: `${Math.round(meterFill(micLevel.value) * 100)}%` }}
+                            />
+                          </div>
+                        )}
+                        {previewError.value && (
+                          <p class="text-sm text-amber-800" role="status">{previewError}</p>
+                        )}
+                      </>
+                    )
+                    : (
+                      <button
+                        class={`${button} w-full bg-white text-slate-700 ring-1 ring-slate-300 hover:bg-slate-100`}
+                        type="button"
+                        data-testid="prejoin-check"
+                        onClick={startPreview}
+                      >
+                        Check camera and microphone
+                      </button>
+                    )}
+                  {devices.value?.named && (
+                    <DeviceSelects
+                      devices={devices.value}
+                      choice={prefs.value}
+                      speakers={canChooseSpeaker()}
+                      onChoose={chooseDevice}
+                    />
+                  )}
                 </div>
                 <button
                   class={`${button} w-full bg-emerald-600 text-white hover:bg-emerald-700`}
@@ -634,6 +787,24 @@ export default function MeetingPage(
           <p class="text-sm text-amber-800" role="status" data-testid="media-error">{text}</p>
         ))}
         {error.value && <p class="text-sm text-red-600" role="alert">{error}</p>}
+        {showDevices.value && devices.value && (
+          <div
+            class="mx-auto w-full max-w-md rounded-xl bg-white p-4 shadow-sm"
+            data-testid="device-panel"
+          >
+            <DeviceSelects
+              devices={devices.value}
+              choice={prefs.value}
+              inUse={{
+                cameraId: media?.camera.deviceId,
+                microphoneId: media?.mic.deviceId,
+                speakerId: media?.speakerId || undefined,
+              }}
+              speakers={canChooseSpeaker()}
+              onChoose={chooseDevice}
+            />
+          </div>
+        )}
         {snap && (
           <StatsPanel
             stats={snap.session}
@@ -658,6 +829,17 @@ export default function MeetingPage(
             error={media?.camera.error}
             icon={<CameraIcon off={!cameraOn} />}
             onClick={() => toggleDevice("camera")}
+          />
+          <ToggleButton
+            testId="toggle-devices"
+            label="Devices"
+            on={showDevices.value}
+            offIsAlert={false}
+            icon={<DevicesIcon />}
+            onClick={() => {
+              showDevices.value = !showDevices.value;
+              if (showDevices.value) refreshDevices();
+            }}
           />
           <ToggleButton
             testId="toggle-stats"

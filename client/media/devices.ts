@@ -1,8 +1,9 @@
 /**
- * The local devices: opening the camera and the microphone with the constraints the
- * engine wants, saying in plain words why a device could not be opened, and remembering
- * whether the person wants each on (localStorage, so that turning the camera off before
- * joining holds for the next meeting too).
+ * The local devices: listing cameras, microphones and speakers, opening the chosen camera and
+ * microphone with the constraints the engine wants, saying in plain words why a device could
+ * not be opened, and remembering whether the person wants each on and which one
+ * (localStorage, so that turning the camera off before joining holds for the next meeting
+ * too).
  *
  * @example
  * ```ts
@@ -46,7 +47,29 @@ function mediaDevices(): MediaDevices {
 }
 
 /**
- * Opens the camera (640x360 at 30 fps when it can). Rejects with the browser's error.
+ * Opens one track: on `deviceId` exactly when given (a browser may pass over a merely
+ * "ideal" one), else, or when that device is gone, the browser's default.
+ */
+async function openTrack(
+  kind: "audio" | "video",
+  constraints: MediaTrackConstraints,
+  deviceId?: string,
+): Promise<MediaStreamTrack> {
+  const open = async (c: MediaTrackConstraints) =>
+    (await mediaDevices().getUserMedia({ [kind]: c })).getTracks()[0];
+  if (!deviceId) return await open(constraints);
+  try {
+    return await open({ ...constraints, deviceId: { exact: deviceId } });
+  } catch (err) {
+    const name = (err as { name?: string } | null)?.name;
+    if (name !== "OverconstrainedError" && name !== "NotFoundError") throw err;
+    return await open(constraints);
+  }
+}
+
+/**
+ * Opens the camera (640x360 at 30 fps when it can): `deviceId` when it is there, else the
+ * default one. Rejects with the browser's error.
  *
  * @example
  * ```ts
@@ -56,13 +79,13 @@ function mediaDevices(): MediaDevices {
  * }
  * ```
  */
-export async function openCamera(): Promise<MediaStreamTrack> {
-  const stream = await mediaDevices().getUserMedia({ video: CAMERA_CONSTRAINTS });
-  return stream.getVideoTracks()[0];
+export function openCamera(deviceId?: string): Promise<MediaStreamTrack> {
+  return openTrack("video", CAMERA_CONSTRAINTS, deviceId);
 }
 
 /**
- * Opens the microphone with voice processing. Rejects with the browser's error.
+ * Opens the microphone with voice processing: `deviceId` when it is there, else the default
+ * one. Rejects with the browser's error.
  *
  * @example
  * ```ts
@@ -72,9 +95,103 @@ export async function openCamera(): Promise<MediaStreamTrack> {
  * }
  * ```
  */
-export async function openMicrophone(): Promise<MediaStreamTrack> {
-  const stream = await mediaDevices().getUserMedia({ audio: MICROPHONE_CONSTRAINTS });
-  return stream.getAudioTracks()[0];
+export function openMicrophone(deviceId?: string): Promise<MediaStreamTrack> {
+  return openTrack("audio", MICROPHONE_CONSTRAINTS, deviceId);
+}
+
+/**
+ * One device a person can pick.
+ *
+ * @example
+ * ```ts
+ * const choice: DeviceOption = { id: "default", label: "Default microphone" };
+ * ```
+ */
+export interface DeviceOption {
+  id: string;
+  label: string;
+}
+
+/**
+ * The devices of each kind. `named` is false while the browser hides their names (no
+ * permission given yet): the lists may then be empty or unnamed.
+ *
+ * @example
+ * ```ts
+ * const none: DeviceList = { cameras: [], microphones: [], speakers: [], named: false };
+ * ```
+ */
+export interface DeviceList {
+  cameras: DeviceOption[];
+  microphones: DeviceOption[];
+  speakers: DeviceOption[];
+  named: boolean;
+}
+
+/** At most this many devices of a kind are listed. */
+export const MAX_DEVICES = 32;
+
+/**
+ * Sorts what `enumerateDevices()` reports into cameras, microphones and speakers, naming
+ * unnamed ones by kind and number (the browser may list one device twice: kept once).
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ *
+ * const list = deviceList([
+ *   { kind: "videoinput", deviceId: "c1", label: "" },
+ *   { kind: "audioinput", deviceId: "default", label: "Default" },
+ * ]);
+ * assert.deepEqual(list.cameras, [{ id: "c1", label: "Camera 1" }]);
+ * assert.equal(list.named, true);
+ * ```
+ */
+export function deviceList(
+  infos: readonly Pick<MediaDeviceInfo, "kind" | "deviceId" | "label">[],
+): DeviceList {
+  const list: DeviceList = { cameras: [], microphones: [], speakers: [], named: false };
+  const of = { videoinput: list.cameras, audioinput: list.microphones, audiooutput: list.speakers };
+  const word = { videoinput: "Camera", audioinput: "Microphone", audiooutput: "Speaker" };
+  for (const info of infos) {
+    const into = of[info.kind];
+    if (!into || !info.deviceId || into.length >= MAX_DEVICES) continue;
+    if (into.some((d) => d.id === info.deviceId)) continue;
+    if (info.label) list.named = true;
+    into.push({ id: info.deviceId, label: info.label || `${word[info.kind]} ${into.length + 1}` });
+  }
+  return list;
+}
+
+/**
+ * The devices there are now ({@linkcode deviceList}); empty lists where the browser has none
+ * to show. Captures nothing.
+ *
+ * @example
+ * ```ts
+ * async function cameras() {
+ *   return (await listDevices()).cameras.map((c) => c.label);
+ * }
+ * ```
+ */
+export async function listDevices(): Promise<DeviceList> {
+  try {
+    return deviceList(await mediaDevices().enumerateDevices());
+  } catch {
+    return deviceList([]);
+  }
+}
+
+/**
+ * Whether this browser can play the meeting on a chosen speaker (`AudioContext.setSinkId`).
+ *
+ * @example
+ * ```ts
+ * if (!canChooseSpeaker()) console.log("the system's default output plays the meeting");
+ * ```
+ */
+export function canChooseSpeaker(): boolean {
+  return typeof AudioContext === "function" && "setSinkId" in AudioContext.prototype;
 }
 
 /**
@@ -108,16 +225,45 @@ export function describeMediaError(err: unknown, kind: DeviceKind): string {
 }
 
 /**
- * Whether the person wants the microphone and the camera on.
+ * Which camera, microphone and speaker the person chose (absent: the browser's default).
+ *
+ * @example
+ * ```ts
+ * const choice: DeviceChoice = { microphoneId: "default" };
+ * ```
+ */
+export interface DeviceChoice {
+  cameraId?: string;
+  microphoneId?: string;
+  speakerId?: string;
+}
+
+/**
+ * Whether the person wants the microphone and the camera on, and on which devices.
  *
  * @example
  * ```ts
  * const prefs: MediaPreferences = { mic: true, camera: false };
  * ```
  */
-export interface MediaPreferences {
+export interface MediaPreferences extends DeviceChoice {
   mic: boolean;
   camera: boolean;
+}
+
+/** Device ids longer than this are not remembered (browsers' are 64 hex digits). */
+export const MAX_DEVICE_ID = 256;
+
+const CHOICE_KEYS = ["cameraId", "microphoneId", "speakerId"] as const;
+
+/** The device ids of `value` that look like device ids; nothing else. */
+function choiceOf(value: Record<string, unknown>): DeviceChoice {
+  const choice: DeviceChoice = {};
+  for (const key of CHOICE_KEYS) {
+    const id = value[key];
+    if (typeof id === "string" && id.length > 0 && id.length <= MAX_DEVICE_ID) choice[key] = id;
+  }
+  return choice;
 }
 
 const PREFS_KEY = "meet.media";
@@ -131,7 +277,7 @@ function storage(): Storage | undefined {
 }
 
 /**
- * The remembered choice; both on when nothing was remembered.
+ * The remembered choice; both on, on the default devices, when nothing was remembered.
  *
  * @example
  * ```ts
@@ -141,7 +287,8 @@ function storage(): Storage | undefined {
 export function loadMediaPreferences(): MediaPreferences {
   try {
     const saved = JSON.parse(storage()?.getItem(PREFS_KEY) ?? "{}");
-    return { mic: saved.mic !== false, camera: saved.camera !== false };
+    if (typeof saved !== "object" || saved === null) throw new TypeError("not an object");
+    return { mic: saved.mic !== false, camera: saved.camera !== false, ...choiceOf(saved) };
   } catch {
     return { mic: true, camera: true };
   }
@@ -158,5 +305,8 @@ export function loadMediaPreferences(): MediaPreferences {
  * ```
  */
 export function saveMediaPreferences(prefs: MediaPreferences): void {
-  storage()?.setItem(PREFS_KEY, JSON.stringify({ mic: prefs.mic, camera: prefs.camera }));
+  storage()?.setItem(
+    PREFS_KEY,
+    JSON.stringify({ mic: prefs.mic, camera: prefs.camera, ...choiceOf({ ...prefs }) }),
+  );
 }

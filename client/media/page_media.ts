@@ -61,7 +61,14 @@ import { Emitter } from "../../util/emitter.ts";
 import { AudioPlayback, type PlaybackStats, type PlaybackStreamStats } from "./audio_playback.ts";
 import { AudioReceiver, type AudioReceiverStats } from "./audio_receiver.ts";
 import { AudioSender } from "./audio_sender.ts";
-import { describeMediaError, type DeviceKind, openCamera, openMicrophone } from "./devices.ts";
+import {
+  canChooseSpeaker,
+  describeMediaError,
+  type DeviceChoice,
+  type DeviceKind,
+  openCamera,
+  openMicrophone,
+} from "./devices.ts";
 import { GlitchWatch } from "./glitch_watch.ts";
 import { mediaSupport } from "./dom.ts";
 import { type MediaCarrier, PacketMux } from "./packet_mux.ts";
@@ -89,6 +96,8 @@ import {
 export interface DeviceState {
   status: "off" | "starting" | "on" | "error";
   error: string | null;
+  /** The device in use while on (the browser's id for it). */
+  deviceId?: string;
 }
 
 /**
@@ -110,6 +119,8 @@ export interface LocalMediaState {
   audioBlocked: boolean;
   /** Audio cannot work at all in this browser (no AudioWorklet / WebCodecs audio). */
   audioError: string | null;
+  /** The speaker the meeting plays on ("" the system's default). */
+  speakerId: string;
 }
 
 /**
@@ -257,6 +268,8 @@ export interface PageMediaOptions {
   /** Whether to start with the microphone and the camera on. */
   mic: boolean;
   camera: boolean;
+  /** Which camera, microphone and speaker (default: the browser's). */
+  devices?: DeviceChoice;
   /** Where the worklet modules are served (default "/worklets/"). */
   workletBase?: string;
   /**
@@ -448,6 +461,7 @@ export class PageMedia extends Emitter<PageMediaEvents> {
   #snapshot: MediaStatsSnapshot | null = null;
   #closed = false;
   #onGesture = () => this.resumeAudio();
+  #devices: DeviceChoice = {};
 
   constructor(options: PageMediaOptions) {
     super();
@@ -480,7 +494,9 @@ export class PageMedia extends Emitter<PageMediaEvents> {
       preview: null,
       audioBlocked: false,
       audioError: support.audio ? null : "This browser cannot play or capture meeting audio.",
+      speakerId: "",
     };
+    this.#devices = { ...options.devices };
     this.#audioOptions = { workletBase: options.workletBase, playout: options.playout };
     this.#lowLatencyOutput = options.lowLatencyOutput ?? true;
     this.#preparedAudio = options.audio;
@@ -600,12 +616,12 @@ export class PageMedia extends Emitter<PageMediaEvents> {
     this.#setDevice("mic", { status: "starting", error: null });
     try {
       if (!(await this.#audioReady)) throw new Error(this.#local.audioError ?? "no audio");
-      const track = await openMicrophone();
+      const track = await openMicrophone(this.#devices.microphoneId);
       if (!(await this.#sendMicrophone(track, generation))) return;
       track.addEventListener("ended", () => {
         if (this.#audioSender?.track === track) this.#deviceFailed("mic", new Error("ended"));
       });
-      this.#setDevice("mic", { status: "on", error: null });
+      this.#setDevice("mic", { status: "on", error: null, deviceId: deviceIdOf(track) });
     } catch (err) {
       if (generation === this.#generation.mic) this.#deviceFailed("mic", err);
     }
@@ -631,7 +647,7 @@ export class PageMedia extends Emitter<PageMediaEvents> {
       if (!mediaSupport().video) {
         throw new DOMException("no WebCodecs video", "NotSupportedError");
       }
-      const track = await openCamera();
+      const track = await openCamera(this.#devices.cameraId);
       if (this.#closed || generation !== this.#generation.camera) {
         track.stop();
         return;
@@ -648,9 +664,59 @@ export class PageMedia extends Emitter<PageMediaEvents> {
           this.#deviceFailed("camera", new Error("ended"));
         }
       });
-      this.#setDevice("camera", { status: "on", error: null }, new MediaStream([track]));
+      this.#setDevice(
+        "camera",
+        { status: "on", error: null, deviceId: deviceIdOf(track) },
+        new MediaStream([track]),
+      );
     } catch (err) {
       if (generation === this.#generation.camera) this.#deviceFailed("camera", err);
+    }
+  }
+
+  /**
+   * Moves to other devices without leaving: a microphone or camera that is on is opened anew
+   * on its new device (the others see a keyframe from it at once); the meeting plays on the
+   * new speaker. Devices that are off are opened on the new choice when turned on.
+   *
+   * @example
+   * ```ts
+   * async function useHeadset(session: PageMedia, microphoneId: string, speakerId: string) {
+   *   await session.setDevices({ microphoneId, speakerId });
+   * }
+   * ```
+   */
+  async setDevices(choice: DeviceChoice): Promise<void> {
+    const before = this.#devices;
+    this.#devices = { ...before, ...choice };
+    const active = (s: DeviceState) => s.status === "on" || s.status === "starting";
+    const work: Promise<void>[] = [];
+    if (
+      "microphoneId" in choice && choice.microphoneId !== before.microphoneId &&
+      active(this.#local.mic)
+    ) work.push(this.setMic(true));
+    if ("cameraId" in choice && choice.cameraId !== before.cameraId && active(this.#local.camera)) {
+      work.push(this.setCamera(true));
+    }
+    if ("speakerId" in choice && choice.speakerId !== before.speakerId) {
+      work.push(this.#applySpeaker());
+    }
+    await Promise.all(work);
+  }
+
+  /** Plays the meeting on the chosen speaker, if the browser can; says which in `local`. */
+  async #applySpeaker(): Promise<void> {
+    const context = this.#context as (AudioContext & SinkChoosing) | null;
+    if (!context || !canChooseSpeaker()) return;
+    const wanted = this.#devices.speakerId ?? "";
+    try {
+      if (context.sinkId !== wanted) await context.setSinkId(wanted);
+    } catch {
+      // gone or not allowed: the meeting stays on the speaker it plays on
+    }
+    if (this.#context === context && !this.#closed) {
+      const speakerId = typeof context.sinkId === "string" ? context.sinkId : "";
+      if (speakerId !== this.#local.speakerId) this.#update({ speakerId });
     }
   }
 
@@ -752,6 +818,8 @@ export class PageMedia extends Emitter<PageMediaEvents> {
         return false;
       }
       this.#context = context;
+      await this.#applySpeaker();
+      if (this.#closed || this.#context !== context) return false;
       this.#playback = new AudioPlayback(context, options.playout);
       this.#playback.onStats = (stats) => this.#playbackReport(stats);
       const blocked = () => {
@@ -1188,4 +1256,15 @@ export function deliverVideoFeedback(
 function pushBounded(log: number[], value: number): void {
   log.push(value);
   if (log.length > DELAY_LOG_SIZE) log.splice(0, log.length - DELAY_LOG_SIZE);
+}
+
+/** AudioContext's speaker choice (Chromium 110+; not yet in every type library). */
+interface SinkChoosing {
+  readonly sinkId: string | object;
+  setSinkId(id: string): Promise<void>;
+}
+
+/** The id of the device a track comes from, when the browser says. */
+function deviceIdOf(track: MediaStreamTrack): string | undefined {
+  return track.getSettings?.().deviceId || undefined;
 }

@@ -102,6 +102,8 @@ export type TestBrowser = Browser & { [Symbol.asyncDispose](): Promise<void> };
 export interface LaunchOptions {
   /** The fake cameras' frame rate (default 30). */
   fps?: number;
+  /** How many fake cameras there are (default 1). */
+  cameras?: number;
   /**
    * Runs the browser at this niceness (0..19, every process it starts inherits it): pages
    * then take what CPU the server and the simulated network leave them. A busy 2-core
@@ -135,8 +137,10 @@ export async function launchBrowser(
     executablePath,
     args: [
       ...CHROMIUM_ARGS.map((arg) =>
-        options.fps && arg.startsWith("--use-fake-device-for-media-stream=")
-          ? `--use-fake-device-for-media-stream=fps=${Math.round(options.fps)}`
+        (options.fps || options.cameras) && arg.startsWith("--use-fake-device-for-media-stream=")
+          ? `--use-fake-device-for-media-stream=fps=${Math.round(options.fps ?? 30)}${
+            options.cameras ? `,device-count=${Math.round(options.cameras)}` : ""
+          }`
           : arg
       ),
       ...extraArgs,
