@@ -35,6 +35,7 @@ export type ControlClientEvents = {
   chat: [EventOf<"chat">];
   removed: [EventOf<"removed">];
   muted: [EventOf<"muted">];
+  newcomers: [EventOf<"newcomers">];
   levels: [EventOf<"levels">];
   mix_timing: [EventOf<"mix_timing">];
   mode: [EventOf<"mode">];

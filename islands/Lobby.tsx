@@ -186,6 +186,9 @@ export default function Lobby({ meetings: initial, notice }: LobbyProps) {
                       by {m.creator} · {m.participants} {m.participants === 1 ? "person" : "people"}
                       {" "}
                       · {age(m.createdAt)}
+                      {m.newcomers === "closed" && (
+                        <span data-testid="meeting-closed">· closed to newcomers</span>
+                      )}
                     </p>
                   </div>
                   <button class={button} type="button" onClick={() => join(m.id)}>Join</button>

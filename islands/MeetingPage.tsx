@@ -22,6 +22,7 @@ import { useSignal } from "@preact/signals";
 import { useEffect, useRef } from "preact/hooks";
 import type { ChatMessage } from "../meeting/chat.ts";
 import type { ParticipantInfo } from "../meeting/participant.ts";
+import type { NewcomerPolicy } from "../meeting/meeting.ts";
 import type { RemovedReason } from "../protocol/control.ts";
 import { ControlClient, ControlError } from "../client/control_client.ts";
 import {
@@ -144,6 +145,7 @@ export default function MeetingPage(
   const fallback = useSignal<string | undefined>(undefined);
   const mode = useSignal<"p2p" | "relay">("relay");
   const pathKind = useSignal<PathKind>("relay");
+  const newcomers = useSignal<NewcomerPolicy>("open");
   const forwarded = useSignal<Forwarded | null>(null);
   const passcode = useSignal("");
   const needPasscode = useSignal(locked);
@@ -377,6 +379,7 @@ export default function MeetingPage(
       me.value = { id: r.participantId, name: r.name };
       roster.value = r.meeting.roster;
       mode.value = r.meeting.mode;
+      newcomers.value = r.meeting.newcomers;
       chat.value = r.chat;
       phase.value = "joined";
       error.value = null;
@@ -393,6 +396,11 @@ export default function MeetingPage(
         phase.value = "ask-name";
         needPasscode.value = true;
         error.value = err.message;
+        stopMedia();
+        c.close();
+      } else if (err instanceof ControlError && err.code === "closed_to_newcomers") {
+        phase.value = "ask-name";
+        error.value = "The host closed this meeting to newcomers. Try again later.";
         stopMedia();
         c.close();
       } else if (err instanceof ControlError && err.code === "disconnected") {
@@ -432,6 +440,7 @@ export default function MeetingPage(
       session.current?.setRoster(e.participants);
       updatePath();
     });
+    c.on("newcomers", (e) => e.meetingId === meetingId && (newcomers.value = e.policy));
     c.on("mode", (e) => {
       if (e.meetingId !== meetingId) return;
       mode.value = e.mode;
@@ -526,7 +535,8 @@ export default function MeetingPage(
     request:
       | { type: "host"; participantId: string }
       | { type: "mute"; participantId: string; kind: "audio" | "video" }
-      | { type: "remove"; participantId: string; reason: string },
+      | { type: "remove"; participantId: string; reason: string }
+      | { type: "newcomers"; policy: NewcomerPolicy },
   ) {
     try {
       await client.current!.request(request);
@@ -879,6 +889,21 @@ export default function MeetingPage(
             <LeaveIcon />
             Leave
           </button>
+          {isHost && (
+            <button
+              class={`${button} bg-white text-slate-700 ring-1 ring-slate-300 hover:bg-slate-100`}
+              type="button"
+              data-testid="host-newcomers"
+              aria-pressed={newcomers.value === "closed"}
+              onClick={() =>
+                hostAct({
+                  type: "newcomers",
+                  policy: newcomers.value === "closed" ? "open" : "closed",
+                })}
+            >
+              {newcomers.value === "closed" ? "Let newcomers in" : "Close to newcomers"}
+            </button>
+          )}
           {isHost && !confirmCancel.value && (
             <button
               class={`${button} bg-red-600 text-white hover:bg-red-700`}
@@ -922,6 +947,11 @@ export default function MeetingPage(
             </button>
           )}
           <h2 class="text-sm font-semibold text-slate-500 uppercase tracking-wide">People</h2>
+          {newcomers.value === "closed" && (
+            <p class="text-xs text-slate-500" data-testid="newcomers-closed">
+              Closed to newcomers: nobody new can join.
+            </p>
+          )}
           <ul class="mt-1 text-sm" data-testid="roster">
             {roster.value.map((p) => (
               <li

@@ -27,6 +27,8 @@ export type ErrorCode =
   | "forbidden"
   | "unauthorized"
   | "wrong_passcode"
+  /** The host closed the meeting to people who hold no seat. */
+  | "closed_to_newcomers"
   | "rate_limited"
   | "limit_reached"
   | "bad_origin"
@@ -55,6 +57,7 @@ export function httpStatusOf(code: ErrorCode): number {
       return 404;
     case "forbidden":
     case "wrong_passcode":
+    case "closed_to_newcomers":
     case "bad_origin":
       return 403;
     case "rate_limited":

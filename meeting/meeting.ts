@@ -50,6 +50,12 @@ export type LeaveReason = "left" | "timeout" | "removed";
 /** What the host may turn off for a participant: its microphone or its camera. */
 export type HostMuteKind = "audio" | "video";
 
+/**
+ * Whether people who hold no seat may join: `open`, or `closed` by the host (the creator's
+ * session and seats held for a dropped connection still come in).
+ */
+export type NewcomerPolicy = "open" | "closed";
+
 /** Longest reason a host may give for removing someone, characters. */
 export const MAX_REMOVE_REASON = 200;
 
@@ -66,6 +72,8 @@ export interface MeetingSummary {
   createdAt: number;
   /** Whether joining needs a passcode. */
   locked: boolean;
+  /** Whether newcomers may join now. */
+  newcomers: NewcomerPolicy;
 }
 
 /** A meeting with its roster. */
@@ -93,6 +101,8 @@ export type MeetingEvents = {
   muted: [participant: Participant, kind: HostMuteKind, by: Participant];
   /** The host is removing a participant (its `left` follows, with reason `removed`). */
   removing: [participant: Participant, reason: string, by: Participant];
+  /** The host opened or closed the meeting to newcomers. */
+  newcomers: [policy: NewcomerPolicy];
   /** The media mode changed (P2P with two participants, relay otherwise). */
   mode: [mode: MeetingMode];
   /** The meeting closed; it accepts nothing from now on. Fired once. */
@@ -171,6 +181,7 @@ export class Meeting extends Emitter<MeetingEvents> {
   #hostId: string | null = null;
   /** Sessions the host removed: they cannot come back into this meeting. */
   #removedSessions = new Set<string>();
+  #newcomers: NewcomerPolicy = "open";
   #passcode: string | null;
   #maxParticipants: number;
   #failedPairs = new Set<string>();
@@ -250,6 +261,9 @@ export class Meeting extends Emitter<MeetingEvents> {
         this.emit("presence", existing);
       }
       return { participant: existing, resumed: true };
+    }
+    if (this.#newcomers === "closed" && sessionId !== this.creatorSessionId) {
+      throw new MeetingError("closed_to_newcomers", "the host closed this meeting to newcomers");
     }
     if (this.#participants.size >= this.#maxParticipants) {
       throw new MeetingError(
@@ -443,6 +457,25 @@ export class Meeting extends Emitter<MeetingEvents> {
     this.leave(target.id, "removed");
   }
 
+  /** Whether newcomers may join now. */
+  get newcomers(): NewcomerPolicy {
+    return this.#newcomers;
+  }
+
+  /**
+   * The host opens the meeting to newcomers or closes it: closed, only the creator's session
+   * and seats already held come in.
+   */
+  setNewcomers(hostParticipantId: string, policy: unknown): void {
+    this.#requireHost(hostParticipantId);
+    if (policy !== "open" && policy !== "closed") {
+      throw new MeetingError("bad_request", 'newcomers must be "open" or "closed"');
+    }
+    if (policy === this.#newcomers) return;
+    this.#newcomers = policy;
+    this.emit("newcomers", policy);
+  }
+
   #requireHost(participantId: string): Participant {
     this.#assertOpen();
     const participant = this.#participants.get(participantId);
@@ -514,6 +547,7 @@ export class Meeting extends Emitter<MeetingEvents> {
       mode: this.#mode,
       createdAt: this.createdAt,
       locked: this.locked,
+      newcomers: this.#newcomers,
     };
   }
 

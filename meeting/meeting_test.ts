@@ -370,3 +370,39 @@ Deno.test("host controls: the host turns off a participant's mic or camera until
   assert.equal(m.join("s1", "Ann").resumed, false);
   assert.equal(m.participants.length, 2);
 });
+
+Deno.test("newcomers: the host closes the meeting to people who hold no seat; held seats and the creator still come in", () => {
+  const { registry } = setup();
+  const m = registry.create({ title: "Closed", creatorSessionId: "s1", creatorName: "Ann" });
+  const policies: string[] = [];
+  m.on("newcomers", (policy) => policies.push(policy));
+  const bob = m.join("s2", "Bob").participant; // first in: host until Ann comes
+  const cy = m.join("s3", "Cy").participant;
+  assert.throws(
+    () => m.setNewcomers(cy.id, "closed"),
+    (e: MeetingError) => e.code === "forbidden",
+  );
+  assert.throws(
+    () => m.setNewcomers(bob.id, "ajar"),
+    (e: MeetingError) => e.code === "bad_request",
+  );
+  assert.equal(m.summary().newcomers, "open");
+  m.setNewcomers(bob.id, "closed");
+  m.setNewcomers(bob.id, "closed"); // no change, no event
+  assert.deepEqual(policies, ["closed"]);
+  assert.equal(m.summary().newcomers, "closed");
+  assert.throws(
+    () => m.join("s4", "Dee"),
+    (e: MeetingError) => e.code === "closed_to_newcomers",
+  );
+  assert.equal(m.participants.length, 2, "Dee got a seat");
+  // Cy's connection drops; her held seat is hers to take back.
+  m.disconnect(cy.id);
+  assert.equal(m.join("s3", "Cy").resumed, true);
+  // The creator always comes in (and takes the host role).
+  const ann = m.join("s1", "Ann").participant;
+  assert.equal(m.details().roster.find((p) => p.id === ann.id)?.isHost, true);
+  m.setNewcomers(ann.id, "open");
+  assert.equal(m.join("s4", "Dee").resumed, false);
+  assert.deepEqual(policies, ["closed", "open"]);
+});

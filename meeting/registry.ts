@@ -73,6 +73,7 @@ export class MeetingRegistry extends Emitter<RegistryEvents> {
     meeting.on("joined", changed);
     meeting.on("left", changed);
     meeting.on("mode", changed);
+    meeting.on("newcomers", changed);
     meeting.on("closed", (reason) => {
       this.#meetings.delete(meeting.id);
       this.#closed.set(meeting.id, meeting.state);

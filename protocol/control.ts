@@ -22,6 +22,7 @@ import type {
   MeetingDetails,
   MeetingMode,
   MeetingSummary,
+  NewcomerPolicy,
 } from "../meeting/meeting.ts";
 import type { P2pCapability, PathKind } from "../meeting/mode.ts";
 import type { ParticipantInfo, RosterTransport } from "../meeting/participant.ts";
@@ -75,6 +76,8 @@ export type ClientRequest =
   | { id: RequestId; type: "mute"; participantId: string; kind: HostMuteKind }
   /** The host removes a participant, who cannot come back with that session. */
   | { id: RequestId; type: "remove"; participantId: string; reason?: string }
+  /** The host opens the meeting to newcomers or closes it. */
+  | { id: RequestId; type: "newcomers"; policy: NewcomerPolicy }
   /** The page's media now travels on this control WebSocket (it left WebTransport). */
   | { id: RequestId; type: "media_transport"; kind: "websocket" }
   | { id: RequestId; type: "ping" };
@@ -96,6 +99,7 @@ export const REQUEST_TYPES = [
   "host",
   "mute",
   "remove",
+  "newcomers",
   "media_transport",
   "ping",
 ] as const satisfies readonly ClientRequest["type"][];
@@ -135,6 +139,7 @@ export interface ReplyResults {
   host: Record<string, never>;
   mute: Record<string, never>;
   remove: Record<string, never>;
+  newcomers: Record<string, never>;
   /** The server's WebTransport endpoint as it is now (its certificate may have been renewed). */
   media_transport: { webTransport?: WebTransportInfo };
   ping: { now: number };
@@ -162,6 +167,8 @@ export type ServerMessage =
   | { type: "removed"; meetingId: string; reason: RemovedReason; message?: string }
   /** The host turned off your microphone (`audio`) or camera (`video`); you may turn it on again. */
   | { type: "muted"; meetingId: string; kind: HostMuteKind; by: string }
+  /** The host opened the meeting to newcomers or closed it. */
+  | { type: "newcomers"; meetingId: string; policy: NewcomerPolicy }
   | { type: "levels"; meetingId: string; levels: SpeakerLevel[] }
   /**
    * To one member: its audio reaches the mixer steadily `earlyMs` before it is mixed. A
@@ -270,6 +277,11 @@ export function parseClientMessage(text: string): ParsedMessage {
       }
       if (msg.type === "remove" && msg.reason !== undefined && typeof msg.reason !== "string") {
         return fail("bad_request", "reason must be a string");
+      }
+      break;
+    case "newcomers":
+      if (msg.policy !== "open" && msg.policy !== "closed") {
+        return fail("bad_request", 'policy must be "open" or "closed"');
       }
       break;
     case "path":

@@ -411,6 +411,11 @@ export class ControlConnection implements RoomConnection {
         room.meeting.hostMute(this.#participantId!, request.participantId, request.kind);
         return {};
       }
+      case "newcomers": {
+        const room = this.#requireRoom();
+        room.meeting.setNewcomers(this.#participantId!, request.policy);
+        return {};
+      }
       case "remove": {
         const room = this.#requireRoom();
         room.meeting.removeParticipant(this.#participantId!, request.participantId, request.reason);

@@ -107,6 +107,10 @@ export class Room {
     meeting.on("presence", () => this.#sendRoster());
     meeting.on("host", () => this.#sendRoster());
     meeting.on(
+      "newcomers",
+      (policy) => this.broadcast({ type: "newcomers", meetingId: meeting.id, policy }),
+    );
+    meeting.on(
       "muted",
       (p, kind, by) =>
         this.sendTo(p.id, { type: "muted", meetingId: meeting.id, kind, by: by.name }),

@@ -2,7 +2,8 @@
  * End to end in headless Chromium: the host role and its controls. A meeting made over REST by
  * someone who never joins: the first person in (Bob) holds the role and alone sees "Cancel
  * meeting"; he turns Cy's microphone off (her page shows it, the server stops mixing her) and
- * removes Dee with a reason (her page says so, and she cannot join again); he makes Cy the
+ * removes Dee with a reason (her page says so, and she cannot join again); he closes the
+ * meeting to newcomers (Fay is turned away) and opens it again; he makes Cy the
  * host; Cy closes her tab and the role comes back to Bob, in longest; Bob ends the meeting.
  */
 
@@ -137,6 +138,30 @@ Deno.test({
     await confirmJoin(dee);
     await dee.getByText("the host removed you from this meeting").waitFor();
     assert.equal((await api()).roster.length, 2, "Dee came back");
+
+    // Bob closes the meeting to newcomers: everyone sees it, the lobby says so, and Fay cannot
+    // join until he lets newcomers in again.
+    await bob.click("[data-testid=host-newcomers]");
+    await cy.locator("[data-testid=newcomers-closed]").waitFor();
+    await waitForPage(async () => (await api()).newcomers === "closed", {
+      what: "the meeting closed to newcomers",
+    });
+    const fay = await (await quiet()).newPage();
+    await fay.goto(url("Fay"));
+    await confirmJoin(fay);
+    await fay.getByText("The host closed this meeting to newcomers").waitFor();
+    assert.equal((await api()).roster.length, 2, "Fay got in");
+    await bob.click("[data-testid=host-newcomers]");
+    await waitForPage(
+      async () => await cy.locator("[data-testid=newcomers-closed]").count() === 0,
+      {
+        what: "Cy seeing the meeting open again",
+      },
+    );
+    await fay.click("[data-testid=join-button]");
+    await fay.waitForSelector("[data-testid=room][data-joined=true]");
+    await fay.close();
+    await waitForPage(async () => (await api()).roster.length === 2, { what: "Fay gone" });
 
     // Bob makes Cy the host.
     await entry(bob, "Cy").locator("[data-testid=make-host]").click();

@@ -23,7 +23,7 @@ Deno.test("REST: create, list, details, history, cancel with the creator's token
 
   const list = await (await api("meetings")).json();
   assert.deepEqual(list.map((m: Record<string, unknown>) => Object.keys(m).sort()), [
-    ["createdAt", "creator", "id", "locked", "mode", "participants", "title"],
+    ["createdAt", "creator", "id", "locked", "mode", "newcomers", "participants", "title"],
   ]);
   assert.equal(list[0].participants, 0);
   assert.equal(list[0].mode, "relay");
