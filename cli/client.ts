@@ -65,6 +65,7 @@ function entry(p: ParticipantInfo): RosterEntry {
     name: p.name,
     isCreator: p.isCreator,
     isHost: p.isHost,
+    handRaised: p.handRaised,
     connected: p.connected,
     audio: p.audio,
     video: p.video,
@@ -148,6 +149,10 @@ export class TerminalClient {
       this.#emitMode();
     });
     session.on("mixTiming", (_meeting, earlyMs) => this.#media?.trimAudio(earlyMs));
+    session.on("reaction", (meeting, participantId, reaction) => {
+      const who = meeting.roster.find((p) => p.id === participantId);
+      this.#out.emit({ event: "reaction", id: participantId, name: who?.name ?? "?", reaction });
+    });
     session.on("muted", (_meeting, kind, by) => {
       if (kind === "audio") this.#micOn = false;
       else this.#camOn = false;
@@ -355,6 +360,12 @@ export class TerminalClient {
         this.#camOn = command.on;
         this.#media?.setVideo(command.on);
         return await this.#announceMedia();
+      case "hand":
+        if (!session.meeting) return this.#notInMeeting();
+        return await session.setHand(command.raised);
+      case "react":
+        if (!session.meeting) return this.#notInMeeting();
+        return await session.react(command.reaction);
       case "stats":
         return this.#out.emit({ event: "stats", stats: this.#media?.stats ?? {} });
     }

@@ -24,7 +24,7 @@ import { writeAll } from "./wav.ts";
  * @example
  * ```ts
  * const bob: RosterEntry = { id: "p2", name: "Bob", isCreator: false, isHost: false, connected: true,
- *   audio: true, video: false };
+ *   audio: true, video: false, handRaised: false };
  * ```
  */
 export interface RosterEntry {
@@ -33,6 +33,7 @@ export interface RosterEntry {
   isCreator: boolean;
   /** Holds the host role (may end the meeting). */
   isHost: boolean;
+  handRaised: boolean;
   connected: boolean;
   audio: boolean;
   video: boolean;
@@ -98,7 +99,7 @@ export type CliEvent =
   }
   | {
     event: "participant";
-    change: "joined" | "left" | "reconnecting" | "back" | "media";
+    change: "joined" | "left" | "reconnecting" | "back" | "media" | "hand_up" | "hand_down";
     id: string;
     name: string;
     audio: boolean;
@@ -117,6 +118,7 @@ export type CliEvent =
   }
   | { event: "left"; meetingId: string; title: string; reason: string; message?: string }
   | { event: "muted"; kind: "audio" | "video"; by: string }
+  | { event: "reaction"; id: string; name: string; reaction: string }
   | { event: "media_bound"; participantId: string; server: string; localPort: number }
   | { event: "sending"; audio: string | null; video: string | null }
   | { event: "recording"; kind: "mix" | "video"; path: string; name?: string; ssrc?: number }
@@ -199,7 +201,12 @@ export function renderText(e: CliEvent): string | null {
     }
     case "roster": {
       const lines = e.participants.map((p) => {
-        const tags = [p.id === e.self ? "you" : "", p.isHost ? "host" : ""].filter(Boolean);
+        const tags = [
+          p.id === e.self ? "you" : "",
+          p.isHost ? "host" : "",
+          p.handRaised ? "✋" : "",
+        ]
+          .filter(Boolean);
         const who = tags.length ? `${name(p.name)} (${tags.join(", ")})` : name(p.name);
         return `  ${who}: ${mediaState(p)}${p.connected ? "" : " [reconnecting]"}`;
       });
@@ -242,6 +249,10 @@ export function renderText(e: CliEvent): string | null {
           return `${now()} * ${who} is back`;
         case "media":
           return `${now()} * ${who}: ${mediaState(e)}`;
+        case "hand_up":
+          return `${now()} * ${who} raised a hand ✋`;
+        case "hand_down":
+          return `${now()} * ${who} lowered the hand`;
       }
       return null;
     }
@@ -265,6 +276,8 @@ export function renderText(e: CliEvent): string | null {
       };
       return reasons[e.reason] ?? `You are out of "${name(e.title)}" (${e.reason}).`;
     }
+    case "reaction":
+      return `${now()} * ${name(e.name)} reacted ${safeText(e.reaction, { singleLine: true })}`;
     case "muted":
       return `${now()} ${name(e.by)} turned off your ${
         e.kind === "audio" ? "microphone (/mic on" : "camera (/cam on"

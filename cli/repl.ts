@@ -32,6 +32,8 @@ export type Command =
   | { kind: "who" }
   | { kind: "mic"; on: boolean; source?: string }
   | { kind: "cam"; on: boolean }
+  | { kind: "hand"; raised: boolean }
+  | { kind: "react"; reaction: string }
   | { kind: "stats" }
   | { kind: "help" }
   | { kind: "quit" }
@@ -54,6 +56,8 @@ export const COMMANDS_HELP = `commands:
   /who                who is in the meeting
   /mic on|off         send audio or not; /mic on <Hz> or /mic on <file.wav> picks a source
   /cam on|off         send video (from --ivf) or not
+  /hand up|down       raise or lower your hand
+  /react <emoji>      send a reaction: 👍 👏 😂 ❤️ 🎉 😮
   /stats              media counters
   /quit               leave and exit (also: end of input)
   /help               this text
@@ -114,6 +118,15 @@ export function parseCommand(line: string): Command {
       }
       return { kind: "cam", on: value };
     }
+    case "hand":
+      if (rest.length !== 1 || (rest[0] !== "up" && rest[0] !== "down")) {
+        return { kind: "invalid", message: "/hand up|down" };
+      }
+      return { kind: "hand", raised: rest[0] === "up" };
+    case "react":
+      return rest.length === 1
+        ? { kind: "react", reaction: rest[0] }
+        : { kind: "invalid", message: "/react <emoji>" };
     case "stats":
       return { kind: "stats" };
     case "help":

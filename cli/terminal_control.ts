@@ -25,7 +25,7 @@ import WebSocket from "ws";
 import { ControlClient, ControlError, type WebSocketLike } from "../client/control_client.ts";
 import type { ChatMessage } from "../meeting/chat.ts";
 import type { PathKind } from "../meeting/mode.ts";
-import type { HostMuteKind, MeetingMode, MeetingSummary } from "../meeting/meeting.ts";
+import type { HostMuteKind, MeetingMode, MeetingSummary, Reaction } from "../meeting/meeting.ts";
 import type { ParticipantInfo } from "../meeting/participant.ts";
 import type { JoinReply, RemovedReason } from "../protocol/control.ts";
 import type { SeatMedia } from "../protocol/media.ts";
@@ -81,12 +81,12 @@ export interface PeerEvent {
  *
  * const bob: ParticipantInfo = { id: "b", name: "Bob", isCreator: false, isHost: false, joinedAt: 0,
  *   connected: true, audioSsrc: 3, videoSsrc: 4, audio: true, video: false, kind: "client",
- *   p2p: null, transport: "udp" };
+ *   p2p: null, transport: "udp", handRaised: false };
  * const change: RosterChange = { change: "joined", participant: bob };
  * ```
  */
 export interface RosterChange {
-  change: "joined" | "left" | "reconnecting" | "back" | "media";
+  change: "joined" | "left" | "reconnecting" | "back" | "media" | "hand_up" | "hand_down";
   participant: ParticipantInfo;
 }
 
@@ -100,7 +100,7 @@ export interface RosterChange {
  *
  * const ann = { id: "a", name: "Ann", isCreator: true, isHost: true, joinedAt: 0, connected: true,
  *   audioSsrc: 1, videoSsrc: 2, audio: false, video: false, kind: "client" as const, p2p: null,
- *   transport: null };
+ *   transport: null, handRaised: false };
  * const bob = { ...ann, id: "b", name: "Bob", isCreator: false };
  * assert.deepEqual(
  *   rosterChanges([ann], [{ ...ann, audio: true }, bob]).map((c) => c.change),
@@ -125,6 +125,9 @@ export function rosterChanges(
     }
     if (was.audio !== p.audio || was.video !== p.video) {
       changes.push({ change: "media", participant: p });
+    }
+    if (was.handRaised !== p.handRaised) {
+      changes.push({ change: p.handRaised ? "hand_up" : "hand_down", participant: p });
     }
   }
   const now = new Set(after.map((p) => p.id));
@@ -157,6 +160,8 @@ export type TerminalControlEvents = {
   chat: [meetingId: string, message: ChatMessage];
   /** You are out of the meeting without asking (or could not get back in). */
   left: [meeting: MeetingState, reason: RemovedReason | "rejoin_failed", message?: string];
+  /** A member (`participantId`, you too) sent a reaction. */
+  reaction: [meeting: MeetingState, participantId: string, reaction: string];
   /** The host (`by`, its name) turned off your microphone (`audio`) or camera (`video`). */
   muted: [meeting: MeetingState, kind: HostMuteKind, by: string];
   /** Something failed in the background (a reconnection step). */
@@ -264,6 +269,11 @@ export class TerminalControl extends Emitter<TerminalControlEvents> {
       this.#mediaState = null;
       this.#path = "relay";
       this.emit("left", meeting, e.reason, e.message);
+    });
+    client.on("reaction", (e) => {
+      const meeting = this.#meeting;
+      if (!meeting || e.meetingId !== meeting.id) return;
+      this.emit("reaction", meeting, e.participantId, e.reaction);
     });
     client.on("muted", (e) => {
       const meeting = this.#meeting;
@@ -403,6 +413,16 @@ export class TerminalControl extends Emitter<TerminalControlEvents> {
   }
 
   /** Tells the others whether your microphone and camera are on (kept across reconnects). */
+  /** Raises or lowers your hand. */
+  async setHand(raised: boolean): Promise<void> {
+    await this.#client.request({ type: "hand", raised });
+  }
+
+  /** Sends a reaction to the meeting (the server checks it is one it knows). */
+  async react(reaction: string): Promise<void> {
+    await this.#client.request({ type: "react", reaction: reaction as Reaction });
+  }
+
   async setMedia(audio: boolean, video: boolean): Promise<void> {
     this.#mediaState = { audio, video };
     await this.#client.request({ type: "media", audio, video });

@@ -36,6 +36,7 @@ export type ControlClientEvents = {
   removed: [EventOf<"removed">];
   muted: [EventOf<"muted">];
   newcomers: [EventOf<"newcomers">];
+  reaction: [EventOf<"reaction">];
   levels: [EventOf<"levels">];
   mix_timing: [EventOf<"mix_timing">];
   mode: [EventOf<"mode">];

@@ -69,6 +69,8 @@ export interface GridMedia {
   selfAudio: boolean;
   /** Statistics by participant id, when the stats view is on. */
   stats: Record<string, TileStats> | null;
+  /** The reaction each participant sent last, while it shows (`key` changes with each). */
+  reactions?: Record<string, { reaction: string; key: number }>;
 }
 
 /**
@@ -106,6 +108,7 @@ export function ParticipantGrid(
             preview={self ? media?.preview : undefined}
             attachVideo={media?.attachVideo}
             stats={media?.stats?.[p.id] ?? null}
+            reaction={media?.reactions?.[p.id]}
           />
         );
       })}

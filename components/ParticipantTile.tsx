@@ -4,7 +4,8 @@
  * camera state, a ring while they speak, and optionally their video statistics with the way
  * their media travels (the roster's `transport`: `webtransport`, `websocket`, `udp`, `p2p`).
  *
- * Test hooks: `data-testid="tile"`, `data-participant-id`, `data-video="on|off"`,
+ * Test hooks: `data-testid="tile"`, `data-participant-id`, `data-video="on|off"`, `data-hand`,
+ * `data-testid="tile-reaction"`,
  * `data-speaking="true|false"`, `data-transport`, `data-testid="tile-stats"`.
  *
  * @example
@@ -67,6 +68,8 @@ export interface ParticipantTileProps {
   /** Receives the video slot of a remote tile by participant id (and null when it goes). */
   attachVideo?: (participantId: string, slot: HTMLElement | null) => void;
   stats?: TileStats | null;
+  /** The reaction to float over the tile now, if any (`key` tells one sending from the next). */
+  reaction?: { reaction: string; key: number };
 }
 
 /**
@@ -84,7 +87,7 @@ export interface ParticipantTileProps {
  * ```
  */
 export function ParticipantTile(
-  { participant: p, self, speaking, videoOn, audioOn, preview, attachVideo, stats }:
+  { participant: p, self, speaking, videoOn, audioOn, preview, attachVideo, stats, reaction }:
     ParticipantTileProps,
 ) {
   const video = useRef<HTMLVideoElement>(null);
@@ -107,6 +110,7 @@ export function ParticipantTile(
       data-video={showVideo ? "on" : "off"}
       data-speaking={speaking ? "true" : "false"}
       data-transport={p.transport ?? "none"}
+      data-hand={p.handRaised ? "true" : "false"}
       class={`relative rounded-xl bg-slate-800 overflow-hidden flex items-center justify-center min-h-[8rem] transition-shadow ${
         speaking ? "ring-4 ring-emerald-400" : "ring-0"
       }`}
@@ -153,6 +157,27 @@ export function ParticipantTile(
           {!p.connected && " · reconnecting…"}
         </span>
       </span>
+      {p.handRaised && (
+        <span
+          class="absolute left-2 top-2 rounded-md bg-amber-400 px-1.5 text-lg"
+          role="img"
+          aria-label="Hand raised"
+          data-testid="tile-hand"
+        >
+          ✋
+        </span>
+      )}
+      {reaction && (
+        <span
+          key={reaction.key}
+          class="absolute right-3 bottom-10 text-4xl animate-bounce pointer-events-none"
+          role="img"
+          aria-label={`Reaction ${reaction.reaction}`}
+          data-testid="tile-reaction"
+        >
+          {reaction.reaction}
+        </span>
+      )}
       {stats && <TileStatsBox stats={stats} transport={p.transport ?? "none"} />}
     </div>
   );

@@ -22,7 +22,7 @@ import { useSignal } from "@preact/signals";
 import { useEffect, useRef } from "preact/hooks";
 import type { ChatMessage } from "../meeting/chat.ts";
 import type { ParticipantInfo } from "../meeting/participant.ts";
-import type { NewcomerPolicy } from "../meeting/meeting.ts";
+import { type NewcomerPolicy, REACTIONS } from "../meeting/meeting.ts";
 import type { RemovedReason } from "../protocol/control.ts";
 import { ControlClient, ControlError } from "../client/control_client.ts";
 import {
@@ -82,6 +82,9 @@ interface Forwarded {
 }
 
 type Phase = "ask-name" | "joining" | "joined" | "gone";
+
+/** How long a reaction floats over its tile, ms. */
+const REACTION_SHOW_MS = 4000;
 
 /** How long a join waits for the audio worklets to load, at most, ms. */
 const AUDIO_PREPARE_WAIT_MS = 5000;
@@ -146,6 +149,9 @@ export default function MeetingPage(
   const mode = useSignal<"p2p" | "relay">("relay");
   const pathKind = useSignal<PathKind>("relay");
   const newcomers = useSignal<NewcomerPolicy>("open");
+  /** Reactions floating over tiles now, by participant id. */
+  const reactions = useSignal<Record<string, { reaction: string; key: number }>>({});
+  const showReactions = useSignal(false);
   const forwarded = useSignal<Forwarded | null>(null);
   const passcode = useSignal("");
   const needPasscode = useSignal(locked);
@@ -441,6 +447,16 @@ export default function MeetingPage(
       updatePath();
     });
     c.on("newcomers", (e) => e.meetingId === meetingId && (newcomers.value = e.policy));
+    c.on("reaction", (e) => {
+      if (e.meetingId !== meetingId) return;
+      const key = performance.now();
+      reactions.value = { ...reactions.value, [e.participantId]: { reaction: e.reaction, key } };
+      setTimeout(() => {
+        if (reactions.value[e.participantId]?.key !== key) return;
+        const { [e.participantId]: _gone, ...rest } = reactions.value;
+        reactions.value = rest;
+      }, REACTION_SHOW_MS);
+    });
     c.on("mode", (e) => {
       if (e.meetingId !== meetingId) return;
       mode.value = e.mode;
@@ -536,7 +552,9 @@ export default function MeetingPage(
       | { type: "host"; participantId: string }
       | { type: "mute"; participantId: string; kind: "audio" | "video" }
       | { type: "remove"; participantId: string; reason: string }
-      | { type: "newcomers"; policy: NewcomerPolicy },
+      | { type: "newcomers"; policy: NewcomerPolicy }
+      | { type: "hand"; raised: boolean; participantId?: string }
+      | { type: "react"; reaction: (typeof REACTIONS)[number] },
   ) {
     try {
       await client.current!.request(request);
@@ -711,7 +729,9 @@ export default function MeetingPage(
     selfVideo: media?.camera.status === "on",
     selfAudio: media?.mic.status === "on",
     stats: tileStats,
+    reactions: reactions.value,
   };
+  const handRaised = roster.value.some((p) => p.id === me.value?.id && p.handRaised);
   const notices = [media?.audioError, media?.mic.error, media?.camera.error].filter(Boolean);
   if (chatOpen.value && chatSeen.value !== chat.value.length) chatSeen.value = chat.value.length;
   const unread = chat.value.slice(chatSeen.value).filter((m) => m.participantId !== me.value?.id)
@@ -841,6 +861,46 @@ export default function MeetingPage(
             onClick={() => toggleDevice("camera")}
           />
           <ToggleButton
+            testId="toggle-hand"
+            label="Raise hand"
+            on={handRaised}
+            offIsAlert={false}
+            icon={<span aria-hidden="true">✋</span>}
+            onClick={() => hostAct({ type: "hand", raised: !handRaised })}
+          />
+          <span class="relative">
+            <ToggleButton
+              testId="toggle-reactions"
+              label="React"
+              on={showReactions.value}
+              offIsAlert={false}
+              icon={<span aria-hidden="true">🙂</span>}
+              onClick={() => showReactions.value = !showReactions.value}
+            />
+            {showReactions.value && (
+              <span
+                class="absolute bottom-12 left-1/2 -translate-x-1/2 z-10 flex gap-1 rounded-full bg-white px-2 py-1 shadow-lg ring-1 ring-slate-200"
+                data-testid="reactions"
+              >
+                {REACTIONS.map((reaction) => (
+                  <button
+                    key={reaction}
+                    type="button"
+                    class="rounded-full px-1 text-2xl hover:bg-slate-100"
+                    aria-label={`React ${reaction}`}
+                    data-reaction={reaction}
+                    onClick={() => {
+                      showReactions.value = false;
+                      hostAct({ type: "react", reaction });
+                    }}
+                  >
+                    {reaction}
+                  </button>
+                ))}
+              </span>
+            )}
+          </span>
+          <ToggleButton
             testId="toggle-devices"
             label="Devices"
             on={showDevices.value}
@@ -966,6 +1026,19 @@ export default function MeetingPage(
                 <span class="truncate">{p.name}</span>
                 {p.id === me.value?.id && <span class="text-slate-400">(you)</span>}
                 {p.isHost && <span class="text-xs text-slate-500">host</span>}
+                {p.handRaised && (
+                  <span role="img" aria-label="hand raised" data-testid="roster-hand">✋</span>
+                )}
+                {isHost && p.handRaised && p.id !== me.value?.id && (
+                  <button
+                    class="text-xs text-slate-700 underline"
+                    type="button"
+                    data-testid="host-lower-hand"
+                    onClick={() => hostAct({ type: "hand", raised: false, participantId: p.id })}
+                  >
+                    Lower hand
+                  </button>
+                )}
                 {isHost && p.id !== me.value?.id && (
                   <span class="ml-auto flex gap-2 text-xs">
                     {p.audio && (

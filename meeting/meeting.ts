@@ -56,6 +56,13 @@ export type HostMuteKind = "audio" | "video";
  */
 export type NewcomerPolicy = "open" | "closed";
 
+/** The reactions a participant may send: they float over its tile for a few seconds. */
+export const REACTIONS = ["👍", "👏", "😂", "❤️", "🎉", "😮"] as const;
+/** One of {@linkcode REACTIONS}. */
+export type Reaction = typeof REACTIONS[number];
+/** A participant's reactions are refused closer together than this, ms. */
+export const REACTION_INTERVAL_MS = 250;
+
 /** Longest reason a host may give for removing someone, characters. */
 export const MAX_REMOVE_REASON = 200;
 
@@ -101,6 +108,8 @@ export type MeetingEvents = {
   muted: [participant: Participant, kind: HostMuteKind, by: Participant];
   /** The host is removing a participant (its `left` follows, with reason `removed`). */
   removing: [participant: Participant, reason: string, by: Participant];
+  /** A participant sent a reaction. */
+  reaction: [participant: Participant, reaction: Reaction];
   /** The host opened or closed the meeting to newcomers. */
   newcomers: [policy: NewcomerPolicy];
   /** The media mode changed (P2P with two participants, relay otherwise). */
@@ -182,6 +191,8 @@ export class Meeting extends Emitter<MeetingEvents> {
   /** Sessions the host removed: they cannot come back into this meeting. */
   #removedSessions = new Set<string>();
   #newcomers: NewcomerPolicy = "open";
+  /** When each participant last reacted (a seat's entry goes with it). */
+  #lastReaction = new Map<string, number>();
   #passcode: string | null;
   #maxParticipants: number;
   #failedPairs = new Set<string>();
@@ -301,6 +312,7 @@ export class Meeting extends Emitter<MeetingEvents> {
       transport: null,
       path: "relay",
       hostMuted: { audio: false, video: false },
+      handRaised: false,
     };
     if (this.#idleTimer !== undefined) {
       this.#clock.clearTimeout(this.#idleTimer);
@@ -363,6 +375,50 @@ export class Meeting extends Emitter<MeetingEvents> {
     this.emit("presence", participant);
   }
 
+  /**
+   * A participant raises or lowers its hand; the host may lower anyone's (`byId`: who does it,
+   * the participant itself by default).
+   */
+  setHand(participantId: string, raised: unknown, byId: string = participantId): void {
+    this.#assertOpen();
+    if (typeof raised !== "boolean") {
+      throw new MeetingError("bad_request", "raised must be true or false");
+    }
+    const by = this.#participants.get(byId);
+    if (!by) throw new MeetingError("not_member", "you are not in this meeting");
+    const participant = this.#participants.get(participantId);
+    if (!participant) throw new MeetingError("not_found", "no such participant in this meeting");
+    if (by !== participant && (raised || by.id !== this.#hostId)) {
+      throw new MeetingError("forbidden", "only the host may lower another's hand");
+    }
+    if (participant.handRaised === raised) return;
+    participant.handRaised = raised;
+    this.emit("presence", participant);
+  }
+
+  /**
+   * A participant sends one of {@linkcode REACTIONS}; at most one every
+   * {@linkcode REACTION_INTERVAL_MS} (closer ones are refused with `rate_limited`).
+   */
+  react(participantId: string, reaction: unknown): Reaction {
+    this.#assertOpen();
+    const participant = this.#participants.get(participantId);
+    if (!participant) throw new MeetingError("not_member", "you are not in this meeting");
+    if (!(REACTIONS as readonly unknown[]).includes(reaction)) {
+      throw new MeetingError("bad_request", `a reaction is one of ${REACTIONS.join(" ")}`);
+    }
+    const now = this.#clock.now();
+    const last = this.#lastReaction.get(participantId);
+    if (last !== undefined && now - last < REACTION_INTERVAL_MS) {
+      throw new MeetingError("rate_limited", "too many reactions", {
+        retryAfterMs: REACTION_INTERVAL_MS - (now - last),
+      });
+    }
+    this.#lastReaction.set(participantId, now);
+    this.emit("reaction", participant, reaction as Reaction);
+    return reaction as Reaction;
+  }
+
   /** The participant whose audio or video carries this SSRC. */
   participantBySsrc(ssrc: number): Participant | undefined {
     for (const p of this.#participants.values()) {
@@ -377,6 +433,7 @@ export class Meeting extends Emitter<MeetingEvents> {
     if (!participant) return;
     this.#cancelGrace(participantId);
     this.#participants.delete(participantId);
+    this.#lastReaction.delete(participantId);
     this.emit("left", participant, reason);
     if (this.#hostId === participantId) this.#setHost(this.#successor());
     if (this.#participants.size === 0 && this.isOpen) this.close("empty");

@@ -1,7 +1,12 @@
 import assert from "node:assert/strict";
 import { ManualClock } from "../util/clock.ts";
 import { MeetingError } from "./errors.ts";
-import { type CloseReason, type LeaveReason, MAX_REMOVE_REASON } from "./meeting.ts";
+import {
+  type CloseReason,
+  type LeaveReason,
+  MAX_REMOVE_REASON,
+  REACTION_INTERVAL_MS,
+} from "./meeting.ts";
 import { MeetingRegistry } from "./registry.ts";
 
 function setup(options: { idleTimeoutMs?: number; graceMs?: number } = {}) {
@@ -405,4 +410,31 @@ Deno.test("newcomers: the host closes the meeting to people who hold no seat; he
   m.setNewcomers(ann.id, "open");
   assert.equal(m.join("s4", "Dee").resumed, false);
   assert.deepEqual(policies, ["closed", "open"]);
+});
+
+Deno.test("hands and reactions: each raises its own hand, only the host lowers another's; reactions are from a fixed set, at most one per interval", () => {
+  const { registry, clock } = setup();
+  const m = registry.create({ title: "Hands", creatorSessionId: "s1", creatorName: "Ann" });
+  const ann = m.join("s1", "Ann").participant;
+  const bob = m.join("s2", "Bob").participant;
+  const cy = m.join("s3", "Cy").participant;
+  const seen: string[] = [];
+  m.on("presence", (p) => seen.push(`${p.name} hand ${p.handRaised}`));
+  m.on("reaction", (p, r) => seen.push(`${p.name} ${r}`));
+  m.setHand(bob.id, true);
+  m.setHand(bob.id, true); // no change, no event
+  assert.throws(() => m.setHand(bob.id, false, cy.id), (e: MeetingError) => e.code === "forbidden");
+  assert.throws(() => m.setHand(cy.id, true, ann.id), (e: MeetingError) => e.code === "forbidden");
+  assert.throws(() => m.setHand(bob.id, "yes"), (e: MeetingError) => e.code === "bad_request");
+  assert.equal(m.details().roster.find((p) => p.id === bob.id)?.handRaised, true);
+  m.setHand(bob.id, false, ann.id); // the host lowers it
+  m.react(cy.id, "👏");
+  assert.throws(() => m.react(cy.id, "👍"), (e: MeetingError) => e.code === "rate_limited");
+  clock.advance(REACTION_INTERVAL_MS);
+  m.react(cy.id, "👍");
+  for (const bad of ["<b>", "👍👍", 1, "x".repeat(10_000)]) {
+    clock.advance(REACTION_INTERVAL_MS);
+    assert.throws(() => m.react(cy.id, bad), (e: MeetingError) => e.code === "bad_request");
+  }
+  assert.deepEqual(seen, ["Bob hand true", "Bob hand false", "Cy 👏", "Cy 👍"]);
 });

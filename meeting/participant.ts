@@ -7,7 +7,7 @@
  *   id: "p1", sessionId: "s1", name: "Ann", isCreator: true, joinedAt: Date.now(), connected: true,
  *   audioSsrc: 1, videoSsrc: 2, smallVideoSsrc: 3, audio: true, video: true, kind: "client",
  *   p2p: "webrtc", mediaKey: "k", transport: "websocket", path: "relay",
- *   hostMuted: { audio: false, video: false },
+ *   hostMuted: { audio: false, video: false }, handRaised: false,
  * };
  * participantInfo(p, "relay", "p1"); // what the roster shows of Ann, the host
  * ```
@@ -67,6 +67,8 @@ export interface Participant {
    * it turns the device on again itself (a `media` request saying so).
    */
   hostMuted: { audio: boolean; video: boolean };
+  /** Whether the participant has raised its hand (to speak, or to vote). */
+  handRaised: boolean;
 }
 
 /**
@@ -109,6 +111,8 @@ export interface ParticipantInfo {
    * (not bound yet, or the carrier went away).
    */
   transport: RosterTransport | null;
+  /** Whether the participant has raised its hand. */
+  handRaised: boolean;
 }
 
 /**
@@ -134,5 +138,6 @@ export function participantInfo(
     kind: p.kind,
     p2p: p.p2p,
     transport: mode === "p2p" && p.path === "p2p" ? "p2p" : p.transport,
+    handRaised: p.handRaised,
   };
 }

@@ -23,6 +23,7 @@ import type {
   MeetingMode,
   MeetingSummary,
   NewcomerPolicy,
+  Reaction,
 } from "../meeting/meeting.ts";
 import type { P2pCapability, PathKind } from "../meeting/mode.ts";
 import type { ParticipantInfo, RosterTransport } from "../meeting/participant.ts";
@@ -76,6 +77,12 @@ export type ClientRequest =
   | { id: RequestId; type: "mute"; participantId: string; kind: HostMuteKind }
   /** The host removes a participant, who cannot come back with that session. */
   | { id: RequestId; type: "remove"; participantId: string; reason?: string }
+  /**
+   * Raises or lowers your hand; the host may lower another's (`participantId`).
+   */
+  | { id: RequestId; type: "hand"; raised: boolean; participantId?: string }
+  /** Sends a reaction (one of REACTIONS) to everyone in the meeting. */
+  | { id: RequestId; type: "react"; reaction: Reaction }
   /** The host opens the meeting to newcomers or closes it. */
   | { id: RequestId; type: "newcomers"; policy: NewcomerPolicy }
   /** The page's media now travels on this control WebSocket (it left WebTransport). */
@@ -100,6 +107,8 @@ export const REQUEST_TYPES = [
   "mute",
   "remove",
   "newcomers",
+  "hand",
+  "react",
   "media_transport",
   "ping",
 ] as const satisfies readonly ClientRequest["type"][];
@@ -140,6 +149,8 @@ export interface ReplyResults {
   mute: Record<string, never>;
   remove: Record<string, never>;
   newcomers: Record<string, never>;
+  hand: Record<string, never>;
+  react: Record<string, never>;
   /** The server's WebTransport endpoint as it is now (its certificate may have been renewed). */
   media_transport: { webTransport?: WebTransportInfo };
   ping: { now: number };
@@ -167,6 +178,8 @@ export type ServerMessage =
   | { type: "removed"; meetingId: string; reason: RemovedReason; message?: string }
   /** The host turned off your microphone (`audio`) or camera (`video`); you may turn it on again. */
   | { type: "muted"; meetingId: string; kind: HostMuteKind; by: string }
+  /** A member's reaction, shown over its tile for a few seconds. */
+  | { type: "reaction"; meetingId: string; participantId: string; reaction: Reaction }
   /** The host opened the meeting to newcomers or closed it. */
   | { type: "newcomers"; meetingId: string; policy: NewcomerPolicy }
   | { type: "levels"; meetingId: string; levels: SpeakerLevel[] }
@@ -278,6 +291,15 @@ export function parseClientMessage(text: string): ParsedMessage {
       if (msg.type === "remove" && msg.reason !== undefined && typeof msg.reason !== "string") {
         return fail("bad_request", "reason must be a string");
       }
+      break;
+    case "hand":
+      if (typeof msg.raised !== "boolean") return fail("bad_request", "raised must be a boolean");
+      if (msg.participantId !== undefined && typeof msg.participantId !== "string") {
+        return fail("bad_request", "participantId must be a string");
+      }
+      break;
+    case "react":
+      if (typeof msg.reaction !== "string") return fail("bad_request", "reaction must be a string");
       break;
     case "newcomers":
       if (msg.policy !== "open" && msg.policy !== "closed") {

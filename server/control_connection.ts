@@ -411,6 +411,17 @@ export class ControlConnection implements RoomConnection {
         room.meeting.hostMute(this.#participantId!, request.participantId, request.kind);
         return {};
       }
+      case "hand": {
+        const room = this.#requireRoom();
+        const self = this.#participantId!;
+        room.meeting.setHand(request.participantId ?? self, request.raised, self);
+        return {};
+      }
+      case "react": {
+        const room = this.#requireRoom();
+        room.meeting.react(this.#participantId!, request.reaction);
+        return {};
+      }
       case "newcomers": {
         const room = this.#requireRoom();
         room.meeting.setNewcomers(this.#participantId!, request.policy);

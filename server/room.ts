@@ -107,6 +107,11 @@ export class Room {
     meeting.on("presence", () => this.#sendRoster());
     meeting.on("host", () => this.#sendRoster());
     meeting.on(
+      "reaction",
+      (p, reaction) =>
+        this.broadcast({ type: "reaction", meetingId: meeting.id, participantId: p.id, reaction }),
+    );
+    meeting.on(
       "newcomers",
       (policy) => this.broadcast({ type: "newcomers", meetingId: meeting.id, policy }),
     );

@@ -207,10 +207,14 @@ Deno.test("commands, input lines, roster changes and safe text", async () => {
   assert.deepEqual(parseCommand("/mic on 660"), { kind: "mic", on: true, source: "660" });
   assert.deepEqual(parseCommand("/cam off"), { kind: "cam", on: false });
   assert.deepEqual(parseCommand("/cancel"), { kind: "cancel" });
+  assert.deepEqual(parseCommand("/hand up"), { kind: "hand", raised: true });
+  assert.deepEqual(parseCommand("/react 🎉"), { kind: "react", reaction: "🎉" });
   assert.deepEqual(parseCommand("  "), { kind: "none" });
   assert.deepEqual(parseCommand("//me waves"), { kind: "chat", text: "/me waves" });
   assert.deepEqual(parseCommand("<b>hi</b>"), { kind: "chat", text: "<b>hi</b>" });
-  for (const line of ["/join", "/join a b", "/mic maybe", "/frobnicate", "/create"]) {
+  for (
+    const line of ["/join", "/join a b", "/mic maybe", "/frobnicate", "/create", "/hand", "/react"]
+  ) {
     assert.equal(parseCommand(line).kind, "invalid", line);
   }
 

@@ -1,0 +1,103 @@
+/**
+ * End to end in headless Chromium and the terminal client: hands and reactions. Ann (the host,
+ * first in) and Bob on pages, Cy on the terminal client. Bob raises his hand: Ann's tile and
+ * roster show it, Cy's client prints it; Ann lowers it as the host. Ann sends a reaction: it
+ * floats over her tile on Bob's page for a few seconds and Cy's client prints it; Cy reacts
+ * from the terminal and the pages show it over Cy's tile.
+ */
+
+import assert from "node:assert/strict";
+import type { BrowserContext, Page } from "playwright-core";
+import { joinPage, launchBrowser, waitForPage } from "./support/browser.ts";
+import { cli } from "./support/cli.ts";
+import { testServer } from "./support/server.ts";
+import { waitFor } from "./support/wait.ts";
+
+Deno.test({
+  name:
+    "browser hands and reactions: shown on tiles, in the roster and by the terminal client; the host lowers a hand; reactions fade",
+  sanitizeResources: false,
+  sanitizeOps: false,
+  async fn() {
+    await using server = await testServer({ p2p: "off" });
+    await using browser = await launchBrowser([], { fps: 10 });
+    const created = await (await fetch(`${server.url}api/meetings`, {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify({ title: "Hands", name: "Organiser" }),
+    })).json();
+    const errors: string[] = [];
+    const quiet = async (): Promise<BrowserContext> => {
+      const context = await browser.newContext();
+      await context.addInitScript(() =>
+        localStorage.setItem("meet.media", JSON.stringify({ mic: false, camera: false }))
+      );
+      return context;
+    };
+    const url = (name: string) => `${server.url}m/${created.id}?name=${name}`;
+    const ann = await joinPage(await quiet(), url("Ann"), errors, "Ann");
+    const bob = await joinPage(await quiet(), url("Bob"), errors, "Bob");
+    await using cy = cli([
+      "--server",
+      server.wsUrl,
+      "--udp-port",
+      String(server.udpPort),
+      "--json",
+      "--name",
+      "Cy",
+      "--join",
+      created.id,
+      "--duration",
+      "60", // a safety net: the test ends first
+    ], { stdin: true });
+    const roster = async () =>
+      (await (await fetch(`${server.url}api/meetings/${created.id}`)).json()).roster as {
+        id: string;
+        name: string;
+        handRaised: boolean;
+      }[];
+    await waitForPage(async () => (await roster()).length === 3, { what: "Cy in the meeting" });
+    const ids = Object.fromEntries((await roster()).map((p) => [p.name, p.id]));
+    const tile = (page: Page, name: string) =>
+      page.locator(`[data-testid=tile][data-participant-id="${ids[name]}"]`);
+    const cyPrinted = (match: (e: Record<string, unknown>) => boolean, what: string) =>
+      waitFor(() => cy.events().find(match), { what: `Cy's client printing ${what}` });
+
+    // Bob raises his hand.
+    await bob.click("[data-testid=toggle-hand]");
+    await tile(ann, "Bob").locator("[data-testid=tile-hand]").waitFor();
+    await ann.locator(`[data-testid=roster-entry]:has-text("Bob") [data-testid=roster-hand]`)
+      .waitFor();
+    await cyPrinted((e) => e.change === "hand_up" && e.name === "Bob", "Bob's hand");
+    assert.equal(await bob.getAttribute("[data-testid=toggle-hand]", "aria-pressed"), "true");
+    // Ann, the host, lowers it.
+    await ann.click("[data-testid=host-lower-hand]");
+    await waitForPage(
+      async () => await bob.getAttribute("[data-testid=toggle-hand]", "aria-pressed") === "false",
+      { what: "Bob's hand lowered on his page" },
+    );
+    await cyPrinted((e) => e.change === "hand_down" && e.name === "Bob", "the lowered hand");
+    assert.equal(await tile(ann, "Bob").locator("[data-testid=tile-hand]").count(), 0);
+
+    // Ann reacts: over her tile on Bob's page, then gone; printed by Cy's client.
+    await ann.click("[data-testid=toggle-reactions]");
+    await ann.click("[data-testid=reactions] [data-reaction='👏']");
+    const floating = tile(bob, "Ann").locator("[data-testid=tile-reaction]");
+    await floating.getByText("👏").waitFor();
+    await cyPrinted((e) => e.event === "reaction" && e.name === "Ann", "Ann's reaction");
+    assert.equal(cy.events().find((e) => e.event === "reaction")?.reaction, "👏");
+    await waitForPage(async () => await floating.count() === 0, {
+      what: "the reaction fading",
+      timeoutMs: 10_000,
+    });
+
+    // Cy reacts from the terminal; an unknown reaction is refused there.
+    await cy.write("/react 🎉\n");
+    for (const page of [ann, bob]) {
+      await tile(page, "Cy").locator("[data-testid=tile-reaction]").getByText("🎉").waitFor();
+    }
+    await cy.write("/react <b>\n");
+    await cyPrinted((e) => e.event === "error" && e.code === "bad_request", "the refusal");
+    assert.deepEqual(errors, []);
+  },
+});
