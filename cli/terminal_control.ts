@@ -27,6 +27,7 @@ import type { ChatMessage } from "../meeting/chat.ts";
 import type { PathKind } from "../meeting/mode.ts";
 import type { HostMuteKind, MeetingMode, MeetingSummary, Reaction } from "../meeting/meeting.ts";
 import type { ParticipantInfo } from "../meeting/participant.ts";
+import { type RosterChange, rosterChanges } from "../meeting/roster_changes.ts";
 import type { JoinReply, RemovedReason } from "../protocol/control.ts";
 import type { SeatMedia } from "../protocol/media.ts";
 import { Emitter } from "../util/emitter.ts";
@@ -70,69 +71,6 @@ export interface PeerEvent {
   participantId: string;
   ip: string;
   port: number;
-}
-
-/**
- * One change between two rosters.
- *
- * @example
- * ```ts
- * import type { ParticipantInfo } from "../meeting/participant.ts";
- *
- * const bob: ParticipantInfo = { id: "b", name: "Bob", isCreator: false, isHost: false, joinedAt: 0,
- *   connected: true, audioSsrc: 3, videoSsrc: 4, audio: true, video: false, kind: "client",
- *   p2p: null, transport: "udp", handRaised: false };
- * const change: RosterChange = { change: "joined", participant: bob };
- * ```
- */
-export interface RosterChange {
-  change: "joined" | "left" | "reconnecting" | "back" | "media" | "hand_up" | "hand_down";
-  participant: ParticipantInfo;
-}
-
-/**
- * What changed from one roster to the next: who joined, left, lost the connection, came
- * back, or switched the microphone or camera.
- *
- * @example
- * ```ts
- * import assert from "node:assert/strict";
- *
- * const ann = { id: "a", name: "Ann", isCreator: true, isHost: true, joinedAt: 0, connected: true,
- *   audioSsrc: 1, videoSsrc: 2, audio: false, video: false, kind: "client" as const, p2p: null,
- *   transport: null, handRaised: false };
- * const bob = { ...ann, id: "b", name: "Bob", isCreator: false };
- * assert.deepEqual(
- *   rosterChanges([ann], [{ ...ann, audio: true }, bob]).map((c) => c.change),
- *   ["media", "joined"],
- * );
- * ```
- */
-export function rosterChanges(
-  before: readonly ParticipantInfo[],
-  after: readonly ParticipantInfo[],
-): RosterChange[] {
-  const changes: RosterChange[] = [];
-  const old = new Map(before.map((p) => [p.id, p]));
-  for (const p of after) {
-    const was = old.get(p.id);
-    if (!was) {
-      changes.push({ change: "joined", participant: p });
-      continue;
-    }
-    if (was.connected !== p.connected) {
-      changes.push({ change: p.connected ? "back" : "reconnecting", participant: p });
-    }
-    if (was.audio !== p.audio || was.video !== p.video) {
-      changes.push({ change: "media", participant: p });
-    }
-    if (was.handRaised !== p.handRaised) {
-      changes.push({ change: p.handRaised ? "hand_up" : "hand_down", participant: p });
-    }
-  }
-  const now = new Set(after.map((p) => p.id));
-  for (const p of before) if (!now.has(p.id)) changes.push({ change: "left", participant: p });
-  return changes;
 }
 
 /**

@@ -140,6 +140,8 @@ export function ChatPanel(
           class="flex-1 min-w-0 rounded-lg border border-slate-300 px-3 py-2 text-sm focus:outline-none focus:ring-2 focus:ring-emerald-500"
           name="chat"
           placeholder="Message"
+          aria-label="Chat message"
+          data-testid="chat-input"
           maxLength={MAX_CHAT_LENGTH}
           autoComplete="off"
           value={draft}

@@ -22,6 +22,7 @@ import { useSignal } from "@preact/signals";
 import { useEffect, useRef } from "preact/hooks";
 import type { ChatMessage } from "../meeting/chat.ts";
 import type { ParticipantInfo } from "../meeting/participant.ts";
+import { type RosterChange, rosterChanges } from "../meeting/roster_changes.ts";
 import { type NewcomerPolicy, REACTIONS } from "../meeting/meeting.ts";
 import type { RemovedReason } from "../protocol/control.ts";
 import { ControlClient, ControlError } from "../client/control_client.ts";
@@ -82,6 +83,16 @@ interface Forwarded {
 }
 
 type Phase = "ask-name" | "joining" | "joined" | "gone";
+
+/** What the page says of a roster change of someone else (unsaid: not announced). */
+const CHANGE_NOTICE: Partial<Record<RosterChange["change"], string>> = {
+  joined: "joined",
+  left: "left",
+  hand_up: "raised a hand",
+};
+
+/** How long a join or leave notice shows, ms. */
+const NOTICE_SHOW_MS = 5000;
 
 /** How long a reaction floats over its tile, ms. */
 const REACTION_SHOW_MS = 4000;
@@ -152,6 +163,9 @@ export default function MeetingPage(
   /** Reactions floating over tiles now, by participant id. */
   const reactions = useSignal<Record<string, { reaction: string; key: number }>>({});
   const showReactions = useSignal(false);
+  /** The last join, leave or hand shown (and read out, with chat lines, to screen readers). */
+  const notice = useSignal<{ text: string; visible: boolean; key: number } | null>(null);
+  const copied = useSignal(false);
   const forwarded = useSignal<Forwarded | null>(null);
   const passcode = useSignal("");
   const needPasscode = useSignal(locked);
@@ -162,6 +176,23 @@ export default function MeetingPage(
     else slots.current.delete(id);
     session.current?.attachVideo(id, slot);
   });
+
+  /** Shows a notice for a few seconds and reads it out (`visible: false`: read out only). */
+  function notify(text: string, { visible = true } = {}) {
+    const key = performance.now();
+    notice.value = { text, visible, key };
+    setTimeout(() => notice.value?.key === key && (notice.value = null), NOTICE_SHOW_MS);
+  }
+
+  async function copyInvite() {
+    try {
+      await navigator.clipboard.writeText(`${location.origin}/m/${meetingId}`);
+      copied.value = true;
+      setTimeout(() => copied.value = false, 3000);
+    } catch {
+      error.value = `Copy this link to invite: ${location.origin}/m/${meetingId}`;
+    }
+  }
 
   function stopMedia() {
     session.current?.close();
@@ -442,6 +473,11 @@ export default function MeetingPage(
     c.on("close", () => connected.value = false);
     c.on("roster", (e) => {
       if (e.meetingId !== meetingId) return;
+      for (const { change, participant } of rosterChanges(roster.value, e.participants)) {
+        if (participant.id === me.value?.id) continue;
+        const said = CHANGE_NOTICE[change];
+        if (said) notify(`${participant.name} ${said}`);
+      }
       roster.value = e.participants;
       session.current?.setRoster(e.participants);
       updatePath();
@@ -471,7 +507,13 @@ export default function MeetingPage(
       if (now.length !== was.size || now.some((id) => !was.has(id))) speaking.value = new Set(now);
     });
     c.on("mix_timing", (e) => e.meetingId === meetingId && session.current?.trimAudio(e.earlyMs));
-    c.on("chat", (e) => e.meetingId === meetingId && (chat.value = [...chat.value, e.message]));
+    c.on("chat", (e) => {
+      if (e.meetingId !== meetingId) return;
+      chat.value = [...chat.value, e.message];
+      if (e.message.participantId !== me.value?.id) {
+        notify(`${e.message.name}: ${e.message.text}`, { visible: false });
+      }
+    });
     c.on("removed", (e) => e.meetingId === meetingId && onRemoved(e.reason, e.message));
     c.on("muted", (e) => {
       if (e.meetingId !== meetingId) return;
@@ -509,6 +551,39 @@ export default function MeetingPage(
     };
     addEventListener("pagehide", onPageHide);
     return () => removeEventListener("pagehide", onPageHide);
+  }, []);
+
+  // Shortcuts in the room: M microphone, V camera, H hand, C chat (not while typing).
+  useEffect(() => {
+    const onKey = (e: KeyboardEvent) => {
+      if (phase.value !== "joined" || e.ctrlKey || e.metaKey || e.altKey || e.repeat) return;
+      const target = e.target as HTMLElement | null;
+      if (target?.closest?.("input, textarea, select, [contenteditable=true]")) return;
+      switch (e.key.toLowerCase()) {
+        case "m":
+          toggleDevice("mic");
+          break;
+        case "v":
+          toggleDevice("camera");
+          break;
+        case "h": {
+          const raised = roster.value.some((p) => p.id === me.value?.id && p.handRaised);
+          hostAct({ type: "hand", raised: !raised });
+          break;
+        }
+        case "c":
+          chatOpen.value = true; // on a phone the panel opens first
+          requestAnimationFrame(() =>
+            (document.querySelector("[data-testid=chat-input]") as HTMLElement | null)?.focus()
+          );
+          break;
+        default:
+          return;
+      }
+      e.preventDefault();
+    };
+    addEventListener("keydown", onKey);
+    return () => removeEventListener("keydown", onKey);
   }, []);
 
   useEffect(() => {
@@ -782,7 +857,23 @@ export default function MeetingPage(
               reconnecting…
             </span>
           )}
+          <button
+            class="ml-auto rounded-lg px-2 py-1 text-sm text-emerald-800 underline focus:outline-none focus-visible:ring-2 focus-visible:ring-emerald-500"
+            type="button"
+            data-testid="copy-link"
+            onClick={copyInvite}
+          >
+            {copied.value ? "Link copied" : "Copy invite link"}
+          </button>
         </div>
+        <p class="sr-only" aria-live="polite" data-testid="announcer">
+          {notice.value?.text ?? ""}
+        </p>
+        {notice.value?.visible && (
+          <p class="text-sm text-slate-600" data-testid="notice" aria-hidden="true">
+            {notice.value.text}
+          </p>
+        )}
         <ParticipantGrid
           participants={roster.value}
           selfId={me.value?.id ?? null}

@@ -57,6 +57,10 @@ Deno.test({
         handRaised: boolean;
       }[];
     await waitForPage(async () => (await roster()).length === 3, { what: "Cy in the meeting" });
+    // Ann's page says so, to the eye and to screen readers.
+    await ann.locator("[data-testid=notice]").getByText("Cy joined").waitFor();
+    assert.equal(await ann.textContent("[data-testid=announcer]"), "Cy joined");
+    assert.equal(await ann.getAttribute("[data-testid=announcer]", "aria-live"), "polite");
     const ids = Object.fromEntries((await roster()).map((p) => [p.name, p.id]));
     const tile = (page: Page, name: string) =>
       page.locator(`[data-testid=tile][data-participant-id="${ids[name]}"]`);
@@ -90,6 +94,39 @@ Deno.test({
       what: "the reaction fading",
       timeoutMs: 10_000,
     });
+
+    // Keyboard: H raises and lowers the hand, M turns the microphone on, C goes to the chat box
+    // (where typing an "h" is text, not a shortcut).
+    await bob.keyboard.press("h");
+    await tile(ann, "Bob").locator("[data-testid=tile-hand]").waitFor();
+    await bob.keyboard.press("h");
+    await waitForPage(
+      async () => await tile(ann, "Bob").locator("[data-testid=tile-hand]").count() === 0,
+      { what: "Bob's hand down by keyboard" },
+    );
+    await bob.keyboard.press("m");
+    await waitForPage(
+      async () => await bob.getAttribute("[data-testid=toggle-mic]", "aria-pressed") === "true",
+      { what: "Bob's microphone on by keyboard" },
+    );
+    await bob.keyboard.press("c");
+    await waitForPage(
+      async () => await bob.evaluate(() => document.activeElement?.getAttribute("name")) === "chat",
+      { what: "the chat box focused" },
+    );
+    await bob.keyboard.type("hi");
+    await bob.keyboard.press("Enter");
+    await ann.locator("[data-testid=chat-text]").getByText("hi").waitFor();
+    assert.equal(await tile(ann, "Bob").locator("[data-testid=tile-hand]").count(), 0);
+
+    // The invite link is copied.
+    await ann.context().grantPermissions(["clipboard-read", "clipboard-write"]);
+    await ann.click("[data-testid=copy-link]");
+    await ann.getByText("Link copied").waitFor();
+    assert.equal(
+      await ann.evaluate(() => navigator.clipboard.readText()),
+      `${server.url}m/${created.id}`,
+    );
 
     // Cy reacts from the terminal; an unknown reaction is refused there.
     await cy.write("/react 🎉\n");

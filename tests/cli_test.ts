@@ -11,7 +11,7 @@ import { controlUrl, FlagError, parseFlags } from "../cli/flags.ts";
 import { encodeIvf, IvfWriter, parseIvf, vp8FrameInfo } from "../cli/ivf.ts";
 import { renderText, safeText } from "../cli/output.ts";
 import { parseCommand, readLines } from "../cli/repl.ts";
-import { rosterChanges } from "../cli/terminal_control.ts";
+import { rosterChanges } from "../meeting/roster_changes.ts";
 import { IvfVideoSource } from "../cli/video_source.ts";
 import { encodeWav, parseWav, toMono48k, WavError, WavWriter } from "../cli/wav.ts";
 import { goertzelPower } from "../media/mix.ts";
