@@ -36,6 +36,8 @@ export type ControlClientEvents = {
   removed: [EventOf<"removed">];
   muted: [EventOf<"muted">];
   newcomers: [EventOf<"newcomers">];
+  waiting: [EventOf<"waiting">];
+  admission: [EventOf<"admission">];
   reaction: [EventOf<"reaction">];
   levels: [EventOf<"levels">];
   mix_timing: [EventOf<"mix_timing">];

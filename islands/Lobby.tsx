@@ -189,6 +189,9 @@ export default function Lobby({ meetings: initial, notice }: LobbyProps) {
                       {m.newcomers === "closed" && (
                         <span data-testid="meeting-closed">· closed to newcomers</span>
                       )}
+                      {m.newcomers === "waiting" && (
+                        <span data-testid="meeting-waiting">· waiting room</span>
+                      )}
                     </p>
                   </div>
                   <button class={button} type="button" onClick={() => join(m.id)}>Join</button>

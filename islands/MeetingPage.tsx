@@ -23,7 +23,7 @@ import { useEffect, useRef } from "preact/hooks";
 import type { ChatMessage } from "../meeting/chat.ts";
 import type { ParticipantInfo } from "../meeting/participant.ts";
 import { type RosterChange, rosterChanges } from "../meeting/roster_changes.ts";
-import { type NewcomerPolicy, REACTIONS } from "../meeting/meeting.ts";
+import { type NewcomerPolicy, REACTIONS, type Waiter } from "../meeting/meeting.ts";
 import type { RemovedReason } from "../protocol/control.ts";
 import { ControlClient, ControlError } from "../client/control_client.ts";
 import {
@@ -82,7 +82,7 @@ interface Forwarded {
   audio: { packets: number };
 }
 
-type Phase = "ask-name" | "joining" | "joined" | "gone";
+type Phase = "ask-name" | "joining" | "waiting" | "joined" | "gone";
 
 /** What the page says of a roster change of someone else (unsaid: not announced). */
 const CHANGE_NOTICE: Partial<Record<RosterChange["change"], string>> = {
@@ -160,11 +160,13 @@ export default function MeetingPage(
   const mode = useSignal<"p2p" | "relay">("relay");
   const pathKind = useSignal<PathKind>("relay");
   const newcomers = useSignal<NewcomerPolicy>("open");
+  /** The waiting room, as members are told (the host's controls act on it). */
+  const waiting = useSignal<Waiter[]>([]);
   /** Reactions floating over tiles now, by participant id. */
   const reactions = useSignal<Record<string, { reaction: string; key: number }>>({});
   const showReactions = useSignal(false);
-  /** The last join, leave or hand shown (and read out, with chat lines, to screen readers). */
-  const notice = useSignal<{ text: string; visible: boolean; key: number } | null>(null);
+  /** The last join, leave, raised hand or knock, shown for a few seconds and read out. */
+  const notice = useSignal<{ text: string; key: number } | null>(null);
   const copied = useSignal(false);
   const forwarded = useSignal<Forwarded | null>(null);
   const passcode = useSignal("");
@@ -177,10 +179,10 @@ export default function MeetingPage(
     session.current?.attachVideo(id, slot);
   });
 
-  /** Shows a notice for a few seconds and reads it out (`visible: false`: read out only). */
-  function notify(text: string, { visible = true } = {}) {
+  /** Shows a notice for a few seconds (screen readers read it out). */
+  function notify(text: string) {
     const key = performance.now();
-    notice.value = { text, visible, key };
+    notice.value = { text, key };
     setTimeout(() => notice.value?.key === key && (notice.value = null), NOTICE_SHOW_MS);
   }
 
@@ -435,6 +437,8 @@ export default function MeetingPage(
         error.value = err.message;
         stopMedia();
         c.close();
+      } else if (err instanceof ControlError && err.code === "waiting_for_host") {
+        phase.value = "waiting"; // the admission event says what the host decided
       } else if (err instanceof ControlError && err.code === "closed_to_newcomers") {
         phase.value = "ask-name";
         error.value = "The host closed this meeting to newcomers. Try again later.";
@@ -483,6 +487,23 @@ export default function MeetingPage(
       updatePath();
     });
     c.on("newcomers", (e) => e.meetingId === meetingId && (newcomers.value = e.policy));
+    c.on("waiting", (e) => {
+      if (e.meetingId !== meetingId) return;
+      const before = new Set(waiting.value.map((w) => w.id));
+      for (const w of e.waiting) if (!before.has(w.id)) notify(`${w.name} is waiting to join`);
+      waiting.value = e.waiting;
+    });
+    c.on("admission", (e) => {
+      if (e.meetingId !== meetingId || phase.value !== "waiting") return;
+      if (e.admitted) {
+        enter(c);
+        return;
+      }
+      stopMedia();
+      c.close();
+      phase.value = "gone";
+      error.value = "You were not let in to this meeting.";
+    });
     c.on("reaction", (e) => {
       if (e.meetingId !== meetingId) return;
       const key = performance.now();
@@ -509,10 +530,7 @@ export default function MeetingPage(
     c.on("mix_timing", (e) => e.meetingId === meetingId && session.current?.trimAudio(e.earlyMs));
     c.on("chat", (e) => {
       if (e.meetingId !== meetingId) return;
-      chat.value = [...chat.value, e.message];
-      if (e.message.participantId !== me.value?.id) {
-        notify(`${e.message.name}: ${e.message.text}`, { visible: false });
-      }
+      chat.value = [...chat.value, e.message]; // the chat list reads new lines out itself
     });
     c.on("removed", (e) => e.meetingId === meetingId && onRemoved(e.reason, e.message));
     c.on("muted", (e) => {
@@ -628,6 +646,7 @@ export default function MeetingPage(
       | { type: "mute"; participantId: string; kind: "audio" | "video" }
       | { type: "remove"; participantId: string; reason: string }
       | { type: "newcomers"; policy: NewcomerPolicy }
+      | { type: "admit"; waitId: string; admit: boolean }
       | { type: "hand"; raised: boolean; participantId?: string }
       | { type: "react"; reaction: (typeof REACTIONS)[number] },
   ) {
@@ -644,6 +663,26 @@ export default function MeetingPage(
     } catch (err) {
       error.value = (err as Error).message;
     }
+  }
+
+  if (phase.value === "waiting") {
+    return (
+      <div class="max-w-md w-full mx-auto px-4 py-10">
+        <div class="rounded-xl bg-white shadow-sm p-6 space-y-4" data-testid="waiting">
+          <h1 class="text-xl font-semibold">{title}</h1>
+          <p class="text-slate-700" role="status">
+            Waiting for the host to let you in…
+          </p>
+          <button
+            class={`${button} bg-slate-700 text-white hover:bg-slate-800`}
+            type="button"
+            onClick={() => leaveTo("/")}
+          >
+            Leave
+          </button>
+        </div>
+      </div>
+    );
   }
 
   if (phase.value === "ask-name" || phase.value === "gone") {
@@ -866,14 +905,9 @@ export default function MeetingPage(
             {copied.value ? "Link copied" : "Copy invite link"}
           </button>
         </div>
-        <p class="sr-only" aria-live="polite" data-testid="announcer">
+        <p class="text-sm text-slate-600 empty:hidden" aria-live="polite" data-testid="notice">
           {notice.value?.text ?? ""}
         </p>
-        {notice.value?.visible && (
-          <p class="text-sm text-slate-600" data-testid="notice" aria-hidden="true">
-            {notice.value.text}
-          </p>
-        )}
         <ParticipantGrid
           participants={roster.value}
           selfId={me.value?.id ?? null}
@@ -1041,19 +1075,23 @@ export default function MeetingPage(
             Leave
           </button>
           {isHost && (
-            <button
-              class={`${button} bg-white text-slate-700 ring-1 ring-slate-300 hover:bg-slate-100`}
-              type="button"
-              data-testid="host-newcomers"
-              aria-pressed={newcomers.value === "closed"}
-              onClick={() =>
-                hostAct({
-                  type: "newcomers",
-                  policy: newcomers.value === "closed" ? "open" : "closed",
-                })}
-            >
-              {newcomers.value === "closed" ? "Let newcomers in" : "Close to newcomers"}
-            </button>
+            <label class="flex items-center gap-1 text-sm text-slate-600">
+              Newcomers
+              <select
+                class="rounded-lg border border-slate-300 bg-white px-2 py-2 focus:outline-none focus:ring-2 focus:ring-emerald-500"
+                data-testid="host-newcomers"
+                value={newcomers.value}
+                onChange={(e) =>
+                  hostAct({
+                    type: "newcomers",
+                    policy: e.currentTarget.value as NewcomerPolicy,
+                  })}
+              >
+                <option value="open">come in</option>
+                <option value="waiting">wait to be let in</option>
+                <option value="closed">are turned away</option>
+              </select>
+            </label>
           )}
           {isHost && !confirmCancel.value && (
             <button
@@ -1102,6 +1140,39 @@ export default function MeetingPage(
             <p class="text-xs text-slate-500" data-testid="newcomers-closed">
               Closed to newcomers: nobody new can join.
             </p>
+          )}
+          {newcomers.value === "waiting" && (
+            <p class="text-xs text-slate-500" data-testid="newcomers-waiting">
+              Waiting room: the host lets newcomers in.
+            </p>
+          )}
+          {isHost && waiting.value.length > 0 && (
+            <ul class="mt-1 rounded-lg bg-amber-50 p-2 text-sm" data-testid="waiting-room">
+              {waiting.value.map((w) => (
+                <li key={w.id} class="flex items-center gap-2" data-testid="waiting-entry">
+                  <span class="truncate">{w.name}</span>
+                  <span class="text-xs text-slate-500">waiting</span>
+                  <button
+                    class="ml-auto text-emerald-700 underline"
+                    type="button"
+                    data-testid="admit"
+                    onClick={() =>
+                      hostAct({ type: "admit", waitId: w.id, admit: true })}
+                  >
+                    Admit
+                  </button>
+                  <button
+                    class="text-red-700 underline"
+                    type="button"
+                    data-testid="deny"
+                    onClick={() =>
+                      hostAct({ type: "admit", waitId: w.id, admit: false })}
+                  >
+                    Deny
+                  </button>
+                </li>
+              ))}
+            </ul>
           )}
           <ul class="mt-1 text-sm" data-testid="roster">
             {roster.value.map((p) => (

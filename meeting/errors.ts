@@ -29,6 +29,8 @@ export type ErrorCode =
   | "wrong_passcode"
   /** The host closed the meeting to people who hold no seat. */
   | "closed_to_newcomers"
+  /** The meeting has a waiting room: the host will let you in (an `admitted` event) or not. */
+  | "waiting_for_host"
   | "rate_limited"
   | "limit_reached"
   | "bad_origin"
@@ -58,6 +60,7 @@ export function httpStatusOf(code: ErrorCode): number {
     case "forbidden":
     case "wrong_passcode":
     case "closed_to_newcomers":
+    case "waiting_for_host":
     case "bad_origin":
       return 403;
     case "rate_limited":

@@ -51,10 +51,23 @@ export type LeaveReason = "left" | "timeout" | "removed";
 export type HostMuteKind = "audio" | "video";
 
 /**
- * Whether people who hold no seat may join: `open`, or `closed` by the host (the creator's
- * session and seats held for a dropped connection still come in).
+ * Whether people who hold no seat may join: `open`; `closed` by the host; or `waiting`, in a
+ * waiting room until the host admits them. The creator's session and seats held for a dropped
+ * connection always come in.
  */
-export type NewcomerPolicy = "open" | "closed";
+export type NewcomerPolicy = "open" | "closed" | "waiting";
+
+/** Someone in the waiting room, as the host sees them. */
+export interface Waiter {
+  /** Names this wait (not the session) in `admit` and `deny`. */
+  id: string;
+  name: string;
+  /** ms since the epoch. */
+  since: number;
+}
+
+/** At most this many people wait at once; more are refused with `limit_reached`. */
+export const MAX_WAITING = 50;
 
 /** The reactions a participant may send: they float over its tile for a few seconds. */
 export const REACTIONS = ["👍", "👏", "😂", "❤️", "🎉", "😮"] as const;
@@ -112,6 +125,10 @@ export type MeetingEvents = {
   reaction: [participant: Participant, reaction: Reaction];
   /** The host opened or closed the meeting to newcomers. */
   newcomers: [policy: NewcomerPolicy];
+  /** Who waits to be admitted changed. */
+  waiting: [waiting: Waiter[]];
+  /** The host let this session in (it may join now) or turned it away. */
+  admission: [sessionId: string, admitted: boolean];
   /** The media mode changed (P2P with two participants, relay otherwise). */
   mode: [mode: MeetingMode];
   /** The meeting closed; it accepts nothing from now on. Fired once. */
@@ -191,6 +208,9 @@ export class Meeting extends Emitter<MeetingEvents> {
   /** Sessions the host removed: they cannot come back into this meeting. */
   #removedSessions = new Set<string>();
   #newcomers: NewcomerPolicy = "open";
+  /** The waiting room, by session id; and the sessions the host let in. */
+  #waiting = new Map<string, Waiter>();
+  #admitted = new Set<string>();
   /** When each participant last reacted (a seat's entry goes with it). */
   #lastReaction = new Map<string, number>();
   #passcode: string | null;
@@ -292,6 +312,13 @@ export class Meeting extends Emitter<MeetingEvents> {
           given ? "the passcode is not right" : "this meeting needs a passcode",
         );
       }
+    }
+    if (
+      this.#newcomers === "waiting" && sessionId !== this.creatorSessionId &&
+      !this.#admitted.has(sessionId)
+    ) {
+      this.#wait(sessionId, rawName);
+      throw new MeetingError("waiting_for_host", "the host will let you in");
     }
     const name = uniqueName(normalizeName(rawName), this.participants.map((p) => p.name));
     const participant: Participant = {
@@ -525,12 +552,55 @@ export class Meeting extends Emitter<MeetingEvents> {
    */
   setNewcomers(hostParticipantId: string, policy: unknown): void {
     this.#requireHost(hostParticipantId);
-    if (policy !== "open" && policy !== "closed") {
-      throw new MeetingError("bad_request", 'newcomers must be "open" or "closed"');
+    if (policy !== "open" && policy !== "closed" && policy !== "waiting") {
+      throw new MeetingError("bad_request", 'newcomers must be "open", "closed" or "waiting"');
     }
     if (policy === this.#newcomers) return;
     this.#newcomers = policy;
     this.emit("newcomers", policy);
+    // Leaving the waiting room policy: "open" lets those waiting in, "closed" turns them away.
+    if (policy !== "waiting") {
+      for (const sessionId of [...this.#waiting.keys()]) this.#decide(sessionId, policy === "open");
+    }
+  }
+
+  /** Who waits to be admitted, longest first. */
+  get waiting(): Waiter[] {
+    return [...this.#waiting.values()];
+  }
+
+  /** The host lets someone waiting in (`admit`) or turns them away. */
+  admit(hostParticipantId: string, waitId: unknown, admit: boolean): void {
+    this.#requireHost(hostParticipantId);
+    for (const [sessionId, waiter] of this.#waiting) {
+      if (waiter.id === waitId) return this.#decide(sessionId, admit);
+    }
+    throw new MeetingError("not_found", "nobody waits under that id");
+  }
+
+  /** A waiting session went away (its connection closed). */
+  withdraw(sessionId: string): void {
+    if (this.#waiting.delete(sessionId)) this.emit("waiting", this.waiting);
+  }
+
+  #wait(sessionId: string, rawName: unknown): void {
+    if (this.#waiting.has(sessionId)) return;
+    if (this.#waiting.size >= MAX_WAITING) {
+      throw new MeetingError("limit_reached", "too many people are waiting to be let in");
+    }
+    this.#waiting.set(sessionId, {
+      id: newId(),
+      name: normalizeName(rawName),
+      since: this.#clock.now(),
+    });
+    this.emit("waiting", this.waiting);
+  }
+
+  #decide(sessionId: string, admit: boolean): void {
+    this.#waiting.delete(sessionId);
+    if (admit) this.#admitted.add(sessionId);
+    this.emit("waiting", this.waiting);
+    this.emit("admission", sessionId, admit);
   }
 
   #requireHost(participantId: string): Participant {

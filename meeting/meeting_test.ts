@@ -5,6 +5,7 @@ import {
   type CloseReason,
   type LeaveReason,
   MAX_REMOVE_REASON,
+  MAX_WAITING,
   REACTION_INTERVAL_MS,
 } from "./meeting.ts";
 import { MeetingRegistry } from "./registry.ts";
@@ -437,4 +438,39 @@ Deno.test("hands and reactions: each raises its own hand, only the host lowers a
     assert.throws(() => m.react(cy.id, bad), (e: MeetingError) => e.code === "bad_request");
   }
   assert.deepEqual(seen, ["Bob hand true", "Bob hand false", "Cy 👏", "Cy 👍"]);
+});
+
+Deno.test("waiting room: newcomers wait until the host admits or denies them; leaving the policy decides for those waiting; bounded", () => {
+  const { registry } = setup();
+  const m = registry.create({ title: "Lobby", creatorSessionId: "s1", creatorName: "Ann" });
+  const ann = m.join("s1", "Ann").participant;
+  const bob = m.join("s2", "Bob").participant;
+  const decisions: string[] = [];
+  m.on("admission", (session, admitted) => decisions.push(`${session} ${admitted}`));
+  m.setNewcomers(ann.id, "waiting");
+  const waits = (session: string, name: string) =>
+    assert.throws(() => m.join(session, name), (e: MeetingError) => e.code === "waiting_for_host");
+  waits("s3", "Cy");
+  waits("s3", "Cy"); // knocking again does not queue twice
+  waits("s4", "Dee");
+  assert.deepEqual(m.waiting.map((w) => w.name), ["Cy", "Dee"]);
+  const [cy, dee] = m.waiting;
+  assert.throws(() => m.admit(bob.id, cy.id, true), (e: MeetingError) => e.code === "forbidden");
+  assert.throws(() => m.admit(ann.id, "nobody", true), (e: MeetingError) => e.code === "not_found");
+  m.admit(ann.id, cy.id, true);
+  m.admit(ann.id, dee.id, false);
+  assert.deepEqual(decisions, ["s3 true", "s4 false"]);
+  assert.equal(m.join("s3", "Cy").resumed, false, "Cy, admitted, comes in");
+  waits("s4", "Dee"); // denied: she may knock again
+  m.withdraw("s4"); // her page went away
+  assert.deepEqual(m.waiting, []);
+  waits("s5", "Eve");
+  m.setNewcomers(ann.id, "open"); // those waiting are let in
+  assert.deepEqual(decisions.at(-1), "s5 true");
+  m.setNewcomers(ann.id, "waiting");
+  for (let i = 0; i < MAX_WAITING; i++) waits(`w${i}`, `W${i}`);
+  assert.throws(() => m.join("one-more", "X"), (e: MeetingError) => e.code === "limit_reached");
+  m.setNewcomers(ann.id, "closed"); // those waiting are turned away
+  assert.deepEqual(m.waiting, []);
+  assert.equal(decisions.filter((d) => d.endsWith("false")).length, 1 + MAX_WAITING);
 });

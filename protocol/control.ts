@@ -24,6 +24,7 @@ import type {
   MeetingSummary,
   NewcomerPolicy,
   Reaction,
+  Waiter,
 } from "../meeting/meeting.ts";
 import type { P2pCapability, PathKind } from "../meeting/mode.ts";
 import type { ParticipantInfo, RosterTransport } from "../meeting/participant.ts";
@@ -85,6 +86,8 @@ export type ClientRequest =
   | { id: RequestId; type: "react"; reaction: Reaction }
   /** The host opens the meeting to newcomers or closes it. */
   | { id: RequestId; type: "newcomers"; policy: NewcomerPolicy }
+  /** The host lets someone in the waiting room in (`admit: true`) or turns them away. */
+  | { id: RequestId; type: "admit"; waitId: string; admit: boolean }
   /** The page's media now travels on this control WebSocket (it left WebTransport). */
   | { id: RequestId; type: "media_transport"; kind: "websocket" }
   | { id: RequestId; type: "ping" };
@@ -107,6 +110,7 @@ export const REQUEST_TYPES = [
   "mute",
   "remove",
   "newcomers",
+  "admit",
   "hand",
   "react",
   "media_transport",
@@ -149,6 +153,7 @@ export interface ReplyResults {
   mute: Record<string, never>;
   remove: Record<string, never>;
   newcomers: Record<string, never>;
+  admit: Record<string, never>;
   hand: Record<string, never>;
   react: Record<string, never>;
   /** The server's WebTransport endpoint as it is now (its certificate may have been renewed). */
@@ -182,6 +187,10 @@ export type ServerMessage =
   | { type: "reaction"; meetingId: string; participantId: string; reaction: Reaction }
   /** The host opened the meeting to newcomers or closed it. */
   | { type: "newcomers"; meetingId: string; policy: NewcomerPolicy }
+  /** Who waits to be let in (to members, on each change and on joining). */
+  | { type: "waiting"; meetingId: string; waiting: Waiter[] }
+  /** To a connection in the waiting room: the host let it in (join again) or not. */
+  | { type: "admission"; meetingId: string; admitted: boolean }
   | { type: "levels"; meetingId: string; levels: SpeakerLevel[] }
   /**
    * To one member: its audio reaches the mixer steadily `earlyMs` before it is mixed. A
@@ -302,8 +311,13 @@ export function parseClientMessage(text: string): ParsedMessage {
       if (typeof msg.reaction !== "string") return fail("bad_request", "reaction must be a string");
       break;
     case "newcomers":
-      if (msg.policy !== "open" && msg.policy !== "closed") {
-        return fail("bad_request", 'policy must be "open" or "closed"');
+      if (msg.policy !== "open" && msg.policy !== "closed" && msg.policy !== "waiting") {
+        return fail("bad_request", 'policy must be "open", "closed" or "waiting"');
+      }
+      break;
+    case "admit":
+      if (typeof msg.waitId !== "string" || typeof msg.admit !== "boolean") {
+        return fail("bad_request", "admit needs a string waitId and a boolean admit");
       }
       break;
     case "path":

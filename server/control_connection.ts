@@ -94,6 +94,8 @@ export class ControlConnection implements RoomConnection {
   #transport: WebSocketTransport | undefined;
   #subscribed = false;
   #closed = false;
+  /** The room whose waiting room this connection is in, if any. */
+  #waitingIn: Room | undefined;
   #lastMediaRefusal = -Infinity;
   #lastRateLimitError = -Infinity;
   #messages = new TokenBucket(CONNECTION_LIMITS.messages);
@@ -184,6 +186,7 @@ export class ControlConnection implements RoomConnection {
     if (this.#closed) return;
     this.#closed = true;
     this.#hub.unsubscribeList(this);
+    this.#leaveWaitingRoom();
     const room = this.#room;
     const participantId = this.#participantId;
     this.#room = undefined;
@@ -422,6 +425,11 @@ export class ControlConnection implements RoomConnection {
         room.meeting.react(this.#participantId!, request.reaction);
         return {};
       }
+      case "admit": {
+        const room = this.#requireRoom();
+        room.meeting.admit(this.#participantId!, request.waitId, request.admit);
+        return {};
+      }
       case "newcomers": {
         const room = this.#requireRoom();
         room.meeting.setNewcomers(this.#participantId!, request.policy);
@@ -488,14 +496,23 @@ export class ControlConnection implements RoomConnection {
       if (guess && err instanceof MeetingError && err.code === "wrong_passcode") {
         this.#hub.limits.wrongPasscode(meeting.id, this.clientAddress);
       }
+      if (err instanceof MeetingError && err.code === "waiting_for_host") {
+        this.#leaveWaitingRoom();
+        this.#waitingIn = this.#hub.room(meeting.id);
+        this.#waitingIn.addWaiter(sessionId, this);
+      }
       throw err;
     }
+    this.#leaveWaitingRoom();
     const { participant, resumed } = joined;
     const room = this.#hub.room(meeting.id);
     this.#room = room;
     this.#participantId = participant.id;
     room.attachConnection(participant.id, this); // a replaced connection closes its transport
     this.#attachWebSocketMedia(room, participant.id);
+    if (meeting.waiting.length > 0) {
+      this.send({ type: "waiting", meetingId: meeting.id, waiting: meeting.waiting });
+    }
     return {
       meeting: meeting.details(),
       participantId: participant.id,
@@ -511,6 +528,12 @@ export class ControlConnection implements RoomConnection {
         ...(this.#hub.webTransportInfo ? { webTransport: this.#hub.webTransportInfo() } : {}),
       },
     };
+  }
+
+  #leaveWaitingRoom(): void {
+    const room = this.#waitingIn;
+    this.#waitingIn = undefined;
+    if (room && this.#session) room.removeWaiter(this.#session.id, this);
   }
 
   #requireSession(): Session {

@@ -58,6 +58,8 @@ export class Room {
   /** Video routing and audio mixing of this meeting. */
   readonly media: MediaRoom;
   #connections = new Map<string, RoomConnection>();
+  /** Connections in the waiting room, by session id: told when the host decides. */
+  #waiters = new Map<string, RoomConnection>();
   #closed = false;
   #levelsWereAudible = false;
 
@@ -112,6 +114,15 @@ export class Room {
         this.broadcast({ type: "reaction", meetingId: meeting.id, participantId: p.id, reaction }),
     );
     meeting.on(
+      "waiting",
+      (waiting) => this.broadcast({ type: "waiting", meetingId: meeting.id, waiting }),
+    );
+    meeting.on("admission", (sessionId, admitted) => {
+      const connection = this.#waiters.get(sessionId);
+      this.#waiters.delete(sessionId);
+      connection?.send({ type: "admission", meetingId: meeting.id, admitted });
+    });
+    meeting.on(
       "newcomers",
       (policy) => this.broadcast({ type: "newcomers", meetingId: meeting.id, policy }),
     );
@@ -148,6 +159,18 @@ export class Room {
    * `replaced` first, so it closes its WebSocket transport before the new one looks at the seat.
    * The seat's media transport is not touched: see {@linkcode Room.attachMedia}.
    */
+  /** A connection waits for the host to let its session in. */
+  addWaiter(sessionId: string, connection: RoomConnection): void {
+    this.#waiters.set(sessionId, connection);
+  }
+
+  /** A waiting connection went away: its session leaves the waiting room. */
+  removeWaiter(sessionId: string, connection: RoomConnection): void {
+    if (this.#waiters.get(sessionId) !== connection) return;
+    this.#waiters.delete(sessionId);
+    this.meeting.withdraw(sessionId);
+  }
+
   attachConnection(participantId: string, connection: RoomConnection): void {
     const previous = this.#connections.get(participantId);
     this.#connections.set(participantId, connection);
@@ -240,6 +263,11 @@ export class Room {
     const connections = [...this.#connections.values()];
     this.#connections.clear();
     for (const connection of connections) connection.removed(this.id, removedReason);
+    const waiters = [...this.#waiters.values()];
+    this.#waiters.clear();
+    for (const waiter of waiters) {
+      waiter.send({ type: "admission", meetingId: this.id, admitted: false });
+    }
   }
 
   /** What the roster shows (see `participantInfo`: `transport` is p2p in p2p mode). */

@@ -3,7 +3,8 @@
  * someone who never joins: the first person in (Bob) holds the role and alone sees "Cancel
  * meeting"; he turns Cy's microphone off (her page shows it, the server stops mixing her) and
  * removes Dee with a reason (her page says so, and she cannot join again); he closes the
- * meeting to newcomers (Fay is turned away) and opens it again; he makes Cy the
+ * meeting to newcomers (Fay is turned away), then opens a waiting room (he admits Fay and
+ * turns Gus away); he makes Cy the
  * host; Cy closes her tab and the role comes back to Bob, in longest; Bob ends the meeting.
  */
 
@@ -140,8 +141,8 @@ Deno.test({
     assert.equal((await api()).roster.length, 2, "Dee came back");
 
     // Bob closes the meeting to newcomers: everyone sees it, the lobby says so, and Fay cannot
-    // join until he lets newcomers in again.
-    await bob.click("[data-testid=host-newcomers]");
+    // join. Then newcomers wait to be let in: Bob admits Fay, and turns Gus away.
+    await bob.selectOption("[data-testid=host-newcomers]", "closed");
     await cy.locator("[data-testid=newcomers-closed]").waitFor();
     await waitForPage(async () => (await api()).newcomers === "closed", {
       what: "the meeting closed to newcomers",
@@ -151,15 +152,31 @@ Deno.test({
     await confirmJoin(fay);
     await fay.getByText("The host closed this meeting to newcomers").waitFor();
     assert.equal((await api()).roster.length, 2, "Fay got in");
-    await bob.click("[data-testid=host-newcomers]");
-    await waitForPage(
-      async () => await cy.locator("[data-testid=newcomers-closed]").count() === 0,
-      {
-        what: "Cy seeing the meeting open again",
-      },
-    );
+    await bob.selectOption("[data-testid=host-newcomers]", "waiting");
+    await cy.locator("[data-testid=newcomers-waiting]").waitFor();
     await fay.click("[data-testid=join-button]");
+    await fay.locator("[data-testid=waiting]").waitFor();
+    const waiter = bob.locator(`[data-testid=waiting-entry]:has-text("Fay")`);
+    await waiter.waitFor();
+    assert.equal(await cy.locator("[data-testid=waiting-entry]").count(), 0, "Cy is no host");
+    assert.equal((await api()).roster.length, 2, "Fay got in before being admitted");
+    await waiter.locator("[data-testid=admit]").click();
     await fay.waitForSelector("[data-testid=room][data-joined=true]");
+    const gus = await (await quiet()).newPage();
+    await gus.goto(url("Gus"));
+    await confirmJoin(gus);
+    await gus.locator("[data-testid=waiting]").waitFor();
+    await bob.locator(`[data-testid=waiting-entry]:has-text("Gus") [data-testid=deny]`).click();
+    await gus.getByText("You were not let in to this meeting.").waitFor();
+    assert.deepEqual(
+      (await api()).roster.map((p: { name: string }) => p.name),
+      ["Bob", "Cy", "Fay"],
+    );
+    await bob.selectOption("[data-testid=host-newcomers]", "open");
+    await waitForPage(
+      async () => await cy.locator("[data-testid=newcomers-waiting]").count() === 0,
+      { what: "Cy seeing the meeting open again" },
+    );
     await fay.close();
     await waitForPage(async () => (await api()).roster.length === 2, { what: "Fay gone" });
 
