@@ -92,7 +92,7 @@ export function ChatPanel(
 
   return (
     <div class="flex-1 flex flex-col min-h-0">
-      <h2 class="shrink-0 px-4 pt-3 text-sm font-semibold text-slate-500 uppercase tracking-wide">
+      <h2 class="shrink-0 px-4 pt-3 text-sm font-semibold text-slate-600 uppercase tracking-wide">
         Chat
       </h2>
       <div class="relative flex-1 min-h-0 flex flex-col">
@@ -113,7 +113,7 @@ export function ChatPanel(
                   {m.name}
                 </span>
                 <time
-                  class="text-xs text-slate-400"
+                  class="text-xs text-slate-500"
                   dateTime={new Date(m.at).toISOString()}
                   data-testid="chat-time"
                 >
@@ -126,7 +126,7 @@ export function ChatPanel(
         </ol>
         {unseen.value > 0 && (
           <button
-            class="absolute bottom-2 left-1/2 -translate-x-1/2 rounded-full bg-emerald-600 px-3 py-1 text-xs font-medium text-white shadow"
+            class="absolute bottom-2 left-1/2 -translate-x-1/2 rounded-full bg-emerald-700 px-3 py-1 text-xs font-medium text-white shadow"
             type="button"
             data-testid="chat-new"
             onClick={toEnd}
@@ -148,7 +148,7 @@ export function ChatPanel(
           onInput={(e) => draft.value = e.currentTarget.value}
         />
         <button
-          class="rounded-lg bg-emerald-600 px-3 py-2 text-sm font-medium text-white hover:bg-emerald-700"
+          class="rounded-lg bg-emerald-700 px-3 py-2 text-sm font-medium text-white hover:bg-emerald-800"
           type="submit"
         >
           Send

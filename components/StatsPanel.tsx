@@ -63,7 +63,7 @@ export function StatsPanel(
     >
       {rows.map(([k, v]) => (
         <>
-          <dt class="text-slate-400">{k}</dt>
+          <dt class="text-slate-500">{k}</dt>
           <dd>{v}</dd>
         </>
       ))}

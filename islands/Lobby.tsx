@@ -38,7 +38,7 @@ export interface LobbyProps extends Record<string, unknown> {
 const input =
   "w-full rounded-lg border border-slate-300 bg-white px-3 py-2 focus:outline-none focus:ring-2 focus:ring-emerald-500";
 const button =
-  "rounded-lg bg-emerald-600 px-4 py-2 font-medium text-white hover:bg-emerald-700 disabled:opacity-50";
+  "rounded-lg bg-emerald-700 px-4 py-2 font-medium text-white hover:bg-emerald-800 disabled:opacity-50";
 
 export default function Lobby({ meetings: initial, notice }: LobbyProps) {
   const meetings = useSignal(initial);
@@ -156,7 +156,7 @@ export default function Lobby({ meetings: initial, notice }: LobbyProps) {
         {error.value && <p class="text-sm text-red-600" role="alert">{error}</p>}
       </section>
       <section class="space-y-2">
-        <h2 class="flex items-center gap-2 text-sm font-semibold uppercase tracking-wide text-slate-500">
+        <h2 class="flex items-center gap-2 text-sm font-semibold uppercase tracking-wide text-slate-600">
           Meetings now
           <span
             class={`h-2 w-2 rounded-full ${live.value ? "bg-emerald-500" : "bg-slate-300"}`}
@@ -164,7 +164,7 @@ export default function Lobby({ meetings: initial, notice }: LobbyProps) {
           />
         </h2>
         {meetings.value.length === 0
-          ? <p class="text-slate-500 py-6 text-center">No meetings yet. Create one.</p>
+          ? <p class="text-slate-600 py-6 text-center">No meetings yet. Create one.</p>
           : (
             <ul class="space-y-2" data-testid="meeting-list">
               {meetings.value.map((m) => (
@@ -182,7 +182,7 @@ export default function Lobby({ meetings: initial, notice }: LobbyProps) {
                       )}
                       {m.title}
                     </p>
-                    <p class="text-sm text-slate-500 truncate">
+                    <p class="text-sm text-slate-600 truncate">
                       by {m.creator} · {m.participants} {m.participants === 1 ? "person" : "people"}
                       {" "}
                       · {age(m.createdAt)}

@@ -804,7 +804,7 @@ export default function MeetingPage(
                   )}
                 </div>
                 <button
-                  class={`${button} w-full bg-emerald-600 text-white hover:bg-emerald-700`}
+                  class={`${button} w-full bg-emerald-700 text-white hover:bg-emerald-800`}
                   type="submit"
                   data-testid="join-button"
                 >
@@ -886,7 +886,7 @@ export default function MeetingPage(
             {pathKind.value === "p2p" ? "P2P" : "Relay"}
           </span>
           {forwarded.value && (
-            <span class="text-xs text-slate-500" data-testid="relay-counters">
+            <span class="text-xs text-slate-600" data-testid="relay-counters">
               server forwarded {forwarded.value.video.packets} video ·{" "}
               {forwarded.value.audio.packets} audio packets
             </span>
@@ -1135,14 +1135,14 @@ export default function MeetingPage(
               Close
             </button>
           )}
-          <h2 class="text-sm font-semibold text-slate-500 uppercase tracking-wide">People</h2>
+          <h2 class="text-sm font-semibold text-slate-600 uppercase tracking-wide">People</h2>
           {newcomers.value === "closed" && (
-            <p class="text-xs text-slate-500" data-testid="newcomers-closed">
+            <p class="text-xs text-slate-600" data-testid="newcomers-closed">
               Closed to newcomers: nobody new can join.
             </p>
           )}
           {newcomers.value === "waiting" && (
-            <p class="text-xs text-slate-500" data-testid="newcomers-waiting">
+            <p class="text-xs text-slate-600" data-testid="newcomers-waiting">
               Waiting room: the host lets newcomers in.
             </p>
           )}
@@ -1151,7 +1151,7 @@ export default function MeetingPage(
               {waiting.value.map((w) => (
                 <li key={w.id} class="flex items-center gap-2" data-testid="waiting-entry">
                   <span class="truncate">{w.name}</span>
-                  <span class="text-xs text-slate-500">waiting</span>
+                  <span class="text-xs text-slate-600">waiting</span>
                   <button
                     class="ml-auto text-emerald-700 underline"
                     type="button"
@@ -1186,8 +1186,8 @@ export default function MeetingPage(
                   class={`h-2 w-2 rounded-full ${p.connected ? "bg-emerald-500" : "bg-amber-400"}`}
                 />
                 <span class="truncate">{p.name}</span>
-                {p.id === me.value?.id && <span class="text-slate-400">(you)</span>}
-                {p.isHost && <span class="text-xs text-slate-500">host</span>}
+                {p.id === me.value?.id && <span class="text-slate-500">(you)</span>}
+                {p.isHost && <span class="text-xs text-slate-600">host</span>}
                 {p.handRaised && (
                   <span role="img" aria-label="hand raised" data-testid="roster-hand">✋</span>
                 )}
