@@ -149,6 +149,10 @@ export class TerminalClient {
       this.#emitMode();
     });
     session.on("mixTiming", (_meeting, earlyMs) => this.#media?.trimAudio(earlyMs));
+    session.on(
+      "waiting",
+      () => this.#out.emit({ event: "info", message: "Waiting for the host to let you in…" }),
+    );
     session.on("reaction", (meeting, participantId, reaction) => {
       const who = meeting.roster.find((p) => p.id === participantId);
       this.#out.emit({ event: "reaction", id: participantId, name: who?.name ?? "?", reaction });

@@ -98,6 +98,8 @@ export type TerminalControlEvents = {
   chat: [meetingId: string, message: ChatMessage];
   /** You are out of the meeting without asking (or could not get back in). */
   left: [meeting: MeetingState, reason: RemovedReason | "rejoin_failed", message?: string];
+  /** `join` found a waiting room: it waits for the host (and joins once let in). */
+  waiting: [meetingId: string];
   /** A member (`participantId`, you too) sent a reaction. */
   reaction: [meeting: MeetingState, participantId: string, reaction: string];
   /** The host (`by`, its name) turned off your microphone (`audio`) or camera (`video`). */
@@ -324,8 +326,28 @@ export class TerminalControl extends Emitter<TerminalControlEvents> {
 
   /** Joins a meeting by id. */
   async join(meetingId: string): Promise<{ meeting: MeetingState; reply: JoinReply }> {
-    const reply = await this.#client.request({ type: "join", meetingId, ...this.#offer() });
-    return { meeting: this.#entered(reply), reply };
+    for (;;) {
+      try {
+        const reply = await this.#client.request({ type: "join", meetingId, ...this.#offer() });
+        return { meeting: this.#entered(reply), reply };
+      } catch (err) {
+        if (!(err instanceof ControlError) || err.code !== "waiting_for_host") throw err;
+      }
+      // In the meeting's waiting room: join again once the host lets us in, or after a
+      // reconnection (the knock went with the old socket).
+      this.emit("waiting", meetingId);
+      const admitted = await new Promise<boolean>((resolve) => {
+        const offs = [
+          this.#client.on("admission", (e) => e.meetingId === meetingId && done(e.admitted)),
+          this.#client.on("open", () => done(true)),
+        ];
+        const done = (value: boolean) => {
+          for (const off of offs) off();
+          resolve(value);
+        };
+      });
+      if (!admitted) throw new ControlError("forbidden", "the host did not let you in");
+    }
   }
 
   /** Leaves the current meeting; resolves with it (null when in none). */
@@ -350,7 +372,6 @@ export class TerminalControl extends Emitter<TerminalControlEvents> {
     return message;
   }
 
-  /** Tells the others whether your microphone and camera are on (kept across reconnects). */
   /** Raises or lowers your hand. */
   async setHand(raised: boolean): Promise<void> {
     await this.#client.request({ type: "hand", raised });
@@ -361,6 +382,7 @@ export class TerminalControl extends Emitter<TerminalControlEvents> {
     await this.#client.request({ type: "react", reaction: reaction as Reaction });
   }
 
+  /** Tells the others whether your microphone and camera are on (kept across reconnects). */
   async setMedia(audio: boolean, video: boolean): Promise<void> {
     this.#mediaState = { audio, video };
     await this.#client.request({ type: "media", audio, video });

@@ -172,6 +172,42 @@ Deno.test({
       (await api()).roster.map((p: { name: string }) => p.name),
       ["Bob", "Cy", "Fay"],
     );
+    // The terminal client waits too, and comes in when admitted.
+    await using hal = cli([
+      "--server",
+      server.wsUrl,
+      "--udp-port",
+      String(server.udpPort),
+      "--json",
+      "--name",
+      "Hal",
+      "--join",
+      created.id,
+      "--duration",
+      "60",
+    ]);
+    await waitFor(
+      () =>
+        hal.events().find((e) =>
+          e.event === "info" && /Waiting for the host/.test(String(e.message))
+        ),
+      { what: "Hal's client waiting", timeoutMs: 15_000 },
+    );
+    await bob.locator(`[data-testid=waiting-entry]:has-text("Hal") [data-testid=admit]`).click();
+    await waitFor(() => hal.events().find((e) => e.event === "joined"), {
+      what: "Hal's client in the meeting",
+      timeoutMs: 15_000,
+    });
+    await hal.closeStdin();
+    await bob.locator(`[data-testid=roster-entry]:has-text("Hal") [data-testid=host-remove]`)
+      .waitFor();
+    bob.once("dialog", (dialog) => dialog.accept(""));
+    await bob.locator(`[data-testid=roster-entry]:has-text("Hal") [data-testid=host-remove]`)
+      .click();
+    await waitForPage(
+      async () => !(await api()).roster.some((p: { name: string }) => p.name === "Hal"),
+      { what: "Hal gone" },
+    );
     await bob.selectOption("[data-testid=host-newcomers]", "open");
     await waitForPage(
       async () => await cy.locator("[data-testid=newcomers-waiting]").count() === 0,
