@@ -28,7 +28,7 @@ import type { ParticipantInfo } from "../meeting/participant.ts";
 import { initials } from "../client/format.ts";
 import { formatBitrate, formatMs, formatPercent } from "../client/media/format.ts";
 import type { VideoReceiverStats } from "../client/media/video_receiver.ts";
-import { CameraIcon, MicIcon } from "./icons.tsx";
+import { CameraIcon, HandIcon, MicIcon } from "./icons.tsx";
 
 /**
  * What a tile shows under "stats": a remote video's receive figures, or your own send ones.
@@ -159,12 +159,12 @@ export function ParticipantTile(
       </span>
       {p.handRaised && (
         <span
-          class="absolute left-2 top-2 rounded-md bg-amber-400 px-1.5 text-lg"
+          class="absolute left-2 top-2 rounded-md bg-amber-400 p-1 text-slate-900"
           role="img"
           aria-label="Hand raised"
           data-testid="tile-hand"
         >
-          ✋
+          <HandIcon class="h-5 w-5" />
         </span>
       )}
       {reaction && (

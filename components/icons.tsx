@@ -90,6 +90,40 @@ export function StatsIcon({ class: cls }: IconProps) {
 }
 
 /**
+ * An open hand, for raising it.
+ *
+ * @example
+ * ```tsx
+ * <HandIcon />
+ * ```
+ */
+export function HandIcon({ class: cls }: IconProps) {
+  return (
+    <Svg class={cls}>
+      <path d="M18 11V6a2 2 0 0 0-4 0v5M14 10V4a2 2 0 0 0-4 0v6M10 10.5V6a2 2 0 0 0-4 0v8" />
+      <path d="M18 8a2 2 0 1 1 4 0v6a8 8 0 0 1-8 8h-2c-2.8 0-4.5-.86-5.99-2.34l-3.6-3.6a2 2 0 0 1 2.83-2.82L7 15" />
+    </Svg>
+  );
+}
+
+/**
+ * A smiling face, for reactions.
+ *
+ * @example
+ * ```tsx
+ * <SmileIcon />
+ * ```
+ */
+export function SmileIcon({ class: cls }: IconProps) {
+  return (
+    <Svg class={cls}>
+      <circle cx="12" cy="12" r="10" />
+      <path d="M8 14s1.5 2 4 2 4-2 4-2M9 9h.01M15 9h.01" />
+    </Svg>
+  );
+}
+
+/**
  * Sliders, for choosing the camera, microphone and speaker.
  *
  * @example

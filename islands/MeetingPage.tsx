@@ -62,7 +62,15 @@ import { type GridMedia, ParticipantGrid } from "../components/ParticipantGrid.t
 import type { TileStats } from "../components/ParticipantTile.tsx";
 import { ToggleButton } from "../components/MediaControls.tsx";
 import { StatsPanel } from "../components/StatsPanel.tsx";
-import { CameraIcon, DevicesIcon, LeaveIcon, MicIcon, StatsIcon } from "../components/icons.tsx";
+import {
+  CameraIcon,
+  DevicesIcon,
+  HandIcon,
+  LeaveIcon,
+  MicIcon,
+  SmileIcon,
+  StatsIcon,
+} from "../components/icons.tsx";
 
 /**
  * Props of the room; `name` comes from `?name=` and only fills in the name: a link someone sent
@@ -990,7 +998,7 @@ export default function MeetingPage(
             label="Raise hand"
             on={handRaised}
             offIsAlert={false}
-            icon={<span aria-hidden="true">✋</span>}
+            icon={<HandIcon />}
             onClick={() => hostAct({ type: "hand", raised: !handRaised })}
           />
           <span class="relative">
@@ -999,7 +1007,7 @@ export default function MeetingPage(
               label="React"
               on={showReactions.value}
               offIsAlert={false}
-              icon={<span aria-hidden="true">🙂</span>}
+              icon={<SmileIcon />}
               onClick={() => showReactions.value = !showReactions.value}
             />
             {showReactions.value && (
@@ -1189,7 +1197,14 @@ export default function MeetingPage(
                 {p.id === me.value?.id && <span class="text-slate-500">(you)</span>}
                 {p.isHost && <span class="text-xs text-slate-600">host</span>}
                 {p.handRaised && (
-                  <span role="img" aria-label="hand raised" data-testid="roster-hand">✋</span>
+                  <span
+                    class="text-amber-700"
+                    role="img"
+                    aria-label="hand raised"
+                    data-testid="roster-hand"
+                  >
+                    <HandIcon class="h-4 w-4" />
+                  </span>
                 )}
                 {isHost && p.handRaised && p.id !== me.value?.id && (
                   <button
