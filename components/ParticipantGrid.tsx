@@ -1,7 +1,8 @@
 /**
- * The split-screen grid: one tile per participant, sized so every tile fits; the columns
- * follow the number of people. Tiles show the name and state; the media engine draws video
- * into them through `media.attachVideo`.
+ * The participants' tiles in one of two layouts: `tiles`, a grid where every tile fits (the
+ * columns follow the number of people), or `speaker`, one featured tile large (the pinned
+ * participant, else who spoke last) above a strip of the others. Tiles show the name and state;
+ * the media engine draws video into them through `media.attachVideo`.
  *
  * @example
  * ```tsx
@@ -41,6 +42,36 @@ export function gridColumns(n: number): number {
   if (n <= 4) return 2;
   if (n <= 9) return 3;
   return 4;
+}
+
+/** How the tiles are laid out. */
+export type GridLayout = "tiles" | "speaker";
+
+/**
+ * Who takes the large area in the speaker layout: the pinned participant, else the last one
+ * heard (not yourself), else the first other participant, else yourself; null for nobody.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import type { ParticipantInfo } from "../meeting/participant.ts";
+ *
+ * const people = [{ id: "a" }, { id: "b" }, { id: "c" }] as ParticipantInfo[];
+ * assert.equal(featuredParticipant(people, "a", null, "c"), "c");
+ * assert.equal(featuredParticipant(people, "a", "b", "c"), "b");
+ * assert.equal(featuredParticipant(people, "a", null, "a"), "b");
+ * ```
+ */
+export function featuredParticipant(
+  participants: readonly ParticipantInfo[],
+  selfId: string | null,
+  pinnedId: string | null,
+  lastSpeakerId: string | null,
+): string | null {
+  const here = (id: string | null) => id !== null && participants.some((p) => p.id === id);
+  if (here(pinnedId)) return pinnedId;
+  if (lastSpeakerId !== selfId && here(lastSpeakerId)) return lastSpeakerId;
+  return participants.find((p) => p.id !== selfId)?.id ?? participants[0]?.id ?? null;
 }
 
 const COLUMNS = [
@@ -85,33 +116,78 @@ export interface GridMedia {
  * ```
  */
 export function ParticipantGrid(
-  { participants, selfId, speaking, media }: {
+  {
+    participants,
+    selfId,
+    speaking,
+    media,
+    layout = "tiles",
+    pinnedId = null,
+    lastSpeakerId = null,
+    onPin,
+  }: {
     participants: ParticipantInfo[];
     selfId: string | null;
     speaking?: ReadonlySet<string>;
     media?: GridMedia | null;
+    layout?: GridLayout;
+    /** The participant pinned to the large area (null: none). */
+    pinnedId?: string | null;
+    /** Who was heard last, for the speaker layout. */
+    lastSpeakerId?: string | null;
+    /** Pins a participant, or unpins with null. */
+    onPin?: (participantId: string | null) => void;
   },
 ) {
+  const tile = (p: ParticipantInfo) => {
+    const self = p.id === selfId;
+    return (
+      <ParticipantTile
+        key={p.id}
+        participant={p}
+        self={self}
+        speaking={speaking?.has(p.id) ?? false}
+        videoOn={self ? (media?.selfVideo ?? false) : p.video}
+        audioOn={self ? (media?.selfAudio ?? false) : p.audio}
+        preview={self ? media?.preview : undefined}
+        attachVideo={media?.attachVideo}
+        stats={media?.stats?.[p.id] ?? null}
+        reaction={media?.reactions?.[p.id]}
+        pinned={p.id === pinnedId}
+        onPin={onPin && (() => onPin(p.id === pinnedId ? null : p.id))}
+      />
+    );
+  };
+  const featuredId = layout === "speaker"
+    ? featuredParticipant(participants, selfId, pinnedId, lastSpeakerId)
+    : null;
+  if (featuredId !== null && participants.length > 1) {
+    const featured = participants.find((p) => p.id === featuredId)!;
+    return (
+      <div
+        class="flex-1 flex flex-col gap-2 min-h-[12rem]"
+        data-testid="grid"
+        data-layout="speaker"
+      >
+        <div class="flex-1 grid min-h-0" data-testid="featured" data-participant-id={featuredId}>
+          {tile(featured)}
+        </div>
+        <div class="shrink-0 flex gap-2 overflow-x-auto h-32" data-testid="strip">
+          {participants.filter((p) => p.id !== featuredId).map((p) => (
+            <div class="w-44 shrink-0 grid" key={p.id}>{tile(p)}</div>
+          ))}
+        </div>
+      </div>
+    );
+  }
   const cols = COLUMNS[gridColumns(participants.length) - 1];
   return (
-    <div class={`flex-1 grid ${cols} gap-2 auto-rows-fr min-h-[12rem]`} data-testid="grid">
-      {participants.map((p) => {
-        const self = p.id === selfId;
-        return (
-          <ParticipantTile
-            key={p.id}
-            participant={p}
-            self={self}
-            speaking={speaking?.has(p.id) ?? false}
-            videoOn={self ? (media?.selfVideo ?? false) : p.video}
-            audioOn={self ? (media?.selfAudio ?? false) : p.audio}
-            preview={self ? media?.preview : undefined}
-            attachVideo={media?.attachVideo}
-            stats={media?.stats?.[p.id] ?? null}
-            reaction={media?.reactions?.[p.id]}
-          />
-        );
-      })}
+    <div
+      class={`flex-1 grid ${cols} gap-2 auto-rows-fr min-h-[12rem]`}
+      data-testid="grid"
+      data-layout="tiles"
+    >
+      {participants.map(tile)}
     </div>
   );
 }

@@ -70,6 +70,10 @@ export interface ParticipantTileProps {
   stats?: TileStats | null;
   /** The reaction to float over the tile now, if any (`key` tells one sending from the next). */
   reaction?: { reaction: string; key: number };
+  /** Whether this participant is pinned to the large area. */
+  pinned?: boolean;
+  /** Pins or unpins this participant (no pin button without it). */
+  onPin?: () => void;
 }
 
 /**
@@ -87,9 +91,21 @@ export interface ParticipantTileProps {
  * ```
  */
 export function ParticipantTile(
-  { participant: p, self, speaking, videoOn, audioOn, preview, attachVideo, stats, reaction }:
-    ParticipantTileProps,
+  {
+    participant: p,
+    self,
+    speaking,
+    videoOn,
+    audioOn,
+    preview,
+    attachVideo,
+    stats,
+    reaction,
+    pinned,
+    onPin,
+  }: ParticipantTileProps,
 ) {
+  const root = useRef<HTMLDivElement>(null);
   const video = useRef<HTMLVideoElement>(null);
   useEffect(() => {
     const el = video.current;
@@ -105,8 +121,10 @@ export function ParticipantTile(
   const showVideo = videoOn && (!self || !!preview);
   return (
     <div
+      ref={root}
       data-testid="tile"
       data-participant-id={p.id}
+      data-pinned={pinned ? "true" : "false"}
       data-video={showVideo ? "on" : "off"}
       data-speaking={speaking ? "true" : "false"}
       data-transport={p.transport ?? "none"}
@@ -178,6 +196,34 @@ export function ParticipantTile(
           {reaction.reaction}
         </span>
       )}
+      <span class="absolute right-2 top-2 flex gap-1">
+        {onPin && (
+          <button
+            type="button"
+            class={`rounded-md px-2 py-0.5 text-xs font-medium focus:outline-none focus-visible:ring-2 focus-visible:ring-emerald-400 ${
+              pinned ? "bg-emerald-700 text-white" : "bg-black/60 text-white hover:bg-black/80"
+            }`}
+            aria-pressed={pinned ? "true" : "false"}
+            aria-label={`${pinned ? "Unpin" : "Pin"} ${p.name}`}
+            data-testid="tile-pin"
+            onClick={onPin}
+          >
+            {pinned ? "Pinned" : "Pin"}
+          </button>
+        )}
+        <button
+          type="button"
+          class="rounded-md bg-black/60 px-2 py-0.5 text-xs font-medium text-white hover:bg-black/80 focus:outline-none focus-visible:ring-2 focus-visible:ring-emerald-400"
+          aria-label={`Show ${p.name} full screen`}
+          data-testid="tile-fullscreen"
+          onClick={() =>
+            document.fullscreenElement === root.current
+              ? document.exitFullscreen().catch(() => {})
+              : root.current?.requestFullscreen?.().catch(() => {})}
+        >
+          Full screen
+        </button>
+      </span>
       {stats && <TileStatsBox stats={stats} transport={p.transport ?? "none"} />}
     </div>
   );
@@ -200,7 +246,7 @@ function TileStatsBox({ stats, transport }: { stats: TileStats; transport: strin
   const rows: [string, string][] = [["media", transport], ...figures];
   return (
     <dl
-      class="absolute right-2 top-2 grid grid-cols-[auto_auto] gap-x-2 rounded-md bg-black/70 px-2 py-1 text-[11px] leading-4 text-white font-mono"
+      class="absolute right-2 top-9 grid grid-cols-[auto_auto] gap-x-2 rounded-md bg-black/70 px-2 py-1 text-[11px] leading-4 text-white font-mono"
       data-testid="tile-stats"
     >
       {rows.map(([k, v]) => (

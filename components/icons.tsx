@@ -90,6 +90,24 @@ export function StatsIcon({ class: cls }: IconProps) {
 }
 
 /**
+ * Four squares (tile layout) or one large and three small (speaker layout).
+ *
+ * @example
+ * ```tsx
+ * <LayoutIcon speaker />
+ * ```
+ */
+export function LayoutIcon({ class: cls, speaker }: IconProps & { speaker?: boolean }) {
+  return (
+    <Svg class={cls}>
+      {speaker
+        ? <path d="M3 4h18v11H3zM3 18h4v2H3zM10 18h4v2h-4zM17 18h4v2h-4z" />
+        : <path d="M3 3h8v8H3zM13 3h8v8h-8zM3 13h8v8H3zM13 13h8v8h-8z" />}
+    </Svg>
+  );
+}
+
+/**
  * An open hand, for raising it.
  *
  * @example

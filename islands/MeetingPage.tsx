@@ -58,7 +58,11 @@ import { MediaPath, type PathKind } from "../client/media/media_path.ts";
 import { type CarrierKind, RelayChannel } from "../client/media/relay_channel.ts";
 import { hasWebTransport, WebTransportChannel } from "../client/media/webtransport_channel.ts";
 import { ChatPanel } from "../components/ChatPanel.tsx";
-import { type GridMedia, ParticipantGrid } from "../components/ParticipantGrid.tsx";
+import {
+  type GridLayout,
+  type GridMedia,
+  ParticipantGrid,
+} from "../components/ParticipantGrid.tsx";
 import type { TileStats } from "../components/ParticipantTile.tsx";
 import { ToggleButton } from "../components/MediaControls.tsx";
 import { StatsPanel } from "../components/StatsPanel.tsx";
@@ -66,6 +70,7 @@ import {
   CameraIcon,
   DevicesIcon,
   HandIcon,
+  LayoutIcon,
   LeaveIcon,
   MicIcon,
   SmileIcon,
@@ -138,6 +143,10 @@ export default function MeetingPage(
   const prefs = useSignal<MediaPreferences>({ mic: true, camera: true });
   const local = useSignal<LocalMediaState | null>(null);
   const speaking = useSignal<ReadonlySet<string>>(new Set());
+  /** Tile or speaker layout; who is pinned; who was heard last (not us). */
+  const layout = useSignal<GridLayout>("tiles");
+  const pinnedId = useSignal<string | null>(null);
+  const lastSpeakerId = useSignal<string | null>(null);
   const showStats = useSignal(false);
   /** Small screens: whether the chat panel is open, and how many lines were there when seen. */
   const chatOpen = useSignal(false);
@@ -534,6 +543,10 @@ export default function MeetingPage(
       const now = e.levels.filter((l) => l.speaking).map((l) => l.participantId);
       const was = speaking.value;
       if (now.length !== was.size || now.some((id) => !was.has(id))) speaking.value = new Set(now);
+      const others = now.filter((id) => id !== me.value?.id);
+      if (others.length > 0 && !others.includes(lastSpeakerId.value ?? "")) {
+        lastSpeakerId.value = others[0];
+      }
     });
     c.on("mix_timing", (e) => e.meetingId === meetingId && session.current?.trimAudio(e.earlyMs));
     c.on("chat", (e) => {
@@ -921,6 +934,13 @@ export default function MeetingPage(
           selfId={me.value?.id ?? null}
           speaking={speaking.value}
           media={gridMedia}
+          layout={layout.value}
+          pinnedId={pinnedId.value}
+          lastSpeakerId={lastSpeakerId.value}
+          onPin={(id) => {
+            pinnedId.value = id;
+            if (id) layout.value = "speaker"; // a pin shows that person large
+          }}
         />
         {media?.audioBlocked && (
           <p
@@ -1033,6 +1053,17 @@ export default function MeetingPage(
               </span>
             )}
           </span>
+          <ToggleButton
+            testId="toggle-layout"
+            label="Speaker view"
+            on={layout.value === "speaker"}
+            offIsAlert={false}
+            icon={<LayoutIcon speaker={layout.value === "speaker"} />}
+            onClick={() => {
+              layout.value = layout.value === "speaker" ? "tiles" : "speaker";
+              if (layout.value === "tiles") pinnedId.value = null;
+            }}
+          />
           <ToggleButton
             testId="toggle-devices"
             label="Devices"

@@ -3,7 +3,8 @@
  * With 100 chat lines, at 1280x800 the controls, the chat box and the newest line stay in
  * view (the page never grows), and a reader who scrolled back up is not pulled down but told
  * how many lines came; at 390x844 (a phone) the chat is a panel one tap away with an unread
- * count, and opening it shows the newest line above the chat box.
+ * count, and opening it shows the newest line above the chat box. Speaker view puts the last
+ * one heard (or the pinned one) large above a strip of the others; a tile goes full screen.
  */
 
 import assert from "node:assert/strict";
@@ -149,6 +150,86 @@ Deno.test({
     await waitForPage(async () => await lines(ann) === 103, { what: "Cy's line at Ann's" });
 
     for (const bot of talkers) bot.close();
+    assert.deepEqual(errors, []);
+  },
+});
+
+Deno.test({
+  name:
+    "browser layouts: speaker view shows the last one heard large above a strip; a pin holds someone there; a tile goes full screen; tile view again",
+  sanitizeResources: false,
+  sanitizeOps: false,
+  async fn() {
+    await using server = await testServer({ p2p: "off" });
+    await using browser = await launchBrowser([], { fps: 10 });
+    const created = await (await fetch(`${server.url}api/meetings`, {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify({ title: "Layouts", name: "Organiser" }),
+    })).json();
+    const errors: string[] = [];
+    const page = async (name: string, mic: boolean) => {
+      const context = await browser.newContext({ viewport: DESKTOP });
+      await context.addInitScript(
+        (mic) => localStorage.setItem("meet.media", JSON.stringify({ mic, camera: false })),
+        mic,
+      );
+      return joinPage(context, `${server.url}m/${created.id}?name=${name}`, errors, name);
+    };
+    const ann = await page("Ann", false);
+    await page("Bob", false);
+    await page("Cy", true); // the fake microphone beeps: Cy is heard
+    const roster = (await (await fetch(`${server.url}api/meetings/${created.id}`)).json())
+      .roster as { id: string; name: string }[];
+    const idOf = (name: string) => roster.find((p) => p.name === name)!.id;
+    const width = (selector: string) =>
+      ann.locator(selector).first().evaluate((el) => el.getBoundingClientRect().width);
+    const featured = () => ann.getAttribute("[data-testid=featured]", "data-participant-id");
+
+    assert.equal(await ann.getAttribute("[data-testid=grid]", "data-layout"), "tiles");
+    await ann.click("[data-testid=toggle-layout]");
+    await waitForPage(async () => await featured() === idOf("Cy"), {
+      what: "Cy, who is heard, in the large area",
+    });
+    const large = await width("[data-testid=featured] [data-testid=tile]");
+    const small = await width("[data-testid=strip] [data-testid=tile]");
+    assert.ok(large > 3 * small, `featured ${large} px, strip ${small} px`);
+    assert.equal(await ann.locator("[data-testid=strip] [data-testid=tile]").count(), 2);
+
+    // Bob pinned: he stays large while Cy is heard.
+    await ann.locator(
+      `[data-testid=tile][data-participant-id="${idOf("Bob")}"] [data-testid=tile-pin]`,
+    )
+      .click();
+    await waitForPage(async () => await featured() === idOf("Bob"), { what: "Bob pinned large" });
+    await waitForPage(
+      async () => (await ann.$$eval("[data-testid=tile][data-speaking=true]", (t) => t.length)) > 0,
+      { what: "someone heard meanwhile" },
+    );
+    assert.equal(await featured(), idOf("Bob"));
+
+    // Full screen, and back.
+    const bobTile = `[data-testid=featured] [data-testid=tile]`;
+    await ann.click(`${bobTile} [data-testid=tile-fullscreen]`);
+    await waitForPage(
+      async () =>
+        await ann.evaluate(() =>
+          (document.fullscreenElement as HTMLElement | null)?.dataset.participantId ?? null
+        ) === idOf("Bob"),
+      { what: "Bob's tile full screen" },
+    );
+    await ann.click(`${bobTile} [data-testid=tile-fullscreen]`);
+    await waitForPage(async () => await ann.evaluate(() => document.fullscreenElement === null), {
+      what: "full screen left",
+    });
+
+    // Tile view again: everyone the same size, the pin gone.
+    await ann.click("[data-testid=toggle-layout]");
+    await waitForPage(
+      async () => await ann.getAttribute("[data-testid=grid]", "data-layout") === "tiles",
+      { what: "tile view" },
+    );
+    assert.equal(await ann.locator("[data-testid=tile][data-pinned=true]").count(), 0);
     assert.deepEqual(errors, []);
   },
 });

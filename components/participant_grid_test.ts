@@ -1,0 +1,17 @@
+import assert from "node:assert/strict";
+import type { ParticipantInfo } from "../meeting/participant.ts";
+import { featuredParticipant, gridColumns } from "./ParticipantGrid.tsx";
+
+Deno.test("featuredParticipant: pinned, else the last heard but yourself, else the first other", () => {
+  const people = [{ id: "me" }, { id: "b" }, { id: "c" }] as ParticipantInfo[];
+  assert.equal(featuredParticipant(people, "me", "c", "b"), "c");
+  assert.equal(featuredParticipant(people, "me", "gone", "c"), "c", "a pin on someone who left");
+  assert.equal(featuredParticipant(people, "me", null, "me"), "b");
+  assert.equal(featuredParticipant(people, "me", null, null), "b");
+  assert.equal(featuredParticipant([{ id: "me" }] as ParticipantInfo[], "me", null, null), "me");
+  assert.equal(featuredParticipant([], "me", null, null), null);
+});
+
+Deno.test("gridColumns: every tile fits for 1 to 25 people", () => {
+  assert.deepEqual([1, 2, 4, 5, 9, 10, 25].map(gridColumns), [1, 2, 2, 3, 3, 4, 4]);
+});
