@@ -126,6 +126,41 @@ export type CliEvent =
   | { event: "error"; code: string; message: string }
   | { event: "stats"; stats: Record<string, unknown> };
 
+/**
+ * Media counters as a two-column table, one figure a line, nested names joined with dots
+ * (`audio.sent.packets   1200`); fractions rounded to two decimals.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ *
+ * assert.equal(statsTable({ audio: { sent: 3, loss: 0.125 } }), "Media counters:\n  audio.sent  3\n  audio.loss  0.13");
+ * ```
+ */
+export function statsTable(stats: Record<string, unknown>): string {
+  const rows: [string, string][] = [];
+  const walk = (value: unknown, path: string) => {
+    if (rows.length >= MAX_STATS_ROWS) return;
+    if (value !== null && typeof value === "object" && !Array.isArray(value)) {
+      for (const [k, v] of Object.entries(value)) walk(v, path ? `${path}.${k}` : k);
+      return;
+    }
+    const text = typeof value === "number" && !Number.isInteger(value)
+      ? String(Math.round(value * 100) / 100)
+      : typeof value === "string"
+      ? value
+      : JSON.stringify(value) ?? "";
+    rows.push([safeText(path, { singleLine: true }), safeText(text, { singleLine: true })]);
+  };
+  walk(stats, "");
+  if (rows.length === 0) return "Media counters: none (no media session).";
+  const width = Math.max(...rows.map(([k]) => k.length));
+  return ["Media counters:", ...rows.map(([k, v]) => `  ${k.padEnd(width)}  ${v}`)].join("\n");
+}
+
+/** At most this many lines of counters are printed. */
+const MAX_STATS_ROWS = 200;
+
 // C0 and C1 controls but tab and newline, DEL, and bidirectional embeddings/overrides/isolates.
 // deno-lint-ignore no-control-regex
 const UNSAFE = /[\u0000-\u0008\u000b-\u001f\u007f-\u009f\u202a-\u202e\u2066-\u2069]/g;
@@ -299,7 +334,7 @@ export function renderText(e: CliEvent): string | null {
     case "error":
       return `! ${e.code}: ${safeText(e.message, { singleLine: true })}`;
     case "stats":
-      return `Media counters: ${JSON.stringify(e.stats)}`;
+      return statsTable(e.stats);
   }
 }
 

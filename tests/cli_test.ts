@@ -678,3 +678,23 @@ Deno.test({
     }
   },
 });
+
+Deno.test("/stats prints a table: one figure a line, nested names dotted, text made safe", () => {
+  const text = renderText({
+    event: "stats",
+    stats: { audio: { packetsSent: 1200, lossPercent: 0.4567 }, path: "relay\u001b[2J" },
+  });
+  assert.equal(
+    text,
+    [
+      "Media counters:",
+      "  audio.packetsSent  1200",
+      "  audio.lossPercent  0.46",
+      "  path               relay\ufffd[2J",
+    ].join("\n"),
+  );
+  assert.equal(
+    renderText({ event: "stats", stats: {} }),
+    "Media counters: none (no media session).",
+  );
+});
