@@ -26,6 +26,7 @@
  * @module
  */
 
+import type { ConnectionQuality } from "../client/media/quality.ts";
 import type { ParticipantInfo } from "../meeting/participant.ts";
 import { ParticipantTile, type TileStats } from "./ParticipantTile.tsx";
 
@@ -102,6 +103,8 @@ export interface GridMedia {
   stats: Record<string, TileStats> | null;
   /** The reaction each participant sent last, while it shows (`key` changes with each). */
   reactions?: Record<string, { reaction: string; key: number }>;
+  /** How each remote participant's video reaches this page (absent: no video to judge). */
+  quality?: Record<string, ConnectionQuality>;
 }
 
 /**
@@ -153,6 +156,7 @@ export function ParticipantGrid(
         attachVideo={media?.attachVideo}
         stats={media?.stats?.[p.id] ?? null}
         reaction={media?.reactions?.[p.id]}
+        quality={self ? undefined : media?.quality?.[p.id]}
         pinned={p.id === pinnedId}
         onPin={onPin && (() => onPin(p.id === pinnedId ? null : p.id))}
       />

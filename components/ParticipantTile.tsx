@@ -28,6 +28,7 @@ import type { ParticipantInfo } from "../meeting/participant.ts";
 import { initials } from "../client/format.ts";
 import { formatBitrate, formatMs, formatPercent } from "../client/media/format.ts";
 import type { VideoReceiverStats } from "../client/media/video_receiver.ts";
+import type { ConnectionQuality } from "../client/media/quality.ts";
 import { CameraIcon, HandIcon, MicIcon } from "./icons.tsx";
 
 /**
@@ -70,6 +71,8 @@ export interface ParticipantTileProps {
   stats?: TileStats | null;
   /** The reaction to float over the tile now, if any (`key` tells one sending from the next). */
   reaction?: { reaction: string; key: number };
+  /** How this participant's video reaches us now (bars on the tile), when known. */
+  quality?: ConnectionQuality;
   /** Whether this participant is pinned to the large area. */
   pinned?: boolean;
   /** Pins or unpins this participant (no pin button without it). */
@@ -103,6 +106,7 @@ export function ParticipantTile(
     reaction,
     pinned,
     onPin,
+    quality,
   }: ParticipantTileProps,
 ) {
   const root = useRef<HTMLDivElement>(null);
@@ -169,6 +173,7 @@ export function ParticipantTile(
             <CameraIcon class="h-4 w-4" off />
           </span>
         )}
+        {quality && <QualityBars quality={quality} />}
         <span class="truncate">
           {p.name}
           {self ? " (you)" : ""}
@@ -226,6 +231,35 @@ export function ParticipantTile(
       </span>
       {stats && <TileStatsBox stats={stats} transport={p.transport ?? "none"} />}
     </div>
+  );
+}
+
+const BARS: Record<ConnectionQuality, { filled: number; color: string; words: string }> = {
+  good: { filled: 3, color: "bg-emerald-400", words: "good" },
+  fair: { filled: 2, color: "bg-amber-400", words: "fair" },
+  poor: { filled: 1, color: "bg-red-500", words: "poor" },
+};
+
+/** Three bars: how the participant's video reaches this page. */
+function QualityBars({ quality }: { quality: ConnectionQuality }) {
+  const { filled, color, words } = BARS[quality];
+  return (
+    <span
+      class="flex items-end gap-px h-3.5"
+      role="img"
+      aria-label={`Connection ${words}`}
+      title={`Connection ${words}`}
+      data-testid="tile-quality"
+      data-quality={quality}
+    >
+      {[1, 2, 3].map((n) => (
+        <span
+          key={n}
+          class={`w-1 rounded-sm ${n <= filled ? color : "bg-white/30"}`}
+          style={{ height: `${n * 33}%` }}
+        />
+      ))}
+    </span>
   );
 }
 

@@ -52,6 +52,7 @@ import {
   saveMediaPreferences,
 } from "../client/media/devices.ts";
 import { LevelMeter, meterFill } from "../client/media/level_meter.ts";
+import { type ConnectionQuality, QualityWatch } from "../client/media/quality.ts";
 import { DeviceSelects } from "../components/DeviceSelects.tsx";
 import type { JoinReply } from "../protocol/control.ts";
 import { MediaPath, type PathKind } from "../client/media/media_path.ts";
@@ -182,6 +183,9 @@ export default function MeetingPage(
   /** Reactions floating over tiles now, by participant id. */
   const reactions = useSignal<Record<string, { reaction: string; key: number }>>({});
   const showReactions = useSignal(false);
+  /** Each remote participant's connection quality, from the last second of its video. */
+  const quality = useSignal<Record<string, ConnectionQuality>>({});
+  const qualityWatch = useRef(new QualityWatch());
   /** The last join, leave, raised hand or knock, shown for a few seconds and read out. */
   const notice = useSignal<{ text: string; key: number } | null>(null);
   const copied = useSignal(false);
@@ -315,6 +319,8 @@ export default function MeetingPage(
       });
       s.on("stats", (snap) => {
         if (showStats.value) snapshot.value = snap;
+        const now = qualityWatch.current.update(snap.remote);
+        if (JSON.stringify(now) !== JSON.stringify(quality.value)) quality.value = now;
       });
       for (const [id, slot] of slots.current) s.attachVideo(id, slot);
     }
@@ -865,6 +871,7 @@ export default function MeetingPage(
     selfAudio: media?.mic.status === "on",
     stats: tileStats,
     reactions: reactions.value,
+    quality: quality.value,
   };
   const handRaised = roster.value.some((p) => p.id === me.value?.id && p.handRaised);
   const notices = [media?.audioError, media?.mic.error, media?.camera.error].filter(Boolean);

@@ -124,6 +124,12 @@ Deno.test({
     await waitForPage(async () => await framesOf(bob, annId) >= 10, {
       what: "Bob decoding Ann's video",
     });
+    // Bob's tile of Ann shows how her video reaches him: never poor on a clean loopback.
+    const bars = bob.locator(
+      `[data-testid=tile][data-participant-id="${annId}"] [data-testid=tile-quality]`,
+    );
+    await bars.waitFor();
+    assert.match(String(await bars.getAttribute("data-quality")), /^(good|fair)$/);
     await ann.selectOption("[data-testid=select-camera]", first);
     await waitForPage(async () => await shownCamera(ann, selfView) === first, {
       what: "Ann's self view on the first camera",
