@@ -1,9 +1,9 @@
 /**
- * End to end in headless Chromium with three fake cameras, three fake microphones and three fake
- * speakers: the pre-join check captures nothing until asked, then shows the chosen camera and
+ * End to end in headless Chromium with two fake cameras (one of them a depth camera), three
+ * fake microphones and three fake speakers: the pre-join check captures nothing until asked, then shows the chosen camera and
  * the microphone's level; the person picks a camera and a speaker, which the meeting uses and
  * the next visit remembers; in the room the camera is changed without leaving, and the other
- * page keeps seeing it.
+ * page keeps seeing it (the depth camera's frames are redrawn before encoding).
  */
 
 import assert from "node:assert/strict";
@@ -55,7 +55,7 @@ Deno.test({
   sanitizeOps: false,
   async fn() {
     await using server = await testServer({ p2p: "off" });
-    await using browser = await launchBrowser([], { fps: 10, cameras: 3 });
+    await using browser = await launchBrowser([], { fps: 10, cameras: 2 });
     const created = await (await fetch(`${server.url}api/meetings`, {
       method: "POST",
       headers: { "content-type": "application/json" },
@@ -82,24 +82,21 @@ Deno.test({
       { what: "the microphone's level moving" },
     );
     const cameras = await options(ann, "select-camera");
-    // Chromium's second fake camera gives 16-bit depth frames, the third motion JPEG.
-    assert.deepEqual(cameras.map(([, label]) => label), [
-      "fake_device_0",
-      "fake_device_1",
-      "fake_device_2",
-    ]);
+    // Chromium's second fake camera gives 16-bit depth frames, a pixel format WebCodecs does
+    // not name: the sender redraws them before encoding.
+    assert.deepEqual(cameras.map(([, label]) => label), ["fake_device_0", "fake_device_1"]);
     const speakers = await options(ann, "select-speaker");
     assert.ok(speakers.length >= 2, `speakers: ${JSON.stringify(speakers)}`);
     assert.ok((await options(ann, "select-microphone")).length >= 2);
 
-    // Ann picks the third camera and the last speaker: the preview follows at once.
-    const [chosen, first] = [cameras[2][0], cameras[0][0]];
+    // Ann picks the second camera and the last speaker: the preview follows at once.
+    const [chosen, first] = [cameras[1][0], cameras[0][0]];
     const speaker = speakers[speakers.length - 1][0];
     await ann.selectOption("[data-testid=select-camera]", chosen);
     await ann.selectOption("[data-testid=select-speaker]", speaker);
     await waitForPage(
       async () => await shownCamera(ann, "[data-testid=prejoin-video]") === chosen,
-      { what: "the preview on the third camera" },
+      { what: "the preview on the second camera" },
     );
 
     // Joined, the meeting uses them: the self view and what the device panel says is in use.
@@ -110,7 +107,7 @@ Deno.test({
       .find((p: { name: string }) => p.name === "Ann").id;
     const selfView = `[data-testid=tile][data-participant-id="${annId}"] video`;
     await waitForPage(async () => await shownCamera(ann, selfView) === chosen, {
-      what: "Ann's self view on the third camera",
+      what: "Ann's self view on the second camera",
     });
     await ann.click("[data-testid=toggle-devices]");
     await waitForPage(

@@ -373,6 +373,9 @@ export class VideoSender {
     this.track.stop();
   }
 
+  /** Where frames of an unnamed pixel format are redrawn (see #encodable). */
+  #canvas: OffscreenCanvas | null = null;
+
   async #run(): Promise<void> {
     const Processor = globalThis.MediaStreamTrackProcessor;
     if (!Processor) throw new Error("this browser cannot read camera frames");
@@ -390,8 +393,28 @@ export class VideoSender {
     }
   }
 
+  /**
+   * A frame the encoder can take: as it is, or, for a camera whose pixel format the browser
+   * does not name (16-bit depth cameras; the encoder fails on those), drawn into a canvas first.
+   * The given frame is closed when a new one is made.
+   */
+  #encodable(frame: VideoFrame): VideoFrame {
+    if (frame.format !== null) return frame;
+    const { displayWidth: width, displayHeight: height } = frame;
+    if (!this.#canvas || this.#canvas.width !== width || this.#canvas.height !== height) {
+      this.#canvas = new OffscreenCanvas(width, height);
+    }
+    try {
+      this.#canvas.getContext("2d")!.drawImage(frame, 0, 0);
+      return new VideoFrame(this.#canvas, { timestamp: frame.timestamp });
+    } finally {
+      frame.close();
+    }
+  }
+
   /** Encodes one frame in each encoding on (or skips it) and closes it. */
-  #encode(frame: VideoFrame): void {
+  #encode(captured: VideoFrame): void {
+    const frame = this.#encodable(captured);
     try {
       // Frames carry their capture time on the camera's clock (µs).
       const captureMs = this.#cameraClock.toWallClock(frame.timestamp / 1000);
