@@ -151,7 +151,7 @@ export function ParticipantTile(
           autoPlay
           muted
           playsInline
-          class="absolute inset-0 h-full w-full object-cover bg-black -scale-x-100"
+          class="absolute inset-0 h-full w-full object-contain bg-black -scale-x-100"
         />
       )}
       {!showVideo && (

@@ -776,7 +776,7 @@ export default function MeetingPage(
                         <div class="aspect-video w-full overflow-hidden rounded-lg bg-slate-800">
                           {preview.value && (
                             <video
-                              class="h-full w-full object-cover -scale-x-100"
+                              class="h-full w-full object-contain -scale-x-100"
                               data-testid="prejoin-video"
                               autoPlay
                               muted
