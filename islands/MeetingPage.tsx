@@ -571,10 +571,11 @@ export default function MeetingPage(
     });
   }
 
-  // The server's forwarded-packet counters: flat while media goes peer to peer.
+  // The server's forwarded-packet counters, in the statistics view: flat while media goes
+  // peer to peer (the proof that P2P bypasses the server).
   useEffect(() => {
     const timer = setInterval(async () => {
-      if (phase.value !== "joined") return;
+      if (phase.value !== "joined" || !showStats.value) return;
       try {
         const res = await fetch(`/api/meetings/${meetingId}`, {
           headers: token.current ? { authorization: `Bearer ${token.current}` } : {},
@@ -913,7 +914,7 @@ export default function MeetingPage(
           >
             {pathKind.value === "p2p" ? "P2P" : "Relay"}
           </span>
-          {forwarded.value && (
+          {showStats.value && forwarded.value && (
             <span class="text-xs text-slate-600" data-testid="relay-counters">
               server forwarded {forwarded.value.video.packets} video ·{" "}
               {forwarded.value.audio.packets} audio packets

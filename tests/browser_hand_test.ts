@@ -127,6 +127,12 @@ Deno.test({
       `${server.url}m/${created.id}`,
     );
 
+    // The server's forwarded counters show in the statistics view only.
+    assert.equal(await ann.locator("[data-testid=relay-counters]").count(), 0);
+    await ann.click("[data-testid=toggle-stats]");
+    await ann.locator("[data-testid=relay-counters]").getByText("server forwarded").waitFor();
+    await ann.click("[data-testid=toggle-stats]");
+
     // Cy reacts from the terminal; an unknown reaction is refused there.
     await cy.write("/react 🎉\n");
     for (const page of [ann, bob]) {
