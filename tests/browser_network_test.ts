@@ -154,6 +154,9 @@ Deno.test("browser on an impaired network: at 25 +/- 8 ms and 1% loss per packet
   assert.ok(recovered > 0, "no audio frame was recovered from a redundant copy");
 });
 
+/** What the mix a page receives (Opus with its redundant copy, and headers) takes, kbit/s. */
+const MIX_KBPS = 70;
+
 // Without rate control the capped page showed 0-5 fps and heard nothing, and every sender made
 // 75-90 keyframes a minute (a NACK storm, then keyframe requests); with it (20 s runs) 29.6 fps
 // with no freeze, 0.7% of its audio concealed at 160 ms, the others at 30 fps, 21 keyframes.
@@ -217,16 +220,29 @@ Deno.test("browser on a weak link: a page whose downlink carries 400 kbit/s (25 
       assert.ok(s.width >= 480, `${page.name} shows ${s.id} ${s.width} wide ${why}`);
     }
   }
-  // Cy gets the small encodings: what its link carries, shared, less its audio.
+  // Cy gets the small encodings (what its link carries, shared, less its audio) once its
+  // page has found the cap. The fake camera's simple picture at 10 fps may encode at ~100
+  // kbit/s a sender whatever it is told, and then the cap never binds (one clean-clone run:
+  // 81 and 107 kbit/s sent, Cy's link never queued and read 20 Mbit/s, the full encodings all
+  // along at 10 fps with no freeze): full pictures are right then, at the others' frame rate.
   const encodings = (figures.server as {
     encodings: Record<string, { smallKbps: number; gets: Record<string, string | null> }>;
   }).encodings;
-  assert.deepEqual(encodings.Cy.gets, { Ann: "small", Bob: "small" }, JSON.stringify(encodings));
-  for (const name of ["Ann", "Bob"]) {
-    const small = encodings[name].smallKbps;
-    assert.ok(small > 0 && small < 200, `${name}'s small encoding asked at ${small} kbit/s`);
+  if (cy.rate.linkEstimateKbps < 1_000 || cy.rate.overuses > 0) {
+    assert.deepEqual(encodings.Cy.gets, { Ann: "small", Bob: "small" }, JSON.stringify(encodings));
+    for (const name of ["Ann", "Bob"]) {
+      const small = encodings[name].smallKbps;
+      assert.ok(small > 0 && small < 200, `${name}'s small encoding asked at ${small} kbit/s`);
+    }
+    for (const s of cy.streams) assert.ok(s.width < 600, `Cy shows ${s.id} ${s.width} wide`);
+  } else {
+    const sent = ann.rate.sendKbps + bob.rate.sendKbps + MIX_KBPS;
+    console.log(`the cap did not bind: ~${sent.toFixed(0)} kbit/s sent to Cy`);
+    assert.deepEqual(encodings.Cy.gets, { Ann: "full", Bob: "full" }, JSON.stringify(encodings));
+    for (const s of cy.streams) {
+      assert.ok(s.fps >= fpsOf(26 / 30), `Cy shows ${s.id} at ${s.fps.toFixed(1)} fps ${why}`);
+    }
   }
-  for (const s of cy.streams) assert.ok(s.width < 600, `Cy shows ${s.id} ${s.width} wide`);
   for (const page of pages) {
     assert.ok(
       page.keyframesPerMinute <= 35,
