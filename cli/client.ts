@@ -69,6 +69,7 @@ function entry(p: ParticipantInfo): RosterEntry {
     connected: p.connected,
     audio: p.audio,
     video: p.video,
+    screen: p.screen,
   };
 }
 
@@ -158,6 +159,7 @@ export class TerminalClient {
       this.#out.emit({ event: "reaction", id: participantId, name: who?.name ?? "?", reaction });
     });
     session.on("muted", (_meeting, kind, by) => {
+      if (kind === "screen") return; // the terminal shares no screen
       if (kind === "audio") this.#micOn = false;
       else this.#camOn = false;
       if (kind === "audio") this.#media?.setAudio(false);

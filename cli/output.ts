@@ -16,6 +16,7 @@
 import { clockTime } from "../client/format.ts";
 import type { MeetingSummary } from "../meeting/meeting.ts";
 import type { PathKind } from "../meeting/mode.ts";
+import type { RosterChange } from "../meeting/roster_changes.ts";
 import { writeAll } from "./wav.ts";
 
 /**
@@ -24,7 +25,7 @@ import { writeAll } from "./wav.ts";
  * @example
  * ```ts
  * const bob: RosterEntry = { id: "p2", name: "Bob", isCreator: false, isHost: false, connected: true,
- *   audio: true, video: false, handRaised: false };
+ *   audio: true, video: false, screen: false, handRaised: false };
  * ```
  */
 export interface RosterEntry {
@@ -37,6 +38,8 @@ export interface RosterEntry {
   connected: boolean;
   audio: boolean;
   video: boolean;
+  /** Shares a screen (the terminal shows who does; it does not draw the screen). */
+  screen: boolean;
 }
 
 /**
@@ -99,7 +102,7 @@ export type CliEvent =
   }
   | {
     event: "participant";
-    change: "joined" | "left" | "reconnecting" | "back" | "media" | "hand_up" | "hand_down";
+    change: RosterChange["change"];
     id: string;
     name: string;
     audio: boolean;
@@ -240,6 +243,7 @@ export function renderText(e: CliEvent): string | null {
           p.id === e.self ? "you" : "",
           p.isHost ? "host" : "",
           p.handRaised ? "✋" : "",
+          p.screen ? "sharing a screen" : "",
         ]
           .filter(Boolean);
         const who = tags.length ? `${name(p.name)} (${tags.join(", ")})` : name(p.name);
@@ -288,6 +292,10 @@ export function renderText(e: CliEvent): string | null {
           return `${now()} * ${who} raised a hand ✋`;
         case "hand_down":
           return `${now()} * ${who} lowered the hand`;
+        case "screen_on":
+          return `${now()} * ${who} is sharing a screen`;
+        case "screen_off":
+          return `${now()} * ${who} stopped sharing the screen`;
       }
       return null;
     }

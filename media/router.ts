@@ -12,6 +12,10 @@
  * only, within a budget per receiver ({@linkcode RESEND_LIMITS}), and never what it chose
  * not to send (packets before the keyframe a waiting receiver resumed at).
  *
+ * A sender may also share its screen: a second video source (`screen`), one encoding, with a
+ * down-track of its own per receiver, made at the screen's first packet (or as a receiver
+ * joins while it is shared) and gone with {@linkcode Router.removeSource}.
+ *
  * Pure: the transport is behind {@linkcode RouterPeer}, time is passed in.
  *
  * @example
@@ -32,6 +36,19 @@
 import { PacketHistory, rtpSequenceNumber } from "./packet_history.ts";
 import { Forwarder, type VideoLayer } from "./forwarder.ts";
 import { TokenBucket } from "../util/token_bucket.ts";
+
+/** A sender's video sources: its camera (two encodings) and its shared screen. */
+export type VideoSource = "camera" | "screen";
+
+/** The down-track key of a sender's source. */
+function trackKey(senderId: string, source: VideoSource): string {
+  return source === "camera" ? senderId : `${senderId} screen`;
+}
+
+/** The key of one encoding: the camera's `full` or `small`, or the screen. */
+function encodingKey(senderId: string, layer: VideoLayer, source: VideoSource): string {
+  return `${senderId} ${source === "screen" ? "screen" : layer}`;
+}
 
 /**
  * Bounds of resending: a NACK is small and names many packets, so what one receiver can
@@ -57,8 +74,11 @@ export interface RouterPeer {
 
 /** Options of a {@linkcode Router}. */
 export interface RouterOptions {
-  /** Asks a sender for a keyframe of one of its encodings (send it an RTCP PLI). */
-  requestKeyframe(senderId: string, layer: VideoLayer): void;
+  /**
+   * Asks a sender for a keyframe of one of its encodings (send it an RTCP PLI): of its
+   * camera's `layer`, or of its screen.
+   */
+  requestKeyframe(senderId: string, layer: VideoLayer, source: VideoSource): void;
   /**
    * At most one keyframe request per sender per this many ms, whoever asks (default 2000: a
    * keyframe is several times a frame's size, and a receiver on a weak link that asks for
@@ -90,17 +110,22 @@ export interface RouterStats {
 /** Video fan-out for one meeting. */
 export class Router {
   #peers = new Map<string, RouterPeer>();
-  /** receiverId -> senderId -> that receiver's down-track of the sender's video. */
+  /**
+   * receiverId -> track key (the sender's id for its camera, `${senderId} screen`) -> that
+   * receiver's down-track of the sender's source.
+   */
   #forwarders = new Map<string, Map<string, Forwarder>>();
-  /** `${senderId} ${layer}` -> when a keyframe was last asked of that encoding. */
+  /** Senders whose screen is being forwarded. */
+  #screens = new Set<string>();
+  /** Encoding key (`${senderId} full|small|screen`) -> when a keyframe was last asked of it. */
   #lastRequest = new Map<string, number>();
   /** Encodings asked for a keyframe within the interval: asked when it ends, unless one came. */
-  #pending = new Map<string, { senderId: string; layer: VideoLayer }>();
-  /** `${senderId} ${layer}` -> that encoding's last packets. */
+  #pending = new Map<string, { senderId: string; layer: VideoLayer; source: VideoSource }>();
+  /** Encoding key -> that encoding's last packets. */
   #history = new Map<string, PacketHistory>();
   /** receiverId -> its resend budget. */
   #resendBudget = new Map<string, TokenBucket>();
-  #requestKeyframe: (senderId: string, layer: VideoLayer) => void;
+  #requestKeyframe: (senderId: string, layer: VideoLayer, source: VideoSource) => void;
   #intervalMs: number;
   #closed = false;
   readonly stats: RouterStats = {
@@ -139,6 +164,10 @@ export class Router {
       down.set(other, new Forwarder());
       this.#forwarders.get(other)?.set(peer.id, new Forwarder());
       this.requestKeyframe(other, nowMs, true);
+      if (this.#screens.has(other)) {
+        down.set(trackKey(other, "screen"), new Forwarder());
+        this.requestKeyframe(other, nowMs, true, "full", "screen");
+      }
     }
     this.#forwarders.set(peer.id, down);
   }
@@ -182,6 +211,7 @@ export class Router {
   removePeer(id: string): void {
     this.#peers.delete(id);
     this.#forwarders.delete(id);
+    this.removeSource(id, "screen");
     for (const layer of ["full", "small"] as const) {
       this.#lastRequest.delete(`${id} ${layer}`);
       this.#pending.delete(`${id} ${layer}`);
@@ -191,16 +221,30 @@ export class Router {
     for (const down of this.#forwarders.values()) down.delete(id);
   }
 
+  /**
+   * Stops forwarding a sender's screen (its share ended): every receiver's down-track of it
+   * and its history go, and a new share starts from its first keyframe.
+   */
+  removeSource(senderId: string, source: "screen"): void {
+    const key = encodingKey(senderId, "full", source);
+    this.#screens.delete(senderId);
+    this.#lastRequest.delete(key);
+    this.#pending.delete(key);
+    this.#history.delete(key);
+    for (const down of this.#forwarders.values()) down.delete(trackKey(senderId, source));
+  }
+
   /** True when a peer with this id is in the router. */
   has(id: string): boolean {
     return this.#peers.has(id);
   }
 
   /**
-   * Forwards one video packet (already stamped with the sender's video SSRC) of one of the
-   * sender's encodings to every other peer that gets that encoding, numbered for each (see
-   * {@linkcode Forwarder}). `keyframeStart` tells whether it begins a keyframe (see
-   * `isVp8KeyframeStart`).
+   * Forwards one video packet (already stamped with the SSRC receivers know the source by)
+   * of one of the sender's encodings to every other peer that gets that encoding, numbered
+   * for each (see {@linkcode Forwarder}). `keyframeStart` tells whether it begins a keyframe
+   * (see `isVp8KeyframeStart`). `source` says whether it is the camera (`layer`: which of its
+   * encodings) or the shared screen.
    */
   forward(
     senderId: string,
@@ -208,11 +252,17 @@ export class Router {
     keyframeStart: boolean,
     nowMs: number,
     layer: VideoLayer = "full",
+    source: VideoSource = "camera",
   ): void {
     if (this.#closed || !this.#peers.has(senderId)) return;
+    if (source === "screen") {
+      layer = "full";
+      this.#screens.add(senderId);
+    }
     this.stats.received++;
     const seq = rtpSequenceNumber(packet);
-    const key = `${senderId} ${layer}`;
+    const key = encodingKey(senderId, layer, source);
+    const track = trackKey(senderId, source);
     let history = this.#history.get(key);
     if (!history) this.#history.set(key, history = new PacketHistory());
     history.put(seq, packet);
@@ -221,12 +271,14 @@ export class Router {
     const info = { keyframeStart, marker: (packet[1] & 0x80) !== 0 };
     for (const [receiverId, receiver] of this.#peers) {
       if (receiverId === senderId) continue;
-      const down = this.#forwarders.get(receiverId)!.get(senderId)!;
+      const downs = this.#forwarders.get(receiverId)!;
+      let down = downs.get(track);
+      if (!down) downs.set(track, down = new Forwarder()); // a screen's first packet
       if (receiver.congested()) {
         if (down.layer !== null) this.stats.droppedCongested++;
         else this.stats.droppedWaitingKeyframe++;
         down.pause();
-        this.requestKeyframe(senderId, nowMs, false, down.target);
+        this.requestKeyframe(senderId, nowMs, false, down.target, source);
         continue;
       }
       const out = down.map(layer, seq, info);
@@ -234,7 +286,7 @@ export class Router {
         const wanted = down.wants;
         if (wanted !== null && down.layer === null) {
           this.stats.droppedWaitingKeyframe++;
-          this.requestKeyframe(senderId, nowMs, false, wanted);
+          this.requestKeyframe(senderId, nowMs, false, wanted, source);
         }
         continue;
       }
@@ -247,9 +299,15 @@ export class Router {
    * sequence numbers as it received them, from its NACK) that are still kept and were meant
    * for it. Returns how many were sent.
    */
-  resend(receiverId: string, senderId: string, seqs: readonly number[], nowMs: number): number {
+  resend(
+    receiverId: string,
+    senderId: string,
+    seqs: readonly number[],
+    nowMs: number,
+    source: VideoSource = "camera",
+  ): number {
     const receiver = this.#peers.get(receiverId);
-    const down = this.#forwarders.get(receiverId)?.get(senderId);
+    const down = this.#forwarders.get(receiverId)?.get(trackKey(senderId, source));
     if (this.#closed || !receiver || !down || receiverId === senderId) return 0;
     const wanted = Math.min(seqs.length, RESEND_LIMITS.perNack);
     this.stats.resendMissed += seqs.length - wanted;
@@ -260,8 +318,9 @@ export class Router {
     const budget = this.#resendBudget.get(receiverId)!;
     let sent = 0;
     for (let i = 0; i < wanted; i++) {
-      const source = down.source(seqs[i]);
-      const packet = source && this.#history.get(`${senderId} ${source.layer}`)?.get(source.seq);
+      const from = down.source(seqs[i]);
+      const packet = from &&
+        this.#history.get(encodingKey(senderId, from.layer, source))?.get(from.seq);
       if (!packet || !budget.take(1, nowMs)) {
         this.stats.resendMissed++;
         continue;
@@ -283,34 +342,43 @@ export class Router {
     nowMs: number,
     force = false,
     layer: VideoLayer = "full",
+    source: VideoSource = "camera",
   ): void {
     if (this.#closed || !this.#peers.has(senderId)) return;
-    const key = `${senderId} ${layer}`;
+    if (source === "screen") layer = "full";
+    const key = encodingKey(senderId, layer, source);
     const last = this.#lastRequest.get(key);
     if (!force && last !== undefined && nowMs - last < this.#intervalMs) {
-      this.#pending.set(key, { senderId, layer });
+      this.#pending.set(key, { senderId, layer, source });
       return;
     }
     this.#pending.delete(key);
     this.#lastRequest.set(key, nowMs);
     this.stats.keyframeRequests++;
-    this.#requestKeyframe(senderId, layer);
+    this.#requestKeyframe(senderId, layer, source);
   }
 
   /**
-   * A receiver asks for a keyframe of a sender's video (its PLI): of the encoding it gets,
-   * or waits for.
+   * A receiver asks for a keyframe of a sender's video (its PLI): of the camera's encoding it
+   * gets, or waits for, or of the screen.
    */
-  requestKeyframeFor(receiverId: string, senderId: string, nowMs: number): void {
-    const down = this.#forwarders.get(receiverId)?.get(senderId);
-    if (down) this.requestKeyframe(senderId, nowMs, false, down.layer ?? down.target);
+  requestKeyframeFor(
+    receiverId: string,
+    senderId: string,
+    nowMs: number,
+    source: VideoSource = "camera",
+  ): void {
+    const down = this.#forwarders.get(receiverId)?.get(trackKey(senderId, source));
+    if (down) this.requestKeyframe(senderId, nowMs, false, down.layer ?? down.target, source);
   }
 
   /** Sends the keyframe requests held back whose interval has ended (call it every tick). */
   tick(nowMs: number): void {
-    for (const [key, { senderId, layer }] of this.#pending) {
+    for (const [key, { senderId, layer, source }] of this.#pending) {
       const last = this.#lastRequest.get(key) ?? -Infinity;
-      if (nowMs - last >= this.#intervalMs) this.requestKeyframe(senderId, nowMs, false, layer);
+      if (nowMs - last >= this.#intervalMs) {
+        this.requestKeyframe(senderId, nowMs, false, layer, source);
+      }
     }
   }
 
@@ -319,6 +387,7 @@ export class Router {
     this.#closed = true;
     this.#peers.clear();
     this.#forwarders.clear();
+    this.#screens.clear();
     this.#history.clear();
     this.#resendBudget.clear();
     this.#pending.clear();

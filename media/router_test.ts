@@ -210,3 +210,41 @@ Deno.test("router: each receiver gets the encoding set for it, switched at its k
   router.requestKeyframeFor("strong", "s", now + 5_000);
   assert.deepEqual(requests, ["s small", "s full"]);
 });
+
+Deno.test("router: a shared screen is a down-track of its own per receiver; a receiver joining mid-share is given a screen keyframe; a new share starts at its keyframe", () => {
+  const requests: string[] = [];
+  const router = new Router({
+    requestKeyframe: (id, layer, source) => requests.push(`${id} ${source} ${layer}`),
+  });
+  const [a, b, c] = ["a", "b", "c"].map((id) => peer(id));
+  router.addPeer(a);
+  router.addPeer(b);
+  requests.length = 0;
+  router.forward("a", rtp(10, 1), true, 0); // the camera's keyframe
+  router.forward("a", rtp(500, 2), true, 0, "full", "screen");
+  router.forward("a", rtp(501, 3), false, 1, "full", "screen");
+  router.forward("a", rtp(11, 4), false, 2);
+  assert.deepEqual(b.got.map(idOf), [1, 2, 3, 4]);
+  assert.deepEqual(a.got.map(idOf), []);
+  // The two sources keep their own numbering.
+  assert.deepEqual(b.got.map((p) => (p[2] << 8) | p[3]), [10, 500, 501, 11]);
+  // A PLI and a NACK for the screen reach the screen.
+  router.requestKeyframeFor("b", "a", 3000, "screen");
+  assert.deepEqual(requests, ["a screen full"]);
+  assert.equal(router.resend("b", "a", [501], 3000, "screen"), 1);
+  assert.equal(idOf(b.got.at(-1)!), 3);
+  // c joins while a shares: it waits for keyframes of both, and both are asked for.
+  requests.length = 0;
+  router.addPeer(c, 4000);
+  assert.deepEqual(requests.sort(), ["a camera full", "a screen full", "b camera full"]);
+  router.forward("a", rtp(502, 5), false, 4001, "full", "screen");
+  assert.deepEqual(c.got.map(idOf), []);
+  router.forward("a", rtp(503, 6), true, 4002, "full", "screen");
+  assert.deepEqual(c.got.map(idOf), [6]);
+  // The share ends; a new one (new numbers) starts clean at its keyframe.
+  router.removeSource("a", "screen");
+  router.forward("a", rtp(9000, 7), false, 5000, "full", "screen");
+  router.forward("a", rtp(9001, 8), true, 5001, "full", "screen");
+  assert.deepEqual(c.got.map(idOf), [6, 8]);
+  router.close();
+});

@@ -47,8 +47,8 @@ export type CloseReason = "cancelled" | "empty" | "idle" | "shutdown";
 /** Why a participant left: on request, or their connection did not come back in time. */
 export type LeaveReason = "left" | "timeout" | "removed";
 
-/** What the host may turn off for a participant: its microphone or its camera. */
-export type HostMuteKind = "audio" | "video";
+/** What the host may turn off for a participant: its microphone, its camera or its shared screen. */
+export type HostMuteKind = "audio" | "video" | "screen";
 
 /**
  * Whether people who hold no seat may join: `open`; `closed` by the host; or `waiting`, in a
@@ -331,14 +331,16 @@ export class Meeting extends Emitter<MeetingEvents> {
       audioSsrc: this.#freshSsrc(),
       videoSsrc: this.#freshSsrc(),
       smallVideoSsrc: this.#freshSsrc(),
+      screenSsrc: this.#freshSsrc(),
       audio: kind === "rtp",
       video: kind === "rtp",
+      screen: false,
       kind,
       p2p: kind === "rtp" ? null : options.p2p ?? null,
       mediaKey: newToken(),
       transport: null,
       path: "relay",
-      hostMuted: { audio: false, video: false },
+      hostMuted: { audio: false, video: false, screen: false },
       handRaised: false,
     };
     if (this.#idleTimer !== undefined) {
@@ -388,17 +390,29 @@ export class Meeting extends Emitter<MeetingEvents> {
     this.emit("presence", participant);
   }
 
-  /** Records whether a participant's microphone and camera are on. */
-  setMediaState(participantId: string, state: { audio: boolean; video: boolean }): void {
+  /**
+   * Records whether a participant's microphone and camera are on, and whether it shares its
+   * screen (`screen` absent: unchanged; a plain-RTP tool cannot share one).
+   */
+  setMediaState(
+    participantId: string,
+    state: { audio: boolean; video: boolean; screen?: boolean },
+  ): void {
     this.#assertOpen();
     const participant = this.#participants.get(participantId);
     if (!participant) throw new MeetingError("not_member", "you are not in this meeting");
+    const screen = participant.kind === "rtp" ? false : state.screen ?? participant.screen;
     // Turning a device on is the participant's own choice, after a host's mute too.
     if (state.audio) participant.hostMuted.audio = false;
     if (state.video) participant.hostMuted.video = false;
-    if (participant.audio === state.audio && participant.video === state.video) return;
+    if (screen) participant.hostMuted.screen = false;
+    if (
+      participant.audio === state.audio && participant.video === state.video &&
+      participant.screen === screen
+    ) return;
     participant.audio = state.audio;
     participant.video = state.video;
+    participant.screen = screen;
     this.emit("presence", participant);
   }
 
@@ -446,10 +460,13 @@ export class Meeting extends Emitter<MeetingEvents> {
     return reaction as Reaction;
   }
 
-  /** The participant whose audio or video carries this SSRC. */
+  /** The participant whose audio, video or screen carries this SSRC. */
   participantBySsrc(ssrc: number): Participant | undefined {
     for (const p of this.#participants.values()) {
-      if (p.audioSsrc === ssrc || p.videoSsrc === ssrc || p.smallVideoSsrc === ssrc) return p;
+      if (
+        p.audioSsrc === ssrc || p.videoSsrc === ssrc || p.smallVideoSsrc === ssrc ||
+        p.screenSsrc === ssrc
+      ) return p;
     }
     return undefined;
   }
@@ -498,8 +515,8 @@ export class Meeting extends Emitter<MeetingEvents> {
   }
 
   /**
-   * The host turns off a participant's microphone or camera: the server stops taking that
-   * media from it at once, until the participant turns it on again itself.
+   * The host turns off a participant's microphone, camera or shared screen: the server stops
+   * taking that media from it at once, until the participant turns it on again itself.
    */
   hostMute(hostParticipantId: string, targetId: string, kind: HostMuteKind): void {
     const host = this.#requireHost(hostParticipantId);

@@ -341,12 +341,19 @@ Deno.test("host controls: the host turns off a participant's mic or camera until
   assert.deepEqual([bob.audio, bob.video, bob.hostMuted], [false, true, {
     audio: true,
     video: false,
+    screen: false,
   }]);
   m.hostMute(ann.id, bob.id, "video");
-  assert.deepEqual(bob.hostMuted, { audio: true, video: true });
+  assert.deepEqual(bob.hostMuted, { audio: true, video: true, screen: false });
   // Bob turns his microphone on again himself: the server takes his audio again.
   m.setMediaState(bob.id, { audio: true, video: false });
-  assert.deepEqual(bob.hostMuted, { audio: false, video: true });
+  assert.deepEqual(bob.hostMuted, { audio: false, video: true, screen: false });
+  // The host stops Bob's screen share; Bob may share again.
+  m.setMediaState(bob.id, { audio: true, video: false, screen: true });
+  m.hostMute(ann.id, bob.id, "screen");
+  assert.deepEqual([bob.screen, bob.hostMuted.screen], [false, true]);
+  m.setMediaState(bob.id, { audio: true, video: false, screen: true });
+  assert.deepEqual([bob.screen, bob.hostMuted.screen], [true, false]);
   // Reasons are text, bounded; the host cannot remove itself.
   assert.throws(
     () => m.removeParticipant(ann.id, cy.id, 42),
@@ -367,6 +374,7 @@ Deno.test("host controls: the host turns off a participant's mic or camera until
   assert.deepEqual(events, [
     "Ann muted Bob audio",
     "Ann muted Bob video",
+    "Ann muted Bob screen",
     "removing Cy (<b>off topic</b>)",
     "left Cy removed",
   ]);
@@ -473,4 +481,32 @@ Deno.test("waiting room: newcomers wait until the host admits or denies them; le
   m.setNewcomers(ann.id, "closed"); // those waiting are turned away
   assert.deepEqual(m.waiting, []);
   assert.equal(decisions.filter((d) => d.endsWith("false")).length, 1 + MAX_WAITING);
+});
+
+Deno.test("screen sharing: a participant says it shares its screen (others see it in presence), on its own SSRC; a plain-RTP seat cannot", () => {
+  const { registry } = setup();
+  const m = registry.create({ title: "Show", creatorSessionId: "s1", creatorName: "Ann" });
+  const presence: string[] = [];
+  m.on("presence", (p) => presence.push(`${p.name} screen=${p.screen}`));
+  const ann = m.join("s1", "Ann").participant;
+  const tool = m.join("s2", "Tool", { kind: "rtp" }).participant;
+  assert.equal(ann.screen, false);
+  const ssrcs = [ann, tool].flatMap((
+    p,
+  ) => [p.audioSsrc, p.videoSsrc, p.smallVideoSsrc, p.screenSsrc]);
+  assert.equal(new Set([...ssrcs, m.mixSsrc]).size, ssrcs.length + 1, "every SSRC is distinct");
+  assert.equal(m.participantBySsrc(ann.screenSsrc), ann);
+  m.setMediaState(ann.id, { audio: true, video: true, screen: true });
+  assert.equal(ann.screen, true);
+  // A media request without `screen` leaves it as it was.
+  m.setMediaState(ann.id, { audio: false, video: true });
+  assert.equal(ann.screen, true);
+  m.setMediaState(ann.id, { audio: false, video: true, screen: false });
+  m.setMediaState(tool.id, { audio: true, video: true, screen: true });
+  assert.equal(tool.screen, false);
+  assert.deepEqual(presence, [
+    "Ann screen=true",
+    "Ann screen=true", // her microphone went off
+    "Ann screen=false",
+  ]);
 });

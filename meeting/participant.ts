@@ -5,9 +5,9 @@
  * ```ts
  * const p: Participant = {
  *   id: "p1", sessionId: "s1", name: "Ann", isCreator: true, joinedAt: Date.now(), connected: true,
- *   audioSsrc: 1, videoSsrc: 2, smallVideoSsrc: 3, audio: true, video: true, kind: "client",
- *   p2p: "webrtc", mediaKey: "k", transport: "websocket", path: "relay",
- *   hostMuted: { audio: false, video: false }, handRaised: false,
+ *   audioSsrc: 1, videoSsrc: 2, smallVideoSsrc: 3, screenSsrc: 4, audio: true, video: true,
+ *   screen: false, kind: "client", p2p: "webrtc", mediaKey: "k", transport: "websocket",
+ *   path: "relay", hostMuted: { audio: false, video: false, screen: false }, handRaised: false,
  * };
  * participantInfo(p, "relay", "p1"); // what the roster shows of Ann, the host
  * ```
@@ -39,10 +39,17 @@ export interface Participant {
    * reaches the server; receivers get either encoding as `videoSsrc`. Never in rosters.
    */
   readonly smallVideoSsrc: number;
+  /** SSRC the server stamps on this participant's shared screen (its second video source). */
+  readonly screenSsrc: number;
   /** Whether the microphone is on (as the participant says). */
   audio: boolean;
   /** Whether the camera is on (as the participant says). */
   video: boolean;
+  /**
+   * Whether the participant shares its screen (as it says): the server forwards its screen
+   * only while this is true.
+   */
+  screen: boolean;
   /** `client`: our browser or terminal client; `rtp`: a plain-RTP tool (cannot do P2P). */
   readonly kind: ParticipantKind;
   /** How this participant can reach a peer directly, if at all. */
@@ -66,7 +73,7 @@ export interface Participant {
    * What the host turned off: the server takes none of that media from this participant until
    * it turns the device on again itself (a `media` request saying so).
    */
-  hostMuted: { audio: boolean; video: boolean };
+  hostMuted: { audio: boolean; video: boolean; screen: boolean };
   /** Whether the participant has raised its hand (to speak, or to vote). */
   handRaised: boolean;
 }
@@ -100,8 +107,12 @@ export interface ParticipantInfo {
   connected: boolean;
   audioSsrc: number;
   videoSsrc: number;
+  /** The SSRC of the participant's shared screen, as the others receive it. */
+  screenSsrc: number;
   audio: boolean;
   video: boolean;
+  /** Whether the participant shares its screen now. */
+  screen: boolean;
   kind: ParticipantKind;
   p2p: P2pCapability | null;
   /**
@@ -133,8 +144,10 @@ export function participantInfo(
     connected: p.connected,
     audioSsrc: p.audioSsrc,
     videoSsrc: p.videoSsrc,
+    screenSsrc: p.screenSsrc,
     audio: p.audio,
     video: p.video,
+    screen: p.screen,
     kind: p.kind,
     p2p: p.p2p,
     transport: mode === "p2p" && p.path === "p2p" ? "p2p" : p.transport,

@@ -23,27 +23,37 @@ import type { ParticipantInfo } from "./participant.ts";
  * import type { ParticipantInfo } from "./participant.ts";
  *
  * const bob: ParticipantInfo = { id: "b", name: "Bob", isCreator: false, isHost: false, joinedAt: 0,
- *   connected: true, audioSsrc: 3, videoSsrc: 4, audio: true, video: false, kind: "client",
- *   p2p: null, transport: "udp", handRaised: false };
+ *   connected: true, audioSsrc: 3, videoSsrc: 4, screenSsrc: 5, audio: true, video: false,
+ *   screen: false, kind: "client", p2p: null, transport: "udp", handRaised: false };
  * const change: RosterChange = { change: "joined", participant: bob };
  * ```
  */
 export interface RosterChange {
-  change: "joined" | "left" | "reconnecting" | "back" | "media" | "hand_up" | "hand_down";
+  change:
+    | "joined"
+    | "left"
+    | "reconnecting"
+    | "back"
+    | "media"
+    | "hand_up"
+    | "hand_down"
+    | "screen_on"
+    | "screen_off";
   participant: ParticipantInfo;
 }
 
 /**
  * What changed from one roster to the next: who joined, left, lost the connection, came
- * back, or switched the microphone or camera.
+ * back, switched the microphone or camera, raised or lowered a hand, began or stopped sharing
+ * a screen.
  *
  * @example
  * ```ts
  * import assert from "node:assert/strict";
  *
  * const ann = { id: "a", name: "Ann", isCreator: true, isHost: true, joinedAt: 0, connected: true,
- *   audioSsrc: 1, videoSsrc: 2, audio: false, video: false, kind: "client" as const, p2p: null,
- *   transport: null, handRaised: false };
+ *   audioSsrc: 1, videoSsrc: 2, screenSsrc: 3, audio: false, video: false, screen: false,
+ *   kind: "client" as const, p2p: null, transport: null, handRaised: false };
  * const bob = { ...ann, id: "b", name: "Bob", isCreator: false };
  * assert.deepEqual(
  *   rosterChanges([ann], [{ ...ann, audio: true }, bob]).map((c) => c.change),
@@ -71,6 +81,9 @@ export function rosterChanges(
     }
     if (was.handRaised !== p.handRaised) {
       changes.push({ change: p.handRaised ? "hand_up" : "hand_down", participant: p });
+    }
+    if (was.screen !== p.screen) {
+      changes.push({ change: p.screen ? "screen_on" : "screen_off", participant: p });
     }
   }
   const now = new Set(after.map((p) => p.id));

@@ -67,14 +67,15 @@ export type ClientRequest =
   | { id: RequestId; type: "leave" }
   | { id: RequestId; type: "cancel"; meetingId?: string }
   | { id: RequestId; type: "chat"; text: string }
-  | { id: RequestId; type: "media"; audio: boolean; video: boolean }
+  /** Your microphone and camera are on or off; `screen`: you share your screen (absent: unchanged). */
+  | { id: RequestId; type: "media"; audio: boolean; video: boolean; screen?: boolean }
   | { id: RequestId; type: "signal"; to: string; data: unknown }
   | { id: RequestId; type: "p2p_failed" }
   /** Your media now goes this way: `p2p` once the direct path carries it, else `relay`. */
   | { id: RequestId; type: "path"; path: PathKind }
   /** The host hands the host role to another participant of the meeting. */
   | { id: RequestId; type: "host"; participantId: string }
-  /** The host turns off a participant's microphone or camera. */
+  /** The host turns off a participant's microphone or camera, or stops its screen share. */
   | { id: RequestId; type: "mute"; participantId: string; kind: HostMuteKind }
   /** The host removes a participant, who cannot come back with that session. */
   | { id: RequestId; type: "remove"; participantId: string; reason?: string }
@@ -294,8 +295,11 @@ export function parseClientMessage(text: string): ParsedMessage {
       if (typeof msg.participantId !== "string") {
         return fail("bad_request", `${msg.type} needs a string participantId`);
       }
-      if (msg.type === "mute" && msg.kind !== "audio" && msg.kind !== "video") {
-        return fail("bad_request", 'kind must be "audio" or "video"');
+      if (
+        msg.type === "mute" && msg.kind !== "audio" && msg.kind !== "video" &&
+        msg.kind !== "screen"
+      ) {
+        return fail("bad_request", 'kind must be "audio", "video" or "screen"');
       }
       if (msg.type === "remove" && msg.reason !== undefined && typeof msg.reason !== "string") {
         return fail("bad_request", "reason must be a string");
@@ -331,6 +335,9 @@ export function parseClientMessage(text: string): ParsedMessage {
     case "media":
       if (typeof msg.audio !== "boolean" || typeof msg.video !== "boolean") {
         return fail("bad_request", "media needs boolean audio and video");
+      }
+      if (msg.screen !== undefined && typeof msg.screen !== "boolean") {
+        return fail("bad_request", "screen must be a boolean");
       }
       break;
   }

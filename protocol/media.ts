@@ -170,6 +170,11 @@ export interface MediaSsrcs {
    * server forwards it, as `videoSsrc`, to receivers whose links cannot take the full one.
    */
   smallVideoSsrc: number;
+  /**
+   * SSRC of your shared screen (VP8, one encoding), forwarded while you say you share it
+   * (`media` with `screen: true`). PLIs, NACKs and REMBs naming it are for the screen.
+   */
+  screenSsrc: number;
   /** SSRC of the mix the server sends you (relay mode). */
   mixSsrc: number;
 }

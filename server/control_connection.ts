@@ -523,6 +523,7 @@ export class ControlConnection implements RoomConnection {
         audioSsrc: participant.audioSsrc,
         videoSsrc: participant.videoSsrc,
         smallVideoSsrc: participant.smallVideoSsrc,
+        screenSsrc: participant.screenSsrc,
         mixSsrc: meeting.mixSsrc,
         mediaKey: participant.mediaKey,
         ...(this.#hub.webTransportInfo ? { webTransport: this.#hub.webTransportInfo() } : {}),

@@ -46,7 +46,7 @@ import { NackGenerator } from "../media/nack_generator.ts";
 import { parseRtcp, writeNack, writePli, writeRemb } from "../media/rtcp.ts";
 import { BitrateAllocator } from "../media/bitrate_allocator.ts";
 import { isRtcp, parseRtp, type RtpPacket, setRtpSsrc } from "../media/rtp.ts";
-import { Router } from "../media/router.ts";
+import { Router, type VideoSource } from "../media/router.ts";
 import type { VideoLayer } from "../media/forwarder.ts";
 import { isVp8KeyframeStart } from "../media/vp8.ts";
 import {
@@ -120,6 +120,8 @@ export interface MediaCounters {
     duplicate: number;
     /** Media the host turned off, until its sender turns it on again. */
     hostMuted: number;
+    /** Screen video from a participant that does not say it shares its screen. */
+    notShared: number;
   };
   keyframeRequests: number;
   /** NACKs sent to senders for video that did not reach the server. */
@@ -167,11 +169,20 @@ const SMALL_ARRIVING_MS = 1000;
  */
 export const MAX_INCOMING_PACKET = 1500;
 
+/**
+ * What a participant's shared screen is told it may send, bit/s: half of the weakest
+ * receiver's link (the camera shares it), within these bounds. Text needs sharp frames more
+ * than many: the page sends at most 10 frames a second.
+ */
+export const SCREEN_BITRATE = { min: 150_000, max: 1_500_000, shareOfLink: 0.5 };
+
 /** The SSRC a participant sends one of its video encodings on. */
 function encodingSsrc(
-  participant: { videoSsrc: number; smallVideoSsrc: number },
+  participant: { videoSsrc: number; smallVideoSsrc: number; screenSsrc: number },
   layer: VideoLayer,
+  source: VideoSource = "camera",
 ): number {
+  if (source === "screen") return participant.screenSsrc;
   return layer === "small" ? participant.smallVideoSsrc : participant.videoSsrc;
 }
 
@@ -203,6 +214,7 @@ export class MediaRoom {
       lateAudio: 0,
       duplicate: 0,
       hostMuted: 0,
+      notShared: 0,
     },
     keyframeRequests: 0,
     nacksSent: 0,
@@ -224,13 +236,20 @@ export class MediaRoom {
    * Per sender and encoding (`${participantId} ${layer}`): the gaps in its video as it
    * reaches the server, to ask it again (NACK).
    */
-  #upstream = new Map<string, { senderId: string; layer: VideoLayer; gaps: NackGenerator }>();
+  #upstream = new Map<
+    string,
+    { senderId: string; layer: VideoLayer; source: VideoSource; gaps: NackGenerator }
+  >();
+  /** When each sharer's screen last arrived. */
+  #screenSentAt = new Map<string, number>();
 
   constructor(meeting: Meeting, options: MediaRoomOptions) {
     this.meeting = meeting;
     this.#options = options;
     this.#clock = options.clock ?? new MediaClock();
-    this.#router = new Router({ requestKeyframe: (id, layer) => this.#sendPli(id, layer) });
+    this.#router = new Router({
+      requestKeyframe: (id, layer, source) => this.#sendPli(id, layer, source),
+    });
     this.#mixer = new Mixer({
       mixSsrc: meeting.mixSsrc,
       maxSpeakers: options.mixSpeakers ?? 3,
@@ -314,7 +333,9 @@ export class MediaRoom {
     this.#router.removePeer(participantId);
     this.#upstream.delete(`${participantId} full`);
     this.#upstream.delete(`${participantId} small`);
+    this.#upstream.delete(`${participantId} screen`);
     this.#smallSentAt.delete(participantId);
+    this.#screenSentAt.delete(participantId);
     this.#mixer.removeParticipant(participantId);
     this.#reports.delete(participantId);
     this.#rates.remove(participantId);
@@ -322,7 +343,19 @@ export class MediaRoom {
     this.#videoSentAt.delete(participantId);
     this.#advised.delete(`${participantId} full`);
     this.#advised.delete(`${participantId} small`);
+    this.#advised.delete(`${participantId} screen`);
     if (this.#transports.size === 0) this.#clock.unsubscribe(this);
+  }
+
+  /**
+   * A participant's screen share ended (it said so, or the host stopped it): its screen is
+   * no longer forwarded, and a new share starts clean, from its first keyframe.
+   */
+  endScreen(participantId: string): void {
+    this.#router.removeSource(participantId, "screen");
+    this.#upstream.delete(`${participantId} screen`);
+    this.#screenSentAt.delete(participantId);
+    this.#advised.delete(`${participantId} screen`);
   }
 
   /** Handles one packet from a participant. Bad packets are dropped and counted. */
@@ -345,7 +378,7 @@ export class MediaRoom {
     const packet = parsed.packet;
     if (
       packet.ssrc !== participant.audioSsrc && packet.ssrc !== participant.videoSsrc &&
-      packet.ssrc !== participant.smallVideoSsrc
+      packet.ssrc !== participant.smallVideoSsrc && packet.ssrc !== participant.screenSsrc
     ) {
       const owner = this.meeting.participantBySsrc(packet.ssrc);
       if ((owner && owner.id !== participantId) || packet.ssrc === this.meeting.mixSsrc) {
@@ -353,8 +386,16 @@ export class MediaRoom {
         return;
       }
     }
-    if (packet.payloadType === PT_VP8 && participant.hostMuted.video) {
+    const screen = packet.ssrc === participant.screenSsrc && participant.kind !== "rtp";
+    if (
+      packet.payloadType === PT_VP8 &&
+      (screen ? participant.hostMuted.screen : participant.hostMuted.video)
+    ) {
       this.counters.dropped.hostMuted++;
+      return;
+    }
+    if (screen && (packet.payloadType !== PT_VP8 || !participant.screen)) {
+      this.counters.dropped.notShared++;
       return;
     }
     if (
@@ -367,24 +408,34 @@ export class MediaRoom {
     if (packet.payloadType === PT_VP8) {
       const now = this.#clock.now();
       const keyframeStart = isVp8KeyframeStart(packet.payload);
-      // Anything but the small encoding's SSRC is the full one (a plain-RTP tool's own SSRC).
+      // Anything but the small encoding's and the screen's SSRC is the camera's full encoding
+      // (a plain-RTP tool's own SSRC).
+      const source: VideoSource = screen ? "screen" : "camera";
       const layer: VideoLayer = packet.ssrc === participant.smallVideoSsrc ? "small" : "full";
-      const key = `${participantId} ${layer}`;
+      const key = `${participantId} ${screen ? "screen" : layer}`;
       let upstream = this.#upstream.get(key)?.gaps;
       if (!upstream) {
         upstream = new NackGenerator();
-        this.#upstream.set(key, { senderId: participantId, layer, gaps: upstream });
+        this.#upstream.set(key, { senderId: participantId, layer, source, gaps: upstream });
       }
       if (!upstream.push(packet.sequenceNumber, now)) {
         this.counters.dropped.duplicate++;
         return;
       }
       if (keyframeStart) upstream.forgetBefore(packet.sequenceNumber);
-      (layer === "full" ? this.#videoSentAt : this.#smallSentAt).set(participantId, now);
+      (screen ? this.#screenSentAt : layer === "full" ? this.#videoSentAt : this.#smallSentAt)
+        .set(participantId, now);
       this.#measureUplink(participantId, packet, now);
-      // Receivers know one video stream per sender, whichever encoding they get.
-      setRtpSsrc(bytes, participant.videoSsrc);
-      this.#router.forward(participantId, withSendTime(bytes, now), keyframeStart, now, layer);
+      // Receivers know one camera stream per sender, whichever encoding they get.
+      setRtpSsrc(bytes, screen ? participant.screenSsrc : participant.videoSsrc);
+      this.#router.forward(
+        participantId,
+        withSendTime(bytes, now),
+        keyframeStart,
+        now,
+        layer,
+        source,
+      );
       this.#syncRouterDrops();
     } else if (packet.payloadType === PT_OPUS || packet.payloadType === PT_RED) {
       // RED: the previous frame, then this one; the buffer drops a frame it already has.
@@ -467,15 +518,20 @@ export class MediaRoom {
       return;
     }
     for (const packet of parsed.packets) {
-      if (packet.type === "pli") {
+      if (packet.type === "pli" || packet.type === "nack") {
         const sender = this.meeting.participantBySsrc(packet.mediaSsrc);
-        if (sender && sender.id !== participantId && sender.videoSsrc === packet.mediaSsrc) {
-          this.#router.requestKeyframeFor(participantId, sender.id, this.#clock.now());
-        }
-      } else if (packet.type === "nack") {
-        const sender = this.meeting.participantBySsrc(packet.mediaSsrc);
-        if (sender && sender.id !== participantId && sender.videoSsrc === packet.mediaSsrc) {
-          this.#router.resend(participantId, sender.id, packet.lost, this.#clock.now());
+        if (!sender || sender.id === participantId) continue;
+        const source: VideoSource | null = sender.videoSsrc === packet.mediaSsrc
+          ? "camera"
+          : sender.screenSsrc === packet.mediaSsrc
+          ? "screen"
+          : null;
+        if (source === null) continue;
+        const now = this.#clock.now();
+        if (packet.type === "pli") {
+          this.#router.requestKeyframeFor(participantId, sender.id, now, source);
+        } else {
+          this.#router.resend(participantId, sender.id, packet.lost, now, source);
           this.counters.resent = this.#router.stats.resent;
         }
       } else if (packet.type === "remb") {
@@ -498,7 +554,7 @@ export class MediaRoom {
 
   /** Asks each sender again for the video packets that did not reach the server (NACK). */
   #askUpstream(now: number): void {
-    for (const { senderId, layer, gaps } of this.#upstream.values()) {
+    for (const { senderId, layer, source, gaps } of this.#upstream.values()) {
       if (gaps.missingCount === 0) continue;
       const lost = gaps.due(now);
       const transport = this.#transports.get(senderId);
@@ -506,7 +562,7 @@ export class MediaRoom {
       if (lost.length === 0 || !transport || !sender) continue;
       const nack = writeNack({
         senderSsrc: this.meeting.mixSsrc,
-        mediaSsrc: encodingSsrc(sender, layer),
+        mediaSsrc: encodingSsrc(sender, layer, source),
         lost,
       });
       transport.send(nack);
@@ -538,6 +594,11 @@ export class MediaRoom {
       const bps = uplink.update(now);
       if (bps !== null) this.#rates.setUplinkEstimate(id, bps, now);
     }
+    for (const [id, at] of this.#screenSentAt) {
+      if (now - at <= VIDEO_SENDER_MS) {
+        this.#advise(id, "full", this.#screenBitrate(id, now), now, "screen");
+      }
+    }
     if (senders.length === 0) return;
     const arriving = new Set<string>();
     for (const [id, at] of this.#smallSentAt) if (now - at <= SMALL_ARRIVING_MS) arriving.add(id);
@@ -559,9 +620,28 @@ export class MediaRoom {
     }
   }
 
+  /** What a sharer's screen may send: a share of the weakest other link (SCREEN_BITRATE). */
+  #screenBitrate(senderId: string, now: number): number {
+    let least = Infinity;
+    for (const id of this.#transports.keys()) {
+      if (id === senderId) continue;
+      least = Math.min(least, this.#rates.estimateOf(id, now) ?? Infinity);
+    }
+    const uplink = this.#uplinks.get(senderId)?.estimateBps ?? null;
+    if (uplink !== null) least = Math.min(least, uplink);
+    const { min, max, shareOfLink } = SCREEN_BITRATE;
+    return Math.round(Math.max(min, Math.min(max, least * shareOfLink)));
+  }
+
   /** Sends a sender the bitrate of one of its encodings, if it changed or is due again. */
-  #advise(senderId: string, layer: VideoLayer, bps: number, now: number): void {
-    const key = `${senderId} ${layer}`;
+  #advise(
+    senderId: string,
+    layer: VideoLayer,
+    bps: number,
+    now: number,
+    source: VideoSource = "camera",
+  ): void {
+    const key = `${senderId} ${source === "screen" ? "screen" : layer}`;
     const last = this.#advised.get(key);
     // A small encoding not wanted is told so once (the page also stops it by itself when it
     // is not asked again).
@@ -575,7 +655,7 @@ export class MediaRoom {
     const remb = writeRemb({
       senderSsrc: this.meeting.mixSsrc,
       bitrate: bps,
-      ssrcs: [encodingSsrc(sender, layer)],
+      ssrcs: [encodingSsrc(sender, layer, source)],
     });
     transport.send(remb);
     this.#advised.set(key, { bps, at: now });
@@ -612,13 +692,13 @@ export class MediaRoom {
     return out;
   }
 
-  #sendPli(senderId: string, layer: VideoLayer): void {
+  #sendPli(senderId: string, layer: VideoLayer, source: VideoSource): void {
     const transport = this.#transports.get(senderId);
     const sender = this.meeting.participant(senderId);
     if (!transport || !sender) return;
     const pli = writePli({
       senderSsrc: this.meeting.mixSsrc,
-      mediaSsrc: encodingSsrc(sender, layer),
+      mediaSsrc: encodingSsrc(sender, layer, source),
     });
     transport.send(pli);
     this.counters.keyframeRequests++;

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { splitRed } from "../media/red.ts";
-import { parseRtcp, writeRemb } from "../media/rtcp.ts";
+import { parseRtcp, writeNack, writePli, writeRemb } from "../media/rtcp.ts";
 import { isRtcp, parseRtp, type RtpPacket, writeRtp } from "../media/rtp.ts";
 import { createOpusEncoder } from "../media/opus.ts";
 import { createOpusDecoder } from "../media/opus.ts";
@@ -9,7 +9,7 @@ import { captureTimeExtension, PT_OPUS, PT_RED, PT_VP8, readSendTime } from "../
 import { ManualClock } from "../util/clock.ts";
 import { fakeCodecs, FakeTransport, testMeeting } from "./_testing.ts";
 import { MediaClock } from "./media_clock.ts";
-import { MediaRoom, type MediaRoomOptions } from "./media_room.ts";
+import { MediaRoom, type MediaRoomOptions, SCREEN_BITRATE } from "./media_room.ts";
 import type { MediaTransport } from "./media_transport.ts";
 
 function setup(options: Partial<MediaRoomOptions> = {}) {
@@ -480,5 +480,76 @@ Deno.test("media room: a participant whose microphone or camera the host turned 
   assert.ok(media.mixerStats.decodes > 0, "Ann's voice is not mixed after she unmuted");
   for (const packet of videoFrame(ann.videoSsrc, true, 2)) media.receive(ann.id, packet);
   assert.equal(media.counters.forwarded.video.packets, 0);
+  media.close();
+});
+
+Deno.test("media room: a shared screen is forwarded, on its own SSRC, to the others only while its sender says it shares; PLIs, NACKs and rate advice name it", () => {
+  const { ann, bob, cy, media, time, meeting } = setup();
+  const [annT, bobT, cyT] = [ann, bob, cy].map((p) => {
+    const t = new FakeTransport();
+    media.attach(p.id, t);
+    return t;
+  });
+  const screenOf = (t: FakeTransport) =>
+    videoOf(t).filter((p) => p.ok && p.packet.ssrc === ann.screenSsrc);
+  // Not shared yet: dropped, nobody gets it.
+  for (const packet of videoFrame(ann.screenSsrc, true, 1)) media.receive(ann.id, packet);
+  assert.equal(media.counters.dropped.notShared, 3);
+  assert.equal(screenOf(bobT).length + screenOf(cyT).length, 0);
+  meeting.setMediaState(ann.id, { audio: false, video: true, screen: true });
+  for (const packet of videoFrame(ann.screenSsrc, true, 2)) media.receive(ann.id, packet);
+  for (const packet of videoFrame(ann.screenSsrc, false, 3)) media.receive(ann.id, packet);
+  for (const packet of videoFrame(ann.videoSsrc, true, 1)) media.receive(ann.id, packet);
+  assert.equal(screenOf(bobT).length, 6);
+  assert.equal(screenOf(cyT).length, 6);
+  assert.equal(screenOf(annT).length, 0, "Ann was sent her own screen");
+  // The camera is a stream of its own beside it.
+  const camera = videoOf(bobT).filter((p) => p.ok && p.packet.ssrc === ann.videoSsrc);
+  assert.equal(camera.length, 3);
+  // Bob asks for a keyframe of the screen, and for a screen packet again.
+  const plisBefore = plisTo(annT).length;
+  time.advance(2_100);
+  media.receive(bob.id, writePli({ senderSsrc: bob.videoSsrc, mediaSsrc: ann.screenSsrc }));
+  const screenPlis = plisTo(annT).slice(plisBefore).filter((b) => {
+    const r = parseRtcp(b);
+    return r.ok && r.packets.some((p) => p.type === "pli" && p.mediaSsrc === ann.screenSsrc);
+  });
+  assert.equal(screenPlis.length, 1);
+  const lostSeq = (screenOf(bobT)[4] as { packet: RtpPacket }).packet.sequenceNumber;
+  const sentBefore = bobT.sent.length;
+  media.receive(
+    bob.id,
+    writeNack({ senderSsrc: bob.videoSsrc, mediaSsrc: ann.screenSsrc, lost: [lostSeq] }),
+  );
+  assert.equal(media.counters.resent, 1);
+  const again = parseRtp(bobT.sent[sentBefore]);
+  assert.ok(
+    again.ok && again.packet.ssrc === ann.screenSsrc && again.packet.sequenceNumber === lostSeq,
+  );
+  // Rate advice: a REMB naming the screen, within its bounds.
+  for (let i = 0; i < 30; i++) {
+    for (const packet of videoFrame(ann.screenSsrc, false, 4 + i)) media.receive(ann.id, packet);
+    time.advance(20);
+  }
+  const screenRembs = annT.sent.flatMap((b) => {
+    const r = parseRtcp(b);
+    return r.ok
+      ? r.packets.filter((p) => p.type === "remb" && p.ssrcs.includes(ann.screenSsrc))
+      : [];
+  });
+  assert.ok(screenRembs.length >= 1, "no rate advice for the screen");
+  for (const remb of screenRembs) {
+    assert.ok(
+      remb.type === "remb" && remb.bitrate >= SCREEN_BITRATE.min &&
+        remb.bitrate <= SCREEN_BITRATE.max,
+    );
+  }
+  // The share ends: nothing more of it is forwarded.
+  meeting.setMediaState(ann.id, { audio: false, video: true, screen: false });
+  media.endScreen(ann.id);
+  const forwardedBefore = screenOf(bobT).length;
+  for (const packet of videoFrame(ann.screenSsrc, true, 50)) media.receive(ann.id, packet);
+  assert.equal(screenOf(bobT).length, forwardedBefore);
+  assert.equal(media.counters.dropped.notShared, 6);
   media.close();
 });

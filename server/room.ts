@@ -106,7 +106,10 @@ export class Room {
       this.media.detach(p.id); // closes the seat's transport
       this.#sendRoster();
     });
-    meeting.on("presence", () => this.#sendRoster());
+    meeting.on("presence", (p) => {
+      if (!p.screen) this.media.endScreen(p.id);
+      this.#sendRoster();
+    });
     meeting.on("host", () => this.#sendRoster());
     meeting.on(
       "reaction",

@@ -19,7 +19,7 @@ Deno.test("PageMedia: a peer inventing SSRCs gets at most MAX_UNKNOWN_STREAMS re
   const channel = new FakeChannel();
   const session = new PageMedia({
     channel,
-    ssrcs: { audioSsrc: 1, videoSsrc: 2, smallVideoSsrc: 4, mixSsrc: 3 },
+    ssrcs: { audioSsrc: 1, videoSsrc: 2, smallVideoSsrc: 4, screenSsrc: 5, mixSsrc: 3 },
     selfId: "me",
     mic: false,
     camera: false,
@@ -106,7 +106,7 @@ Deno.test("deliverVideoFeedback: PLI, NACK and REMB go to the encoding whose SSR
 Deno.test("PageMedia: the debug stats show the small video encoding, off with the camera off", async () => {
   const session = new PageMedia({
     channel: new FakeChannel(),
-    ssrcs: { audioSsrc: 1, videoSsrc: 2, smallVideoSsrc: 4, mixSsrc: 3 },
+    ssrcs: { audioSsrc: 1, videoSsrc: 2, smallVideoSsrc: 4, screenSsrc: 5, mixSsrc: 3 },
     selfId: "small",
     mic: false,
     camera: false,
