@@ -1,8 +1,10 @@
 /**
  * The participants' tiles in one of two layouts: `tiles`, a grid where every tile fits (the
  * columns follow the number of people), or `speaker`, one featured tile large (the pinned
- * participant, else who spoke last) above a strip of the others. Tiles show the name and state;
- * the media engine draws video into them through `media.attachVideo`.
+ * participant, else who spoke last) above a strip of the others. While someone shares a screen,
+ * the screen takes the large area with every camera beside it (see {@linkcode sharedScreen}).
+ * Tiles show the name and state; the media engine draws video into them through
+ * `media.attachVideo`.
  *
  * @example
  * ```tsx
@@ -29,6 +31,7 @@
 import type { ConnectionQuality } from "../client/media/quality.ts";
 import type { ParticipantInfo } from "../meeting/participant.ts";
 import { ParticipantTile, type TileStats } from "./ParticipantTile.tsx";
+import { ScreenTile } from "./ScreenTile.tsx";
 
 /**
  * Columns for n tiles: 1, 2, 2, 2, 3 x 3, then 4.
@@ -75,6 +78,38 @@ export function featuredParticipant(
   return participants.find((p) => p.id !== selfId)?.id ?? participants[0]?.id ?? null;
 }
 
+/**
+ * Whose shared screen takes the large area: the pinned participant's if they share, else the
+ * last other participant in the roster who shares (the newest share: people join in order,
+ * and a presenter usually shares once), else your own; null when nobody shares.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import type { ParticipantInfo } from "../meeting/participant.ts";
+ *
+ * const people = [
+ *   { id: "a", screen: true }, { id: "b", screen: true }, { id: "c", screen: false },
+ * ] as ParticipantInfo[];
+ * assert.equal(sharedScreen(people, "a", null, true), "b");
+ * assert.equal(sharedScreen(people, "c", "a", false), "a");
+ * assert.equal(sharedScreen([people[2]], "c", null, true), "c");
+ * ```
+ */
+export function sharedScreen(
+  participants: readonly ParticipantInfo[],
+  selfId: string | null,
+  pinnedId: string | null,
+  selfSharing: boolean,
+): string | null {
+  const sharing = (p: ParticipantInfo) => p.id === selfId ? selfSharing : p.screen;
+  const pinned = participants.find((p) => p.id === pinnedId);
+  if (pinned && sharing(pinned)) return pinned.id;
+  const others = participants.filter((p) => p.id !== selfId && p.screen);
+  if (others.length > 0) return others[others.length - 1].id;
+  return selfSharing && selfId !== null ? selfId : null;
+}
+
 const COLUMNS = [
   "grid-cols-1",
   "grid-cols-1 sm:grid-cols-2",
@@ -92,10 +127,15 @@ const COLUMNS = [
  * ```
  */
 export interface GridMedia {
-  /** Hands the engine a tile's video slot; keep the function stable across renders. */
-  attachVideo(participantId: string, slot: HTMLElement | null): void;
+  /**
+   * Hands the engine a tile's video slot (`screen`: a shared screen's); keep the function
+   * stable across renders.
+   */
+  attachVideo(participantId: string, slot: HTMLElement | null, source?: "camera" | "screen"): void;
   /** Your camera's stream. */
   preview: MediaStream | null;
+  /** Your shared screen's capture, while you share. */
+  screenPreview?: MediaStream | null;
   /** Your camera and microphone are on (known locally before the roster says so). */
   selfVideo: boolean;
   selfAudio: boolean;
@@ -162,6 +202,38 @@ export function ParticipantGrid(
       />
     );
   };
+  const screenId = sharedScreen(participants, selfId, pinnedId, !!media?.screenPreview);
+  if (screenId !== null) {
+    const sharer = participants.find((p) => p.id === screenId)!;
+    return (
+      <div
+        class="flex-1 flex flex-col md:flex-row gap-2 min-h-[12rem]"
+        data-testid="grid"
+        data-layout="screen"
+      >
+        <div
+          class="flex-1 grid min-h-0 min-w-0"
+          data-testid="featured"
+          data-participant-id={screenId}
+        >
+          <ScreenTile
+            participant={sharer}
+            self={screenId === selfId}
+            preview={screenId === selfId ? media?.screenPreview : undefined}
+            attachVideo={media?.attachVideo}
+          />
+        </div>
+        <div
+          class="shrink-0 flex md:flex-col gap-2 overflow-auto h-32 md:h-auto md:w-52"
+          data-testid="strip"
+        >
+          {participants.map((p) => (
+            <div class="w-44 md:w-full h-full md:h-32 shrink-0 grid" key={p.id}>{tile(p)}</div>
+          ))}
+        </div>
+      </div>
+    );
+  }
   const featuredId = layout === "speaker"
     ? featuredParticipant(participants, selfId, pinnedId, lastSpeakerId)
     : null;

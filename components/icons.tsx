@@ -175,3 +175,20 @@ export function LeaveIcon({ class: cls }: IconProps) {
     </Svg>
   );
 }
+
+/**
+ * A monitor with an arrow: sharing a screen.
+ *
+ * @example
+ * ```tsx
+ * <ScreenIcon class="h-5 w-5" />;
+ * ```
+ */
+export function ScreenIcon({ class: cls }: IconProps) {
+  return (
+    <Svg class={cls}>
+      <rect x="3" y="4" width="18" height="13" rx="2" />
+      <path d="M8 21h8M12 17v4M12 14V8M9 11l3-3 3 3" />
+    </Svg>
+  );
+}

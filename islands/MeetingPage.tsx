@@ -74,6 +74,7 @@ import {
   LayoutIcon,
   LeaveIcon,
   MicIcon,
+  ScreenIcon,
   SmileIcon,
   StatsIcon,
 } from "../components/icons.tsx";
@@ -103,6 +104,7 @@ const CHANGE_NOTICE: Partial<Record<RosterChange["change"], string>> = {
   joined: "joined",
   left: "left",
   hand_up: "raised a hand",
+  screen_on: "is sharing a screen",
 };
 
 /** How long a join or leave notice shows, ms. */
@@ -193,12 +195,16 @@ export default function MeetingPage(
   const passcode = useSignal("");
   const needPasscode = useSignal(locked);
   const announced = useRef<string | null>(null);
+  /** The tiles' video slots, by `camera|<id>` or `screen|<id>`. */
   const slots = useRef(new Map<string, HTMLElement>());
-  const attachVideo = useRef((id: string, slot: HTMLElement | null) => {
-    if (slot) slots.current.set(id, slot);
-    else slots.current.delete(id);
-    session.current?.attachVideo(id, slot);
-  });
+  const attachVideo = useRef(
+    (id: string, slot: HTMLElement | null, source: "camera" | "screen" = "camera") => {
+      const key = `${source}|${id}`;
+      if (slot) slots.current.set(key, slot);
+      else slots.current.delete(key);
+      session.current?.attachVideo(id, slot, source);
+    },
+  );
 
   /** Shows a notice for a few seconds (screen readers read it out). */
   function notify(text: string) {
@@ -252,7 +258,11 @@ export default function MeetingPage(
   function announce(c: ControlClient, force = false) {
     const state = local.value;
     if (!state) return;
-    const media = { audio: state.mic.status === "on", video: state.camera.status === "on" };
+    const media = {
+      audio: state.mic.status === "on",
+      video: state.camera.status === "on",
+      screen: state.screen.status === "on",
+    };
     const key = JSON.stringify(media);
     if (!force && announced.current === key) return;
     announced.current = key;
@@ -291,6 +301,9 @@ export default function MeetingPage(
       p.on("path", (kind) => {
         pathKind.value = kind;
         reportPath(c);
+        // Each stream's numbering changes with the path: clean pictures on the new one (the
+        // camera's PLI is the path's own; a still screen would wait for its next keyframe).
+        session.current?.refreshVideo();
       });
       const s = new PageMedia({
         audio: audio.current,
@@ -322,7 +335,10 @@ export default function MeetingPage(
         const now = qualityWatch.current.update(snap.remote);
         if (JSON.stringify(now) !== JSON.stringify(quality.value)) quality.value = now;
       });
-      for (const [id, slot] of slots.current) s.attachVideo(id, slot);
+      for (const [key, slot] of slots.current) {
+        const [source, id] = key.split("|") as ["camera" | "screen", string];
+        s.attachVideo(id, slot, source);
+      }
     }
     session.current.setRoster(r.meeting.roster);
     updatePath();
@@ -344,6 +360,13 @@ export default function MeetingPage(
     if (!s) return;
     if (which === "mic") s.setMic(on);
     else s.setCamera(on);
+  }
+
+  function toggleScreen() {
+    const s = session.current;
+    if (!s) return;
+    const status = s.local.screen.status;
+    s.setScreen(status === "off" || status === "error");
   }
 
   function togglePrejoin(which: "mic" | "camera") {
@@ -564,10 +587,13 @@ export default function MeetingPage(
       if (e.meetingId !== meetingId) return;
       // The server already takes none of it; turn it off here too. The saved choice stays.
       if (e.kind === "audio") session.current?.setMic(false);
-      else session.current?.setCamera(false);
-      hostNotice.value = `${e.by} (the host) turned off your ${
-        e.kind === "audio" ? "microphone" : "camera"
-      }. You can turn it on again.`;
+      else if (e.kind === "video") session.current?.setCamera(false);
+      else session.current?.setScreen(false);
+      hostNotice.value = e.kind === "screen"
+        ? `${e.by} (the host) stopped your screen share. You can share again.`
+        : `${e.by} (the host) turned off your ${
+          e.kind === "audio" ? "microphone" : "camera"
+        }. You can turn it on again.`;
     });
   }
 
@@ -599,7 +625,7 @@ export default function MeetingPage(
     return () => removeEventListener("pagehide", onPageHide);
   }, []);
 
-  // Shortcuts in the room: M microphone, V camera, H hand, C chat (not while typing).
+  // Shortcuts in the room: M microphone, V camera, S screen, H hand, C chat (not while typing).
   useEffect(() => {
     const onKey = (e: KeyboardEvent) => {
       if (phase.value !== "joined" || e.ctrlKey || e.metaKey || e.altKey || e.repeat) return;
@@ -611,6 +637,9 @@ export default function MeetingPage(
           break;
         case "v":
           toggleDevice("camera");
+          break;
+        case "s":
+          toggleScreen();
           break;
         case "h": {
           const raised = roster.value.some((p) => p.id === me.value?.id && p.handRaised);
@@ -671,7 +700,7 @@ export default function MeetingPage(
   async function hostAct(
     request:
       | { type: "host"; participantId: string }
-      | { type: "mute"; participantId: string; kind: "audio" | "video" }
+      | { type: "mute"; participantId: string; kind: "audio" | "video" | "screen" }
       | { type: "remove"; participantId: string; reason: string }
       | { type: "newcomers"; policy: NewcomerPolicy }
       | { type: "admit"; waitId: string; admit: boolean }
@@ -850,6 +879,8 @@ export default function MeetingPage(
   const media = local.value;
   const micOn = media?.mic.status === "on" || media?.mic.status === "starting";
   const cameraOn = media?.camera.status === "on" || media?.camera.status === "starting";
+  const sharing = media?.screen.status === "on" || media?.screen.status === "starting";
+  const canShare = typeof navigator !== "undefined" && !!navigator.mediaDevices?.getDisplayMedia;
   const snap = showStats.value ? snapshot.value : null;
   let tileStats: Record<string, TileStats> | null = null;
   if (snap) {
@@ -868,6 +899,7 @@ export default function MeetingPage(
   const gridMedia: GridMedia = {
     attachVideo: attachVideo.current,
     preview: media?.preview ?? null,
+    screenPreview: media?.screenPreview ?? null,
     selfVideo: media?.camera.status === "on",
     selfAudio: media?.mic.status === "on",
     stats: tileStats,
@@ -875,7 +907,8 @@ export default function MeetingPage(
     quality: quality.value,
   };
   const handRaised = roster.value.some((p) => p.id === me.value?.id && p.handRaised);
-  const notices = [media?.audioError, media?.mic.error, media?.camera.error].filter(Boolean);
+  const notices = [media?.audioError, media?.mic.error, media?.camera.error, media?.screen.error]
+    .filter(Boolean);
   if (chatOpen.value && chatSeen.value !== chat.value.length) chatSeen.value = chat.value.length;
   const unread = chat.value.slice(chatSeen.value).filter((m) => m.participantId !== me.value?.id)
     .length;
@@ -1021,6 +1054,18 @@ export default function MeetingPage(
             icon={<CameraIcon off={!cameraOn} />}
             onClick={() => toggleDevice("camera")}
           />
+          {canShare && (
+            <ToggleButton
+              testId="toggle-screen"
+              label="Share screen"
+              on={sharing}
+              busy={media?.screen.status === "starting"}
+              error={media?.screen.error}
+              offIsAlert={false}
+              icon={<ScreenIcon />}
+              onClick={toggleScreen}
+            />
+          )}
           <ToggleButton
             testId="toggle-hand"
             label="Raise hand"
@@ -1245,6 +1290,17 @@ export default function MeetingPage(
                     <HandIcon class="h-4 w-4" />
                   </span>
                 )}
+                {p.screen && (
+                  <span
+                    class="text-sky-700"
+                    role="img"
+                    aria-label="sharing a screen"
+                    title="Sharing a screen"
+                    data-testid="roster-screen"
+                  >
+                    <ScreenIcon class="h-4 w-4" />
+                  </span>
+                )}
                 {isHost && p.handRaised && p.id !== me.value?.id && (
                   <button
                     class="text-xs text-slate-700 underline"
@@ -1277,6 +1333,17 @@ export default function MeetingPage(
                           hostAct({ type: "mute", participantId: p.id, kind: "video" })}
                       >
                         Stop camera
+                      </button>
+                    )}
+                    {p.screen && (
+                      <button
+                        class="text-slate-700 underline"
+                        type="button"
+                        data-testid="host-stop-screen"
+                        onClick={() =>
+                          hostAct({ type: "mute", participantId: p.id, kind: "screen" })}
+                      >
+                        Stop sharing
                       </button>
                     )}
                     {p.kind !== "rtp" && (

@@ -7,6 +7,7 @@
  *  ├─ PacketMux        binary RTP/RTCP over the control WebSocket
  *  ├─ VideoSender           camera → VP8 → RTP            (while the camera is on; a small
  *  │                        encoding too while the server asks for it)
+ *  ├─ VideoSender           shared screen → VP8 → RTP     (while sharing; `screenSsrc`)
  *  ├─ AudioSender           mic → worklet → Opus → RTP    (while the mic is on)
  *  ├─ VideoReceiver × SSRC  RTP → VP8 frames → decoder ─┐
  *  ├─ VideoRenderer × tile  <video> (or <canvas>) in the participant's tile ←┘
@@ -14,7 +15,7 @@
  *  └─ AudioPlayback         worklet: one playout buffer per SSRC, mixed to the speakers
  * ```
  *
- * It answers PLIs, NACKs and REMBs for its own video (either encoding), sends PLIs and
+ * It answers PLIs, NACKs and REMBs for its own video (either encoding, and its screen), sends PLIs and
  * receiver reports for what it receives, and publishes its local state (devices on, off,
  * failed) and statistics once a second.
  * `close()` closes everything it owns, and stops the camera and the microphone. No UI here:
@@ -68,6 +69,7 @@ import {
   type DeviceKind,
   openCamera,
   openMicrophone,
+  openScreen,
 } from "./devices.ts";
 import { GlitchWatch } from "./glitch_watch.ts";
 import { mediaSupport } from "./dom.ts";
@@ -115,6 +117,10 @@ export interface LocalMediaState {
   camera: DeviceState;
   /** The camera's stream for the self view, while the camera is on. */
   preview: MediaStream | null;
+  /** Your screen share: `off` (also after the picker was cancelled), `starting`, `on`, `error`. */
+  screen: DeviceState;
+  /** The shared screen's stream, while sharing (to show what the others see). */
+  screenPreview: MediaStream | null;
   /** The browser holds audio until a click or key press: call `resumeAudio()` on one. */
   audioBlocked: boolean;
   /** Audio cannot work at all in this browser (no AudioWorklet / WebCodecs audio). */
@@ -228,6 +234,8 @@ export interface MediaStatsSnapshot {
   session: PageMediaStats;
   /** Remote video by participant id (by `ssrc:<n>` when the roster does not know it). */
   remote: Record<string, RemoteVideoStats>;
+  /** Remote shared screens by participant id. */
+  screens: Record<string, RemoteVideoStats>;
 }
 
 /**
@@ -289,6 +297,16 @@ export interface PageMediaOptions {
 }
 
 const TICK_MS = 250;
+/**
+ * A shared screen's bitrate until the server says what its receivers take (bit/s); at 10
+ * frames a second of mostly still text it is sharp at 1920x1080.
+ */
+const SCREEN_START_BITRATE = 1_200_000;
+
+/** The key of a participant's camera or screen renderer. */
+function rendererKey(participantId: string, source: "camera" | "screen"): string {
+  return source === "screen" ? `${participantId} screen` : participantId;
+}
 /** How often lost video packets are asked for again (NACK), ms. */
 const RECOVERY_TICK_MS = 10;
 const TICKS_PER_REPORT = 4;
@@ -301,6 +319,8 @@ interface DebugStats {
   /** performance.now() of the last update. */
   updatedAt: number;
   participants: Record<string, RemoteVideoStats>;
+  /** Remote shared screens by participant id. */
+  screens: Record<string, RemoteVideoStats>;
   ssrcs: Record<string, { kind: "video" | "audio"; packets: number; bytes: number }>;
   audio: PageMediaStats["audio"] & {
     receivers: AudioReceiverStats[];
@@ -341,13 +361,27 @@ interface DebugStats {
      * `active`, `targetBitrate`, `bitrate`, `framesEncoded`, `keyframes`, `width`, `height`...
      */
     smallVideo: SmallVideoStats;
+    /** The shared screen's encoder, while sharing. */
+    screen: {
+      framesEncoded: number;
+      keyframes: number;
+      fps: number;
+      bitrate: number;
+      targetBitrate: number;
+      width: number;
+      height: number;
+    } | null;
   };
   /**
    * This page's estimate of its link (sent to the senders as REMB), and how many packets gave
    * it no delay reading because the page's thread was behind when they came (`behindPackets`).
    */
   link: ReceiveEstimatorStats & { behindPackets: number };
-  local: { mic: DeviceState["status"]; camera: DeviceState["status"] };
+  local: {
+    mic: DeviceState["status"];
+    camera: DeviceState["status"];
+    screen: DeviceState["status"];
+  };
   /**
    * Raw delays, ms (bounded): capture to decoded video, to displayed video, to speaker; for
    * audio also capture to the packet's arrival here, and the wait in the playout buffer.
@@ -405,6 +439,7 @@ export class PageMedia extends Emitter<PageMediaEvents> {
   /** The small encoding's stream; its timestamps come from #videoStream's timeline. */
   readonly #smallVideoStream: RtpStream;
   readonly #audioStream: RtpStream;
+  readonly #screenStream: RtpStream;
   readonly #measureRtt: (() => Promise<number>) | undefined;
   #context: AudioContext | null = null;
   #playback: AudioPlayback | null = null;
@@ -428,16 +463,19 @@ export class PageMedia extends Emitter<PageMediaEvents> {
   #pastUnrecovered = 0;
   #outputRestarts = 0;
   #videoSender: VideoSender | null = null;
+  #screenSender: VideoSender | null = null;
   #audioSender: AudioSender | null = null;
   #videoReceivers = new Map<number, VideoReceiver>();
   #audioReceivers = new Map<number, AudioReceiver>();
   #participantByVideoSsrc = new Map<number, string>();
+  /** Whose shared screen each remote screen SSRC is. */
+  #participantByScreenSsrc = new Map<number, string>();
   #knownAudioSsrcs = new Set<number>();
   #renderers = new Map<string, VideoRenderer>();
   #ssrcsSeen = new Map<number, { kind: "video" | "audio"; packets: number; bytes: number }>();
   #local: LocalMediaState;
   /** Bumped on every device toggle, so that a slow getUserMedia cannot undo a later one. */
-  #generation = { mic: 0, camera: 0 };
+  #generation = { mic: 0, camera: 0, screen: 0 };
   #receiveBits = new RateMeter(1000);
   /** What this page's link carries (REMB to the server, or in P2P to the peer). */
   #estimator = new ReceiveEstimator();
@@ -483,6 +521,11 @@ export class PageMedia extends Emitter<PageMediaEvents> {
       payloadType: PT_OPUS,
       clockRate: OPUS_CLOCK_RATE,
     });
+    this.#screenStream = new RtpStream({
+      ssrc: options.ssrcs.screenSsrc,
+      payloadType: PT_VP8,
+      clockRate: VIDEO_CLOCK_RATE,
+    });
     this.#transport = new PacketMux(options.channel, {
       onRtp: (packet, arrivalMs) => this.#receiveRtp(packet, arrivalMs),
       onRtcp: (packets) => this.#receiveRtcp(packets),
@@ -492,6 +535,8 @@ export class PageMedia extends Emitter<PageMediaEvents> {
       mic: { status: "off", error: null },
       camera: { status: "off", error: null },
       preview: null,
+      screen: { status: "off", error: null },
+      screenPreview: null,
       audioBlocked: false,
       audioError: support.audio ? null : "This browser cannot play or capture meeting audio.",
       speakerId: "",
@@ -531,14 +576,19 @@ export class PageMedia extends Emitter<PageMediaEvents> {
    */
   setRoster(participants: readonly ParticipantInfo[]): void {
     this.#participantByVideoSsrc.clear();
+    this.#participantByScreenSsrc.clear();
     this.#knownAudioSsrcs = new Set([this.#ssrcs.mixSsrc]);
     for (const p of participants) {
       if (p.id === this.selfId) continue;
       this.#participantByVideoSsrc.set(p.videoSsrc, p.id);
+      // A screen's receiver lives while its share does: the next share starts a new one.
+      if (p.screen) this.#participantByScreenSsrc.set(p.screenSsrc, p.id);
       this.#knownAudioSsrcs.add(p.audioSsrc);
     }
     for (const [ssrc, receiver] of this.#videoReceivers) {
-      if (this.#participantByVideoSsrc.has(ssrc)) continue;
+      if (this.#participantByVideoSsrc.has(ssrc) || this.#participantByScreenSsrc.has(ssrc)) {
+        continue;
+      }
       receiver.close();
       this.#videoReceivers.delete(ssrc);
     }
@@ -555,9 +605,11 @@ export class PageMedia extends Emitter<PageMediaEvents> {
     this.#videoStream.ssrc = ssrcs.videoSsrc;
     this.#smallVideoStream.ssrc = ssrcs.smallVideoSsrc;
     this.#audioStream.ssrc = ssrcs.audioSsrc;
+    this.#screenStream.ssrc = ssrcs.screenSsrc;
     this.#knownAudioSsrcs.add(ssrcs.mixSsrc);
     this.#videoSender?.requestKeyframe();
     this.#videoSender?.requestSmallKeyframe();
+    this.#screenSender?.requestKeyframe();
   }
 
   /**
@@ -568,6 +620,7 @@ export class PageMedia extends Emitter<PageMediaEvents> {
   refreshVideo(): void {
     this.#videoSender?.requestKeyframe();
     this.#videoSender?.requestSmallKeyframe();
+    this.#screenSender?.requestKeyframe();
     for (const ssrc of this.#videoReceivers.keys()) {
       this.#transport.send(writePli({ senderSsrc: this.#ssrcs.videoSsrc, mediaSsrc: ssrc }));
     }
@@ -576,7 +629,7 @@ export class PageMedia extends Emitter<PageMediaEvents> {
   /**
    * Where a participant's video is shown: an empty element of their tile, in which the
    * session puts a `<video>` (or a `<canvas>`) it owns. Null: nowhere (frames are decoded
-   * and dropped).
+   * and dropped). `source` `screen`: where their shared screen is shown.
    *
    * @example
    * ```tsx
@@ -587,15 +640,93 @@ export class PageMedia extends Emitter<PageMediaEvents> {
    * }
    * ```
    */
-  attachVideo(participantId: string, slot: HTMLElement | null): void {
-    const current = this.#renderers.get(participantId);
+  attachVideo(
+    participantId: string,
+    slot: HTMLElement | null,
+    source: "camera" | "screen" = "camera",
+  ): void {
+    const key = rendererKey(participantId, source);
+    const current = this.#renderers.get(key);
     if (current && slot && current.element.parentElement === slot) return;
     current?.close();
-    this.#renderers.delete(participantId);
+    this.#renderers.delete(key);
     if (!slot || this.#closed) return;
     const renderer = createVideoRenderer(slot);
-    renderer.onDelay = (delay) => pushBounded(this.#delayLog.videoRendered, delay);
-    this.#renderers.set(participantId, renderer);
+    if (source === "camera") {
+      renderer.onDelay = (delay) => pushBounded(this.#delayLog.videoRendered, delay);
+    }
+    this.#renderers.set(key, renderer);
+    // A screen's picture changes seldom: ask for a keyframe so that a new slot shows it now.
+    if (source === "screen") {
+      for (const [ssrc, id] of this.#participantByScreenSsrc) {
+        if (id === participantId) {
+          this.#transport.send(writePli({ senderSsrc: this.#ssrcs.videoSsrc, mediaSsrc: ssrc }));
+        }
+      }
+    }
+  }
+
+  /**
+   * Shares a screen, window or tab (the browser asks which) or stops sharing. The share stops
+   * too when the person stops it from the browser's own bar: `local.screen` says so, and
+   * the page tells the meeting. A cancelled picker leaves it `off`, without an error.
+   *
+   * @example
+   * ```ts
+   * async function toggleShare(session: PageMedia) {
+   *   await session.setScreen(session.local.screen.status !== "on");
+   * }
+   * ```
+   */
+  async setScreen(on: boolean): Promise<void> {
+    const generation = ++this.#generation.screen;
+    this.#screenSender?.close();
+    this.#screenSender = null;
+    if (!on) return this.#setScreenState({ status: "off", error: null }, null);
+    this.#setScreenState({ status: "starting", error: null }, null);
+    try {
+      if (!mediaSupport().video || !navigator.mediaDevices?.getDisplayMedia) {
+        throw new DOMException("no screen capture", "NotSupportedError");
+      }
+      const track = await openScreen();
+      if (this.#closed || generation !== this.#generation.screen) {
+        track.stop();
+        return;
+      }
+      this.#screenSender = new VideoSender({
+        track,
+        stream: this.#screenStream,
+        transport: this.#transport,
+        bitrate: SCREEN_START_BITRATE,
+        framerate: 10,
+        onError: (err) => this.#screenFailed(err),
+      });
+      track.addEventListener("ended", () => {
+        // Stopped from the browser's bar (or the window went away).
+        if (this.#screenSender?.track === track) void this.setScreen(false);
+      });
+      this.#setScreenState({ status: "on", error: null }, new MediaStream([track]));
+    } catch (err) {
+      if (generation === this.#generation.screen) this.#screenFailed(err);
+    }
+  }
+
+  #setScreenState(screen: DeviceState, screenPreview: MediaStream | null): void {
+    this.#update({ screen, screenPreview });
+  }
+
+  #screenFailed(err: unknown): void {
+    this.#screenSender?.close();
+    this.#screenSender = null;
+    const name = (err as { name?: string } | null)?.name ?? "";
+    // The person closed the picker or chose nothing: not an error.
+    if (name === "NotAllowedError" || name === "AbortError") {
+      return this.#setScreenState({ status: "off", error: null }, null);
+    }
+    const error = name === "NotSupportedError"
+      ? "This browser cannot share a screen here."
+      : `The screen could not be shared: ${(err as Error)?.message ?? String(err)}`;
+    this.#setScreenState({ status: "error", error }, null);
   }
 
   /**
@@ -757,6 +888,7 @@ export class PageMedia extends Emitter<PageMediaEvents> {
     globalThis.removeEventListener?.("pointerdown", this.#onGesture);
     globalThis.removeEventListener?.("keydown", this.#onGesture);
     this.#videoSender?.close();
+    this.#screenSender?.close();
     this.#audioSender?.close();
     this.#videoSender = this.#audioSender = null;
     for (const receiver of this.#videoReceivers.values()) receiver.close();
@@ -898,12 +1030,16 @@ export class PageMedia extends Emitter<PageMediaEvents> {
       seen.bytes += size;
     }
     if (kind === "video") {
-      if (packet.ssrc === this.#ssrcs.videoSsrc || packet.ssrc === this.#ssrcs.smallVideoSsrc) {
+      if (
+        packet.ssrc === this.#ssrcs.videoSsrc || packet.ssrc === this.#ssrcs.smallVideoSsrc ||
+        packet.ssrc === this.#ssrcs.screenSsrc
+      ) {
         return;
       }
       let receiver = this.#videoReceivers.get(packet.ssrc);
       if (!receiver) {
-        const known = (ssrc: number) => this.#participantByVideoSsrc.has(ssrc);
+        const known = (ssrc: number) =>
+          this.#participantByVideoSsrc.has(ssrc) || this.#participantByScreenSsrc.has(ssrc);
         if (!admitStream(packet.ssrc, this.#videoReceivers, known)) return;
         receiver = this.#newVideoReceiver(packet.ssrc);
         this.#videoReceivers.set(packet.ssrc, receiver);
@@ -934,19 +1070,30 @@ export class PageMedia extends Emitter<PageMediaEvents> {
       sendNack: (mediaSsrc, lost) =>
         this.#transport.send(writeNack({ senderSsrc: this.#ssrcs.videoSsrc, mediaSsrc, lost })),
     });
+    const screen = this.#participantByScreenSsrc.has(ssrc);
     receiver.sink = (frame, captureMs) => {
-      const participantId = this.#participantByVideoSsrc.get(ssrc);
-      const renderer = participantId === undefined ? undefined : this.#renderers.get(participantId);
+      const renderer = this.#renderers.get(this.#rendererOf(ssrc) ?? "");
       if (renderer) renderer.render(frame, captureMs);
       else frame.close();
     };
-    receiver.onDelay = (delay) => pushBounded(this.#delayLog.videoDecoded, delay);
+    if (!screen) receiver.onDelay = (delay) => pushBounded(this.#delayLog.videoDecoded, delay);
     return receiver;
   }
 
+  /** The renderer key of a remote video SSRC: its owner's camera or screen. */
+  #rendererOf(ssrc: number): string | undefined {
+    const camera = this.#participantByVideoSsrc.get(ssrc);
+    if (camera !== undefined) return rendererKey(camera, "camera");
+    const screen = this.#participantByScreenSsrc.get(ssrc);
+    return screen === undefined ? undefined : rendererKey(screen, "screen");
+  }
+
   #receiveRtcp(packets: RtcpPacket[]): void {
+    // The screen answers for its SSRC as a camera's full encoding does (it has no small one).
+    const screen = { videoSsrc: this.#ssrcs.screenSsrc, smallVideoSsrc: -1 };
     for (const packet of packets) {
       if (deliverVideoFeedback(packet, this.#ssrcs, this.#videoSender)) this.#plisReceived++;
+      if (this.#screenSender) deliverVideoFeedback(packet, screen, this.#screenSender);
     }
   }
 
@@ -1059,12 +1206,16 @@ export class PageMedia extends Emitter<PageMediaEvents> {
 
   #takeSnapshot(now: number): MediaStatsSnapshot {
     const remote: Record<string, RemoteVideoStats> = {};
+    const screens: Record<string, RemoteVideoStats> = {};
     for (const [ssrc, receiver] of this.#videoReceivers) {
-      const participantId = this.#participantByVideoSsrc.get(ssrc) ?? null;
-      const rendered: VideoRendererStats | undefined = participantId === null
+      const screenOf = this.#participantByScreenSsrc.get(ssrc);
+      const participantId = screenOf ?? this.#participantByVideoSsrc.get(ssrc) ?? null;
+      const key = this.#rendererOf(ssrc);
+      const rendered: VideoRendererStats | undefined = key === undefined
         ? undefined
-        : this.#renderers.get(participantId)?.stats;
-      remote[participantId ?? `ssrc:${ssrc}`] = {
+        : this.#renderers.get(key)?.stats;
+      const into = screenOf !== undefined ? screens : remote;
+      into[participantId ?? `ssrc:${ssrc}`] = {
         ...receiver.stats(now),
         participantId,
         framesRendered: rendered?.framesRendered ?? 0,
@@ -1075,6 +1226,7 @@ export class PageMedia extends Emitter<PageMediaEvents> {
     }
     const video = this.#videoSender?.stats;
     const smallBitrate = video?.small.bitrate ?? 0;
+    const screenBitrate = this.#screenSender?.stats.bitrate ?? 0;
     const audioSend = this.#audioSender?.stats;
     const playback = this.#playback?.stats;
     const audioReceivers = [...this.#audioReceivers.values()].map((r) => r.stats(now));
@@ -1092,8 +1244,10 @@ export class PageMedia extends Emitter<PageMediaEvents> {
     return {
       at: now,
       remote,
+      screens,
       session: {
-        sendBitrate: (video?.bitrate ?? 0) + smallBitrate + (audioSend?.bitrate ?? 0),
+        sendBitrate: (video?.bitrate ?? 0) + smallBitrate + screenBitrate +
+          (audioSend?.bitrate ?? 0),
         videoSendBitrate: video?.bitrate ?? 0,
         smallVideoSendBitrate: smallBitrate,
         audioSendBitrate: audioSend?.bitrate ?? 0,
@@ -1141,6 +1295,7 @@ export class PageMedia extends Emitter<PageMediaEvents> {
       closed: false,
       updatedAt: now,
       participants,
+      screens: snapshot.screens,
       ssrcs,
       audio: {
         ...snapshot.session.audio,
@@ -1165,9 +1320,24 @@ export class PageMedia extends Emitter<PageMediaEvents> {
         maxQueuedBytes: this.#transport.stats.maxQueuedBytes,
         queuedBytes: this.#transport.queuedBytes,
         smallVideo: { ...(video?.small ?? SMALL_VIDEO_OFF) },
+        screen: this.#screenSender
+          ? (({ framesEncoded, keyframes, fps, bitrate, targetBitrate, width, height }) => ({
+            framesEncoded,
+            keyframes,
+            fps,
+            bitrate,
+            targetBitrate,
+            width,
+            height,
+          }))(this.#screenSender.stats)
+          : null,
       },
       link: { ...this.#estimator.stats, behindPackets: this.#behindPackets },
-      local: { mic: this.#local.mic.status, camera: this.#local.camera.status },
+      local: {
+        mic: this.#local.mic.status,
+        camera: this.#local.camera.status,
+        screen: this.#local.screen.status,
+      },
       delayLog: this.#delayLog,
       rttMs: this.#rttMs,
     };
