@@ -445,7 +445,14 @@ export class TerminalClient {
         video: this.#config.video,
         recordMix: options.recordMix ?? null,
         recordVideo: options.recordVideo ?? null,
-        nameOf: (ssrc) => this.#session.meeting?.roster.find((p) => p.videoSsrc === ssrc)?.name,
+        // A shared screen is recorded beside its sender's camera, as "<name> screen".
+        nameOf: (ssrc) => {
+          const roster = this.#session.meeting?.roster ?? [];
+          const camera = roster.find((p) => p.videoSsrc === ssrc);
+          if (camera) return camera.name;
+          const screen = roster.find((p) => p.screenSsrc === ssrc);
+          return screen && `${screen.name} screen`;
+        },
         onRecording: (name, ssrc, path) =>
           this.#out.emit({ event: "recording", kind: "video", path, name, ssrc }),
         onPath: (kind, _peer, afterMs) => {

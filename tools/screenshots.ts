@@ -1,7 +1,8 @@
 /**
  * Takes the screenshots in docs/screenshots/: the lobby, the pre-join screen with the device
- * check, and a room of three with chat and a raised hand, at 1280x800 and 390x844, from a real
- * server and headless Chromium with its fake camera.
+ * check, a room with chat and a raised hand (tiles, speaker view) and with a shared screen, at
+ * 1280x800 and 390x844, from a real server and headless Chromium with its fake camera and
+ * screen capture.
  *
  * ```sh
  * ./deno task screenshots
@@ -86,4 +87,19 @@ const phone = await joinPage(
 );
 await phone.waitForTimeout(2000);
 await shoot(phone, "room-phone");
+
+await dee.click("[data-testid=toggle-layout]");
+await dee.waitForSelector("[data-testid=grid][data-layout=speaker]");
+await dee.waitForTimeout(1000);
+await shoot(dee, "room-speaker-desktop");
+await dee.click("[data-testid=toggle-layout]");
+
+// Bob shares his screen (Chromium's fake capture): it takes the large area.
+await bob.click("[data-testid=toggle-screen]");
+for (const page of [dee, phone]) {
+  await page.waitForSelector("[data-testid=grid][data-layout=screen]");
+}
+await dee.waitForTimeout(2500); // the screen's first keyframe decoded
+await shoot(dee, "room-screen-desktop");
+await shoot(phone, "room-screen-phone");
 if (errors.length) console.error(errors.join("\n"));

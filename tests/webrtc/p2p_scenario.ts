@@ -5,7 +5,8 @@
  * its figures as JSON on the last line.
  *
  * 1. Two pages: the meeting goes `p2p`, both pages send directly, both see and hear each
- *    other, and the server's forwarded counters stay flat while the pages' frames grow.
+ *    other (and Bob sees Ann's shared screen), and the server's forwarded counters stay flat
+ *    while the pages' frames grow.
  * 2. A third page joins: `relay`, all three see each other.
  * 3. It leaves: `p2p` again, and video continues for both.
  * 4. With --p2p off, two pages stay on the relay and the counters grow.
@@ -110,6 +111,17 @@ const errors: string[] = [];
   await framesGrow(bob, id("Ann"), 60, "Bob decodes 60 frames from Ann over P2P");
   const audible = await Promise.all([ann, bob].map(async (p) => (await snapshot(p)).audibleMs));
   assert.ok(audible.every((ms) => ms > 0), `P2P playback silent: ${audible}`);
+  // Ann shares her screen: it goes straight to Bob too, at full size.
+  await ann.click("[data-testid=toggle-screen]");
+  await waitForPage(async () => {
+    const width = await bob.evaluate((id) =>
+      // deno-lint-ignore no-explicit-any
+      (globalThis as any).__meetStats?.screens?.[id]?.framesDecoded >= 10 &&
+      // deno-lint-ignore no-explicit-any
+      (globalThis as any).__meetStats.screens[id].width, id("Ann"));
+    return width === 1920;
+  }, { what: "Bob decodes Ann's screen at 1920 wide over P2P", timeoutMs: TIMEOUT });
+  await ann.click("[data-testid=toggle-screen]");
   const flatTo = await forwarded(server.url, meeting.id);
   assert.equal(flatTo, flatFrom, "the server forwarded media in P2P mode");
   figures.forwardedDuringP2p = flatTo - flatFrom;
