@@ -527,6 +527,9 @@ export default function MeetingPage(
         if (participant.id === me.value?.id) continue;
         const said = CHANGE_NOTICE[change];
         if (said) notify(`${participant.name} ${said}`);
+        if ((change === "joined" || change === "left") && prefs.value.sounds !== false) {
+          session.current?.chime(change === "joined" ? "join" : "leave");
+        }
       }
       roster.value = e.participants;
       session.current?.setRoster(e.participants);
@@ -1027,6 +1030,18 @@ export default function MeetingPage(
               speakers={canChooseSpeaker()}
               onChoose={chooseDevice}
             />
+            <label class="mt-3 flex items-center gap-2 text-sm text-slate-700">
+              <input
+                type="checkbox"
+                data-testid="sounds"
+                checked={prefs.value.sounds !== false}
+                onChange={(e) => {
+                  prefs.value = { ...prefs.value, sounds: e.currentTarget.checked };
+                  saveMediaPreferences(prefs.value);
+                }}
+              />
+              Play a sound when someone joins or leaves
+            </label>
           </div>
         )}
         {snap && (

@@ -3,7 +3,8 @@
  * first in) and Bob on pages, Cy on the terminal client. Bob raises his hand: Ann's tile and
  * roster show it, Cy's client prints it; Ann lowers it as the host. Ann sends a reaction: it
  * floats over her tile on Bob's page for a few seconds and Cy's client prints it; Cy reacts
- * from the terminal and the pages show it over Cy's tile.
+ * from the terminal and the pages show it over Cy's tile. Cy's arrival and departure sound on
+ * Ann's page until she turns the sounds off.
  */
 
 import assert from "node:assert/strict";
@@ -60,6 +61,11 @@ Deno.test({
     // Ann's page says so, to the eye and to screen readers.
     await ann.locator("[data-testid=notice]").getByText("Cy joined").waitFor();
     assert.equal(await ann.getAttribute("[data-testid=notice]", "aria-live"), "polite");
+    // ... and to the ear: a short sound (on by default).
+    const chimes = (page: Page) =>
+      // deno-lint-ignore no-explicit-any
+      page.evaluate(() => (globalThis as any).__meetStats?.chimes ?? 0);
+    await waitForPage(async () => (await chimes(ann)) >= 1, { what: "Ann's join sound" });
     const ids = Object.fromEntries((await roster()).map((p) => [p.name, p.id]));
     const tile = (page: Page, name: string) =>
       page.locator(`[data-testid=tile][data-participant-id="${ids[name]}"]`);
@@ -140,6 +146,18 @@ Deno.test({
     }
     await cy.write("/react <b>\n");
     await cyPrinted((e) => e.event === "error" && e.code === "bad_request", "the refusal");
+
+    // Ann turns the sounds off (remembered): Bob's leaving is shown, and not heard.
+    await ann.click("[data-testid=toggle-devices]");
+    await ann.uncheck("[data-testid=sounds]");
+    const heard = await chimes(ann);
+    await bob.click("text=Leave");
+    await ann.locator("[data-testid=notice]").getByText("Bob left").waitFor();
+    assert.equal(await chimes(ann), heard, "a sound played with the sounds off");
+    assert.equal(
+      await ann.evaluate(() => JSON.parse(localStorage.getItem("meet.media")!).sounds),
+      false,
+    );
     assert.deepEqual(errors, []);
   },
 });

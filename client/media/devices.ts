@@ -282,6 +282,8 @@ export interface DeviceChoice {
 export interface MediaPreferences extends DeviceChoice {
   mic: boolean;
   camera: boolean;
+  /** Whether a short sound plays when someone joins or leaves (default: on). */
+  sounds?: boolean;
 }
 
 /** Device ids longer than this are not remembered (browsers' are 64 hex digits). */
@@ -321,9 +323,14 @@ export function loadMediaPreferences(): MediaPreferences {
   try {
     const saved = JSON.parse(storage()?.getItem(PREFS_KEY) ?? "{}");
     if (typeof saved !== "object" || saved === null) throw new TypeError("not an object");
-    return { mic: saved.mic !== false, camera: saved.camera !== false, ...choiceOf(saved) };
+    return {
+      mic: saved.mic !== false,
+      camera: saved.camera !== false,
+      sounds: saved.sounds !== false,
+      ...choiceOf(saved),
+    };
   } catch {
-    return { mic: true, camera: true };
+    return { mic: true, camera: true, sounds: true };
   }
 }
 
@@ -340,6 +347,11 @@ export function loadMediaPreferences(): MediaPreferences {
 export function saveMediaPreferences(prefs: MediaPreferences): void {
   storage()?.setItem(
     PREFS_KEY,
-    JSON.stringify({ mic: prefs.mic, camera: prefs.camera, ...choiceOf({ ...prefs }) }),
+    JSON.stringify({
+      mic: prefs.mic,
+      camera: prefs.camera,
+      sounds: prefs.sounds !== false,
+      ...choiceOf({ ...prefs }),
+    }),
   );
 }

@@ -19,11 +19,13 @@ Deno.test("describeMediaError: says why a device could not be used", () => {
 
 Deno.test("media preferences: on by default, remembered when turned off", () => {
   localStorage.removeItem("meet.media");
-  assert.deepEqual(loadMediaPreferences(), { mic: true, camera: true });
+  assert.deepEqual(loadMediaPreferences(), { mic: true, camera: true, sounds: true });
   saveMediaPreferences({ mic: true, camera: false });
-  assert.deepEqual(loadMediaPreferences(), { mic: true, camera: false });
+  assert.deepEqual(loadMediaPreferences(), { mic: true, camera: false, sounds: true });
+  saveMediaPreferences({ mic: true, camera: false, sounds: false });
+  assert.deepEqual(loadMediaPreferences(), { mic: true, camera: false, sounds: false });
   localStorage.setItem("meet.media", "not json");
-  assert.deepEqual(loadMediaPreferences(), { mic: true, camera: true });
+  assert.deepEqual(loadMediaPreferences(), { mic: true, camera: true, sounds: true });
   localStorage.removeItem("meet.media");
 });
 
@@ -32,6 +34,7 @@ Deno.test("media preferences: device choices are remembered; odd ones are not", 
   assert.deepEqual(loadMediaPreferences(), {
     mic: false,
     camera: true,
+    sounds: true,
     cameraId: "cam2",
     speakerId: "out1",
   });
@@ -39,9 +42,9 @@ Deno.test("media preferences: device choices are remembered; odd ones are not", 
     "meet.media",
     JSON.stringify({ cameraId: 7, microphoneId: "x".repeat(MAX_DEVICE_ID + 1), speakerId: "" }),
   );
-  assert.deepEqual(loadMediaPreferences(), { mic: true, camera: true });
+  assert.deepEqual(loadMediaPreferences(), { mic: true, camera: true, sounds: true });
   localStorage.setItem("meet.media", "null");
-  assert.deepEqual(loadMediaPreferences(), { mic: true, camera: true });
+  assert.deepEqual(loadMediaPreferences(), { mic: true, camera: true, sounds: true });
   localStorage.removeItem("meet.media");
 });
 

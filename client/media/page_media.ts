@@ -319,6 +319,8 @@ interface DebugStats {
   /** performance.now() of the last update. */
   updatedAt: number;
   participants: Record<string, RemoteVideoStats>;
+  /** Join and leave cues played. */
+  chimes: number;
   /** Remote shared screens by participant id. */
   screens: Record<string, RemoteVideoStats>;
   ssrcs: Record<string, { kind: "video" | "audio"; packets: number; bytes: number }>;
@@ -492,6 +494,8 @@ export class PageMedia extends Emitter<PageMediaEvents> {
     audioPlayout: [] as number[],
   };
   #plisReceived = 0;
+  /** Join and leave cues played. */
+  #chimes = 0;
   #rttMs: number | null = null;
   #timer: ReturnType<typeof setInterval>;
   #recoveryTimer: ReturnType<typeof setInterval>;
@@ -849,6 +853,36 @@ export class PageMedia extends Emitter<PageMediaEvents> {
       const speakerId = typeof context.sinkId === "string" ? context.sinkId : "";
       if (speakerId !== this.#local.speakerId) this.#update({ speakerId });
     }
+  }
+
+  /**
+   * Plays a short cue on the meeting's speaker: two notes rising when someone joined, falling
+   * when someone left (quiet, 0.3 s; nothing while the browser holds audio).
+   *
+   * @example
+   * ```ts
+   * function onJoined(session: PageMedia, soundsOn: boolean) {
+   *   if (soundsOn) session.chime("join");
+   * }
+   * ```
+   */
+  chime(kind: "join" | "leave"): void {
+    const context = this.#context;
+    if (!context || context.state !== "running" || this.#closed) return;
+    const notes = kind === "join" ? [660, 880] : [880, 660];
+    notes.forEach((frequency, i) => {
+      const at = context.currentTime + i * 0.12;
+      const tone = new OscillatorNode(context, { frequency });
+      const gain = new GainNode(context, { gain: 0 });
+      gain.gain.setValueAtTime(0, at);
+      gain.gain.linearRampToValueAtTime(0.12, at + 0.01);
+      gain.gain.exponentialRampToValueAtTime(0.001, at + 0.18);
+      tone.connect(gain).connect(context.destination);
+      tone.start(at);
+      tone.stop(at + 0.2);
+      tone.onended = () => gain.disconnect();
+    });
+    this.#chimes++;
   }
 
   /** Lets audio play after the browser held it (call from a click or key handler). */
@@ -1340,6 +1374,7 @@ export class PageMedia extends Emitter<PageMediaEvents> {
       },
       delayLog: this.#delayLog,
       rttMs: this.#rttMs,
+      chimes: this.#chimes,
     };
     (globalThis as { __meetStats?: DebugStats }).__meetStats = debug;
   }
