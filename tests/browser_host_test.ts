@@ -1,7 +1,8 @@
 /**
  * End to end in headless Chromium: the host role and its controls. A meeting made over REST by
  * someone who never joins: the first person in (Bob) holds the role and alone sees "Cancel
- * meeting"; he turns Cy's microphone off (her page shows it, the server stops mixing her) and
+ * meeting"; he turns Cy's microphone off (her page shows it, the server stops mixing her), and
+ * a bot's that keeps sending (his page goes quiet), and
  * removes Dee with a reason (her page says so, and she cannot join again); he closes the
  * meeting to newcomers (Fay is turned away), then opens a waiting room (he admits Fay and
  * turns Gus away); he makes Cy the
@@ -10,10 +11,17 @@
 
 import assert from "node:assert/strict";
 import type { BrowserContext, Page } from "playwright-core";
-import { confirmJoin, joinPage, launchBrowser, waitForPage } from "./support/browser.ts";
+import {
+  confirmJoin,
+  joinPage,
+  launchBrowser,
+  PAGE_POLL_MS,
+  waitForPage,
+} from "./support/browser.ts";
+import { mediaBot } from "./support/media_bot.ts";
 import { cli } from "./support/cli.ts";
 import { testServer } from "./support/server.ts";
-import { waitFor } from "./support/wait.ts";
+import { waitFor, waitForSteady } from "./support/wait.ts";
 
 /** The roster as a page shows it: name and whether it is marked host. */
 function hosts(page: Page): Promise<string[]> {
@@ -126,6 +134,31 @@ Deno.test({
     const left = await eveSaid("left");
     assert.deepEqual([left.reason, left.message], ["removed", "wrong meeting"]);
     assert.equal((await eve.status).code, 0, "Eve's client ends when removed");
+
+    // A client that keeps sending after the host's mute (a bot with a tone): Bob hears it;
+    // muted, the server takes none of it, and Bob's page goes quiet (what it plays, measured).
+    const tone = await mediaBot(server, "Tone", created.id);
+    await tone.request({ type: "media", audio: true, video: false });
+    tone.startTone(440);
+    const audibleMs = (): Promise<number> =>
+      // deno-lint-ignore no-explicit-any
+      bob.evaluate(() => (globalThis as any).__meetStats?.audio?.audibleMs ?? 0);
+    const before = await audibleMs();
+    await waitForPage(async () => (await audibleMs()) > before + 1000, {
+      what: "Bob hearing the tone for a second",
+    });
+    await entry(bob, "Tone").locator("[data-testid=host-mute]").click();
+    await waitForSteady(audibleMs, 2_000, {
+      what: "Bob's page quiet once the tone is muted",
+      timeoutMs: 10_000,
+      intervalMs: PAGE_POLL_MS,
+    });
+    const dropped = (await media()).dropped.hostMuted;
+    await waitForPage(async () => (await media()).dropped.hostMuted > dropped + 25, {
+      what: "the server dropping the muted tone it is still sent",
+    });
+    await tone.request({ type: "leave" });
+    tone.close();
 
     // Bob removes Dee, saying why: her page tells her, and she cannot come back.
     bob.once("dialog", (dialog) => dialog.accept("off topic <b>sorry</b>"));
