@@ -25,6 +25,8 @@ import { writeAll } from "./wav.ts";
  * const firstFrameAt = IVF_HEADER_SIZE; // 32
  * ```
  */
+export { vp8FrameInfo } from "../media/vp8.ts";
+
 export const IVF_HEADER_SIZE = 32;
 /**
  * Size of each frame's header.
@@ -219,30 +221,6 @@ export function encodeIvf(header: IvfHeader, frames: readonly IvfFrame[]): Uint8
  */
 export function ivfSeconds(header: IvfHeader, timestamp: number): number {
   return (timestamp * header.timebaseNum) / header.timebaseDen;
-}
-
-/**
- * What the first bytes of a VP8 frame tell (RFC 6386 section 9.1): keyframe or not, and
- * for a keyframe with a valid start code, its picture size.
- *
- * @example
- * ```ts
- * const key = new Uint8Array([0x50, 0x01, 0x00, 0x9d, 0x01, 0x2a, 0x40, 0x01, 0xf0, 0x00]);
- * vp8FrameInfo(key); // { keyframe: true, width: 320, height: 240 }
- * ```
- */
-export function vp8FrameInfo(
-  data: Uint8Array,
-): { keyframe: boolean; width?: number; height?: number } {
-  if (data.length < 3) return { keyframe: false };
-  const keyframe = (data[0] & 0x01) === 0;
-  if (!keyframe || data.length < 10) return { keyframe };
-  if (data[3] !== 0x9d || data[4] !== 0x01 || data[5] !== 0x2a) return { keyframe };
-  return {
-    keyframe,
-    width: (data[6] | (data[7] << 8)) & 0x3fff,
-    height: (data[8] | (data[9] << 8)) & 0x3fff,
-  };
 }
 
 /**

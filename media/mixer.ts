@@ -182,6 +182,8 @@ export class Mixer {
   #pcm = new Int16Array(OPUS_FRAME_SAMPLES);
   #closed = false;
   #heardLastTick = false;
+  /** The full mix's one extra listener (a recording), and its encoder. */
+  #tap: { sink: (frame: Uint8Array | null) => void; encoder: OpusEncoder } | undefined;
   readonly stats: MixerStats = {
     ticks: 0,
     decodes: 0,
@@ -252,6 +254,22 @@ export class Mixer {
     }
   }
 
+  /**
+   * Hands `sink` the meeting's full mix (every selected speaker, nobody's own voice left
+   * out) as one Opus frame every tick, or null on a tick where nothing was heard; with
+   * one participant too. Encoded once a tick with an encoder of its own (the listeners'
+   * streams are untouched). `null` removes it.
+   *
+   * @example
+   * ```ts ignore
+   * mixer.setTap((frame) => frames.push(frame)); // a recording
+   * ```
+   */
+  setTap(sink: ((frame: Uint8Array | null) => void) | null): void {
+    this.#tap?.encoder.close();
+    this.#tap = sink && !this.#closed ? { sink, encoder: this.#options.createEncoder() } : undefined;
+  }
+
   /** Number of participants. */
   get size(): number {
     return this.#inputs.size;
@@ -306,12 +324,21 @@ export class Mixer {
     const heard = [...this.#inputs.values()].some((input) => input.frame !== null);
     if (this.#inputs.size >= 2 && (heard || this.#heardLastTick)) this.#sendMixes(speakers);
     this.#heardLastTick = heard;
+    if (this.#tap) {
+      const tap = this.#tap;
+      if (speakers.length === 0) tap.sink(null);
+      else {
+        sumFrames(speakers.map((s) => s.frame!), this.#scratch);
+        tap.sink(this.#encode(tap.encoder, this.#scratch));
+      }
+    }
     return levels.map(([id, level]) => ({ id, level, speaking: selected.has(id) }));
   }
 
   /** Frees every codec; the mixer does nothing more. */
   close(): void {
     this.#closed = true;
+    this.setTap(null);
     for (const id of [...this.#inputs.keys()]) this.removeParticipant(id);
     this.#sharedEncoder?.close();
     this.#sharedEncoder = undefined;

@@ -290,3 +290,40 @@ Deno.test("mixer: a packet longer than 20 ms is not decoded (a 120 ms packet wou
   m.close();
   ann.close();
 });
+
+Deno.test("mixer: a tap gets the full mix every tick, every speaker in it, even alone; null while nothing is heard", () => {
+  const m = mixer();
+  const frames: (Uint8Array | null)[] = [];
+  m.setTap((frame) => frames.push(frame));
+  const ann = toneSender(440, 0.3, 1);
+  const bob = toneSender(660, 0.3, 2);
+  m.addParticipant("ann", () => {});
+  // Alone, Ann is still recorded (no listener mix is sent to a lone participant).
+  for (let t = 0; t < 25; t++) {
+    m.push("ann", ann.next(t * 20), t * 20);
+    m.tick(t * 20);
+  }
+  m.addParticipant("bob", () => {});
+  for (let t = 25; t < 75; t++) {
+    m.push("ann", ann.next(t * 20), t * 20);
+    m.push("bob", bob.next(t * 20), t * 20);
+    m.tick(t * 20);
+  }
+  for (let t = 75; t < 100; t++) m.tick(t * 20); // silence
+  assert.equal(frames.length, 100, "one per tick");
+  assert.ok(frames.slice(80).every((f) => f === null), "silence is null");
+  const decoder = createOpusDecoder();
+  const pcm: number[] = [];
+  for (const f of frames.slice(50, 75)) {
+    assert.ok(f !== null);
+    for (const s of decoder.decode(f)) pcm.push(s / 32768);
+  }
+  const tail = Float32Array.from(pcm);
+  assert.ok(goertzelPower(tail, RATE, 440) > 0.01, "Ann missing from the full mix");
+  assert.ok(goertzelPower(tail, RATE, 660) > 0.01, "Bob missing from the full mix");
+  m.setTap(null);
+  m.tick(2000);
+  assert.equal(frames.length, 100);
+  m.close();
+  for (const x of [ann, bob, decoder]) x.close();
+});

@@ -823,3 +823,27 @@ function concat(parts: readonly Uint8Array[]): Uint8Array {
   }
   return out;
 }
+
+/**
+ * What the first bytes of a VP8 frame tell (RFC 6386 section 9.1): keyframe or not, and
+ * for a keyframe with a valid start code, its picture size.
+ *
+ * @example
+ * ```ts
+ * const key = new Uint8Array([0x50, 0x01, 0x00, 0x9d, 0x01, 0x2a, 0x40, 0x01, 0xf0, 0x00]);
+ * vp8FrameInfo(key); // { keyframe: true, width: 320, height: 240 }
+ * ```
+ */
+export function vp8FrameInfo(
+  data: Uint8Array,
+): { keyframe: boolean; width?: number; height?: number } {
+  if (data.length < 3) return { keyframe: false };
+  const keyframe = (data[0] & 0x01) === 0;
+  if (!keyframe || data.length < 10) return { keyframe };
+  if (data[3] !== 0x9d || data[4] !== 0x01 || data[5] !== 0x2a) return { keyframe };
+  return {
+    keyframe,
+    width: (data[6] | (data[7] << 8)) & 0x3fff,
+    height: (data[8] | (data[9] << 8)) & 0x3fff,
+  };
+}
