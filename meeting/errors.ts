@@ -38,6 +38,10 @@ export type ErrorCode =
   | "address_in_use"
   | "bad_host"
   | "unsupported_media_type"
+  /** The meeting is being recorded already, or is not being recorded. */
+  | "recording_state"
+  /** Recording is turned off on this server (`--recordings off`), or the disk is too full. */
+  | "recordings_unavailable"
   | "internal";
 
 /** An error a client caused and can be told about. */
@@ -72,7 +76,10 @@ export function httpStatusOf(code: ErrorCode): number {
     case "meeting_closed":
     case "already_in_meeting":
     case "address_in_use":
+    case "recording_state":
       return 409;
+    case "recordings_unavailable":
+      return 503;
     case "too_large":
       return 413;
     case "bad_host":

@@ -79,6 +79,32 @@ export const REACTION_INTERVAL_MS = 250;
 /** Longest reason a host may give for removing someone, characters. */
 export const MAX_REMOVE_REASON = 200;
 
+/**
+ * A recording of the meeting while it runs: everyone is told (a notice and an indicator), the
+ * pre-join screen too.
+ */
+export interface RecordingState {
+  /** The recording's id (names its file). */
+  id: string;
+  /** ms since the epoch. */
+  startedAt: number;
+  /** Who started it (display name). */
+  startedBy: string;
+}
+
+/** Why a recording stopped. */
+export type RecordingStopReason =
+  /** The host stopped it. */
+  | "stopped"
+  /** The meeting ended. */
+  | "ended"
+  /** It reached the server's longest recording (`--max-recording-minutes`). */
+  | "limit"
+  /** The disk was too full, or could not keep up. */
+  | "disk"
+  /** The file could not be written. */
+  | "failed";
+
 /** A meeting as the live list shows it. */
 export interface MeetingSummary {
   id: string;
@@ -94,6 +120,8 @@ export interface MeetingSummary {
   locked: boolean;
   /** Whether newcomers may join now. */
   newcomers: NewcomerPolicy;
+  /** The recording running now, if any. */
+  recording: RecordingState | null;
 }
 
 /** A meeting with its roster. */
@@ -119,6 +147,14 @@ export type MeetingEvents = {
   host: [participantId: string | null];
   /** The host turned off a participant's microphone or camera (it may turn it on again). */
   muted: [participant: Participant, kind: HostMuteKind, by: Participant];
+  /**
+   * A recording started (`recording` set) or stopped (null, with `stopped`: the one that
+   * stopped, why, and who stopped it; null when it was not the host).
+   */
+  recording: [
+    recording: RecordingState | null,
+    stopped: { recording: RecordingState; reason: RecordingStopReason; by: string | null } | null,
+  ];
   /** The host is removing a participant (its `left` follows, with reason `removed`). */
   removing: [participant: Participant, reason: string, by: Participant];
   /** A participant sent a reaction. */
@@ -208,6 +244,7 @@ export class Meeting extends Emitter<MeetingEvents> {
   /** Sessions the host removed: they cannot come back into this meeting. */
   #removedSessions = new Set<string>();
   #newcomers: NewcomerPolicy = "open";
+  #recording: RecordingState | null = null;
   /** The waiting room, by session id; and the sessions the host let in. */
   #waiting = new Map<string, Waiter>();
   #admitted = new Set<string>();
@@ -630,6 +667,38 @@ export class Meeting extends Emitter<MeetingEvents> {
     return participant;
   }
 
+  /** The recording running now, if any. */
+  get recording(): RecordingState | null {
+    return this.#recording;
+  }
+
+  /**
+   * The host starts a recording (`id` names it; the server makes its file). One at a time:
+   * `recording_state` while one runs.
+   */
+  startRecording(hostParticipantId: string, id: string, atMs: number): RecordingState {
+    const host = this.#requireHost(hostParticipantId);
+    if (this.#recording) {
+      throw new MeetingError("recording_state", "this meeting is being recorded already");
+    }
+    this.#recording = { id, startedAt: atMs, startedBy: host.name };
+    this.emit("recording", this.#recording, null);
+    return this.#recording;
+  }
+
+  /**
+   * Stops the recording: by the host (`byParticipantId`), or by the server (null) for
+   * `reason`. `recording_state` when none runs.
+   */
+  stopRecording(byParticipantId: string | null, reason: RecordingStopReason): RecordingState {
+    const by = byParticipantId === null ? null : this.#requireHost(byParticipantId);
+    const recording = this.#recording;
+    if (!recording) throw new MeetingError("recording_state", "this meeting is not being recorded");
+    this.#recording = null;
+    this.emit("recording", null, { recording, reason, by: by?.name ?? null });
+    return recording;
+  }
+
   /** The host hands the role to another participant of this meeting. */
   handOverHost(fromParticipantId: string, toParticipantId: string): void {
     this.#assertOpen();
@@ -677,6 +746,11 @@ export class Meeting extends Emitter<MeetingEvents> {
     this.#idleTimer = undefined;
     for (const handle of this.#graceTimers.values()) this.#clock.clearTimeout(handle);
     this.#graceTimers.clear();
+    const recording = this.#recording;
+    if (recording) {
+      this.#recording = null;
+      this.emit("recording", null, { recording, reason: "ended", by: null });
+    }
     this.emit("closed", reason);
     this.#participants.clear();
     this.removeAllListeners();
@@ -692,6 +766,7 @@ export class Meeting extends Emitter<MeetingEvents> {
       createdAt: this.createdAt,
       locked: this.locked,
       newcomers: this.#newcomers,
+      recording: this.#recording,
     };
   }
 

@@ -510,3 +510,52 @@ Deno.test("screen sharing: a participant says it shares its screen (others see i
     "Ann screen=false",
   ]);
 });
+
+Deno.test("recording: only the host starts and stops it, one at a time; the server may stop it; the meeting's end stops it", () => {
+  const { registry } = setup();
+  const m = registry.create({ title: "Rec", creatorSessionId: "s1", creatorName: "Ann" });
+  const events: string[] = [];
+  m.on(
+    "recording",
+    (now, stopped) =>
+      events.push(
+        now
+          ? `started ${now.id} by ${now.startedBy}`
+          : `stopped ${stopped!.recording.id} ${stopped!.reason} by ${stopped!.by}`,
+      ),
+  );
+  const ann = m.join("s1", "Ann").participant;
+  const bob = m.join("s2", "Bob").participant;
+  assert.throws(
+    () => m.startRecording(bob.id, "r0", 1),
+    (e: MeetingError) => e.code === "forbidden",
+  );
+  assert.equal(m.recording, null);
+  m.startRecording(ann.id, "r1", 1000);
+  assert.deepEqual(m.summary().recording, { id: "r1", startedAt: 1000, startedBy: "Ann" });
+  assert.throws(
+    () => m.startRecording(ann.id, "r2", 2),
+    (e: MeetingError) => e.code === "recording_state",
+  );
+  assert.throws(
+    () => m.stopRecording(bob.id, "stopped"),
+    (e: MeetingError) => e.code === "forbidden",
+  );
+  m.stopRecording(ann.id, "stopped");
+  assert.throws(
+    () => m.stopRecording(ann.id, "stopped"),
+    (e: MeetingError) => e.code === "recording_state",
+  );
+  m.startRecording(ann.id, "r3", 3000);
+  m.stopRecording(null, "limit");
+  m.startRecording(ann.id, "r4", 4000);
+  m.cancel("s1");
+  assert.deepEqual(events, [
+    "started r1 by Ann",
+    "stopped r1 stopped by Ann",
+    "started r3 by Ann",
+    "stopped r3 limit by null",
+    "started r4 by Ann",
+    "stopped r4 ended by null",
+  ]);
+});

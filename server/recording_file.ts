@@ -26,6 +26,7 @@
  * @module
  */
 
+// @ts-types="./mediabunny.d.ts"
 import {
   CustomSource,
   EncodedAudioPacketSource,
