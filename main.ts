@@ -53,6 +53,8 @@ async function main(): Promise<number> {
       maxConnectionsPerAddress: config.maxConnectionsPerAddress,
       maxConnections: config.maxConnections,
       headerTimeoutMs: config.headerTimeoutSeconds * 1000,
+      recordings: config.recordings,
+      maxRecordingMinutes: config.maxRecordingMinutes,
     });
   } catch (err) {
     if (err instanceof PortInUseError) {

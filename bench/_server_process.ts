@@ -37,8 +37,11 @@ export interface ServerProcess {
   opusBackend: string;
   /** `batched` or `deno`: the server's UDP I/O (from its `UDP I/O:` line). */
   udpIo: string;
-  /** Stops it (SIGTERM, SIGKILL after 5 s) and removes its data directory. */
-  stop(): Promise<void>;
+  /**
+   * Stops it (SIGTERM, SIGKILL after 5 s) and removes its data directory (kept with
+   * `keepData`, and always when it was given).
+   */
+  stop(options?: { keepData?: boolean }): Promise<void>;
 }
 
 /** Options of {@linkcode startServerProcess}. */
@@ -47,13 +50,16 @@ export interface ServerProcessOptions {
   args?: string[];
   /** Environment for the server, e.g. `{ MEET_OPUS_BACKEND: "wasm" }`. */
   env?: Record<string, string>;
+  /** Its data directory (kept when it stops); default: a new temporary one, removed. */
+  dataDir?: string;
 }
 
 /** Starts `main.ts` as `deno task start` would, on free ports of 127.0.0.1. */
 export async function startServerProcess(
   options: ServerProcessOptions = {},
 ): Promise<ServerProcess> {
-  const dataDir = await Deno.makeTempDir({ prefix: "meet-bench-" });
+  const ownDir = options.dataDir === undefined;
+  const dataDir = options.dataDir ?? await Deno.makeTempDir({ prefix: "meet-bench-" });
   const child = new Deno.Command(new URL("deno", ROOT).pathname, {
     args: [
       ...startTaskArgs(),
@@ -85,9 +91,9 @@ export async function startServerProcess(
       if (stderr.length > 200) stderr.shift();
     }
   })().catch(() => {});
-  const stop = async () => {
+  const stop = async (keepData = false) => {
     await terminate(child, 5000);
-    await Deno.remove(dataDir, { recursive: true }).catch(() => {});
+    if (ownDir && !keepData) await Deno.remove(dataDir, { recursive: true }).catch(() => {});
   };
   const reader = child.stdout.pipeThrough(new TextDecoderStream()).getReader();
   let seen = "";
@@ -116,9 +122,9 @@ export async function startServerProcess(
           wsUrl: url.replace("http", "ws") + "ws",
           certificate,
           fetch: (path, init) => fetch(url + path, { ...init, client }),
-          stop: async () => {
+          stop: async (stopOptions) => {
             client?.close();
-            await stop();
+            await stop(stopOptions?.keepData);
           },
           udpPort: Number(udp),
           opus: opus.trim(),

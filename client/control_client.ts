@@ -35,6 +35,8 @@ export type ControlClientEvents = {
   chat: [EventOf<"chat">];
   removed: [EventOf<"removed">];
   muted: [EventOf<"muted">];
+  recording: [EventOf<"recording">];
+  recording_saved: [EventOf<"recording_saved">];
   newcomers: [EventOf<"newcomers">];
   waiting: [EventOf<"waiting">];
   admission: [EventOf<"admission">];

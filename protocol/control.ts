@@ -24,6 +24,8 @@ import type {
   MeetingSummary,
   NewcomerPolicy,
   Reaction,
+  RecordingState,
+  RecordingStopReason,
   Waiter,
 } from "../meeting/meeting.ts";
 import type { P2pCapability, PathKind } from "../meeting/mode.ts";
@@ -89,6 +91,8 @@ export type ClientRequest =
   | { id: RequestId; type: "newcomers"; policy: NewcomerPolicy }
   /** The host lets someone in the waiting room in (`admit: true`) or turns them away. */
   | { id: RequestId; type: "admit"; waitId: string; admit: boolean }
+  /** The host starts (`on: true`) or stops recording the meeting. */
+  | { id: RequestId; type: "record"; on: boolean }
   /** The page's media now travels on this control WebSocket (it left WebTransport). */
   | { id: RequestId; type: "media_transport"; kind: "websocket" }
   | { id: RequestId; type: "ping" };
@@ -114,6 +118,7 @@ export const REQUEST_TYPES = [
   "admit",
   "hand",
   "react",
+  "record",
   "media_transport",
   "ping",
 ] as const satisfies readonly ClientRequest["type"][];
@@ -157,6 +162,8 @@ export interface ReplyResults {
   admit: Record<string, never>;
   hand: Record<string, never>;
   react: Record<string, never>;
+  /** The recording running now (null once stopped). */
+  record: { recording: RecordingState | null };
   /** The server's WebTransport endpoint as it is now (its certificate may have been renewed). */
   media_transport: { webTransport?: WebTransportInfo };
   ping: { now: number };
@@ -184,6 +191,24 @@ export type ServerMessage =
   | { type: "removed"; meetingId: string; reason: RemovedReason; message?: string }
   /** The host turned off your microphone (`audio`) or camera (`video`); you may turn it on again. */
   | { type: "muted"; meetingId: string; kind: HostMuteKind; by: string }
+  /**
+   * A recording started (`recording`) or stopped (`recording` null; `stopped` says which,
+   * why, and who stopped it: null when the server did).
+   */
+  | {
+    type: "recording";
+    meetingId: string;
+    recording: RecordingState | null;
+    stopped?: { id: string; reason: RecordingStopReason; by: string | null };
+  }
+  /** A recording's file is ready (the host downloads it over REST). */
+  | {
+    type: "recording_saved";
+    meetingId: string;
+    recordingId: string;
+    durationMs: number;
+    bytes: number;
+  }
   /** A member's reaction, shown over its tile for a few seconds. */
   | { type: "reaction"; meetingId: string; participantId: string; reaction: Reaction }
   /** The host opened the meeting to newcomers or closed it. */
@@ -331,6 +356,9 @@ export function parseClientMessage(text: string): ParsedMessage {
       break;
     case "media_transport":
       if (msg.kind !== "websocket") return fail("bad_request", 'kind must be "websocket"');
+      break;
+    case "record":
+      if (typeof msg.on !== "boolean") return fail("bad_request", "record needs a boolean on");
       break;
     case "media":
       if (typeof msg.audio !== "boolean" || typeof msg.video !== "boolean") {

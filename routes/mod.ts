@@ -16,6 +16,12 @@ import {
   listMeetings,
   meetingHistory,
 } from "./api/meetings.ts";
+import {
+  downloadRecording,
+  listRecordings,
+  startRecording,
+  stopRecording,
+} from "./api/recordings.ts";
 import { addRtpParticipant, removeRtpParticipant } from "./api/rtp.ts";
 import type { RouteHandler } from "./context.ts";
 import { homePage } from "./index.tsx";
@@ -39,6 +45,10 @@ const ROUTES: Route[] = [
   ["GET", `/api/meetings/${ID}/history`, meetingHistory],
   ["POST", `/api/meetings/${ID}/rtp`, addRtpParticipant],
   ["DELETE", `/api/meetings/${ID}/rtp/:participantId([a-z0-9]{1,32})`, removeRtpParticipant],
+  ["GET", `/api/meetings/${ID}/recordings`, listRecordings],
+  ["POST", `/api/meetings/${ID}/recordings`, startRecording],
+  ["DELETE", `/api/meetings/${ID}/recordings/current`, stopRecording],
+  ["GET", `/api/meetings/${ID}/recordings/:rid([A-Za-z0-9]{1,32})`, downloadRecording],
 ].map(([method, pathname, handler]) => ({
   method: method as string,
   pattern: new URLPattern({ pathname: pathname as string }),

@@ -35,6 +35,9 @@ export interface Config {
   maxConnectionsPerAddress: number;
   maxConnections: number;
   headerTimeoutSeconds: number;
+  /** Whether hosts may record meetings. */
+  recordings: boolean;
+  maxRecordingMinutes: number;
   help: boolean;
 }
 
@@ -53,6 +56,9 @@ Flags:
   --grace SECONDS      seat kept for a dropped connection (default 30)
   --mix-speakers N     how many of the loudest speakers are mixed (default 3; 100 mixes everyone)
   --p2p auto|off       two participants send media directly to each other (default auto)
+  --recordings on|off  hosts may record meetings into DATA-DIR/recordings (default on)
+  --max-recording-minutes N
+                       a recording stops after this long (default 240)
   --udp-io auto|batched|deno
                        UDP system calls: batched (sendmmsg/recvmmsg through libc, Linux) or
                        one Deno op per datagram; auto takes batched where it works (default)
@@ -102,6 +108,8 @@ export function parseFlags(args: string[]): Config {
         grace: { type: "string", default: "30" },
         "mix-speakers": { type: "string", default: "3" },
         p2p: { type: "string", default: "auto" },
+        recordings: { type: "string", default: "on" },
+        "max-recording-minutes": { type: "string", default: "240" },
         "udp-io": { type: "string", default: "auto" },
         cert: { type: "string" },
         key: { type: "string" },
@@ -134,6 +142,9 @@ export function parseFlags(args: string[]): Config {
   if (values.p2p !== "auto" && values.p2p !== "off") {
     throw new FlagError(`--p2p must be auto or off (got "${values.p2p}")`);
   }
+  if (values.recordings !== "on" && values.recordings !== "off") {
+    throw new FlagError(`--recordings must be on or off (got "${values.recordings}")`);
+  }
   const udpIo = values["udp-io"];
   if (udpIo !== "auto" && udpIo !== "batched" && udpIo !== "deno") {
     throw new FlagError(`--udp-io must be auto, batched or deno (got "${udpIo}")`);
@@ -151,6 +162,11 @@ export function parseFlags(args: string[]): Config {
     1_000_000,
   );
   const maxConnections = count("max-connections", values["max-connections"]!, 1_000_000);
+  const maxRecordingMinutes = count(
+    "max-recording-minutes",
+    values["max-recording-minutes"]!,
+    24 * 60,
+  );
   const headerTimeout = Number(values["header-timeout"]);
   if (!Number.isFinite(headerTimeout) || headerTimeout < 1 || headerTimeout > 300) {
     throw new FlagError(
@@ -192,6 +208,8 @@ export function parseFlags(args: string[]): Config {
     maxConnectionsPerAddress,
     maxConnections,
     headerTimeoutSeconds: headerTimeout,
+    recordings: values.recordings === "on",
+    maxRecordingMinutes,
     help: values.help!,
   };
 }

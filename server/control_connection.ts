@@ -425,6 +425,18 @@ export class ControlConnection implements RoomConnection {
         room.meeting.react(this.#participantId!, request.reaction);
         return {};
       }
+      case "record": {
+        const room = this.#requireRoom();
+        if (!request.on) {
+          room.meeting.stopRecording(this.#participantId!, "stopped");
+          return { recording: null };
+        }
+        // Who may download it: the starter's session and the meeting creator's.
+        const owners = [this.#session!.token];
+        const creator = this.#hub.sessions.byId(room.meeting.creatorSessionId);
+        if (creator) owners.push(creator.token);
+        return { recording: this.#hub.recorder.start(room, this.#participantId!, owners) };
+      }
       case "admit": {
         const room = this.#requireRoom();
         room.meeting.admit(this.#participantId!, request.waitId, request.admit);

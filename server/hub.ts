@@ -31,6 +31,7 @@ import { type AccessLimitOptions, AccessLimits } from "./limits.ts";
 import type { Records } from "./records.ts";
 import { MediaClock } from "./media_clock.ts";
 import type { OpusCodecs } from "./media_room.ts";
+import { Recorder, type RecorderOptions } from "./recorder.ts";
 import { Room } from "./room.ts";
 import type { WebTransportInfo } from "../protocol/media.ts";
 import { type Session, SessionStore } from "./sessions.ts";
@@ -59,6 +60,8 @@ export interface HubOptions extends MeetingOptions {
   limits?: Partial<AccessLimitOptions>;
   /** Default {@linkcode LIST_INTERVAL_MS}. */
   listIntervalMs?: number;
+  /** Recording: where files go (null or absent: off), limits. */
+  recordings?: Omit<RecorderOptions, "records" | "notify">;
 }
 
 /** A seat found by its media key: the room it is in and the participant. */
@@ -90,6 +93,8 @@ export class Hub {
   readonly mediaClock: MediaClock;
   /** Limits on creates, passcode guesses and sessions. */
   readonly limits: AccessLimits;
+  /** The meetings' recordings. */
+  readonly recorder: Recorder;
   #listSubscribers = new Set<ListSubscriber>();
   #listUpdate: Throttle;
   /** Open meetings by the address key they were created from. */
@@ -109,6 +114,13 @@ export class Hub {
       options.clock ?? systemClock,
     );
     this.records.attach(this.registry);
+    this.recorder = new Recorder({
+      dir: null,
+      ...options.recordings,
+      records: this.records,
+      notify: (meetingId, message) => this.#rooms.get(meetingId)?.broadcast(message),
+    });
+    this.recorder.attach(this.registry);
     this.registry.on("created", (meeting) => {
       const room = new Room(meeting, {
         codecs: options.codecs,
@@ -257,12 +269,29 @@ export class Hub {
     this.#listSubscribers.delete(subscriber);
   }
 
+  /**
+   * Ends every meeting, lets the recordings' files be finished (at most `settleMs`), then
+   * closes everything (see {@linkcode Hub.close}).
+   */
+  async shutdown(settleMs = 15_000): Promise<void> {
+    if (this.#closed) return;
+    this.registry.close();
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    await Promise.race([
+      this.recorder.settle(),
+      new Promise((resolve) => timer = setTimeout(resolve, settleMs)),
+    ]);
+    clearTimeout(timer);
+    this.close();
+  }
+
   /** Ends every meeting, stops timers, closes the records. */
   close(): void {
     if (this.#closed) return;
     this.#closed = true;
     clearInterval(this.#sweepTimer);
     this.#listUpdate.stop();
+    this.recorder.close();
     this.registry.close();
     this.mediaClock.close();
     this.#listSubscribers.clear();

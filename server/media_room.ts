@@ -132,6 +132,31 @@ export interface MediaCounters {
   rateAdvice: number;
 }
 
+/**
+ * What a recording takes from a media room (see {@linkcode MediaRoom.addTap}): the full mix,
+ * every video packet the room forwards (each sender's camera, full encoding, and shared
+ * screen, numbered per source as receivers get them), and the speaking levels.
+ */
+export interface MediaTap {
+  /** One Opus frame of the full mix every 20 ms tick; null when nothing was heard. */
+  mix(frame: Uint8Array | null, nowMs: number): void;
+  /** One video packet (its SSRC: the sender's `videoSsrc` or `screenSsrc`). */
+  video(packet: Uint8Array, nowMs: number): void;
+  /** Speaking levels, every 200 ms. */
+  levels(levels: MixerLevel[], nowMs: number): void;
+}
+
+/** A tap's hold on the media room. */
+export interface MediaTapHandle {
+  /** Asks a sender for a keyframe of its camera or screen for the tap. */
+  requestKeyframe(participantId: string, source: VideoSource): void;
+  /** Takes the tap off: nothing more reaches it. */
+  close(): void;
+}
+
+/** The router peer id of a tap (never a participant's: ids are letters and digits). */
+const TAP_ID = "~tap";
+
 /** Last receiver report a participant sent about a stream. */
 export interface ReceptionReport {
   fractionLost: number;
@@ -197,6 +222,7 @@ export class MediaRoom {
   #ticks = 0;
   #closed = false;
   #reports = new Map<string, Map<number, ReceptionReport>>();
+  #tap: MediaTap | null = null;
   readonly counters: MediaCounters = {
     received: { packets: 0, bytes: 0 },
     forwarded: {
@@ -313,6 +339,11 @@ export class MediaRoom {
     return true;
   }
 
+  /** The media clock's time, ms: the room's time base. */
+  now(): number {
+    return this.#clock.now();
+  }
+
   /** The seat's media transport, if it has one (an attached transport is never closed). */
   transportOf(participantId: string): MediaTransport | undefined {
     return this.#transports.get(participantId);
@@ -344,7 +375,40 @@ export class MediaRoom {
     this.#advised.delete(`${participantId} full`);
     this.#advised.delete(`${participantId} small`);
     this.#advised.delete(`${participantId} screen`);
-    if (this.#transports.size === 0) this.#clock.unsubscribe(this);
+    if (this.#transports.size === 0 && !this.#tap) this.#clock.unsubscribe(this);
+  }
+
+  /**
+   * Adds a tap (a recording: one at a time): from now on it gets the full mix each tick (the
+   * room ticks while it has a tap, with nobody in it too), every video packet forwarded, and
+   * the levels. Every sender is asked for a keyframe.
+   */
+  addTap(tap: MediaTap): MediaTapHandle {
+    if (this.#closed) throw new Error("the media room is closed");
+    if (this.#tap) throw new Error("the media room has a tap already");
+    this.#tap = tap;
+    const now = () => this.#clock.now();
+    this.#router.addPeer({
+      id: TAP_ID,
+      send: (packet) => this.#tap === tap && tap.video(packet, now()),
+      congested: () => false,
+    }, now());
+    this.#mixer.setTap((frame) => tap.mix(frame, now()));
+    this.#clock.subscribe(this);
+    return {
+      requestKeyframe: (participantId, source) => {
+        if (this.#tap === tap) {
+          this.#router.requestKeyframeFor(TAP_ID, participantId, now(), source);
+        }
+      },
+      close: () => {
+        if (this.#tap !== tap) return;
+        this.#tap = null;
+        this.#router.removePeer(TAP_ID);
+        this.#mixer.setTap(null);
+        if (this.#transports.size === 0) this.#clock.unsubscribe(this);
+      },
+    };
   }
 
   /**
@@ -495,7 +559,10 @@ export class MediaRoom {
     this.#askUpstream(now);
     this.#router.tick(now);
     ++this.#ticks;
-    if (this.#ticks % LEVELS_EVERY_TICKS === 0) this.#options.onLevels?.(levels);
+    if (this.#ticks % LEVELS_EVERY_TICKS === 0) {
+      this.#options.onLevels?.(levels);
+      this.#tap?.levels(levels, now);
+    }
     if (this.#ticks % RATES_EVERY_TICKS === 0) this.#adviseSenders(now);
   }
 
@@ -503,6 +570,7 @@ export class MediaRoom {
   close(): void {
     if (this.#closed) return;
     this.#closed = true;
+    this.#tap = null;
     this.#clock.unsubscribe(this);
     const transports = [...this.#transports.values()];
     this.#transports.clear();

@@ -103,6 +103,20 @@ const SCHEMA = `
     text TEXT NOT NULL
   );
   CREATE INDEX IF NOT EXISTS chat_by_meeting ON chat (meeting_id, seq);
+  CREATE TABLE IF NOT EXISTS recordings (
+    id TEXT PRIMARY KEY,
+    meeting_id TEXT NOT NULL,
+    started_at INTEGER NOT NULL,
+    started_by TEXT NOT NULL,
+    stopped_at INTEGER,
+    stopped_by TEXT,
+    stop_reason TEXT,
+    state TEXT NOT NULL,
+    bytes INTEGER,
+    duration_ms INTEGER,
+    owners TEXT NOT NULL
+  );
+  CREATE INDEX IF NOT EXISTS recordings_by_meeting ON recordings (meeting_id, started_at);
   CREATE TABLE IF NOT EXISTS seats (
     meeting_id TEXT NOT NULL,
     session_id TEXT NOT NULL,
@@ -119,6 +133,36 @@ const ADDED_COLUMNS = [
   ["meetings", "locked", "INTEGER"],
   ["meetings", "creator_session_id", "TEXT"],
 ] as const;
+
+/**
+ * Where a recording is: `recording` while it runs, `finishing` while its file is finished,
+ * `done`; `recovered` when a restart found it unfinished and finished it; `failed` when there
+ * was no file to keep.
+ */
+export type RecordingFileState = "recording" | "finishing" | "done" | "recovered" | "failed";
+
+/** A recording as recorded. */
+export interface RecordingRecord {
+  id: string;
+  meetingId: string;
+  /** ms since the epoch. */
+  startedAt: number;
+  /** Who started it (display name). */
+  startedBy: string;
+  stoppedAt: number | null;
+  /** Who stopped it (display name), or null when the server did. */
+  stoppedBy: string | null;
+  /** Why it stopped (`RecordingStopReason`, or `restart`). */
+  stopReason: string | null;
+  state: RecordingFileState;
+  bytes: number | null;
+  durationMs: number | null;
+  /**
+   * SHA-256 (hex) of the tokens that may list and download it: the meeting creator's and
+   * the starter's sessions. Hashes, so a restart keeps the right without keeping tokens.
+   */
+  owners: string[];
+}
 
 /** Who may read a recorded meeting's roster and history. */
 export interface MeetingAccess {
@@ -249,6 +293,75 @@ export class Records {
     };
   }
 
+  /** A recording began. */
+  recordingStarted(
+    r: Pick<RecordingRecord, "id" | "meetingId" | "startedAt" | "startedBy" | "owners">,
+  ): void {
+    this.#db.prepare(
+      "INSERT INTO recordings (id, meeting_id, started_at, started_by, state, owners) " +
+        "VALUES (?, ?, ?, ?, 'recording', ?)",
+    ).run(r.id, r.meetingId, r.startedAt, r.startedBy, JSON.stringify(r.owners));
+  }
+
+  /** A recording stopped taking media; its file is being finished. */
+  recordingStopped(id: string, at: number, by: string | null, reason: string): void {
+    this.#db.prepare(
+      "UPDATE recordings SET stopped_at = ?, stopped_by = ?, stop_reason = ?, " +
+        "state = 'finishing' WHERE id = ? AND state = 'recording'",
+    ).run(at, by, reason, id);
+  }
+
+  /** A recording's file is finished (or found, or lost). */
+  recordingFinished(
+    id: string,
+    state: "done" | "recovered" | "failed",
+    file: { bytes: number; durationMs: number } | null,
+  ): void {
+    this.#db.prepare(
+      "UPDATE recordings SET state = ?, bytes = ?, duration_ms = ?, " +
+        "stopped_at = COALESCE(stopped_at, ?), stop_reason = COALESCE(stop_reason, 'restart') " +
+        "WHERE id = ?",
+    ).run(state, file?.bytes ?? null, file?.durationMs ?? null, this.#clock.now(), id);
+  }
+
+  /** One recording, if known. */
+  recording(id: string): RecordingRecord | undefined {
+    const row = this.#db.prepare("SELECT * FROM recordings WHERE id = ?").get(id);
+    return row ? recordingOf(row) : undefined;
+  }
+
+  /** A meeting's recordings, oldest first (at most 1,000). */
+  recordingsOf(meetingId: string): RecordingRecord[] {
+    return this.#db.prepare(
+      "SELECT * FROM recordings WHERE meeting_id = ? ORDER BY started_at LIMIT 1000",
+    ).all(meetingId).map(recordingOf);
+  }
+
+  /** Recordings a previous run left running or finishing. */
+  unfinishedRecordings(): RecordingRecord[] {
+    return this.#db.prepare(
+      "SELECT * FROM recordings WHERE state IN ('recording', 'finishing') LIMIT 1000",
+    ).all().map(recordingOf);
+  }
+
+  /** A meeting's chat lines sent in [fromMs, toMs), oldest first (at most 10,000). */
+  chatBetween(meetingId: string, fromMs: number, toMs: number): ChatRecord[] {
+    return this.#db.prepare(
+      "SELECT at, participant_id, name, text FROM chat WHERE meeting_id = ? AND at >= ? " +
+        "AND at < ? ORDER BY seq LIMIT 10000",
+    ).all(meetingId, fromMs, toMs).map((r) => ({
+      at: Number(r.at),
+      participantId: r.participant_id as string,
+      name: r.name as string,
+      text: r.text as string,
+    }));
+  }
+
+  /** Whether the database is still open. */
+  get isOpen(): boolean {
+    return this.#db.isOpen;
+  }
+
   close(): void {
     if (this.#db.isOpen) this.#db.close();
   }
@@ -302,4 +415,25 @@ export class Records {
       this.#event(row.id as string, at, "ended", null, null, "restart");
     }
   }
+}
+
+function recordingOf(row: Record<string, unknown>): RecordingRecord {
+  let owners: string[] = [];
+  try {
+    const parsed = JSON.parse(String(row.owners));
+    if (Array.isArray(parsed)) owners = parsed.filter((o) => typeof o === "string");
+  } catch { /* none */ }
+  return {
+    id: row.id as string,
+    meetingId: row.meeting_id as string,
+    startedAt: Number(row.started_at),
+    startedBy: row.started_by as string,
+    stoppedAt: row.stopped_at == null ? null : Number(row.stopped_at),
+    stoppedBy: (row.stopped_by as string | null) ?? null,
+    stopReason: (row.stop_reason as string | null) ?? null,
+    state: row.state as RecordingFileState,
+    bytes: row.bytes == null ? null : Number(row.bytes),
+    durationMs: row.duration_ms == null ? null : Number(row.duration_ms),
+    owners,
+  };
 }

@@ -129,6 +129,15 @@ export class Room {
       "newcomers",
       (policy) => this.broadcast({ type: "newcomers", meetingId: meeting.id, policy }),
     );
+    meeting.on("recording", (recording, stopped) =>
+      this.broadcast({
+        type: "recording",
+        meetingId: meeting.id,
+        recording,
+        ...(stopped
+          ? { stopped: { id: stopped.recording.id, reason: stopped.reason, by: stopped.by } }
+          : {}),
+      }));
     meeting.on(
       "muted",
       (p, kind, by) =>

@@ -100,6 +100,12 @@ export interface ServerOptions {
   headerTimeoutMs?: number;
   /** The static files folder; default `static/` next to the server. */
   staticDir?: URL | string;
+  /** Whether hosts may record meetings (`--recordings`; default true), into `<dataDir>/recordings`. */
+  recordings?: boolean;
+  /** Longest recording, minutes (`--max-recording-minutes`; default 240). */
+  maxRecordingMinutes?: number;
+  /** Least free disk space to record, bytes (default 500 MB). */
+  recordingMinFreeBytes?: number;
 }
 
 /** What the server refused at its edge, for tests and monitoring. */
@@ -365,8 +371,18 @@ export async function startServer(options: ServerOptions = {}): Promise<RunningS
       p2p: options.p2p,
       limits: options.limits,
       maxParticipants: options.maxParticipants,
+      recordings: {
+        dir: options.recordings === false ? null : join(dataDir, "recordings"),
+        maxMinutes: options.maxRecordingMinutes,
+        minFreeBytes: options.recordingMinFreeBytes,
+      },
     });
     await restrictExisting([`${dbPath}-wal`, `${dbPath}-shm`]);
+    // What a previous run left recording is finished in the background.
+    const recovering = hub.recorder.recoverLeftovers().catch((err) =>
+      console.error("recordings could not be recovered:", err)
+    );
+    hub.recorder.track(recovering);
   } catch (err) {
     udpSocket.close();
     await edge.close();
@@ -417,7 +433,7 @@ export async function startServer(options: ServerOptions = {}): Promise<RunningS
     connections: edge.limits,
     close() {
       closing ??= (async () => {
-        hub.close();
+        await hub.shutdown();
         await webTransport?.close();
         await udp.close();
         await edge.close();

@@ -52,6 +52,12 @@ export class SessionStore {
     return session;
   }
 
+  /** The session with this id, if still known (a scan: for rare lookups). */
+  byId(id: string): Session | undefined {
+    for (const session of this.#byToken.values()) if (session.id === id) return session;
+    return undefined;
+  }
+
   /** Forgets sessions unused for `maxIdleMs` unless `keep(session)` says they are still needed. */
   sweep(maxIdleMs: number, keep: (session: Session) => boolean): number {
     const cutoff = this.#clock.now() - maxIdleMs;
