@@ -158,6 +158,29 @@ export class TerminalClient {
       const who = meeting.roster.find((p) => p.id === participantId);
       this.#out.emit({ event: "reaction", id: participantId, name: who?.name ?? "?", reaction });
     });
+    session.on("recording", (_meeting, change) => {
+      if ("started" in change) {
+        this.#out.emit({
+          event: "meeting_recording",
+          state: "started",
+          by: change.started.startedBy,
+        });
+      } else if ("stopped" in change) {
+        this.#out.emit({
+          event: "meeting_recording",
+          state: "stopped",
+          by: change.stopped.by,
+          reason: change.stopped.reason,
+        });
+      } else {
+        this.#out.emit({
+          event: "meeting_recording",
+          state: "saved",
+          durationMs: change.saved.durationMs,
+          bytes: change.saved.bytes,
+        });
+      }
+    });
     session.on("muted", (_meeting, kind, by) => {
       if (kind === "screen") return; // the terminal shares no screen
       if (kind === "audio") this.#micOn = false;
@@ -372,6 +395,9 @@ export class TerminalClient {
       case "react":
         if (!session.meeting) return this.#notInMeeting();
         return await session.react(command.reaction);
+      case "record":
+        if (!session.meeting) return this.#notInMeeting();
+        return await session.record(command.on);
       case "stats":
         return this.#out.emit({ event: "stats", stats: this.#media?.stats ?? {} });
     }

@@ -121,6 +121,15 @@ export type CliEvent =
   }
   | { event: "left"; meetingId: string; title: string; reason: string; message?: string }
   | { event: "muted"; kind: "audio" | "video"; by: string }
+  /** The server's recording of the meeting started, stopped (`by` null: the server), or was saved. */
+  | {
+    event: "meeting_recording";
+    state: "started" | "stopped" | "saved";
+    by?: string | null;
+    reason?: string;
+    durationMs?: number;
+    bytes?: number;
+  }
   | { event: "reaction"; id: string; name: string; reaction: string }
   | { event: "media_bound"; participantId: string; server: string; localPort: number }
   | { event: "sending"; audio: string | null; video: string | null }
@@ -321,6 +330,18 @@ export function renderText(e: CliEvent): string | null {
     }
     case "reaction":
       return `${now()} * ${name(e.name)} reacted ${safeText(e.reaction, { singleLine: true })}`;
+    case "meeting_recording":
+      if (e.state === "started") {
+        return `${now()} ● ${name(e.by ?? "?")} started recording the meeting`;
+      }
+      if (e.state === "stopped") {
+        return `${now()} Recording stopped${e.by ? ` by ${name(e.by)}` : ""}${
+          e.reason && e.reason !== "stopped" ? ` (${e.reason})` : ""
+        }`;
+      }
+      return `${now()} Recording saved on the server (${
+        Math.round((e.durationMs ?? 0) / 1000)
+      } s, ${((e.bytes ?? 0) / 1e6).toFixed(1)} MB)`;
     case "muted":
       return `${now()} ${name(e.by)} turned off your ${
         e.kind === "audio" ? "microphone (/mic on" : "camera (/cam on"

@@ -34,6 +34,7 @@ export type Command =
   | { kind: "cam"; on: boolean }
   | { kind: "hand"; raised: boolean }
   | { kind: "react"; reaction: string }
+  | { kind: "record"; on: boolean }
   | { kind: "stats" }
   | { kind: "help" }
   | { kind: "quit" }
@@ -58,6 +59,7 @@ export const COMMANDS_HELP = `commands:
   /cam on|off         send video (from --ivf) or not
   /hand up|down       raise or lower your hand
   /react <emoji>      send a reaction: 👍 👏 😂 ❤️ 🎉 😮
+  /record on|off      the host records the meeting (the file is on the server)
   /stats              media counters
   /quit               leave and exit (also: end of input)
   /help               this text
@@ -127,6 +129,12 @@ export function parseCommand(line: string): Command {
       return rest.length === 1
         ? { kind: "react", reaction: rest[0] }
         : { kind: "invalid", message: "/react <emoji>" };
+    case "record": {
+      const value = on(rest[0]);
+      return value === undefined || rest.length > 1
+        ? { kind: "invalid", message: "/record on|off" }
+        : { kind: "record", on: value };
+    }
     case "stats":
       return { kind: "stats" };
     case "help":

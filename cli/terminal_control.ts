@@ -25,7 +25,14 @@ import WebSocket from "ws";
 import { ControlClient, ControlError, type WebSocketLike } from "../client/control_client.ts";
 import type { ChatMessage } from "../meeting/chat.ts";
 import type { PathKind } from "../meeting/mode.ts";
-import type { HostMuteKind, MeetingMode, MeetingSummary, Reaction } from "../meeting/meeting.ts";
+import type {
+  HostMuteKind,
+  MeetingMode,
+  MeetingSummary,
+  Reaction,
+  RecordingState,
+  RecordingStopReason,
+} from "../meeting/meeting.ts";
 import type { ParticipantInfo } from "../meeting/participant.ts";
 import { type RosterChange, rosterChanges } from "../meeting/roster_changes.ts";
 import type { JoinReply, RemovedReason } from "../protocol/control.ts";
@@ -104,6 +111,14 @@ export type TerminalControlEvents = {
   reaction: [meeting: MeetingState, participantId: string, reaction: string];
   /** The host (`by`, its name) turned off your microphone (`audio`) or camera (`video`). */
   muted: [meeting: MeetingState, kind: HostMuteKind, by: string];
+  /** A recording of the meeting started, stopped, or was saved. */
+  recording: [
+    meeting: MeetingState,
+    change:
+      | { started: RecordingState }
+      | { stopped: { reason: RecordingStopReason; by: string | null } }
+      | { saved: { durationMs: number; bytes: number } },
+  ];
   /** Something failed in the background (a reconnection step). */
   error: [code: string, message: string];
 };
@@ -219,6 +234,21 @@ export class TerminalControl extends Emitter<TerminalControlEvents> {
       const meeting = this.#meeting;
       if (!meeting || e.meetingId !== meeting.id) return;
       this.emit("muted", meeting, e.kind, e.by);
+    });
+    client.on("recording", (e) => {
+      const meeting = this.#meeting;
+      if (!meeting || e.meetingId !== meeting.id) return;
+      if (e.recording) this.emit("recording", meeting, { started: e.recording });
+      else if (e.stopped) {
+        this.emit("recording", meeting, {
+          stopped: { reason: e.stopped.reason, by: e.stopped.by },
+        });
+      }
+    });
+    client.on("recording_saved", (e) => {
+      const meeting = this.#meeting;
+      if (!meeting || e.meetingId !== meeting.id) return;
+      this.emit("recording", meeting, { saved: { durationMs: e.durationMs, bytes: e.bytes } });
     });
   }
 
@@ -375,6 +405,11 @@ export class TerminalControl extends Emitter<TerminalControlEvents> {
   /** Raises or lowers your hand. */
   async setHand(raised: boolean): Promise<void> {
     await this.#client.request({ type: "hand", raised });
+  }
+
+  /** The host starts or stops recording the meeting. */
+  async record(on: boolean): Promise<void> {
+    await this.#client.request({ type: "record", on });
   }
 
   /** Sends a reaction to the meeting (the server checks it is one it knows). */

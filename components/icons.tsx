@@ -192,3 +192,20 @@ export function ScreenIcon({ class: cls }: IconProps) {
     </Svg>
   );
 }
+
+/**
+ * A recording dot in a ring: filled while recording.
+ *
+ * @example
+ * ```tsx
+ * <RecordIcon on />;
+ * ```
+ */
+export function RecordIcon({ class: cls, on }: IconProps & { on?: boolean }) {
+  return (
+    <Svg class={cls}>
+      <circle cx="12" cy="12" r="9" />
+      <circle cx="12" cy="12" r="4" fill={on ? "#dc2626" : "currentColor"} stroke="none" />
+    </Svg>
+  );
+}

@@ -192,6 +192,11 @@ export default function Lobby({ meetings: initial, notice }: LobbyProps) {
                       {m.newcomers === "waiting" && (
                         <span data-testid="meeting-waiting">· waiting room</span>
                       )}
+                      {m.recording && (
+                        <span class="text-red-700" data-testid="meeting-recording">
+                          {" "}· ● recording
+                        </span>
+                      )}
                     </p>
                   </div>
                   <button class={button} type="button" onClick={() => join(m.id)}>Join</button>

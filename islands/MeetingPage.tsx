@@ -23,7 +23,13 @@ import { useEffect, useRef } from "preact/hooks";
 import type { ChatMessage } from "../meeting/chat.ts";
 import type { ParticipantInfo } from "../meeting/participant.ts";
 import { type RosterChange, rosterChanges } from "../meeting/roster_changes.ts";
-import { type NewcomerPolicy, REACTIONS, type Waiter } from "../meeting/meeting.ts";
+import {
+  type NewcomerPolicy,
+  REACTIONS,
+  type RecordingState,
+  type RecordingStopReason,
+  type Waiter,
+} from "../meeting/meeting.ts";
 import type { RemovedReason } from "../protocol/control.ts";
 import { ControlClient, ControlError } from "../client/control_client.ts";
 import {
@@ -74,6 +80,7 @@ import {
   LayoutIcon,
   LeaveIcon,
   MicIcon,
+  RecordIcon,
   ScreenIcon,
   SmileIcon,
   StatsIcon,
@@ -89,6 +96,8 @@ export interface MeetingPageProps extends Record<string, unknown> {
   name: string | null;
   /** Whether joining needs a passcode. */
   locked: boolean;
+  /** Whether the meeting is being recorded (said on the pre-join screen). */
+  recording?: boolean;
 }
 
 /** What the server forwarded for this meeting (GET /api/meetings/:id `media.forwarded`). */
@@ -98,6 +107,26 @@ interface Forwarded {
 }
 
 type Phase = "ask-name" | "joining" | "waiting" | "joined" | "gone";
+
+/** A recording as the host's list shows it (GET /api/meetings/:id/recordings). */
+interface RecordingItem {
+  id: string;
+  startedAt: number;
+  startedBy: string;
+  state: string;
+  durationMs: number | null;
+  bytes: number | null;
+  /** Where its file is, once finished. */
+  url: string | null;
+}
+
+/** Why a recording stopped, when it was not the host's doing (appended to the notice). */
+const RECORDING_STOPPED: Partial<Record<RecordingStopReason, string>> = {
+  ended: "",
+  limit: ": it reached the server's longest recording",
+  disk: ": the server's disk is full",
+  failed: ": the server could not write it",
+};
 
 /** What the page says of a roster change of someone else (unsaid: not announced). */
 const CHANGE_NOTICE: Partial<Record<RosterChange["change"], string>> = {
@@ -129,7 +158,7 @@ const REMOVED_NOTICE: Record<RemovedReason, string> = {
 };
 
 export default function MeetingPage(
-  { meetingId, title, name: nameFromUrl, locked }: MeetingPageProps,
+  { meetingId, title, name: nameFromUrl, locked, recording: recordingAtLoad }: MeetingPageProps,
 ) {
   const phase = useSignal<Phase>("ask-name");
   const name = useSignal(nameFromUrl ?? "");
@@ -180,6 +209,10 @@ export default function MeetingPage(
   const mode = useSignal<"p2p" | "relay">("relay");
   const pathKind = useSignal<PathKind>("relay");
   const newcomers = useSignal<NewcomerPolicy>("open");
+  /** The recording running now (every member sees it). */
+  const recording = useSignal<RecordingState | null>(null);
+  /** The meeting's finished recordings, for the host (loaded when one is saved). */
+  const recordings = useSignal<RecordingItem[]>([]);
   /** The waiting room, as members are told (the host's controls act on it). */
   const waiting = useSignal<Waiter[]>([]);
   /** Reactions floating over tiles now, by participant id. */
@@ -211,6 +244,39 @@ export default function MeetingPage(
     const key = performance.now();
     notice.value = { text, key };
     setTimeout(() => notice.value?.key === key && (notice.value = null), NOTICE_SHOW_MS);
+  }
+
+  /** The meeting's recordings, as the host (or their owner) may see them. */
+  async function loadRecordings() {
+    if (!token.current) return;
+    try {
+      const response = await fetch(`/api/meetings/${meetingId}/recordings`, {
+        headers: { authorization: `Bearer ${token.current}` },
+      });
+      if (!response.ok) return; // not the host: nothing to show
+      recordings.value = (await response.json()).recordings;
+    } catch {
+      // offline for a moment: the next save loads them again
+    }
+  }
+
+  /** Downloads a recording (the request carries this tab's token, so a link cannot). */
+  async function download(item: RecordingItem) {
+    if (!item.url || !token.current) return;
+    try {
+      const response = await fetch(item.url, {
+        headers: { authorization: `Bearer ${token.current}` },
+      });
+      if (!response.ok) throw new Error(`the server said ${response.status}`);
+      const href = URL.createObjectURL(await response.blob());
+      const a = document.createElement("a");
+      a.href = href;
+      a.download = `${title} ${new Date(item.startedAt).toISOString().slice(0, 16)}.webm`;
+      a.click();
+      setTimeout(() => URL.revokeObjectURL(href), 60_000);
+    } catch (err) {
+      error.value = `The recording could not be downloaded: ${(err as Error).message}`;
+    }
   }
 
   async function copyInvite() {
@@ -465,10 +531,12 @@ export default function MeetingPage(
       roster.value = r.meeting.roster;
       mode.value = r.meeting.mode;
       newcomers.value = r.meeting.newcomers;
+      recording.value = r.meeting.recording ?? null;
       chat.value = r.chat;
       phase.value = "joined";
       error.value = null;
       startMedia(c, r);
+      loadRecordings(); // the host (or an owner) sees this meeting's recordings
     } catch (err) {
       if (
         err instanceof ControlError && (err.code === "meeting_closed" || err.code === "not_found")
@@ -536,6 +604,16 @@ export default function MeetingPage(
       updatePath();
     });
     c.on("newcomers", (e) => e.meetingId === meetingId && (newcomers.value = e.policy));
+    c.on("recording", (e) => {
+      if (e.meetingId !== meetingId) return;
+      recording.value = e.recording;
+      if (e.recording) notify(`${e.recording.startedBy} started recording this meeting`);
+      else if (e.stopped) {
+        const why = RECORDING_STOPPED[e.stopped.reason] ?? "";
+        notify(`Recording stopped${e.stopped.by ? ` by ${e.stopped.by}` : ""}${why}`);
+      }
+    });
+    c.on("recording_saved", (e) => e.meetingId === meetingId && loadRecordings());
     c.on("waiting", (e) => {
       if (e.meetingId !== meetingId) return;
       const before = new Set(waiting.value.map((w) => w.id));
@@ -708,7 +786,8 @@ export default function MeetingPage(
       | { type: "newcomers"; policy: NewcomerPolicy }
       | { type: "admit"; waitId: string; admit: boolean }
       | { type: "hand"; raised: boolean; participantId?: string }
-      | { type: "react"; reaction: (typeof REACTIONS)[number] },
+      | { type: "react"; reaction: (typeof REACTIONS)[number] }
+      | { type: "record"; on: boolean },
   ) {
     try {
       await client.current!.request(request);
@@ -757,6 +836,14 @@ export default function MeetingPage(
           }}
         >
           <h1 class="text-xl font-semibold">{title}</h1>
+          {recordingAtLoad && phase.value !== "gone" && (
+            <p
+              class="rounded-lg bg-red-50 px-3 py-2 text-sm text-red-800"
+              data-testid="prejoin-recording"
+            >
+              ● This meeting is being recorded.
+            </p>
+          )}
           {phase.value === "gone"
             ? <a href="/" class="text-emerald-700 underline">Back to the meeting list</a>
             : (
@@ -879,6 +966,7 @@ export default function MeetingPage(
   }
 
   const isHost = roster.value.some((p) => p.id === me.value?.id && p.isHost);
+  const finished = recordings.value.filter((r) => r.url);
   const media = local.value;
   const micOn = media?.mic.status === "on" || media?.mic.status === "starting";
   const cameraOn = media?.camera.status === "on" || media?.camera.status === "starting";
@@ -950,6 +1038,17 @@ export default function MeetingPage(
           >
             {pathKind.value === "p2p" ? "P2P" : "Relay"}
           </span>
+          {recording.value && (
+            <span
+              class="rounded-full bg-red-600 px-2 py-0.5 text-xs font-semibold text-white whitespace-nowrap"
+              data-testid="recording-indicator"
+              title={`Recorded since ${
+                new Date(recording.value.startedAt).toLocaleTimeString()
+              } (started by ${recording.value.startedBy})`}
+            >
+              ● Recording
+            </span>
+          )}
           {showStats.value && forwarded.value && (
             <span class="text-xs text-slate-600" data-testid="relay-counters">
               server forwarded {forwarded.value.video.packets} video ·{" "}
@@ -1014,6 +1113,34 @@ export default function MeetingPage(
           <p class="text-sm text-amber-800" role="status" data-testid="media-error">{text}</p>
         ))}
         {error.value && <p class="text-sm text-red-600" role="alert">{error}</p>}
+        {finished.length > 0 && (
+          <section
+            class="mx-auto w-full max-w-md rounded-xl bg-white p-3 shadow-sm text-sm"
+            data-testid="recordings"
+            aria-label="Recordings"
+          >
+            <h2 class="font-semibold text-slate-700">Recordings</h2>
+            <ul>
+              {finished.map((item) => (
+                <li key={item.id} class="flex items-center gap-2 py-0.5">
+                  <span class="truncate">
+                    {new Date(item.startedAt).toLocaleTimeString()} · {formatDuration(
+                      item.durationMs ?? 0,
+                    )} · {((item.bytes ?? 0) / 1e6).toFixed(1)} MB
+                  </span>
+                  <button
+                    type="button"
+                    class="ml-auto text-emerald-800 underline"
+                    data-testid="recording-download"
+                    onClick={() => download(item)}
+                  >
+                    Download
+                  </button>
+                </li>
+              ))}
+            </ul>
+          </section>
+        )}
         {showDevices.value && devices.value && (
           <div
             class="mx-auto w-full max-w-md rounded-xl bg-white p-4 shadow-sm"
@@ -1132,6 +1259,16 @@ export default function MeetingPage(
               if (layout.value === "tiles") pinnedId.value = null;
             }}
           />
+          {isHost && (
+            <ToggleButton
+              testId="toggle-record"
+              label={recording.value ? "Stop recording" : "Record"}
+              on={recording.value !== null}
+              offIsAlert={false}
+              icon={<RecordIcon on={recording.value !== null} />}
+              onClick={() => hostAct({ type: "record", on: recording.value === null })}
+            />
+          )}
           <ToggleButton
             testId="toggle-devices"
             label="Devices"
@@ -1394,4 +1531,13 @@ export default function MeetingPage(
       </aside>
     </div>
   );
+}
+
+/** A duration as m:ss (or h:mm:ss). */
+function formatDuration(ms: number): string {
+  const total = Math.round(ms / 1000);
+  const h = Math.floor(total / 3600);
+  const m = Math.floor(total / 60) % 60;
+  const sec = String(total % 60).padStart(2, "0");
+  return h > 0 ? `${h}:${String(m).padStart(2, "0")}:${sec}` : `${m}:${sec}`;
 }

@@ -36,6 +36,7 @@ export const meetingPage: RouteHandler = (_req, { hub, params, url }) => {
           title: meeting.title,
           name: name?.trim() ? name : null,
           locked: meeting.summary().locked,
+          recording: meeting.recording !== null,
         }}
       />
     </Layout>,

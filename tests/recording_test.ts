@@ -131,6 +131,11 @@ Deno.test({
           .recording.id,
         recording.id,
       );
+      // The terminal client says so too.
+      await waitFor(
+        () => cy.events().find((e) => e.event === "meeting_recording" && e.state === "started"),
+        { what: "Cy's client telling of the recording" },
+      );
       await bob.request({ type: "chat", text: "hello <everyone>" });
       // Six seconds of meeting, as the bots hear it.
       const from = heard(ann);
@@ -146,6 +151,11 @@ Deno.test({
       );
       assert.ok(saved.type === "recording_saved");
       assert.ok(Math.abs(saved.durationMs - wall) <= 500, `${saved.durationMs} ms of ${wall}`);
+
+      await waitFor(
+        () => cy.events().find((e) => e.event === "meeting_recording" && e.state === "saved"),
+        { what: "Cy's client telling it was saved" },
+      );
 
       // The list: to its owners only.
       const list = (token?: string) =>
