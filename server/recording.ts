@@ -73,6 +73,8 @@ export interface RecordingFile {
   path: string;
   bytes: number;
   durationMs: number;
+  /** Times the picture moved to another source. */
+  switches: number;
 }
 
 /** The files of a recording. */
@@ -97,8 +99,8 @@ interface Track {
   source: StageSource;
   ssrc: number;
   assembler: Vp8FrameAssembler;
-  /** RTP timestamp (unwrapped) and recording time (s) of the first frame taken. */
-  anchor: { rtp: number; seconds: number } | null;
+  /** Recording time less capture time (RTP, s) at the least delay seen; null: none yet. */
+  anchor: { offset: number } | null;
   lastRtp: number;
   /** Until a keyframe comes, delta frames are left out. */
   needsKeyframe: boolean;
@@ -119,12 +121,13 @@ export class Recording {
   #picker = new StagePicker();
   #current: Track | null = null;
   #pending: Track | null = null;
-  #lastVideoSeconds = -1;
+  #lastVideoMs = -1;
   #lastPictureAt = 0;
   #heldKeyframe: Uint8Array = blackKeyframe();
   #cues: ChatCue[] = [];
   #offChat: () => void;
   #levelReports = 0;
+  #switches = 0;
   #trouble = false;
   #stopped: Promise<RecordingFile> | null = null;
 
@@ -206,11 +209,16 @@ export class Recording {
     try {
       const done = await finishRecording(part, final, chatWebVtt(this.#cues, durationMs));
       await Deno.remove(part).catch(() => {});
-      return { path: final, ...done };
+      return { path: final, ...done, switches: this.#switches };
     } catch {
       await Deno.rename(part, final);
       const bytes = (await Deno.stat(final)).size;
-      return { path: final, bytes, durationMs: await webmDurationMs(final) };
+      return {
+        path: final,
+        bytes,
+        durationMs: await webmDurationMs(final),
+        switches: this.#switches,
+      };
     }
   }
 
@@ -298,6 +306,7 @@ export class Recording {
       if (track === this.#pending) {
         if (!frame.isKeyframe) continue;
         // The new source's keyframe: the switch happens here.
+        if (this.#current) this.#switches++;
         this.#current = track;
         this.#pending = null;
       } else if (track !== this.#current) {
@@ -307,12 +316,17 @@ export class Recording {
       track.needsKeyframe = false;
       const rtp = unwrap(frame.rtpTimestamp, track.lastRtp, track.anchor !== null);
       track.lastRtp = rtp;
+      // Placed by its capture time (RTP timestamp) at the least delay seen from this source:
+      // a first keyframe that took long to arrive does not put every later frame ahead.
       const arrival = this.#seconds(now);
-      if (!track.anchor) track.anchor = { rtp, seconds: arrival };
-      let seconds = track.anchor.seconds + (rtp - track.anchor.rtp) / VIDEO_CLOCK_RATE;
+      const captured = rtp / VIDEO_CLOCK_RATE;
+      if (!track.anchor || arrival - captured < track.anchor.offset) {
+        track.anchor = { offset: arrival - captured };
+      }
+      let seconds = captured + track.anchor.offset;
       // A sender's clock that jumped (a restarted encoder): placed by arrival again.
       if (Math.abs(seconds - arrival) > 2) {
-        track.anchor = { rtp, seconds: arrival };
+        track.anchor = { offset: arrival - captured };
         seconds = arrival;
       }
       if (frame.isKeyframe) this.#heldKeyframe = frame.data.slice();
@@ -323,9 +337,10 @@ export class Recording {
   }
 
   #writeVideo(data: Uint8Array, seconds: number, keyframe: boolean): void {
-    const at = Math.max(seconds, this.#lastVideoSeconds + 0.001);
-    this.#lastVideoSeconds = at;
-    this.#live.addVideo(data.slice(), at, keyframe);
+    // The file counts in whole milliseconds: each frame at least one after the last.
+    const ms = Math.max(Math.round(seconds * 1000), this.#lastVideoMs + 1);
+    this.#lastVideoMs = ms;
+    this.#live.addVideo(data.slice(), ms / 1000, keyframe);
   }
 
   #seconds(now: number): number {

@@ -98,7 +98,7 @@ export class LiveWebm {
         chunkSize: LIVE_CHUNK_BYTES,
       }),
     });
-    this.#output.addVideoTrack(this.#video, { frameRate: 30 });
+    this.#output.addVideoTrack(this.#video);
     this.#output.addAudioTrack(this.#audio);
     this.#queue = this.#output.start();
   }
@@ -240,7 +240,7 @@ export async function finishRecording(
     const video = videoIn && new EncodedVideoPacketSource("vp8");
     const audio = audioIn && new EncodedAudioPacketSource("opus");
     const subtitles = new TextSubtitleSource("webvtt");
-    if (video) output.addVideoTrack(video, { frameRate: 30 });
+    if (video) output.addVideoTrack(video);
     if (audio) output.addAudioTrack(audio);
     output.addSubtitleTrack(subtitles, { languageCode: "und", name: "Chat" });
     await output.start();

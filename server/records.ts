@@ -132,6 +132,7 @@ const SCHEMA = `
 const ADDED_COLUMNS = [
   ["meetings", "locked", "INTEGER"],
   ["meetings", "creator_session_id", "TEXT"],
+  ["recordings", "switches", "INTEGER"],
 ] as const;
 
 /**
@@ -157,6 +158,8 @@ export interface RecordingRecord {
   state: RecordingFileState;
   bytes: number | null;
   durationMs: number | null;
+  /** Times the picture moved to another source (speaker or screen). */
+  switches: number | null;
   /**
    * SHA-256 (hex) of the tokens that may list and download it: the meeting creator's and
    * the starter's sessions. Hashes, so a restart keeps the right without keeping tokens.
@@ -315,13 +318,20 @@ export class Records {
   recordingFinished(
     id: string,
     state: "done" | "recovered" | "failed",
-    file: { bytes: number; durationMs: number } | null,
+    file: { bytes: number; durationMs: number; switches?: number } | null,
   ): void {
     this.#db.prepare(
-      "UPDATE recordings SET state = ?, bytes = ?, duration_ms = ?, " +
+      "UPDATE recordings SET state = ?, bytes = ?, duration_ms = ?, switches = ?, " +
         "stopped_at = COALESCE(stopped_at, ?), stop_reason = COALESCE(stop_reason, 'restart') " +
         "WHERE id = ?",
-    ).run(state, file?.bytes ?? null, file?.durationMs ?? null, this.#clock.now(), id);
+    ).run(
+      state,
+      file?.bytes ?? null,
+      file?.durationMs ?? null,
+      file?.switches ?? null,
+      this.#clock.now(),
+      id,
+    );
   }
 
   /** One recording, if known. */
@@ -434,6 +444,7 @@ function recordingOf(row: Record<string, unknown>): RecordingRecord {
     state: row.state as RecordingFileState,
     bytes: row.bytes == null ? null : Number(row.bytes),
     durationMs: row.duration_ms == null ? null : Number(row.duration_ms),
+    switches: row.switches == null ? null : Number(row.switches),
     owners,
   };
 }
