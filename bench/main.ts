@@ -7,7 +7,7 @@
  * browser's end-to-end delay (bench/browser_delay.ts, in its own process), then a summary. The load average is recorded before and after each one.
  *
  * Usage:
- *   deno task bench [--quick] [--only=mixer,router,udp,rtp,opus,browser,network] [--json]
+ *   deno task bench [--quick] [--only=mixer,router,udp,rtp,opus,browser,network,recording] [--json]
  *
  * The default run takes about 6 minutes on 2 cores; `--quick` about 3 with shorter
  * windows and fewer steps. Progress goes to stderr, the report to stdout.
@@ -286,7 +286,7 @@ async function main(): Promise<void> {
   const quick = Deno.args.includes("--quick");
   const json = Deno.args.includes("--json");
   const onlyArg = Deno.args.find((a) => a.startsWith("--only="));
-  const all = ["mixer", "router", "udp", "rtp", "opus", "browser", "network"];
+  const all = ["mixer", "router", "udp", "rtp", "opus", "browser", "network", "recording"];
   const only = new Set(onlyArg ? onlyArg.slice(7).split(",") : all);
   for (const name of only) {
     if (!all.includes(name)) {
@@ -368,6 +368,10 @@ async function main(): Promise<void> {
   if (only.has("network")) {
     network = await timed("network", () => runScript("bench/network.ts", quick, json));
   }
+  let recording: string | undefined;
+  if (only.has("recording")) {
+    recording = await timed("recording", () => runScript("bench/recording.ts", quick, json));
+  }
   const seconds = (performance.now() - started) / 1000;
 
   if (json) {
@@ -389,6 +393,7 @@ async function main(): Promise<void> {
           opus,
           browser: browser === undefined ? undefined : JSON.parse(browser),
           network: network === undefined ? undefined : JSON.parse(network),
+          recording: recording === undefined ? undefined : JSON.parse(recording),
         },
         null,
         2,
@@ -417,6 +422,7 @@ async function main(): Promise<void> {
     sections.push("", browser + load("browser"));
   }
   if (network) sections.push("", network + load("network"));
+  if (recording) sections.push("", recording + load("recording"));
   sections.push("", "## Summary", "", summary(mixer, router, opus, udp, rtp));
   console.log(sections.join("\n"));
 }
