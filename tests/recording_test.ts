@@ -293,3 +293,65 @@ Deno.test({
     }
   },
 });
+
+Deno.test({
+  name:
+    "recording: refused with a clear error when off or the disk is nearly full; stopped by itself, with the reason, at the longest recording",
+  sanitizeResources: false,
+  sanitizeOps: false,
+  async fn() {
+    const meetingOn = async (server: { url: string; wsUrl: string }) => {
+      const created = await (await fetch(`${server.url}api/meetings`, {
+        method: "POST",
+        headers: { "content-type": "application/json" },
+        body: JSON.stringify({ title: "Limits", name: "Organiser" }),
+      })).json();
+      return { created, ann: await mediaBot(server, "Ann", created.id) };
+    };
+    {
+      await using server = await testServer({ recordings: false });
+      const { created, ann } = await meetingOn(server);
+      await assert.rejects(
+        () => ann.request({ type: "record", on: true }),
+        /recordings_unavailable: recording is turned off/,
+      );
+      const r = await fetch(`${server.url}api/meetings/${created.id}/recordings`, {
+        method: "POST",
+        headers: { authorization: `Bearer ${ann.token}` },
+      });
+      assert.equal(r.status, 503);
+      await r.body?.cancel();
+      ann.close();
+    }
+    {
+      await using server = await testServer({ recordingMinFreeBytes: 1e18 });
+      const { ann } = await meetingOn(server);
+      await assert.rejects(() => ann.request({ type: "record", on: true }), /disk is too full/);
+      ann.close();
+    }
+    {
+      // The longest recording: 3 s.
+      await using server = await testServer({ maxRecordingMinutes: 0.05 });
+      const { created, ann } = await meetingOn(server);
+      ann.startTone(440);
+      await ann.request({ type: "record", on: true });
+      const stopped = await waitFor(
+        () => ann.events.find((e) => e.type === "recording" && e.stopped),
+        { what: "the recording stopped at its limit", timeoutMs: 15_000 },
+      );
+      assert.ok(stopped.type === "recording");
+      assert.deepEqual(stopped.stopped, { id: stopped.stopped!.id, reason: "limit", by: null });
+      const saved = await waitFor(() => ann.events.find((e) => e.type === "recording_saved"), {
+        what: "the recording saved",
+        timeoutMs: 15_000,
+      });
+      assert.ok(saved.type === "recording_saved");
+      assert.ok(Math.abs(saved.durationMs - 3000) <= 300, `${saved.durationMs} ms`);
+      const listed = (await (await fetch(`${server.url}api/meetings/${created.id}/recordings`, {
+        headers: { authorization: `Bearer ${created.token}` },
+      })).json()).recordings;
+      assert.equal(listed[0].stopReason, "limit");
+      ann.close();
+    }
+  },
+});
