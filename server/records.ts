@@ -23,7 +23,16 @@ import type { MeetingRegistry } from "../meeting/registry.ts";
 import { type Clock, systemClock } from "../util/clock.ts";
 
 /** Life-cycle event types kept in the records. */
-export type RecordedEventType = "created" | "joined" | "left" | "cancelled" | "ended";
+export type RecordedEventType =
+  | "created"
+  | "joined"
+  | "left"
+  | "cancelled"
+  | "ended"
+  /** A recording began: `name` who started it, `detail` its id. */
+  | "recording_started"
+  /** A recording stopped: `name` who stopped it (null: the server), `detail` why. */
+  | "recording_stopped";
 
 /** A meeting as recorded. */
 export interface MeetingRecord {
@@ -399,6 +408,20 @@ export class Records {
       "chat",
       (m: ChatMessage) => this.#insertChat.run(id, m.at, m.participantId, m.name, m.text),
     );
+    meeting.on("recording", (started, stopped) => {
+      if (started) {
+        this.#event(
+          id,
+          started.startedAt,
+          "recording_started",
+          null,
+          started.startedBy,
+          started.id,
+        );
+      } else if (stopped) {
+        this.#event(id, this.#clock.now(), "recording_stopped", null, stopped.by, stopped.reason);
+      }
+    });
     meeting.on("closed", (reason: CloseReason) => {
       const at = this.#clock.now();
       this.#endMeeting.run(at, reason, id);

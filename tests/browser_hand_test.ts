@@ -86,7 +86,10 @@ Deno.test({
       { what: "Bob's hand lowered on his page" },
     );
     await cyPrinted((e) => e.change === "hand_down" && e.name === "Bob", "the lowered hand");
-    assert.equal(await tile(ann, "Bob").locator("[data-testid=tile-hand]").count(), 0);
+    await waitForPage(
+      async () => (await tile(ann, "Bob").locator("[data-testid=tile-hand]").count()) === 0,
+      { what: "Bob's hand gone from his tile on Ann's page" },
+    );
 
     // Ann reacts: over her tile on Bob's page, then gone; printed by Cy's client.
     await ann.click("[data-testid=toggle-reactions]");

@@ -23,10 +23,21 @@ Deno.test("REST: create, list, details, history, cancel with the creator's token
 
   const list = await (await api("meetings")).json();
   assert.deepEqual(list.map((m: Record<string, unknown>) => Object.keys(m).sort()), [
-    ["createdAt", "creator", "id", "locked", "mode", "newcomers", "participants", "title"],
+    [
+      "createdAt",
+      "creator",
+      "id",
+      "locked",
+      "mode",
+      "newcomers",
+      "participants",
+      "recording",
+      "title",
+    ],
   ]);
   assert.equal(list[0].participants, 0);
   assert.equal(list[0].mode, "relay");
+  assert.equal(list[0].recording, null);
 
   const bob = await testClient(server, "Bob");
   await bob.request({ type: "join", meetingId: created.id });
