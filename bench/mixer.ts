@@ -18,6 +18,7 @@
  */
 
 import process from "node:process";
+import { frameLevel } from "../media/mix.ts";
 import { Mixer } from "../media/mixer.ts";
 import {
   createOpusDecoder,
@@ -46,6 +47,8 @@ export interface MixerBenchOptions {
   warmupTicks?: number;
   /** Meeting sizes (default 3, 10, 30). */
   sizes?: number[];
+  /** Sizes of the meetings where 3 talk and the others are quiet (default 10, 30, 100). */
+  talkingSizes?: number[];
   /** Also measure the 30-participant rows with the ffi backend when it loads (default true). */
   ffiRows?: boolean;
   /** Progress lines go here (default: stderr). */
@@ -57,6 +60,13 @@ export interface MixerRow {
   participants: number;
   /** Participants sending audio (the others are muted and send nothing). */
   sending: number;
+  /**
+   * Of those sending, how many talk (the others send an open microphone's room noise, about
+   * -60 dBFS); undefined: everyone talks in their own spurts.
+   */
+  talking?: number;
+  /** Whether the packets carry the senders' audio levels (RFC 6464). */
+  levels: boolean;
   /** Speakers mixed (`--mix-speakers`). */
   mixSpeakers: number;
   backend: OpusBackendName;
@@ -170,6 +180,11 @@ export function voice(index: number, frames: number): Int16Array[] {
  * (32 kb/s VoIP). Complexity 5 only makes the preparation twice as fast: the packets are
  * the same size and cost the same to decode.
  */
+/** Each voice's frame levels (dBFS), as its sender would put them in its packets. */
+function voiceLevels(count: number, frames: number): number[][] {
+  return Array.from({ length: count }, (_, v) => voice(v, frames).map((f) => frameLevel(f)));
+}
+
 function encodeVoices(count: number, frames: number): Uint8Array[][] {
   const encoder = createOpusEncoder({ bitrate: 32_000, complexity: 5 });
   try {
@@ -179,8 +194,33 @@ function encodeVoices(count: number, frames: number): Uint8Array[][] {
   }
 }
 
-/** Parsed RTP packets of one participant for `ticks` ticks, looping over its payloads. */
-function rtpPackets(payloads: Uint8Array[], ticks: number, ssrc: number): RtpPacket[] {
+/**
+ * An open microphone in a quiet room: noise at about -60 dBFS, as Opus payloads, with its
+ * levels.
+ */
+function roomNoise(frames: number, seed: number): { payloads: Uint8Array[]; levels: number[] } {
+  const rnd = random(seed);
+  const encoder = createOpusEncoder({ bitrate: 32_000, complexity: 5 });
+  try {
+    const pcm = [...Array(frames)].map(() =>
+      Int16Array.from({ length: OPUS_FRAME_SAMPLES }, () => Math.round((rnd() - 0.5) * 60))
+    );
+    return { payloads: pcm.map((f) => encoder.encode(f)), levels: pcm.map((f) => frameLevel(f)) };
+  } finally {
+    encoder.close();
+  }
+}
+
+/**
+ * Parsed RTP packets of one participant for `ticks` ticks, looping over its payloads; with
+ * `levels`, each carries its frame's level (RFC 6464), as pages and the terminal client send.
+ */
+function rtpPackets(
+  payloads: Uint8Array[],
+  ticks: number,
+  ssrc: number,
+  levels?: number[],
+): RtpPacket[] {
   const packets: RtpPacket[] = [];
   for (let t = 0; t < ticks; t++) {
     const bytes = writeRtp({
@@ -188,7 +228,11 @@ function rtpPackets(payloads: Uint8Array[], ticks: number, ssrc: number): RtpPac
       sequenceNumber: t & 0xffff,
       timestamp: (t * OPUS_FRAME_SAMPLES) >>> 0,
       ssrc,
-      extension: captureTimeExtension(1.8e12 + t * TICK_MS),
+      extension: captureTimeExtension(
+        1.8e12 + t * TICK_MS,
+        undefined,
+        levels?.[t % payloads.length],
+      ),
       payload: payloads[t % payloads.length],
     });
     const parsed = parseRtp(bytes);
@@ -254,6 +298,7 @@ function measure(
   warmupTicks: number,
   ticks: number,
   sending = participants,
+  extra: { talking?: number; levels?: boolean } = {},
 ): MixerRow {
   const timer: CodecTimer = { decodeMs: 0, encodeMs: 0 };
   const mixer = new Mixer({
@@ -297,6 +342,8 @@ function measure(
   return {
     participants,
     sending,
+    talking: extra.talking,
+    levels: extra.levels ?? false,
     mixSpeakers,
     backend: backend ?? opusBackendInfo().name,
     ticks,
@@ -349,6 +396,37 @@ export function runMixerBench(options: MixerBenchOptions = {}): MixerBenchResult
     rows.push(measure(streams, n, k, backend, warmupTicks, ticks, sending));
     log(`mixer: ${n} participants (${sending} sending), ${k} speakers ${backend ?? ""}: done`);
   }
+  // Meetings as they usually are: 3 talk, everyone else's microphone is open in a quiet
+  // room; without and with the senders' levels (RFC 6464), which spare the mixer decoding
+  // those it cannot mix.
+  const talkSizes = options.talkingSizes ?? [10, 30, 100];
+  if (talkSizes.length > 0) {
+    const frames = Math.min(250, ticks + warmupTicks);
+    const talkers = encodeVoices(3, frames);
+    const talkerLevels = voiceLevels(3, frames);
+    const quiet = [...Array(Math.max(...talkSizes))].map((_, i) => roomNoise(frames, 1000 + i));
+    for (const n of talkSizes) {
+      for (const levels of [false, true]) {
+        const talk = [...Array(n)].map((_, i) =>
+          i < 3
+            ? rtpPackets(
+              talkers[i],
+              ticks + warmupTicks,
+              0x2000 + i,
+              levels ? talkerLevels[i] : undefined,
+            )
+            : rtpPackets(
+              quiet[i].payloads,
+              ticks + warmupTicks,
+              0x2000 + i,
+              levels ? quiet[i].levels : undefined,
+            )
+        );
+        rows.push(measure(talk, n, 3, undefined, warmupTicks, ticks, n, { talking: 3, levels }));
+        log(`mixer: ${n} participants, 3 talking, ${levels ? "with" : "without"} levels: done`);
+      }
+    }
+  }
   const target = rows.find((r) =>
     r.participants === 30 && r.sending === 30 && r.mixSpeakers === 3 && r.backend === info.name
   );
@@ -377,7 +455,9 @@ export function runMixerBench(options: MixerBenchOptions = {}): MixerBenchResult
 /** The result as Markdown. */
 export function formatMixer(result: MixerBenchResult): string {
   const rows = result.rows.map((r) => [
-    r.sending === r.participants
+    r.talking !== undefined
+      ? `${r.participants} (${r.talking} talking${r.levels ? ", levels" : ""})`
+      : r.sending === r.participants
       ? String(r.participants)
       : `${r.participants} (${r.sending} unmuted)`,
     r.mixSpeakers === r.participants ? `all (${r.mixSpeakers})` : String(r.mixSpeakers),

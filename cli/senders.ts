@@ -27,6 +27,7 @@ import { PacketHistory, rtpSequenceNumber } from "../media/packet_history.ts";
 import { createOpusEncoder, type OpusEncoder } from "../media/opus.ts";
 import { MAX_PACKET_SIZE, RTP_HEADER_SIZE, writeRtp } from "../media/rtp.ts";
 import { packetizeVp8 } from "../media/vp8.ts";
+import { frameLevel } from "../media/mix.ts";
 import {
   captureTimeExtension,
   OPUS_FRAME_SAMPLES,
@@ -114,13 +115,15 @@ export class AudioSender {
     this.#timestamp = (this.#timestamp + OPUS_FRAME_SAMPLES) >>> 0;
     if (!this.active) return;
     this.#encoder ??= createOpusEncoder({ bitrate: 32_000 });
-    const payload = this.#encoder.encode(this.#source!.next());
+    const pcm = this.#source!.next();
+    const payload = this.#encoder.encode(pcm);
     const packet = writeRtp({
       payloadType: PT_OPUS,
       sequenceNumber: this.#seq,
       timestamp,
       ssrc: this.#ssrc,
-      extension: captureTimeExtension(Date.now()),
+      // The frame's level (RFC 6464): the mixer decodes only the streams it may mix.
+      extension: captureTimeExtension(Date.now(), undefined, frameLevel(pcm)),
       payload,
     });
     this.#seq = (this.#seq + 1) & 0xffff;

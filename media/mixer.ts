@@ -37,9 +37,14 @@ import {
   OPUS_FRAME_SAMPLES,
   PT_OPUS,
   PT_RED,
+  readAudioLevel,
   readCaptureTime,
 } from "../protocol/media.ts";
-import { JitterBuffer, type JitterBufferOptions } from "./jitter_buffer.ts";
+import {
+  JitterBuffer,
+  type JitterBufferOptions,
+  type JitterBufferOutput,
+} from "./jitter_buffer.ts";
 import {
   floatToInt16,
   frameLevel,
@@ -113,6 +118,11 @@ export const MIXER_JITTER_BUFFER: Readonly<JitterBufferOptions> = {
   guardMs: 4,
 };
 
+/** A stream is a challenger worth decoding from this level (the selector's active level). */
+const ACTIVE_LEVEL_DB = -50;
+/** Skipped frames decoded before a stream is mixed again, to bring its decoder up to date. */
+const WARMUP_FRAMES = 2;
+
 /** Level of one participant in the last tick. */
 export interface MixerLevel {
   id: string;
@@ -127,6 +137,13 @@ export interface MixerStats {
   ticks: number;
   /** Opus decodes (frames and concealments). */
   decodes: number;
+  /**
+   * Frames not decoded: their sender's level (RFC 6464) said they could not be mixed this
+   * tick (they were neither speaking nor among the loudest challengers).
+   */
+  skipped: number;
+  /** Frames decoded only to bring a skipped stream's decoder up to date before it is mixed. */
+  warmups: number;
   /** Opus encodes; shared mixes count once. */
   encodes: number;
   /** Mixed packets sent, one per listener per tick. */
@@ -151,6 +168,16 @@ interface Input {
   encoder: OpusEncoder | undefined;
   /** Capture time by RTP timestamp, for frames still in the buffer. */
   captureTimes: Map<number, number>;
+  /** The sender's level of each frame (RFC 6464, dBFS) by RTP timestamp, while buffered. */
+  levelHints: Map<number, number>;
+  /** This tick's output of the jitter buffer, before it is decoded (or not). */
+  out: JitterBufferOutput | null;
+  /** The sender's level of this tick's frame, or null when it gave none. */
+  hint: number | null;
+  /** The last frames left undecoded, decoded first when the stream is mixed again. */
+  skippedPayloads: Uint8Array[];
+  /** This tick's frame is not decoded (unless the selection picks it after all). */
+  skipped: boolean;
   /** Outgoing RTP state of this listener's mix stream. */
   seq: number;
   timestamp: number;
@@ -187,6 +214,8 @@ export class Mixer {
   readonly stats: MixerStats = {
     ticks: 0,
     decodes: 0,
+    skipped: 0,
+    warmups: 0,
     encodes: 0,
     sentPackets: 0,
     sentBytes: 0,
@@ -227,6 +256,11 @@ export class Mixer {
       decoder: this.#options.createDecoder(),
       encoder: undefined,
       captureTimes: new Map(),
+      levelHints: new Map(),
+      out: null,
+      hint: null,
+      skippedPayloads: [],
+      skipped: false,
       seq: resumed?.seq ?? random[0] & 0xffff,
       timestamp: resumed?.timestamp ?? random[1],
       redundant: options.redundant ?? (() => false),
@@ -294,6 +328,14 @@ export class Mixer {
       this.stats.late++;
       return;
     }
+    // A redundant copy's level is not known (the extension is the primary frame's).
+    const level = redundant ? null : readAudioLevel(packet.extension);
+    if (level !== null) {
+      input.levelHints.set(packet.timestamp, level);
+      if (input.levelHints.size > 64) {
+        input.levelHints.delete(input.levelHints.keys().next().value!);
+      }
+    }
     const capture = readCaptureTime(packet.extension);
     if (capture !== null) {
       input.captureTimes.set(packet.timestamp, capture);
@@ -307,18 +349,43 @@ export class Mixer {
   tick(nowMs: number): MixerLevel[] {
     if (this.#closed) return [];
     this.stats.ticks++;
+    for (const input of this.#inputs.values()) {
+      this.#popNext(input, nowMs);
+      this.#adviseTrim(input, nowMs);
+    }
+    // Decoded: the streams that say no level, the speakers mixed now, and the loudest active
+    // challengers by the level their senders put in each packet (RFC 6464); the others are
+    // silent or quieter than anyone who could be mixed, and are not decoded at all.
+    const speaking = new Set(this.#selector.selected);
+    const challengers = [...this.#inputs.values()]
+      .filter((i) => i.hint !== null && !speaking.has(i.id) && i.hint >= ACTIVE_LEVEL_DB)
+      .sort((a, b) => b.hint! - a.hint!)
+      .slice(0, this.#options.maxSpeakers);
+    for (const input of this.#inputs.values()) {
+      if (input.hint === null || speaking.has(input.id) || challengers.includes(input)) {
+        this.#decode(input);
+      } else this.#skip(input);
+    }
     const levels: [string, number][] = [];
     for (const input of this.#inputs.values()) {
-      this.#decodeNext(input, nowMs);
-      this.#adviseTrim(input, nowMs);
-      levels.push([input.id, input.frame ? frameLevel(input.frame) : MIN_LEVEL_DB]);
+      levels.push([
+        input.id,
+        input.hint ?? (input.frame ? frameLevel(input.frame) : MIN_LEVEL_DB),
+      ]);
     }
     const selected = new Set(this.#selector.update(levels, nowMs));
     const speakers: Input[] = [];
     for (const id of selected) {
       const input = this.#inputs.get(id);
+      if (input?.skipped) {
+        // Chosen though it was not a likely one: decoded after all.
+        input.skipped = false;
+        this.stats.skipped--;
+        this.#decode(input);
+      }
       if (input?.frame) speakers.push(input);
     }
+    for (const input of this.#inputs.values()) if (input.skipped) this.#keepSkipped(input);
     // Nothing heard (everyone muted, or the peers of a P2P meeting sending directly): after
     // one frame of silence that ends the stream cleanly, no packets at all.
     const heard = [...this.#inputs.values()].some((input) => input.frame !== null);
@@ -344,11 +411,52 @@ export class Mixer {
     this.#sharedEncoder = undefined;
   }
 
-  #decodeNext(input: Input, nowMs: number): void {
+  /** Takes this tick's frame (or gap) from the input's jitter buffer, with its level hint. */
+  #popNext(input: Input, nowMs: number): void {
     input.frame = null;
     input.frameCapture = null;
-    const out = input.buffer.pop(nowMs);
+    input.out = input.buffer.pop(nowMs);
+    if (input.out?.kind === "frame") {
+      input.hint = input.levelHints.get(input.out.rtpTimestamp) ?? null;
+      input.levelHints.delete(input.out.rtpTimestamp);
+    } else if (input.out === null) {
+      input.hint = null;
+    } // a lost frame: the level of the frame before it
+  }
+
+  /** Leaves this tick's frame undecoded, unless the selection picks the stream after all. */
+  #skip(input: Input): void {
+    if (input.out?.kind !== "frame") {
+      input.out = null; // a lost frame of a quiet stream: no concealment either
+      return;
+    }
+    input.skipped = true;
+    this.stats.skipped++;
+  }
+
+  /** A frame left undecoded: kept, to bring the decoder up to date when it is mixed again. */
+  #keepSkipped(input: Input): void {
+    const out = input.out;
+    input.out = null;
+    input.skipped = false;
+    if (out?.kind !== "frame") return;
+    input.captureTimes.delete(out.rtpTimestamp);
+    input.skippedPayloads.push(out.payload);
+    if (input.skippedPayloads.length > WARMUP_FRAMES) input.skippedPayloads.shift();
+  }
+
+  #decode(input: Input): void {
+    const out = input.out;
+    input.out = null;
     if (out === null) return;
+    // Frames it skipped: decoded first (output dropped), so that this frame does not come
+    // out of a decoder whose state is some frames old.
+    for (const payload of input.skippedPayloads.splice(0)) {
+      if (opusPacketSamples(payload) !== OPUS_FRAME_SAMPLES) continue;
+      input.decoder.decodeView(payload);
+      this.stats.decodes++;
+      this.stats.warmups++;
+    }
     let pcm: Int16Array; // a view, valid until the next decode: converted to float below
     if (out.kind === "frame") {
       const capture = input.captureTimes.get(out.rtpTimestamp) ?? null;

@@ -327,3 +327,46 @@ Deno.test("mixer: a tap gets the full mix every tick, every speaker in it, even 
   m.close();
   for (const x of [ann, bob, decoder]) x.close();
 });
+
+Deno.test("mixer: with the senders' levels (RFC 6464) only the speakers and the loudest challengers are decoded; a quiet one that starts talking is decoded from a warmed decoder and heard", () => {
+  const run = (withLevels: boolean) => {
+    const m = mixer(3);
+    const ids = [...Array(10)].map((_, i) => `p${i}`);
+    // p0 and p1 talk from the start, p2 from tick 60; the rest hum at -60 dBFS.
+    const tones = ids.map((_, i) =>
+      i < 3 ? toneSender([440, 660, 1000][i], 0.3, i + 1) : toneSender(200 + 10 * i, 0.001, i + 1)
+    );
+    const ear = listener();
+    m.addParticipant("ear", ear.sink);
+    ids.forEach((id) => m.addParticipant(id, () => {}));
+    for (let t = 0; t < 120; t++) {
+      const now = t * 20;
+      ids.forEach((id, i) => {
+        const packet = tones[i].next(now);
+        const talking = i < 2 || (i === 2 && t >= 60);
+        if (i === 2 && !talking) packet.payload = tones[9].next(now).payload; // quiet until then
+        const level = talking ? -13 : -60;
+        if (withLevels) packet.extension = captureTimeExtension(now, undefined, level);
+        m.push(id, packet, now);
+      });
+      m.tick(now);
+    }
+    const stats = { ...m.stats };
+    const heard = { 440: ear.power(440), 660: ear.power(660), 1000: ear.power(1000) };
+    m.close();
+    for (const x of [...tones, ear]) x.close();
+    return { stats, heard };
+  };
+  const all = run(false);
+  const hinted = run(true);
+  // Without levels every stream is decoded each tick; with them, about the speakers only.
+  assert.ok(all.stats.decodes >= 10 * 115, `${all.stats.decodes} decodes without levels`);
+  assert.ok(hinted.stats.decodes < all.stats.decodes / 3, `${hinted.stats.decodes} decodes`);
+  assert.ok(hinted.stats.skipped >= 7 * 115, `${hinted.stats.skipped} skipped`);
+  assert.ok(hinted.stats.warmups >= 1 && hinted.stats.warmups <= 10, `${hinted.stats.warmups}`);
+  // The listener hears the same speakers either way: p2 too, once it talks.
+  for (const freq of [440, 660, 1000] as const) {
+    assert.ok(hinted.heard[freq] > 0.01, `${freq} Hz not heard: ${hinted.heard[freq]}`);
+    assert.ok(Math.abs(hinted.heard[freq] - all.heard[freq]) < all.heard[freq] * 0.5);
+  }
+});

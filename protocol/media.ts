@@ -55,6 +55,16 @@ export const EXT_CAPTURE_TIME = 1;
  * capture time, it leaves out the encoder, and the earlier hops.
  */
 export const EXT_SEND_TIME = 2;
+/**
+ * RFC 8285 one-byte extension id carrying the audio level of the frame (RFC 6464,
+ * client-to-mixer): 1 byte, the top bit voice activity, the low 7 bits the level in -dBov
+ * (0 loudest, 127 silence), computed by the sender where the samples are. The mixer picks
+ * the speakers from these levels and decodes only the streams that can be mixed.
+ */
+export const EXT_AUDIO_LEVEL = 3;
+/** Level of a frame, dBFS, at and below which it counts as silence. */
+export const SILENCE_DBFS = -127;
+
 /** Units of {@linkcode EXT_SEND_TIME} per millisecond. */
 const SEND_TIME_UNITS_PER_MS = 16;
 
@@ -207,12 +217,50 @@ export interface SeatMedia extends MediaSsrcs {
  * A header extension block carrying the capture time, and the send time when given (ms on
  * the sender's clock; see {@linkcode EXT_SEND_TIME}).
  */
-export function captureTimeExtension(captureMs: number, sendMs?: number): RtpHeaderExtension {
+export function captureTimeExtension(
+  captureMs: number,
+  sendMs?: number,
+  audioLevelDbfs?: number,
+): RtpHeaderExtension {
   const bytes = new Uint8Array(8);
   new DataView(bytes.buffer).setFloat64(0, captureMs);
   const elements: [number, Uint8Array][] = [[EXT_CAPTURE_TIME, bytes]];
   if (sendMs !== undefined) elements.push([EXT_SEND_TIME, sendTimeBytes(sendMs)]);
+  if (audioLevelDbfs !== undefined) {
+    elements.push([EXT_AUDIO_LEVEL, Uint8Array.of(audioLevelByte(audioLevelDbfs))]);
+  }
   return writeOneByteExtensions(elements);
+}
+
+/**
+ * The RFC 6464 byte of a frame's level (dBFS of its RMS, as `frameLevel` gives): voice
+ * activity set above -50 dBFS, the level in whole -dB from 0 to 127.
+ *
+ * @example
+ * ```ts
+ * audioLevelByte(-20); // 0x94: voice, 20
+ * audioLevelByte(-200); // 127: silence
+ * ```
+ */
+export function audioLevelByte(dbfs: number): number {
+  const level = Math.max(0, Math.min(127, Math.round(-dbfs)));
+  return (dbfs > -50 ? 0x80 : 0) | (Number.isFinite(level) ? level : 127);
+}
+
+/**
+ * The audio level a packet's extension block carries, dBFS (0 to -127), or null when it
+ * carries none.
+ *
+ * @example
+ * ```ts
+ * readAudioLevel(captureTimeExtension(0, undefined, -33)); // -33
+ * ```
+ */
+export function readAudioLevel(extension: RtpHeaderExtension | null): number | null {
+  if (!extension) return null;
+  const value = parseExtensionElements(extension)?.get(EXT_AUDIO_LEVEL);
+  if (!value || value.length !== 1) return null;
+  return -(value[0] & 0x7f);
 }
 
 function sendTimeBytes(sendMs: number): Uint8Array {

@@ -21,6 +21,7 @@
  * @module
  */
 
+import { frameLevel } from "../../media/mix.ts";
 import { writeRedPayload } from "../../media/red.ts";
 import { PT_OPUS, PT_RED } from "../../protocol/media.ts";
 import { OPUS_CLOCK_RATE, OPUS_FRAME_SAMPLES } from "../../protocol/media.ts";
@@ -97,6 +98,8 @@ export class AudioSender {
    * encoder's output is matched by sample, not by exact timestamp (see `audioSampleAt`).
    */
   #captures = new Map<number, number>();
+  /** Each frame's level (dBFS) by its first sample, until it is sent. */
+  #levels = new Map<number, number>();
   /** The context's clock to the wall clock. */
   #contextClock = new ClockMapper();
   #samples = 0;
@@ -204,8 +207,11 @@ export class AudioSender {
     const captureMs = endMs - (samples.length * 1000) / OPUS_CLOCK_RATE;
     const timestamp = audioTimestampUs(this.#samples);
     this.#captures.set(this.#samples, captureMs);
+    // Its level goes with it (RFC 6464): the mixer decodes only the streams it may mix.
+    this.#levels.set(this.#samples, frameLevel(samples));
     this.#samples += samples.length;
     if (this.#captures.size > 50) this.#captures.delete(this.#captures.keys().next().value!);
+    if (this.#levels.size > 50) this.#levels.delete(this.#levels.keys().next().value!);
     const data = new AudioData({
       format: "f32-planar",
       sampleRate: OPUS_CLOCK_RATE,
@@ -226,6 +232,8 @@ export class AudioSender {
     const sample = audioSampleAt(chunk.timestamp);
     const captureMs = this.#captures.get(sample) ?? wallClock() - FRAME_MS;
     this.#captures.delete(sample);
+    const audioLevel = this.#levels.get(sample);
+    this.#levels.delete(sample);
     const payload = new Uint8Array(chunk.byteLength);
     chunk.copyTo(payload);
     const duration = chunk.duration ? audioSampleAt(chunk.duration) : OPUS_FRAME_SAMPLES;
@@ -246,6 +254,7 @@ export class AudioSender {
           : undefined,
       ),
       captureMs,
+      audioLevel,
     });
     this.#previous = { payload, timestamp, seq };
     this.#transport.send(packet);

@@ -142,6 +142,8 @@ export interface RtpPacketFields {
   marker?: boolean;
   /** This packet's payload type, when not the stream's (RED around the stream's frames). */
   payloadType?: number;
+  /** Audio: the frame's level, dBFS (the RFC 6464 audio level extension). */
+  audioLevel?: number;
 }
 
 /** One outgoing SSRC. */
@@ -185,7 +187,7 @@ export class RtpStream {
       timestamp: fields.timestamp,
       ssrc: this.ssrc,
       marker: fields.marker ?? false,
-      extension: captureTimeExtension(fields.captureMs, fields.sendMs),
+      extension: captureTimeExtension(fields.captureMs, fields.sendMs, fields.audioLevel),
       payload: fields.payload,
     });
     this.#seq = (this.#seq + 1) & 0xffff;
