@@ -122,6 +122,10 @@ export const MIXER_JITTER_BUFFER: Readonly<JitterBufferOptions> = {
 const ACTIVE_LEVEL_DB = -50;
 /** Skipped frames decoded before a stream is mixed again, to bring its decoder up to date. */
 const WARMUP_FRAMES = 2;
+/** Shared mixes an encoder that sat out encodes before it is used again. */
+const WARM_FRAMES = 2;
+/** Ticks a speaker who stops stays on its own encoder, fed the shared mix. */
+const HANGOVER_TICKS = 2;
 
 /** Level of one participant in the last tick. */
 export interface MixerLevel {
@@ -144,6 +148,8 @@ export interface MixerStats {
   skipped: number;
   /** Frames decoded only to bring a skipped stream's decoder up to date before it is mixed. */
   warmups: number;
+  /** Mixes encoded only to bring an encoder that sat out up to date (output dropped). */
+  encoderWarmups: number;
   /** Opus encodes; shared mixes count once. */
   encodes: number;
   /** Mixed packets sent, one per listener per tick. */
@@ -166,6 +172,10 @@ interface Input {
   decoder: OpusDecoder;
   /** Personal encoder, made the first time this participant is a selected speaker. */
   encoder: OpusEncoder | undefined;
+  /** The tick its personal encoder last encoded. */
+  encodedAt: number;
+  /** Ticks it stays on its personal encoder, fed the shared mix, after it stops speaking. */
+  hangover: number;
   /** Capture time by RTP timestamp, for frames still in the buffer. */
   captureTimes: Map<number, number>;
   /** The sender's level of each frame (RFC 6464, dBFS) by RTP timestamp, while buffered. */
@@ -203,6 +213,10 @@ export class Mixer {
   #options: Required<Pick<MixerOptions, "maxSpeakers" | "jitterBuffer">> & MixerOptions;
   #selector: SpeakerSelector<string>;
   #sharedEncoder: OpusEncoder | undefined;
+  /** The tick the shared encoder last encoded. */
+  #sharedAt = -Infinity;
+  /** The shared mix of the last ticks (what non-speakers heard), to warm an encoder with. */
+  #recentTotals: Float32Array[] = [];
   #total = new Float32Array(OPUS_FRAME_SAMPLES);
   #scratch = new Float32Array(OPUS_FRAME_SAMPLES);
   #limited = new Float32Array(OPUS_FRAME_SAMPLES);
@@ -216,6 +230,7 @@ export class Mixer {
     decodes: 0,
     skipped: 0,
     warmups: 0,
+    encoderWarmups: 0,
     encodes: 0,
     sentPackets: 0,
     sentBytes: 0,
@@ -256,6 +271,8 @@ export class Mixer {
       decoder: this.#options.createDecoder(),
       encoder: undefined,
       captureTimes: new Map(),
+      encodedAt: -Infinity,
+      hangover: 0,
       levelHints: new Map(),
       out: null,
       hint: null,
@@ -500,21 +517,44 @@ export class Mixer {
     this.#options.onEarly(input.id, Math.round(trim * 10) / 10);
   }
 
+  /**
+   * Encodes and sends this tick's mixes. A listener moves between the shared encoding and its
+   * own without a click: an encoder that sat out the last tick first encodes the shared mix of
+   * the last ticks (output dropped), so its history is the one the listener's decoder has; and
+   * a speaker who stops stays on its own encoder, fed the shared mix, for a few ticks before it
+   * moves to the shared one, whose history is then the same. (Moving cold made the frames at a
+   * switch about 15 times as rough as the rest, measured on a tone.)
+   */
   #sendMixes(speakers: Input[]): void {
+    const tick = this.stats.ticks;
     sumFrames(speakers.map((s) => s.frame!), this.#total);
     const sharedExtension = oldestCapture(speakers);
     let shared: Uint8Array | undefined;
     for (const listener of this.#inputs.values()) {
       let payload: Uint8Array;
       let extension: RtpHeaderExtension | undefined;
-      if (speakers.includes(listener)) {
-        mixMinus(this.#total, listener.frame!, this.#scratch);
+      const speaking = speakers.includes(listener);
+      if (speaking || (listener.hangover > 0 && listener.encoder)) {
         listener.encoder ??= this.#options.createEncoder();
-        payload = this.#encode(listener.encoder, this.#scratch);
-        extension = oldestCapture(speakers, listener);
+        this.#warm(listener.encoder, listener.encodedAt, tick);
+        listener.encodedAt = tick;
+        if (speaking) {
+          listener.hangover = HANGOVER_TICKS;
+          mixMinus(this.#total, listener.frame!, this.#scratch);
+          payload = this.#encode(listener.encoder, this.#scratch);
+          extension = oldestCapture(speakers, listener);
+        } else {
+          listener.hangover--;
+          payload = this.#encode(listener.encoder, this.#total);
+          extension = sharedExtension;
+        }
       } else {
         this.#sharedEncoder ??= this.#options.createEncoder();
-        shared ??= this.#encode(this.#sharedEncoder, this.#total);
+        if (!shared) {
+          this.#warm(this.#sharedEncoder, this.#sharedAt, tick);
+          this.#sharedAt = tick;
+          shared = this.#encode(this.#sharedEncoder, this.#total);
+        }
         payload = shared;
         extension = sharedExtension;
       }
@@ -545,6 +585,20 @@ export class Mixer {
       listener.sink(packet);
       this.stats.sentPackets++;
       this.stats.sentBytes += packet.length;
+    }
+    this.#recentTotals.push(this.#total.slice());
+    if (this.#recentTotals.length > WARM_FRAMES) this.#recentTotals.shift();
+  }
+
+  /**
+   * Brings an encoder that did not encode last tick up to date: it encodes the shared mix of
+   * the last ticks (what the listener's decoder was fed), output dropped.
+   */
+  #warm(encoder: OpusEncoder, encodedAt: number, tick: number): void {
+    if (encodedAt === tick - 1) return;
+    for (const total of this.#recentTotals) {
+      this.#encode(encoder, total);
+      this.stats.encoderWarmups++;
     }
   }
 

@@ -370,3 +370,81 @@ Deno.test("mixer: with the senders' levels (RFC 6464) only the speakers and the 
     assert.ok(Math.abs(hinted.heard[freq] - all.heard[freq]) < all.heard[freq] * 0.5);
   }
 });
+
+/**
+ * The artifact when a listener's mix moves between encoders: Ann talks in bursts (her mix moves
+ * from the shared encoding to her own and back), Bob hums 660 Hz throughout, Cy listens. What
+ * Ann receives should be Bob's tone alone, smooth; a switch that leaves her decoder with the
+ * other encoder's history shows up as broadband energy in the frames right after it. Returns
+ * the worst frame within 3 of a switch against the median frame elsewhere.
+ */
+function switchArtifact(): { ratio: number; switches: number } {
+  const m = mixer(3);
+  // Ann: one stream, 440 Hz while she talks, near silence between.
+  const annEncoder = createOpusEncoder({ bitrate: 48_000 });
+  let annSample = 0;
+  const annPacket = (t: number, talks: boolean): RtpPacket => {
+    const pcm = new Int16Array(OPUS_FRAME_SAMPLES);
+    const amplitude = talks ? 0.3 : 0.0005;
+    for (let i = 0; i < pcm.length; i++, annSample++) {
+      pcm[i] = Math.round(amplitude * 32767 * Math.sin((2 * Math.PI * 440 * annSample) / RATE));
+    }
+    const parsed = parseRtp(writeRtp({
+      payloadType: PT_OPUS,
+      sequenceNumber: t,
+      timestamp: t * OPUS_FRAME_SAMPLES,
+      ssrc: 1,
+      payload: annEncoder.encode(pcm),
+    }));
+    assert.ok(parsed.ok);
+    return parsed.packet;
+  };
+  const bob = toneSender(660, 0.3, 2);
+  const decoder = createOpusDecoder();
+  const frames: Float32Array[] = [];
+  m.addParticipant("ann", (bytes) => {
+    const parsed = parseRtp(bytes);
+    assert.ok(parsed.ok);
+    frames.push(Float32Array.from(decoder.decode(parsed.packet.payload), (s) => s / 32768));
+  });
+  m.addParticipant("bob", () => {});
+  m.addParticipant("cy", () => {});
+  const switchFrames: number[] = [];
+  let wasSpeaking = false;
+  for (let t = 0; t < 400; t++) {
+    const now = t * 20;
+    const annTalks = Math.floor(t / 40) % 2 === 1;
+    m.push("ann", annPacket(t, annTalks), now);
+    m.push("bob", bob.next(now), now);
+    const speaking = m.tick(now).find((l) => l.id === "ann")!.speaking;
+    if (speaking !== wasSpeaking) switchFrames.push(frames.length - 1);
+    wasSpeaking = speaking;
+  }
+  // Per frame: energy of the second difference over the frame's energy (about 0.0075 for a
+  // clean 660 Hz tone; a discontinuity is broadband).
+  const roughness = frames.map((f) => {
+    let d = 0, e = 0;
+    for (let i = 2; i < f.length; i++) {
+      const dd = f[i] - 2 * f[i - 1] + f[i - 2];
+      d += dd * dd;
+      e += f[i] * f[i];
+    }
+    return e > 0 ? d / e : 0;
+  });
+  const near = new Set(switchFrames.flatMap((f) => [f, f + 1, f + 2, f + 3]));
+  const elsewhere = roughness.filter((_, i) => i > 50 && !near.has(i)).sort((a, b) => a - b);
+  const median = elsewhere[Math.floor(elsewhere.length / 2)];
+  const worst = Math.max(
+    ...[...near].filter((i) => i > 50 && i < roughness.length).map((i) => roughness[i]),
+  );
+  m.close();
+  for (const x of [annEncoder, bob, decoder]) x.close();
+  return { ratio: worst / median, switches: switchFrames.length };
+}
+
+Deno.test("mixer: a listener's mix moving to its own encoding and back makes no artifact: the worst frame at a switch is no rougher than 1.5x the median", () => {
+  const { ratio, switches } = switchArtifact();
+  console.log("switch artifact:", { ratio, switches });
+  assert.ok(switches >= 6, `${switches} switches`);
+  assert.ok(ratio <= 1.5, `a switch frame is ${ratio.toFixed(2)}x the median roughness`);
+});
