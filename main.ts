@@ -1,6 +1,8 @@
 /**
  * Starts the meeting server: `deno task start [--port 8000] [--data-dir ./data] ...`.
- * Prints its address; shuts down cleanly on SIGINT and SIGTERM.
+ * Prints its address. SIGINT stops it at once, cleanly; SIGTERM drains it (no new meetings,
+ * the live ones go on; it stops once they end or after `--drain-timeout`), and a second
+ * SIGTERM stops it at once.
  *
  * @module
  */
@@ -10,6 +12,16 @@ import { join } from "node:path";
 import { opusBackendInfo } from "./media/opus.ts";
 import { PortInUseError, startServer } from "./server/server.ts";
 import { loadCertificate, localNames, selfSignedCertificate, type TlsFiles } from "./server/tls.ts";
+import { configureLog, log } from "./util/log.ts";
+
+/** A token read from a file: its first line, at least 16 characters. */
+function readToken(path: string, flag: string): string {
+  const token = Deno.readTextFileSync(path).split("\n")[0].trim();
+  if (token.length < 16) {
+    throw new Error(`${flag}: the token in ${path} must be 16 characters or more`);
+  }
+  return token;
+}
 
 async function main(): Promise<number> {
   let config;
@@ -26,8 +38,15 @@ async function main(): Promise<number> {
     console.log(USAGE);
     return 0;
   }
+  configureLog({ format: config.logFormat, level: config.logLevel });
   let tls: TlsFiles | undefined;
+  let metricsToken: string | undefined;
+  let adminToken: string | undefined;
   try {
+    if (config.metricsTokenFile) {
+      metricsToken = readToken(config.metricsTokenFile, "--metrics-token-file");
+    }
+    if (config.adminTokenFile) adminToken = readToken(config.adminTokenFile, "--admin-token-file");
     if (config.cert && config.key) tls = await loadCertificate(config.cert, config.key);
     if (config.selfSigned) {
       tls = await selfSignedCertificate(join(config.dataDir, "tls"), localNames([config.host]));
@@ -55,6 +74,8 @@ async function main(): Promise<number> {
       headerTimeoutMs: config.headerTimeoutSeconds * 1000,
       recordings: config.recordings,
       maxRecordingMinutes: config.maxRecordingMinutes,
+      metricsToken,
+      adminToken,
     });
   } catch (err) {
     if (err instanceof PortInUseError) {
@@ -68,10 +89,12 @@ async function main(): Promise<number> {
   }
   const scheme = tls ? "https" : "http";
   const shown = config.host === "0.0.0.0" ? `${scheme}://localhost:${server.port}/` : server.url;
-  console.log(
+  log.info(
+    "listening",
     `Meet is running at ${shown}  (RTP over UDP on port ${server.udpPort}, records in ${config.dataDir})`,
   );
-  console.log(
+  log.info(
+    "webtransport",
     server.quicPort === null
       ? "WebTransport: off (browsers send media on the WebSocket)"
       : `WebTransport: UDP port ${server.quicPort} (browsers' media over QUIC datagrams; ${
@@ -79,9 +102,10 @@ async function main(): Promise<number> {
       })`,
   );
   const opus = opusBackendInfo();
-  console.log(`Audio mixing: Opus ${opus.name} (${opus.version}; ${opus.reason})`);
+  log.info("opus", `Audio mixing: Opus ${opus.name} (${opus.version}; ${opus.reason})`);
   const io = server.udp.ioStats;
-  console.log(
+  log.info(
+    "udp_io",
     io.kind === "batched"
       ? `UDP I/O: batched (sendmmsg/recvmmsg through libc), receive buffer ${
         Math.round((io.receiveBufferBytes ?? 0) / 1024)
@@ -90,8 +114,10 @@ async function main(): Promise<number> {
         io.fallbackReason ? ` (batched unavailable: ${io.fallbackReason})` : ""
       }`,
   );
+  if (metricsToken) log.info("metrics", "Metrics: GET /metrics with the metrics token");
   if (tls && config.selfSigned) {
-    console.log(
+    log.info(
+      "self_signed",
       `Self-signed certificate: ${tls.certPath}\n  SHA-256 ${tls.fingerprint}\n` +
         `  Browsers will warn once; check the fingerprint and proceed, or import the ` +
         `certificate as trusted on each device. Valid 14 days, renewed at start.`,
@@ -100,11 +126,25 @@ async function main(): Promise<number> {
   const stopped = Promise.withResolvers<void>();
   const stop = () => stopped.resolve();
   Deno.addSignalListener("SIGINT", stop);
-  Deno.addSignalListener("SIGTERM", stop);
+  let terms = 0;
+  Deno.addSignalListener("SIGTERM", () => {
+    if (++terms > 1) return stop(); // a second SIGTERM: at once
+    server.drain();
+  });
+  // Draining (SIGTERM or the admin's POST): stop once the live meetings end, or at the timeout.
+  server.drained.then(stop);
+  let drainTimer: ReturnType<typeof setTimeout> | undefined;
+  const watchDrain = setInterval(() => {
+    if (server.hub.draining && drainTimer === undefined) {
+      drainTimer = setTimeout(stop, config.drainTimeoutSeconds * 1000);
+    }
+  }, 500);
   await stopped.promise;
-  console.log("Shutting down…");
+  clearInterval(watchDrain);
+  clearTimeout(drainTimer);
+  log.info("stopping", "Shutting down…");
   await server.close();
-  console.log("Stopped.");
+  log.info("stopped", "Stopped.");
   return 0;
 }
 

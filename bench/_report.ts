@@ -170,8 +170,9 @@ export class Samples {
 }
 
 /**
- * Stops a child process: SIGTERM, then SIGKILL if it has not exited after `killAfterMs`.
- * Resolves with its exit status and whether it had to be killed.
+ * Stops a child process: SIGTERM, a second SIGTERM 200 ms later if it still runs (the server
+ * drains on the first and stops at once on the second), then SIGKILL if it has not exited
+ * after `killAfterMs`. Resolves with its exit status and whether it had to be killed.
  *
  * @example
  * ```ts
@@ -188,6 +189,11 @@ export async function terminate(
     child.kill("SIGTERM");
   } catch { /* already exited */ }
   let killed = false;
+  const again = setTimeout(() => {
+    try {
+      child.kill("SIGTERM");
+    } catch { /* exited meanwhile */ }
+  }, 200);
   const killer = setTimeout(() => {
     try {
       child.kill("SIGKILL");
@@ -195,6 +201,7 @@ export async function terminate(
     } catch { /* exited meanwhile */ }
   }, killAfterMs);
   const status = await child.status;
+  clearTimeout(again);
   clearTimeout(killer);
   return { status, killed };
 }

@@ -37,6 +37,7 @@ export type ControlClientEvents = {
   muted: [EventOf<"muted">];
   recording: [EventOf<"recording">];
   recording_saved: [EventOf<"recording_saved">];
+  draining: [EventOf<"draining">];
   newcomers: [EventOf<"newcomers">];
   waiting: [EventOf<"waiting">];
   admission: [EventOf<"admission">];

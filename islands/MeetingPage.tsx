@@ -614,6 +614,11 @@ export default function MeetingPage(
       }
     });
     c.on("recording_saved", (e) => e.meetingId === meetingId && loadRecordings());
+    c.on("draining", (e) => {
+      if (e.meetingId !== meetingId) return;
+      hostNotice.value =
+        "The server is being restarted: this meeting goes on; new meetings will start elsewhere.";
+    });
     c.on("waiting", (e) => {
       if (e.meetingId !== meetingId) return;
       const before = new Set(waiting.value.map((w) => w.id));

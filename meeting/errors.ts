@@ -42,6 +42,8 @@ export type ErrorCode =
   | "recording_state"
   /** Recording is turned off on this server (`--recordings off`), or the disk is too full. */
   | "recordings_unavailable"
+  /** The server is draining (shutting down): it takes no new meetings. */
+  | "draining"
   | "internal";
 
 /** An error a client caused and can be told about. */
@@ -79,6 +81,7 @@ export function httpStatusOf(code: ErrorCode): number {
     case "recording_state":
       return 409;
     case "recordings_unavailable":
+    case "draining":
       return 503;
     case "too_large":
       return 413;

@@ -201,6 +201,11 @@ export type ServerMessage =
     recording: RecordingState | null;
     stopped?: { id: string; reason: RecordingStopReason; by: string | null };
   }
+  /**
+   * The server is draining (shutting down once its meetings end): this meeting goes on, new
+   * ones start elsewhere.
+   */
+  | { type: "draining"; meetingId: string }
   /** A recording's file is ready (the host downloads it over REST). */
   | {
     type: "recording_saved";

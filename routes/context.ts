@@ -10,6 +10,7 @@
 
 import type { Hub } from "../server/hub.ts";
 import type { UdpEndpoint } from "../server/udp_endpoint.ts";
+import type { Metrics } from "../server/metrics.ts";
 
 /** Per-request context for route handlers. */
 export interface RouteContext {
@@ -21,6 +22,14 @@ export interface RouteContext {
   clientAddress: string;
   /** Named groups of the matched pattern, e.g. `{ id: "abc" }` for `/m/:id`. */
   params: Record<string, string>;
+  /** What the operators' routes need: the metrics and the tokens that read and steer them. */
+  ops?: {
+    metrics?: Metrics;
+    metricsToken?: string;
+    adminToken?: string;
+    /** Starts draining (see `RunningServer.drain`). */
+    drain(): void;
+  };
 }
 
 /** A route handler. */

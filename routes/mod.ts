@@ -25,6 +25,7 @@ import {
 import { addRtpParticipant, removeRtpParticipant } from "./api/rtp.ts";
 import type { RouteHandler } from "./context.ts";
 import { homePage } from "./index.tsx";
+import { drain, healthz, metrics, readyz } from "./ops.ts";
 import { meetingPage } from "./meeting_page.tsx";
 
 interface Route {
@@ -38,6 +39,10 @@ const ID = ":id([A-Za-z0-9_-]{1,64})";
 const ROUTES: Route[] = [
   ["GET", "/", homePage],
   ["GET", `/m/${ID}`, meetingPage],
+  ["GET", "/healthz", healthz],
+  ["GET", "/readyz", readyz],
+  ["GET", "/metrics", metrics],
+  ["POST", "/api/admin/drain", drain],
   ["GET", "/api/meetings", listMeetings],
   ["POST", "/api/meetings", createMeeting],
   ["GET", `/api/meetings/${ID}`, getMeeting],

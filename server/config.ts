@@ -38,6 +38,14 @@ export interface Config {
   /** Whether hosts may record meetings. */
   recordings: boolean;
   maxRecordingMinutes: number;
+  logFormat: "text" | "json";
+  logLevel: "debug" | "info" | "warn" | "error";
+  /** A file holding the token that reads `/metrics` (no file: no metrics). */
+  metricsTokenFile: string | undefined;
+  /** A file holding the token that may drain the server over HTTP. */
+  adminTokenFile: string | undefined;
+  /** How long a drain waits for the live meetings to end, seconds. */
+  drainTimeoutSeconds: number;
   help: boolean;
 }
 
@@ -59,6 +67,20 @@ Flags:
   --recordings on|off  hosts may record meetings into DATA-DIR/recordings (default on)
   --max-recording-minutes N
                        a recording stops after this long (default 240)
+  --log-format text|json
+                       one line per event, for people or as JSON (default text)
+  --log-level debug|info|warn|error
+                       the least level logged (default info)
+  --metrics-token-file FILE
+                       serve GET /metrics (Prometheus) to Authorization: Bearer <the token in
+                       FILE>; without it there are no metrics
+  --admin-token-file FILE
+                       POST /api/admin/drain with Authorization: Bearer <the token in FILE>
+                       drains the server, as SIGTERM does
+  --drain-timeout SECONDS
+                       on SIGTERM the server takes no new meetings and stops once its live
+                       ones end, or after this long (default 3600); a second SIGTERM stops it
+                       at once
   --udp-io auto|batched|deno
                        UDP system calls: batched (sendmmsg/recvmmsg through libc, Linux) or
                        one Deno op per datagram; auto takes batched where it works (default)
@@ -110,6 +132,11 @@ export function parseFlags(args: string[]): Config {
         p2p: { type: "string", default: "auto" },
         recordings: { type: "string", default: "on" },
         "max-recording-minutes": { type: "string", default: "240" },
+        "log-format": { type: "string", default: "text" },
+        "log-level": { type: "string", default: "info" },
+        "metrics-token-file": { type: "string" },
+        "admin-token-file": { type: "string" },
+        "drain-timeout": { type: "string", default: "3600" },
         "udp-io": { type: "string", default: "auto" },
         cert: { type: "string" },
         key: { type: "string" },
@@ -141,6 +168,20 @@ export function parseFlags(args: string[]): Config {
   }
   if (values.p2p !== "auto" && values.p2p !== "off") {
     throw new FlagError(`--p2p must be auto or off (got "${values.p2p}")`);
+  }
+  const logFormat = values["log-format"];
+  if (logFormat !== "text" && logFormat !== "json") {
+    throw new FlagError(`--log-format must be text or json (got "${logFormat}")`);
+  }
+  const logLevel = values["log-level"];
+  if (logLevel !== "debug" && logLevel !== "info" && logLevel !== "warn" && logLevel !== "error") {
+    throw new FlagError(`--log-level must be debug, info, warn or error (got "${logLevel}")`);
+  }
+  const drainTimeout = Number(values["drain-timeout"]);
+  if (!Number.isFinite(drainTimeout) || drainTimeout < 0 || drainTimeout > 86_400) {
+    throw new FlagError(
+      `--drain-timeout must be a number of seconds from 0 to 86400 (got "${values["drain-timeout"]}")`,
+    );
   }
   if (values.recordings !== "on" && values.recordings !== "off") {
     throw new FlagError(`--recordings must be on or off (got "${values.recordings}")`);
@@ -210,6 +251,11 @@ export function parseFlags(args: string[]): Config {
     headerTimeoutSeconds: headerTimeout,
     recordings: values.recordings === "on",
     maxRecordingMinutes,
+    logFormat,
+    logLevel,
+    metricsTokenFile: values["metrics-token-file"],
+    adminTokenFile: values["admin-token-file"],
+    drainTimeoutSeconds: drainTimeout,
     help: values.help!,
   };
 }

@@ -39,6 +39,7 @@ import type { Hub } from "./hub.ts";
 import type { Room, RoomConnection } from "./room.ts";
 import type { Session } from "./sessions.ts";
 import { WebSocketTransport } from "./websocket_transport.ts";
+import { log } from "../util/log.ts";
 
 /** What a connection needs of its socket. */
 export interface MessageSocket {
@@ -175,7 +176,10 @@ export class ControlConnection implements RoomConnection {
       if (err instanceof MeetingError) {
         this.#error(request.id, err.code, err.message, err.retryAfterMs);
       } else {
-        console.error("control request failed:", err);
+        log.error("control_request_failed", "control request failed", {
+          type: request.type,
+          error: err,
+        });
         this.#error(request.id, "internal", "the server could not handle this request");
       }
     }

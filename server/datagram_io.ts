@@ -30,6 +30,8 @@
  * @module
  */
 
+import { log } from "../util/log.ts";
+
 /** Which datagram I/O to use: `auto` prefers `batched` where it works. */
 export type DatagramIoMode = "auto" | "batched" | "deno";
 
@@ -177,13 +179,13 @@ export class DenoDatagramIo implements DatagramIo {
         datagram = await this.#socket.receive(new Uint8Array(MAX_DATAGRAM + 1));
       } catch (err) {
         if (this.#closed) return;
-        console.error("UDP receive failed:", err);
+        log.error("udp_receive_failed", "UDP receive failed", { error: err });
         continue;
       }
       try {
         onDatagram(datagram[0], datagram[1] as Deno.NetAddr);
       } catch (err) {
-        console.error("UDP datagram handling failed:", err);
+        log.error("udp_datagram_failed", "UDP datagram handling failed", { error: err });
       }
     }
   }
@@ -480,7 +482,7 @@ export class BatchedDatagramIo implements DatagramIo {
     try {
       this.#onDatagram!(bytes, from);
     } catch (err) {
-      console.error("UDP datagram handling failed:", err);
+      log.error("udp_datagram_failed", "UDP datagram handling failed", { error: err });
     }
   }
 

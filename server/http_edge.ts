@@ -35,6 +35,7 @@ import {
 } from "./connection_limits.ts";
 import { hostNameOf } from "./host_policy.ts";
 import { MeetingError } from "../meeting/errors.ts";
+import { log } from "../util/log.ts";
 
 /** Default of `--header-timeout`: a request's headers and body must arrive within this, ms. */
 export const DEFAULT_HEADER_TIMEOUT_MS = 10_000;
@@ -203,7 +204,7 @@ export async function startHttpEdge(options: HttpEdgeOptions): Promise<HttpEdge>
       else if (state.inflight === 0 && !state.upgraded) arm(state);
     });
     answer(req, res, clientAddress, hasBody).catch((err) => {
-      console.error("request failed:", err);
+      log.error("request_failed", "request failed", { error: err });
       if (!res.headersSent) res.writeHead(500, { "content-type": "text/plain" });
       res.end("Internal server error");
     });
@@ -263,7 +264,7 @@ export async function startHttpEdge(options: HttpEdgeOptions): Promise<HttpEdge>
         options.onWebSocket(ws, clientAddress);
       });
     }).catch((err) => {
-      console.error("upgrade failed:", err);
+      log.error("upgrade_failed", "WebSocket upgrade failed", { error: err });
       socket.destroy();
     });
   });
@@ -294,7 +295,10 @@ export async function startHttpEdge(options: HttpEdgeOptions): Promise<HttpEdge>
     if ((err as { code?: string }).code === "EADDRINUSE") throw new EdgeAddressInUse();
     throw err;
   }
-  server.on("error", (err: Error) => console.error("HTTP server error:", err));
+  server.on(
+    "error",
+    (err: Error) => log.error("http_server_error", "HTTP server error", { error: err }),
+  );
   const address = server.address() as AddressInfo;
   let closing: Promise<void> | undefined;
   return {

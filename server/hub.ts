@@ -30,7 +30,8 @@ import { Throttle } from "../util/throttle.ts";
 import { type AccessLimitOptions, AccessLimits } from "./limits.ts";
 import type { Records } from "./records.ts";
 import { MediaClock } from "./media_clock.ts";
-import type { OpusCodecs } from "./media_room.ts";
+import type { MediaCounters, OpusCodecs } from "./media_room.ts";
+import type { MixerStats } from "../media/mixer.ts";
 import { Recorder, type RecorderOptions } from "./recorder.ts";
 import { Room } from "./room.ts";
 import type { WebTransportInfo } from "../protocol/media.ts";
@@ -101,6 +102,9 @@ export class Hub {
   #openByAddress = new Map<string, number>();
   #sweepTimer: ReturnType<typeof setInterval>;
   #closed = false;
+  #draining = false;
+  /** The media counters and mixer figures of the meetings that closed, summed. */
+  #pastMedia: MediaTotals = emptyMediaTotals();
 
   constructor(options: HubOptions) {
     this.records = options.records;
@@ -130,6 +134,8 @@ export class Hub {
       this.#rooms.set(meeting.id, room);
     });
     this.registry.on("closed", (meeting) => {
+      const room = this.#rooms.get(meeting.id);
+      if (room) addMediaTotals(this.#pastMedia, room.media.counters, room.media.mixerStats);
       this.#rooms.delete(meeting.id);
       this.limits.meetingClosed(meeting.id);
     });
@@ -205,6 +211,12 @@ export class Hub {
     clientAddress: string,
     creator?: Session,
   ): { meeting: Meeting; creator: Session } {
+    if (this.#draining) {
+      throw new MeetingError(
+        "draining",
+        "this server is shutting down and takes no new meetings; try again shortly",
+      );
+    }
     const { maxOpenMeetings, openMeetingsPerAddress } = this.limits.options;
     const key = addressKey(clientAddress);
     if (this.registry.size >= maxOpenMeetings) {
@@ -249,6 +261,37 @@ export class Hub {
     }
     this.limits.takeSession(clientAddress);
     return this.sessions.create(name);
+  }
+
+  /** Whether the server is draining (no new meetings). */
+  get draining(): boolean {
+    return this.#draining;
+  }
+
+  /**
+   * Starts draining: no new meetings (`draining`), and every live one is told; they go on
+   * until they end. Idempotent.
+   */
+  drain(): void {
+    if (this.#draining) return;
+    this.#draining = true;
+    for (const room of this.#rooms.values()) {
+      room.broadcast({ type: "draining", meetingId: room.id });
+    }
+  }
+
+  /** Every live room (for the metrics). */
+  rooms(): IterableIterator<Room> {
+    return this.#rooms.values();
+  }
+
+  /** Media counters and mixer figures of every meeting so far, live and closed, summed. */
+  mediaTotals(): MediaTotals {
+    const totals = structuredClone(this.#pastMedia);
+    for (const room of this.#rooms.values()) {
+      addMediaTotals(totals, room.media.counters, room.media.mixerStats);
+    }
+    return totals;
   }
 
   /** The live list: open meetings, newest first, at most {@linkcode LIST_MAX_MEETINGS}. */
@@ -315,4 +358,37 @@ export class Hub {
     }
     return false;
   }
+}
+
+/** Media counters and mixer figures summed over meetings (see {@linkcode Hub.mediaTotals}). */
+export interface MediaTotals {
+  counters: MediaCounters;
+  mixer: MixerStats;
+}
+
+/** Totals before any meeting: fields appear as meetings add theirs (read missing ones as 0). */
+function emptyMediaTotals(): MediaTotals {
+  return { counters: {} as MediaCounters, mixer: {} as MixerStats };
+}
+
+/** Adds numbers field by field (nested objects too). */
+function addInto(into: Record<string, unknown>, from: Record<string, unknown>): void {
+  for (const [key, value] of Object.entries(from)) {
+    if (typeof value === "number") into[key] = ((into[key] as number | undefined) ?? 0) + value;
+    else if (value && typeof value === "object") {
+      into[key] ??= {};
+      addInto(into[key] as Record<string, unknown>, value as Record<string, unknown>);
+    }
+  }
+}
+
+function addMediaTotals(totals: MediaTotals, counters: MediaCounters, mixer: MixerStats): void {
+  addInto(
+    totals.counters as unknown as Record<string, unknown>,
+    counters as unknown as Record<string, unknown>,
+  );
+  addInto(
+    totals.mixer as unknown as Record<string, unknown>,
+    mixer as unknown as Record<string, unknown>,
+  );
 }

@@ -27,6 +27,7 @@
 import { AUDIO_FRAME_MS } from "../protocol/media.ts";
 import type { Clock, TimerHandle } from "../util/clock.ts";
 import { BEHIND_MS } from "../util/thread_lag.ts";
+import { log } from "../util/log.ts";
 
 /** The tick period, ms: one audio frame. */
 export const MEDIA_TICK_MS = AUDIO_FRAME_MS;
@@ -60,6 +61,11 @@ export class MediaClock {
   #lateness = 0;
   /** Ticks run so far. */
   ticks = 0;
+  /**
+   * Told after each tick how late it began against its ideal time and how long it took, ms
+   * (the metrics' histograms).
+   */
+  onTick: ((latenessMs: number, durationMs: number) => void) | undefined;
 
   constructor(clock: Clock = monotonicClock) {
     this.#clock = clock;
@@ -142,7 +148,7 @@ export class MediaClock {
       try {
         drain();
       } catch (err) {
-        console.error("media input drain failed:", err);
+        log.error("media_input_failed", "media input drain failed", { error: err });
       }
     }
     // A room that empties during the tick leaves the set; Set iteration allows that.
@@ -150,10 +156,11 @@ export class MediaClock {
       try {
         ticker.tick(now);
       } catch (err) {
-        console.error("media room tick failed:", err);
+        log.error("media_tick_failed", "media room tick failed", { error: err });
       }
     }
     this.#inTick = false;
+    this.onTick?.(this.#lateness, this.#clock.now() - now);
     if (this.#tickers.size === 0 || this.#closed) return;
     this.#nextTickAt += MEDIA_TICK_MS;
     this.#schedule();

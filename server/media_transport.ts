@@ -30,6 +30,7 @@
  */
 
 import type { TransportKind } from "../meeting/participant.ts";
+import { log } from "../util/log.ts";
 
 /**
  * What carries a seat's media: "websocket" | "udp" | "webtransport" (defined beside the
@@ -97,7 +98,9 @@ export abstract class TransportBase implements MediaTransport {
       try {
         listener();
       } catch (err) {
-        console.error("media transport close listener failed:", err);
+        log.error("transport_listener_failed", "media transport close listener failed", {
+          error: err,
+        });
       }
     }
   }

@@ -31,6 +31,7 @@ import type { RecordingRecord, Records } from "./records.ts";
 import { Recording, recordingPaths } from "./recording.ts";
 import { finishRecording, webmDurationMs } from "./recording_file.ts";
 import type { Room } from "./room.ts";
+import { log } from "../util/log.ts";
 
 /** Options of a {@linkcode Recorder}. */
 export interface RecorderOptions {
@@ -139,7 +140,7 @@ export class Recorder {
     });
     this.#active.set(id, starting);
     starting.catch((err) => {
-      console.error(`recording ${id} could not start:`, err);
+      log.error("recording_start_failed", `recording ${id} could not start`, { error: err });
       this.#stopIfRunning(meeting, id, "failed");
     });
     return state;
@@ -211,7 +212,9 @@ export class Recorder {
           this.#records.recordingFinished(record.id, "failed", null);
         }
       } catch (err) {
-        console.error(`recording ${record.id} could not be recovered:`, err);
+        log.error("recording_recovery_failed", `recording ${record.id} could not be recovered`, {
+          error: err,
+        });
         this.#records.recordingFinished(record.id, "failed", null);
       }
     }
@@ -258,7 +261,9 @@ export class Recorder {
       try {
         file = await (await starting).stop();
       } catch (err) {
-        console.error(`recording ${recording.id} could not be finished:`, err);
+        log.error("recording_finish_failed", `recording ${recording.id} could not be finished`, {
+          error: err,
+        });
         if (this.#records.isOpen) this.#records.recordingFinished(recording.id, "failed", null);
         return;
       }

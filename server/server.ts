@@ -42,6 +42,8 @@ import { UdpEndpoint } from "./udp_endpoint.ts";
 import { WebTransportEndpoint } from "./webtransport_endpoint.ts";
 import type { DatagramIoMode } from "./datagram_io.ts";
 import type { ConsentWindows } from "./media_consent.ts";
+import { log } from "../util/log.ts";
+import { Metrics } from "./metrics.ts";
 
 /** Server options. */
 export interface ServerOptions {
@@ -106,6 +108,10 @@ export interface ServerOptions {
   maxRecordingMinutes?: number;
   /** Least free disk space to record, bytes (default 500 MB). */
   recordingMinFreeBytes?: number;
+  /** Serves `GET /metrics` to this bearer token (`--metrics-token-file`); without: no metrics. */
+  metricsToken?: string;
+  /** Lets this bearer token drain the server (`POST /api/admin/drain`, `--admin-token-file`). */
+  adminToken?: string;
 }
 
 /** What the server refused at its edge, for tests and monitoring. */
@@ -158,6 +164,13 @@ export interface RunningServer {
   counters: ServerCounters;
   /** Open TCP connections, by client address. */
   connections: ConnectionLimits;
+  /**
+   * Drains: no new meetings on this server (`/readyz` says 503), the live ones are told and go
+   * on. Idempotent.
+   */
+  drain(): void;
+  /** Resolves once the server drains and its last meeting has ended. */
+  drained: Promise<void>;
   /** Stops accepting, ends meetings, closes connections and the database. */
   close(): Promise<void>;
 }
@@ -209,7 +222,7 @@ function serverNames(hostname: string, tls: ServerOptions["tls"]): string[] {
 export async function startServer(options: ServerOptions = {}): Promise<RunningServer> {
   const dataDir = options.dataDir ?? "./data";
   const dataDirWarning = await preparePrivateDir(dataDir);
-  if (dataDirWarning) console.warn(`warning: ${dataDirWarning}`);
+  if (dataDirWarning) log.warn("data_dir_open", dataDirWarning);
   const [assets, staticFiles] = await Promise.all([
     loadIslandAssets(),
     loadStaticFiles(options.staticDir ?? STATIC_DIR),
@@ -230,6 +243,26 @@ export async function startServer(options: ServerOptions = {}): Promise<RunningS
     oversizedMessages: 0,
     sendQueueOverflows: 0,
     badHost: 0,
+  };
+  let metrics: Metrics | undefined;
+  const drained = Promise.withResolvers<void>();
+  const startDrain = () => {
+    if (hub.draining) return;
+    hub.drain();
+    log.info("draining", "Draining: no new meetings; stopping once the live ones end", {
+      meetings: hub.registry.size,
+    });
+    const check = () => hub.registry.size === 0 && drained.resolve();
+    hub.registry.on("closed", () => queueMicrotask(check));
+    check();
+  };
+  const ops = {
+    get metrics() {
+      return metrics;
+    },
+    metricsToken: options.metricsToken,
+    adminToken: options.adminToken,
+    drain: startDrain,
   };
 
   const onWebSocket = (ws: EdgeWebSocket, clientAddress: string) => {
@@ -302,6 +335,7 @@ export async function startServer(options: ServerOptions = {}): Promise<RunningS
         clientAddress,
         params: match.params,
         udp: { endpoint: udp, host: udpHost },
+        ops,
       });
     }
     if (match) {
@@ -380,9 +414,10 @@ export async function startServer(options: ServerOptions = {}): Promise<RunningS
     await restrictExisting([`${dbPath}-wal`, `${dbPath}-shm`]);
     // What a previous run left recording is finished in the background.
     const recovering = hub.recorder.recoverLeftovers().catch((err) =>
-      console.error("recordings could not be recovered:", err)
+      log.error("recordings_recovery_failed", "recordings could not be recovered", { error: err })
     );
     hub.recorder.track(recovering);
+    if (options.metricsToken) metrics = new Metrics(hub, () => ({ ...counters }));
   } catch (err) {
     udpSocket.close();
     await edge.close();
@@ -431,8 +466,11 @@ export async function startServer(options: ServerOptions = {}): Promise<RunningS
     webTransport,
     counters,
     connections: edge.limits,
+    drain: startDrain,
+    drained: drained.promise,
     close() {
       closing ??= (async () => {
+        metrics?.close();
         await hub.shutdown();
         await webTransport?.close();
         await udp.close();

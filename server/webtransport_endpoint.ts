@@ -43,6 +43,7 @@ import type { Room } from "./room.ts";
 import { attachToSeat, findSeat } from "./seat_media.ts";
 import { certificateSha256, makeEphemeralCertificate } from "./webtransport_cert.ts";
 import { WebTransportTransport } from "./webtransport_transport.ts";
+import { log } from "../util/log.ts";
 
 /** Limits of the WebTransport endpoint (docs/security.md lists them). */
 export const WEBTRANSPORT_LIMITS = {
@@ -247,7 +248,9 @@ export class WebTransportEndpoint {
       this.#endpoint.close();
       this.#listen(this.#port);
     } catch (err) {
-      console.error("WebTransport certificate renewal failed:", err);
+      log.error("webtransport_cert_renewal_failed", "WebTransport certificate renewal failed", {
+        error: err,
+      });
     }
   }
 

@@ -38,7 +38,7 @@ Deno.test("--help prints the flags; a bad flag is a one-line error naming it", a
   assert.match(io.stderr.split("\n")[0], /^error: --udp-io must be auto, batched or deno/);
 });
 
-Deno.test("starts, prints its address, refuses a taken port in one line, stops on SIGTERM", async () => {
+Deno.test("starts, prints its address, refuses a taken port in one line, drains on SIGTERM and stops on a second", async () => {
   const dataDir = await Deno.makeTempDir({ prefix: "meet-main-" });
   const child = run([
     "--host",
@@ -79,6 +79,25 @@ Deno.test("starts, prints its address, refuses a taken port in one line, stops o
   const history = await (await fetch(`${url}api/meetings/${created.id}/history`)).json();
   assert.equal(history.meeting.endedAt, null);
 
+  // SIGTERM drains: the live meeting goes on, new ones are refused, /readyz says so; a
+  // second SIGTERM stops it at once.
+  child.kill("SIGTERM");
+  const ready = await waitFor(async () => {
+    const r = await fetch(`${url}readyz`);
+    const body = await r.json();
+    return r.status === 503 ? body : null;
+  }, { what: "/readyz to say it drains" });
+  assert.deepEqual(ready, { ready: false, draining: true, meetings: 1 });
+  const refused = await fetch(`${url}api/meetings`, {
+    method: "POST",
+    headers: { "content-type": "application/json" },
+    body: JSON.stringify({ title: "Late", name: "Ann" }),
+  });
+  assert.equal(refused.status, 503);
+  assert.equal((await refused.json()).error.code, "draining");
+  const still = await fetch(`${url}api/meetings/${created.id}`);
+  assert.equal(still.status, 200);
+  await still.body?.cancel();
   child.kill("SIGTERM");
   const status = await child.status;
   assert.equal(status.code, 0);

@@ -23,6 +23,7 @@ import { normalizeName } from "../../meeting/names.ts";
 import type { Hub } from "../../server/hub.ts";
 import type { RouteHandler } from "../context.ts";
 import { transportCounts } from "../../server/seat_media.ts";
+import { log } from "../../util/log.ts";
 
 /** Largest REST body accepted, in bytes. */
 export const MAX_BODY_BYTES = 64 * 1024;
@@ -105,7 +106,7 @@ export function api(handler: RouteHandler): RouteHandler {
       return await handler(req, ctx);
     } catch (err) {
       if (err instanceof MeetingError) return apiError(err);
-      console.error("API request failed:", err);
+      log.error("api_request_failed", "API request failed", { error: err });
       return apiError(new MeetingError("internal", "the server could not handle this request"));
     }
   };

@@ -1,0 +1,278 @@
+/**
+ * `GET /metrics` in the Prometheus text format, through prom-client (npm; the client most
+ * Node services use, maintained, and it runs on Deno's Node layer): every figure is read
+ * from the live state when scraped, nothing is counted twice on the media path.
+ *
+ * - Meetings and participants (by transport and by mode), waiting, recordings running.
+ * - Media packets and bytes received and forwarded (by kind), dropped (by reason), resent,
+ *   NACKs and keyframe requests, REMBs sent: sums over every meeting so far (the hub keeps
+ *   closed meetings' counts).
+ * - Mixer decodes, skipped decodes, encodes; the media clock's lateness and tick time
+ *   (histograms); receivers' reported loss and the bytes queued, by transport.
+ * - Refusals: rate limits, bad origins, bad hosts, the HTTP edge's.
+ * - The process: CPU, RSS, heap, event-loop lag (prom-client's default collectors).
+ *
+ * Off unless the server has a metrics token (`--metrics-token-file`); then only that token,
+ * as `Authorization: Bearer`, reads it.
+ *
+ * @example
+ * ```ts
+ * import type { Hub } from "./hub.ts";
+ *
+ * async function scrape(hub: Hub) {
+ *   const metrics = new Metrics(hub, () => ({ badHost: 0 }));
+ *   console.log(await metrics.text());
+ *   metrics.close();
+ * }
+ * ```
+ * @module
+ */
+
+import client from "prom-client";
+import type { Hub } from "./hub.ts";
+
+/** The content type of the exposition format. */
+export const METRICS_CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8";
+
+/** The server's metrics (see the module documentation). */
+export class Metrics {
+  readonly #registry = new client.Registry();
+  #hub: Hub;
+
+  /** `edge`: the server's refusal counters, read at each scrape. */
+  constructor(hub: Hub, edge: () => Record<string, number>) {
+    this.#hub = hub;
+    const registers = [this.#registry];
+    client.collectDefaultMetrics({ register: this.#registry, prefix: "meet_" });
+    const gauge = (
+      name: string,
+      help: string,
+      labelNames: string[],
+      collect: (set: (labels: Record<string, string>, value: number) => void) => void,
+    ) =>
+      new client.Gauge({
+        name,
+        help,
+        labelNames,
+        registers,
+        collect() {
+          this.reset();
+          collect((labels, value) => this.set(labels, value));
+        },
+      });
+    // Counters read from totals the server keeps: exposed as counters (they only grow).
+    const counter = (
+      name: string,
+      help: string,
+      labelNames: string[],
+      collect: (set: (labels: Record<string, string>, value: number) => void) => void,
+    ) =>
+      new client.Counter({
+        name,
+        help,
+        labelNames,
+        registers,
+        collect() {
+          this.reset();
+          collect((labels, value) => this.inc(labels, value));
+        },
+      });
+
+    gauge("meet_meetings", "Live meetings.", [], (set) => set({}, hub.registry.size));
+    gauge("meet_participants", "Participants in live meetings.", ["transport", "mode"], (set) => {
+      const counts = new Map<string, number>();
+      for (const room of hub.rooms()) {
+        for (const p of room.roster()) {
+          const key = `${p.transport ?? "none"}\u0000${room.meeting.mode}`;
+          counts.set(key, (counts.get(key) ?? 0) + 1);
+        }
+      }
+      for (const [key, n] of counts) {
+        const [transport, mode] = key.split("\u0000");
+        set({ transport, mode }, n);
+      }
+    });
+    gauge("meet_waiting", "People in waiting rooms.", [], (set) => {
+      let n = 0;
+      for (const room of hub.rooms()) n += room.meeting.waiting.length;
+      set({}, n);
+    });
+    gauge("meet_recordings_running", "Recordings running.", [], (set) => {
+      let n = 0;
+      for (const room of hub.rooms()) if (room.meeting.recording) n++;
+      set({}, n);
+    });
+    gauge(
+      "meet_draining",
+      "1 while the server takes no new meetings.",
+      [],
+      (set) => set({}, hub.draining ? 1 : 0),
+    );
+
+    const totals = () => hub.mediaTotals();
+    counter(
+      "meet_media_received_packets_total",
+      "Media packets received.",
+      [],
+      (set) => set({}, totals().counters.received?.packets ?? 0),
+    );
+    counter(
+      "meet_media_received_bytes_total",
+      "Media bytes received.",
+      [],
+      (set) => set({}, totals().counters.received?.bytes ?? 0),
+    );
+    counter(
+      "meet_media_forwarded_packets_total",
+      "Media packets sent, by kind.",
+      ["kind"],
+      (set) => {
+        const f = totals().counters.forwarded ?? {};
+        for (const kind of ["video", "audio", "rtcp"] as const) {
+          set(
+            { kind },
+            f[kind]?.packets ?? 0,
+          );
+        }
+      },
+    );
+    counter("meet_media_forwarded_bytes_total", "Media bytes sent, by kind.", ["kind"], (set) => {
+      const f = totals().counters.forwarded ?? {};
+      for (const kind of ["video", "audio", "rtcp"] as const) set({ kind }, f[kind]?.bytes ?? 0);
+    });
+    counter(
+      "meet_media_dropped_packets_total",
+      "Media packets dropped, by reason.",
+      ["reason"],
+      (set) => {
+        for (const [reason, n] of Object.entries(totals().counters.dropped ?? {})) {
+          set({ reason }, n as number);
+        }
+      },
+    );
+    counter(
+      "meet_media_resent_packets_total",
+      "Video packets resent on receivers' NACKs.",
+      [],
+      (set) => set({}, totals().counters.resent ?? 0),
+    );
+    counter(
+      "meet_media_nacks_sent_total",
+      "NACKs sent to senders.",
+      [],
+      (set) => set({}, totals().counters.nacksSent ?? 0),
+    );
+    counter(
+      "meet_media_keyframe_requests_total",
+      "Keyframe requests sent to senders.",
+      [],
+      (set) => set({}, totals().counters.keyframeRequests ?? 0),
+    );
+    counter(
+      "meet_media_rate_advice_total",
+      "REMBs sent to senders.",
+      [],
+      (set) => set({}, totals().counters.rateAdvice ?? 0),
+    );
+    counter(
+      "meet_mixer_ticks_total",
+      "Mixer ticks.",
+      [],
+      (set) => set({}, totals().mixer.ticks ?? 0),
+    );
+    counter(
+      "meet_mixer_decodes_total",
+      "Opus decodes by the mixers.",
+      [],
+      (set) => set({}, totals().mixer.decodes ?? 0),
+    );
+    counter(
+      "meet_mixer_skipped_decodes_total",
+      "Frames not decoded: their senders' levels said they could not be mixed.",
+      [],
+      (set) => set({}, totals().mixer.skipped ?? 0),
+    );
+    counter(
+      "meet_mixer_encodes_total",
+      "Opus encodes by the mixers.",
+      [],
+      (set) => set({}, totals().mixer.encodes ?? 0),
+    );
+
+    gauge(
+      "meet_transport_queued_bytes",
+      "Bytes queued on media transports.",
+      ["transport"],
+      (set) => {
+        const queued = new Map<string, number>();
+        for (const room of hub.rooms()) {
+          for (const p of room.meeting.participants) {
+            const t = room.media.transportOf(p.id);
+            if (t) queued.set(t.kind, (queued.get(t.kind) ?? 0) + t.queuedBytes());
+          }
+        }
+        for (const [transport, bytes] of queued) set({ transport }, bytes);
+      },
+    );
+    gauge(
+      "meet_transport_reported_loss_ratio",
+      "Loss the receivers on each transport last reported (RTCP receiver reports), mean.",
+      ["transport"],
+      (set) => {
+        const sums = new Map<string, { sum: number; n: number }>();
+        for (const room of hub.rooms()) {
+          for (const p of room.meeting.participants) {
+            const t = room.media.transportOf(p.id);
+            if (!t) continue;
+            for (const report of room.media.receptionOf(p.id).values()) {
+              const s = sums.get(t.kind) ?? { sum: 0, n: 0 };
+              s.sum += report.fractionLost / 256;
+              s.n++;
+              sums.set(t.kind, s);
+            }
+          }
+        }
+        for (const [transport, { sum, n }] of sums) set({ transport }, n ? sum / n : 0);
+      },
+    );
+
+    const lateness = new client.Histogram({
+      name: "meet_media_tick_lateness_seconds",
+      help: "How late each 20 ms media tick began against its ideal time.",
+      buckets: [0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25],
+      registers,
+    });
+    const duration = new client.Histogram({
+      name: "meet_media_tick_seconds",
+      help: "How long each media tick took (input, every mixer and router).",
+      buckets: [0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05],
+      registers,
+    });
+    hub.mediaClock.onTick = (latenessMs, tickMs) => {
+      lateness.observe(latenessMs / 1000);
+      duration.observe(tickMs / 1000);
+    };
+
+    counter(
+      "meet_refused_total",
+      "Requests and messages refused, by reason.",
+      ["reason"],
+      (set) => {
+        set({ reason: "rate_limited" }, hub.counters.rateLimited);
+        set({ reason: "bad_origin" }, hub.counters.badOrigin);
+        for (const [reason, n] of Object.entries(edge())) set({ reason }, n);
+      },
+    );
+  }
+
+  /** The exposition text. */
+  text(): Promise<string> {
+    return this.#registry.metrics();
+  }
+
+  /** Stops the collectors. */
+  close(): void {
+    this.#hub.mediaClock.onTick = undefined;
+    this.#registry.clear();
+  }
+}
