@@ -15,6 +15,7 @@ import { join } from "node:path";
 import WebSocket from "ws";
 import { connect, testClient, testServer } from "./support/server.ts";
 import { waitFor } from "./support/wait.ts";
+import { configureLog } from "../util/log.ts";
 
 /** Sends raw bytes on a new TCP connection; resolves with what came back when it closed or `untilText` appeared. */
 function rawHttp(
@@ -354,12 +355,11 @@ Deno.test("data dir: created 0700, the database 0600; an open existing dir gets 
     await Deno.chmod(dataDir, 0o755);
     await Deno.chmod(join(dataDir, "meet.db"), 0o644);
     const warnings: string[] = [];
-    const warn = console.warn;
-    console.warn = (...args: unknown[]) => warnings.push(args.join(" "));
+    configureLog({ write: (line, level) => level === "warn" && warnings.push(line) });
     try {
       await using _server = await testServer({ dataDir });
     } finally {
-      console.warn = warn;
+      configureLog({ write: undefined });
     }
     assert.equal(warnings.length, 1);
     assert.match(warnings[0], /accessible to other users.*chmod 700/);
