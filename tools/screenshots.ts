@@ -88,11 +88,13 @@ const phone = await joinPage(
 await phone.waitForTimeout(2000);
 await shoot(phone, "room-phone");
 
-await dee.click("[data-testid=toggle-layout]");
-await dee.waitForSelector("[data-testid=grid][data-layout=speaker]");
-await dee.waitForTimeout(1000);
-await shoot(dee, "room-speaker-desktop");
-await dee.click("[data-testid=toggle-layout]");
+for (const [page, size] of [[dee, "desktop"], [phone, "phone"]] as const) {
+  await page.click("[data-testid=toggle-layout]");
+  await page.waitForSelector("[data-testid=grid][data-layout=speaker]");
+  await page.waitForTimeout(1000);
+  await shoot(page, `room-speaker-${size}`);
+  await page.click("[data-testid=toggle-layout]");
+}
 
 // Bob shares his screen (Chromium's fake capture): it takes the large area.
 await bob.click("[data-testid=toggle-screen]");
