@@ -681,9 +681,11 @@ export class Meeting extends Emitter<MeetingEvents> {
     if (this.#recording) {
       throw new MeetingError("recording_state", "this meeting is being recorded already");
     }
-    this.#recording = { id, startedAt: atMs, startedBy: host.name };
-    this.emit("recording", this.#recording, null);
-    return this.#recording;
+    const recording: RecordingState = { id, startedAt: atMs, startedBy: host.name };
+    this.#recording = recording;
+    this.emit("recording", recording, null);
+    this.#updateMode();
+    return recording;
   }
 
   /**
@@ -696,6 +698,7 @@ export class Meeting extends Emitter<MeetingEvents> {
     if (!recording) throw new MeetingError("recording_state", "this meeting is not being recorded");
     this.#recording = null;
     this.emit("recording", null, { recording, reason, by: by?.name ?? null });
+    this.#updateMode();
     return recording;
   }
 
@@ -808,7 +811,10 @@ export class Meeting extends Emitter<MeetingEvents> {
 
   #updateMode(): void {
     if (!this.isOpen) return;
-    const mode = decideMode(this.participants, this.#p2pPolicy, this.#failedPairs);
+    // A recording needs the media at the server: the meeting stays on the relay while it runs.
+    const mode = this.#recording
+      ? "relay"
+      : decideMode(this.participants, this.#p2pPolicy, this.#failedPairs);
     if (mode === this.#mode) return;
     this.#mode = mode;
     if (mode === "relay") { for (const p of this.#participants.values()) p.path = "relay"; }

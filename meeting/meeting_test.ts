@@ -559,3 +559,18 @@ Deno.test("recording: only the host starts and stops it, one at a time; the serv
     "stopped r4 ended by null",
   ]);
 });
+
+Deno.test("recording keeps a meeting of two on the relay while it runs: the server needs the media", () => {
+  const { registry } = setup();
+  const m = registry.create({ title: "Pair", creatorSessionId: "s1", creatorName: "Ann" });
+  const modes: string[] = [];
+  m.on("mode", (mode) => modes.push(mode));
+  const ann = m.join("s1", "Ann", { p2p: "webrtc" }).participant;
+  m.join("s2", "Bob", { p2p: "webrtc" });
+  assert.equal(m.mode, "p2p");
+  m.startRecording(ann.id, "r1", 1);
+  assert.equal(m.mode, "relay");
+  m.stopRecording(ann.id, "stopped");
+  assert.equal(m.mode, "p2p");
+  assert.deepEqual(modes, ["p2p", "relay", "p2p"]);
+});
