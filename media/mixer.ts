@@ -318,7 +318,9 @@ export class Mixer {
    */
   setTap(sink: ((frame: Uint8Array | null) => void) | null): void {
     this.#tap?.encoder.close();
-    this.#tap = sink && !this.#closed ? { sink, encoder: this.#options.createEncoder() } : undefined;
+    this.#tap = sink && !this.#closed
+      ? { sink, encoder: this.#options.createEncoder() }
+      : undefined;
   }
 
   /** Number of participants. */

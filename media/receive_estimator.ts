@@ -47,6 +47,8 @@
 
 /** Queueing delay (least delay of the last 200 ms above that of the last 10 s) that means overuse, ms. */
 export const OVERUSE_QUEUE_MS = 40;
+/** A gap without readings this short does not end a queue read above the threshold, ms. */
+const UNKNOWN_QUEUE_HOLD_MS = 1000;
 /** How long the queueing delay must stay above OVERUSE_QUEUE_MS to mean overuse, ms. */
 export const OVERUSE_FOR_MS = 500;
 /** Share of the last second's packets missing that means overuse. */
@@ -177,6 +179,8 @@ export class ReceiveEstimator {
   /** When the first packet came (after the last silence of RESTART_GAP_MS). */
   #firstAt: number | null = null;
   #lastArrival: number | null = null;
+  /** When the queue was last read above the overuse threshold. */
+  #lastQueuedAt = -Infinity;
   /** Since when the queue has been above the overuse threshold (null: it is not). */
   #queuedSince: number | null = null;
   #lastUpdate: number | null = null;
@@ -306,10 +310,22 @@ export class ReceiveEstimator {
     const calm = (this.#queueMs ?? 0) <= QUIET_QUEUE_MS && this.#loss <= OVERUSE_LOSS;
     if (!calm) this.#quietSince = null;
     else this.#quietSince ??= nowMs;
-    if (!queued) this.#queuedSince = null;
-    else this.#queuedSince ??= nowMs;
-    const queueOverused = this.#queuedSince !== null &&
-      nowMs - this.#queuedSince >= this.#overuseForMs;
+    // A queue read high, then nothing for a moment, then high again is one queue: a TCP link
+    // (the WebSocket) delivers a full queue in bursts, with gaps in which nothing arrives,
+    // and each gap had started the half second over (a page on a 400 kbit/s WebSocket read
+    // 2-4.5 s of queue and never an overuse). Only a reading under the threshold, or a gap
+    // longer than UNKNOWN_QUEUE_HOLD_MS, ends it.
+    if (queued) {
+      this.#queuedSince ??= nowMs;
+      this.#lastQueuedAt = nowMs;
+    } else if (this.#queueMs !== null || nowMs - this.#lastQueuedAt > UNKNOWN_QUEUE_HOLD_MS) {
+      this.#queuedSince = null;
+    }
+    // Overused once the queue has been read high at both ends of the half second (a stall
+    // followed by silence is not a full link), and only while something arrives (a link that
+    // went quiet, a meeting gone P2P, is not full).
+    const queueOverused = this.#queuedSince !== null && incoming > 0 &&
+      this.#lastQueuedAt - this.#queuedSince >= this.#overuseForMs;
     // Loss in two windows running: one lossy second is as often a carrier change or a
     // busy moment as a full queue.
     const lossOverused = this.#loss > OVERUSE_LOSS && this.#lossBefore > OVERUSE_LOSS;

@@ -314,3 +314,16 @@ Deno.test("ReceiveEstimator: packets back after 2 s of nothing are a start again
   feed(3000, 10, 700);
   assert.equal(estimator.stats.overuses, 1);
 });
+
+Deno.test("ReceiveEstimator: a full queue delivered in bursts with gaps (TCP, the WebSocket) is an overuse; the gaps do not start the half second over", () => {
+  const estimator = new ReceiveEstimator();
+  const feed = feeder(estimator);
+  feed(3000, 10, 30);
+  // Seconds of queue, arriving in 100 ms bursts with 300 ms of nothing between.
+  for (let i = 0; i < 6; i++) {
+    feed(100, 10, 2000 + 300 * i);
+    feed.silence(300);
+  }
+  assert.ok(estimator.stats.overuses >= 1, `${estimator.stats.overuses} overuses`);
+  assert.ok(estimator.estimateBps! < 20_000_000, `${estimator.estimateBps}`);
+});
