@@ -47,6 +47,7 @@ import { type ChatCue, chatWebVtt } from "../media/webvtt.ts";
 import { OPUS_FRAME_SAMPLES, VIDEO_CLOCK_RATE } from "../protocol/media.ts";
 import type { MediaRoom, MediaTapHandle } from "./media_room.ts";
 import { finishRecording, LiveWebm, webmDurationMs } from "./recording_file.ts";
+import { log } from "../util/log.ts";
 
 /** Options of {@linkcode Recording.start}. */
 export interface RecordingOptions {
@@ -124,37 +125,52 @@ export class Recording {
   #lastVideoMs = -1;
   #lastPictureAt = 0;
   #heldKeyframe: Uint8Array = blackKeyframe();
-  #cues: ChatCue[] = [];
+  /** Chat lines sent since the recording was asked for, with their wall-clock times. */
+  #chat: { at: number; name: string; text: string }[];
   #offChat: () => void;
   #levelReports = 0;
   #switches = 0;
   #trouble = false;
   #stopped: Promise<RecordingFile> | null = null;
 
-  private constructor(options: RecordingOptions, live: LiveWebm, silence: Uint8Array) {
+  private constructor(
+    options: RecordingOptions,
+    live: LiveWebm,
+    silence: Uint8Array,
+    chat: { cues: { at: number; name: string; text: string }[]; off: () => void },
+  ) {
     this.#options = options;
     this.id = options.id;
     this.startedAt = Date.now();
     this.paths = recordingPaths(options.dir, options.id);
     this.#live = live;
     this.#silence = silence;
-    this.#offChat = options.meeting.on("chat", (m) => {
-      if (this.#cues.length < MAX_CUES) {
-        this.#cues.push({ atMs: m.at - this.startedAt, name: m.name, text: m.text });
-      }
-    });
+    this.#chat = chat.cues;
+    this.#offChat = chat.off;
   }
 
-  /** Creates the live file and taps the media room. */
+  /**
+   * Creates the live file and taps the media room. The chat is followed from the call on
+   * (a line written while the file is being opened is in the subtitles, at the start).
+   */
   static async start(options: RecordingOptions): Promise<Recording> {
-    await Deno.mkdir(options.dir, { recursive: true });
-    const live = await LiveWebm.create(recordingPaths(options.dir, options.id).part);
-    const encoder = createOpusEncoder({ bitrate: 32_000 });
-    const silence = encoder.encode(new Int16Array(OPUS_FRAME_SAMPLES)).slice();
-    encoder.close();
-    const recording = new Recording(options, live, silence);
-    recording.#begin();
-    return recording;
+    const cues: { at: number; name: string; text: string }[] = [];
+    const off = options.meeting.on("chat", (m) => {
+      if (cues.length < MAX_CUES) cues.push({ at: m.at, name: m.name, text: m.text });
+    });
+    try {
+      await Deno.mkdir(options.dir, { recursive: true });
+      const live = await LiveWebm.create(recordingPaths(options.dir, options.id).part);
+      const encoder = createOpusEncoder({ bitrate: 32_000 });
+      const silence = encoder.encode(new Int16Array(OPUS_FRAME_SAMPLES)).slice();
+      encoder.close();
+      const recording = new Recording(options, live, silence, { cues, off });
+      recording.#begin();
+      return recording;
+    } catch (err) {
+      off();
+      throw err;
+    }
   }
 
   /** How long it has run, ms. */
@@ -207,10 +223,20 @@ export class Recording {
     }
     const durationMs = Math.round(this.elapsedMs);
     try {
-      const done = await finishRecording(part, final, chatWebVtt(this.#cues, durationMs));
+      // Times from when the media began (a line sent while the file opened: at 0).
+      const cues: ChatCue[] = this.#chat.map((c) => ({
+        atMs: Math.max(0, c.at - this.startedAt),
+        name: c.name,
+        text: c.text,
+      }));
+      const done = await finishRecording(part, final, chatWebVtt(cues, durationMs));
       await Deno.remove(part).catch(() => {});
       return { path: final, ...done, switches: this.#switches };
-    } catch {
+    } catch (err) {
+      log.warn("recording_finish_fallback", `recording ${this.id}: kept as written`, {
+        error: err,
+      });
+      await Deno.remove(final).catch(() => {});
       await Deno.rename(part, final);
       const bytes = (await Deno.stat(final)).size;
       return {

@@ -80,9 +80,9 @@ Deno.test({
           timeoutMs: 20_000,
         });
         await bob.keyboard.press("c"); // a small window: the chat is a panel, C opens it
-        await bob.locator("[data-testid=chat-input]").waitFor();
-        await bob.keyboard.type("notes are in the doc");
-        await bob.keyboard.press("Enter");
+        // Typed into the box itself (keys typed before its focus lands would be shortcuts).
+        await bob.fill("[data-testid=chat-input]", "notes are in the doc");
+        await bob.press("[data-testid=chat-input]", "Enter");
         await waitForPage(
           async () =>
             (await (await fetch(`${server.url}api/meetings/${created.id}/history`)).json()).chat
