@@ -217,6 +217,8 @@ export class Mixer {
   #sharedAt = -Infinity;
   /** The shared mix of the last ticks (what non-speakers heard), to warm an encoder with. */
   #recentTotals: Float32Array[] = [];
+  /** Buffers of mixes that fell out of #recentTotals, reused: no allocation per tick. */
+  #spareTotals: Float32Array[] = [];
   #total = new Float32Array(OPUS_FRAME_SAMPLES);
   #scratch = new Float32Array(OPUS_FRAME_SAMPLES);
   #limited = new Float32Array(OPUS_FRAME_SAMPLES);
@@ -588,8 +590,12 @@ export class Mixer {
       this.stats.sentPackets++;
       this.stats.sentBytes += packet.length;
     }
-    this.#recentTotals.push(this.#total.slice());
-    if (this.#recentTotals.length > WARM_FRAMES) this.#recentTotals.shift();
+    const kept = this.#spareTotals.pop() ?? new Float32Array(OPUS_FRAME_SAMPLES);
+    kept.set(this.#total);
+    this.#recentTotals.push(kept);
+    if (this.#recentTotals.length > WARM_FRAMES) {
+      this.#spareTotals.push(this.#recentTotals.shift()!);
+    }
   }
 
   /**

@@ -180,7 +180,9 @@ export function parseFlags(args: string[]): Config {
   const drainTimeout = Number(values["drain-timeout"]);
   if (!Number.isFinite(drainTimeout) || drainTimeout < 0 || drainTimeout > 86_400) {
     throw new FlagError(
-      `--drain-timeout must be a number of seconds from 0 to 86400 (got "${values["drain-timeout"]}")`,
+      `--drain-timeout must be a number of seconds from 0 to 86400 (got "${
+        values["drain-timeout"]
+      }")`,
     );
   }
   if (values.recordings !== "on" && values.recordings !== "off") {

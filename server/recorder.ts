@@ -220,7 +220,7 @@ export class Recorder {
     }
   }
 
-  /** Counts `work` (a recovery) among what {@linkcode Recorder.settle} waits for. */
+  /** Counts `work` (a recovery, a file being finished) among what {@linkcode Recorder.settle} waits for. */
   track(work: Promise<void>): void {
     this.#finishing.add(work);
     work.finally(() => this.#finishing.delete(work));
@@ -278,7 +278,6 @@ export class Recorder {
         bytes: file.bytes,
       });
     })();
-    this.#finishing.add(work);
-    work.finally(() => this.#finishing.delete(work));
+    this.track(work);
   }
 }

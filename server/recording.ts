@@ -272,7 +272,7 @@ export class Recording {
       meeting.participants,
       levels.map((l) => ({ id: l.id, level: l.level, speaking: l.speaking })),
     );
-    this.#follow(target, now);
+    this.#follow(target);
     // No picture for a while (cameras off): the last keyframe again, so the file's video
     // goes on; the source then starts again from a keyframe.
     if (now - this.#lastPictureAt >= HOLD_PICTURE_MS) {
@@ -294,7 +294,7 @@ export class Recording {
   }
 
   /** Moves to `target` at its next keyframe (asked for); the current source goes on until then. */
-  #follow(target: StageSource | null, _now: number): void {
+  #follow(target: StageSource | null): void {
     if (!target) return;
     const same = (t: Track | null) =>
       t !== null && t.source.participantId === target.participantId &&
