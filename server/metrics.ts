@@ -17,7 +17,7 @@
  *
  * @example
  * ```ts
- * import type { Hub } from "./hub.ts";
+ * import type { Hub, MediaTotals } from "./hub.ts";
  *
  * async function scrape(hub: Hub) {
  *   const metrics = new Metrics(hub, () => ({ badHost: 0 }));
@@ -29,7 +29,7 @@
  */
 
 import client from "prom-client";
-import type { Hub } from "./hub.ts";
+import type { Hub, MediaTotals } from "./hub.ts";
 
 /** The content type of the exposition format. */
 export const METRICS_CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8";
@@ -38,6 +38,8 @@ export const METRICS_CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8";
 export class Metrics {
   readonly #registry = new client.Registry();
   #hub: Hub;
+  /** The media totals of the scrape under way. */
+  #totals: MediaTotals | undefined;
 
   /** `edge`: the server's refusal counters, read at each scrape. */
   constructor(hub: Hub, edge: () => Record<string, number>) {
@@ -109,37 +111,56 @@ export class Metrics {
       (set) => set({}, hub.draining ? 1 : 0),
     );
 
-    const totals = () => hub.mediaTotals();
-    counter(
-      "meet_media_received_packets_total",
-      "Media packets received.",
-      [],
-      (set) => set({}, totals().counters.received?.packets ?? 0),
-    );
-    counter(
-      "meet_media_received_bytes_total",
-      "Media bytes received.",
-      [],
-      (set) => set({}, totals().counters.received?.bytes ?? 0),
-    );
-    counter(
-      "meet_media_forwarded_packets_total",
-      "Media packets sent, by kind.",
-      ["kind"],
-      (set) => {
-        const f = totals().counters.forwarded ?? {};
-        for (const kind of ["video", "audio", "rtcp"] as const) {
-          set(
-            { kind },
-            f[kind]?.packets ?? 0,
-          );
-        }
-      },
-    );
-    counter("meet_media_forwarded_bytes_total", "Media bytes sent, by kind.", ["kind"], (set) => {
-      const f = totals().counters.forwarded ?? {};
-      for (const kind of ["video", "audio", "rtcp"] as const) set({ kind }, f[kind]?.bytes ?? 0);
-    });
+    // The media totals are summed once per scrape (in text()), not once per metric.
+    const totals = () => this.#totals ?? hub.mediaTotals();
+    const scalars: [string, string, (t: MediaTotals) => number | undefined][] = [
+      [
+        "meet_media_received_packets_total",
+        "Media packets received.",
+        (t) => t.counters.received?.packets,
+      ],
+      [
+        "meet_media_received_bytes_total",
+        "Media bytes received.",
+        (t) => t.counters.received?.bytes,
+      ],
+      [
+        "meet_media_resent_packets_total",
+        "Video packets resent on receivers' NACKs.",
+        (t) => t.counters.resent,
+      ],
+      ["meet_media_nacks_sent_total", "NACKs sent to senders.", (t) => t.counters.nacksSent],
+      [
+        "meet_media_keyframe_requests_total",
+        "Keyframe requests sent to senders.",
+        (t) => t.counters.keyframeRequests,
+      ],
+      ["meet_media_rate_advice_total", "REMBs sent to senders.", (t) => t.counters.rateAdvice],
+      ["meet_mixer_ticks_total", "Mixer ticks.", (t) => t.mixer.ticks],
+      ["meet_mixer_decodes_total", "Opus decodes by the mixers.", (t) => t.mixer.decodes],
+      [
+        "meet_mixer_skipped_decodes_total",
+        "Frames not decoded: their senders' levels said they could not be mixed.",
+        (t) => t.mixer.skipped,
+      ],
+      ["meet_mixer_encodes_total", "Opus encodes by the mixers.", (t) => t.mixer.encodes],
+    ];
+    for (const [name, help, pick] of scalars) {
+      counter(name, help, [], (set) => set({}, pick(totals()) ?? 0));
+    }
+    for (const field of ["packets", "bytes"] as const) {
+      counter(
+        `meet_media_forwarded_${field}_total`,
+        `Media ${field} sent, by kind.`,
+        ["kind"],
+        (set) => {
+          const f = totals().counters.forwarded ?? {};
+          for (const kind of ["video", "audio", "rtcp"] as const) {
+            set({ kind }, f[kind]?.[field] ?? 0);
+          }
+        },
+      );
+    }
     counter(
       "meet_media_dropped_packets_total",
       "Media packets dropped, by reason.",
@@ -149,54 +170,6 @@ export class Metrics {
           set({ reason }, n as number);
         }
       },
-    );
-    counter(
-      "meet_media_resent_packets_total",
-      "Video packets resent on receivers' NACKs.",
-      [],
-      (set) => set({}, totals().counters.resent ?? 0),
-    );
-    counter(
-      "meet_media_nacks_sent_total",
-      "NACKs sent to senders.",
-      [],
-      (set) => set({}, totals().counters.nacksSent ?? 0),
-    );
-    counter(
-      "meet_media_keyframe_requests_total",
-      "Keyframe requests sent to senders.",
-      [],
-      (set) => set({}, totals().counters.keyframeRequests ?? 0),
-    );
-    counter(
-      "meet_media_rate_advice_total",
-      "REMBs sent to senders.",
-      [],
-      (set) => set({}, totals().counters.rateAdvice ?? 0),
-    );
-    counter(
-      "meet_mixer_ticks_total",
-      "Mixer ticks.",
-      [],
-      (set) => set({}, totals().mixer.ticks ?? 0),
-    );
-    counter(
-      "meet_mixer_decodes_total",
-      "Opus decodes by the mixers.",
-      [],
-      (set) => set({}, totals().mixer.decodes ?? 0),
-    );
-    counter(
-      "meet_mixer_skipped_decodes_total",
-      "Frames not decoded: their senders' levels said they could not be mixed.",
-      [],
-      (set) => set({}, totals().mixer.skipped ?? 0),
-    );
-    counter(
-      "meet_mixer_encodes_total",
-      "Opus encodes by the mixers.",
-      [],
-      (set) => set({}, totals().mixer.encodes ?? 0),
     );
 
     gauge(
@@ -266,8 +239,13 @@ export class Metrics {
   }
 
   /** The exposition text. */
-  text(): Promise<string> {
-    return this.#registry.metrics();
+  async text(): Promise<string> {
+    this.#totals = this.#hub.mediaTotals();
+    try {
+      return await this.#registry.metrics();
+    } finally {
+      this.#totals = undefined;
+    }
   }
 
   /** Stops the collectors. */
