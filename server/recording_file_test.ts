@@ -2,39 +2,9 @@ import assert from "node:assert/strict";
 import { join } from "node:path";
 import { blackKeyframe } from "../media/black_frame.ts";
 import { createOpusEncoder } from "../media/opus.ts";
+import { decodesCleanly } from "../tests/support/cli.ts";
+import { probeMedia } from "../tests/support/ffmpeg.ts";
 import { finishRecording, LiveWebm, webmDurationMs } from "./recording_file.ts";
-
-/** What ffprobe says of a file: streams by type and codec, and the duration. */
-async function probe(path: string): Promise<{ streams: string[]; duration: number }> {
-  const out = await new Deno.Command("ffprobe", {
-    args: [
-      "-v",
-      "error",
-      "-of",
-      "json",
-      "-show_entries",
-      "format=duration:stream=codec_type,codec_name",
-      path,
-    ],
-    stdout: "piped",
-  }).output();
-  const json = JSON.parse(new TextDecoder().decode(out.stdout));
-  return {
-    streams: json.streams.map((s: { codec_type: string; codec_name?: string }) =>
-      `${s.codec_type}:${s.codec_name ?? "?"}`
-    ),
-    duration: Number(json.format?.duration ?? NaN),
-  };
-}
-
-/** ffmpeg's complaints when decoding the whole file (empty: it decodes cleanly). */
-async function decodeErrors(path: string): Promise<string> {
-  const out = await new Deno.Command("ffmpeg", {
-    args: ["-v", "error", "-i", path, "-f", "null", "-"],
-    stderr: "piped",
-  }).output();
-  return new TextDecoder().decode(out.stderr).trim();
-}
 
 /** Writes `seconds` of a tone and a keyframe a second into a live file. */
 async function liveFile(path: string, seconds: number): Promise<LiveWebm> {
@@ -69,7 +39,7 @@ Deno.test("recording file: a live WebM plays as it is written; finished, it has 
     );
     assert.equal(done.bytes, (await Deno.stat(final)).size);
     assert.ok(Math.abs(done.durationMs - 6000) <= 100, `${done.durationMs} ms`);
-    const info = await probe(final);
+    const info = await probeMedia(final);
     assert.deepEqual(info.streams.map((s) => s.split(":")[0]).sort(), [
       "audio",
       "subtitle",
@@ -80,7 +50,7 @@ Deno.test("recording file: a live WebM plays as it is written; finished, it has 
       `${info.streams}`,
     );
     assert.ok(Math.abs(info.duration - 6) <= 0.1, `ffprobe: ${info.duration} s`);
-    assert.equal(await decodeErrors(final), "");
+    await decodesCleanly(final);
     assert.ok(new TextDecoder().decode(await Deno.readFile(final)).includes("Ann: hello"));
     // The file must not exist yet: nothing is overwritten.
     await assert.rejects(() => finishRecording(part, final, "WEBVTT\n\n"));
@@ -103,7 +73,7 @@ Deno.test("recording file: a live file cut short (the server killed) still plays
     const final = join(dir, "r.webm");
     const done = await finishRecording(part, final, "WEBVTT\n\n");
     assert.ok(done.durationMs >= 4000, `${done.durationMs} ms`);
-    assert.equal(await decodeErrors(final), "");
+    await decodesCleanly(final);
   } finally {
     await Deno.remove(dir, { recursive: true });
   }

@@ -13,7 +13,7 @@ import { join } from "node:path";
 import type { BrowserContext, Page } from "playwright-core";
 import { joinPage, launchBrowser, SMALL_VIEWPORT, waitForPage } from "./support/browser.ts";
 import { decodesCleanly, ffprobeFrames, HEARD, tonePowers } from "./support/cli.ts";
-import { fakeCaptureFlags } from "./support/ffmpeg.ts";
+import { audioAsWav, fakeCaptureFlags, probeMedia } from "./support/ffmpeg.ts";
 import { mediaBot } from "./support/media_bot.ts";
 import { testServer } from "./support/server.ts";
 
@@ -112,50 +112,20 @@ Deno.test({
         const listed = (await (await fetch(`${server.url}api/meetings/${created.id}/recordings`, {
           headers: { authorization: `Bearer ${created.token}` },
         })).json()).recordings[0];
-        const probe = JSON.parse(
-          new TextDecoder().decode(
-            (await new Deno.Command("ffprobe", {
-              args: [
-                "-v",
-                "error",
-                "-of",
-                "json",
-                "-show_entries",
-                "format=duration:stream=codec_type,codec_name",
-                path,
-              ],
-              stdout: "piped",
-            }).output()).stdout,
-          ),
-        );
-        const types = probe.streams.map((s: { codec_type: string }) => s.codec_type).sort();
-        assert.deepEqual(types, ["audio", "subtitle", "video"]);
-        const seconds = Number(probe.format.duration);
+        const probe = await probeMedia(path);
+        assert.deepEqual(probe.streams.map((stream) => stream.split(":")[0]), [
+          "audio",
+          "subtitle",
+          "video",
+        ]);
+        const seconds = probe.duration;
         const wall = (stopped - started) / 1000;
         // Clicks reach the server a little after they are made: within half a second.
         assert.ok(Math.abs(seconds - wall) <= 0.5, `${seconds} s recorded of ${wall} s`);
         await decodesCleanly(path);
         const frames = (await ffprobeFrames(path)).frames;
         assert.ok(listed.switches >= 1, `the picture never moved (${listed.switches})`);
-        const wav = `${path}.wav`;
-        const out = await new Deno.Command("ffmpeg", {
-          args: [
-            "-v",
-            "error",
-            "-nostdin",
-            "-y",
-            "-i",
-            path,
-            "-map",
-            "0:a",
-            "-ac",
-            "1",
-            "-ar",
-            "48000",
-            wav,
-          ],
-        }).output();
-        assert.equal(out.code, 0);
+        const wav = await audioAsWav(path);
         const powers = await tonePowers(wav, [440, 880]);
         console.log("browser recording:", {
           seconds,

@@ -12,56 +12,9 @@ import { startServerProcess } from "../bench/_server_process.ts";
 import { webmDurationMs } from "../server/recording_file.ts";
 import { cli, clip, decodesCleanly, ffprobeFrames, HEARD, tonePowers } from "./support/cli.ts";
 import { type MediaBot, mediaBot } from "./support/media_bot.ts";
+import { audioAsWav, probeMedia } from "./support/ffmpeg.ts";
 import { testServer } from "./support/server.ts";
 import { waitFor } from "./support/wait.ts";
-
-/** ffprobe's streams (type:codec) and the container's duration, s. */
-async function probe(path: string): Promise<{ streams: string[]; duration: number }> {
-  const out = await new Deno.Command("ffprobe", {
-    args: [
-      "-v",
-      "error",
-      "-of",
-      "json",
-      "-show_entries",
-      "format=duration:stream=codec_type,codec_name",
-      path,
-    ],
-    stdout: "piped",
-  }).output();
-  const json = JSON.parse(new TextDecoder().decode(out.stdout));
-  return {
-    streams: json.streams.map((s: { codec_type: string; codec_name?: string }) =>
-      `${s.codec_type}:${s.codec_name ?? "?"}`
-    ).sort(),
-    duration: Number(json.format?.duration ?? NaN),
-  };
-}
-
-/** The file's audio as a 48 kHz mono WAV next to it. */
-async function audioOf(path: string): Promise<string> {
-  const wav = `${path}.wav`;
-  const out = await new Deno.Command("ffmpeg", {
-    args: [
-      "-v",
-      "error",
-      "-nostdin",
-      "-y",
-      "-i",
-      path,
-      "-map",
-      "0:a",
-      "-ac",
-      "1",
-      "-ar",
-      "48000",
-      wav,
-    ],
-    stderr: "piped",
-  }).output();
-  assert.equal(out.code, 0, new TextDecoder().decode(out.stderr));
-  return wav;
-}
 
 /** Mix samples a bot has received so far. */
 const heard = (bot: MediaBot) => bot.mixSamples.length;
@@ -183,14 +136,14 @@ Deno.test({
 
       // The file: VP8, Opus and subtitles; its duration; it decodes; the picture is Cy's
       // clip; every tone is in it; the chat line is there, as text.
-      const info = await probe(path);
+      const info = await probeMedia(path);
       assert.deepEqual(info.streams.map((s) => s.split(":")[0]), ["audio", "subtitle", "video"]);
       assert.ok(info.streams.includes("audio:opus") && info.streams.includes("video:vp8"));
       assert.ok(Math.abs(info.duration * 1000 - wall) <= 500, `${info.duration} s of ${wall} ms`);
       await decodesCleanly(path);
       const video = await ffprobeFrames(path);
       assert.ok(video.frames >= 40, `${video.frames} frames`);
-      const powers = await tonePowers(await audioOf(path), [440, 660, 880]);
+      const powers = await tonePowers(await audioAsWav(path), [440, 660, 880]);
       for (const [freq, power] of Object.entries(powers)) {
         assert.ok(power > HEARD, `${freq} Hz missing from the recording: ${power}`);
       }
@@ -283,7 +236,7 @@ Deno.test({
         assert.equal(response.status, 200);
         await Deno.writeFile(file, new Uint8Array(await response.arrayBuffer()));
         await decodesCleanly(file);
-        const powers = await tonePowers(await audioOf(file), [440]);
+        const powers = await tonePowers(await audioAsWav(file), [440]);
         assert.ok(powers[440] > HEARD, `the tone: ${powers[440]}`);
       } finally {
         await server.stop({ keepData: true });

@@ -218,3 +218,66 @@ export async function readWav(
   }
   throw new Error(`${path}: no data chunk`);
 }
+
+/**
+ * What ffprobe says of a media file: its streams as `type:codec`, sorted, and the container's
+ * duration in seconds (NaN when it gives none).
+ *
+ * @example
+ * ```ts ignore
+ * const { streams, duration } = await probeMedia("rec.webm"); // ["audio:opus", ...], 6.02
+ * ```
+ */
+export async function probeMedia(path: string): Promise<{ streams: string[]; duration: number }> {
+  const out = await new Deno.Command("ffprobe", {
+    args: [
+      "-v",
+      "error",
+      "-of",
+      "json",
+      "-show_entries",
+      "format=duration:stream=codec_type,codec_name",
+      path,
+    ],
+    stdout: "piped",
+  }).output();
+  const json = JSON.parse(new TextDecoder().decode(out.stdout));
+  return {
+    streams: json.streams.map((s: { codec_type: string; codec_name?: string }) =>
+      `${s.codec_type}:${s.codec_name ?? "?"}`
+    ).sort(),
+    duration: Number(json.format?.duration ?? NaN),
+  };
+}
+
+/**
+ * A media file's audio as a 48 kHz mono WAV beside it (`<path>.wav`); returns its path.
+ *
+ * @example
+ * ```ts ignore
+ * const wav = await audioAsWav("rec.webm"); // then readWav(wav) or tonePowers(wav, [440])
+ * ```
+ */
+export async function audioAsWav(path: string): Promise<string> {
+  const wav = `${path}.wav`;
+  const out = await new Deno.Command("ffmpeg", {
+    args: [
+      "-v",
+      "error",
+      "-nostdin",
+      "-y",
+      "-i",
+      path,
+      "-map",
+      "0:a",
+      "-ac",
+      "1",
+      "-ar",
+      "48000",
+      wav,
+    ],
+    stderr: "piped",
+  }).output();
+  assert.equal(out.code, 0, new TextDecoder().decode(out.stderr));
+  return wav;
+}
