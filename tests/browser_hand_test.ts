@@ -11,7 +11,7 @@ import assert from "node:assert/strict";
 import type { BrowserContext, Page } from "playwright-core";
 import { joinPage, launchBrowser, waitForPage } from "./support/browser.ts";
 import { cli } from "./support/cli.ts";
-import { testServer } from "./support/server.ts";
+import { createMeeting, testServer } from "./support/server.ts";
 import { waitFor } from "./support/wait.ts";
 
 Deno.test({
@@ -22,11 +22,7 @@ Deno.test({
   async fn() {
     await using server = await testServer({ p2p: "off" });
     await using browser = await launchBrowser([], { fps: 10 });
-    const created = await (await fetch(`${server.url}api/meetings`, {
-      method: "POST",
-      headers: { "content-type": "application/json" },
-      body: JSON.stringify({ title: "Hands", name: "Organiser" }),
-    })).json();
+    const created = await createMeeting(server, "Hands");
     const errors: string[] = [];
     const quiet = async (): Promise<BrowserContext> => {
       const context = await browser.newContext();

@@ -20,7 +20,7 @@ import {
 } from "./support/browser.ts";
 import { mediaBot } from "./support/media_bot.ts";
 import { cli } from "./support/cli.ts";
-import { testServer } from "./support/server.ts";
+import { createMeeting, testServer } from "./support/server.ts";
 import { waitFor, waitForSteady } from "./support/wait.ts";
 
 /** The roster as a page shows it: name and whether it is marked host. */
@@ -39,11 +39,7 @@ Deno.test({
   async fn() {
     await using server = await testServer({ p2p: "off" });
     await using browser = await launchBrowser([], { fps: 10 });
-    const created = await (await fetch(`${server.url}api/meetings`, {
-      method: "POST",
-      headers: { "content-type": "application/json" },
-      body: JSON.stringify({ title: "Hand over", name: "Organiser" }),
-    })).json();
+    const created = await createMeeting(server, "Hand over");
     const errors: string[] = [];
     const quiet = async (mic = false): Promise<BrowserContext> => {
       const context = await browser.newContext();

@@ -10,7 +10,7 @@
 import assert from "node:assert/strict";
 import type { Page } from "playwright-core";
 import { joinPage, launchBrowser, waitForPage } from "./support/browser.ts";
-import { testClient, testServer } from "./support/server.ts";
+import { createMeeting, testClient, testServer } from "./support/server.ts";
 import { waitFor } from "./support/wait.ts";
 
 const DESKTOP = { width: 1280, height: 800 };
@@ -53,11 +53,7 @@ Deno.test({
   async fn() {
     await using server = await testServer({ p2p: "off" });
     await using browser = await launchBrowser([], { fps: 10 });
-    const created = await (await fetch(`${server.url}api/meetings`, {
-      method: "POST",
-      headers: { "content-type": "application/json" },
-      body: JSON.stringify({ title: "Chatty", name: "Host" }),
-    })).json();
+    const created = await createMeeting(server, "Chatty", "Host");
     const errors: string[] = [];
     const url = (name: string) => `${server.url}m/${created.id}?name=${name}`;
     const ann = await joinPage(
@@ -162,11 +158,7 @@ Deno.test({
   async fn() {
     await using server = await testServer({ p2p: "off" });
     await using browser = await launchBrowser([], { fps: 10 });
-    const created = await (await fetch(`${server.url}api/meetings`, {
-      method: "POST",
-      headers: { "content-type": "application/json" },
-      body: JSON.stringify({ title: "Layouts", name: "Organiser" }),
-    })).json();
+    const created = await createMeeting(server, "Layouts");
     const errors: string[] = [];
     const page = async (name: string, mic: boolean) => {
       const context = await browser.newContext({ viewport: DESKTOP });

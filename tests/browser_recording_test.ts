@@ -15,7 +15,7 @@ import { joinPage, launchBrowser, SMALL_VIEWPORT, waitForPage } from "./support/
 import { decodesCleanly, ffprobeFrames, HEARD, tonePowers } from "./support/cli.ts";
 import { audioAsWav, fakeCaptureFlags, probeMedia } from "./support/ffmpeg.ts";
 import { mediaBot } from "./support/media_bot.ts";
-import { testServer } from "./support/server.ts";
+import { createMeeting, testServer } from "./support/server.ts";
 
 /** How long the page has played sound, ms. */
 const audibleMs = (page: Page): Promise<number> =>
@@ -32,11 +32,7 @@ Deno.test({
     try {
       await using server = await testServer({ p2p: "off" });
       await using browser = await launchBrowser(await fakeCaptureFlags(dir), { fps: 10 });
-      const created = await (await fetch(`${server.url}api/meetings`, {
-        method: "POST",
-        headers: { "content-type": "application/json" },
-        body: JSON.stringify({ title: "Recorded review", name: "Organiser" }),
-      })).json();
+      const created = await createMeeting(server, "Recorded review");
       const errors: string[] = [];
       const url = (name: string) => `${server.url}m/${created.id}?name=${name}`;
       const context = async (mic: boolean): Promise<BrowserContext> => {

@@ -10,7 +10,7 @@
 import assert from "node:assert/strict";
 import type { Page } from "playwright-core";
 import { joinPage, launchBrowser, SMALL_VIEWPORT, waitForPage } from "./support/browser.ts";
-import { testServer } from "./support/server.ts";
+import { createMeeting, testServer } from "./support/server.ts";
 import { waitFor } from "./support/wait.ts";
 
 const TIMEOUT = 20_000;
@@ -49,11 +49,7 @@ Deno.test({
   async fn() {
     await using server = await testServer({ p2p: "off" });
     await using browser = await launchBrowser([], { fps: 10 });
-    const created = await (await fetch(`${server.url}api/meetings`, {
-      method: "POST",
-      headers: { "content-type": "application/json" },
-      body: JSON.stringify({ title: "Slides", name: "Organiser" }),
-    })).json();
+    const created = await createMeeting(server, "Slides");
     const errors: string[] = [];
     const url = (name: string) => `${server.url}m/${created.id}?name=${name}`;
     const join = async (name: string, viewport = SMALL_VIEWPORT) =>

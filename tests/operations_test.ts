@@ -6,7 +6,7 @@
 
 import assert from "node:assert/strict";
 import { mediaBot } from "./support/media_bot.ts";
-import { testServer } from "./support/server.ts";
+import { createMeeting, testServer } from "./support/server.ts";
 import { waitFor } from "./support/wait.ts";
 
 const METRICS_TOKEN = "m".repeat(24);
@@ -58,11 +58,7 @@ Deno.test({
     assert.equal(before.get("meet_meetings"), 0);
     assert.ok((before.get("meet_process_resident_memory_bytes") ?? 0) > 0);
 
-    const created = await (await fetch(`${server.url}api/meetings`, {
-      method: "POST",
-      headers: { "content-type": "application/json" },
-      body: JSON.stringify({ title: "Watched", name: "Organiser" }),
-    })).json();
+    const created = await createMeeting(server, "Watched");
     const ann = await mediaBot(server, "Ann", created.id);
     const bob = await mediaBot(server, "Bob", created.id);
     ann.startTone(440);

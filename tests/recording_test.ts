@@ -13,7 +13,7 @@ import { webmDurationMs } from "../server/recording_file.ts";
 import { cli, clip, decodesCleanly, ffprobeFrames, HEARD, tonePowers } from "./support/cli.ts";
 import { type MediaBot, mediaBot } from "./support/media_bot.ts";
 import { audioAsWav, probeMedia } from "./support/ffmpeg.ts";
-import { testServer } from "./support/server.ts";
+import { createMeeting, testServer } from "./support/server.ts";
 import { waitFor } from "./support/wait.ts";
 
 /** Mix samples a bot has received so far. */
@@ -26,11 +26,7 @@ Deno.test({
   sanitizeOps: false,
   async fn() {
     await using server = await testServer({ p2p: "off" });
-    const created = await (await fetch(`${server.url}api/meetings`, {
-      method: "POST",
-      headers: { "content-type": "application/json" },
-      body: JSON.stringify({ title: "Recorded", name: "Organiser" }),
-    })).json();
+    const created = await createMeeting(server, "Recorded");
     const meetingId = created.id as string;
     const ann = await mediaBot(server, "Ann", meetingId); // first in: the host
     const bob = await mediaBot(server, "Bob", meetingId);
@@ -254,11 +250,7 @@ Deno.test({
   sanitizeOps: false,
   async fn() {
     const meetingOn = async (server: { url: string; wsUrl: string }) => {
-      const created = await (await fetch(`${server.url}api/meetings`, {
-        method: "POST",
-        headers: { "content-type": "application/json" },
-        body: JSON.stringify({ title: "Limits", name: "Organiser" }),
-      })).json();
+      const created = await createMeeting(server, "Limits");
       return { created, ann: await mediaBot(server, "Ann", created.id) };
     };
     {

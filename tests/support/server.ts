@@ -12,6 +12,7 @@
 
 import WebSocket from "ws";
 import { ControlClient, type WebSocketLike } from "../../client/control_client.ts";
+import type { MeetingSummary } from "../../meeting/meeting.ts";
 import type { ServerMessage } from "../../protocol/control.ts";
 import { type RunningServer, type ServerOptions, startServer } from "../../server/server.ts";
 import { waitFor } from "./wait.ts";
@@ -110,4 +111,29 @@ export async function rawExchange(
     ws.close();
   }
   return got;
+}
+
+/**
+ * Creates a meeting over REST, as a script would (`POST /api/meetings`): its summary and the
+ * creator's token. The creator holds no seat: the first one in holds the host role.
+ *
+ * @example
+ * ```ts ignore
+ * const { id, token } = await createMeeting(server, "Weekly", "Organiser");
+ * ```
+ */
+export async function createMeeting(
+  server: { url: string },
+  title: string,
+  name = "Organiser",
+): Promise<MeetingSummary & { token: string }> {
+  const response = await fetch(`${server.url}api/meetings`, {
+    method: "POST",
+    headers: { "content-type": "application/json" },
+    body: JSON.stringify({ title, name }),
+  });
+  if (response.status !== 201) {
+    throw new Error(`POST /api/meetings: ${response.status} ${await response.text()}`);
+  }
+  return await response.json();
 }
