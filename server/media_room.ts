@@ -361,12 +361,11 @@ export class MediaRoom {
 
   #remove(participantId: string): void {
     if (!this.#transports.delete(participantId)) return;
+    this.endScreen(participantId);
     this.#router.removePeer(participantId);
     this.#upstream.delete(`${participantId} full`);
     this.#upstream.delete(`${participantId} small`);
-    this.#upstream.delete(`${participantId} screen`);
     this.#smallSentAt.delete(participantId);
-    this.#screenSentAt.delete(participantId);
     this.#mixer.removeParticipant(participantId);
     this.#reports.delete(participantId);
     this.#rates.remove(participantId);
@@ -374,7 +373,6 @@ export class MediaRoom {
     this.#videoSentAt.delete(participantId);
     this.#advised.delete(`${participantId} full`);
     this.#advised.delete(`${participantId} small`);
-    this.#advised.delete(`${participantId} screen`);
     if (this.#transports.size === 0 && !this.#tap) this.#clock.unsubscribe(this);
   }
 
