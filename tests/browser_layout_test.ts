@@ -34,6 +34,19 @@ function inView(page: Page, selector: string): Promise<boolean> {
   }, selector);
 }
 
+/**
+ * Scrolls a page's chat list to the top, as a reader does, and returns once the page has had
+ * its scroll event (a frame later): a line sent before that found the reader still at the end.
+ */
+function scrollChatToTop(page: Page): Promise<void> {
+  return page.locator("[data-testid=chat]").evaluate((el) =>
+    new Promise<void>((resolve) => {
+      el.addEventListener("scroll", () => setTimeout(resolve, 0), { once: true });
+      el.scrollTop = 0;
+    })
+  );
+}
+
 /** The page's height beyond the window, px (0: it fits). */
 function overflow(page: Page): Promise<number> {
   return page.evaluate(() => document.documentElement.scrollHeight - innerHeight);
@@ -99,7 +112,7 @@ Deno.test({
 
     // Ann scrolls back to the top to read: a new line does not pull her down; a button says
     // it came, and takes her to it.
-    await ann.locator("[data-testid=chat]").evaluate((el) => el.scrollTop = 0);
+    await scrollChatToTop(ann);
     await talkers[0].request({ type: "chat", text: "one more" });
     await waitForPage(async () => await lines(ann) === 101, { what: "Ann's line 101" });
     const marker = ann.locator("[data-testid=chat-new]");
@@ -112,7 +125,7 @@ Deno.test({
     });
     assert.equal(await marker.count(), 0);
     // Her own line always brings her down.
-    await ann.locator("[data-testid=chat]").evaluate((el) => el.scrollTop = 0);
+    await scrollChatToTop(ann);
     await ann.fill("input[name=chat]", "reading back");
     await ann.press("input[name=chat]", "Enter");
     await waitForPage(async () => await lines(ann) === 102, { what: "Ann's own line" });
