@@ -21,6 +21,14 @@
 import type { ErrorCode } from "../meeting/errors.ts";
 import type { ClientRequest, ReplyResults, ServerMessage } from "../protocol/control.ts";
 import { Emitter } from "../util/emitter.ts";
+import { writeReceivedBytes } from "../media/delivery_window.ts";
+
+/**
+ * How often, while binary messages arrive, the client tells the server how many bytes it has
+ * read on the socket (a received-bytes report; media/delivery_window.ts): the server's view of
+ * what is still on the way to it.
+ */
+export const RECEIVED_REPORT_MS = 40;
 
 type EventOf<T extends ServerMessage["type"]> = Extract<ServerMessage, { type: T }>;
 
@@ -103,6 +111,9 @@ export class ControlClient extends Emitter<ControlClientEvents> {
   #closedByUser = false;
   #retryDelay = 250;
   #retryTimer: ReturnType<typeof setTimeout> | undefined;
+  /** Binary bytes read on the current socket. */
+  #received = 0;
+  #reportTimer: ReturnType<typeof setTimeout> | undefined;
 
   constructor(url: string, options: ControlClientOptions = {}) {
     super();
@@ -169,6 +180,7 @@ export class ControlClient extends Emitter<ControlClientEvents> {
   close(): void {
     this.#closedByUser = true;
     clearTimeout(this.#retryTimer);
+    clearTimeout(this.#reportTimer);
     this.#socket?.close();
     this.#failPending();
   }
@@ -176,15 +188,23 @@ export class ControlClient extends Emitter<ControlClientEvents> {
   #connect(): void {
     const socket = new this.#options.WebSocket(this.url);
     this.#socket = socket;
+    this.#received = 0; // counted per socket, as the server counts what it sends on it
+    clearTimeout(this.#reportTimer);
+    this.#reportTimer = undefined;
     socket.binaryType = "arraybuffer";
     socket.onopen = () => {
       this.#retryDelay = 250;
       this.emit("open");
     };
     socket.onmessage = (ev) => {
-      if (typeof ev.data === "string") this.#receive(ev.data);
-      else if (ev.data instanceof ArrayBuffer) this.emit("media", new Uint8Array(ev.data));
-      else if (ev.data instanceof Uint8Array) this.emit("media", ev.data); // npm:ws: a Buffer
+      if (typeof ev.data === "string") return this.#receive(ev.data);
+      let bytes: Uint8Array;
+      if (ev.data instanceof ArrayBuffer) bytes = new Uint8Array(ev.data);
+      else if (ev.data instanceof Uint8Array) bytes = ev.data; // npm:ws: a Buffer
+      else return;
+      this.#received += bytes.length;
+      this.#reportTimer ??= setTimeout(() => this.#reportReceived(socket), RECEIVED_REPORT_MS);
+      this.emit("media", bytes);
     };
     socket.onerror = () => {};
     socket.onclose = () => {
@@ -197,6 +217,12 @@ export class ControlClient extends Emitter<ControlClientEvents> {
         this.#retryDelay = Math.min(this.#retryDelay * 2, 5_000);
       }
     };
+  }
+
+  #reportReceived(socket: WebSocketLike): void {
+    this.#reportTimer = undefined;
+    if (socket !== this.#socket || socket.readyState !== 1) return;
+    socket.send(writeReceivedBytes(this.#received));
   }
 
   #receive(text: string): void {

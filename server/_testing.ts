@@ -26,6 +26,8 @@ export class FakeTransport extends TransportBase {
   sent: Uint8Array[] = [];
   /** What `queuedBytes()` reports. */
   queued = 0;
+  /** What `backlogMs()` reports. */
+  backlog = 0;
 
   constructor(kind: TransportKind = "websocket", address?: { ip: string; port: number }) {
     super();
@@ -39,6 +41,10 @@ export class FakeTransport extends TransportBase {
 
   queuedBytes(): number {
     return this.queued;
+  }
+
+  override backlogMs(): number {
+    return this.backlog;
   }
 }
 

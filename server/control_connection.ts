@@ -39,6 +39,7 @@ import type { Hub } from "./hub.ts";
 import type { Room, RoomConnection } from "./room.ts";
 import type { Session } from "./sessions.ts";
 import { WebSocketTransport } from "./websocket_transport.ts";
+import { DeliveryWindow, readReceivedBytes } from "../media/delivery_window.ts";
 import { log } from "../util/log.ts";
 
 /** What a connection needs of its socket. */
@@ -93,6 +94,8 @@ export class ControlConnection implements RoomConnection {
   #participantId: string | undefined;
   /** This socket's media transport, while it is the seat's. */
   #transport: WebSocketTransport | undefined;
+  /** Binary bytes sent on this socket and what the client reports having read. */
+  #delivery = new DeliveryWindow();
   #subscribed = false;
   #closed = false;
   /** The room whose waiting room this connection is in, if any. */
@@ -220,6 +223,7 @@ export class ControlConnection implements RoomConnection {
     } catch {
       return; // The socket went away between the check and the send; close() will follow.
     }
+    if (typeof data !== "string") this.#delivery.sent(data.length, performance.now());
     if (this.#socket.bufferedAmount > this.#maxSendQueueBytes) {
       this.#dropped = true;
       this.#onSendQueueOverflow?.();
@@ -274,6 +278,7 @@ export class ControlConnection implements RoomConnection {
     const transport = new WebSocketTransport({
       send: (packet) => this.#send(packet),
       queuedBytes: () => this.#socket.bufferedAmount,
+      backlogMs: () => this.#delivery.backlogMs(performance.now()),
     });
     transport.onClose(() => {
       if (this.#transport === transport) this.#transport = undefined;
@@ -289,6 +294,15 @@ export class ControlConnection implements RoomConnection {
   }
 
   #receiveMedia(data: ArrayBuffer | Uint8Array | Blob): void {
+    if (!(data instanceof Blob) && data.byteLength === 16) {
+      // The client's count of binary bytes read on this socket (any member or not): it says
+      // how long what was sent to it is taking, kernel and network included.
+      const received = readReceivedBytes(data instanceof Uint8Array ? data : new Uint8Array(data));
+      if (received !== null) {
+        this.#delivery.acknowledge(received, performance.now());
+        return;
+      }
+    }
     const room = this.#room;
     if (room && this.#participantId && !(data instanceof Blob)) {
       const bytes = data instanceof Uint8Array ? data : new Uint8Array(data);

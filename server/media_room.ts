@@ -80,6 +80,13 @@ export interface MediaRoomOptions {
    * limit must hold a burst (a large keyframe from several senders) without tripping.
    */
   congestionBytes?: number;
+  /**
+   * A link whose oldest undelivered byte has waited longer than this drops video until a
+   * keyframe (400 ms; carriers that report it: the WebSocket). The queue a server can see
+   * is a WebSocket's own; behind it the kernel's send buffer held seconds of media on a
+   * 400 kbit/s link before 256 KiB showed. Audio is never dropped for it.
+   */
+  congestionMs?: number;
   /** Receives speaking levels about 5 times a second. */
   onLevels?(levels: MixerLevel[]): void;
   /**
@@ -308,6 +315,7 @@ export class MediaRoom {
       previous.close(); // no longer the seat's: its close listener below leaves the seat alone
     } else {
       const limit = this.#options.congestionBytes ?? 256 * 1024;
+      const limitMs = this.#options.congestionMs ?? 400;
       const counters = this.counters.forwarded;
       const current = () => this.#transports.get(participantId);
       this.#router.addPeer({
@@ -317,7 +325,11 @@ export class MediaRoom {
           counters.video.packets++;
           counters.video.bytes += packet.length;
         },
-        congested: () => (current()?.queuedBytes() ?? 0) > limit,
+        congested: () => {
+          const transport = current();
+          return !!transport &&
+            (transport.queuedBytes() > limit || transport.backlogMs() > limitMs);
+        },
       }, this.#clock.now());
       this.#mixer.addParticipant(participantId, (packet) => {
         packet = withSendTime(packet, this.#clock.now());

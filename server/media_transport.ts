@@ -20,6 +20,7 @@
  *     closed: false,
  *     send: (packet) => socket.send(packet, address),
  *     queuedBytes: () => 0,
+ *     backlogMs: () => 0,
  *     close() {},
  *     onClose() {},
  *   };
@@ -55,6 +56,13 @@ export interface MediaTransport {
    * keyframe above a threshold; rate control reads the same figure.
    */
   queuedBytes(): number;
+  /**
+   * The other congestion signal, for carriers whose receiver reports what it has read (the
+   * WebSocket: see media/delivery_window.ts): how long the oldest byte sent and not yet read
+   * has waited, ms, wherever it waits (the socket, the kernel, the network). 0 where the
+   * carrier cannot tell (datagrams are sent at once or dropped).
+   */
+  backlogMs(): number;
   /** Stops sending and receiving on this carrier and fires the close listeners. Idempotent. */
   close(): void;
   /** Calls `listener` once when the transport closes, whoever closed it. */
@@ -87,6 +95,11 @@ export abstract class TransportBase implements MediaTransport {
 
   abstract send(packet: Uint8Array): void;
   abstract queuedBytes(): number;
+
+  /** 0: a carrier whose receiver reports what it read overrides it. */
+  backlogMs(): number {
+    return 0;
+  }
 
   close(): void {
     if (this.#closed) return;

@@ -18,6 +18,7 @@ Deno.test("WebSocket transport: sends through its socket until closed; close fir
   const transport = new WebSocketTransport({
     send: (p) => sent.push(p),
     queuedBytes: () => queued,
+    backlogMs: () => 0,
   });
   let closes = 0;
   transport.onClose(() => closes++);

@@ -13,6 +13,7 @@
  *   const transport = new WebSocketTransport({
  *     send: (packet) => socket.send(packet),
  *     queuedBytes: () => socket.bufferedAmount,
+ *     backlogMs: () => 0, // the control connection reads its client's received-bytes reports
  *   });
  *   room.attachMedia(participantId, transport);
  * }
@@ -28,6 +29,8 @@ export interface WebSocketCarrier {
   send(packet: Uint8Array): void;
   /** The socket's `bufferedAmount`: bytes queued for the client, control messages included. */
   queuedBytes(): number;
+  /** How long the oldest byte not yet read by the client has waited (its reports), ms. */
+  backlogMs(): number;
 }
 
 /** A seat's media on its control WebSocket. */
@@ -47,5 +50,10 @@ export class WebSocketTransport extends TransportBase {
   /** The socket's queue (Deno and npm:ws count what was sent this turn as queued). */
   queuedBytes(): number {
     return this.#carrier.queuedBytes();
+  }
+
+  /** From the client's received-bytes reports: 0 until the first. */
+  override backlogMs(): number {
+    return this.#carrier.backlogMs();
   }
 }

@@ -265,3 +265,62 @@ Deno.test("relay: a receiver that stops reading loses video until a keyframe; th
     [sender, fast, slow].forEach((bot) => bot.close());
   }
 });
+
+Deno.test("relay: a receiver whose reads fall behind loses video once its oldest unread byte waited 400 ms, long before a queue shows on the socket; its audio keeps coming", async () => {
+  await using server = await testServer();
+  const id = await meeting(server, "Behind");
+  const sender = await mediaBot(server, "Sender", id);
+  const slow = await mediaBot(server, "Slow", id, { reportReceived: true });
+  try {
+    const counters = async () =>
+      (await (await fetch(`${server.url}api/meetings/${id}`)).json()).media;
+    sender.startTone(440);
+    sender.sendVideoFrame(true, 2000);
+    await waitFor(() => slow.videoBySsrc.get(sender.ssrcs.videoSsrc), {
+      what: "slow gets the first keyframe",
+    });
+    // 800 kbit/s of video (2 kB every 20 ms) to a receiver that keeps up: nothing dropped.
+    const send = (frames: number) => {
+      for (let k = 0; k < frames; k++) sender.sendVideoFrame(false, 2000);
+    };
+    const start = performance.now();
+    await waitFor(() => {
+      send(1);
+      return performance.now() - start > 1000;
+    }, { what: "a second of video", intervalMs: 20 });
+    const steady = await counters();
+    assert.equal(steady.dropped.congested, 0, "a receiver that reads is not congested");
+    // It stops reading: the bytes wait in the kernel's buffers, which hold far more than a
+    // second of this stream, and the socket's own queue stays empty.
+    slow.pauseReading(true);
+    const pausedAt = performance.now();
+    const before = await counters();
+    const c = await waitFor(async () => {
+      send(1);
+      const c = await counters();
+      return c.dropped.congested + c.dropped.waitingKeyframe > 0 && c;
+    }, { what: "video to the receiver is paused", intervalMs: 20, timeoutMs: 10_000 });
+    const pausedAfterMs = performance.now() - pausedAt;
+    const queuedBytes = c.forwarded.video.bytes - before.forwarded.video.bytes;
+    assert.ok(queuedBytes < 256 * 1024, `paused after ${queuedBytes} bytes, not by the queue`);
+    assert.ok(pausedAfterMs >= 400, `paused after ${pausedAfterMs} ms`);
+    // Audio is not held back for it: the mix keeps going to the slow receiver.
+    const audioBefore = c.forwarded.audio.packets;
+    await waitFor(async () => {
+      send(1);
+      return (await counters()).forwarded.audio.packets >= audioBefore + 10;
+    }, { what: "the mix keeps going", intervalMs: 20 });
+    const plis = sender.plis;
+    // Reading again, the receiver catches up, and video comes back at a keyframe.
+    slow.pauseReading(false);
+    const keyframes = () => slow.keyframesBySsrc.get(sender.ssrcs.videoSsrc) ?? 0;
+    await waitFor(() => {
+      sender.sendVideoFrame(sender.plis > plis, 2000);
+      return keyframes() >= 2;
+    }, { what: "video resumes at a keyframe", intervalMs: 20, timeoutMs: 20_000 });
+    assert.ok(sender.plis > plis, "the sender was asked for a keyframe");
+    assert.ok(slow.tonePower(440) > HEARD, "and it hears the sender");
+  } finally {
+    [sender, slow].forEach((bot) => bot.close());
+  }
+});

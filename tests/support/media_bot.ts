@@ -23,6 +23,8 @@ import { createOpusDecoder, createOpusEncoder } from "../../media/opus.ts";
 import { isRtcp, parseRtp, writeRtp } from "../../media/rtp.ts";
 import { parseRtcp } from "../../media/rtcp.ts";
 import { isVp8KeyframeStart, packetizeVp8 } from "../../media/vp8.ts";
+import { writeReceivedBytes } from "../../media/delivery_window.ts";
+import { RECEIVED_REPORT_MS } from "../../client/control_client.ts";
 import {
   captureTimeExtension,
   type MediaSsrcs,
@@ -74,11 +76,16 @@ export interface MediaBot {
   close(): void;
 }
 
-/** Connects, identifies as `name` and joins `meetingId`. */
+/**
+ * Connects, identifies as `name` and joins `meetingId`. With `reportReceived`, the bot tells
+ * the server what it has read, as pages and the terminal client do (a received-bytes report
+ * 40 ms after binary messages arrive).
+ */
 export async function mediaBot(
   server: { wsUrl: string },
   name: string,
   meetingId: string,
+  options: { reportReceived?: boolean } = {},
 ): Promise<MediaBot> {
   const socket = new WebSocket(server.wsUrl);
   const pending = new Map<number, { resolve(v: unknown): void; reject(e: Error): void }>();
@@ -195,14 +202,24 @@ export async function mediaBot(
     },
     close() {
       closed = true;
+      clearTimeout(reportTimer);
       bot.stopTone();
       socket.close();
       decoder.close();
       encoder.close();
     },
   };
+  let received = 0;
+  let reportTimer: ReturnType<typeof setTimeout> | undefined;
   onBinary = (data: Buffer) => {
     bot.packetsReceived++;
+    received += data.byteLength;
+    if (options.reportReceived) {
+      reportTimer ??= setTimeout(() => {
+        reportTimer = undefined;
+        if (!closed) socket.send(writeReceivedBytes(received));
+      }, RECEIVED_REPORT_MS);
+    }
     const bytes = new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
     if (isRtcp(bytes)) {
       const rtcp = parseRtcp(bytes);
