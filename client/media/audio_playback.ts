@@ -40,6 +40,8 @@ export interface PlaybackStreamStats {
   stretched: number;
   dropped: number;
   late: number;
+  /** Recovered frames given up (came after the buffer ran dry while losses were rare). */
+  givenUp: number;
   stalls: number;
   restarts: number;
   /** Of the restarts, those a backlog made (more than the buffer holds came at once). */
@@ -143,6 +145,8 @@ export class AudioPlayback {
 
   /**
    * Queues one decoded frame of a stream. `samples` is transferred (unusable afterwards).
+   * `recovered`: it came as the redundant copy in a later packet (the playout buffer may give
+   * it up rather than wait for it).
    *
    * @example
    * ```ts
@@ -151,10 +155,16 @@ export class AudioPlayback {
    * }
    * ```
    */
-  push(ssrc: number, rtpTimestamp: number, samples: Float32Array, captureMs: number | null): void {
+  push(
+    ssrc: number,
+    rtpTimestamp: number,
+    samples: Float32Array,
+    captureMs: number | null,
+    recovered = false,
+  ): void {
     if (this.#closed) return;
     this.node.port.postMessage(
-      { type: "frame", ssrc, rtpTimestamp, samples, captureMs },
+      { type: "frame", ssrc, rtpTimestamp, samples, captureMs, recovered },
       [samples.buffer],
     );
   }

@@ -118,7 +118,7 @@ export class AudioReceiver {
    * The frames in the decoder, in decoding order: unwrapped RTP timestamp and capture time
    * (null: none carried). Each output is the oldest of them.
    */
-  #pending: { rtp: number; captureMs: number | null }[] = [];
+  #pending: { rtp: number; captureMs: number | null; recovered: boolean }[] = [];
   #arrivalDelays = new SampleWindow(100);
   #decodedDelays = new SampleWindow(100);
   #closed = false;
@@ -178,7 +178,7 @@ export class AudioReceiver {
       this.#arrivalDelays.add(delay);
       this.onArrival?.(delay);
     }
-    this.#pending.push({ rtp, captureMs });
+    this.#pending.push({ rtp, captureMs, recovered: redundant });
     if (this.#pending.length > MAX_PENDING) this.#pending.shift();
     try {
       decoder.decode(
@@ -278,13 +278,19 @@ export class AudioReceiver {
     try {
       if (this.#closed) return;
       // In order (see the module documentation); the output's own stamp only if none is left.
-      const { rtp, captureMs } = this.#pending.shift() ??
-        { rtp: audioSampleAt(data.timestamp), captureMs: null };
+      const { rtp, captureMs, recovered } = this.#pending.shift() ??
+        { rtp: audioSampleAt(data.timestamp), captureMs: null, recovered: false };
       const samples = new Float32Array(data.numberOfFrames);
       data.copyTo(samples, { planeIndex: 0, format: "f32-planar" });
       this.#counters.framesDecoded++;
       if (captureMs !== null) this.#decodedDelays.add(wallClock() - captureMs);
-      this.#playback.push(this.ssrc, (this.#firstRtp + rtp) >>> 0, samples, captureMs);
+      this.#playback.push(
+        this.ssrc,
+        (this.#firstRtp + rtp) >>> 0,
+        samples,
+        captureMs,
+        recovered,
+      );
     } finally {
       data.close();
     }

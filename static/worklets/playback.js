@@ -71,8 +71,8 @@ class PlaybackProcessor extends AudioWorkletProcessor {
           };
           this.streams.set(msg.ssrc, stream);
         }
-        const lead = stream.buffer.push(msg.rtpTimestamp, msg.samples);
-        if (msg.captureMs != null && stream.playouts.length < 256) {
+        const lead = stream.buffer.push(msg.rtpTimestamp, msg.samples, msg.recovered === true);
+        if (lead !== null && msg.captureMs != null && stream.playouts.length < 256) {
           // The buffer's read position is where the next quantum starts.
           stream.playouts.push({ captureMs: msg.captureMs, frame: this.nextFrame + lead, lead });
         }

@@ -23,6 +23,8 @@ interface Arrival {
   index: number;
   /** RTP timestamp (default index * 960). */
   ts?: number;
+  /** Came as the redundant copy in the next packet (RED). */
+  recovered?: boolean;
 }
 
 /** Plays `arrivals` through a buffer for `durationMs`; returns the output and leads. */
@@ -35,7 +37,8 @@ function simulate(buffer: PlayoutBuffer, arrivals: Arrival[], durationMs: number
   for (let t = 0; t < out.length; t += QUANTUM) {
     while (next < sorted.length && sorted[next].at <= t) {
       const a = sorted[next++];
-      leads.push(buffer.push(a.ts ?? a.index * FRAME, sineFrame(a.index)));
+      const lead = buffer.push(a.ts ?? a.index * FRAME, sineFrame(a.index), a.recovered);
+      if (lead !== null) leads.push(lead);
     }
     depths.push(buffer.depth);
     buffer.read(out.subarray(t, t + QUANTUM));
@@ -226,7 +229,7 @@ Deno.test("PlayoutBuffer: late frames are counted, a far jump restarts, reset em
   const buffer = new PlayoutBuffer({ sampleRate: SR, minLeadMs: 10 });
   simulate(buffer, steady(20), 300);
   // A frame whose slot has long played.
-  assert.ok(buffer.push(0, sineFrame(0)) < 0);
+  assert.ok(buffer.push(0, sineFrame(0))! < 0);
   assert.ok(buffer.stats.late > 0);
   // A frame 10 s ahead: the sender jumped, the stream anchors again.
   const restarts = buffer.stats.restarts;
@@ -249,4 +252,28 @@ Deno.test("PlayoutBuffer: more than the buffer holds, at once and in sequence, s
   const s = buffer.stats;
   assert.ok(s.restarts >= 1, `restarts ${s.restarts}`);
   assert.equal(s.backlogRestarts, s.restarts, "each one ran on from the frame before");
+});
+
+Deno.test("PlayoutBuffer: a frame recovered from the next packet is given up when losses are rare, waited for when they are not", () => {
+  // Frame k of every `every` is lost; its copy comes with frame k + 1, a frame late.
+  const lossy = (every: number) =>
+    steady(500).map((a) =>
+      a.index % every === every - 1 && a.index > 0
+        ? { ...a, at: (a.index + 1) * FRAME, recovered: true }
+        : a
+    );
+  const rare = new PlayoutBuffer({ sampleRate: SR, minLeadMs: 10 });
+  simulate(rare, lossy(100), 10_000); // 1%
+  const r = rare.stats;
+  assert.equal(r.givenUp, 4 * FRAME, "the four copies that came after the buffer ran dry");
+  assert.equal(r.stalls, 0, "no delay added for them");
+  assert.equal(r.targetLead, 480, "the target stays at the least lead");
+  assert.equal(r.lost, 4 * FRAME);
+  // Frequent losses (5%): the copies are worth the wait, the target rises to take them.
+  const frequent = new PlayoutBuffer({ sampleRate: SR, minLeadMs: 10 });
+  simulate(frequent, lossy(20), 10_000);
+  const f = frequent.stats;
+  assert.equal(f.givenUp, 0);
+  assert.ok(f.targetLead > 480 + 400, `target ${f.targetLead}`);
+  assert.ok(f.lost < 5 * FRAME, `lost ${f.lost}: the later copies come in time`);
 });
