@@ -1,29 +1,28 @@
 /**
- * Datagram I/O for the UDP endpoint, in two interchangeable forms over one socket opened with
- * `Deno.listenDatagram`:
+ * Datagram I/O for the UDP endpoint, in two interchangeable forms; each opens, binds, reads,
+ * writes and closes its own socket:
  *
- * - `deno`: `socket.receive()` in a loop and one `socket.send()` per datagram. Each is an
- *   async op, about 15 us of the main thread on top of the system call, and each arriving
- *   datagram wakes the event loop.
- * - `batched` (Linux): the socket driven through libc over FFI, out of sight of Deno's event
- *   loop. Sends queued in one turn of the event loop go out in ONE `sendmmsg` (a mixer tick
- *   for 30 listeners is one system call instead of 30 ops). While datagrams flow, receiving
- *   takes what has arrived with `recvmmsg` whenever `drain()` is called (the server calls it
- *   right before each mixer tick) and `pollMs` after the last take (set by the user: the
- *   relay uses 10 ms while video arrives, 20 ms otherwise, which mixer ticks never let pass),
- *   and hands each batch over at once. After a second without any it waits in a `poll()`
- *   call on another thread, which costs nothing while the socket is quiet. The price is up
- *   to `pollMs` of added delay on arrival. The gain: the process wakes once per take instead
- *   of once per datagram, and makes one system call per batch (README, Benchmarks, has the
- *   figures).
+ * - `deno`: a socket from `Deno.listenDatagram`, `socket.receive()` in a loop and one
+ *   `socket.send()` per datagram. Each is an async op, about 15 us of the main thread on top
+ *   of the system call, and each arriving datagram wakes the event loop.
+ * - `batched` (Linux): a socket made with libc over FFI (`socket`, `bind`), which Deno's event
+ *   loop never sees. Sends queued in one turn of the event loop go out in ONE `sendmmsg` (a
+ *   mixer tick for 30 listeners is one system call instead of 30 ops). Receiving: a `poll()`
+ *   on a thread of Deno's blocking pool waits for the first datagram, then the batch window
+ *   (`setBatchMs`: the relay uses 2 ms while video arrives, 20 ms otherwise, which mixer ticks
+ *   never let pass) lets more arrive, and one `recvmmsg` takes them all; `drain()` (the server
+ *   calls it right before each mixer tick) takes what is there at once. So a lone packet waits
+ *   about the window, a busy socket is read once per window whatever its rate, and a quiet
+ *   one costs nothing. The process wakes once per take instead of once per datagram, and
+ *   makes one system call per batch (README, Benchmarks, has the figures).
  *
- * `openDatagramIo(socket, "auto")` takes `batched` where it can (Linux on x86-64 or arm64,
- * FFI allowed for libc, an IPv4 socket) and `deno` otherwise.
+ * `openDatagramIo(address, "auto")` takes `batched` where it can (Linux on x86-64 or arm64,
+ * FFI allowed for libc, an IPv4 address) and `deno` otherwise.
  *
  * @example
  * ```ts
- * const socket = Deno.listenDatagram({ transport: "udp", hostname: "127.0.0.1", port: 0 });
- * const io = openDatagramIo(socket, "auto");
+ * const io = openDatagramIo({ hostname: "127.0.0.1", port: 0 }, "auto");
+ * console.log(io.addr.port); // the port it got
  * io.start((bytes, from) => io.send(bytes, from)); // an echo server
  * await io.close();
  * ```
@@ -66,6 +65,8 @@ export interface DatagramIoStats {
  * ```
  */
 export interface DatagramIo {
+  /** The address the socket is bound to (the port it got, when asked for 0). */
+  readonly addr: Deno.NetAddr;
   readonly stats: DatagramIoStats;
   /**
    * Starts receiving: `onDatagram` gets every datagram of up to `maxBytes` bytes with its
@@ -78,16 +79,16 @@ export interface DatagramIo {
    */
   send(bytes: Uint8Array, to: Deno.NetAddr): void;
   /**
-   * Hands over at once the datagrams that have arrived and wait for the next poll (batched);
-   * nothing to do where each datagram is handed over as it comes.
+   * Hands over at once the datagrams that have arrived and wait for the batch window to end
+   * (batched); nothing to do where each datagram is handed over as it comes.
    */
   drain(): void;
   /**
-   * Sets how often a batched form polls while datagrams flow: short where datagrams must not
-   * wait (video being forwarded), long where a regular `drain()` already takes them (audio
-   * for the mixer). Nothing to do where each datagram is handed over as it comes.
+   * Sets how long a batched form lets datagrams gather after the first arrives: short where
+   * they must not wait (video being forwarded), long where a regular `drain()` already takes
+   * them (audio for the mixer). Nothing to do where each datagram is handed over as it comes.
    */
-  setPollMs(ms: number): void;
+  setBatchMs(ms: number): void;
   /** Stops receiving and closes the socket. Idempotent. */
   close(): Promise<void>;
 }
@@ -95,37 +96,51 @@ export interface DatagramIo {
 /** Largest datagram either form reads. */
 export const MAX_DATAGRAM = 1500;
 
+/** Where a datagram socket is bound: an IP literal (or a name Deno resolves) and a port. */
+export interface DatagramAddress {
+  hostname: string;
+  /** 0 for any free port. */
+  port: number;
+}
+
 /**
- * Opens the datagram I/O `mode` asks for on `socket` (see the module documentation).
- * `batched` throws if it cannot be had; `auto` falls back to `deno`.
+ * Opens a socket bound to `address` with the datagram I/O `mode` asks for (see the module
+ * documentation). `batched` throws if it cannot be had; `auto` falls back to `deno`. A
+ * failure to bind throws Deno's own error (`Deno.errors.AddrInUse` for a port in use).
  *
  * @example
  * ```ts
- * const io = openDatagramIo(Deno.listenDatagram({ transport: "udp", port: 5004 }), "auto");
+ * const io = openDatagramIo({ hostname: "0.0.0.0", port: 5004 }, "auto");
  * console.log(io.stats.kind); // "batched" on Linux with FFI allowed, else "deno"
  * ```
  */
-export function openDatagramIo(socket: Deno.DatagramConn, mode: DatagramIoMode): DatagramIo {
-  if (mode === "deno") return new DenoDatagramIo(socket);
+export function openDatagramIo(address: DatagramAddress, mode: DatagramIoMode): DatagramIo {
+  if (mode === "deno") return new DenoDatagramIo(address);
   try {
-    return new BatchedDatagramIo(socket);
+    return new BatchedDatagramIo(address);
   } catch (err) {
+    // Deno names a bind failure (in use, not an address of this machine, no permission).
+    if (err instanceof BindError) new DenoDatagramIo(address).close();
     if (mode === "batched") throw err;
-    const io = new DenoDatagramIo(socket);
+    const io = new DenoDatagramIo(address);
     io.stats.fallbackReason = (err as Error).message;
     return io;
   }
 }
+
+/** The batched form's socket could not be bound (Deno's own bind says why). */
+class BindError extends Error {}
 
 /**
  * Datagram I/O through Deno's own socket ops, one async op per datagram.
  *
  * @example
  * ```ts
- * const io = new DenoDatagramIo(Deno.listenDatagram({ transport: "udp", port: 0 }));
+ * const io = new DenoDatagramIo({ hostname: "127.0.0.1", port: 0 });
  * ```
  */
 export class DenoDatagramIo implements DatagramIo {
+  readonly addr: Deno.NetAddr;
   readonly stats: DatagramIoStats = {
     kind: "deno",
     sent: 0,
@@ -137,8 +152,10 @@ export class DenoDatagramIo implements DatagramIo {
   #closed = false;
   #done: Promise<void> = Promise.resolve();
 
-  constructor(socket: Deno.DatagramConn) {
-    this.#socket = socket;
+  /** Binds a socket to `address` (throws Deno's error when it cannot). */
+  constructor(address: DatagramAddress) {
+    this.#socket = Deno.listenDatagram({ transport: "udp", ...address });
+    this.addr = this.#socket.addr as Deno.NetAddr;
   }
 
   start(onDatagram: (bytes: Uint8Array, from: Deno.NetAddr) => void): void {
@@ -160,7 +177,7 @@ export class DenoDatagramIo implements DatagramIo {
 
   drain(): void {} // each datagram is handed over as it arrives
 
-  setPollMs(_ms: number): void {}
+  setBatchMs(_ms: number): void {}
 
   async close(): Promise<void> {
     if (this.#closed) return;
@@ -199,12 +216,13 @@ const LIBC_PATHS: Partial<Record<typeof Deno.build.arch, string>> = {
 };
 
 const LIBC_SYMBOLS = {
+  socket: { parameters: ["i32", "i32", "i32"], result: "i32" },
+  bind: { parameters: ["i32", "buffer", "u32"], result: "i32" },
   recvmmsg: { parameters: ["i32", "buffer", "u32", "i32", "pointer"], result: "i32" },
   sendmmsg: { parameters: ["i32", "buffer", "u32", "i32"], result: "i32" },
   getsockname: { parameters: ["i32", "buffer", "buffer"], result: "i32" },
   getsockopt: { parameters: ["i32", "i32", "i32", "buffer", "buffer"], result: "i32" },
   setsockopt: { parameters: ["i32", "i32", "i32", "buffer", "u32"], result: "i32" },
-  epoll_ctl: { parameters: ["i32", "i32", "i32", "buffer"], result: "i32" },
   close: { parameters: ["i32"], result: "i32" },
   eventfd: { parameters: ["u32", "i32"], result: "i32" },
   write: { parameters: ["i32", "buffer", "usize"], result: "isize" },
@@ -219,10 +237,10 @@ type Libc = Deno.DynamicLibrary<typeof LIBC_SYMBOLS>;
 
 const AF_INET = 2;
 const SOL_SOCKET = 1;
-const SO_TYPE = 3;
 const SO_RCVBUF = 8;
 const SOCK_DGRAM = 2;
-const EPOLL_CTL_DEL = 2;
+const SOCK_NONBLOCK = 0x800;
+const SOCK_CLOEXEC = 0x80000;
 const EFD_NONBLOCK = 0x800;
 const EFD_CLOEXEC = 0x80000;
 const POLLIN = 1;
@@ -289,24 +307,24 @@ class MessageSlots {
 }
 
 /**
- * Datagram I/O through libc: `sendmmsg` for everything queued in one turn, `recvmmsg`
- * polled on a timer. Linux only; IPv4 sockets only.
+ * Datagram I/O through libc on a socket of its own: `sendmmsg` for everything queued in one
+ * turn, `recvmmsg` for everything that arrived within the batch window after the first
+ * datagram (or at a `drain()`). Linux only; IPv4 only.
  *
- * It takes the socket over: Deno's event loop watches the socket it opened and wakes up for
- * every datagram that arrives, even with no receive pending (about 1,500 wake-ups a second
- * for 30 plain-RTP senders, as many as the per-datagram ops this class saves). So the socket
- * is taken out of the event loop's epoll set: datagrams wait in it for the next poll. From
- * then on only this class reads and writes it; Deno's handle is kept to close it. When the
- * socket has been quiet for `idleAfterMs`, polling stops and a `poll()` system call waits
- * for the next datagram on a thread of Deno's blocking pool, so an idle relay costs nothing.
+ * Deno never sees the socket: it is made with `socket()` and `bind()` here, so Deno's event
+ * loop does not wake for each datagram that arrives (about 1,500 wake-ups a second for 30
+ * plain-RTP senders, as many as the per-datagram ops this class saves). The wait for the next
+ * datagram is a `poll()` on a thread of Deno's blocking pool: the event loop sleeps
+ * meanwhile, and a quiet socket costs nothing.
  *
  * @example
  * ```ts
- * const socket = Deno.listenDatagram({ transport: "udp", hostname: "127.0.0.1", port: 0 });
- * const io = new BatchedDatagramIo(socket, { pollMs: 2 }); // throws where it cannot work
+ * const io = new BatchedDatagramIo({ hostname: "127.0.0.1", port: 0 }, { batchMs: 2 });
+ * console.log(io.addr.port); // throws, above, where it cannot work
  * ```
  */
 export class BatchedDatagramIo implements DatagramIo {
+  readonly addr: Deno.NetAddr;
   readonly stats: DatagramIoStats = {
     kind: "batched",
     sent: 0,
@@ -314,60 +332,72 @@ export class BatchedDatagramIo implements DatagramIo {
     sendCalls: 0,
     receiveCalls: 0,
   };
-  /**
-   * How many epoll sets stopped watching the socket when it was taken over: 1, Deno's event
-   * loop (0 would mean nothing watched it, and the takeover had nothing to do).
-   */
-  readonly epollSetsLeft: number = 0;
-  #socket: Deno.DatagramConn;
+  /** Times a `poll()` came back with a datagram waiting (each starts a batch window). */
+  wakes = 0;
   #libc: Libc;
   #fd: number;
-  /** Written to end an idle wait at close. */
+  /** Written to end the wait at close. */
   #wakeFd: number;
   /**
    * Two `struct pollfd`: the socket and the wake descriptor. 128 bytes, so that V8 keeps
    * them outside the JS heap, where they do not move while `poll()` runs on another thread.
    */
   #pollFds = new Uint8Array(128);
-  #idleWait: Promise<void> | undefined;
+  /** The `poll()` waiting for the next datagram, if one is. */
+  #waiting: Promise<void> | undefined;
   #rx: MessageSlots;
   #tx: MessageSlots;
   #queued = 0;
   #flushScheduled = false;
-  #pollMs: number;
-  #idleAfterMs: number;
-  #lastDatagramAt = 0;
+  #batchMs: number;
+  /** The batch window running after a wake. */
   #timer: ReturnType<typeof setTimeout> | undefined;
   #onDatagram: ((bytes: Uint8Array, from: Deno.NetAddr) => void) | undefined;
   #closed = false;
 
   /**
-   * Takes over I/O on `socket`, which is closed by `close()` and must not be used meanwhile.
+   * Opens a socket bound to `address` (an IPv4 literal; port 0 for any free one).
    *
-   * @param options.pollMs receive poll period while datagrams flow (default 10 ms)
-   * @param options.idleAfterMs without datagrams for this long, stop polling and wait for
-   *   the next one (default 1000 ms)
+   * @param options.batchMs after the first datagram arrives, how long more may gather
+   *   before all are taken (default 2 ms)
    */
-  constructor(socket: Deno.DatagramConn, options: { pollMs?: number; idleAfterMs?: number } = {}) {
+  constructor(address: DatagramAddress, options: { batchMs?: number } = {}) {
     if (Deno.build.os !== "linux") throw new Error("batched datagram I/O needs Linux");
     const path = LIBC_PATHS[Deno.build.arch];
     if (!path) throw new Error(`batched datagram I/O: no libc path for ${Deno.build.arch}`);
-    const addr = socket.addr as Deno.NetAddr;
-    if (!ipv4Octets(addr.hostname)) throw new Error("batched datagram I/O: IPv4 sockets only");
+    const octets = ipv4Octets(address.hostname);
+    if (!octets) throw new Error("batched datagram I/O: IPv4 addresses only");
+    if (!Number.isInteger(address.port) || address.port < 0 || address.port > 65_535) {
+      throw new RangeError(`batched datagram I/O: bad port ${address.port}`);
+    }
     this.#libc = Deno.dlopen(path, LIBC_SYMBOLS);
-    this.#wakeFd = -1;
+    const libc = this.#libc.symbols;
+    this.#fd = this.#wakeFd = -1;
     try {
-      this.#fd = findDatagramFd(this.#libc, addr.port);
-      this.#wakeFd = this.#libc.symbols.eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
-      if (this.#wakeFd < 0) throw new Error("batched datagram I/O: eventfd() failed");
-      this.epollSetsLeft = unwatch(this.#libc, this.#fd);
+      this.#fd = libc.socket(AF_INET, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+      if (this.#fd < 0) throw new Error("batched datagram I/O: socket() failed");
+      // Before bind: datagrams that come at once find the larger buffer.
       this.stats.receiveBufferBytes = growReceiveBuffer(this.#libc, this.#fd, RECEIVE_BUFFER_BYTES);
+      const name = new Uint8Array(SOCKADDR_BYTES);
+      writeSockaddrIn(new DataView(name.buffer), 0, octets, address.port);
+      if (libc.bind(this.#fd, name, SOCKADDR_BYTES) !== 0) {
+        throw new BindError(
+          `batched datagram I/O: cannot bind ${address.hostname}:${address.port}`,
+        );
+      }
+      const length = new Uint32Array([SOCKADDR_BYTES]);
+      if (libc.getsockname(this.#fd, name, length) !== 0) {
+        throw new Error("batched datagram I/O: getsockname() failed");
+      }
+      this.addr = readSockaddrIn(new DataView(name.buffer), 0);
+      this.#wakeFd = libc.eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+      if (this.#wakeFd < 0) throw new Error("batched datagram I/O: eventfd() failed");
     } catch (err) {
-      if (this.#wakeFd >= 0) this.#libc.symbols.close(this.#wakeFd);
+      if (this.#fd >= 0) libc.close(this.#fd);
+      if (this.#wakeFd >= 0) libc.close(this.#wakeFd);
       this.#libc.close();
       throw err;
     }
-    this.#socket = socket;
     const fds = new DataView(this.#pollFds.buffer);
     fds.setInt32(0, this.#fd, true);
     fds.setInt16(4, POLLIN, true);
@@ -375,32 +405,23 @@ export class BatchedDatagramIo implements DatagramIo {
     fds.setInt16(12, POLLIN, true);
     this.#rx = new MessageSlots(this.#libc, MAX_DATAGRAM + 1);
     this.#tx = new MessageSlots(this.#libc, MAX_DATAGRAM);
-    this.#pollMs = options.pollMs ?? 10;
-    this.#idleAfterMs = options.idleAfterMs ?? 1000;
+    this.#batchMs = options.batchMs ?? 2;
   }
 
   start(onDatagram: (bytes: Uint8Array, from: Deno.NetAddr) => void): void {
+    if (this.#onDatagram) return;
     this.#onDatagram = onDatagram;
-    this.#poll();
-  }
-
-  drain(): void {
-    // While idle, the pending poll() hands over the first datagram that comes.
-    if (this.#closed || this.#idleWait || !this.#onDatagram) return;
-    // The next poll is a full period from now: drains as frequent as the period (a mixer
-    // ticking every 20 ms) leave the timer nothing to do, and the process sleeps between.
-    // A drain that finds the socket quiet for long enough goes idle itself: the timer it
-    // keeps putting off would otherwise never get to.
-    clearTimeout(this.#timer);
     this.#take();
   }
 
-  setPollMs(ms: number): void {
-    if (ms === this.#pollMs) return;
-    this.#pollMs = ms;
-    if (this.#closed || this.#idleWait || !this.#onDatagram) return;
-    clearTimeout(this.#timer);
-    this.#schedulePoll(ms);
+  drain(): void {
+    // The wait or the batch window going on finds less, or nothing, when it ends.
+    if (this.#closed || !this.#onDatagram) return;
+    this.#receive();
+  }
+
+  setBatchMs(ms: number): void {
+    this.#batchMs = Math.max(0, ms);
   }
 
   send(bytes: Uint8Array, to: Deno.NetAddr): void {
@@ -426,15 +447,13 @@ export class BatchedDatagramIo implements DatagramIo {
     this.#flush();
     this.#closed = true;
     clearTimeout(this.#timer);
-    if (this.#idleWait) {
+    if (this.#waiting) {
       this.#libc.symbols.write(this.#wakeFd, new BigUint64Array([1n]), 8n);
-      await this.#idleWait; // the blocking-pool thread must be done with the descriptors
+      await this.#waiting; // the blocking-pool thread must be done with the descriptors
     }
     this.#libc.symbols.close(this.#wakeFd);
+    this.#libc.symbols.close(this.#fd);
     this.#libc.close();
-    try {
-      this.#socket.close(); // closes the descriptor, i.e. the socket taken over
-    } catch { /* already closed */ }
   }
 
   #flush(): void {
@@ -465,16 +484,22 @@ export class BatchedDatagramIo implements DatagramIo {
     this.stats.sent += sent;
   }
 
-  #schedulePoll(delayMs: number): void {
+  /** Takes what has arrived, then waits for the next datagram. */
+  #take(): void {
+    this.#timer = undefined;
     if (this.#closed) return;
-    this.#timer = setTimeout(() => this.#poll(), delayMs);
+    this.#receive();
+    this.#wait();
   }
 
-  /** Quiet: wait in `poll()` off the event loop until a datagram comes (or `close()`). */
-  #waitIdle(): void {
-    this.#idleWait = this.#libc.symbols.poll(this.#pollFds, 2n, -1).then(() => {
-      this.#idleWait = undefined;
-      this.#poll();
+  /** Waits in `poll()` off the event loop for a datagram (or `close()`), then lets a batch gather. */
+  #wait(): void {
+    if (this.#closed || this.#waiting) return;
+    this.#waiting = this.#libc.symbols.poll(this.#pollFds, 2n, -1).then(() => {
+      this.#waiting = undefined;
+      if (this.#closed) return;
+      this.wakes++;
+      this.#timer = setTimeout(() => this.#take(), this.#batchMs);
     });
   }
 
@@ -484,20 +509,6 @@ export class BatchedDatagramIo implements DatagramIo {
     } catch (err) {
       log.error("udp_datagram_failed", "UDP datagram handling failed", { error: err });
     }
-  }
-
-  #poll(): void {
-    if (this.#closed) return;
-    this.#take();
-  }
-
-  /** Takes what has arrived, then polls again a period later, or waits idle if quiet. */
-  #take(): void {
-    const got = this.#receive();
-    const now = performance.now();
-    if (got > 0) this.#lastDatagramAt = now;
-    if (now - this.#lastDatagramAt < this.#idleAfterMs) this.#schedulePoll(this.#pollMs);
-    else this.#waitIdle();
   }
 
   /** Receives and hands over every waiting datagram; returns how many. */
@@ -510,7 +521,7 @@ export class BatchedDatagramIo implements DatagramIo {
       if (n <= 0) break;
       got += n;
       // One buffer for the whole batch (each datagram a view of it): one allocation per
-      // poll instead of one per datagram.
+      // take instead of one per datagram.
       let total = 0;
       for (let i = 0; i < n; i++) total += this.#rx.received(i);
       const batch = new Uint8Array(total);
@@ -529,57 +540,12 @@ export class BatchedDatagramIo implements DatagramIo {
   }
 }
 
-/**
- * Takes descriptor `fd` (Deno's socket) out of every epoll set that watches it, i.e. Deno's
- * event loop: `epoll_ctl(EPOLL_CTL_DEL)` succeeds only on an epoll instance that holds the
- * socket (any other descriptor answers EINVAL or ENOENT). The socket itself stays as it is:
- * same address, no datagram lost. Deno still holds it and closes it; its own attempt to
- * leave the epoll set then fails, which it ignores. Returns how many sets it left.
- */
-function unwatch(libc: Libc, fd: number): number {
-  const event = new Uint8Array(16); // ignored for EPOLL_CTL_DEL, but must be valid memory
-  let left = 0;
-  for (let ep = 0; ep < MAX_FD; ep++) {
-    if (ep !== fd && libc.symbols.epoll_ctl(ep, EPOLL_CTL_DEL, fd, event) === 0) left++;
-  }
-  return left;
-}
-
 /** Asks for a receive buffer of `bytes`; returns what the kernel granted (as it counts). */
 function growReceiveBuffer(libc: Libc, fd: number, bytes: number): number {
   libc.symbols.setsockopt(fd, SOL_SOCKET, SO_RCVBUF, new Int32Array([bytes]), 4);
   const granted = new Int32Array(1);
   libc.symbols.getsockopt(fd, SOL_SOCKET, SO_RCVBUF, granted, new Uint32Array([4]));
   return granted[0];
-}
-
-/** Descriptors searched for the socket: it is opened at start, so it has a low number. */
-const MAX_FD = 4096;
-
-/**
- * The descriptor of this process' IPv4 datagram socket bound to `port`, found by asking each
- * descriptor what it is (Deno does not expose it; reading /proc/self/fd would need every
- * permission).
- */
-function findDatagramFd(libc: Libc, port: number): number {
-  const found: number[] = [];
-  const name = new Uint8Array(128);
-  const nameView = new DataView(name.buffer);
-  const length = new Uint32Array(1);
-  const type = new Int32Array(1);
-  for (let fd = 0; fd < MAX_FD; fd++) {
-    length[0] = 4;
-    if (libc.symbols.getsockopt(fd, SOL_SOCKET, SO_TYPE, type, length) !== 0) continue;
-    if (type[0] !== SOCK_DGRAM) continue;
-    length[0] = name.length;
-    if (libc.symbols.getsockname(fd, name, length) !== 0) continue;
-    if (nameView.getUint16(0, true) !== AF_INET) continue;
-    if (nameView.getUint16(2, false) === port) found.push(fd);
-  }
-  if (found.length !== 1) {
-    throw new Error(`${found.length} IPv4 UDP sockets on port ${port} in this process`);
-  }
-  return found[0];
 }
 
 const IPV4 = /^(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})$/;

@@ -40,7 +40,7 @@ import { createOpusDecoder, createOpusEncoder, type OpusEncoderOptions } from ".
 import { Records } from "./records.ts";
 import { UdpEndpoint } from "./udp_endpoint.ts";
 import { WebTransportEndpoint } from "./webtransport_endpoint.ts";
-import type { DatagramIoMode } from "./datagram_io.ts";
+import { type DatagramIo, type DatagramIoMode, openDatagramIo } from "./datagram_io.ts";
 import type { ConsentWindows } from "./media_consent.ts";
 import { log } from "../util/log.ts";
 import { Metrics } from "./metrics.ts";
@@ -384,10 +384,10 @@ export async function startServer(options: ServerOptions = {}): Promise<RunningS
     if (err instanceof EdgeAddressInUse) throw new PortInUseError(port);
     throw err;
   }
-  let udpSocket: Deno.DatagramConn;
+  let udpIo: DatagramIo;
   const udpPort = options.udpPort ?? 5004;
   try {
-    udpSocket = Deno.listenDatagram({ transport: "udp", hostname, port: udpPort });
+    udpIo = openDatagramIo({ hostname, port: udpPort }, options.udpIo ?? "auto");
   } catch (err) {
     await edge.close();
     if (err instanceof Deno.errors.AddrInUse) throw new PortInUseError(udpPort, "--udp-port");
@@ -419,17 +419,17 @@ export async function startServer(options: ServerOptions = {}): Promise<RunningS
     hub.recorder.track(recovering);
     if (options.metricsToken) metrics = new Metrics(hub, () => ({ ...counters }));
   } catch (err) {
-    udpSocket.close();
+    await udpIo.close();
     await edge.close();
     throw err;
   }
   try {
-    udp = new UdpEndpoint(udpSocket, hub, { io: options.udpIo, ...options.udpWindows });
+    udp = new UdpEndpoint(udpIo, hub, options.udpWindows);
     // Each media tick first takes the UDP audio that arrived since the last poll.
     hub.mediaClock.addInput(() => udp.drain());
   } catch (err) {
     hub.close();
-    udpSocket.close();
+    await udpIo.close();
     await edge.close();
     throw err;
   }

@@ -21,8 +21,8 @@
  * when the binding goes (lapsed, replaced by a new bind) its transport is closed, so the room
  * stops sending to it at once.
  *
- * Datagrams go through a {@linkcode DatagramIo}: batched system calls where they can be had
- * (`--udp-io auto`, the default), else Deno's socket ops.
+ * Datagrams go through a {@linkcode DatagramIo}, which owns the socket: batched system calls
+ * where they can be had (`--udp-io auto`, the default), else Deno's socket ops.
  *
  * @example
  * ```ts
@@ -30,10 +30,11 @@
  * import type { Hub } from "./hub.ts";
  * import type { MediaClock } from "./media_clock.ts";
  * import type { Room } from "./room.ts";
+ * import { openDatagramIo } from "./datagram_io.ts";
  *
  * function listen(hub: Hub, mediaClock: MediaClock, room: Room, participant: Participant) {
- *   const socket = Deno.listenDatagram({ transport: "udp", hostname: "0.0.0.0", port: 5004 });
- *   const udp = new UdpEndpoint(socket, hub, { io: "auto" });
+ *   const io = openDatagramIo({ hostname: "0.0.0.0", port: 5004 }, "auto");
+ *   const udp = new UdpEndpoint(io, hub);
  *   mediaClock.addInput(() => udp.drain());
  *   const source = { transport: "udp" as const, hostname: "127.0.0.1", port: 40000 };
  *   udp.assertPlainRtpAllowed(room, source);
@@ -64,13 +65,7 @@ import { CONNECTION_LIMITS } from "./control_connection.ts";
 import type { Hub } from "./hub.ts";
 import type { Room } from "./room.ts";
 import { type PayloadTypes, UdpTransport } from "./udp_transport.ts";
-import {
-  type DatagramIo,
-  type DatagramIoMode,
-  type DatagramIoStats,
-  MAX_DATAGRAM,
-  openDatagramIo,
-} from "./datagram_io.ts";
+import { type DatagramIo, type DatagramIoStats, MAX_DATAGRAM } from "./datagram_io.ts";
 
 export type { PayloadTypes };
 
@@ -111,7 +106,6 @@ export const CHECK_TTL_MS = 10_000;
 
 /** Options of a {@linkcode UdpEndpoint}. */
 export interface UdpEndpointOptions extends ConsentWindows {
-  io?: DatagramIoMode;
   /** Time source (ms); default `performance.now()`. */
   clock?: Pick<Clock, "now">;
 }
@@ -141,11 +135,14 @@ interface Check {
   at: number;
 }
 
-/** Socket poll period while video arrives: the most a forwarded packet waits for a poll. */
-const VIDEO_POLL_MS = 10;
-/** Poll period otherwise: audio is taken by the drain before each mixer tick anyway. */
-const AUDIO_POLL_MS = 20;
-/** Without video for this long, polling slows down. */
+/**
+ * Batch window while video arrives: after a datagram wakes the socket, how long more may
+ * gather before all are taken (about what a forwarded packet waits; see `DatagramIo`).
+ */
+const VIDEO_BATCH_MS = 4;
+/** Batch window otherwise: audio is taken by the drain before each mixer tick anyway. */
+const AUDIO_BATCH_MS = 20;
+/** Without video for this long, the window widens. */
 const VIDEO_QUIET_MS = 1_000;
 
 function keyOf(addr: Deno.NetAddr): string {
@@ -184,18 +181,18 @@ export class UdpEndpoint {
   #sweep: ReturnType<typeof setInterval>;
   #lastVideoAt = -Infinity;
 
-  /** Serves media on an open datagram socket, which it owns from now on. */
-  constructor(socket: Deno.DatagramConn, hub: Hub, options: UdpEndpointOptions = {}) {
+  /** Serves media on an open datagram socket (its I/O), which it owns from now on. */
+  constructor(io: DatagramIo, hub: Hub, options: UdpEndpointOptions = {}) {
     this.#hub = hub;
     this.#clock = options.clock ?? performanceClock;
     this.#windows = {
       consentMs: options.consentMs ?? CONSENT_MS,
       idleMs: options.idleMs ?? SEAT_IDLE_MS,
     };
-    this.port = (socket.addr as Deno.NetAddr).port;
+    this.port = io.addr.port;
     this.#ownAddresses = new Set(localIpv4Interfaces().map((i) => i.address));
-    this.#io = openDatagramIo(socket, options.io ?? "auto");
-    this.#io.setPollMs(VIDEO_POLL_MS);
+    this.#io = io;
+    this.#io.setBatchMs(VIDEO_BATCH_MS);
     const sweepMs = Math.min(1_000, this.#windows.idleMs / 4, this.#windows.consentMs / 4);
     this.#sweep = setInterval(() => this.#expire(), sweepMs);
     this.#io.start((bytes, from) => this.#handle(bytes, from));
@@ -268,13 +265,13 @@ export class UdpEndpoint {
 
   /**
    * Handles the datagrams that have arrived and wait in a batch (see `DatagramIo.drain`).
-   * The server calls it before every mixer tick: audio never waits for a poll, so without
-   * video arriving the socket is polled only every {@linkcode AUDIO_POLL_MS}.
+   * The server calls it before every mixer tick: audio never waits for a batch window, so
+   * without video arriving the window is {@linkcode AUDIO_BATCH_MS}.
    */
   drain(): void {
     if (this.#closed) return;
     const videoQuiet = performance.now() - this.#lastVideoAt > VIDEO_QUIET_MS;
-    this.#io.setPollMs(videoQuiet ? AUDIO_POLL_MS : VIDEO_POLL_MS);
+    this.#io.setBatchMs(videoQuiet ? AUDIO_BATCH_MS : VIDEO_BATCH_MS);
     this.#io.drain();
   }
 
@@ -348,9 +345,9 @@ export class UdpEndpoint {
       bytes[1] = (bytes[1] & 0x80) | ours;
     }
     if ((bytes[1] & 0x7f) === PT_VP8) { // video (no RTCP type has these low 7 bits)
-      // Poll often at once, so that forwarded video does not wait (see drain()).
+      // A short window at once, so that forwarded video does not wait (see drain()).
       this.#lastVideoAt = now;
-      this.#io.setPollMs(VIDEO_POLL_MS);
+      this.#io.setBatchMs(VIDEO_BATCH_MS);
     }
     binding.room.media.receive(binding.participantId, bytes);
   }

@@ -1,8 +1,9 @@
 /**
- * The UDP relay's datagram I/O, both forms, over real loopback sockets: every datagram
- * arrives intact with its source, an oversized one arrives cut so it can be refused, replies
- * go out (batched: in far fewer system calls than datagrams), and the batched form falls back
- * where it cannot work.
+ * The UDP relay's datagram I/O, both forms, over real loopback sockets they open themselves:
+ * every datagram arrives intact with its source, an oversized one arrives cut so it can be
+ * refused, replies go out (batched: in far fewer system calls than datagrams), a lone datagram
+ * is handed over about a batch window after it comes, a port in use is Deno's AddrInUse, and
+ * the batched form falls back where it cannot work.
  */
 
 import assert from "node:assert/strict";
@@ -10,6 +11,7 @@ import { BatchedDatagramIo, MAX_DATAGRAM, openDatagramIo } from "../server/datag
 import { waitFor } from "./support/wait.ts";
 
 const LOOPBACK = { transport: "udp", hostname: "127.0.0.1", port: 0 } as const;
+const ADDRESS = { hostname: "127.0.0.1", port: 0 };
 
 /** A datagram whose bytes name its index and length, so arrivals can be checked exactly. */
 function datagram(index: number, length: number): Uint8Array {
@@ -43,10 +45,9 @@ function peer() {
  * A batched I/O on a fresh loopback socket, started, keeping the first byte of each datagram
  * it hands over, and a peer whose `send(index)` sends it a 10-byte datagram.
  */
-function batchedWithPeer(options: { pollMs: number; idleAfterMs: number }) {
-  const socket = Deno.listenDatagram(LOOPBACK);
-  const port = (socket.addr as Deno.NetAddr).port;
-  const io = new BatchedDatagramIo(socket, options);
+function batchedWithPeer(options: { batchMs: number }) {
+  const io = new BatchedDatagramIo(ADDRESS, options);
+  const port = io.addr.port;
   const other = peer();
   const got: number[] = [];
   io.start((bytes) => got.push(bytes[0]));
@@ -64,13 +65,12 @@ function batchedWithPeer(options: { pollMs: number; idleAfterMs: number }) {
 
 for (const mode of ["batched", "deno"] as const) {
   Deno.test(`datagram I/O (${mode}): datagrams in, intact with their source; replies out`, async () => {
-    const socket = Deno.listenDatagram(LOOPBACK);
-    const port = (socket.addr as Deno.NetAddr).port;
-    const io = openDatagramIo(socket, mode);
+    const io = openDatagramIo(ADDRESS, mode);
+    const port = io.addr.port;
+    assert.ok(port > 0);
+    assert.equal(io.addr.hostname, "127.0.0.1");
     assert.equal(io.stats.kind, mode);
     if (mode === "batched") {
-      // Out of Deno's event loop: exactly one epoll set (the loop's) let the socket go.
-      assert.equal((io as BatchedDatagramIo).epollSetsLeft, 1);
       // What the kernel granted of the 4 MiB asked for: at least its default here.
       assert.ok((io.stats.receiveBufferBytes ?? 0) >= 65_536, `${io.stats.receiveBufferBytes}`);
     }
@@ -116,7 +116,7 @@ for (const mode of ["batched", "deno"] as const) {
 }
 
 Deno.test("datagram I/O (batched): a burst goes out in few system calls", async () => {
-  const io = openDatagramIo(Deno.listenDatagram(LOOPBACK), "batched");
+  const io = openDatagramIo(ADDRESS, "batched");
   const other = peer();
   io.start(() => {});
   try {
@@ -130,52 +130,57 @@ Deno.test("datagram I/O (batched): a burst goes out in few system calls", async 
   }
 });
 
-Deno.test("datagram I/O (batched): quiet, it waits without polling and still hears the next one", async () => {
-  const { io, got, send, close } = batchedWithPeer({ pollMs: 5, idleAfterMs: 50 });
+Deno.test("datagram I/O (batched): quiet, it makes no system call, and a datagram wakes it", async () => {
+  const { io, got, send, close } = batchedWithPeer({ batchMs: 2 });
   try {
     await send(1);
     await waitFor(() => got.length === 1, { what: "the first datagram" });
-    // Polling while datagrams flow; quiet for a while, then it stops polling.
-    const calls = io.stats.receiveCalls;
-    await waitFor(() => io.stats.receiveCalls > calls + 5, { what: "polls" });
+    // Nothing arrives: nothing is read (no timer polls the socket).
     const settled = await waitFor(async () => {
       const before = io.stats.receiveCalls;
       await new Promise((r) => setTimeout(r, 100));
       return io.stats.receiveCalls === before;
-    }, { what: "no more polling once quiet" });
+    }, { what: "no reads while quiet" });
     assert.ok(settled);
+    const wakes = io.wakes;
     await send(2);
     await send(3);
     await waitFor(() => got.length === 3, { what: "datagrams after the quiet" });
     assert.deepEqual(got, [1, 2, 3]);
+    assert.ok(io.wakes > wakes && io.wakes <= wakes + 2, `wakes ${io.wakes - wakes}`);
   } finally {
     await close();
   }
 });
 
-Deno.test("datagram I/O (batched): drains as often as the poll period still let it go idle", async () => {
-  // A meeting's mixer drains every 20 ms, more often than this 30 ms poll period: the poll
-  // timer never fires, and the drains themselves must notice the quiet.
-  const { io, got, send, close } = batchedWithPeer({ pollMs: 30, idleAfterMs: 50 });
-  const ticks = setInterval(() => io.drain(), 10);
-  try {
-    await send(1);
-    await waitFor(() => got.length === 1, { what: "the first datagram" });
-    await waitFor(async () => {
-      const before = io.stats.receiveCalls;
-      await new Promise((r) => setTimeout(r, 100));
-      return io.stats.receiveCalls === before;
-    }, { what: "no more reads once quiet, drains going on" });
-    await send(2);
-    await waitFor(() => got.length === 2, { what: "the next datagram, from the idle wait" });
-  } finally {
-    clearInterval(ticks);
-    await close();
+Deno.test("datagram I/O (batched): a lone datagram is handed over about a batch window after it comes, a burst in one take", async () => {
+  for (const batchMs of [1, 30]) {
+    const { io, got, send, close } = batchedWithPeer({ batchMs });
+    try {
+      const waits: number[] = [];
+      for (let i = 0; i < 5; i++) {
+        const sentAt = performance.now();
+        await send(i);
+        await waitFor(() => got.length === i + 1, { what: `datagram ${i}`, intervalMs: 1 });
+        waits.push(performance.now() - sentAt);
+      }
+      waits.sort((a, b) => a - b);
+      // The median: not held for a timer's period, not handed over before the window.
+      if (batchMs === 1) assert.ok(waits[2] < 25, `waits ${waits}`);
+      else assert.ok(waits[2] >= 25, `waits ${waits}`);
+      // 20 datagrams at once: the window gathers them into one or two takes.
+      const wakes = io.wakes;
+      for (let i = 0; i < 20; i++) send(100 + i);
+      await waitFor(() => got.length === 25, { what: "the burst" });
+      assert.ok(io.wakes - wakes <= 2, `burst woke ${io.wakes - wakes} times`);
+    } finally {
+      await close();
+    }
   }
 });
 
 Deno.test("datagram I/O (batched): a destination that is not an IPv4 literal is a send error", async () => {
-  const io = openDatagramIo(Deno.listenDatagram(LOOPBACK), "batched");
+  const io = openDatagramIo(ADDRESS, "batched");
   const other = peer();
   io.start(() => {});
   try {
@@ -191,9 +196,9 @@ Deno.test("datagram I/O (batched): a destination that is not an IPv4 literal is 
   }
 });
 
-Deno.test("datagram I/O (batched): drain() hands over what has arrived before the next poll", async () => {
-  // Polling (never idle), but the next poll is a minute away: only drain() can deliver.
-  const { io, got, send, close } = batchedWithPeer({ pollMs: 60_000, idleAfterMs: 1e9 });
+Deno.test("datagram I/O (batched): drain() hands over what has arrived before the window ends", async () => {
+  // The window after a wake is a minute long: only drain() can deliver.
+  const { io, got, send, close } = batchedWithPeer({ batchMs: 60_000 });
   try {
     await send(5);
     await send(6);
@@ -207,28 +212,40 @@ Deno.test("datagram I/O (batched): drain() hands over what has arrived before th
   }
 });
 
-for (const quiet of [false, true]) {
-  Deno.test(`datagram I/O (batched): close() frees the port (${quiet ? "idle" : "polling"})`, async () => {
-    const { got, port, send, close } = batchedWithPeer({
-      pollMs: 5,
-      idleAfterMs: quiet ? 0 : 60_000,
-    });
+for (const waiting of [false, true]) {
+  Deno.test(`datagram I/O (batched): close() frees the port (${waiting ? "waiting" : "in a batch window"})`, async () => {
+    const { io, got, port, send, close } = batchedWithPeer({ batchMs: waiting ? 1 : 60_000 });
     await send(4);
-    await waitFor(() => got.length === 1, { what: "a datagram" });
+    if (waiting) await waitFor(() => got.length === 1, { what: "a datagram" });
+    else await waitFor(() => io.wakes === 1, { what: "a wake" });
     await close();
-    // The socket taken over is closed with Deno's handle: the port can be had again.
     const again = Deno.listenDatagram({ ...LOOPBACK, port });
     again.close();
   });
 }
 
-Deno.test("datagram I/O: batched refuses an IPv6 socket; auto falls back and says why", async () => {
-  let v6: Deno.DatagramConn;
+for (const mode of ["batched", "deno", "auto"] as const) {
+  Deno.test(`datagram I/O (${mode}): a port in use is Deno's AddrInUse`, async () => {
+    const taken = Deno.listenDatagram(LOOPBACK);
+    try {
+      const port = (taken.addr as Deno.NetAddr).port;
+      assert.throws(
+        () => openDatagramIo({ hostname: "127.0.0.1", port }, mode),
+        Deno.errors.AddrInUse,
+      );
+    } finally {
+      taken.close();
+    }
+  });
+}
+
+Deno.test("datagram I/O: batched refuses an IPv6 address; auto falls back and says why", async () => {
   try {
-    v6 = Deno.listenDatagram({ transport: "udp", hostname: "::1", port: 0 });
+    Deno.listenDatagram({ transport: "udp", hostname: "::1", port: 0 }).close();
   } catch {
     return; // no IPv6 loopback here: nothing to check
   }
+  const v6 = { hostname: "::1", port: 0 };
   assert.throws(() => new BatchedDatagramIo(v6), /IPv4/);
   const io = openDatagramIo(v6, "auto");
   assert.equal(io.stats.kind, "deno");
@@ -238,8 +255,7 @@ Deno.test("datagram I/O: batched refuses an IPv6 socket; auto falls back and say
 });
 
 Deno.test("batched: a destination the kernel refuses, in the middle of a batch, costs only its own datagram", async () => {
-  const socket = Deno.listenDatagram(LOOPBACK);
-  const io = new BatchedDatagramIo(socket, { pollMs: 5, idleAfterMs: 1000 });
+  const io = new BatchedDatagramIo(ADDRESS, { batchMs: 5 });
   io.start(() => {});
   const [a, b, c] = [peer(), peer(), peer()];
   try {
