@@ -76,6 +76,8 @@ async function main(): Promise<number> {
       maxRecordingMinutes: config.maxRecordingMinutes,
       metricsToken,
       adminToken,
+      redis: config.redis,
+      publicUrl: config.publicUrl,
     });
   } catch (err) {
     if (err instanceof PortInUseError) {
@@ -115,6 +117,12 @@ async function main(): Promise<number> {
       }`,
   );
   if (metricsToken) log.info("metrics", "Metrics: GET /metrics with the metrics token");
+  if (server.cluster) {
+    log.info(
+      "cluster",
+      `Cluster: node ${server.cluster.nodeId} at ${server.cluster.url}, ${server.cluster.nodes.length} node(s) live`,
+    );
+  }
   if (tls && config.selfSigned) {
     log.info(
       "self_signed",

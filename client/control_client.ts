@@ -61,7 +61,12 @@ export type ControlClientEvents = {
 
 /** An error reply from the server. */
 export class ControlError extends Error {
-  constructor(readonly code: ErrorCode | "timeout" | "disconnected", message: string) {
+  constructor(
+    readonly code: ErrorCode | "timeout" | "disconnected",
+    message: string,
+    /** With `moved`: the meeting's page on the node of the cluster that holds it. */
+    readonly location?: string,
+  ) {
     super(message);
     this.name = "ControlError";
   }
@@ -238,7 +243,10 @@ export class ControlClient extends Emitter<ControlClientEvents> {
       this.#pending.delete(message.id as number);
       clearTimeout(pending.timer);
       if (message.type === "reply") pending.resolve(message.result);
-      else pending.reject(new ControlError(message.code, message.message));
+      else {
+        const location = typeof message.location === "string" ? message.location : undefined;
+        pending.reject(new ControlError(message.code, message.message, location));
+      }
       return;
     }
     // deno-lint-ignore no-explicit-any

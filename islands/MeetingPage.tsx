@@ -558,6 +558,12 @@ export default function MeetingPage(
         error.value = "The host closed this meeting to newcomers. Try again later.";
         stopMedia();
         c.close();
+      } else if (err instanceof ControlError && err.code === "moved" && isHttpUrl(err.location)) {
+        // Another server of the cluster holds the meeting (this page was open before it
+        // moved, or came from an old link): go there.
+        stopMedia();
+        c.close();
+        location.href = err.location;
       } else if (err instanceof ControlError && err.code === "disconnected") {
         // the reconnect will try again
       } else {
@@ -1545,4 +1551,15 @@ function formatDuration(ms: number): string {
   const m = Math.floor(total / 60) % 60;
   const sec = String(total % 60).padStart(2, "0");
   return h > 0 ? `${h}:${String(m).padStart(2, "0")}:${sec}` : `${m}:${sec}`;
+}
+
+/** Whether `value` is an absolute http(s) URL (where a `moved` answer may send the page). */
+function isHttpUrl(value: string | undefined): value is string {
+  if (!value) return false;
+  try {
+    const url = new URL(value);
+    return url.protocol === "http:" || url.protocol === "https:";
+  } catch {
+    return false;
+  }
 }

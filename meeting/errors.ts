@@ -44,17 +44,26 @@ export type ErrorCode =
   | "recordings_unavailable"
   /** The server is draining (shutting down): it takes no new meetings. */
   | "draining"
+  /** Another node of the cluster holds the meeting: `location` is its page there. */
+  | "moved"
   | "internal";
 
 /** An error a client caused and can be told about. */
 export class MeetingError extends Error {
   /** For `rate_limited`: how long until the same request can succeed, ms. */
   readonly retryAfterMs: number | undefined;
+  /** For `moved`: where the meeting is (its page on the node that holds it). */
+  readonly location: string | undefined;
 
-  constructor(readonly code: ErrorCode, message: string, details: { retryAfterMs?: number } = {}) {
+  constructor(
+    readonly code: ErrorCode,
+    message: string,
+    details: { retryAfterMs?: number; location?: string } = {},
+  ) {
     super(message);
     this.name = "MeetingError";
     this.retryAfterMs = details.retryAfterMs;
+    this.location = details.location;
   }
 }
 
@@ -91,6 +100,8 @@ export function httpStatusOf(code: ErrorCode): number {
       return 415;
     case "internal":
       return 500;
+    case "moved":
+      return 307;
     default:
       return 400;
   }

@@ -122,6 +122,11 @@ export interface MeetingSummary {
   newcomers: NewcomerPolicy;
   /** The recording running now, if any. */
   recording: RecordingState | null;
+  /**
+   * Where the meeting lives when another node of the cluster holds it (`--redis`): its page is
+   * `url/m/id`. Absent for the node's own meetings.
+   */
+  url?: string;
 }
 
 /** A meeting with its roster. */

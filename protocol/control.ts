@@ -182,6 +182,8 @@ export type ServerMessage =
     message: string;
     /** With `rate_limited` from an access limit: when to try again, ms. */
     retryAfterMs?: number;
+    /** With `moved`: the meeting's page on the node of the cluster that holds it. */
+    location?: string;
   }
   | { type: "meetings"; meetings: MeetingSummary[] }
   /** Every participant of the meeting, on join, leave, presence, media transport or mode change. */

@@ -57,8 +57,27 @@ const ROUTES: Route[] = [
 ].map(([method, pathname, handler]) => ({
   method: method as string,
   pattern: new URLPattern({ pathname: pathname as string }),
-  handler: handler as RouteHandler,
+  handler: (pathname as string).includes(ID)
+    ? onItsNode(handler as RouteHandler, pathname === `/m/${ID}`)
+    : handler as RouteHandler,
 }));
+
+/**
+ * A meeting-scoped route for a meeting another node of the cluster holds answers with a
+ * redirect to the same path on that node: its page with 302, the API with 307 (the method
+ * and body are kept). A meeting this node holds, or no node holds, is this node's to answer.
+ */
+function onItsNode(handler: RouteHandler, page: boolean): RouteHandler {
+  return (req, ctx) => {
+    const node = ctx.hub.elsewhere(ctx.params.id);
+    if (node === undefined) return handler(req, ctx);
+    const { pathname, search } = new URL(req.url);
+    return new Response(null, {
+      status: page ? 302 : 307,
+      headers: { location: `${node}${pathname}${search}`, "cache-control": "no-store" },
+    });
+  };
+}
 
 /** Result of {@linkcode matchRoute}. */
 export type RouteMatch =

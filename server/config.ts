@@ -8,6 +8,7 @@
  * @module
  */
 
+import { nodeUrl } from "./cluster_directory.ts";
 import { parseArgs } from "node:util";
 import {
   DEFAULT_MAX_CONNECTIONS,
@@ -46,6 +47,10 @@ export interface Config {
   adminTokenFile: string | undefined;
   /** How long a drain waits for the live meetings to end, seconds. */
   drainTimeoutSeconds: number;
+  /** The Redis a cluster of nodes shares (`--redis`), if any. */
+  redis: string | undefined;
+  /** Where other nodes send clients to this one (`--public-url`). */
+  publicUrl: string | undefined;
   help: boolean;
 }
 
@@ -81,6 +86,12 @@ Flags:
                        on SIGTERM the server takes no new meetings and stops once its live
                        ones end, or after this long (default 3600); a second SIGTERM stops it
                        at once
+  --redis URL          run as one node of a cluster sharing this Redis (redis://host:6379):
+                       every node lists every live meeting and sends clients to the node
+                       that holds it; without it nothing needs Redis
+  --public-url URL     where other nodes send clients to this one, e.g.
+                       https://meet-1.example.org (default: this server's scheme, address and
+                       port)
   --udp-io auto|batched|deno
                        UDP system calls: batched (sendmmsg/recvmmsg through libc, Linux) or
                        one Deno op per datagram; auto takes batched where it works (default)
@@ -137,6 +148,8 @@ export function parseFlags(args: string[]): Config {
         "metrics-token-file": { type: "string" },
         "admin-token-file": { type: "string" },
         "drain-timeout": { type: "string", default: "3600" },
+        redis: { type: "string" },
+        "public-url": { type: "string" },
         "udp-io": { type: "string", default: "auto" },
         cert: { type: "string" },
         key: { type: "string" },
@@ -183,6 +196,16 @@ export function parseFlags(args: string[]): Config {
       `--drain-timeout must be a number of seconds from 0 to 86400 (got "${
         values["drain-timeout"]
       }")`,
+    );
+  }
+  const redis = values.redis;
+  if (redis !== undefined && !/^rediss?:\/\/[^\s]+$/.test(redis)) {
+    throw new FlagError(`--redis must be a redis:// or rediss:// URL (got "${redis}")`);
+  }
+  const publicUrl = values["public-url"];
+  if (publicUrl !== undefined && !nodeUrl(publicUrl)) {
+    throw new FlagError(
+      `--public-url must be http(s)://host[:port] with no path (got "${publicUrl}")`,
     );
   }
   if (values.recordings !== "on" && values.recordings !== "off") {
@@ -258,6 +281,8 @@ export function parseFlags(args: string[]): Config {
     metricsTokenFile: values["metrics-token-file"],
     adminTokenFile: values["admin-token-file"],
     drainTimeoutSeconds: drainTimeout,
+    redis,
+    publicUrl,
     help: values.help!,
   };
 }

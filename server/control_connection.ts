@@ -177,7 +177,7 @@ export class ControlConnection implements RoomConnection {
       this.#reply(request.id, this.#handle(request));
     } catch (err) {
       if (err instanceof MeetingError) {
-        this.#error(request.id, err.code, err.message, err.retryAfterMs);
+        this.#error(request.id, err.code, err.message, err.retryAfterMs, err.location);
       } else {
         log.error("control_request_failed", "control request failed", {
           type: request.type,
@@ -359,13 +359,20 @@ export class ControlConnection implements RoomConnection {
         }
         return result;
       }
-      case "join":
+      case "join": {
+        const node = this.#hub.elsewhere(request.meetingId);
+        if (node !== undefined) {
+          throw new MeetingError("moved", `this meeting is held by another server: ${node}`, {
+            location: `${node}/m/${request.meetingId}`,
+          });
+        }
         return this.#join(
           this.#hub.registry.require(request.meetingId),
           request.name ?? session.name,
           request.p2p ?? null,
           request.passcode,
         );
+      }
       case "leave": {
         const room = this.#requireRoom();
         const participantId = this.#participantId!;
@@ -586,12 +593,16 @@ export class ControlConnection implements RoomConnection {
     code: MeetingError["code"],
     message: string,
     retryAfterMs?: number,
+    location?: string,
   ): void {
-    this.send(
-      retryAfterMs === undefined
-        ? { type: "error", id, code, message }
-        : { type: "error", id, code, message, retryAfterMs },
-    );
+    this.send({
+      type: "error",
+      id,
+      code,
+      message,
+      ...(retryAfterMs === undefined ? {} : { retryAfterMs }),
+      ...(location === undefined ? {} : { location }),
+    });
   }
 
   /** Whether this connection asked for the live meeting list. */

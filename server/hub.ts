@@ -35,6 +35,7 @@ import type { MixerStats } from "../media/mixer.ts";
 import { Recorder, type RecorderOptions } from "./recorder.ts";
 import { Room } from "./room.ts";
 import type { WebTransportInfo } from "../protocol/media.ts";
+import type { ClusterDirectory } from "./cluster_directory.ts";
 import { type Session, SessionStore } from "./sessions.ts";
 
 /** The live list (REST and WebSocket) shows at most this many meetings, the newest. */
@@ -89,6 +90,11 @@ export class Hub {
    * the server has a WebTransport endpoint; set by the server once it is open.
    */
   webTransportInfo: (() => WebTransportInfo) | undefined;
+  /**
+   * The other nodes' meetings, when this server is one node of a cluster (`--redis`): the
+   * live list shows them too, and clients are sent to the node that holds them.
+   */
+  cluster: { directory: ClusterDirectory } | undefined;
   #rooms = new Map<string, Room>();
   /** Ticks every meeting's mixer; media endpoints that batch input drain on it. */
   readonly mediaClock: MediaClock;
@@ -294,9 +300,35 @@ export class Hub {
     return totals;
   }
 
-  /** The live list: open meetings, newest first, at most {@linkcode LIST_MAX_MEETINGS}. */
+  /**
+   * The live list: open meetings, newest first, at most {@linkcode LIST_MAX_MEETINGS}; in a
+   * cluster, the other nodes' too (each with the `url` of its node).
+   */
   list(): MeetingSummary[] {
+    const own = this.registry.list(LIST_MAX_MEETINGS);
+    const others = this.cluster?.directory.list() ?? [];
+    if (others.length === 0) return own;
+    return [...own, ...others].sort((a, b) => b.createdAt - a.createdAt)
+      .slice(0, LIST_MAX_MEETINGS);
+  }
+
+  /** This node's own live meetings (what it publishes to its cluster). */
+  ownList(): MeetingSummary[] {
     return this.registry.list(LIST_MAX_MEETINGS);
+  }
+
+  /**
+   * Where meeting `id` lives when another node of the cluster holds it (its node's address),
+   * else undefined (this node's, or unknown).
+   */
+  elsewhere(id: string): string | undefined {
+    if (this.registry.get(id)) return undefined;
+    return this.cluster?.directory.locate(id)?.url;
+  }
+
+  /** The list changed elsewhere (another node): it goes out to subscribers. */
+  listChanged(): void {
+    this.#listUpdate.request();
   }
 
   /** Cleans a display name (throws `invalid_name`). */

@@ -44,6 +44,8 @@ import { type DatagramIo, type DatagramIoMode, openDatagramIo } from "./datagram
 import type { ConsentWindows } from "./media_consent.ts";
 import { log } from "../util/log.ts";
 import { Metrics } from "./metrics.ts";
+import { Cluster } from "./cluster.ts";
+import { localIpv4Interfaces } from "./udp_destination.ts";
 
 /** Server options. */
 export interface ServerOptions {
@@ -112,6 +114,19 @@ export interface ServerOptions {
   metricsToken?: string;
   /** Lets this bearer token drain the server (`POST /api/admin/drain`, `--admin-token-file`). */
   adminToken?: string;
+  /**
+   * Runs as one node of a cluster sharing this Redis (`--redis redis://host:6379`): every
+   * node lists every live meeting and sends clients to the node that holds it.
+   */
+  redis?: string;
+  /**
+   * Where other nodes send clients to this one (`--public-url`, e.g.
+   * `https://meet-1.example.org`). Default: the server's scheme, its `hostname` (or this
+   * machine's first non-loopback IPv4 address when it listens on every interface) and port.
+   */
+  publicUrl?: string;
+  /** Cluster heartbeat and node time to live, ms (defaults 1000 and 3000; tests shorten them). */
+  clusterTimings?: { heartbeatMs?: number; nodeTtlMs?: number };
 }
 
 /** What the server refused at its edge, for tests and monitoring. */
@@ -171,6 +186,8 @@ export interface RunningServer {
   drain(): void;
   /** Resolves once the server drains and its last meeting has ended. */
   drained: Promise<void>;
+  /** This node's link to its cluster, with `redis`. */
+  cluster: Cluster | null;
   /** Stops accepting, ends meetings, closes connections and the database. */
   close(): Promise<void>;
 }
@@ -453,6 +470,34 @@ export async function startServer(options: ServerOptions = {}): Promise<RunningS
     }
   }
   const host = edge.hostname === "0.0.0.0" ? "127.0.0.1" : edge.hostname;
+  const scheme = options.tls ? "https" : "http";
+  let cluster: Cluster | null = null;
+  if (options.redis) {
+    try {
+      const publicHost = edge.hostname === "0.0.0.0"
+        ? localIpv4Interfaces().find((i) => !i.address.startsWith("127."))?.address ??
+          "127.0.0.1"
+        : host;
+      const started = await Cluster.start({
+        redisUrl: options.redis,
+        publicUrl: options.publicUrl ??
+          `${scheme}://${publicHost.includes(":") ? `[${publicHost}]` : publicHost}:${edge.port}`,
+        ...options.clusterTimings,
+        localMeetings: () => hub.ownList(),
+        onChange: () => hub.listChanged(),
+      });
+      cluster = started;
+      hub.cluster = started;
+      hub.registry.on("changed", () => started.localChanged());
+      started.localChanged();
+    } catch (err) {
+      hub.close();
+      await webTransport?.close();
+      await udp.close();
+      await edge.close();
+      throw err;
+    }
+  }
   let closing: Promise<void> | undefined;
   return {
     url: `${options.tls ? "https" : "http"}://${
@@ -468,9 +513,11 @@ export async function startServer(options: ServerOptions = {}): Promise<RunningS
     connections: edge.limits,
     drain: startDrain,
     drained: drained.promise,
+    cluster,
     close() {
       closing ??= (async () => {
         metrics?.close();
+        await cluster?.close(); // the others stop listing this node's meetings at once
         await hub.shutdown();
         await webTransport?.close();
         await udp.close();

@@ -225,7 +225,7 @@ for (const waiting of [false, true]) {
 }
 
 for (const mode of ["batched", "deno", "auto"] as const) {
-  Deno.test(`datagram I/O (${mode}): a port in use is Deno's AddrInUse`, async () => {
+  Deno.test(`datagram I/O (${mode}): a port in use is Deno's AddrInUse`, () => {
     const taken = Deno.listenDatagram(LOOPBACK);
     try {
       const port = (taken.addr as Deno.NetAddr).port;

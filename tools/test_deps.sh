@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # What the tests drive, from Debian: Chromium, ffmpeg, openssl (certificates), iproute2 and
-# iptables (private network namespaces), libopus (the server's Opus). Missing ones are installed
+# iptables (private network namespaces), libopus (the server's Opus), redis-server (the
+# cluster tests' own Redis, started and ended by them). Missing ones are installed
 # when this runs as root with apt-get; otherwise it stops with one line saying what to install.
 set -euo pipefail
 
@@ -9,6 +10,7 @@ if [ -z "${CHROMIUM_PATH:-}" ] || [ ! -x "${CHROMIUM_PATH}" ]; then
   command -v chromium >/dev/null 2>&1 || need+=(chromium)
 fi
 command -v ffmpeg >/dev/null 2>&1 || need+=(ffmpeg)
+command -v redis-server >/dev/null 2>&1 || need+=(redis-server)
 command -v openssl >/dev/null 2>&1 || need+=(openssl)
 command -v ip >/dev/null 2>&1 || need+=(iproute2)
 command -v iptables >/dev/null 2>&1 || need+=(iptables)

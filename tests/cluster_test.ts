@@ -1,0 +1,171 @@
+/**
+ * Several nodes sharing one real redis-server on loopback (`--redis`): every node lists every
+ * live meeting, sends clients to the node that holds it (page 302, API 307, control `moved`),
+ * drops a dead node's meetings within the heartbeat timeout, and a Redis restart cuts no call.
+ */
+
+import assert from "node:assert/strict";
+import type { MeetingSummary } from "../meeting/meeting.ts";
+import { startServerProcess } from "../bench/_server_process.ts";
+import { ControlError } from "../client/control_client.ts";
+import { mediaBot } from "./support/media_bot.ts";
+import { startRedis } from "./support/redis.ts";
+import { createMeeting, testClient, testServer } from "./support/server.ts";
+import { waitFor } from "./support/wait.ts";
+
+/** Short heartbeats so that a dead node is noticed within a second or two. */
+const TIMINGS = { heartbeatMs: 200, nodeTtlMs: 600 };
+
+async function listOf(server: { url: string }): Promise<MeetingSummary[]> {
+  return await (await fetch(`${server.url}api/meetings`)).json();
+}
+
+Deno.test("cluster: a meeting created on node A is in node B's lobby within a second, with A's address; B sends its page, API and joins to A; it leaves B's list when it ends", async () => {
+  await using redis = await startRedis();
+  await using a = await testServer({ redis: redis.url, clusterTimings: TIMINGS });
+  await using b = await testServer({ redis: redis.url, clusterTimings: TIMINGS });
+  const origin = (server: { url: string }) => server.url.replace(/\/$/, "");
+  const watcher = await testClient(b, "Watcher");
+  try {
+    const lists: { at: number; meetings: MeetingSummary[] }[] = [];
+    watcher.on("meetings", (e) => lists.push({ at: performance.now(), meetings: e.meetings }));
+    await watcher.request({ type: "subscribe_meetings" });
+    const createdAt = performance.now();
+    const meeting = await createMeeting(a, "On A", "Ann");
+    const seen = await waitFor(
+      () => lists.find((l) => l.meetings.some((m) => m.id === meeting.id)),
+      { what: "the meeting in B's lobby" },
+    );
+    const delayMs = seen.at - createdAt;
+    assert.ok(delayMs < 1000, `listed on B after ${delayMs} ms`);
+    const listed = seen.meetings.find((m) => m.id === meeting.id)!;
+    assert.equal(listed.url, origin(a));
+    assert.equal(listed.title, "On A");
+    assert.equal(listed.creator, "Ann");
+    // A lists it as its own (no address); B's REST list has it with A's.
+    assert.equal((await listOf(a)).find((m) => m.id === meeting.id)?.url, undefined);
+    assert.equal((await listOf(b)).find((m) => m.id === meeting.id)?.url, origin(a));
+    // B's link and API for it go to A.
+    const page = await fetch(`${b.url}m/${meeting.id}?x=1`, { redirect: "manual" });
+    await page.body?.cancel();
+    assert.equal(page.status, 302);
+    assert.equal(page.headers.get("location"), `${origin(a)}/m/${meeting.id}?x=1`);
+    const api = await fetch(`${b.url}api/meetings/${meeting.id}`, { redirect: "manual" });
+    await api.body?.cancel();
+    assert.equal(api.status, 307);
+    assert.equal(api.headers.get("location"), `${origin(a)}/api/meetings/${meeting.id}`);
+    const followed = await (await fetch(`${b.url}api/meetings/${meeting.id}`)).json();
+    assert.equal(followed.title, "On A");
+    await assert.rejects(
+      () => watcher.request({ type: "join", meetingId: meeting.id }),
+      (err: ControlError) =>
+        err.code === "moved" && err.location === `${origin(a)}/m/${meeting.id}`,
+    );
+    // A meeting nobody holds is still B's own not_found.
+    const none = await fetch(`${b.url}api/meetings/nosuchmeeting`);
+    await none.body?.cancel();
+    assert.equal(none.status, 404);
+    // Changes follow (someone joins on A), then the end.
+    const bot = await mediaBot(a, "Bob", meeting.id);
+    try {
+      await waitFor(
+        async () => (await listOf(b)).find((m) => m.id === meeting.id)?.participants === 1,
+        {
+          what: "B's list shows the participant",
+        },
+      );
+    } finally {
+      bot.close();
+    }
+    const cancel = await fetch(`${a.url}api/meetings/${meeting.id}`, {
+      method: "DELETE",
+      headers: { authorization: `Bearer ${meeting.token}` },
+    });
+    await cancel.body?.cancel();
+    assert.equal(cancel.status, 204);
+    await waitFor(
+      () => lists.at(-1)!.meetings.every((m) => m.id !== meeting.id),
+      { what: "the meeting gone from B's lobby", timeoutMs: 2000 },
+    );
+  } finally {
+    watcher.close();
+  }
+});
+
+Deno.test("cluster: a node that dies loses its meetings from the other's list within the heartbeat timeout; one that stops leaves at once", async () => {
+  await using redis = await startRedis();
+  await using b = await testServer({ redis: redis.url, clusterTimings: TIMINGS });
+  // A real process, killed outright: no goodbye reaches Redis (default timings: 1 s, 3 s).
+  const a = await startServerProcess({ args: ["--redis", redis.url] });
+  try {
+    const meeting = await createMeeting(a, "Doomed");
+    await waitFor(async () => (await listOf(b)).some((m) => m.id === meeting.id), {
+      what: "A's meeting on B",
+    });
+    const killedAt = performance.now();
+    Deno.kill(a.pid, "SIGKILL");
+    await waitFor(async () => !(await listOf(b)).some((m) => m.id === meeting.id), {
+      what: "A's meeting gone from B's list",
+      timeoutMs: 10_000,
+    });
+    const goneAfterMs = performance.now() - killedAt;
+    // The record's 3 s to live, and B's next sweep (200 ms).
+    assert.ok(goneAfterMs < 5000, `gone after ${goneAfterMs} ms`);
+  } finally {
+    await a.stop();
+  }
+  // A node that stops cleanly takes its meetings with it at once.
+  const c = await testServer({
+    redis: redis.url,
+    clusterTimings: { heartbeatMs: 5000, nodeTtlMs: 15_000 },
+  });
+  const meeting = await createMeeting(c, "Brief");
+  await waitFor(async () => (await listOf(b)).some((m) => m.id === meeting.id), {
+    what: "C's meeting on B",
+  });
+  await c.close();
+  await waitFor(async () => !(await listOf(b)).some((m) => m.id === meeting.id), {
+    what: "C's meeting gone from B's list",
+    timeoutMs: 2000,
+  });
+});
+
+Deno.test("cluster: Redis restarting mid-call cuts no call, and the lists come back", async () => {
+  await using redis = await startRedis();
+  await using a = await testServer({ redis: redis.url, clusterTimings: TIMINGS });
+  await using b = await testServer({ redis: redis.url, clusterTimings: TIMINGS });
+  const meeting = await createMeeting(a, "Steady");
+  const ann = await mediaBot(a, "Ann", meeting.id);
+  const bob = await mediaBot(a, "Bob", meeting.id);
+  try {
+    ann.startTone(440);
+    bob.startTone(660);
+    const HEARD = 0.005;
+    await waitFor(() => ann.tonePower(660) > HEARD && bob.tonePower(440) > HEARD, {
+      what: "Ann and Bob hear each other",
+    });
+    await waitFor(async () => (await listOf(b)).some((m) => m.id === meeting.id), {
+      what: "the meeting on B",
+    });
+    await redis.stop();
+    // Redis away for a while: the call goes on, and creating meetings still works.
+    const stoppedAt = performance.now();
+    await waitFor(() => performance.now() - stoppedAt > 1500, { what: "1.5 s without Redis" });
+    const mixBefore = ann.mixSamples.length;
+    await waitFor(() => ann.mixSamples.length > mixBefore + 48_000 * 0.5, {
+      what: "half a second more of the mix",
+    });
+    assert.ok(ann.tonePower(660) > HEARD && bob.tonePower(440) > HEARD, "still hearing each other");
+    const during = await createMeeting(a, "Made without Redis");
+    // Redis comes back empty: each node registers and publishes again.
+    await redis.start();
+    await waitFor(async () => {
+      const ids = (await listOf(b)).map((m) => m.id);
+      return ids.includes(meeting.id) && ids.includes(during.id);
+    }, { what: "A's meetings on B again", timeoutMs: 10_000 });
+    assert.ok(ann.tonePower(660) > HEARD && bob.tonePower(440) > HEARD, "and after");
+  } finally {
+    ann.close();
+    bob.close();
+  }
+});
