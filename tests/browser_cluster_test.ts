@@ -1,0 +1,71 @@
+/**
+ * End to end in headless Chromium, two nodes sharing a real redis-server: a page that opens a
+ * meeting's link on node B, while node A holds the meeting, ends up in the meeting on A, and
+ * sees and hears the page that joined on A.
+ */
+
+import assert from "node:assert/strict";
+import type { Page } from "playwright-core";
+import { joinPage, launchBrowser, SMALL_VIEWPORT, waitForPage } from "./support/browser.ts";
+import { startRedis } from "./support/redis.ts";
+import { createMeeting, testServer } from "./support/server.ts";
+import { waitFor } from "./support/wait.ts";
+
+function snapshot(page: Page): Promise<{ frames: number; audibleMs: number }> {
+  return page.evaluate(() => {
+    // deno-lint-ignore no-explicit-any
+    const s = (globalThis as any).__meetStats;
+    let frames = 0;
+    for (const p of Object.values(s?.participants ?? {})) {
+      frames += (p as { framesDecoded: number }).framesDecoded;
+    }
+    return { frames, audibleMs: s?.audio?.audibleMs ?? 0 };
+  });
+}
+
+Deno.test({
+  name:
+    "browser cluster: a meeting's link opened on node B lands in the meeting on node A; the pages see and hear each other",
+  sanitizeResources: false,
+  sanitizeOps: false,
+  async fn() {
+    await using redis = await startRedis();
+    const timings = { heartbeatMs: 200, nodeTtlMs: 600 };
+    await using a = await testServer({ redis: redis.url, clusterTimings: timings, p2p: "off" });
+    await using b = await testServer({ redis: redis.url, clusterTimings: timings, p2p: "off" });
+    const meeting = await createMeeting(a, "Held by A");
+    await waitFor(
+      async () =>
+        (await (await fetch(`${b.url}api/meetings`)).json() as { id: string }[])
+          .some((m) => m.id === meeting.id),
+      { what: "the meeting in B's list" },
+    );
+    await using browser = await launchBrowser();
+    const errors: string[] = [];
+    const ann = await joinPage(
+      await browser.newContext({ viewport: SMALL_VIEWPORT }),
+      `${a.url}m/${meeting.id}?name=Ann`,
+      errors,
+      "Ann",
+    );
+    // Bob has B's link.
+    const bob = await joinPage(
+      await browser.newContext({ viewport: SMALL_VIEWPORT }),
+      `${b.url}m/${meeting.id}?name=Bob`,
+      errors,
+      "Bob",
+    );
+    assert.ok(bob.url().startsWith(`${a.url}m/${meeting.id}`), `Bob is at ${bob.url()}`);
+    for (const [page, who] of [[ann, "Ann"], [bob, "Bob"]] as const) {
+      await waitForPage(async () => {
+        const s = await snapshot(page);
+        return s.frames > 15 && s.audibleMs > 500;
+      }, { what: `${who} sees and hears the other`, timeoutMs: 20_000 });
+    }
+    // The media went through A: it holds the meeting and its counters.
+    const media = (await (await fetch(`${a.url}api/meetings/${meeting.id}`)).json()).media;
+    assert.ok(media.forwarded.video.packets > 0 && media.forwarded.audio.packets > 0);
+    assert.equal(b.hub.findRoom(meeting.id), undefined, "B holds no room for it");
+    assert.deepEqual(errors, []);
+  },
+});
