@@ -110,6 +110,12 @@ export class Metrics {
       [],
       (set) => set({}, hub.draining ? 1 : 0),
     );
+    gauge(
+      "meet_cluster_remote_meetings",
+      "Live meetings of the other nodes of the cluster (--redis) this node lists; 0 alone.",
+      [],
+      (set) => set({}, hub.cluster?.directory.size ?? 0),
+    );
 
     // The media totals are summed once per scrape (in text()), not once per metric.
     const totals = () => this.#totals ?? hub.mediaTotals();
