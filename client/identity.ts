@@ -53,14 +53,36 @@ export function takeAutoJoin(meetingId: string): boolean {
 }
 
 /**
- * Identifies this connection: with the tab's token when it has one (so the server knows it
- * as the same person, e.g. a meeting's creator), else as a new session under `name`.
+ * A handoff from another node of the cluster, which made this page's meeting here for its
+ * lobby: `#handoff=CODE&name=NAME` in the URL. Taken once: the fragment is cleared at once
+ * (from the address bar and the history entry).
+ */
+export function takeHandoff(): { code: string; name: string } | null {
+  const hash = globalThis.location?.hash ?? "";
+  if (!hash.startsWith("#handoff=")) return null;
+  const params = new URLSearchParams(hash.slice(1));
+  const code = params.get("handoff") ?? "";
+  history.replaceState(null, "", location.pathname + location.search);
+  if (!/^[A-Za-z0-9_-]{16,64}$/.test(code)) return null;
+  return { code, name: (params.get("name") ?? "").slice(0, 100) };
+}
+
+/**
+ * Identifies this connection: with a handoff code when given (the session another node made
+ * the meeting for), else with the tab's token when it has one (so the server knows it as the
+ * same person, e.g. a meeting's creator), else as a new session under `name`.
  */
 export async function identify(
   client: ControlClient,
   name: string | undefined,
+  handoff?: string,
 ): Promise<{ token: string; name: string }> {
   const s = storage("sessionStorage");
+  if (handoff) {
+    const result = await client.request({ type: "identify", handoff, name });
+    s?.setItem(TOKEN_KEY, result.token);
+    return result;
+  }
   const token = s?.getItem(TOKEN_KEY) ?? undefined;
   if (token) {
     try {

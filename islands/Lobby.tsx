@@ -85,12 +85,18 @@ export default function Lobby({ meetings: initial, notice }: LobbyProps) {
     try {
       await client.current.opened();
       await identify(client.current, n);
-      const { meeting } = await client.current.request({
+      const { meeting, handoff } = await client.current.request({
         type: "create",
         title: title.value.trim() || `${n}'s meeting`,
         join: false,
         passcode: passcode.value || undefined,
       });
+      if (meeting.url && handoff) {
+        // Placed on another server of the cluster: its page makes this person the creator.
+        const fragment = new URLSearchParams({ handoff, name: n });
+        location.href = `${meeting.url}/m/${meeting.id}#${fragment}`;
+        return;
+      }
       markAutoJoin(meeting.id);
       location.href = `/m/${meeting.id}`;
     } catch (err) {

@@ -38,6 +38,7 @@ import {
   rememberedName,
   rememberName,
   takeAutoJoin,
+  takeHandoff,
 } from "../client/identity.ts";
 import {
   type LocalMediaState,
@@ -171,6 +172,8 @@ export default function MeetingPage(
   const client = useRef<ControlClient>();
   /** This tab's session token: a locked meeting's details are for its members only. */
   const token = useRef<string>();
+  /** A handoff code from another node of the cluster (it made this meeting for our lobby). */
+  const handoff = useRef<string>();
   // Media
   const prefs = useSignal<MediaPreferences>({ mic: true, camera: true });
   const local = useSignal<LocalMediaState | null>(null);
@@ -519,7 +522,9 @@ export default function MeetingPage(
       if (audio.current && !session.current) {
         await Promise.race([audio.current.catch(() => {}), delay(AUDIO_PREPARE_WAIT_MS)]);
       }
-      token.current = (await identify(c, name.value)).token;
+      const code = handoff.current;
+      handoff.current = undefined; // good once: a retry identifies as usual
+      token.current = (await identify(c, name.value, code)).token;
       const r = await c.request({
         type: "join",
         meetingId,
@@ -760,6 +765,13 @@ export default function MeetingPage(
     // create button (marked in this tab's sessionStorage, which no other site can write)
     // comes straight in.
     if (!nameFromUrl) name.value = rememberedName();
+    // Another server of the cluster made this meeting for its lobby: identify as its creator
+    // when joining. No auto-join: any site can write a fragment, so the person presses Join.
+    const handedOff = takeHandoff();
+    if (handedOff) {
+      handoff.current = handedOff.code;
+      if (!name.value) name.value = handedOff.name;
+    }
     if (takeAutoJoin(meetingId) && name.value) join();
     refreshDevices(); // lists without capturing; names only if the browser already allows
     const onDeviceChange = () => refreshDevices();

@@ -47,7 +47,11 @@ export type RequestId = number | string;
 
 /** Requests a client sends, by `type`. */
 export type ClientRequest =
-  | { id: RequestId; type: "identify"; name?: string; token?: string }
+  /**
+   * `handoff`: a one-time code from another node of the cluster, which made a meeting here for
+   * this page (the page found it in its URL's fragment): identifies as the session it was made for.
+   */
+  | { id: RequestId; type: "identify"; name?: string; token?: string; handoff?: string }
   | { id: RequestId; type: "subscribe_meetings" }
   | { id: RequestId; type: "unsubscribe_meetings" }
   | {
@@ -146,7 +150,12 @@ export interface ReplyResults {
   identify: { token: string; name: string };
   subscribe_meetings: { meetings: MeetingSummary[] };
   unsubscribe_meetings: Record<string, never>;
-  create: { meeting: MeetingDetails; join?: JoinReply };
+  /**
+   * In a cluster, a `create` without `join` may be placed on another node: `meeting.url` is
+   * then that node's address, and `handoff` the code for the meeting's page there
+   * (`url/m/id#handoff=CODE`), which makes that page the creator.
+   */
+  create: { meeting: MeetingDetails; join?: JoinReply; handoff?: string };
   join: JoinReply;
   leave: Record<string, never>;
   cancel: Record<string, never>;
@@ -286,11 +295,11 @@ export function parseClientMessage(text: string): ParsedMessage {
     msg[field] === undefined || typeof msg[field] === "string";
   switch (msg.type) {
     case "identify":
-      if (!optionalString("name") || !optionalString("token")) {
-        return fail("bad_request", "identify takes string name and/or token");
+      if (!optionalString("name") || !optionalString("token") || !optionalString("handoff")) {
+        return fail("bad_request", "identify takes string name, token and/or handoff");
       }
-      if (msg.name === undefined && msg.token === undefined) {
-        return fail("bad_request", "identify needs a name or a token");
+      if (msg.name === undefined && msg.token === undefined && msg.handoff === undefined) {
+        return fail("bad_request", "identify needs a name, a token or a handoff");
       }
       break;
     case "create":

@@ -34,7 +34,8 @@
 
 import { Redis } from "ioredis";
 import type { MeetingSummary } from "../meeting/meeting.ts";
-import { newId } from "../util/ids.ts";
+import { newId, newToken, timingSafeEqual } from "../util/ids.ts";
+import { MeetingError } from "../meeting/errors.ts";
 import { log } from "../util/log.ts";
 import { ClusterDirectory, nodeUrl } from "./cluster_directory.ts";
 
@@ -44,7 +45,20 @@ export const CLUSTER_KEYS = {
   nodes: "meet:nodes",
   meetings: "meet:meetings",
   events: "meet:events",
+  /** The secret nodes show each other when one makes a meeting on another. */
+  secret: "meet:cluster-secret",
 } as const;
+
+/** The header that carries the cluster's secret on a request from one node to another. */
+export const CLUSTER_SECRET_HEADER = "x-meet-cluster";
+/** With the secret: the address of the client the request is made for (for its limits). */
+export const CLUSTER_CLIENT_HEADER = "x-meet-client";
+
+/** What a node made for another's client: the meeting and the creator's handoff code. */
+export interface PlacedMeeting {
+  summary: MeetingSummary;
+  handoff: string;
+}
 
 /** A node as its record in Redis says (what placement and operators read). */
 export interface NodeInfo {
@@ -52,6 +66,8 @@ export interface NodeInfo {
   url: string;
   meetings: number;
   participants: number;
+  /** Whether it takes new meetings (false while it drains). */
+  accepting: boolean;
   /** When the record was written, ms since the epoch. */
   at: number;
 }
@@ -72,6 +88,8 @@ export interface ClusterOptions {
   connectTimeoutMs?: number;
   /** This node's live meetings, as its own lobby lists them. */
   localMeetings(): MeetingSummary[];
+  /** Whether this node takes new meetings (default: it does). */
+  accepting?(): boolean;
   /** Called when the other nodes' meetings changed (the lobby list should go out again). */
   onChange(): void;
 }
@@ -103,6 +121,7 @@ export class Cluster {
   #publishing: Promise<void> = Promise.resolve();
   #lastErrorLog = -Infinity;
   #closed = false;
+  #secret = "";
 
   private constructor(options: ClusterOptions, url: string) {
     this.#options = options;
@@ -151,6 +170,11 @@ export class Cluster {
           )
         ),
       ]);
+      await cluster.#redis.set(CLUSTER_KEYS.secret, newToken(), "NX");
+      cluster.#secret = (await cluster.#redis.get(CLUSTER_KEYS.secret)) ?? "";
+      if (cluster.#secret.length < 16) {
+        throw new Error("the cluster's secret in Redis is too short");
+      }
       await cluster.#sub.subscribe(CLUSTER_KEYS.events);
       cluster.#sub.on("message", (_channel: string, text: string) => cluster.#message(text));
       await cluster.#resync();
@@ -176,6 +200,96 @@ export class Cluster {
   /** The live nodes as of the last heartbeat (this one included). */
   get nodes(): readonly NodeInfo[] {
     return this.#nodes;
+  }
+
+  /**
+   * Where a new meeting should go: the live node taking meetings with the fewest
+   * participants, then the fewest meetings (this node when it ties), counted from what this
+   * node knows now (its own registry and the others' published meetings, so a burst of
+   * creates spreads before the next heartbeat). Null: here.
+   */
+  place(): NodeInfo | null {
+    const own = this.#options.localMeetings();
+    const accepting = this.#options.accepting?.() ?? true;
+    const loads = this.directory.loads();
+    let best: { node: NodeInfo | null; participants: number; meetings: number } | null = null;
+    if (accepting) {
+      best = {
+        node: null,
+        participants: own.reduce((n, m) => n + m.participants, 0),
+        meetings: own.length,
+      };
+    }
+    const others = this.#nodes.filter((n) => n.id !== this.nodeId && n.accepting)
+      .sort((a, b) => (a.id < b.id ? -1 : 1));
+    for (const node of others) {
+      const load = loads.get(node.id) ?? { participants: 0, meetings: 0 };
+      if (
+        !best || load.participants < best.participants ||
+        (load.participants === best.participants && load.meetings < best.meetings)
+      ) best = { node, ...load };
+    }
+    return best?.node ?? null;
+  }
+
+  /**
+   * Makes a meeting on `node` for a client of this one (`POST node/api/meetings` with the
+   * cluster's secret and the client's address, which that node's limits count), and lists it
+   * here at once. Throws a `MeetingError` the other node answered, or when it could not be
+   * reached.
+   */
+  async createOn(
+    node: NodeInfo,
+    request: { title: unknown; name: string; passcode?: unknown },
+    clientAddress: string,
+  ): Promise<PlacedMeeting> {
+    let response: Response;
+    try {
+      response = await fetch(`${node.url}/api/meetings?placed=${node.id}`, {
+        method: "POST",
+        headers: {
+          "content-type": "application/json",
+          [CLUSTER_SECRET_HEADER]: this.#secret,
+          [CLUSTER_CLIENT_HEADER]: clientAddress,
+        },
+        body: JSON.stringify({ ...request, handoff: true }),
+        signal: AbortSignal.timeout(5_000),
+        redirect: "error",
+      });
+    } catch (err) {
+      throw new MeetingError(
+        "internal",
+        `the server chosen for it did not answer: ${(err as Error).message}`,
+      );
+    }
+    const body = await response.json().catch(() => null);
+    if (!response.ok || !body || typeof body.handoff !== "string") {
+      const error = body?.error;
+      if (error && typeof error.code === "string" && typeof error.message === "string") {
+        throw new MeetingError(error.code, error.message, { retryAfterMs: error.retryAfterMs });
+      }
+      throw new MeetingError("internal", `the server chosen for it answered ${response.status}`);
+    }
+    const { handoff, token: _token, ...summary } = body;
+    this.directory.apply({ node: node.id, url: node.url, upserts: [summary], removes: [] });
+    const listed = this.directory.locate(summary.id);
+    if (!listed) throw new MeetingError("internal", "the server chosen for it answered nonsense");
+    const { url: _url, ...checked } = listed;
+    this.#options.onChange();
+    return { summary: checked, handoff };
+  }
+
+  /**
+   * The client address a request from another node of the cluster is made for, when it
+   * carries the cluster's secret; else undefined (a request like any other).
+   */
+  forwardedClient(headers: Headers): string | undefined {
+    const secret = headers.get(CLUSTER_SECRET_HEADER);
+    if (secret === null || !this.#secret || !timingSafeEqual(secret, this.#secret)) {
+      return undefined;
+    }
+    const client = headers.get(CLUSTER_CLIENT_HEADER) ?? "";
+    return /^[0-9A-Fa-f:.]{2,45}$/.test(client) ? client : undefined;
   }
 
   /** This node's meetings changed: they go out within {@linkcode PUBLISH_INTERVAL_MS}. */
@@ -247,6 +361,7 @@ export class Cluster {
       url: this.url,
       meetings: local.length,
       participants: local.reduce((n, m) => n + m.participants, 0),
+      accepting: this.#options.accepting?.() ?? true,
       at: Date.now(),
     };
     await this.#redis.multi()
@@ -261,8 +376,17 @@ export class Cluster {
     const dead: string[] = [];
     ids.forEach((id, i) => {
       const info = parse(records[i]) as NodeInfo | null;
-      if (info && nodeUrl(info.url)) live.push({ ...info, id });
-      else dead.push(id);
+      const url = info && nodeUrl(info.url);
+      if (info && url) {
+        live.push({
+          id,
+          url,
+          meetings: Number(info.meetings) || 0,
+          participants: Number(info.participants) || 0,
+          accepting: info.accepting !== false,
+          at: Number(info.at) || 0,
+        });
+      } else dead.push(id);
     });
     this.#nodes = live;
     const gone = this.directory.setLiveNodes(live.map((n) => n.id));

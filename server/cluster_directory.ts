@@ -212,6 +212,18 @@ export class ClusterDirectory {
     return this.#meetings.get(id)?.node;
   }
 
+  /** Each other node's load as its published meetings add up: participants and meetings. */
+  loads(): Map<string, { participants: number; meetings: number }> {
+    const loads = new Map<string, { participants: number; meetings: number }>();
+    for (const { node, meeting } of this.#meetings.values()) {
+      const load = loads.get(node) ?? { participants: 0, meetings: 0 };
+      load.participants += meeting.participants;
+      load.meetings++;
+      loads.set(node, load);
+    }
+    return loads;
+  }
+
   /** Every mirrored meeting, newest first. */
   list(): RemoteMeeting[] {
     return [...this.#meetings.values()].map((m) => m.meeting)

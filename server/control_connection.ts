@@ -39,6 +39,7 @@ import type { Hub } from "./hub.ts";
 import type { Room, RoomConnection } from "./room.ts";
 import type { Session } from "./sessions.ts";
 import { WebSocketTransport } from "./websocket_transport.ts";
+import type { NodeInfo } from "./cluster.ts";
 import { DeliveryWindow, readReceivedBytes } from "../media/delivery_window.ts";
 import { log } from "../util/log.ts";
 
@@ -174,17 +175,26 @@ export class ControlConnection implements RoomConnection {
     }
     const request = parsed.request;
     try {
-      this.#reply(request.id, this.#handle(request));
-    } catch (err) {
-      if (err instanceof MeetingError) {
-        this.#error(request.id, err.code, err.message, err.retryAfterMs, err.location);
+      const result = this.#handle(request);
+      if (result instanceof Promise) {
+        result.then((r) => this.#reply(request.id, r), (err) => this.#fail(request, err));
       } else {
-        log.error("control_request_failed", "control request failed", {
-          type: request.type,
-          error: err,
-        });
-        this.#error(request.id, "internal", "the server could not handle this request");
+        this.#reply(request.id, result);
       }
+    } catch (err) {
+      this.#fail(request, err);
+    }
+  }
+
+  #fail(request: ClientRequest, err: unknown): void {
+    if (err instanceof MeetingError) {
+      this.#error(request.id, err.code, err.message, err.retryAfterMs, err.location);
+    } else {
+      log.error("control_request_failed", "control request failed", {
+        type: request.type,
+        error: err,
+      });
+      this.#error(request.id, "internal", "the server could not handle this request");
     }
   }
 
@@ -329,10 +339,13 @@ export class ControlConnection implements RoomConnection {
     }
   }
 
-  #handle(request: ClientRequest): ReplyResults[keyof ReplyResults] {
+  /** Answers a request; a create placed on another node answers when that node has. */
+  #handle(
+    request: ClientRequest,
+  ): ReplyResults[keyof ReplyResults] | Promise<ReplyResults["create"]> {
     switch (request.type) {
       case "identify":
-        return this.#identify(request.name, request.token);
+        return this.#identify(request.name, request.token, request.handoff);
       case "ping":
         return { now: Date.now() };
       case "subscribe_meetings":
@@ -347,6 +360,10 @@ export class ControlConnection implements RoomConnection {
     const session = this.#requireSession();
     switch (request.type) {
       case "create": {
+        // A create that does not join at once (the lobby's) may go to another node: the page
+        // goes there with the handoff code.
+        const node = request.join === false ? this.#hub.cluster?.place() : null;
+        if (node) return this.#createOn(node, request.title, session, request.passcode);
         const { meeting } = this.#hub.createMeeting(
           { title: request.title, creatorName: session.name, passcode: request.passcode },
           this.clientAddress,
@@ -489,7 +506,35 @@ export class ControlConnection implements RoomConnection {
     }
   }
 
-  #identify(name: string | undefined, token: string | undefined): ReplyResults["identify"] {
+  async #createOn(
+    node: NodeInfo,
+    title: string,
+    session: Session,
+    passcode: string | undefined,
+  ): Promise<ReplyResults["create"]> {
+    const placed = await this.#hub.cluster!.createOn(
+      node,
+      { title, name: session.name, passcode },
+      this.clientAddress,
+    );
+    return {
+      meeting: { ...placed.summary, state: "open", roster: [], url: node.url },
+      handoff: placed.handoff,
+    };
+  }
+
+  #identify(
+    name: string | undefined,
+    token: string | undefined,
+    handoff?: string,
+  ): ReplyResults["identify"] {
+    if (handoff !== undefined && !this.#session) {
+      const session = this.#hub.sessions.claim(handoff);
+      if (!session) throw new MeetingError("invalid_token", "unknown, used or expired handoff");
+      if (name !== undefined) session.name = this.#hub.normalizeName(name);
+      this.#session = session;
+      return { token: session.token, name: session.name };
+    }
     if (this.#session) {
       // Identifying again on the same connection may only change the name.
       if (token !== undefined && token !== this.#session.token) {

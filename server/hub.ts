@@ -35,7 +35,7 @@ import type { MixerStats } from "../media/mixer.ts";
 import { Recorder, type RecorderOptions } from "./recorder.ts";
 import { Room } from "./room.ts";
 import type { WebTransportInfo } from "../protocol/media.ts";
-import type { ClusterDirectory } from "./cluster_directory.ts";
+import type { Cluster } from "./cluster.ts";
 import { type Session, SessionStore } from "./sessions.ts";
 
 /** The live list (REST and WebSocket) shows at most this many meetings, the newest. */
@@ -94,7 +94,7 @@ export class Hub {
    * The other nodes' meetings, when this server is one node of a cluster (`--redis`): the
    * live list shows them too, and clients are sent to the node that holds them.
    */
-  cluster: { directory: ClusterDirectory } | undefined;
+  cluster: Cluster | undefined;
   #rooms = new Map<string, Room>();
   /** Ticks every meeting's mixer; media endpoints that batch input drain on it. */
   readonly mediaClock: MediaClock;

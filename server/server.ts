@@ -247,7 +247,13 @@ export async function startServer(options: ServerOptions = {}): Promise<RunningS
   const hostname = options.hostname ?? "0.0.0.0";
   const policy = new HostPolicy({
     names: serverNames(hostname, options.tls),
-    allowHosts: options.allowHosts,
+    // The name other nodes of a cluster send people to is one of this server's names.
+    allowHosts: [
+      ...(options.allowHosts ?? []),
+      ...(options.publicUrl && URL.canParse(options.publicUrl)
+        ? [new URL(options.publicUrl).hostname]
+        : []),
+    ],
     allowedOrigins: options.allowedOrigins,
   });
   // Assigned right after the port is bound (before any request can arrive), so that a
@@ -484,6 +490,7 @@ export async function startServer(options: ServerOptions = {}): Promise<RunningS
           `${scheme}://${publicHost.includes(":") ? `[${publicHost}]` : publicHost}:${edge.port}`,
         ...options.clusterTimings,
         localMeetings: () => hub.ownList(),
+        accepting: () => !hub.draining,
         onChange: () => hub.listChanged(),
       });
       cluster = started;

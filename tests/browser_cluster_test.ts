@@ -1,12 +1,19 @@
 /**
  * End to end in headless Chromium, two nodes sharing a real redis-server: a page that opens a
  * meeting's link on node B, while node A holds the meeting, ends up in the meeting on A, and
- * sees and hears the page that joined on A.
+ * sees and hears the page that joined on A; a meeting made from A's lobby while A is the
+ * busier node is made on B, and the page that made it is its creator there.
  */
 
 import assert from "node:assert/strict";
 import type { Page } from "playwright-core";
-import { joinPage, launchBrowser, SMALL_VIEWPORT, waitForPage } from "./support/browser.ts";
+import {
+  confirmJoin,
+  joinPage,
+  launchBrowser,
+  SMALL_VIEWPORT,
+  waitForPage,
+} from "./support/browser.ts";
 import { startRedis } from "./support/redis.ts";
 import { createMeeting, testServer } from "./support/server.ts";
 import { waitFor } from "./support/wait.ts";
@@ -66,6 +73,25 @@ Deno.test({
     const media = (await (await fetch(`${a.url}api/meetings/${meeting.id}`)).json()).media;
     assert.ok(media.forwarded.video.packets > 0 && media.forwarded.audio.packets > 0);
     assert.equal(b.hub.findRoom(meeting.id), undefined, "B holds no room for it");
+
+    // A now holds a meeting of two: Cy's lobby on A makes the next one on B, and Cy, sent
+    // there with a handoff, joins as its creator and host.
+    await waitFor(() => a.cluster!.place()?.id === b.cluster!.nodeId, { what: "B placed first" });
+    const cy = await (await browser.newContext({ viewport: SMALL_VIEWPORT })).newPage();
+    cy.on("pageerror", (e) => errors.push(`Cy: ${e.message}`));
+    await cy.goto(a.url);
+    await cy.waitForSelector("[data-island=Lobby][data-hydrated]");
+    await cy.fill("input[name=name]", "Cy");
+    await cy.fill("input[name=title]", "Made on B");
+    await cy.click("text=Create meeting");
+    await cy.waitForURL(new RegExp(`^${b.url}m/[A-Za-z0-9_-]+$`)); // the fragment is gone
+    const placedId = new URL(cy.url()).pathname.split("/").pop()!;
+    assert.ok(b.hub.registry.get(placedId), "the meeting is on B");
+    await confirmJoin(cy);
+    await cy.waitForSelector("[data-testid=room][data-joined=true]");
+    await cy.waitForSelector("[data-testid=roster-entry][data-host=true]", { state: "attached" });
+    const roster = b.hub.registry.get(placedId)!.details().roster;
+    assert.deepEqual(roster.map((p) => [p.name, p.isCreator, p.isHost]), [["Cy", true, true]]);
     assert.deepEqual(errors, []);
   },
 });

@@ -10,7 +10,7 @@ import { startServerProcess } from "../bench/_server_process.ts";
 import { ControlError } from "../client/control_client.ts";
 import { mediaBot } from "./support/media_bot.ts";
 import { startRedis } from "./support/redis.ts";
-import { createMeeting, testClient, testServer } from "./support/server.ts";
+import { connect, createMeeting, testClient, testServer } from "./support/server.ts";
 import { waitFor } from "./support/wait.ts";
 
 /** Short heartbeats so that a dead node is noticed within a second or two. */
@@ -167,5 +167,87 @@ Deno.test("cluster: Redis restarting mid-call cuts no call, and the lists come b
   } finally {
     ann.close();
     bob.close();
+  }
+});
+
+Deno.test("cluster: new meetings go to the least-loaded node: REST answers 307 there, the lobby's create is made there with a handoff that makes its page the creator; a create that joins at once, and a draining node, stay or go as they should", async () => {
+  await using redis = await startRedis();
+  await using a = await testServer({ redis: redis.url, clusterTimings: TIMINGS });
+  await using b = await testServer({ redis: redis.url, clusterTimings: TIMINGS });
+  // Both nodes know each other (each heartbeat reads the live nodes).
+  await waitFor(() => a.cluster!.nodes.length === 2 && b.cluster!.nodes.length === 2, {
+    what: "two live nodes seen by both",
+  });
+  // One node holds a meeting with a participant (A: on a tie a node keeps a meeting itself).
+  const first = await createMeeting(a, "First");
+  const bot = await mediaBot(a.hub.registry.get(first.id) ? a : b, "Ann", first.id);
+  try {
+    const busy = a.hub.registry.get(first.id) ? a : b;
+    const idle = busy === a ? b : a;
+    await waitFor(() => idle.hub.list().find((m) => m.id === first.id)?.participants === 1, {
+      what: "the idle node sees the participant",
+    });
+    // REST through the busy node: 307 to the idle one, which makes it (fetch follows).
+    const manual = await fetch(`${busy.url}api/meetings`, {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify({ title: "Redirected", name: "Cy" }),
+      redirect: "manual",
+    });
+    await manual.body?.cancel();
+    assert.equal(manual.status, 307);
+    assert.match(manual.headers.get("location")!, new RegExp(`^${idle.url}api/meetings\\?placed=`));
+    const placed = await createMeeting(busy, "Placed", "Cy");
+    assert.ok(idle.hub.registry.get(placed.id), "made on the idle node");
+    // Its creator token is the idle node's: it cancels there.
+    const cancel = await fetch(`${idle.url}api/meetings/${placed.id}`, {
+      method: "DELETE",
+      headers: { authorization: `Bearer ${placed.token}` },
+    });
+    await cancel.body?.cancel();
+    assert.equal(cancel.status, 204);
+    // The lobby's create (join: false) through the busy node: made on the idle one, with the
+    // idle node's address and a handoff code for its page there.
+    const dee = await testClient(busy, "Dee");
+    const created = await dee.request({ type: "create", title: "From the lobby", join: false });
+    dee.close();
+    assert.equal(created.meeting.url, idle.url.replace(/\/$/, ""));
+    assert.ok(created.handoff && created.handoff.length >= 16);
+    const held = idle.hub.registry.get(created.meeting.id)!;
+    assert.ok(held, "made on the idle node");
+    assert.ok(
+      busy.hub.list().some((m) => m.id === created.meeting.id),
+      "listed on the busy one at once",
+    );
+    // The page there identifies with the code: it is the creator's session, once.
+    const page = await connect(idle);
+    const me = await page.request({ type: "identify", handoff: created.handoff, name: "Dee" });
+    assert.equal(idle.hub.sessions.byToken(me.token)?.id, held.creatorSessionId);
+    const joined = await page.request({ type: "join", meetingId: held.id });
+    assert.equal(joined.meeting.roster.find((p) => p.name === "Dee")?.isCreator, true);
+    page.close();
+    const again = await connect(idle);
+    await assert.rejects(
+      () => again.request({ type: "identify", handoff: created.handoff }),
+      (err: ControlError) => err.code === "invalid_token",
+    );
+    again.close();
+    // A create that joins at once (the terminal client's) is made where it was asked.
+    const eve = await testClient(busy, "Eve");
+    const local = await eve.request({ type: "create", title: "Right here" });
+    assert.ok(busy.hub.registry.get(local.meeting.id));
+    eve.close();
+    // The idle node drains: new meetings go to the busy one, which takes them.
+    idle.drain();
+    await waitFor(
+      () => busy.cluster!.nodes.find((n) => n.id === idle.cluster!.nodeId)?.accepting === false,
+      {
+        what: "the draining node's record says so",
+      },
+    );
+    const afterDrain = await createMeeting(idle, "While draining");
+    assert.ok(busy.hub.registry.get(afterDrain.id), "made on the node that takes meetings");
+  } finally {
+    bot.close();
   }
 });

@@ -4,7 +4,7 @@
  * - `GET /api/meetings`: live meetings, newest first (at most 500).
  * - `POST /api/meetings` `{"title","name","passcode"?}`: 201 with `id` and the creator's
  *   `token`. Creates are limited per client address (`429 rate_limited` with `Retry-After`,
- *   or `429 limit_reached`).
+ *   or `429 limit_reached`). In a cluster, `307` to the node the meeting is placed on.
  * - `GET /api/meetings/:id`: details with the roster (live), or the record of an ended one.
  * - `GET /api/meetings/:id/history`: events and chat.
  * - `DELETE /api/meetings/:id` with `Authorization: Bearer <creator token>`: 204.
@@ -149,13 +149,33 @@ export function requireReader(req: Request, hub: Hub, meetingId: string): void {
 export const listMeetings: RouteHandler = api((_req, { hub }) => Response.json(hub.list()));
 
 export const createMeeting: RouteHandler = api(async (req, { hub, clientAddress }) => {
+  const cluster = hub.cluster;
+  // Another node making a meeting here for its client (it shows the cluster's secret): that
+  // client's address counts for the limits, and the creator gets a handoff code for its page.
+  const forwardedFor = cluster?.forwardedClient(req.headers);
+  const placedHere = new URL(req.url).searchParams.get("placed") === cluster?.nodeId;
+  if (cluster && forwardedFor === undefined && !placedHere) {
+    const node = cluster.place();
+    if (node) {
+      await req.body?.cancel();
+      // The client posts again there (307 keeps the method and body); `placed` stops a
+      // second placement there from sending it on again.
+      return new Response(null, {
+        status: 307,
+        headers: { location: `${node.url}/api/meetings?placed=${node.id}` },
+      });
+    }
+  }
   const body = await readJsonObject(req);
   const { meeting, creator: session } = hub.createMeeting(
     { title: body.title, creatorName: normalizeName(body.name), passcode: body.passcode },
-    clientAddress,
+    forwardedFor ?? clientAddress,
   );
+  const handoff = forwardedFor !== undefined && body.handoff === true
+    ? { handoff: hub.sessions.handoff(session) }
+    : {};
   return Response.json(
-    { ...meeting.summary(), token: session.token },
+    { ...meeting.summary(), token: session.token, ...handoff },
     { status: 201, headers: { location: `/api/meetings/${meeting.id}` } },
   );
 });
