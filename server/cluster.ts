@@ -335,6 +335,13 @@ export class Cluster {
     if (this.#closed) return;
     this.stats.resyncs++;
     await this.#beat();
+    await this.#reload();
+    this.#published.clear(); // everything goes out again
+    await this.#publish();
+  }
+
+  /** Reads every node's meetings from the hash again (the mirror starts over from it). */
+  async #reload(): Promise<void> {
     const all = await this.#redis.hgetall(CLUSTER_KEYS.meetings);
     this.directory.clear();
     for (const text of Object.values(all)) {
@@ -347,8 +354,6 @@ export class Cluster {
         removes: [],
       });
     }
-    this.#published.clear(); // everything goes out again
-    await this.#publish();
     this.#options.onChange();
   }
 
@@ -388,9 +393,13 @@ export class Cluster {
         });
       } else dead.push(id);
     });
+    const before = new Set(this.#nodes.map((n) => n.id));
     this.#nodes = live;
     const gone = this.directory.setLiveNodes(live.map((n) => n.id));
     if (dead.length > 0) await this.#clearDead(new Set(dead));
+    // A node found alive for the first time: its news may have come just before this sweep
+    // read the nodes, and been dropped with it; the hash has it all.
+    if (before.size > 0 && live.some((n) => !before.has(n.id))) await this.#reload();
     if (gone.length > 0) this.#options.onChange();
   }
 

@@ -118,6 +118,8 @@ export class ClusterDirectory {
   readonly self: string;
   #meetings = new Map<string, { node: string; meeting: RemoteMeeting }>();
   #live: Set<string> | null = null;
+  /** Nodes seen alive at some heartbeat: one of them missing from `#live` is dead. */
+  #seen = new Set<string>();
   /** Records dropped for their shape, an address that is not http(s), or the bound. */
   rejected = 0;
 
@@ -133,12 +135,13 @@ export class ClusterDirectory {
 
   /**
    * Takes one node's news. Returns whether anything the lobby shows changed. A node's own
-   * news, and news of a node known to be dead, change nothing.
+   * news, and news of a node known to be dead, change nothing; a node not seen yet is new
+   * (its news can come before the heartbeat that finds it).
    */
   apply(update: DirectoryUpdate): boolean {
     const node = update.node;
     if (typeof node !== "string" || !NODE.test(node) || node === this.self) return false;
-    if (this.#live && !this.#live.has(node)) return false;
+    if (this.#live && !this.#live.has(node) && this.#seen.has(node)) return false;
     const url = nodeUrl(update.url);
     let changed = false;
     for (const id of Array.isArray(update.removes) ? update.removes : []) {
@@ -175,6 +178,7 @@ export class ClusterDirectory {
   setLiveNodes(nodes: Iterable<string>): string[] {
     this.#live = new Set(nodes);
     this.#live.add(this.self);
+    for (const node of this.#live) this.#seen.add(node);
     const dead = new Set<string>();
     for (const [id, { node }] of this.#meetings) {
       if (!this.#live.has(node)) {

@@ -59,19 +59,24 @@ Deno.test("cluster directory: a node without a heartbeat loses its meetings, and
   const d = new ClusterDirectory("a");
   d.apply({ node: "b", url: "http://b:1", upserts: [meeting("m1"), meeting("m2")], removes: [] });
   d.apply({ node: "c", url: "http://c:1", upserts: [meeting("m3")], removes: [] });
-  assert.deepEqual(d.setLiveNodes(["a", "c"]), ["b"]);
-  assert.deepEqual(d.list().map((m) => m.id), ["m3"]);
+  d.setLiveNodes(["a", "b", "c"]);
+  // A node not seen yet is new: its news come before the heartbeat that finds it.
+  d.apply({ node: "d", url: "http://d:1", upserts: [meeting("m5")], removes: [] });
+  assert.ok(d.locate("m5"));
+  assert.deepEqual(d.setLiveNodes(["a", "c", "d"]), ["b"]);
+  assert.deepEqual(d.list().map((m) => m.id).sort(), ["m3", "m5"]);
   assert.equal(
     d.apply({ node: "b", url: "http://b:1", upserts: [meeting("m4")], removes: [] }),
     false,
   );
   // It comes back (a heartbeat again): listed again from its next news.
-  d.setLiveNodes(["a", "b", "c"]);
+  d.setLiveNodes(["a", "b", "c", "d"]);
   assert.equal(
     d.apply({ node: "b", url: "http://b:1", upserts: [meeting("m4")], removes: [] }),
     true,
   );
   assert.equal(d.dropNode("c"), true);
+  assert.equal(d.dropNode("d"), true);
   assert.deepEqual(d.list().map((m) => m.id), ["m4"]);
 });
 
