@@ -7,7 +7,7 @@
  * browser's end-to-end delay (bench/browser_delay.ts, in its own process), then a summary. The load average is recorded before and after each one.
  *
  * Usage:
- *   deno task bench [--quick] [--only=mixer,router,udp,rtp,opus,browser,network,recording] [--json]
+ *   deno task bench [--quick] [--only=mixer,router,udp,rtp,opus,browser,network,recording,cluster] [--json]
  *
  * The default run takes about 6 minutes on 2 cores; `--quick` about 3 with shorter
  * windows and fewer steps. Progress goes to stderr, the report to stdout.
@@ -286,7 +286,17 @@ async function main(): Promise<void> {
   const quick = Deno.args.includes("--quick");
   const json = Deno.args.includes("--json");
   const onlyArg = Deno.args.find((a) => a.startsWith("--only="));
-  const all = ["mixer", "router", "udp", "rtp", "opus", "browser", "network", "recording"];
+  const all = [
+    "mixer",
+    "router",
+    "udp",
+    "rtp",
+    "opus",
+    "browser",
+    "network",
+    "recording",
+    "cluster",
+  ];
   const only = new Set(onlyArg ? onlyArg.slice(7).split(",") : all);
   for (const name of only) {
     if (!all.includes(name)) {
@@ -372,6 +382,10 @@ async function main(): Promise<void> {
   if (only.has("recording")) {
     recording = await timed("recording", () => runScript("bench/recording.ts", quick, json));
   }
+  let cluster: string | undefined;
+  if (only.has("cluster")) {
+    cluster = await timed("cluster", () => runScript("bench/cluster.ts", quick, json));
+  }
   const seconds = (performance.now() - started) / 1000;
 
   if (json) {
@@ -394,6 +408,7 @@ async function main(): Promise<void> {
           browser: browser === undefined ? undefined : JSON.parse(browser),
           network: network === undefined ? undefined : JSON.parse(network),
           recording: recording === undefined ? undefined : JSON.parse(recording),
+          cluster: cluster === undefined ? undefined : JSON.parse(cluster),
         },
         null,
         2,
@@ -423,6 +438,7 @@ async function main(): Promise<void> {
   }
   if (network) sections.push("", network + load("network"));
   if (recording) sections.push("", recording + load("recording"));
+  if (cluster) sections.push("", "## Placement across a cluster", "", cluster + load("cluster"));
   sections.push("", "## Summary", "", summary(mixer, router, opus, udp, rtp));
   console.log(sections.join("\n"));
 }
