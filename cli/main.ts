@@ -15,6 +15,7 @@ import { type AudioSource, openWavSource, ToneSource } from "./audio_source.ts";
 import { TerminalClient } from "./client.ts";
 import {
   type CliOptions,
+  controlUrl,
   EXIT_FAILURE,
   EXIT_OK,
   EXIT_USAGE,
@@ -99,6 +100,14 @@ export async function run(args: string[]): Promise<number> {
     return EXIT_FAILURE;
   }
   const output = new Output({ json: options.json, quiet: options.quiet });
+  if (options.join) {
+    // In a cluster, another server may hold the meeting: join it there.
+    const there = await serverHolding(options.server, options.join);
+    if (there) {
+      console.error(`meet: meeting ${options.join} is held by ${there}; joining there`);
+      options = { ...options, server: there };
+    }
+  }
   let session: TerminalControl;
   try {
     session = await TerminalControl.open(options.server, options.name ?? defaultName(), {
@@ -135,6 +144,28 @@ export async function run(args: string[]): Promise<number> {
   const code = await client.done;
   for (const signal of signals) Deno.removeSignalListener(signal, onSignal);
   return code;
+}
+
+/**
+ * The control URL of the server of the cluster that holds meeting `id`, when `server` says
+ * another one does (its REST answer for the meeting is a 307 there); else undefined.
+ */
+async function serverHolding(server: string, id: string): Promise<string | undefined> {
+  const base = server.replace(/^ws/, "http").replace(/\/ws$/, "");
+  try {
+    const response = await fetch(`${base}/api/meetings/${encodeURIComponent(id)}`, {
+      redirect: "manual",
+      signal: AbortSignal.timeout(5_000),
+    });
+    await response.body?.cancel();
+    const location = response.status === 307 ? response.headers.get("location") : null;
+    if (!location) return undefined;
+    const url = new URL(location, base);
+    if (url.protocol !== "http:" && url.protocol !== "https:") return undefined;
+    return controlUrl(url.origin);
+  } catch {
+    return undefined; // not reachable over HTTP, or no answer: the join says what is wrong
+  }
 }
 
 if (import.meta.main) {

@@ -10,6 +10,7 @@ import { startServerProcess } from "../bench/_server_process.ts";
 import { ControlError } from "../client/control_client.ts";
 import { mediaBot } from "./support/media_bot.ts";
 import { startRedis } from "./support/redis.ts";
+import { cli } from "./support/cli.ts";
 import { connect, createMeeting, testClient, testServer } from "./support/server.ts";
 import { waitFor } from "./support/wait.ts";
 
@@ -250,4 +251,18 @@ Deno.test("cluster: new meetings go to the least-loaded node: REST answers 307 t
   } finally {
     bot.close();
   }
+});
+
+Deno.test("cluster: the terminal client given node B and a meeting node A holds joins it on A", async () => {
+  await using redis = await startRedis();
+  await using a = await testServer({ redis: redis.url, clusterTimings: TIMINGS });
+  await using b = await testServer({ redis: redis.url, clusterTimings: TIMINGS });
+  const meeting = await createMeeting(a, "Terminal");
+  await waitFor(() => b.hub.elsewhere(meeting.id), { what: "B knows where it is" });
+  await using term = cli(["--server", b.url, "--join", meeting.id, "--name", "Term", "--json"]);
+  const seat = await waitFor(
+    () => a.hub.registry.get(meeting.id)?.details().roster.find((p) => p.name === "Term"),
+    { what: "the terminal client seated on A", timeoutMs: 15_000 },
+  );
+  assert.equal(seat.kind, "client");
 });
