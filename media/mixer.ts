@@ -326,6 +326,14 @@ export class Mixer {
   }
 
   /** Number of participants. */
+  /**
+   * Where a listener's mix stream stands: the RTP timestamp of its next packet (what a sender
+   * report pairs with the wall clock). Undefined for someone who is not a listener.
+   */
+  listenerTimestamp(id: string): number | undefined {
+    return this.#inputs.get(id)?.timestamp;
+  }
+
   get size(): number {
     return this.#inputs.size;
   }

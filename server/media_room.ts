@@ -43,7 +43,15 @@ import type { Meeting } from "../meeting/meeting.ts";
 import { Mixer, type MixerLevel } from "../media/mixer.ts";
 import type { OpusDecoder, OpusEncoder } from "../media/opus.ts";
 import { NackGenerator } from "../media/nack_generator.ts";
-import { parseRtcp, writeNack, writePli, writeRemb } from "../media/rtcp.ts";
+import {
+  ntpFromMs,
+  parseRtcp,
+  roundTripMs,
+  writeNack,
+  writePli,
+  writeRemb,
+  writeSenderReport,
+} from "../media/rtcp.ts";
 import { BitrateAllocator } from "../media/bitrate_allocator.ts";
 import { isRtcp, parseRtp, type RtpPacket, setRtpSsrc } from "../media/rtp.ts";
 import { Router, type VideoSource } from "../media/router.ts";
@@ -174,6 +182,8 @@ export interface ReceptionReport {
 const LEVELS_EVERY_TICKS = 10; // 200 ms
 /** How often senders' video bitrates are worked out again (25 x 20 ms = 0.5 s). */
 const RATES_EVERY_TICKS = 25;
+/** A sender report on each listener's mix every this many ticks (1 s): receivers' reports then carry the round trip. */
+const SENDER_REPORT_EVERY_TICKS = 50;
 /** A sender is told its bitrate again after this long even if unchanged, ms. */
 const RATE_REPEAT_MS = 2000;
 /**
@@ -226,6 +236,10 @@ export class MediaRoom {
   #mixer: Mixer;
   #options: MediaRoomOptions;
   #clock: MediaClock;
+  /** Each participant's last round trip, ms (see `roundTripOf`). */
+  #roundTrips = new Map<string, number>();
+  /** The mix's RTP time at each listener's last sender report (the mix went on if it moved). */
+  #reportedAt = new Map<string, number>();
   #ticks = 0;
   #closed = false;
   #reports = new Map<string, Map<number, ReceptionReport>>();
@@ -380,6 +394,8 @@ export class MediaRoom {
     this.#smallSentAt.delete(participantId);
     this.#mixer.removeParticipant(participantId);
     this.#reports.delete(participantId);
+    this.#roundTrips.delete(participantId);
+    this.#reportedAt.delete(participantId);
     this.#rates.remove(participantId);
     this.#uplinks.delete(participantId);
     this.#videoSentAt.delete(participantId);
@@ -574,6 +590,42 @@ export class MediaRoom {
       this.#tap?.levels(levels, now);
     }
     if (this.#ticks % RATES_EVERY_TICKS === 0) this.#adviseSenders(now);
+    if (this.#ticks % SENDER_REPORT_EVERY_TICKS === 0) this.#sendReports();
+  }
+
+  /**
+   * The round trip to a participant, ms, from its last receiver report on the mix (the delay
+   * since our sender report it names, less the time it held it); undefined before one.
+   */
+  roundTripOf(participantId: string): number | undefined {
+    return this.#roundTrips.get(participantId);
+  }
+
+  /**
+   * A sender report (RFC 3550) on the mix to each listener it went to since the last report
+   * (none in P2P, where the server sends nothing): wall clock against its RTP time.
+   */
+  #sendReports(): void {
+    const { seconds, fraction } = ntpFromMs(Date.now());
+    for (const [participantId, transport] of this.#transports) {
+      const rtpTimestamp = this.#mixer.listenerTimestamp(participantId);
+      const previous = this.#reportedAt.get(participantId);
+      if (rtpTimestamp === undefined || transport.closed) continue;
+      this.#reportedAt.set(participantId, rtpTimestamp);
+      if (previous === undefined || previous === rtpTimestamp) continue; // no mix went
+      const report = writeSenderReport({
+        ssrc: this.meeting.mixSsrc,
+        ntpSeconds: seconds,
+        ntpFraction: fraction,
+        rtpTimestamp,
+        packetCount: 0, // not kept per listener; receivers use the times
+        octetCount: 0,
+        reports: [],
+      });
+      transport.send(report);
+      this.counters.forwarded.rtcp.packets++;
+      this.counters.forwarded.rtcp.bytes += report.length;
+    }
   }
 
   /** Closes every seat's transport, leaves the clock, stops the router and the mixer. Idempotent. */
@@ -619,6 +671,10 @@ export class MediaRoom {
         let reports = this.#reports.get(participantId);
         if (!reports) this.#reports.set(participantId, reports = new Map());
         for (const block of packet.reports) {
+          if (block.ssrc === this.meeting.mixSsrc) {
+            const rtt = roundTripMs(block, Date.now());
+            if (rtt !== null && rtt >= 0 && rtt < 60_000) this.#roundTrips.set(participantId, rtt);
+          }
           if (reports.size >= 64 && !reports.has(block.ssrc)) break;
           reports.set(block.ssrc, {
             fractionLost: block.fractionLost,

@@ -1,6 +1,13 @@
 import assert from "node:assert/strict";
 import { splitRed } from "../media/red.ts";
-import { parseRtcp, writeNack, writePli, writeRemb } from "../media/rtcp.ts";
+import {
+  compactNtp,
+  parseRtcp,
+  writeNack,
+  writePli,
+  writeReceiverReport,
+  writeRemb,
+} from "../media/rtcp.ts";
 import { isRtcp, parseRtp, type RtpPacket, writeRtp } from "../media/rtp.ts";
 import { createOpusEncoder } from "../media/opus.ts";
 import { createOpusDecoder } from "../media/opus.ts";
@@ -552,4 +559,53 @@ Deno.test("media room: a shared screen is forwarded, on its own SSRC, to the oth
   assert.equal(screenOf(bobT).length, forwardedBefore);
   assert.equal(media.counters.dropped.notShared, 6);
   media.close();
+});
+
+Deno.test("media room: each listener that gets a mix gets a sender report on it every second, and its receiver report on it gives the round trip", () => {
+  const { ann, bob, media, time } = setup();
+  const a = new FakeTransport();
+  const b = new FakeTransport();
+  media.attach(ann.id, a);
+  media.attach(bob.id, b);
+  const reportsTo = (t: FakeTransport) =>
+    t.sent.flatMap((bytes) => {
+      const r = parseRtcp(bytes);
+      return r.ok ? r.packets.filter((p) => p.type === "sr") : [];
+    });
+  // 1.2 s with nobody sending audio: no mix goes, and no report either.
+  for (let i = 0; i < 60; i++) time.advance(20);
+  assert.equal(reportsTo(a).length + reportsTo(b).length, 0);
+  // Bob speaks for 2.2 s: the mix goes to every listener (and a report on it after each
+  // second of it; none while no mix goes, as in P2P).
+  const voice = annSpeaks(media, bob, time);
+  voice.speak(110);
+  voice.close();
+  const [sr] = reportsTo(a);
+  assert.ok(sr && sr.type === "sr", "a sender report on Ann's mix");
+  assert.equal(sr.ssrc, media.meeting.mixSsrc);
+  assert.equal(reportsTo(a).length, 2, "one for each second of mix");
+  assert.equal(reportsTo(b).length, 2, "Bob's mix (without his own voice) goes on too");
+  assert.equal(media.roundTripOf(ann.id), undefined, "no report back yet");
+  // Ann reports at once, having held it 0 ms: the round trip is the time since the report.
+  const block = {
+    ssrc: media.meeting.mixSsrc,
+    fractionLost: 0,
+    cumulativeLost: 0,
+    highestSeq: 0,
+    jitter: 0,
+    lsr: compactNtp(sr.ntpSeconds, sr.ntpFraction),
+    dlsr: 0,
+  };
+  const sentAt = Date.now();
+  media.receive(ann.id, writeReceiverReport({ ssrc: ann.audioSsrc, reports: [block] }));
+  const rtt = media.roundTripOf(ann.id)!;
+  assert.ok(rtt >= 0 && rtt <= Date.now() - sentAt + 50, `round trip ${rtt}`);
+  // A block without LSR (no sender report seen yet) changes nothing.
+  media.receive(
+    ann.id,
+    writeReceiverReport({ ssrc: ann.audioSsrc, reports: [{ ...block, lsr: 0 }] }),
+  );
+  assert.equal(media.roundTripOf(ann.id), rtt);
+  // Someone else's report block (another SSRC) says nothing of the round trip.
+  assert.equal(media.roundTripOf(bob.id), undefined);
 });

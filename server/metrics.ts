@@ -214,6 +214,28 @@ export class Metrics {
         for (const [transport, { sum, n }] of sums) set({ transport }, n ? sum / n : 0);
       },
     );
+    gauge(
+      "meet_transport_round_trip_seconds",
+      "Round trip to the participants on each transport (their last RTCP report on the mix), mean and most.",
+      ["transport", "stat"],
+      (set) => {
+        const trips = new Map<string, number[]>();
+        for (const room of hub.rooms()) {
+          for (const p of room.meeting.participants) {
+            const t = room.media.transportOf(p.id);
+            const rtt = room.media.roundTripOf(p.id);
+            if (!t || rtt === undefined) continue;
+            const list = trips.get(t.kind) ?? [];
+            list.push(rtt / 1000);
+            trips.set(t.kind, list);
+          }
+        }
+        for (const [transport, list] of trips) {
+          set({ transport, stat: "mean" }, list.reduce((a, b) => a + b, 0) / list.length);
+          set({ transport, stat: "max" }, Math.max(...list));
+        }
+      },
+    );
 
     const lateness = new client.Histogram({
       name: "meet_media_tick_lateness_seconds",

@@ -3,7 +3,8 @@
  * one meeting bind WebTransport sessions (the server counts three seats on `webtransport`),
  * see and hear each other; one page alone in a second meeting, also on WebTransport, receives
  * nothing of the first. A page opened with `?transport=websocket` stays on the WebSocket, and
- * each tile says which carrier its participant uses.
+ * each tile says which carrier its participant uses. The server reads its round trip to each
+ * page from the pages' reports on its sender reports.
  */
 
 import assert from "node:assert/strict";
@@ -120,6 +121,15 @@ Deno.test({
       3,
       `still on WebTransport (given up: ${JSON.stringify(fallbacks)})`,
     );
+
+    // Each page answers the server's sender reports on its mix: the server knows the round
+    // trip to every seat (loopback: well under 200 ms).
+    const roomA = server.hub.findRoom(meetingA.id)!;
+    const trips = await waitForPage(() => {
+      const t = names.map((n) => roomA.media.roundTripOf(idOf(n)));
+      return t.every((rtt) => rtt !== undefined) ? t as number[] : null;
+    }, { what: "a round trip for every page", timeoutMs: 5_000 });
+    assert.ok(trips.every((rtt) => rtt >= 0 && rtt < 200), `round trips ${trips}`);
 
     // Meeting B got nothing of meeting A.
     const aSsrcs = new Set(roster.flatMap((p) => [p.audioSsrc, p.videoSsrc]));

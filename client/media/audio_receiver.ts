@@ -145,6 +145,11 @@ export class AudioReceiver {
     return this.#inbound.reportBlock(nowMs);
   }
 
+  /** Notes the stream's sender report (see `InboundStream.senderReport`). */
+  senderReport(ntpSeconds: number, ntpFraction: number, arrivalMs: number): void {
+    this.#inbound.senderReport(ntpSeconds, ntpFraction, arrivalMs);
+  }
+
   /**
    * Takes one Opus RTP packet of this SSRC. `redundant`: a copy of an earlier frame carried in
    * a later packet (RED, media/red.ts), taken only when that frame never came.

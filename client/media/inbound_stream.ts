@@ -59,6 +59,14 @@ export class InboundStream {
     return this.#reception.reportBlock(nowMs);
   }
 
+  /**
+   * Notes the stream's sender report (its NTP time) as it arrives: the next report block
+   * names it and how long it was held, from which the sender reads the round trip.
+   */
+  senderReport(ntpSeconds: number, ntpFraction: number, arrivalMs: number): void {
+    this.#reception.senderReport(ntpSeconds, ntpFraction, arrivalMs);
+  }
+
   /** A snapshot of the figures. */
   stats(nowMs: number): InboundStreamStats {
     const expected = this.#reception.expected;

@@ -1126,6 +1126,15 @@ export class PageMedia extends Emitter<PageMediaEvents> {
     // The screen answers for its SSRC as a camera's full encoding does (it has no small one).
     const screen = { videoSsrc: this.#ssrcs.screenSsrc, smallVideoSsrc: -1 };
     for (const packet of packets) {
+      if (packet.type === "sr") {
+        // The server's report on the mix: our next receiver report gives it the round trip.
+        this.#audioReceivers.get(packet.ssrc)?.senderReport(
+          packet.ntpSeconds,
+          packet.ntpFraction,
+          performance.now(),
+        );
+        continue;
+      }
       if (deliverVideoFeedback(packet, this.#ssrcs, this.#videoSender)) this.#plisReceived++;
       if (this.#screenSender) deliverVideoFeedback(packet, screen, this.#screenSender);
     }
