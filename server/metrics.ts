@@ -30,6 +30,7 @@
 
 import client from "prom-client";
 import type { Hub, MediaTotals } from "./hub.ts";
+import type { CodecTiming } from "./codec_timing.ts";
 
 /** The content type of the exposition format. */
 export const METRICS_CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8";
@@ -40,9 +41,14 @@ export class Metrics {
   #hub: Hub;
   /** The media totals of the scrape under way. */
   #totals: MediaTotals | undefined;
+  #codecTiming: CodecTiming | undefined;
 
-  /** `edge`: the server's refusal counters, read at each scrape. */
-  constructor(hub: Hub, edge: () => Record<string, number>) {
+  /**
+   * @param edge the server's refusal counters, read at each scrape
+   * @param codecTiming the mixers' sampled codec times, when the server wrapped its codecs
+   */
+  constructor(hub: Hub, edge: () => Record<string, number>, codecTiming?: CodecTiming) {
+    this.#codecTiming = codecTiming;
     this.#hub = hub;
     const registers = [this.#registry];
     client.collectDefaultMetrics({ register: this.#registry, prefix: "meet_" });
@@ -249,6 +255,23 @@ export class Metrics {
       buckets: [0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05],
       registers,
     });
+    if (codecTiming) {
+      const buckets = [0.000025, 0.00005, 0.0001, 0.0002, 0.0005, 0.001, 0.002, 0.005];
+      const encode = new client.Histogram({
+        name: "meet_mixer_encode_seconds",
+        help: "Time of one Opus encode of a mix (one call in eight, sampled).",
+        buckets,
+        registers,
+      });
+      const decode = new client.Histogram({
+        name: "meet_mixer_decode_seconds",
+        help: "Time of one Opus decode or concealment of a speaker (one call in eight, sampled).",
+        buckets,
+        registers,
+      });
+      codecTiming.onTime = (kind, seconds) =>
+        (kind === "encode" ? encode : decode).observe(seconds);
+    }
     hub.mediaClock.onTick = (latenessMs, tickMs) => {
       lateness.observe(latenessMs / 1000);
       duration.observe(tickMs / 1000);
@@ -279,6 +302,7 @@ export class Metrics {
   /** Stops the collectors. */
   close(): void {
     this.#hub.mediaClock.onTick = undefined;
+    if (this.#codecTiming) this.#codecTiming.onTime = undefined;
     this.#registry.clear();
   }
 }

@@ -44,6 +44,7 @@ import { type DatagramIo, type DatagramIoMode, openDatagramIo } from "./datagram
 import type { ConsentWindows } from "./media_consent.ts";
 import { log } from "../util/log.ts";
 import { Metrics } from "./metrics.ts";
+import { CodecTiming } from "./codec_timing.ts";
 import { Cluster } from "./cluster.ts";
 import { localIpv4Interfaces } from "./udp_destination.ts";
 
@@ -268,6 +269,7 @@ export async function startServer(options: ServerOptions = {}): Promise<RunningS
     badHost: 0,
   };
   let metrics: Metrics | undefined;
+  const codecTiming = options.metricsToken ? new CodecTiming() : undefined;
   const drained = Promise.withResolvers<void>();
   const startDrain = () => {
     if (hub.draining) return;
@@ -421,7 +423,8 @@ export async function startServer(options: ServerOptions = {}): Promise<RunningS
     await makePrivateFile(dbPath); // SQLite gives its -wal and -shm files the same mode
     hub = new Hub({
       records: Records.open(dbPath),
-      codecs: serverOpusCodecs,
+      // With metrics, the mixers' codec calls are sampled for their time.
+      codecs: codecTiming ? codecTiming.wrap(serverOpusCodecs) : serverOpusCodecs,
       mixSpeakers: options.mixSpeakers,
       graceMs: options.graceMs,
       idleTimeoutMs: options.idleTimeoutMs,
@@ -440,7 +443,9 @@ export async function startServer(options: ServerOptions = {}): Promise<RunningS
       log.error("recordings_recovery_failed", "recordings could not be recovered", { error: err })
     );
     hub.recorder.track(recovering);
-    if (options.metricsToken) metrics = new Metrics(hub, () => ({ ...counters }));
+    if (options.metricsToken) {
+      metrics = new Metrics(hub, () => ({ ...counters }), codecTiming);
+    }
   } catch (err) {
     await udpIo.close();
     await edge.close();

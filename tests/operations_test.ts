@@ -71,6 +71,15 @@ Deno.test({
     assert.ok((during.get('meet_media_forwarded_packets_total{kind="audio"}') ?? 0) >= 50);
     assert.ok((during.get("meet_mixer_ticks_total") ?? 0) >= 50);
     assert.ok((during.get("meet_media_tick_seconds_count") ?? 0) >= 50);
+    // The mixers' codec calls, one in eight timed at random: two speakers decoded, two mixes
+    // encoded, 100 calls of each a second.
+    const timed = await waitFor(async () => {
+      const m = await scrape();
+      return (m.get("meet_mixer_decode_seconds_count") ?? 0) >= 10 &&
+        (m.get("meet_mixer_encode_seconds_count") ?? 0) >= 10 && m;
+    }, { what: "timed decodes and encodes" });
+    const decodeSum = timed.get("meet_mixer_decode_seconds_sum") ?? 0;
+    assert.ok(decodeSum > 0 && decodeSum < 1, `decode time ${decodeSum} s`);
 
     // Drain over HTTP: the admin token only; the meeting goes on; new ones are refused.
     const drain = (token?: string) =>
