@@ -168,6 +168,11 @@ export default function MeetingPage(
   const chat = useSignal<ChatMessage[]>([]);
   const error = useSignal<string | null>(null);
   const connected = useSignal(true);
+  /** The server has not answered for {@linkcode SERVER_GONE_MS}: offer to start again. */
+  const serverGone = useSignal(false);
+  const goneTimer = useRef<ReturnType<typeof setTimeout>>();
+  /** In a cluster: the other servers (from the join answer), where to start again. */
+  const otherNodes = useSignal<string[]>([]);
   const confirmCancel = useSignal(false);
   const client = useRef<ControlClient>();
   /** This tab's session token: a locked meeting's details are for its members only. */
@@ -538,6 +543,7 @@ export default function MeetingPage(
       newcomers.value = r.meeting.newcomers;
       recording.value = r.meeting.recording ?? null;
       chat.value = r.chat;
+      otherNodes.value = (r.nodes ?? []).filter(isHttpUrl);
       phase.value = "joined";
       error.value = null;
       startMedia(c, r);
@@ -597,9 +603,17 @@ export default function MeetingPage(
     client.current = c;
     c.on("open", () => {
       connected.value = true;
+      serverGone.value = false;
+      clearTimeout(goneTimer.current);
+      goneTimer.current = undefined;
       enter(c);
     });
-    c.on("close", () => connected.value = false);
+    c.on("close", () => {
+      connected.value = false;
+      if (goneTimer.current === undefined && phase.value === "joined") {
+        goneTimer.current = setTimeout(() => serverGone.value = true, SERVER_GONE_MS);
+      }
+    });
     c.on("roster", (e) => {
       if (e.meetingId !== meetingId) return;
       for (const { change, participant } of rosterChanges(roster.value, e.participants)) {
@@ -778,6 +792,7 @@ export default function MeetingPage(
     navigator.mediaDevices?.addEventListener?.("devicechange", onDeviceChange);
     return () => {
       navigator.mediaDevices?.removeEventListener?.("devicechange", onDeviceChange);
+      clearTimeout(goneTimer.current);
       stopPreview();
       stopMedia();
       client.current?.close();
@@ -1092,6 +1107,26 @@ export default function MeetingPage(
             {copied.value ? "Link copied" : "Copy invite link"}
           </button>
         </div>
+        {serverGone.value && (
+          <p
+            role="alert"
+            class="rounded-lg bg-amber-100 text-amber-900 px-4 py-3"
+            data-testid="server-gone"
+          >
+            This server is not answering; your meeting may have ended with it.{" "}
+            {otherNodes.value.length > 0
+              ? (
+                <a class="underline" href={`${otherNodes.value[0]}/`} data-testid="start-again">
+                  Start again on another server
+                </a>
+              )
+              : (
+                <a class="underline" href="/" data-testid="start-again">
+                  Back to the lobby
+                </a>
+              )}
+          </p>
+        )}
         <p class="text-sm text-slate-600 empty:hidden" aria-live="polite" data-testid="notice">
           {notice.value?.text ?? ""}
         </p>
@@ -1564,6 +1599,12 @@ function formatDuration(ms: number): string {
   const sec = String(total % 60).padStart(2, "0");
   return h > 0 ? `${h}:${String(m).padStart(2, "0")}:${sec}` : `${m}:${sec}`;
 }
+
+/**
+ * After this long without the server (reconnects failing), the page offers to start again:
+ * a server that stopped took its meetings with it.
+ */
+const SERVER_GONE_MS = 10_000;
 
 /** Whether `value` is an absolute http(s) URL (where a `moved` answer may send the page). */
 function isHttpUrl(value: string | undefined): value is string {

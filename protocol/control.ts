@@ -143,6 +143,11 @@ export interface JoinReply {
    * media transport to this seat, and does nothing else).
    */
   media: SeatMedia;
+  /**
+   * In a cluster (`--redis`): the other live nodes' addresses, where a page offers to start
+   * again if this one stops answering (its meetings end with it).
+   */
+  nodes?: string[];
 }
 
 /** Results by request type. */

@@ -595,6 +595,7 @@ export class ControlConnection implements RoomConnection {
     if (meeting.waiting.length > 0) {
       this.send({ type: "waiting", meetingId: meeting.id, waiting: meeting.waiting });
     }
+    const cluster = this.#hub.cluster;
     return {
       meeting: meeting.details(),
       participantId: participant.id,
@@ -610,6 +611,9 @@ export class ControlConnection implements RoomConnection {
         mediaKey: participant.mediaKey,
         ...(this.#hub.webTransportInfo ? { webTransport: this.#hub.webTransportInfo() } : {}),
       },
+      ...(cluster
+        ? { nodes: cluster.nodes.filter((n) => n.id !== cluster.nodeId).map((n) => n.url) }
+        : {}),
     };
   }
 

@@ -16,6 +16,7 @@ import {
 } from "./support/browser.ts";
 import { startRedis } from "./support/redis.ts";
 import { createMeeting, testServer } from "./support/server.ts";
+import { startServerProcess } from "../bench/_server_process.ts";
 import { waitFor } from "./support/wait.ts";
 
 function snapshot(page: Page): Promise<{ frames: number; audibleMs: number }> {
@@ -93,5 +94,37 @@ Deno.test({
     const roster = b.hub.registry.get(placedId)!.details().roster;
     assert.deepEqual(roster.map((p) => [p.name, p.isCreator, p.isHost]), [["Cy", true, true]]);
     assert.deepEqual(errors, []);
+  },
+});
+
+Deno.test({
+  name:
+    "browser cluster: when the node holding the meeting dies, the page offers to start again on another node",
+  sanitizeResources: false,
+  sanitizeOps: false,
+  async fn() {
+    await using redis = await startRedis();
+    // B first: A's first heartbeat, at its start, finds it.
+    await using b = await testServer({ redis: redis.url });
+    const a = await startServerProcess({ args: ["--redis", redis.url] });
+    try {
+      const meeting = await createMeeting(a, "On a doomed node");
+      assert.ok(!b.hub.registry.get(meeting.id), "held by A");
+      await using browser = await launchBrowser();
+      const errors: string[] = [];
+      const page = await joinPage(
+        await browser.newContext({ viewport: SMALL_VIEWPORT }),
+        `${a.url}m/${meeting.id}?name=Ann`,
+        errors,
+        "Ann",
+      );
+      Deno.kill(a.pid, "SIGKILL");
+      const offer = page.locator("[data-testid=start-again]");
+      await offer.waitFor({ timeout: 20_000 });
+      assert.equal(await offer.getAttribute("href"), b.url);
+      assert.match(await page.locator("[data-testid=server-gone]").innerText(), /not answering/);
+    } finally {
+      await a.stop();
+    }
   },
 });
