@@ -21,7 +21,7 @@
  * is first held to twice what arrives plus 100 kbit/s, then loses half the loss rate (the
  * senders may have sent little: what arrived is not what the link carries). Either way it
  * stays there for a second; then it grows by 8% a second (2% within 15% of where the last drop
- * happened). After an overuse it stays within 1.5 x what arrives plus 100 kbit/s (a link is
+ * left it, and up to 10% past what arrived when the link was last found full). After an overuse it stays within 1.5 x what arrives plus 100 kbit/s (a link is
  * only known to carry what was sent on it): a link that got better is found again as the
  * senders send more, step by step, until it queues or not. (Growing freely 10 s after an
  * overuse, a 400 kbit/s receiver on the senders' small encodings read 750 kbit/s in 12 s on
@@ -58,6 +58,8 @@ const DECREASE = 0.85;
 /** Growth per second when not near the last overuse, and near it. */
 const GROWTH_FAR = 0.08;
 const GROWTH_NEAR = 0.02;
+/** Growth is slow up to this much past what arrived when the link was last full. */
+const NEAR_FULL = 1.1;
 /**
  * Growth per second once the link has been quiet (no queue above QUIET_QUEUE_MS, no loss
  * overuse) for QUIET_MS and the estimate is 30% past where it last dropped: the link carries
@@ -186,6 +188,8 @@ export class ReceiveEstimator {
   #lastUpdate: number | null = null;
   #lastDecrease = -Infinity;
   #decreasedAt: number | null = null;
+  /** What arrived when the link last queued: what it carries, full (null before). */
+  #fullAt: number | null = null;
   /** Since when the queue has stayed under QUIET_QUEUE_MS (null: it is above it now). */
   #quietSince: number | null = null;
   #overuses = 0;
@@ -337,6 +341,7 @@ export class ReceiveEstimator {
         // What arrived is what the link carried (it was full): not the lowest figure seen,
         // or each overuse that lasts while the senders can go no lower would ratchet it down.
         this.#estimate = this.#clamp(incoming * DECREASE);
+        this.#fullAt = incoming;
       } else {
         // Loss alone does not say the link is full (the senders may be sending little): a
         // link that loses this much is not known to carry much more than what it carries,
@@ -347,7 +352,12 @@ export class ReceiveEstimator {
       }
       this.#decreasedAt = this.#estimate;
     } else if (!overused && nowMs - this.#lastDecrease >= HOLD_MS) {
-      const near = this.#decreasedAt !== null && this.#estimate < this.#decreasedAt * 1.15;
+      // Slowly up to a little past what the link carried when it was last found full (not
+      // just past the estimate after the drop, 85% of it: from there 8% a second overshot a
+      // 400 kbit/s link within seconds, filled its 200 ms queue before the delay was read
+      // and lost frames, 6-13 freezes a minute).
+      const near = this.#decreasedAt !== null &&
+        this.#estimate < Math.max(this.#decreasedAt * 1.15, (this.#fullAt ?? 0) * NEAR_FULL);
       const quiet = this.#quietSince !== null && nowMs - this.#quietSince >= QUIET_MS &&
         (this.#decreasedAt === null || this.#estimate > this.#decreasedAt * 1.3);
       const rate = quiet ? GROWTH_QUIET : near ? GROWTH_NEAR : GROWTH_FAR;
