@@ -561,7 +561,16 @@ Deno.test({
       page.on("pageerror", (e) => errors.push(e.message));
       await page.goto(`${server.url}m/${meetingId}?name=Cy`);
       await confirmJoin(page);
-      await page.waitForSelector("[data-testid=room][data-joined=true]");
+      await page.waitForSelector("[data-testid=room][data-joined=true]").catch(async (err) => {
+        // Say what the page showed instead (it failed once in about 25 runs, unexplained).
+        const alerts = await page.locator("[role=alert]").allInnerTexts().catch(() => []);
+        const roster = server.hub.findRoom(meetingId)?.meeting.participants.map((p) => p.name);
+        throw new Error(
+          `${err.message}\npage alerts: ${JSON.stringify(alerts)}; errors: ${
+            JSON.stringify(errors)
+          }; seated: ${JSON.stringify(roster)}`,
+        );
+      });
       await using bob = cli(
         [...common, "--name", "Bob", "--join", meetingId, "--tone", "660", ...files("Bob")],
         { stdin: true },
