@@ -45,7 +45,7 @@ import type { ConsentWindows } from "./media_consent.ts";
 import { log } from "../util/log.ts";
 import { Metrics } from "./metrics.ts";
 import { CodecTiming } from "./codec_timing.ts";
-import { Cluster } from "./cluster.ts";
+import type { Cluster } from "./cluster.ts";
 import { localIpv4Interfaces } from "./udp_destination.ts";
 
 /** Server options. */
@@ -489,6 +489,8 @@ export async function startServer(options: ServerOptions = {}): Promise<RunningS
         ? localIpv4Interfaces().find((i) => !i.address.startsWith("127."))?.address ??
           "127.0.0.1"
         : host;
+      // Loaded only for a cluster: a single server never loads the Redis client.
+      const { Cluster } = await import("./cluster.ts");
       const started = await Cluster.start({
         redisUrl: options.redis,
         publicUrl: options.publicUrl ??
