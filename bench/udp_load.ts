@@ -32,7 +32,11 @@
  *
  * Usage:
  *   deno run --allow-all bench/udp_load.ts [--quick] [--bots=4,8,16,32,48,64] [--size=4]
- *     [--window-ms=N] [--no-compare] [--json]
+ *     [--window-ms=N] [--no-compare] [--json] [--senders=S] [--video-only]
+ *
+ * `--senders=S --size=N`: in each meeting the first S bots send and the other N - S only
+ * receive (S x (N - 1) forwarded flows): `--bots=33 --size=33 --senders=3 --video-only` is
+ * the issue's 3 x 30 forwarding case.
  *
  * @module
  */
@@ -89,6 +93,11 @@ export interface UdpStep {
   size: number;
   audio: boolean;
   video: boolean;
+  /**
+   * Bots of each meeting that send (the first ones); the others only receive: S senders x R
+   * receivers (default: every bot sends).
+   */
+  senders?: number;
 }
 
 /** What one step measured. */
@@ -163,6 +172,10 @@ export interface UdpBenchOptions {
   warmupMs?: number;
   /** Run the video-only and WebSocket comparisons at the largest step (default true). */
   compare?: boolean;
+  /** Bots of each meeting that send; the others only receive (default: all send). */
+  senders?: number;
+  /** Video alone, no audio (a forwarding measure: no mixer at work). */
+  videoOnly?: boolean;
   log?: (line: string) => void;
 }
 
@@ -354,7 +367,9 @@ async function runStep(
     for (let m = 0; m < meetings; m++) {
       let id: string | null = null;
       for (let p = 0; p < step.size && bots.length < step.bots; p++) {
-        const started = await startBot(server, `bot ${m + 1}.${p + 1}`, id, step, clip, tally);
+        const sends = p < (step.senders ?? step.size);
+        const role = sends ? step : { ...step, audio: false, video: false };
+        const started = await startBot(server, `bot ${m + 1}.${p + 1}`, id, role, clip, tally);
         id = started.meetingId;
         bots.push(started.bot);
       }
@@ -461,7 +476,8 @@ function lossOf(r: UdpStepResult): number {
 /** Runs the sweep against one fresh server process. */
 export async function runUdpBench(options: UdpBenchOptions = {}): Promise<UdpBenchResult> {
   const log = options.log ?? ((line: string) => console.error(line));
-  const size = Math.max(2, Math.min(10, options.size ?? 4));
+  // Meetings of up to 10 that all send, or of up to 100 with a few senders (S x R).
+  const size = Math.max(2, Math.min(options.senders ? 100 : 10, options.size ?? 4));
   const windowMs = Math.max(500, Math.min(60_000, options.windowMs ?? 5000));
   const warmupMs = Math.max(500, Math.min(10_000, options.warmupMs ?? 2000));
   const botCounts = (options.bots ?? DEFAULT_BOTS).filter((n) => n >= size && n <= MAX_BOTS);
@@ -470,7 +486,13 @@ export async function runUdpBench(options: UdpBenchOptions = {}): Promise<UdpBen
   }
   const loadBefore = loadAverage();
   const dir = await Deno.makeTempDir({ prefix: "meet-udp-bench-" });
-  const steps: UdpStep[] = botCounts.map((bots) => ({ bots, size, audio: true, video: true }));
+  const steps: UdpStep[] = botCounts.map((bots) => ({
+    bots,
+    size,
+    audio: !options.videoOnly,
+    video: true,
+    ...(options.senders ? { senders: Math.min(size, options.senders) } : {}),
+  }));
   const largest = steps.at(-1);
   if (largest && options.compare !== false) steps.push({ ...largest, audio: false });
   const results: UdpStepResult[] = [];
@@ -506,7 +528,9 @@ export async function runUdpBench(options: UdpBenchOptions = {}): Promise<UdpBen
         if (!r) break;
         results.push(r);
         log(
-          `udp: ${r.bots} bots (${r.meetings} x ${r.size}, ${r.audio ? "audio + " : ""}video): ` +
+          `udp: ${r.bots} bots (${r.meetings} x ${r.size}${
+            r.senders ? `, ${r.senders} sending` : ""
+          }, ${r.audio ? "audio + " : ""}video): ` +
             `${fmt(r.forwardedPerSecond)} pkt/s out, server ${fmt(r.serverCpuPercent)}%, ` +
             `bots ${fmt(r.botCpuPercent)}%, video loss ${fmt(r.videoLossPercent, 2)}%, ` +
             `p50/p99 ${fmt(r.latencyP50Ms, 2)}/${fmt(r.latencyP99Ms, 2)} ms`,
@@ -551,7 +575,8 @@ export async function runUdpBench(options: UdpBenchOptions = {}): Promise<UdpBen
 export function formatUdp(result: UdpBenchResult): string {
   const rows = result.steps.map((r) => [
     `${r.bots} (${r.meetings} x ${r.size})`,
-    r.audio ? "audio + video" : "video only",
+    (r.audio ? "audio + video" : "video only") +
+    (r.senders !== undefined && r.senders < r.size ? `, ${r.senders} senders` : ""),
     `${fmt(r.videoForwardedPerSecond)} + ${fmt(r.mixReceivedPerSecond)} = ${
       fmt(r.forwardedPerSecond)
     }`,
@@ -701,6 +726,8 @@ if (import.meta.main) {
   const result = await runUdpBench({
     bots,
     size: value("size") ? Number(value("size")) : undefined,
+    senders: value("senders") ? Number(value("senders")) : undefined,
+    videoOnly: Deno.args.includes("--video-only"),
     windowMs: Number(value("window-ms") ?? (quick ? 2500 : 5000)),
     warmupMs: quick ? 1500 : 2000,
     compare: !Deno.args.includes("--no-compare"),

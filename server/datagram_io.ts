@@ -253,6 +253,8 @@ const IOVEC_BYTES = 16;
 const SOCKADDR_BYTES = 16;
 /** Datagrams per system call. */
 const BATCH = 64;
+/** The batch window after a wake: this much per datagram the last take found, up to `batchMs`. */
+const WINDOW_PER_DATAGRAM_MS = 0.25;
 
 /** Slots of datagrams with their addresses, laid out once for recvmmsg or sendmmsg. */
 class MessageSlots {
@@ -334,6 +336,11 @@ export class BatchedDatagramIo implements DatagramIo {
   };
   /** Times a `poll()` came back with a datagram waiting (each starts a batch window). */
   wakes = 0;
+
+  /** The batch window the next wake will wait: it grows with what the last take found. */
+  get nextWindowMs(): number {
+    return Math.min(this.#batchMs, this.#lastTake * WINDOW_PER_DATAGRAM_MS);
+  }
   #libc: Libc;
   #fd: number;
   /** Written to end the wait at close. */
@@ -350,6 +357,8 @@ export class BatchedDatagramIo implements DatagramIo {
   #queued = 0;
   #flushScheduled = false;
   #batchMs: number;
+  /** Datagrams the last take found (the next window grows with it). */
+  #lastTake = 0;
   /** The batch window running after a wake. */
   #timer: ReturnType<typeof setTimeout> | undefined;
   #onDatagram: ((bytes: Uint8Array, from: Deno.NetAddr) => void) | undefined;
@@ -409,7 +418,7 @@ export class BatchedDatagramIo implements DatagramIo {
   }
 
   start(onDatagram: (bytes: Uint8Array, from: Deno.NetAddr) => void): void {
-    if (this.#onDatagram) return;
+    if (this.#onDatagram || this.#closed) return;
     this.#onDatagram = onDatagram;
     this.#take();
   }
@@ -488,7 +497,7 @@ export class BatchedDatagramIo implements DatagramIo {
   #take(): void {
     this.#timer = undefined;
     if (this.#closed) return;
-    this.#receive();
+    this.#lastTake = this.#receive();
     this.#wait();
   }
 
@@ -499,7 +508,9 @@ export class BatchedDatagramIo implements DatagramIo {
       this.#waiting = undefined;
       if (this.#closed) return;
       this.wakes++;
-      this.#timer = setTimeout(() => this.#take(), this.#batchMs);
+      // The window grows with what the last take found: a lone datagram (a few senders) is
+      // taken at once, a busy socket is read once per `batchMs`.
+      this.#timer = setTimeout(() => this.#take(), this.nextWindowMs);
     });
   }
 
