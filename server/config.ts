@@ -167,12 +167,16 @@ export function parseFlags(args: string[]): Config {
   } catch (err) {
     throw new FlagError((err as Error).message.split("\n")[0]);
   }
-  const grace = Number(values.grace);
-  if (!Number.isFinite(grace) || grace < 0 || grace > 3600) {
-    throw new FlagError(
-      `--grace must be a number of seconds from 0 to 3600 (got "${values.grace}")`,
-    );
-  }
+  const seconds = (flag: string, raw: string, min: number, max: number) => {
+    const n = Number(raw);
+    if (!Number.isFinite(n) || n < min || n > max) {
+      throw new FlagError(
+        `--${flag} must be a number of seconds from ${min} to ${max} (got "${raw}")`,
+      );
+    }
+    return n;
+  };
+  const grace = seconds("grace", values.grace!, 0, 3600);
   const mixSpeakers = Number(values["mix-speakers"]);
   if (!Number.isInteger(mixSpeakers) || mixSpeakers < 1 || mixSpeakers > 100) {
     throw new FlagError(
@@ -190,14 +194,7 @@ export function parseFlags(args: string[]): Config {
   if (logLevel !== "debug" && logLevel !== "info" && logLevel !== "warn" && logLevel !== "error") {
     throw new FlagError(`--log-level must be debug, info, warn or error (got "${logLevel}")`);
   }
-  const drainTimeout = Number(values["drain-timeout"]);
-  if (!Number.isFinite(drainTimeout) || drainTimeout < 0 || drainTimeout > 86_400) {
-    throw new FlagError(
-      `--drain-timeout must be a number of seconds from 0 to 86400 (got "${
-        values["drain-timeout"]
-      }")`,
-    );
-  }
+  const drainTimeout = seconds("drain-timeout", values["drain-timeout"]!, 0, 86_400);
   const redis = values.redis;
   if (redis !== undefined && !/^rediss?:\/\/[^\s]+$/.test(redis)) {
     throw new FlagError(`--redis must be a redis:// or rediss:// URL (got "${redis}")`);
@@ -233,14 +230,7 @@ export function parseFlags(args: string[]): Config {
     values["max-recording-minutes"]!,
     24 * 60,
   );
-  const headerTimeout = Number(values["header-timeout"]);
-  if (!Number.isFinite(headerTimeout) || headerTimeout < 1 || headerTimeout > 300) {
-    throw new FlagError(
-      `--header-timeout must be a number of seconds from 1 to 300 (got "${
-        values["header-timeout"]
-      }")`,
-    );
-  }
+  const headerTimeout = seconds("header-timeout", values["header-timeout"]!, 1, 300);
   const allowHosts = values["allow-host"]!;
   for (const name of allowHosts) {
     if (!/^[A-Za-z0-9._-]{1,253}$|^\[?[0-9A-Fa-f:.]{2,45}\]?$/.test(name)) {
