@@ -31,6 +31,8 @@
 import client from "prom-client";
 import type { Hub, MediaTotals } from "./hub.ts";
 import type { CodecTiming } from "./codec_timing.ts";
+import type { MediaTransport } from "./media_transport.ts";
+import type { Room } from "./room.ts";
 
 /** The content type of the exposition format. */
 export const METRICS_CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8";
@@ -190,11 +192,8 @@ export class Metrics {
       ["transport"],
       (set) => {
         const queued = new Map<string, number>();
-        for (const room of hub.rooms()) {
-          for (const p of room.meeting.participants) {
-            const t = room.media.transportOf(p.id);
-            if (t) queued.set(t.kind, (queued.get(t.kind) ?? 0) + t.queuedBytes());
-          }
+        for (const { transport: t } of seats(hub)) {
+          queued.set(t.kind, (queued.get(t.kind) ?? 0) + t.queuedBytes());
         }
         for (const [transport, bytes] of queued) set({ transport }, bytes);
       },
@@ -205,16 +204,12 @@ export class Metrics {
       ["transport"],
       (set) => {
         const sums = new Map<string, { sum: number; n: number }>();
-        for (const room of hub.rooms()) {
-          for (const p of room.meeting.participants) {
-            const t = room.media.transportOf(p.id);
-            if (!t) continue;
-            for (const report of room.media.receptionOf(p.id).values()) {
-              const s = sums.get(t.kind) ?? { sum: 0, n: 0 };
-              s.sum += report.fractionLost / 256;
-              s.n++;
-              sums.set(t.kind, s);
-            }
+        for (const { room, id, transport: t } of seats(hub)) {
+          for (const report of room.media.receptionOf(id).values()) {
+            const s = sums.get(t.kind) ?? { sum: 0, n: 0 };
+            s.sum += report.fractionLost / 256;
+            s.n++;
+            sums.set(t.kind, s);
           }
         }
         for (const [transport, { sum, n }] of sums) set({ transport }, n ? sum / n : 0);
@@ -226,15 +221,12 @@ export class Metrics {
       ["transport", "stat"],
       (set) => {
         const trips = new Map<string, number[]>();
-        for (const room of hub.rooms()) {
-          for (const p of room.meeting.participants) {
-            const t = room.media.transportOf(p.id);
-            const rtt = room.media.roundTripOf(p.id);
-            if (!t || rtt === undefined) continue;
-            const list = trips.get(t.kind) ?? [];
-            list.push(rtt / 1000);
-            trips.set(t.kind, list);
-          }
+        for (const { room, id, transport: t } of seats(hub)) {
+          const rtt = room.media.roundTripOf(id);
+          if (rtt === undefined) continue;
+          const list = trips.get(t.kind) ?? [];
+          list.push(rtt / 1000);
+          trips.set(t.kind, list);
         }
         for (const [transport, list] of trips) {
           set({ transport, stat: "mean" }, list.reduce((a, b) => a + b, 0) / list.length);
@@ -304,5 +296,15 @@ export class Metrics {
     this.#hub.mediaClock.onTick = undefined;
     if (this.#codecTiming) this.#codecTiming.onTime = undefined;
     this.#registry.clear();
+  }
+}
+
+/** Every seat of every live meeting that has a media transport now. */
+function* seats(hub: Hub): Generator<{ room: Room; id: string; transport: MediaTransport }> {
+  for (const room of hub.rooms()) {
+    for (const p of room.meeting.participants) {
+      const transport = room.media.transportOf(p.id);
+      if (transport) yield { room, id: p.id, transport };
+    }
   }
 }
