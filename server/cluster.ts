@@ -37,7 +37,7 @@ import type { MeetingSummary } from "../meeting/meeting.ts";
 import { newId, newToken, timingSafeEqual } from "../util/ids.ts";
 import { MeetingError } from "../meeting/errors.ts";
 import { log } from "../util/log.ts";
-import { ClusterDirectory, nodeUrl } from "./cluster_directory.ts";
+import { ClusterDirectory, nodeUrl, type RemoteMeeting } from "./cluster_directory.ts";
 
 /** Key names in Redis. */
 export const CLUSTER_KEYS = {
@@ -54,9 +54,9 @@ export const CLUSTER_SECRET_HEADER = "x-meet-cluster";
 /** With the secret: the address of the client the request is made for (for its limits). */
 export const CLUSTER_CLIENT_HEADER = "x-meet-client";
 
-/** What a node made for another's client: the meeting and the creator's handoff code. */
+/** What a node made for another's client: the meeting (with its node's `url`) and the creator's handoff code. */
 export interface PlacedMeeting {
-  summary: MeetingSummary;
+  meeting: RemoteMeeting;
   handoff: string;
 }
 
@@ -279,11 +279,10 @@ export class Cluster {
     }
     const { handoff, token: _token, ...summary } = body;
     this.directory.apply({ node: node.id, url: node.url, upserts: [summary], removes: [] });
-    const listed = this.directory.locate(summary.id);
-    if (!listed) throw new MeetingError("internal", "the server chosen for it answered nonsense");
-    const { url: _url, ...checked } = listed;
+    const meeting = this.directory.locate(summary.id);
+    if (!meeting) throw new MeetingError("internal", "the server chosen for it answered nonsense");
     this.#options.onChange();
-    return { summary: checked, handoff };
+    return { meeting, handoff };
   }
 
   /**

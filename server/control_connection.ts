@@ -518,7 +518,7 @@ export class ControlConnection implements RoomConnection {
       this.clientAddress,
     );
     return {
-      meeting: { ...placed.summary, state: "open", roster: [], url: node.url },
+      meeting: { ...placed.meeting, state: "open", roster: [] },
       handoff: placed.handoff,
     };
   }

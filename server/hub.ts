@@ -305,7 +305,7 @@ export class Hub {
    * cluster, the other nodes' too (each with the `url` of its node).
    */
   list(): MeetingSummary[] {
-    const own = this.registry.list(LIST_MAX_MEETINGS);
+    const own = this.ownList();
     const others = this.cluster?.directory.list() ?? [];
     if (others.length === 0) return own;
     return [...own, ...others].sort((a, b) => b.createdAt - a.createdAt)
