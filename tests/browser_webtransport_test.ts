@@ -123,13 +123,16 @@ Deno.test({
     );
 
     // Each page answers the server's sender reports on its mix: the server knows the round
-    // trip to every seat (loopback: well under 200 ms).
+    // trip to every seat (loopback: well under 200 ms). A page whose thread was held up a
+    // moment answers late once (seconds, on a busy machine); the next answers read low again.
     const roomA = server.hub.findRoom(meetingA.id)!;
-    const trips = await waitForPage(() => {
-      const t = names.map((n) => roomA.media.roundTripOf(idOf(n)));
-      return t.every((rtt) => rtt !== undefined) ? t as number[] : null;
-    }, { what: "a round trip for every page", timeoutMs: 5_000 });
-    assert.ok(trips.every((rtt) => rtt >= 0 && rtt < 200), `round trips ${trips}`);
+    const trips = () => names.map((n) => roomA.media.roundTripOf(idOf(n)));
+    await waitForPage(() => trips().every((rtt) => rtt !== undefined && rtt >= 0 && rtt < 200), {
+      what: "a round trip under 200 ms for every page",
+      timeoutMs: 10_000,
+    }).catch((err) => {
+      throw new Error(`${err.message}: round trips ${trips()}`);
+    });
 
     // Meeting B got nothing of meeting A.
     const aSsrcs = new Set(roster.flatMap((p) => [p.audioSsrc, p.videoSsrc]));

@@ -565,10 +565,13 @@ Deno.test({
         // Say what the page showed instead (it failed once in about 25 runs, unexplained).
         const alerts = await page.locator("[role=alert]").allInnerTexts().catch(() => []);
         const roster = server.hub.findRoom(meetingId)?.meeting.participants.map((p) => p.name);
+        // Where it stopped: still the form (the click lost?), joining (no answer?), waiting.
+        const shown = await page.evaluate(() => document.body.innerText.slice(0, 400))
+          .catch(() => "");
         throw new Error(
           `${err.message}\npage alerts: ${JSON.stringify(alerts)}; errors: ${
             JSON.stringify(errors)
-          }; seated: ${JSON.stringify(roster)}`,
+          }; seated: ${JSON.stringify(roster)}; the page shows: ${JSON.stringify(shown)}`,
         );
       });
       await using bob = cli(
