@@ -8,13 +8,15 @@
  * - `batched` (Linux): a socket made with libc over FFI (`socket`, `bind`), which Deno's event
  *   loop never sees. Sends queued in one turn of the event loop go out in ONE `sendmmsg` (a
  *   mixer tick for 30 listeners is one system call instead of 30 ops). Receiving: a `poll()`
- *   on a thread of Deno's blocking pool waits for the first datagram, then the batch window
- *   (`setBatchMs`: the relay uses 2 ms while video arrives, 20 ms otherwise, which mixer ticks
- *   never let pass) lets more arrive, and one `recvmmsg` takes them all; `drain()` (the server
- *   calls it right before each mixer tick) takes what is there at once. So a lone packet waits
- *   about the window, a busy socket is read once per window whatever its rate, and a quiet
- *   one costs nothing. The process wakes once per take instead of once per datagram, and
- *   makes one system call per batch (README, Benchmarks, has the figures).
+ *   on a thread of Deno's blocking pool waits for the first datagram, then a batch window
+ *   (growing with what the last take found, up to `setBatchMs`: the relay uses 4 ms while
+ *   video arrives, 20 ms otherwise, which mixer ticks never let pass) lets more arrive, and
+ *   one `recvmmsg` takes them all; while takes keep finding datagrams the next one is on a
+ *   timer (at least 1 ms on), and only a take that finds none waits in `poll()` again.
+ *   `drain()` (the server calls it right before each mixer tick) takes what is there at once.
+ *   So a lone packet is taken almost at once, a busy socket is read once per window whatever
+ *   its rate, and a quiet one costs nothing. The process wakes once per take instead of once
+ *   per datagram, and makes one system call per batch (README, Benchmarks, has the figures).
  *
  * `openDatagramIo(address, "auto")` takes `batched` where it can (Linux on x86-64 or arm64,
  * FFI allowed for libc, an IPv4 address) and `deno` otherwise.
@@ -255,6 +257,12 @@ const SOCKADDR_BYTES = 16;
 const BATCH = 64;
 /** The batch window after a wake: this much per datagram the last take found, up to `batchMs`. */
 const WINDOW_PER_DATAGRAM_MS = 0.25;
+/**
+ * While datagrams keep coming, the next take is at least this much later, ms: a socket that
+ * gets one every millisecond or so is read on the timer (a few us a take) rather than waking
+ * a `poll()` for each (about 40 us); a datagram waits at most this long more.
+ */
+const BUSY_WINDOW_MIN_MS = 1;
 
 /** Slots of datagrams with their addresses, laid out once for recvmmsg or sendmmsg. */
 class MessageSlots {
@@ -336,6 +344,8 @@ export class BatchedDatagramIo implements DatagramIo {
   };
   /** Times a `poll()` came back with a datagram waiting (each starts a batch window). */
   wakes = 0;
+  /** Takes that found datagrams and so scheduled the next take on a timer, without a `poll()`. */
+  busyTakes = 0;
 
   /** The batch window the next wake will wait: it grows with what the last take found. */
   get nextWindowMs(): number {
@@ -363,6 +373,8 @@ export class BatchedDatagramIo implements DatagramIo {
   #timer: ReturnType<typeof setTimeout> | undefined;
   #onDatagram: ((bytes: Uint8Array, from: Deno.NetAddr) => void) | undefined;
   #closed = false;
+  /** Destination address objects as `sockaddr_in`, with what they said (see `#sockaddrOf`). */
+  #sockaddrs = new WeakMap<Deno.NetAddr, { hostname: string; port: number; name: Uint8Array }>();
 
   /**
    * Opens a socket bound to `address` (an IPv4 literal; port 0 for any free one).
@@ -435,20 +447,36 @@ export class BatchedDatagramIo implements DatagramIo {
 
   send(bytes: Uint8Array, to: Deno.NetAddr): void {
     if (this.#closed) return;
-    const octets = ipv4Octets(to.hostname);
-    if (bytes.length > MAX_DATAGRAM || !octets) { // an IPv4 socket sends to IPv4 literals only
+    const name = this.#sockaddrOf(to);
+    if (bytes.length > MAX_DATAGRAM || !name) { // an IPv4 socket sends to IPv4 literals only
       this.stats.sendErrors++;
       return;
     }
     const i = this.#queued++;
     this.#tx.data.set(bytes, i * MAX_DATAGRAM);
     this.#tx.setLength(i, bytes.length);
-    writeSockaddrIn(this.#tx.nameView, i * SOCKADDR_BYTES, octets, to.port);
+    this.#tx.names.set(name, i * SOCKADDR_BYTES);
     if (this.#queued === BATCH) this.#flush();
     else if (!this.#flushScheduled) {
       this.#flushScheduled = true;
       queueMicrotask(() => this.#flush());
     }
+  }
+
+  /**
+   * `to` as a `sockaddr_in`, or null for what is not an IPv4 literal. Kept per address
+   * object: a seat's transport sends every packet to the same one, and parsing its text for
+   * each of them was a tenth of the fan-out's cost.
+   */
+  #sockaddrOf(to: Deno.NetAddr): Uint8Array | null {
+    const known = this.#sockaddrs.get(to);
+    if (known && known.hostname === to.hostname && known.port === to.port) return known.name;
+    const octets = ipv4Octets(to.hostname);
+    if (!octets) return null;
+    const name = new Uint8Array(SOCKADDR_BYTES);
+    writeSockaddrIn(new DataView(name.buffer), 0, octets, to.port);
+    this.#sockaddrs.set(to, { hostname: to.hostname, port: to.port, name });
+    return name;
   }
 
   async close(): Promise<void> {
@@ -493,12 +521,26 @@ export class BatchedDatagramIo implements DatagramIo {
     this.stats.sent += sent;
   }
 
-  /** Takes what has arrived, then waits for the next datagram. */
+  /**
+   * Takes what has arrived, then waits for the next datagram: while datagrams keep coming,
+   * the next take is a timer at the end of the next window; once a take finds none, a
+   * `poll()` waits for the next. A `poll()` on the blocking pool costs about 40 us of CPU (a
+   * hand-off to another thread and back): woken for each datagram or two, 5 senders to 100
+   * receivers (their reports coming in between the video) spent a tenth of a core on them.
+   */
   #take(): void {
     this.#timer = undefined;
     if (this.#closed) return;
     this.#lastTake = this.#receive();
-    this.#wait();
+    if (this.#lastTake > 0) {
+      this.busyTakes++;
+      this.#timer = setTimeout(
+        () => this.#take(),
+        Math.max(BUSY_WINDOW_MIN_MS, this.nextWindowMs),
+      );
+    } else {
+      this.#wait();
+    }
   }
 
   /** Waits in `poll()` off the event loop for a datagram (or `close()`), then lets a batch gather. */

@@ -39,6 +39,8 @@ import type { MediaTransport } from "./media_transport.ts";
 /** What a room needs of a seat's control connection. */
 export interface RoomConnection {
   send(message: ServerMessage): void;
+  /** Sends a message already serialised (one text for many connections). */
+  sendText(text: string): void;
   /**
    * Sends one media packet on the control connection itself, whatever carries the seat's
    * media: for a packet the seat's datagram carrier cannot take (larger than a WebTransport
@@ -258,7 +260,11 @@ export class Room {
 
   /** Sends a message to every connected member of this meeting. */
   broadcast(message: ServerMessage): void {
-    for (const connection of this.#connections.values()) connection.send(message);
+    if (this.#connections.size === 0) return;
+    // One serialisation for everyone: levels go 5 times a second and list every speaker, and
+    // a roster lists every seat, so once per connection grew with the square of the meeting.
+    const text = JSON.stringify(message);
+    for (const connection of this.#connections.values()) connection.sendText(text);
   }
 
   /** Number of seats with a live control connection. */

@@ -12,6 +12,9 @@ class FakeConnection implements RoomConnection {
   send(message: ServerMessage): void {
     this.messages.push(message);
   }
+  sendText(text: string): void {
+    this.messages.push(JSON.parse(text));
+  }
   removed(_meetingId: string, reason: RemovedReason): void {
     this.removedWith.push(reason);
   }

@@ -283,3 +283,30 @@ Deno.test("batched: a destination the kernel refuses, in the middle of a batch, 
     for (const p of [a, b, c]) await p.close();
   }
 });
+
+Deno.test("datagram I/O (batched): a steady stream is read on the timer, not by a poll() per datagram", async () => {
+  const io = new BatchedDatagramIo(ADDRESS, { batchMs: 4 });
+  let got = 0;
+  io.start(() => got++);
+  try {
+    // Another process sends 200 datagrams, one every half millisecond or so: each take finds
+    // one or a few, so the next is a timer a millisecond on; a poll() (a thread hand-off)
+    // only after a take that found none. (2 wakes here; 38 when every take waited in poll().)
+    const sender = `
+      const socket = Deno.listenDatagram({ transport: "udp", hostname: "127.0.0.1", port: 0 });
+      const to = { transport: "udp", hostname: "127.0.0.1", port: ${io.addr.port} };
+      for (let i = 0; i < 200; i++) {
+        await socket.send(new Uint8Array(20), to);
+        const next = performance.now() + 0.5;
+        while (performance.now() < next) { /* steady */ }
+      }
+      socket.close();`;
+    const { success } = await new Deno.Command(Deno.execPath(), { args: ["eval", sender] })
+      .output();
+    assert.ok(success, "the sender ran");
+    await waitFor(() => got === 200, { what: "the stream" });
+    assert.ok(io.wakes < 20, `${io.wakes} wakes for 200 datagrams (${io.busyTakes} timer takes)`);
+  } finally {
+    await io.close();
+  }
+});
