@@ -250,7 +250,11 @@ async function runJanus(
     });
     try {
       for (let i = 0; i < shape.senders; i++) {
-        await harness.send(`ssrc ${i} ${0x10000 + i}`, `dest ${i} ${janus.senderPorts[i]}`);
+        // (Janus 1.1.2 takes a remote publisher's stream only with the SSRC it assigns.)
+        await harness.send(
+          `ssrc ${i} ${janus.senderSsrcs[i]}`,
+          `dest ${i} ${janus.senderPorts[i]}`,
+        );
       }
       return result("janus", shape, await harness.run(janus.pid, warmupS, windowS));
     } finally {

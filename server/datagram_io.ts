@@ -551,8 +551,11 @@ export class BatchedDatagramIo implements DatagramIo {
       if (this.#closed) return;
       this.wakes++;
       // The window grows with what the last take found: a lone datagram (a few senders) is
-      // taken at once, a busy socket is read once per `batchMs`.
-      this.#timer = setTimeout(() => this.#take(), this.nextWindowMs);
+      // taken at once, a busy socket is read once per `batchMs`. (A timer is never shorter
+      // than about 2 ms here, whatever it asks: under a millisecond, take now.)
+      const windowMs = this.nextWindowMs;
+      if (windowMs < 1) this.#take();
+      else this.#timer = setTimeout(() => this.#take(), windowMs);
     });
   }
 
