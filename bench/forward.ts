@@ -18,7 +18,10 @@
  *
  * Usage:
  *   deno run --allow-all bench/forward.ts [--shapes=3x30,5x95] [--window=10] [--warmup=3]
- *     [--no-janus] [--json]
+ *     [--repeat=3] [--no-janus] [--json]
+ *
+ * Each server runs each shape `--repeat` times, the two in turn; the table shows the run with
+ * the median CPU (and the range), and the median delays.
  *
  * @module
  */
@@ -48,6 +51,9 @@ export interface ForwardResult {
   harnessCpuPercent: number;
   lossPercent: number;
   delayUs: { p50: number; p99: number; p999: number };
+  /** Of several runs (the median run is the result): how many, and their lowest and highest CPU. */
+  runs?: number;
+  cpuRange?: [number, number];
 }
 
 interface HarnessReport {
@@ -265,6 +271,23 @@ async function runJanus(
   }
 }
 
+/**
+ * The run with the median server CPU, with the range of the runs' CPU (`cpuRange`) and the
+ * median of their delays.
+ */
+function median(runs: ForwardResult[]): ForwardResult {
+  const by = [...runs].sort((a, b) => a.cpuPercent - b.cpuPercent);
+  const mid = <T>(values: T[]) => values[Math.floor((values.length - 1) / 2)];
+  const delays = (q: "p50" | "p99" | "p999") =>
+    mid(runs.map((r) => r.delayUs[q]).sort((a, b) => a - b));
+  return {
+    ...mid(by),
+    runs: runs.length,
+    cpuRange: [by[0].cpuPercent, by[by.length - 1].cpuPercent],
+    delayUs: { p50: delays("p50"), p99: delays("p99"), p999: delays("p999") },
+  };
+}
+
 /** Whether Janus is installed (`/usr/bin/janus`). */
 function haveJanus(): boolean {
   try {
@@ -280,8 +303,11 @@ export async function runForwardBench(options: {
   warmupS?: number;
   windowS?: number;
   janus?: boolean;
+  /** Runs per server and shape, in turn; the median run is reported (default 3). */
+  repeat?: number;
   log?: (line: string) => void;
 } = {}): Promise<ForwardResult[]> {
+  const repeat = Math.max(1, Math.min(9, options.repeat ?? 3));
   const shapes = options.shapes ?? [{ senders: 3, receivers: 30 }, { senders: 5, receivers: 95 }];
   const warmupS = options.warmupS ?? 3;
   const windowS = options.windowS ?? 10;
@@ -293,18 +319,26 @@ export async function runForwardBench(options: {
     const janus = options.janus !== false && haveJanus();
     if (options.janus !== false && !janus) log("forward: janus is not installed; this server only");
     for (const shape of shapes) {
-      for (const server of janus ? ["meet", "janus"] as const : ["meet"] as const) {
-        const r = server === "meet"
-          ? await runMeet(binary, shape, warmupS, windowS)
-          : await runJanus(binary, shape, warmupS, windowS);
-        log(
-          `forward: ${server} ${shape.senders} x ${shape.receivers}: ${fmt(r.cpuPercent, 1)}% ` +
-            `of a core, loss ${fmt(r.lossPercent, 2)}%, delay p50/p99 ${
+      const runs: Record<ForwardResult["server"], ForwardResult[]> = { meet: [], janus: [] };
+      // In turn, so that a disturbance of the machine falls on both alike.
+      for (let k = 0; k < repeat; k++) {
+        for (const server of janus ? ["meet", "janus"] as const : ["meet"] as const) {
+          const r = server === "meet"
+            ? await runMeet(binary, shape, warmupS, windowS)
+            : await runJanus(binary, shape, warmupS, windowS);
+          log(
+            `forward: ${server} ${shape.senders} x ${shape.receivers}: ${
+              fmt(r.cpuPercent, 1)
+            }% of a core, loss ${fmt(r.lossPercent, 2)}%, delay p50/p99 ${
               fmt(r.delayUs.p50 / 1000, 2)
-            } / ${fmt(r.delayUs.p99 / 1000, 2)} ms`,
-        );
-        results.push(r);
-        await sleep(500);
+            } / ${fmt(r.delayUs.p99 / 1000, 2)} ms, other load ${fmt(r.otherCpuPercent)}%`,
+          );
+          runs[server].push(r);
+          await sleep(500);
+        }
+      }
+      for (const server of ["meet", "janus"] as const) {
+        if (runs[server].length > 0) results.push(median(runs[server]));
       }
     }
   } finally {
@@ -326,7 +360,9 @@ export function formatForward(results: ForwardResult[]): string {
       `${r.shape.senders} x ${r.shape.receivers} (${r.flows} flows)`,
       r.server === "meet" ? "this server" : "Janus 1.1",
       fmt(r.packetsPerSecond),
-      `${fmt(r.cpuPercent, 1)}%`,
+      `${fmt(r.cpuPercent, 1)}%${
+        r.cpuRange && r.runs! > 1 ? ` (${fmt(r.cpuRange[0], 1)}-${fmt(r.cpuRange[1], 1)})` : ""
+      }`,
       j ? `${fmt(r.cpuPercent / j.cpuPercent, 2)}x` : "",
       `${fmt(r.lossPercent, 2)}%`,
       `${fmt(r.delayUs.p50 / 1000, 2)} / ${fmt(r.delayUs.p99 / 1000, 2)} / ${
@@ -340,7 +376,7 @@ export function formatForward(results: ForwardResult[]): string {
       "S senders x R receivers",
       "server",
       "forwarded pkt/s",
-      "server CPU",
+      "server CPU (range)",
       "vs Janus",
       "loss",
       "delay p50 / p99 / p99.9 ms",
@@ -360,6 +396,7 @@ if (import.meta.main) {
       warmup: { type: "string", default: "3" },
       "no-janus": { type: "boolean", default: false },
       json: { type: "boolean", default: false },
+      repeat: { type: "string", default: "3" },
     },
   });
   const shapes = values.shapes.split(",").map((s) => {
@@ -376,6 +413,7 @@ if (import.meta.main) {
     windowS: Math.min(60, Math.max(2, Number(values.window))),
     warmupS: Math.min(30, Math.max(1, Number(values.warmup))),
     janus: !values["no-janus"],
+    repeat: Number(values.repeat) || 3,
   });
   if (values.json) console.log(JSON.stringify(results));
   else {
