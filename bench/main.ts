@@ -4,10 +4,11 @@
  * and over WebTransport, each step on both in turn), UDP load from
  * terminal-client bots (bench/udp_load.ts), plain-RTP mixing of ffmpeg participants
  * (bench/rtp_mix.ts), the Opus backends (bench/opus_bench.ts, in its own process), and the
- * browser's end-to-end delay (bench/browser_delay.ts, in its own process), then a summary. The load average is recorded before and after each one.
+ * browser's end-to-end delay (bench/browser_delay.ts, in its own process), plain-RTP forwarding
+ * against Janus (bench/forward.ts, in its own process), then a summary. The load average is recorded before and after each one.
  *
  * Usage:
- *   deno task bench [--quick] [--only=mixer,router,udp,rtp,opus,browser,network,recording,cluster] [--json]
+ *   deno task bench [--quick] [--only=mixer,router,udp,rtp,opus,browser,network,recording,cluster,forward] [--json]
  *
  * The default run takes about 6 minutes on 2 cores; `--quick` about 3 with shorter
  * windows and fewer steps. Progress goes to stderr, the report to stdout.
@@ -296,6 +297,7 @@ async function main(): Promise<void> {
     "network",
     "recording",
     "cluster",
+    "forward",
   ];
   const only = new Set(onlyArg ? onlyArg.slice(7).split(",") : all);
   for (const name of only) {
@@ -386,6 +388,13 @@ async function main(): Promise<void> {
   if (only.has("cluster")) {
     cluster = await timed("cluster", () => runScript("bench/cluster.ts", quick, json));
   }
+  let forward: string | undefined;
+  if (only.has("forward")) {
+    forward = await timed(
+      "forward",
+      () => runScript("bench/forward.ts", quick, json, ["--repeat=1", "--window=5"]),
+    );
+  }
   const seconds = (performance.now() - started) / 1000;
 
   if (json) {
@@ -409,6 +418,7 @@ async function main(): Promise<void> {
           network: network === undefined ? undefined : JSON.parse(network),
           recording: recording === undefined ? undefined : JSON.parse(recording),
           cluster: cluster === undefined ? undefined : JSON.parse(cluster),
+          forward: forward === undefined ? undefined : JSON.parse(forward),
         },
         null,
         2,
@@ -439,6 +449,9 @@ async function main(): Promise<void> {
   if (network) sections.push("", network + load("network"));
   if (recording) sections.push("", recording + load("recording"));
   if (cluster) sections.push("", "## Placement across a cluster", "", cluster + load("cluster"));
+  if (forward) {
+    sections.push("", "## Plain-RTP forwarding against Janus", "", forward + load("forward"));
+  }
   sections.push("", "## Summary", "", summary(mixer, router, opus, udp, rtp));
   console.log(sections.join("\n"));
 }
