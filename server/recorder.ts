@@ -91,6 +91,20 @@ export class Recorder {
     return this.#options.dir !== null;
   }
 
+  /**
+   * Times the picture of a running recording moved to another source so far, or undefined
+   * when no recording with this id runs.
+   *
+   * @example
+   * ```ts ignore
+   * const moved = await recorder.switchesOf(meeting.recording!.id);
+   * ```
+   */
+  async switchesOf(recordingId: string): Promise<number | undefined> {
+    const starting = this.#active.get(recordingId);
+    return starting ? (await starting).switches : undefined;
+  }
+
   /** Follows every meeting the registry creates: a stopped recording is finished. */
   attach(registry: MeetingRegistry): void {
     registry.on("created", (meeting) => {

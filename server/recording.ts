@@ -133,6 +133,11 @@ export class Recording {
   #trouble = false;
   #stopped: Promise<RecordingFile> | null = null;
 
+  /** Times the picture moved to another source so far (at the new source's keyframe). */
+  get switches(): number {
+    return this.#switches;
+  }
+
   private constructor(
     options: RecordingOptions,
     live: LiveWebm,

@@ -75,6 +75,13 @@ Deno.test({
           what: "Cy hearing Bob for a while",
           timeoutMs: 20_000,
         });
+        // The picture moves at Bob's next keyframe once he has led 1.5 s (asked for at once,
+        // but a busy machine's encoder may take a while): wait for it, not a fixed time.
+        const recordingId = server.hub.findRoom(created.id)!.meeting.recording!.id;
+        await waitForPage(
+          async () => ((await server.hub.recorder.switchesOf(recordingId)) ?? 0) >= 1,
+          { what: "the recorded picture moving to Bob", timeoutMs: 15_000 },
+        );
         await bob.keyboard.press("c"); // a small window: the chat is a panel, C opens it
         // Typed into the box itself (keys typed before its focus lands would be shortcuts).
         await bob.fill("[data-testid=chat-input]", "notes are in the doc");
