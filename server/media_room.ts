@@ -40,6 +40,7 @@
  */
 
 import type { Meeting } from "../meeting/meeting.ts";
+import { RoundTrip } from "../media/round_trip.ts";
 import { Mixer, type MixerLevel } from "../media/mixer.ts";
 import type { OpusDecoder, OpusEncoder } from "../media/opus.ts";
 import { NackGenerator } from "../media/nack_generator.ts";
@@ -182,6 +183,14 @@ export interface ReceptionReport {
 const LEVELS_EVERY_TICKS = 10; // 200 ms
 /** How often senders' video bitrates are worked out again (25 x 20 ms = 0.5 s). */
 const RATES_EVERY_TICKS = 25;
+/**
+ * A receiver whose round trip reads more than this over its path's lowest gets no video until
+ * it reads less (then from a keyframe), ms: something holds what it is sent for seconds (its
+ * machine too busy for its QUIC stack, or a queue on its link that no transport counter sees),
+ * and video sent meanwhile only adds to it. Its mix goes on. At 400 ms, busy pages on the
+ * impaired-network tests (10 fps) paused now and then and fell to 7-8 fps.
+ */
+export const QUEUE_PAUSE_MS = 1500;
 /** A sender report on each listener's mix every this many ticks (1 s): receivers' reports then carry the round trip. */
 const SENDER_REPORT_EVERY_TICKS = 50;
 /** A sender is told its bitrate again after this long even if unchanged, ms. */
@@ -237,7 +246,12 @@ export class MediaRoom {
   #options: MediaRoomOptions;
   #clock: MediaClock;
   /** Each participant's last round trip, ms (see `roundTripOf`). */
-  #roundTrips = new Map<string, number>();
+  #roundTrips = new Map<string, RoundTrip>();
+  /**
+   * Per participant: its round trip reads a queue of more than {@linkcode QUEUE_PAUSE_MS}
+   * (media/round_trip.ts), updated each tick; its router peer reads it for every packet.
+   */
+  #queued = new Map<string, { queued: boolean }>();
   /** The mix's RTP time at each listener's last sender report (the mix went on if it moved). */
   #reportedAt = new Map<string, number>();
   #ticks = 0;
@@ -332,6 +346,8 @@ export class MediaRoom {
       const limitMs = this.#options.congestionMs ?? 400;
       const counters = this.counters.forwarded;
       const current = () => this.#transports.get(participantId);
+      const queue = { queued: false };
+      this.#queued.set(participantId, queue);
       this.#router.addPeer({
         id: participantId,
         send: (packet) => {
@@ -342,7 +358,8 @@ export class MediaRoom {
         congested: () => {
           const transport = current();
           return !!transport &&
-            (transport.queuedBytes() > limit || transport.backlogMs() > limitMs);
+            (transport.queuedBytes() > limit || transport.backlogMs() > limitMs ||
+              queue.queued);
         },
       }, this.#clock.now());
       this.#mixer.addParticipant(participantId, (packet) => {
@@ -395,6 +412,7 @@ export class MediaRoom {
     this.#mixer.removeParticipant(participantId);
     this.#reports.delete(participantId);
     this.#roundTrips.delete(participantId);
+    this.#queued.delete(participantId);
     this.#reportedAt.delete(participantId);
     this.#rates.remove(participantId);
     this.#uplinks.delete(participantId);
@@ -584,6 +602,10 @@ export class MediaRoom {
     const levels = this.#mixer.tick(now);
     this.#askUpstream(now);
     this.#router.tick(now);
+    for (const [id, trip] of this.#roundTrips) {
+      const queue = this.#queued.get(id);
+      if (queue) queue.queued = trip.queueMs(now) > QUEUE_PAUSE_MS;
+    }
     ++this.#ticks;
     if (this.#ticks % LEVELS_EVERY_TICKS === 0) {
       this.#options.onLevels?.(levels);
@@ -598,7 +620,7 @@ export class MediaRoom {
    * since our sender report it names, less the time it held it); undefined before one.
    */
   roundTripOf(participantId: string): number | undefined {
-    return this.#roundTrips.get(participantId);
+    return this.#roundTrips.get(participantId)?.last;
   }
 
   /**
@@ -673,7 +695,11 @@ export class MediaRoom {
         for (const block of packet.reports) {
           if (block.ssrc === this.meeting.mixSsrc) {
             const rtt = roundTripMs(block, Date.now());
-            if (rtt !== null && rtt >= 0 && rtt < 60_000) this.#roundTrips.set(participantId, rtt);
+            if (rtt !== null && rtt >= 0 && rtt < 60_000) {
+              let trip = this.#roundTrips.get(participantId);
+              if (!trip) this.#roundTrips.set(participantId, trip = new RoundTrip());
+              trip.add(rtt, this.#clock.now());
+            }
           }
           if (reports.size >= 64 && !reports.has(block.ssrc)) break;
           reports.set(block.ssrc, {

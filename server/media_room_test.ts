@@ -2,6 +2,7 @@ import assert from "node:assert/strict";
 import { splitRed } from "../media/red.ts";
 import {
   compactNtp,
+  ntpFromMs,
   parseRtcp,
   writeNack,
   writePli,
@@ -608,4 +609,66 @@ Deno.test("media room: each listener that gets a mix gets a sender report on it 
   assert.equal(media.roundTripOf(ann.id), rtt);
   // Someone else's report block (another SSRC) says nothing of the round trip.
   assert.equal(media.roundTripOf(bob.id), undefined);
+});
+
+Deno.test("media room: a receiver whose round trip reads a queue of seconds gets no video until it reads low again, then from a keyframe; its mix goes on", () => {
+  const { ann, bob, cy, media, time } = setup();
+  const a = new FakeTransport();
+  const b = new FakeTransport();
+  const c = new FakeTransport();
+  media.attach(ann.id, a);
+  media.attach(bob.id, b);
+  media.attach(cy.id, c);
+  const voice = annSpeaks(media, cy, time); // Cy speaks: Bob gets a mix (and reports on it)
+  /** Bob's receiver report on his mix, giving a round trip of `ms` (held 0 ms). */
+  const bobReports = (ms: number) => {
+    const { seconds, fraction } = ntpFromMs(Date.now() - ms);
+    const block = {
+      ssrc: media.meeting.mixSsrc,
+      fractionLost: 0,
+      cumulativeLost: 0,
+      highestSeq: 0,
+      jitter: 0,
+      lsr: compactNtp(seconds, fraction),
+      dlsr: 0,
+    };
+    media.receive(bob.id, writeReceiverReport({ ssrc: bob.audioSsrc, reports: [block] }));
+  };
+  let seq = 1;
+  const annSends = (keyframe: boolean) => {
+    for (const packet of videoFrame(ann.videoSsrc, keyframe, seq++)) media.receive(ann.id, packet);
+  };
+  bobReports(60);
+  voice.speak(5);
+  annSends(true);
+  const flowing = videoOf(b).length;
+  assert.ok(flowing >= 3, "video to Bob");
+  // A reading 1 s over his lowest pauses nothing (a busy moment).
+  bobReports(1060);
+  voice.speak(1);
+  annSends(false);
+  const moment = videoOf(b).length;
+  assert.ok(moment > flowing, "a busy moment: video goes on");
+  // His reports now come back 2 s later than his path's lowest: something holds what he is
+  // sent (his machine or his link). His video stops at the next tick; Cy's does not.
+  voice.speak(110); // past the join's keyframe interval
+  bobReports(2060);
+  voice.speak(1);
+  const toCy = videoOf(c).length;
+  annSends(false);
+  assert.equal(videoOf(b).length, moment, "nothing more to Bob");
+  assert.ok(videoOf(c).length > toCy, "Cy still gets it");
+  assert.ok(media.counters.dropped.congested >= 1);
+  const mixes = mixesOf(b, media.meeting.mixSsrc).length;
+  voice.speak(5);
+  assert.ok(mixes < mixesOf(b, media.meeting.mixSsrc).length, "his mix goes on");
+  // His reports read low again: he waits for a keyframe, then gets video again.
+  bobReports(70);
+  voice.speak(1);
+  annSends(false);
+  assert.equal(videoOf(b).length, moment, "not from a delta frame");
+  annSends(true);
+  assert.ok(videoOf(b).length > moment, "from the keyframe on");
+  voice.close();
+  media.close();
 });
