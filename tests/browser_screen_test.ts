@@ -68,11 +68,15 @@ Deno.test({
     // 1. Ann shares from the toolbar.
     await ann.click("[data-testid=toggle-screen]");
     for (const [page, who] of [[bob, "Bob"], [cy, "Cy"]] as const) {
-      const got = await waitForPage(async () => {
-        const d = await decoded(page, id("Ann"));
-        return d.screen >= 10 ? d : null;
-      }, { what: `${who} decodes 10 frames of Ann's screen`, timeoutMs: TIMEOUT });
-      assert.equal(got.width, 1920, `${who} decoded Ann's screen ${got.width} wide`);
+      // At full size (1920 wide): a page of a busy machine may misread its link for a moment
+      // and the sharer send 3/4 of it from a keyframe; it goes back up once the link reads well.
+      let last = { screen: 0, width: 0, camera: 0 };
+      await waitForPage(async () => {
+        last = await decoded(page, id("Ann"));
+        return last.screen >= 10 && last.width === 1920;
+      }, { what: `${who} decodes Ann's screen at full size`, timeoutMs: TIMEOUT }).catch((err) => {
+        throw new Error(`${err.message}: ${last.screen} frames, ${last.width} wide`);
+      });
       assert.deepEqual(await stage(page), { layout: "screen", screen: id("Ann") });
     }
     assert.deepEqual(await sharing(), { Ann: true, Bob: false, Cy: false });
