@@ -122,9 +122,12 @@ Deno.test({
           "video",
         ]);
         const seconds = probe.duration;
+        // As long as the recording ran, as the server dated its start and stop (the clicks
+        // reach it a little after they are made: 0.6 s late on a busy machine once).
+        const ran = (listed.stoppedAt - listed.startedAt) / 1000;
+        assert.ok(Math.abs(seconds - ran) <= 0.5, `${seconds} s recorded of ${ran} s`);
         const wall = (stopped - started) / 1000;
-        // Clicks reach the server a little after they are made: within half a second.
-        assert.ok(Math.abs(seconds - wall) <= 0.5, `${seconds} s recorded of ${wall} s`);
+        assert.ok(Math.abs(seconds - wall) <= 1.5, `${seconds} s recorded, clicks ${wall} s apart`);
         await decodesCleanly(path);
         const frames = (await ffprobeFrames(path)).frames;
         assert.ok(listed.switches >= 1, `the picture never moved (${listed.switches})`);
