@@ -245,13 +245,12 @@ export class MediaRoom {
   #mixer: Mixer;
   #options: MediaRoomOptions;
   #clock: MediaClock;
-  /** Each participant's last round trip, ms (see `roundTripOf`). */
-  #roundTrips = new Map<string, RoundTrip>();
   /**
-   * Per participant: its round trip reads a queue of more than {@linkcode QUEUE_PAUSE_MS}
-   * (media/round_trip.ts), updated each tick; its router peer reads it for every packet.
+   * Each seat's round trips (see `roundTripOf`, media/round_trip.ts), and whether they read a
+   * queue of more than {@linkcode QUEUE_PAUSE_MS}: worked out each tick, read by the seat's
+   * router peer for every packet.
    */
-  #queued = new Map<string, { queued: boolean }>();
+  #roundTrips = new Map<string, { trip: RoundTrip; queued: boolean }>();
   /** The mix's RTP time at each listener's last sender report (the mix went on if it moved). */
   #reportedAt = new Map<string, number>();
   #ticks = 0;
@@ -346,8 +345,8 @@ export class MediaRoom {
       const limitMs = this.#options.congestionMs ?? 400;
       const counters = this.counters.forwarded;
       const current = () => this.#transports.get(participantId);
-      const queue = { queued: false };
-      this.#queued.set(participantId, queue);
+      const queue = { trip: new RoundTrip(), queued: false };
+      this.#roundTrips.set(participantId, queue);
       this.#router.addPeer({
         id: participantId,
         send: (packet) => {
@@ -412,7 +411,6 @@ export class MediaRoom {
     this.#mixer.removeParticipant(participantId);
     this.#reports.delete(participantId);
     this.#roundTrips.delete(participantId);
-    this.#queued.delete(participantId);
     this.#reportedAt.delete(participantId);
     this.#rates.remove(participantId);
     this.#uplinks.delete(participantId);
@@ -602,9 +600,8 @@ export class MediaRoom {
     const levels = this.#mixer.tick(now);
     this.#askUpstream(now);
     this.#router.tick(now);
-    for (const [id, trip] of this.#roundTrips) {
-      const queue = this.#queued.get(id);
-      if (queue) queue.queued = trip.queueMs(now) > QUEUE_PAUSE_MS;
+    for (const seat of this.#roundTrips.values()) {
+      seat.queued = seat.trip.queueMs(now) > QUEUE_PAUSE_MS;
     }
     ++this.#ticks;
     if (this.#ticks % LEVELS_EVERY_TICKS === 0) {
@@ -620,7 +617,7 @@ export class MediaRoom {
    * since our sender report it names, less the time it held it); undefined before one.
    */
   roundTripOf(participantId: string): number | undefined {
-    return this.#roundTrips.get(participantId)?.last;
+    return this.#roundTrips.get(participantId)?.trip.last;
   }
 
   /**
@@ -696,9 +693,7 @@ export class MediaRoom {
           if (block.ssrc === this.meeting.mixSsrc) {
             const rtt = roundTripMs(block, Date.now());
             if (rtt !== null && rtt >= 0 && rtt < 60_000) {
-              let trip = this.#roundTrips.get(participantId);
-              if (!trip) this.#roundTrips.set(participantId, trip = new RoundTrip());
-              trip.add(rtt, this.#clock.now());
+              this.#roundTrips.get(participantId)?.trip.add(rtt, this.#clock.now());
             }
           }
           if (reports.size >= 64 && !reports.has(block.ssrc)) break;

@@ -92,6 +92,19 @@ function annSpeaks(media: MediaRoom, ann: { id: string; audioSsrc: number }, tim
   };
 }
 
+/** A report block on the room's mix (nothing lost), naming the sender report `lsr`, held 0 ms. */
+function mixReportBlock(media: MediaRoom, lsr: number) {
+  return {
+    ssrc: media.meeting.mixSsrc,
+    fractionLost: 0,
+    cumulativeLost: 0,
+    highestSeq: 0,
+    jitter: 0,
+    lsr,
+    dlsr: 0,
+  };
+}
+
 function mixesOf(t: FakeTransport, mixSsrc: number) {
   return t.sent.map(parseRtp).flatMap((p) =>
     p.ok && (p.packet.payloadType === PT_OPUS || p.packet.payloadType === PT_RED) &&
@@ -588,15 +601,7 @@ Deno.test("media room: each listener that gets a mix gets a sender report on it 
   assert.equal(reportsTo(b).length, 2, "Bob's mix (without his own voice) goes on too");
   assert.equal(media.roundTripOf(ann.id), undefined, "no report back yet");
   // Ann reports at once, having held it 0 ms: the round trip is the time since the report.
-  const block = {
-    ssrc: media.meeting.mixSsrc,
-    fractionLost: 0,
-    cumulativeLost: 0,
-    highestSeq: 0,
-    jitter: 0,
-    lsr: compactNtp(sr.ntpSeconds, sr.ntpFraction),
-    dlsr: 0,
-  };
+  const block = mixReportBlock(media, compactNtp(sr.ntpSeconds, sr.ntpFraction));
   const sentAt = Date.now();
   media.receive(ann.id, writeReceiverReport({ ssrc: ann.audioSsrc, reports: [block] }));
   const rtt = media.roundTripOf(ann.id)!;
@@ -623,15 +628,7 @@ Deno.test("media room: a receiver whose round trip reads a queue of seconds gets
   /** Bob's receiver report on his mix, giving a round trip of `ms` (held 0 ms). */
   const bobReports = (ms: number) => {
     const { seconds, fraction } = ntpFromMs(Date.now() - ms);
-    const block = {
-      ssrc: media.meeting.mixSsrc,
-      fractionLost: 0,
-      cumulativeLost: 0,
-      highestSeq: 0,
-      jitter: 0,
-      lsr: compactNtp(seconds, fraction),
-      dlsr: 0,
-    };
+    const block = mixReportBlock(media, compactNtp(seconds, fraction));
     media.receive(bob.id, writeReceiverReport({ ssrc: bob.audioSsrc, reports: [block] }));
   };
   let seq = 1;
