@@ -72,8 +72,9 @@ const INCOMING_MAX_AGE_MS = 1000;
  * What the page sends waits at most this long in the browser before it is dropped, ms. By
  * default nothing expires: a page whose machine was too busy for its QUIC stack to keep up
  * (three pages at 30 fps on a 2.1 GHz, 2-core machine) queued seconds of media and of its
- * reports, and everyone heard it 4-5 s late (0.5-1 s with this bound). Real-time media that
- * waited longer is past use, and a loss is repaired or concealed.
+ * reports, and everyone heard it 4-5 s late. This bound alone does not prevent that (queues
+ * below it, in the QUIC stacks, remain: docs/architecture.md, "Queues nothing counts"), but
+ * real-time media that waited longer is past use, and a loss is repaired or concealed.
  */
 const OUTGOING_MAX_AGE_MS = 300;
 
