@@ -15,7 +15,9 @@
  * A dead node's meetings leave every other node's list at that node's next heartbeat after
  * the record expired, and the hash at the same sweep. Redis going away cuts no call: commands
  * are not queued while it is down (the heartbeat and publishes skip), and when it is back the
- * node registers again and republishes every meeting it holds (Redis may have lost them).
+ * node registers again and republishes every meeting it holds (Redis may have lost them); a
+ * node whose subscriber reconnects reads every meeting again from the hash (news sent while it
+ * was away are not replayed).
  *
  * @example
  * ```ts ignore
@@ -107,7 +109,14 @@ export class Cluster {
   readonly url: string;
   readonly directory: ClusterDirectory;
   /** Counters for tests and metrics. */
-  readonly stats = { published: 0, received: 0, resyncs: 0, deadNodes: 0, errors: 0 };
+  readonly stats = {
+    published: 0,
+    received: 0,
+    resyncs: 0,
+    reloads: 0,
+    deadNodes: 0,
+    errors: 0,
+  };
   #options: ClusterOptions;
   #redis: Redis;
   #sub: Redis;
@@ -190,6 +199,11 @@ export class Cluster {
     // Each reconnection: register again and republish (Redis may have restarted empty).
     cluster.#redis.on("ready", () => {
       cluster.#resync().catch((err) => cluster.#logError("cluster_resync_failed", err));
+    });
+    // Each reconnection of the subscriber: the news published while it was away are lost
+    // (another node may have republished in that gap); the hash has them.
+    cluster.#sub.on("ready", () => {
+      cluster.#resubscribed().catch((err) => cluster.#logError("cluster_reload_failed", err));
     });
     cluster.#beatTimer = setInterval(() => {
       cluster.#beat().catch((err) => cluster.#logError("cluster_heartbeat_failed", err));
@@ -344,6 +358,19 @@ export class Cluster {
     await this.#reload();
     this.#published.clear(); // everything goes out again
     await this.#publish();
+  }
+
+  /**
+   * The subscriber is back: once its subscription is confirmed (every later news reaches it),
+   * the mirror is read again from the hash (every earlier one is there). With the command
+   * connection still away, that connection's own resync does it when it is back.
+   */
+  async #resubscribed(): Promise<void> {
+    if (this.#closed) return;
+    await this.#sub.subscribe(CLUSTER_KEYS.events);
+    if (this.#closed || this.#redis.status !== "ready") return;
+    this.stats.reloads++;
+    await this.#reload();
   }
 
   /** Reads every node's meetings from the hash again (the mirror starts over from it). */

@@ -5,6 +5,7 @@
  */
 
 import assert from "node:assert/strict";
+import { Redis } from "ioredis";
 import type { MeetingSummary } from "../meeting/meeting.ts";
 import { startServerProcess } from "../bench/_server_process.ts";
 import { ControlError } from "../client/control_client.ts";
@@ -171,6 +172,40 @@ Deno.test("cluster: Redis restarting mid-call cuts no call, and the lists come b
   }
 });
 
+Deno.test("cluster: news published while a node's subscriber reconnects are not lost: it reads them from the hash", async () => {
+  await using redis = await startRedis();
+  await using a = await testServer({ redis: redis.url, clusterTimings: TIMINGS });
+  await using b = await testServer({ redis: redis.url, clusterTimings: TIMINGS });
+  const meeting = await createMeeting(a, "Known");
+  await waitFor(async () => (await listOf(b)).some((m) => m.id === meeting.id), {
+    what: "A's meeting on B",
+  });
+  const client = new Redis(redis.url, { lazyConnect: true });
+  await client.connect();
+  using _ = { [Symbol.dispose]: () => client.disconnect() };
+  const record = JSON.parse((await client.hget("meet:meetings", meeting.id))!);
+  const summary = { ...record.summary, id: `${meeting.id.slice(0, -2)}zz`, title: "Missed" };
+  const reloads = b.cluster!.stats.reloads;
+  // Every subscriber is cut, and in the same transaction a meeting of A's (a node B already
+  // knows, so no sweep reloads for it) is written and announced: nobody hears the news.
+  const replies = await client.multi()
+    .client("KILL", "TYPE", "pubsub")
+    .hset("meet:meetings", summary.id, JSON.stringify({ ...record, summary }))
+    .publish(
+      "meet:events",
+      JSON.stringify({ node: record.node, url: record.url, upserts: [summary], removes: [] }),
+    )
+    .exec();
+  assert.equal(replies?.[0][1], 2, "both nodes' subscribers cut");
+  assert.equal(replies?.[2][1], 0, "the news reached no one");
+  await waitFor(async () => (await listOf(b)).some((m) => m.id === summary.id), {
+    what: "the missed meeting on B",
+    timeoutMs: 5000,
+  });
+  assert.equal((await listOf(b)).find((m) => m.id === summary.id)?.title, "Missed");
+  assert.ok(b.cluster!.stats.reloads > reloads, "B read the hash again");
+});
+
 Deno.test("cluster: new meetings go to the least-loaded node: REST answers 307 there, the lobby's create is made there with a handoff that makes its page the creator; a create that joins at once, and a draining node, stay or go as they should", async () => {
   await using redis = await startRedis();
   await using a = await testServer({ redis: redis.url, clusterTimings: TIMINGS });
@@ -259,7 +294,7 @@ Deno.test("cluster: the terminal client given node B and a meeting node A holds 
   await using b = await testServer({ redis: redis.url, clusterTimings: TIMINGS });
   const meeting = await createMeeting(a, "Terminal");
   await waitFor(() => b.hub.elsewhere(meeting.id), { what: "B knows where it is" });
-  await using term = cli(["--server", b.url, "--join", meeting.id, "--name", "Term", "--json"]);
+  await using _term = cli(["--server", b.url, "--join", meeting.id, "--name", "Term", "--json"]);
   const seat = await waitFor(
     () => a.hub.registry.get(meeting.id)?.details().roster.find((p) => p.name === "Term"),
     { what: "the terminal client seated on A", timeoutMs: 15_000 },
