@@ -276,15 +276,43 @@ export interface Vp8PacketizeOptions {
   pictureId: number;
   /** Sets N: the frame is not a reference for later frames. */
   nonReference?: boolean;
+  /**
+   * The frame's temporal layer (TID, 0..3) with the layered encodings' TL0PICIDX and Y bit
+   * (see {@linkcode Vp8TemporalLayer}); absent: no temporal layering, a 4-byte descriptor.
+   */
+  layer?: Vp8TemporalLayer | null;
+}
+
+/**
+ * Where a frame of a temporally layered VP8 stream (WebCodecs' `scalabilityMode: "L1T3"`)
+ * stands, as its payload descriptor says (RFC 7741): `temporalLayer` (TID) 0 is the base
+ * layer, each frame of which references only the base layer's frame before it; a frame of
+ * layer 1 or 2 references frames of lower layers since the last base frame. `tl0PicIdx`
+ * counts base-layer frames (mod 256): a base frame carries its own index, others the index
+ * of the base frame they follow. `layerSync` (Y): the frame references only that base frame.
+ *
+ * @example
+ * ```ts
+ * const firstOfGroup: Vp8TemporalLayer = { temporalLayer: 0, tl0PicIdx: 9, layerSync: false };
+ * const next: Vp8TemporalLayer = { temporalLayer: 2, tl0PicIdx: 9, layerSync: true };
+ * ```
+ */
+export interface Vp8TemporalLayer {
+  temporalLayer: number;
+  tl0PicIdx: number;
+  layerSync: boolean;
 }
 
 /** Size of the descriptor the packetizer writes: X, I and a 15-bit PictureID. */
 export const VP8_PACKETIZER_DESCRIPTOR_SIZE = 4;
+/** The same with temporal layers: TL0PICIDX and a byte for TID and Y as well. */
+export const VP8_LAYERED_DESCRIPTOR_SIZE = 6;
 
 /**
  * Splits one encoded VP8 frame into RTP payloads of near-equal size, each starting with a
- * descriptor carrying a 15-bit PictureID; the first has S=1. Set the RTP marker bit on the
- * last one. Throws `RangeError` for an empty frame or a `maxPayloadSize` of 4 or less.
+ * descriptor carrying a 15-bit PictureID (and the frame's temporal layer, when given); the
+ * first has S=1. Set the RTP marker bit on the last one. Throws `RangeError` for an empty
+ * frame or a `maxPayloadSize` that leaves no room past the descriptor.
  *
  * @example
  * ```ts
@@ -297,7 +325,9 @@ export const VP8_PACKETIZER_DESCRIPTOR_SIZE = 4;
  * ```
  */
 export function packetizeVp8(frame: Uint8Array, options: Vp8PacketizeOptions): Uint8Array[] {
-  const capacity = Math.floor(options.maxPayloadSize) - VP8_PACKETIZER_DESCRIPTOR_SIZE;
+  const layer = options.layer ?? null;
+  const descriptorSize = layer ? VP8_LAYERED_DESCRIPTOR_SIZE : VP8_PACKETIZER_DESCRIPTOR_SIZE;
+  const capacity = Math.floor(options.maxPayloadSize) - descriptorSize;
   if (capacity < 1) {
     throw new RangeError(`maxPayloadSize ${options.maxPayloadSize} leaves no room for data`);
   }
@@ -310,12 +340,16 @@ export function packetizeVp8(frame: Uint8Array, options: Vp8PacketizeOptions): U
   let offset = 0;
   for (let i = 0; i < count; i++) {
     const size = base + (i < larger ? 1 : 0);
-    const payload = new Uint8Array(VP8_PACKETIZER_DESCRIPTOR_SIZE + size);
+    const payload = new Uint8Array(descriptorSize + size);
     payload[0] = 0x80 | (options.nonReference ? 0x20 : 0) | (i === 0 ? 0x10 : 0);
-    payload[1] = 0x80;
+    payload[1] = layer ? 0xe0 : 0x80; // I, and L and T with a layer
     payload[2] = 0x80 | (pictureId >> 8);
     payload[3] = pictureId & 0xff;
-    payload.set(frame.subarray(offset, offset + size), VP8_PACKETIZER_DESCRIPTOR_SIZE);
+    if (layer) {
+      payload[4] = layer.tl0PicIdx & 0xff;
+      payload[5] = (layer.temporalLayer & 0x03) << 6 | (layer.layerSync ? 0x20 : 0);
+    }
+    payload.set(frame.subarray(offset, offset + size), descriptorSize);
     payloads.push(payload);
     offset += size;
   }
@@ -329,7 +363,7 @@ export function packetizeVp8(frame: Uint8Array, options: Vp8PacketizeOptions): U
  * ```ts
  * const frame: Vp8Frame = {
  *   data: new Uint8Array([0x10, 0x02, 0x00]), rtpTimestamp: 3000, isKeyframe: true,
- *   pictureId: 1, afterLoss: false,
+ *   pictureId: 1, afterLoss: false, layer: null,
  * };
  * // In a browser: decoder.decode(new EncodedVideoChunk({ type: frame.isKeyframe ? "key"
  * //   : "delta", timestamp: frame.rtpTimestamp, data: frame.data }));
@@ -346,6 +380,8 @@ export interface Vp8Frame {
   pictureId: number | null;
   /** True when frames were dropped since the previously emitted frame. */
   afterLoss: boolean;
+  /** Its temporal layer, from its first packet's descriptor; null without layering. */
+  layer: Vp8TemporalLayer | null;
 }
 
 /**
@@ -366,9 +402,18 @@ export interface Vp8AssemblerOptions {
   maxWaitMs?: number;
   /**
    * After a dropped frame, drop delta frames until the next keyframe instead of emitting
-   * them (they reference the lost frame). Default false: emit them with `afterLoss`.
+   * them (they reference the lost frame). Default false: emit them with `afterLoss`. In a
+   * temporally layered stream only the frames that reference a lost one are dropped, and a
+   * keyframe is needed only when the base layer lost one (see the class documentation).
    */
   skipUntilKeyframe?: boolean;
+  /**
+   * How long an incomplete frame waits before it is given up anyway when the frame after it
+   * is complete and does not reference it (a keyframe, or a base or layer sync frame of a
+   * layered stream), ms (default 40, at most `maxWaitMs`): long enough for a packet merely
+   * reordered, shorter than a resend's round trip.
+   */
+  passWaitMs?: number;
 }
 
 /**
@@ -409,6 +454,7 @@ interface StoredPacket {
   start: boolean;
   keyframe: boolean;
   pictureId: number | null;
+  layer: Vp8TemporalLayer | null;
   data: Uint8Array;
 }
 
@@ -419,6 +465,12 @@ interface StoredPacket {
  * before the timestamp changes) are all present. The first frame emitted is a keyframe.
  * Incomplete frames are dropped after `maxWaitMs`, and then {@linkcode needsKeyframe}
  * stays true until a keyframe is emitted: send a PLI (rate-limited) while it is true.
+ * A temporally layered stream (descriptors with TID and TL0PICIDX, see
+ * {@linkcode Vp8TemporalLayer}) loses less: after a dropped frame, the frames that reference
+ * it are dropped too (with `skipUntilKeyframe`) but the others come out, and a keyframe is
+ * needed only when a base-layer frame was lost (seen when a later frame names the next base
+ * frame). With Chromium's L1T3 (layers 0,2,1,2 ...) a lost layer-2 frame costs that frame
+ * alone, a layer-1 frame the one after it.
  * Memory is bounded by `maxPackets`. Time is injected, so the class is pure.
  *
  * @example
@@ -445,6 +497,7 @@ export class Vp8FrameAssembler {
   readonly #maxPackets: number;
   readonly #maxWaitMs: number;
   readonly #skipUntilKeyframe: boolean;
+  readonly #passWaitMs: number;
   /** Stored packets by extended sequence number. */
   #packets = new Map<number, StoredPacket>();
   /** Extended sequence numbers of stored keyframe starts. */
@@ -459,6 +512,10 @@ export class Vp8FrameAssembler {
   #awaitingKeyframe = false;
   #lossPending = false;
   #lastPictureId: number | null = null;
+  /** Layered streams: TL0PICIDX of the last base frame emitted, null when not layered. */
+  #base: number | null = null;
+  /** Layered streams: a frame of the current group (after its base frame) was lost. */
+  #groupLoss = false;
   #stats: Vp8AssemblerStats = {
     framesEmitted: 0,
     keyframesEmitted: 0,
@@ -482,6 +539,7 @@ export class Vp8FrameAssembler {
     this.#maxPackets = Math.max(16, options.maxPackets ?? 1024);
     this.#maxWaitMs = options.maxWaitMs ?? 100;
     this.#skipUntilKeyframe = options.skipUntilKeyframe ?? false;
+    this.#passWaitMs = Math.min(this.#maxWaitMs, options.passWaitMs ?? 40);
   }
 
   /** True from a dropped frame (or a stream that did not start with one) to the next keyframe. */
@@ -557,6 +615,13 @@ export class Vp8FrameAssembler {
       start,
       keyframe,
       pictureId: descriptor.pictureId,
+      layer: descriptor.temporalLayer !== null && descriptor.tl0PicIdx !== null
+        ? {
+          temporalLayer: descriptor.temporalLayer,
+          tl0PicIdx: descriptor.tl0PicIdx,
+          layerSync: descriptor.layerSync,
+        }
+        : null,
       data: payload,
     });
     if (keyframe) this.#keyframeStarts.add(ext);
@@ -582,7 +647,7 @@ export class Vp8FrameAssembler {
       if (this.#next === null && !this.#anchor(nowMs)) break;
       const frame = this.#takeFrame();
       if (frame === "incomplete") {
-        if (!this.#shouldDropHead(nowMs)) break;
+        if (!this.#shouldDropHead(nowMs) && !this.#mayPassHead(nowMs)) break;
         this.#dropHead();
         this.#waitingSinceMs = nowMs;
         continue;
@@ -593,6 +658,10 @@ export class Vp8FrameAssembler {
       }
       this.#waitingSinceMs = null;
       if (this.#awaitingKeyframe && !frame.isKeyframe) {
+        this.#stats.framesDropped++;
+        continue;
+      }
+      if (!frame.isKeyframe && this.#base !== null && !this.#layerIntact(frame)) {
         this.#stats.framesDropped++;
         continue;
       }
@@ -620,6 +689,8 @@ export class Vp8FrameAssembler {
     this.#lastPictureId = null;
     this.#stray = null;
     this.#lossPending = true;
+    this.#base = null;
+    this.#groupLoss = false;
   }
 
   #extend(seq: number): number {
@@ -731,6 +802,7 @@ export class Vp8FrameAssembler {
       isKeyframe: first.keyframe,
       pictureId: first.pictureId,
       afterLoss: this.#lossPending,
+      layer: first.layer,
     };
   }
 
@@ -743,6 +815,69 @@ export class Vp8FrameAssembler {
     }
     this.#lossPending = false;
     if (frame.pictureId !== null) this.#lastPictureId = frame.pictureId;
+    if (frame.layer === null) {
+      this.#base = null;
+    } else if (frame.isKeyframe || frame.layer.temporalLayer === 0) {
+      this.#base = frame.layer.tl0PicIdx;
+      this.#groupLoss = false;
+    }
+  }
+
+  /**
+   * Whether a delta frame of a layered stream references only frames that were emitted: a
+   * base frame needs the base frame before it; a frame of an upper layer needs its group's
+   * base frame and, unless it is a layer sync frame, every frame of its group before it.
+   * When not, the frame is dropped; a keyframe is needed only when the base layer broke.
+   */
+  #layerIntact(frame: Vp8Frame): boolean {
+    const layer = frame.layer;
+    if (layer === null) {
+      this.#base = null; // the layering stopped: judge losses as in a plain stream
+      return true;
+    }
+    const ahead = (layer.tl0PicIdx - this.#base!) & 0xff;
+    const intact = layer.temporalLayer === 0
+      ? ahead === 1
+      : ahead === 0 && (layer.layerSync || !this.#groupLoss);
+    if (intact) return true;
+    this.#lossPending = true;
+    if (layer.temporalLayer > 0 && ahead === 0) {
+      this.#groupLoss = true; // only this group's upper layers are affected
+    } else {
+      this.#base = null; // a base frame is missing: nothing decodes until a keyframe
+      this.#needsKeyframe = true;
+      if (this.#skipUntilKeyframe) this.#awaitingKeyframe = true;
+    }
+    return false;
+  }
+
+  /**
+   * Whether an incomplete head frame that has waited `passWaitMs` may be given up at once
+   * because the next frame is complete and does not need it: a keyframe, or in a layered
+   * stream the next base frame or a layer sync frame of the current group. Waiting longer
+   * for the head (a resend takes a round trip) would only hold that frame back.
+   */
+  #mayPassHead(nowMs: number): boolean {
+    if (this.#waitingSinceMs === null || nowMs - this.#waitingSinceMs < this.#passWaitMs) {
+      return false;
+    }
+    let start: number | null = null;
+    for (let ext = this.#next! + 1; ext <= this.#highest!; ext++) {
+      if (this.#packets.get(ext)?.start) {
+        start = ext;
+        break;
+      }
+    }
+    if (start === null) return false;
+    const first = this.#packets.get(start)!;
+    let independent = first.keyframe;
+    if (!independent && first.layer !== null && this.#base !== null) {
+      const ahead = (first.layer.tl0PicIdx - this.#base) & 0xff;
+      independent = first.layer.temporalLayer === 0
+        ? ahead === 1
+        : ahead === 0 && first.layer.layerSync;
+    }
+    return independent && this.#frameEnd(start) !== null;
   }
 
   /** An incomplete head frame is dropped when it overflows the buffer or waited too long. */
@@ -797,8 +932,13 @@ export class Vp8FrameAssembler {
       if (gap > 0 && gap < 1000) dropped = gap;
     }
     this.#stats.framesDropped += dropped;
-    this.#needsKeyframe = true;
     this.#lossPending = true;
+    if (this.#base !== null) {
+      // Layered: the frames after it tell whether it was a base frame (see #layerIntact).
+      this.#groupLoss = true;
+      return;
+    }
+    this.#needsKeyframe = true;
     if (this.#skipUntilKeyframe) this.#awaitingKeyframe = true;
   }
 

@@ -703,6 +703,8 @@ export class PageMedia extends Emitter<PageMediaEvents> {
         transport: this.#transport,
         bitrate: SCREEN_START_BITRATE,
         framerate: 10,
+        // At 10 fps a base frame comes every 400 ms: a loss there costs a keyframe anyway.
+        temporalLayers: false,
         onError: (err) => this.#screenFailed(err),
       });
       track.addEventListener("ended", () => {

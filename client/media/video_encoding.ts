@@ -31,7 +31,7 @@
  */
 
 import "./dom.ts";
-import { packetizeVp8 } from "../../media/vp8.ts";
+import { packetizeVp8, type Vp8TemporalLayer } from "../../media/vp8.ts";
 import { MAX_PAYLOAD_WITH_CAPTURE_TIME, type RtpStream, type RtpTimeline } from "./rtp_stream.ts";
 import { wallClock } from "./clock.ts";
 import { KeyframeSchedule } from "./keyframe_schedule.ts";
@@ -92,6 +92,80 @@ export interface VideoEncodingOptions {
   keyframeIntervalMs?: number;
   /** Names the encoding in warnings (default "video"). */
   label?: string;
+  /**
+   * Encode in three temporal layers (`scalabilityMode: "L1T3"`) where the browser can
+   * (default false; see {@linkcode TemporalLayering}).
+   */
+  temporalLayers?: boolean;
+}
+
+/**
+ * Numbers the frames of a temporally layered encoding for their payload descriptors (RFC
+ * 7741): TL0PICIDX counts base-layer frames, and the layer sync bit (Y) marks a frame that
+ * references only its base frame: one of an upper layer with no frame of a layer between
+ * since that base frame. With Chromium's L1T3 (layers 0,2,1,2 ...) that is each layer-1
+ * frame and the first layer-2 frame of a group; the second layer-2 frame references the
+ * layer-1 one (a browser test decodes a real L1T3 stream with frames left out to check it).
+ * A receiver that loses an upper-layer frame then drops only what references it, without
+ * a keyframe (Vp8FrameAssembler); the router can leave upper layers out for a weak link.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ *
+ * const layering = new TemporalLayering(254);
+ * const ids = [0, 2, 1, 2, 0].map((tid) => layering.next(tid));
+ * assert.deepEqual(ids.map((l) => l.tl0PicIdx), [255, 255, 255, 255, 0]);
+ * assert.deepEqual(ids.map((l) => l.layerSync), [false, true, true, false, false]);
+ * ```
+ */
+export class TemporalLayering {
+  #tl0PicIdx: number;
+  /** Layers seen since the last base frame. */
+  #since = new Set<number>();
+
+  /** Starts counting base frames after `tl0PicIdx` (random by default). */
+  constructor(tl0PicIdx = Math.floor(Math.random() * 256)) {
+    this.#tl0PicIdx = tl0PicIdx & 0xff;
+  }
+
+  /** The descriptor fields of the next frame, of temporal layer `temporalLayer` (0..3). */
+  next(temporalLayer: number): Vp8TemporalLayer {
+    const tid = Math.max(0, Math.min(3, Math.floor(temporalLayer)));
+    if (tid === 0) {
+      this.#tl0PicIdx = (this.#tl0PicIdx + 1) & 0xff;
+      this.#since.clear();
+      return { temporalLayer: 0, tl0PicIdx: this.#tl0PicIdx, layerSync: false };
+    }
+    let layerSync = true;
+    for (const seen of this.#since) if (seen > 0 && seen < tid) layerSync = false;
+    this.#since.add(tid);
+    return { temporalLayer: tid, tl0PicIdx: this.#tl0PicIdx, layerSync };
+  }
+}
+
+/**
+ * Whether this browser's VP8 encoder takes `scalabilityMode: "L1T3"`: null until known (the
+ * first encodings, made before the answer, go without). Chromium's does.
+ */
+let layersSupported: boolean | null = null;
+let layersProbe: Promise<void> | null = null;
+
+function probeLayers(): void {
+  if (layersProbe || typeof VideoEncoder?.isConfigSupported !== "function") return;
+  layersProbe = VideoEncoder.isConfigSupported({
+    codec: "vp8",
+    width: 640,
+    height: 360,
+    bitrate: 800_000,
+    framerate: 30,
+    scalabilityMode: "L1T3",
+    latencyMode: "realtime",
+  }).then((support) => {
+    layersSupported = support.supported === true;
+  }, () => {
+    layersSupported = false;
+  });
 }
 
 /**
@@ -155,6 +229,9 @@ export class VideoEncoding {
   readonly #framerate: number;
   readonly #keyframes: KeyframeSchedule;
   readonly #label: string;
+  readonly #temporalLayers: boolean;
+  /** The layering of the current encoder's frames, when it was configured with layers. */
+  #layering: TemporalLayering | null = null;
   #bitrate: number;
   #encoder: VideoEncoder | null = null;
   /** The camera's size (the encoder's input). */
@@ -188,6 +265,8 @@ export class VideoEncoding {
     this.#framerate = options.framerate ?? 30;
     this.#keyframes = new KeyframeSchedule(options.keyframeIntervalMs);
     this.#label = options.label ?? "video";
+    this.#temporalLayers = options.temporalLayers ?? false;
+    if (this.#temporalLayers) probeLayers();
   }
 
   /** What the encoder is set to, bit/s. */
@@ -301,14 +380,16 @@ export class VideoEncoding {
     }
     this.#closeEncoder();
     const encoder = new VideoEncoder({
-      output: (chunk) => this.#send(chunk),
+      output: (chunk, metadata) => this.#send(chunk, metadata),
       error: (err) => {
         // The encoder is closed now; the next frame makes a new one, starting with a keyframe.
         console.warn(`${this.#label} encoder error:`, err);
         if (this.#encoder === encoder) this.#encoder = null;
       },
     });
-    encoder.configure(this.#config({ width, height }));
+    const config = this.#config({ width, height });
+    encoder.configure(config);
+    this.#layering = config.scalabilityMode ? new TemporalLayering() : null;
     this.#encoder = encoder;
     this.#size = { width, height };
     this.#keyframes.force();
@@ -327,7 +408,15 @@ export class VideoEncoding {
       bitrateMode: "constant",
       framerate: this.#framerate,
       latencyMode: "realtime",
+      // Kept for the encoder's life: a reconfigure with another mode would restart the pattern.
+      ...(this.#layersOn() ? { scalabilityMode: "L1T3" } : {}),
     };
+  }
+
+  /** Layers for this encoder: asked for and supported, and kept by a running encoder. */
+  #layersOn(): boolean {
+    if (this.#encoder && this.#encoder.state === "configured") return this.#layering !== null;
+    return this.#temporalLayers && layersSupported === true;
   }
 
   #closeEncoder(): void {
@@ -336,7 +425,7 @@ export class VideoEncoding {
     if (encoder && encoder.state !== "closed") encoder.close();
   }
 
-  #send(chunk: EncodedVideoChunk): void {
+  #send(chunk: EncodedVideoChunk, metadata?: EncodedVideoChunkMetadata): void {
     if (this.#closed) return;
     const now = wallClock();
     const capture = this.#captures.get(chunk.timestamp);
@@ -346,9 +435,12 @@ export class VideoEncoding {
     const timestamp = capture?.timestamp ?? this.#timeline.at(captureMs);
     const data = new Uint8Array(chunk.byteLength);
     chunk.copyTo(data);
+    // A keyframe is a base frame whatever the metadata says (the encoder restarts its pattern).
+    const tid = chunk.type === "key" ? 0 : metadata?.svc?.temporalLayerId;
     const payloads = packetizeVp8(data, {
       maxPayloadSize: MAX_PAYLOAD_WITH_CAPTURE_TIME,
       pictureId: this.#pictureId,
+      layer: this.#layering && tid !== undefined ? this.#layering.next(tid) : null,
     });
     this.#pictureId = (this.#pictureId + 1) & 0x7fff;
     let bytes = 0;

@@ -72,6 +72,11 @@ export interface VideoSenderOptions {
   keyframeIntervalMs?: number;
   /** Called when encoding fails for good (e.g. no VP8 encoder). */
   onError?(error: Error): void;
+  /**
+   * Encode in three temporal layers where the browser can (default true): a lost frame of an
+   * upper layer then costs a receiver one frame, not a keyframe (see `TemporalLayering`).
+   */
+  temporalLayers?: boolean;
 }
 
 /**
@@ -259,6 +264,7 @@ export class VideoSender {
       keyframeIntervalMs: options.keyframeIntervalMs,
       minBitrate: MIN_VIDEO_BITRATE,
       timeline: options.stream.timeline,
+      temporalLayers: options.temporalLayers ?? true,
     };
     this.#full = new VideoEncoding({
       ...common,

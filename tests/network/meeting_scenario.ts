@@ -321,7 +321,10 @@ const up = limit(args.up);
             }` +
             ` up q${uplinks?.get(id)?.queueMs?.toFixed(0) ?? "-"}/${
               Math.round((uplinks?.get(id)?.incomingBps ?? 0) / 1000)
-            } sendq ${(r.queuedBytes / 1000).toFixed(0)}k`;
+            } sendq ${(r.queuedBytes / 1000).toFixed(0)}k` +
+            ` rtt ${room?.roundTripOf(id)?.toFixed(0) ?? "-"} srvq ${
+              ((room?.transportOf(id)?.queuedBytes() ?? 0) / 1000).toFixed(0)
+            }k`;
         });
         const c = room?.counters;
         const counts = c
