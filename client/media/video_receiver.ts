@@ -4,7 +4,9 @@
  * `VideoFrame` waits in the stream's {@linkcode VideoPlayout} until its display time, then is
  * handed to the sink (which draws it and closes it). Decoding starts at a
  * keyframe; a dropped frame or a decoder error makes the receiver ask for a keyframe
- * (a PLI, at most one per 500 ms) and skip delta frames until it comes.
+ * (a PLI, at most one per 500 ms) and skip delta frames until it comes. In a stream with
+ * temporal layers a dropped frame costs only the frames that reference it, and a keyframe
+ * only when it was a base-layer frame (see `Vp8FrameAssembler`).
  *
  * @example
  * ```ts
@@ -42,7 +44,8 @@ export const PLI_INTERVAL_MS = 500;
 
 /**
  * How long a frame with a lost packet is held for the resend before it is given up (and a
- * keyframe asked for), ms: a NACK and its answer take a round trip, twice when the packet
+ * keyframe asked for, unless the stream is in temporal layers and the frame was not a base
+ * frame; a frame that the complete frame after it does not need goes after 40 ms), ms: a NACK and its answer take a round trip, twice when the packet
  * was lost before the server (which asks the sender itself). The playout buffer
  * (VideoPlayout) hides that wait. Measured on the impaired relay path (25 +/- 8 ms per hop),
  * 300 ms froze the picture more often than 180: frames held that long come out in a burst
