@@ -91,6 +91,11 @@ export class MediaPath extends Emitter<MediaPathEvents> implements MediaCarrier 
       : this.#options.relay.bufferedAmount;
   }
 
+  /** The relay's own measure of being backed up (the P2P link has none: its queue's bytes). */
+  get congested(): boolean | undefined {
+    return this.#kind === "p2p" && this.#link ? undefined : this.#options.relay.congested;
+  }
+
   /** The meeting's mode changed (or the roster did): set up or tear down the direct path. */
   setMode(mode: "p2p" | "relay", peer: PathPeer | undefined): void {
     if (this.#closed) return;

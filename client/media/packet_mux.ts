@@ -44,6 +44,11 @@ export interface MediaCarrier {
   sendBinary(bytes: Uint8Array): boolean;
   /** Bytes queued and not yet sent. */
   readonly bufferedAmount: number;
+  /**
+   * Whether the carrier is backed up by its own measure (a datagram stream: by how long its
+   * writes wait, see DatagramSendQueue); absent: judged by `bufferedAmount`.
+   */
+  readonly congested?: boolean;
   /** Subscribes to incoming binary messages; returns the unsubscribe function. */
   on(event: "media", listener: (bytes: Uint8Array) => void): () => void;
 }
@@ -134,9 +139,12 @@ export class PacketMux {
     return this.#channel.bufferedAmount;
   }
 
-  /** True when the channel has too much queued: skip what can be skipped (video frames). */
+  /**
+   * True when the channel is backed up (by its own measure, or with more than
+   * {@linkcode CONGESTION_BYTES} queued): skip what can be skipped (video frames).
+   */
   get congested(): boolean {
-    return this.#channel.bufferedAmount > CONGESTION_BYTES;
+    return this.#channel.congested ?? this.#channel.bufferedAmount > CONGESTION_BYTES;
   }
 
   /**

@@ -149,6 +149,11 @@ export class RelayChannel extends Emitter<RelayChannelEvents> implements MediaCa
     return this.#bound ? this.#link!.bufferedAmount : this.#options.websocket.bufferedAmount;
   }
 
+  /** The carrier in use's own measure of being backed up, if it has one. */
+  get congested(): boolean | undefined {
+    return this.#bound ? this.#link!.congested : this.#options.websocket.congested;
+  }
+
   /** Closes the session, if any, and stops. */
   close(): void {
     if (this.#closed) return;

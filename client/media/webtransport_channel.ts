@@ -32,6 +32,7 @@ import {
   WT_PONG_PREFIX,
 } from "../../protocol/media.ts";
 import { Emitter } from "../../util/emitter.ts";
+import { DatagramSendQueue } from "./send_queue.ts";
 import type { DatagramLink } from "./relay_channel.ts";
 
 /** How often a bound session sends a liveness probe, ms. */
@@ -86,7 +87,8 @@ export class WebTransportChannel extends Emitter<WebTransportChannelEvents>
   implements DatagramLink {
   #wt: WebTransport;
   #writer: WritableStreamDefaultWriter<Uint8Array> | undefined;
-  #queued = 0;
+  /** The writes not yet taken by the browser, timed (see DatagramSendQueue). */
+  readonly sendQueue = new DatagramSendQueue();
   #bound = false;
   #closed = false;
   #ping: ReturnType<typeof setInterval> | undefined;
@@ -119,18 +121,22 @@ export class WebTransportChannel extends Emitter<WebTransportChannelEvents>
 
   sendBinary(bytes: Uint8Array): boolean {
     if (!this.#bound || this.#closed || !this.#writer) return false;
-    const size = bytes.length;
-    this.#queued += size;
-    this.#writer.write(bytes).then(
-      () => this.#queued -= size,
-      () => this.#queued -= size,
-    );
+    // Too late to go (the writes before it have waited too long): dropped, as a datagram
+    // may be, rather than sent on the WebSocket.
+    if (!this.sendQueue.admit(bytes.length, performance.now())) return true;
+    const settled = () => this.sendQueue.settled();
+    this.#writer.write(bytes).then(settled, settled);
     return true;
   }
 
   /** Bytes handed to the datagram stream and not yet taken by the browser's QUIC stack. */
   get bufferedAmount(): number {
-    return this.#queued;
+    return this.sendQueue.bytes;
+  }
+
+  /** True while the oldest write not yet taken has waited long (see DatagramSendQueue). */
+  get congested(): boolean {
+    return this.sendQueue.congested(performance.now());
   }
 
   close(): void {
