@@ -73,9 +73,10 @@ const INCOMING_MAX_AGE_MS = 1000;
  * What the page sends waits at most this long in the browser before it is dropped, ms. By
  * default nothing expires: a page whose machine was too busy for its QUIC stack to keep up
  * (three pages at 30 fps on a 2.1 GHz, 2-core machine) queued seconds of media and of its
- * reports, and everyone heard it 4-5 s late. This bound alone does not prevent that (queues
- * below it, in the QUIC stacks, remain: docs/architecture.md, "Queues nothing counts"), but
- * real-time media that waited longer is past use, and a loss is repaired or concealed.
+ * reports, and everyone heard it 4-5 s late. It counts only from when the browser took a
+ * datagram: the writes the page made before that wait in the writable stream, which
+ * {@linkcode DatagramSendQueue} times and bounds (docs/architecture.md, "Queues nothing
+ * counts"). Real-time media that waited longer is past use, and a loss is repaired or concealed.
  */
 const OUTGOING_MAX_AGE_MS = 300;
 
