@@ -414,6 +414,13 @@ export interface Vp8AssemblerOptions {
    * reordered, shorter than a resend's round trip.
    */
   passWaitMs?: number;
+  /**
+   * How long an incomplete base-layer frame of a layered stream may hold back newer frames,
+   * ms (default and at least `maxWaitMs`). Every later frame references it, so giving it up
+   * costs them all until a keyframe (asked for, and at most one per 2 s per sender from the
+   * server): waiting longer for its resend costs nothing more.
+   */
+  baseWaitMs?: number;
 }
 
 /**
@@ -498,6 +505,7 @@ export class Vp8FrameAssembler {
   readonly #maxWaitMs: number;
   readonly #skipUntilKeyframe: boolean;
   readonly #passWaitMs: number;
+  readonly #baseWaitMs: number;
   /** Stored packets by extended sequence number. */
   #packets = new Map<number, StoredPacket>();
   /** Extended sequence numbers of stored keyframe starts. */
@@ -540,6 +548,7 @@ export class Vp8FrameAssembler {
     this.#maxWaitMs = options.maxWaitMs ?? 100;
     this.#skipUntilKeyframe = options.skipUntilKeyframe ?? false;
     this.#passWaitMs = Math.min(this.#maxWaitMs, options.passWaitMs ?? 40);
+    this.#baseWaitMs = Math.max(this.#maxWaitMs, options.baseWaitMs ?? this.#maxWaitMs);
   }
 
   /** True from a dropped frame (or a stream that did not start with one) to the next keyframe. */
@@ -861,13 +870,7 @@ export class Vp8FrameAssembler {
     if (this.#waitingSinceMs === null || nowMs - this.#waitingSinceMs < this.#passWaitMs) {
       return false;
     }
-    let start: number | null = null;
-    for (let ext = this.#next! + 1; ext <= this.#highest!; ext++) {
-      if (this.#packets.get(ext)?.start) {
-        start = ext;
-        break;
-      }
-    }
+    const start = this.#nextFrameStart();
     if (start === null) return false;
     const first = this.#packets.get(start)!;
     let independent = first.keyframe;
@@ -880,7 +883,33 @@ export class Vp8FrameAssembler {
     return independent && this.#frameEnd(start) !== null;
   }
 
-  /** An incomplete head frame is dropped when it overflows the buffer or waited too long. */
+  /** The first frame start held after the head's, or null. */
+  #nextFrameStart(): number | null {
+    for (let ext = this.#next! + 1; ext <= this.#highest!; ext++) {
+      if (this.#packets.get(ext)?.start) return ext;
+    }
+    return null;
+  }
+
+  /**
+   * True when the incomplete head frame of a layered stream is a base frame: its own first
+   * packet says so, or the next frame names a base frame after the last one emitted.
+   */
+  #headIsBase(): boolean {
+    if (this.#base === null) return false;
+    const head = this.#packets.get(this.#next!);
+    if (head?.start) return head.layer?.temporalLayer === 0;
+    const start = this.#nextFrameStart();
+    const next = start === null ? undefined : this.#packets.get(start);
+    if (!next || next.keyframe || next.layer === null) return false;
+    const ahead = (next.layer.tl0PicIdx - this.#base) & 0xff;
+    return next.layer.temporalLayer === 0 ? ahead >= 2 : ahead >= 1;
+  }
+
+  /**
+   * An incomplete head frame is dropped when it overflows the buffer or waited too long:
+   * `maxWaitMs`, or `baseWaitMs` for a base frame of a layered stream.
+   */
   #shouldDropHead(nowMs: number): boolean {
     if (this.#packets.size > this.#maxPackets) return true;
     if (!this.#newerFrameBegun()) {
@@ -888,7 +917,9 @@ export class Vp8FrameAssembler {
       return false;
     }
     this.#waitingSinceMs ??= nowMs;
-    return nowMs - this.#waitingSinceMs >= this.#maxWaitMs;
+    const waited = nowMs - this.#waitingSinceMs;
+    if (waited < this.#maxWaitMs) return false;
+    return waited >= this.#baseWaitMs || !this.#headIsBase();
   }
 
   /**

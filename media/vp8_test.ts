@@ -742,3 +742,44 @@ Deno.test("vp8 assembler: an incomplete frame is given up after passWaitMs when 
     assert.deepEqual(simple.poll(99 + 40).map((x) => x.pictureId), [plain[3].pictureId]);
   }
 });
+
+Deno.test("vp8 assembler, layered: a base frame with a hole waits baseWaitMs, an upper-layer one maxWaitMs", () => {
+  const frames = sendLayered(12, new Set([4, 5]));
+  const run = (lostFrame: number) => {
+    const assembler = new Vp8FrameAssembler({
+      maxWaitMs: 180,
+      baseWaitMs: 320,
+      passWaitMs: 40,
+      skipUntilKeyframe: true,
+    });
+    const out: number[] = [];
+    const take = (frames: Vp8Frame[]) => out.push(...frames.map((f) => f.pictureId!));
+    // Frame `lostFrame` (three packets) loses its second packet; the frames after it come.
+    for (let f = 0; f < 12; f++) {
+      frames[f].packets.forEach((p, i) => {
+        if (!(f === lostFrame && i === 1)) take(assembler.push(p, f * 33));
+      });
+    }
+    const waitingFrom = (lostFrame + 1) * 33;
+    return { assembler, out, take, waitingFrom };
+  };
+  // Frame 4 is a base frame: nothing after it decodes without it, so it waits 320 ms.
+  const base = run(4);
+  assert.deepEqual(base.out, [0, 1, 2, 3]);
+  base.take(base.assembler.poll(base.waitingFrom + 300));
+  assert.deepEqual(base.out, [0, 1, 2, 3], "still waiting at 300 ms");
+  assert.equal(base.assembler.needsKeyframe, false);
+  base.take(base.assembler.push(frames[4].packets[1], base.waitingFrom + 310)); // the resend
+  assert.deepEqual(base.out, [...Array(12).keys()], "recovered, everything comes out");
+  assert.equal(base.assembler.needsKeyframe, false);
+  // Given up at 320 ms, it needs a keyframe.
+  const lost = run(4);
+  lost.take(lost.assembler.poll(lost.waitingFrom + 320));
+  assert.deepEqual(lost.out, [0, 1, 2, 3]);
+  assert.equal(lost.assembler.needsKeyframe, true);
+  // Frame 5 is an upper-layer frame: the layer sync frame after it passes it after 40 ms
+  // (frames 6 and 8-11 come out; 7 references its group's lost frame), without a keyframe.
+  const upper = run(5);
+  assert.deepEqual(upper.out, [0, 1, 2, 3, 4, 6, 8, 9, 10, 11]);
+  assert.equal(upper.assembler.needsKeyframe, false);
+});

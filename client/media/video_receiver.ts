@@ -54,6 +54,15 @@ export const PLI_INTERVAL_MS = 500;
 export const FRAME_WAIT_MS = 180;
 
 /**
+ * How long a base-layer frame of a layered stream with a lost packet is held for the resend,
+ * ms: every later frame references it, so giving it up costs them all until a keyframe,
+ * which the server asks a sender for at most once per 2 s. A packet lost before the server
+ * is resent first to the server (its own NACK to the sender) and then comes on: 150-200 ms
+ * after the frame began to wait on the impaired relay path, past FRAME_WAIT_MS now and then.
+ */
+export const BASE_FRAME_WAIT_MS = 320;
+
+/**
  * Options of a {@linkcode VideoReceiver}.
  *
  * @example
@@ -129,9 +138,10 @@ export class VideoReceiver {
   readonly #inbound: InboundStream;
   readonly #sendNack: ((ssrc: number, seqs: number[]) => void) | undefined;
   /** Gaps in the sequence numbers, asked for again (NACK) while the frame can still be shown. */
-  readonly nacks = new NackGenerator({ maxAgeMs: FRAME_WAIT_MS });
+  readonly nacks = new NackGenerator({ maxAgeMs: BASE_FRAME_WAIT_MS });
   readonly #assembler = new Vp8FrameAssembler({
     maxWaitMs: FRAME_WAIT_MS,
+    baseWaitMs: BASE_FRAME_WAIT_MS,
     skipUntilKeyframe: true,
   });
   #decoder: VideoDecoder | null = null;
