@@ -379,17 +379,21 @@ export class VideoEncoding {
       if (width === this.#size.width && height === this.#size.height) return this.#encoder;
     }
     this.#closeEncoder();
+    const config = this.#config({ width, height });
+    const layered = config.scalabilityMode !== undefined;
     const encoder = new VideoEncoder({
       output: (chunk, metadata) => this.#send(chunk, metadata),
       error: (err) => {
         // The encoder is closed now; the next frame makes a new one, starting with a keyframe.
+        // One with layers that failed: the next goes without (a browser may take L1T3 for
+        // the size it was asked about and not for another).
         console.warn(`${this.#label} encoder error:`, err);
+        if (layered) layersSupported = false;
         if (this.#encoder === encoder) this.#encoder = null;
       },
     });
-    const config = this.#config({ width, height });
     encoder.configure(config);
-    this.#layering = config.scalabilityMode ? new TemporalLayering() : null;
+    this.#layering = layered ? new TemporalLayering() : null;
     this.#encoder = encoder;
     this.#size = { width, height };
     this.#keyframes.force();

@@ -25,12 +25,23 @@ class FakeEncoder {
   encodeQueueSize = 0;
   configs: VideoEncoderConfig[] = [];
   encoded: { keyFrame: boolean; frameClosed: boolean; timestamp: number }[] = [];
-  constructor(readonly init: { output(chunk: unknown): void }) {
+  constructor(
+    readonly init: { output(chunk: unknown, metadata?: unknown): void; error?(e: Error): void },
+  ) {
     FakeEncoder.all.push(this);
   }
+  /** Layered configs fail (the error callback, as a browser reports NotSupportedError). */
+  static failLayers = false;
+  frames = 0;
   configure(config: VideoEncoderConfig) {
     this.state = "configured";
     this.configs.push(config);
+    if (config.scalabilityMode && FakeEncoder.failLayers) {
+      queueMicrotask(() => {
+        this.state = "closed";
+        this.init.error?.(new DOMException("not supported", "NotSupportedError"));
+      });
+    }
   }
   encode(frame: FakeFrame, options: { keyFrame: boolean }) {
     FakeEncoder.keyFrames.push(options.keyFrame);
@@ -39,6 +50,9 @@ class FakeEncoder {
       frameClosed: frame.closed,
       timestamp: frame.timestamp,
     });
+    const layered = !!this.configs.at(-1)?.scalabilityMode;
+    if (options.keyFrame) this.frames = 0;
+    const tid = [0, 2, 1, 2][this.frames++ % 4];
     queueMicrotask(() => {
       if (this.state !== "configured") return;
       this.init.output({
@@ -46,7 +60,7 @@ class FakeEncoder {
         type: options.keyFrame ? "key" : "delta",
         byteLength: 2000,
         copyTo: (d: Uint8Array) => d.fill(options.keyFrame ? 0x10 : 0x11),
-      });
+      }, layered ? { svc: { temporalLayerId: tid } } : undefined);
     });
   }
   close() {
@@ -409,5 +423,67 @@ Deno.test("VideoSender: without a small stream, asks for the small encoding are 
     assert.equal(t.sender.stats.small.active, false);
   } finally {
     t.restore();
+  }
+});
+
+// Last in this file: the browser's answer about layers is asked once per page (module).
+Deno.test("VideoSender: where the encoder takes L1T3, packets carry each frame's layer; an encoder that fails with layers is replaced by one without", async () => {
+  // The browser's answer (asked once, by the first encoding made after it can be asked).
+  const fake = FakeEncoder as unknown as Record<string, unknown>;
+  fake.isConfigSupported = (config: VideoEncoderConfig) =>
+    Promise.resolve({ supported: config.scalabilityMode === "L1T3" });
+  // Asked when the first encoding is made; answered before its first frame.
+  const { sent, frame, restore } = fakeSender();
+  try {
+    for (let i = 0; i < 8; i++) await frame(1000 + i * 33);
+    const full = FakeEncoder.all.at(-1)!;
+    assert.equal(full.configs[0].scalabilityMode, "L1T3");
+    const frames = sent.filter((p) => p.ssrc === 1 && p.marker).map((p) => {
+      const parsed = parseVp8Descriptor(p.payload);
+      assert.ok(parsed.ok);
+      return parsed.descriptor;
+    });
+    assert.deepEqual(frames.map((d) => d.temporalLayer), [0, 2, 1, 2, 0, 2, 1, 2]);
+    assert.deepEqual(frames.map((d) => d.layerSync), [
+      false,
+      true,
+      true,
+      false,
+      false,
+      true,
+      true,
+      false,
+    ]);
+    const tl0 = frames[0].tl0PicIdx!;
+    assert.deepEqual(
+      frames.map((d) => d.tl0PicIdx),
+      [0, 0, 0, 0, 1, 1, 1, 1].map((n) => (tl0 + n) & 0xff),
+    );
+  } finally {
+    restore();
+  }
+  // A browser that said yes and then fails to encode with layers: the next encoder goes
+  // without, and frames go on.
+  FakeEncoder.failLayers = true;
+  const failing = fakeSender();
+  try {
+    await failing.frame(1000);
+    await new Promise((r) => setTimeout(r, 0));
+    assert.equal(FakeEncoder.all[0].configs[0].scalabilityMode, "L1T3");
+    assert.equal(FakeEncoder.all[0].state, "closed");
+    for (let i = 1; i < 4; i++) await failing.frame(1000 + i * 33);
+    const next = FakeEncoder.all.filter((e) => e.init !== FakeEncoder.all[0].init).at(-1)!;
+    assert.equal(next.configs[0].scalabilityMode, undefined, "the next encoder goes without");
+    const sentAfter = failing.sent.filter((p) => p.ssrc === 1);
+    assert.ok(sentAfter.length >= 2, "frames go on");
+    for (const p of sentAfter) {
+      const parsed = parseVp8Descriptor(p.payload);
+      assert.ok(parsed.ok);
+      assert.equal(parsed.descriptor.temporalLayer, null);
+    }
+  } finally {
+    delete fake.isConfigSupported;
+    FakeEncoder.failLayers = false;
+    failing.restore();
   }
 });
