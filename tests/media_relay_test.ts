@@ -7,6 +7,7 @@ import assert from "node:assert/strict";
 import { PT_OPUS } from "../protocol/media.ts";
 import { writeRtp } from "../media/rtp.ts";
 import { writePli } from "../media/rtcp.ts";
+import { RECEIVED_REPORT_MS } from "../client/control_client.ts";
 import { mediaBot } from "./support/media_bot.ts";
 import { rawExchange, testClient, testServer } from "./support/server.ts";
 import { waitFor } from "./support/wait.ts";
@@ -303,7 +304,11 @@ Deno.test("relay: a receiver whose reads fall behind loses video once its oldest
     const pausedAfterMs = performance.now() - pausedAt;
     const queuedBytes = c.forwarded.video.bytes - before.forwarded.video.bytes;
     assert.ok(queuedBytes < 256 * 1024, `paused after ${queuedBytes} bytes, not by the queue`);
-    assert.ok(pausedAfterMs >= 400, `paused after ${pausedAfterMs} ms`);
+    // The server dates what it sent in 10 ms marks and learns what was read from the reports
+    // (every RECEIVED_REPORT_MS): the oldest unread byte it sees may be one sent that much before
+    // the reads stopped (one read run 398.9 ms before its pause).
+    const earliest = 400 - RECEIVED_REPORT_MS - 10;
+    assert.ok(pausedAfterMs >= earliest, `paused after ${pausedAfterMs} ms (>= ${earliest})`);
     // Audio is not held back for it: the mix keeps going to the slow receiver.
     const audioBefore = c.forwarded.audio.packets;
     await waitFor(async () => {
