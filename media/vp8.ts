@@ -833,10 +833,9 @@ export class Vp8FrameAssembler {
   }
 
   /**
-   * Whether a delta frame of a layered stream references only frames that were emitted: a
-   * base frame needs the base frame before it; a frame of an upper layer needs its group's
-   * base frame and, unless it is a layer sync frame, every frame of its group before it.
-   * When not, the frame is dropped; a keyframe is needed only when the base layer broke.
+   * Whether a delta frame of a layered stream references only frames that were emitted (see
+   * `referencesEmitted`). When not, the frame is dropped; a keyframe is needed only when the
+   * base layer broke.
    */
   #layerIntact(frame: Vp8Frame): boolean {
     const layer = frame.layer;
@@ -844,13 +843,9 @@ export class Vp8FrameAssembler {
       this.#base = null; // the layering stopped: judge losses as in a plain stream
       return true;
     }
-    const ahead = (layer.tl0PicIdx - this.#base!) & 0xff;
-    const intact = layer.temporalLayer === 0
-      ? ahead === 1
-      : ahead === 0 && (layer.layerSync || !this.#groupLoss);
-    if (intact) return true;
+    if (referencesEmitted(layer, this.#base!, this.#groupLoss)) return true;
     this.#lossPending = true;
-    if (layer.temporalLayer > 0 && ahead === 0) {
+    if (layer.temporalLayer > 0 && groupsAhead(layer, this.#base!) === 0) {
       this.#groupLoss = true; // only this group's upper layers are affected
     } else {
       this.#base = null; // a base frame is missing: nothing decodes until a keyframe
@@ -873,13 +868,10 @@ export class Vp8FrameAssembler {
     const start = this.#nextFrameStart();
     if (start === null) return false;
     const first = this.#packets.get(start)!;
-    let independent = first.keyframe;
-    if (!independent && first.layer !== null && this.#base !== null) {
-      const ahead = (first.layer.tl0PicIdx - this.#base) & 0xff;
-      independent = first.layer.temporalLayer === 0
-        ? ahead === 1
-        : ahead === 0 && first.layer.layerSync;
-    }
+    // Judged as if the head were already given up: a loss in the current group.
+    const independent = first.keyframe ||
+      (first.layer !== null && this.#base !== null &&
+        referencesEmitted(first.layer, this.#base, true));
     return independent && this.#frameEnd(start) !== null;
   }
 
@@ -902,7 +894,7 @@ export class Vp8FrameAssembler {
     const start = this.#nextFrameStart();
     const next = start === null ? undefined : this.#packets.get(start);
     if (!next || next.keyframe || next.layer === null) return false;
-    const ahead = (next.layer.tl0PicIdx - this.#base) & 0xff;
+    const ahead = groupsAhead(next.layer, this.#base);
     return next.layer.temporalLayer === 0 ? ahead >= 2 : ahead >= 1;
   }
 
@@ -983,6 +975,22 @@ export class Vp8FrameAssembler {
     this.#packets.delete(ext);
     this.#keyframeStarts.delete(ext);
   }
+}
+
+/** How many base frames (groups) `layer`'s frame is past the base frame `base` (mod 256). */
+function groupsAhead(layer: Vp8TemporalLayer, base: number): number {
+  return (layer.tl0PicIdx - base) & 0xff;
+}
+
+/**
+ * Whether a delta frame of a layered stream references only emitted frames, the last base
+ * frame emitted being `base` and `groupLoss` telling whether a frame after it was lost: a base
+ * frame needs that base frame (it is the next one); an upper-layer frame needs to be in its
+ * group, and unless it is a layer sync frame, no frame of the group to be lost.
+ */
+function referencesEmitted(layer: Vp8TemporalLayer, base: number, groupLoss: boolean): boolean {
+  const ahead = groupsAhead(layer, base);
+  return layer.temporalLayer === 0 ? ahead === 1 : ahead === 0 && (layer.layerSync || !groupLoss);
 }
 
 function concat(parts: readonly Uint8Array[]): Uint8Array {
