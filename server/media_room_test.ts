@@ -37,6 +37,15 @@ function setup(options: Partial<MediaRoomOptions> = {}) {
   return { meeting, ann, bob, cy, time, clock, media, changes };
 }
 
+/** Seats each of `seats` on a new fake transport of its own; returns them in that order. */
+function seatAll(media: MediaRoom, ...seats: { id: string }[]): FakeTransport[] {
+  return seats.map((seat) => {
+    const transport = new FakeTransport();
+    media.attach(seat.id, transport);
+    return transport;
+  });
+}
+
 /** One VP8 frame as RTP packets from `ssrc` (a keyframe or not). */
 function videoFrame(ssrc: number, keyframe: boolean, seq: number): Uint8Array[] {
   const frame = new Uint8Array(2500).fill(7);
@@ -154,10 +163,7 @@ Deno.test("media room: attach replaces a seat's transport explicitly and closes 
 
 Deno.test("media room: detach closes the transport; a transport closed by its carrier leaves the room", () => {
   const { ann, bob, media, clock, changes } = setup();
-  const a = new FakeTransport();
-  const b = new FakeTransport();
-  media.attach(ann.id, a);
-  media.attach(bob.id, b);
+  const [a, b] = seatAll(media, ann, bob);
   assert.equal(clock.running, true, "a room with transports is on the clock");
   a.close(); // the socket went away
   assert.equal(media.transportOf(ann.id), undefined);
@@ -191,12 +197,7 @@ Deno.test("media room: closing the room closes every transport; a closed room ta
 
 Deno.test("media room: video goes to every other seat stamped with the sender's SSRC; a congested transport's video waits for a keyframe", () => {
   const { ann, bob, cy, media, time } = setup({ congestionBytes: 1000 });
-  const a = new FakeTransport();
-  const b = new FakeTransport();
-  const c = new FakeTransport();
-  media.attach(ann.id, a);
-  media.attach(bob.id, b);
-  media.attach(cy.id, c);
+  const [a, b, c] = seatAll(media, ann, bob, cy);
   a.sent = [];
   for (const packet of videoFrame(0x1234, true, 1)) media.receive(ann.id, packet); // own SSRC
   assert.equal(videoOf(a).length, 0, "not back to the sender");
@@ -340,10 +341,7 @@ Deno.test("media room: a weak receiver gets a sender's small encoding once it ar
 });
 Deno.test("media room: a sender whose uplink queues (its send times fall behind the server's clock) is told to send less", () => {
   const { ann, bob, media, time } = setup();
-  const a = new FakeTransport();
-  const b = new FakeTransport();
-  media.attach(ann.id, a);
-  media.attach(bob.id, b);
+  const [a] = seatAll(media, ann, bob);
   let seq = 0;
   const frame = (who: { id: string; videoSsrc: number }, sendMs: number, keyframe: boolean) => {
     const data = new Uint8Array(2500).fill(7);
@@ -577,10 +575,7 @@ Deno.test("media room: a shared screen is forwarded, on its own SSRC, to the oth
 
 Deno.test("media room: each listener that gets a mix gets a sender report on it every second, and its receiver report on it gives the round trip", () => {
   const { ann, bob, media, time } = setup();
-  const a = new FakeTransport();
-  const b = new FakeTransport();
-  media.attach(ann.id, a);
-  media.attach(bob.id, b);
+  const [a, b] = seatAll(media, ann, bob);
   const reportsTo = (t: FakeTransport) =>
     t.sent.flatMap((bytes) => {
       const r = parseRtcp(bytes);
@@ -618,12 +613,7 @@ Deno.test("media room: each listener that gets a mix gets a sender report on it 
 
 Deno.test("media room: a receiver whose round trip reads a queue of seconds gets no video until it reads low again, then from a keyframe; its mix goes on", () => {
   const { ann, bob, cy, media, time } = setup();
-  const a = new FakeTransport();
-  const b = new FakeTransport();
-  const c = new FakeTransport();
-  media.attach(ann.id, a);
-  media.attach(bob.id, b);
-  media.attach(cy.id, c);
+  const [, b, c] = seatAll(media, ann, bob, cy);
   const voice = annSpeaks(media, cy, time); // Cy speaks: Bob gets a mix (and reports on it)
   /** Bob's receiver report on his mix, giving a round trip of `ms` (held 0 ms). */
   const bobReports = (ms: number) => {
