@@ -45,8 +45,9 @@ export const PLI_INTERVAL_MS = 500;
 /**
  * How long a frame with a lost packet is held for the resend before it is given up (and a
  * keyframe asked for, unless the stream is in temporal layers and the frame was not a base
- * frame; a frame that the complete frame after it does not need goes after 40 ms), ms: a NACK and its answer take a round trip, twice when the packet
- * was lost before the server (which asks the sender itself). The playout buffer
+ * frame; a frame that the complete frame after it does not need goes after 40 ms), ms: a
+ * NACK and its answer take a round trip, twice when the packet was lost before the server
+ * (which asks the sender itself). The playout buffer
  * (VideoPlayout) hides that wait. Measured on the impaired relay path (25 +/- 8 ms per hop),
  * 300 ms froze the picture more often than 180: frames held that long come out in a burst
  * the playout buffer cannot spread.
