@@ -3,9 +3,10 @@
  * goes to every other peer of the meeting, and to no one else. A sender may send two
  * encodings of its camera (`full` and `small`); each receiver gets one of them per sender,
  * chosen by {@linkcode Router.setLayer} and switched at a keyframe, numbered as one stream by
- * that pair's {@linkcode Forwarder}. Per receiver, a slow link drops that sender's video
- * until the next keyframe instead of queueing without bound, and the sender is asked for a
- * keyframe (rate-limited).
+ * that pair's {@linkcode Forwarder}. Per receiver, a link that begins to back up gets the
+ * base temporal layer of each video only (no keyframe needed, either way); a slow link drops
+ * that sender's video until the next keyframe instead of queueing without bound, and the
+ * sender is asked for a keyframe (rate-limited).
  *
  * Loss recovery: the router keeps each sender's last packets ({@linkcode PacketHistory}) and
  * resends those a receiver reports lost (`resend`, from its generic NACK), to that receiver
@@ -34,7 +35,7 @@
  */
 
 import { PacketHistory, rtpSequenceNumber } from "./packet_history.ts";
-import { Forwarder, type VideoLayer } from "./forwarder.ts";
+import { Forwarder, MAX_TEMPORAL_LAYER, type VideoLayer } from "./forwarder.ts";
 import { TokenBucket } from "../util/token_bucket.ts";
 
 /** A sender's video sources: its camera (two encodings) and its shared screen. */
@@ -70,6 +71,12 @@ export interface RouterPeer {
   send(packet: Uint8Array): void;
   /** True when this peer's link is backed up: its video is dropped until a keyframe. */
   congested(): boolean;
+  /**
+   * True when this peer's link begins to back up: it gets the base temporal layer of each
+   * video only (a quarter of the frames of an L1T3 encoding, about half its bits), until it
+   * reads false again (then all of them, from the next base frame). Absent: never.
+   */
+  strained?(): boolean;
 }
 
 /** Options of a {@linkcode Router}. */
@@ -99,6 +106,8 @@ export interface RouterStats {
   droppedCongested: number;
   /** Packets not sent to a receiver that waits for the sender's next keyframe. */
   droppedWaitingKeyframe: number;
+  /** Frames left out for a receiver for their temporal layer (its link was strained). */
+  framesLeftOut: number;
   /** Keyframe requests sent to senders. */
   keyframeRequests: number;
   /** Packets resent on a receiver's NACK. */
@@ -134,6 +143,7 @@ export class Router {
     forwardedBytes: 0,
     droppedCongested: 0,
     droppedWaitingKeyframe: 0,
+    framesLeftOut: 0,
     keyframeRequests: 0,
     resent: 0,
     resendMissed: 0,
@@ -244,7 +254,9 @@ export class Router {
    * of one of the sender's encodings to every other peer that gets that encoding, numbered
    * for each (see {@linkcode Forwarder}). `keyframeStart` tells whether it begins a keyframe
    * (see `isVp8KeyframeStart`). `source` says whether it is the camera (`layer`: which of its
-   * encodings) or the shared screen.
+   * encodings) or the shared screen; `temporalLayer` is its frame's temporal layer (the VP8
+   * descriptor's TID), null for an encoding without layers. A receiver whose link is strained
+   * ({@linkcode RouterPeer.strained}) gets the base layer only, without a keyframe either way.
    */
   forward(
     senderId: string,
@@ -253,6 +265,7 @@ export class Router {
     nowMs: number,
     layer: VideoLayer = "full",
     source: VideoSource = "camera",
+    temporalLayer: number | null = null,
   ): void {
     if (this.#closed || !this.#peers.has(senderId)) return;
     if (source === "screen") {
@@ -268,7 +281,12 @@ export class Router {
     history.put(seq, packet);
     // A keyframe answers every request so far, held ones included.
     if (keyframeStart) this.#pending.delete(key);
-    const info = { keyframeStart, marker: (packet[1] & 0x80) !== 0 };
+    const info = {
+      keyframeStart,
+      marker: (packet[1] & 0x80) !== 0,
+      timestamp: rtpTimestamp(packet),
+      temporalLayer,
+    };
     for (const [receiverId, receiver] of this.#peers) {
       if (receiverId === senderId) continue;
       const downs = this.#forwarders.get(receiverId)!;
@@ -281,7 +299,10 @@ export class Router {
         this.requestKeyframe(senderId, nowMs, false, down.target, source);
         continue;
       }
+      down.maxTemporalLayer = receiver.strained?.() ? 0 : MAX_TEMPORAL_LAYER;
+      const leftOutBefore = down.framesLeftOut;
       const out = down.map(layer, seq, info);
+      this.stats.framesLeftOut += down.framesLeftOut - leftOutBefore;
       if (out === null) {
         const wanted = down.wants;
         if (wanted !== null && down.layer === null) {
@@ -321,7 +342,7 @@ export class Router {
       const from = down.source(seqs[i]);
       const packet = from &&
         this.#history.get(encodingKey(senderId, from.layer, source))?.get(from.seq);
-      if (!packet || !budget.take(1, nowMs)) {
+      if (!packet || !down.forwards(rtpTimestamp(packet)) || !budget.take(1, nowMs)) {
         this.stats.resendMissed++;
         continue;
       }
@@ -406,4 +427,9 @@ export class Router {
     this.stats.forwardedPackets++;
     this.stats.forwardedBytes += bytes.length;
   }
+}
+
+/** The RTP timestamp of a packet (bytes 4-7), without parsing the rest. */
+function rtpTimestamp(packet: Uint8Array): number {
+  return ((packet[4] << 24) | (packet[5] << 16) | (packet[6] << 8) | packet[7]) >>> 0;
 }

@@ -9,14 +9,46 @@ function rtp(seq: number, mark = 0): Uint8Array {
 /** A packet's payload byte: which packet it is, whatever number it was sent with. */
 const idOf = (p: Uint8Array) => p[12];
 
-function peer(id: string, opts: { congested?: () => boolean } = {}) {
+function peer(id: string, opts: { congested?: () => boolean; strained?: () => boolean } = {}) {
   const got: Uint8Array[] = [];
   return {
     id,
     got,
     send: (p: Uint8Array) => got.push(p),
     congested: opts.congested ?? (() => false),
+    strained: opts.strained,
   };
+}
+
+/**
+ * Frame `i` of an L1T3 stream as one RTP packet (sequence number `seq`, RTP timestamp
+ * i x 3000, marker set) with a layered VP8 descriptor: layers 0, 2, 1, 2 in each group of four.
+ * Its payload byte after the descriptor is `i`.
+ */
+function layeredFrame(i: number, seq: number, keyframe = false): Uint8Array {
+  const timestamp = i * 3000;
+  const temporalLayer = [0, 2, 1, 2][i % 4];
+  return Uint8Array.of(
+    0x80,
+    0x80 | 96,
+    seq >> 8,
+    seq & 0xff,
+    timestamp >>> 24,
+    (timestamp >> 16) & 0xff,
+    (timestamp >> 8) & 0xff,
+    timestamp & 0xff,
+    0,
+    0,
+    0,
+    1,
+    0x90, // X, S
+    0xe0, // I, L, T
+    0x80 | (i >> 8),
+    i & 0xff,
+    Math.floor(i / 4) & 0xff, // TL0PICIDX
+    temporalLayer << 6,
+    keyframe ? 0x00 : 0x01, // VP8 payload header: P bit
+  );
 }
 
 Deno.test("router: each packet reaches every other peer, never its sender", () => {
@@ -247,4 +279,38 @@ Deno.test("router: a shared screen is a down-track of its own per receiver; a re
   router.forward("a", rtp(9001, 8), true, 5001, "full", "screen");
   assert.deepEqual(c.got.map(idOf), [6, 8]);
   router.close();
+});
+
+Deno.test("router: a strained receiver gets the base temporal layer only, numbered on, with no keyframe; the others get every frame", () => {
+  const requests: string[] = [];
+  const router = new Router({ requestKeyframe: (id) => requests.push(id) });
+  let strain = false;
+  const sender = peer("s");
+  const weak = peer("weak", { strained: () => strain });
+  const other = peer("other");
+  for (const p of [sender, weak, other]) router.addPeer(p);
+  requests.length = 0;
+  const frameOf = (p: Uint8Array) => p[15];
+  const seqOf = (p: Uint8Array) => (p[2] << 8) | p[3];
+  let seq = 1000;
+  const send = (from: number, to: number) => {
+    for (let i = from; i < to; i++) {
+      const packet = layeredFrame(i, seq++, i === 0);
+      router.forward("s", packet, i === 0, i * 33, "full", "camera", [0, 2, 1, 2][i % 4]);
+    }
+  };
+  send(0, 6);
+  strain = true;
+  send(6, 14); // from frame 6 (layer 1): the base frames 8 and 12 only
+  strain = false;
+  send(14, 18); // raised at the next base frame, 16
+  assert.deepEqual(weak.got.map(frameOf), [0, 1, 2, 3, 4, 5, 8, 12, 16, 17]);
+  assert.deepEqual(other.got.map(frameOf), Array.from({ length: 18 }, (_, i) => i));
+  assert.deepEqual(weak.got.map(seqOf), Array.from({ length: 10 }, (_, i) => 1000 + i), "no gap");
+  assert.deepEqual(requests, [], "no keyframe asked for");
+  assert.equal(router.stats.framesLeftOut, 8);
+  // A NACK of what it got is answered with the frame sent under that number.
+  weak.got.length = 0;
+  assert.equal(router.resend("weak", "s", [1007, 1008], 600), 2);
+  assert.deepEqual(weak.got.map(frameOf), [12, 16]);
 });

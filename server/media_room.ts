@@ -57,7 +57,7 @@ import { BitrateAllocator } from "../media/bitrate_allocator.ts";
 import { isRtcp, parseRtp, type RtpPacket, setRtpSsrc } from "../media/rtp.ts";
 import { Router, type VideoSource } from "../media/router.ts";
 import type { VideoLayer } from "../media/forwarder.ts";
-import { isVp8KeyframeStart } from "../media/vp8.ts";
+import { isVp8KeyframeStart, parseVp8Descriptor } from "../media/vp8.ts";
 import {
   OPUS_CLOCK_RATE,
   PT_OPUS,
@@ -140,6 +140,8 @@ export interface MediaCounters {
     notShared: number;
   };
   keyframeRequests: number;
+  /** Video frames left out for a receiver whose link was strained (their temporal layer). */
+  framesLeftOut: number;
   /** NACKs sent to senders for video that did not reach the server. */
   nacksSent: number;
   /** Video packets resent to receivers on their NACKs. */
@@ -191,6 +193,13 @@ const RATES_EVERY_TICKS = 25;
  * impaired-network tests (10 fps) paused now and then and fell to 7-8 fps.
  */
 export const QUEUE_PAUSE_MS = 1500;
+/**
+ * A receiver whose queue (bytes, or the wait of its oldest unread byte) passes this share of
+ * the congestion limits gets the base temporal layer of each video only, until it is below
+ * again: a queue that grows drains at half the bits, without the keyframe (and the freeze
+ * until it comes) that a pause at the limit costs.
+ */
+export const STRAIN_SHARE = 0.5;
 /** A sender report on each listener's mix every this many ticks (1 s): receivers' reports then carry the round trip. */
 const SENDER_REPORT_EVERY_TICKS = 50;
 /** A sender is told its bitrate again after this long even if unchanged, ms. */
@@ -277,6 +286,7 @@ export class MediaRoom {
       notShared: 0,
     },
     keyframeRequests: 0,
+    framesLeftOut: 0,
     nacksSent: 0,
     resent: 0,
     rateAdvice: 0,
@@ -359,6 +369,12 @@ export class MediaRoom {
           return !!transport &&
             (transport.queuedBytes() > limit || transport.backlogMs() > limitMs ||
               queue.queued);
+        },
+        strained: () => {
+          const transport = current();
+          return !!transport &&
+            (transport.queuedBytes() > limit * STRAIN_SHARE ||
+              transport.backlogMs() > limitMs * STRAIN_SHARE);
         },
       }, this.#clock.now());
       this.#mixer.addParticipant(participantId, (packet) => {
@@ -541,6 +557,7 @@ export class MediaRoom {
         now,
         layer,
         source,
+        temporalLayerOf(packet.payload),
       );
       this.#syncRouterDrops();
     } else if (packet.payloadType === PT_OPUS || packet.payloadType === PT_RED) {
@@ -864,5 +881,12 @@ export class MediaRoom {
   #syncRouterDrops(): void {
     this.counters.dropped.congested = this.#router.stats.droppedCongested;
     this.counters.dropped.waitingKeyframe = this.#router.stats.droppedWaitingKeyframe;
+    this.counters.framesLeftOut = this.#router.stats.framesLeftOut;
   }
+}
+
+/** The temporal layer of a VP8 payload's frame (the descriptor's TID), or null: none given. */
+function temporalLayerOf(payload: Uint8Array): number | null {
+  const parsed = parseVp8Descriptor(payload);
+  return parsed.ok ? parsed.descriptor.temporalLayer : null;
 }

@@ -46,11 +46,21 @@ function seatAll(media: MediaRoom, ...seats: { id: string }[]): FakeTransport[] 
   });
 }
 
-/** One VP8 frame as RTP packets from `ssrc` (a keyframe or not). */
-function videoFrame(ssrc: number, keyframe: boolean, seq: number): Uint8Array[] {
+/**
+ * One VP8 frame as RTP packets from `ssrc` (a keyframe or not), of an L1T3 stream's layers
+ * (0, 2, 1, 2 by `seq`) when `layered`.
+ */
+function videoFrame(ssrc: number, keyframe: boolean, seq: number, layered = false): Uint8Array[] {
   const frame = new Uint8Array(2500).fill(7);
   frame[0] = keyframe ? 0x10 : 0x11; // VP8 payload header: bit 0 clear = keyframe
-  return packetizeVp8(frame, { pictureId: seq, maxPayloadSize: 1100 }).map((payload, i, all) =>
+  const layer = layered
+    ? { tl0PicIdx: seq >> 2, temporalLayer: [0, 2, 1, 2][seq % 4], layerSync: false }
+    : undefined;
+  return packetizeVp8(frame, { pictureId: seq, maxPayloadSize: 1100, layer }).map((
+    payload,
+    i,
+    all,
+  ) =>
     writeRtp({
       payloadType: PT_VP8,
       sequenceNumber: seq * 3 + i, // 3 packets a frame: contiguous
@@ -225,6 +235,32 @@ Deno.test("media room: video goes to every other seat stamped with the sender's 
   assert.equal(videoOf(c).length, before);
   for (const packet of videoFrame(ann.videoSsrc, true, 4)) media.receive(ann.id, packet);
   assert.ok(videoOf(c).length > before, "from the keyframe on");
+});
+
+Deno.test("media room: a receiver whose queue reaches half the limit gets the base temporal layer only, with no keyframe asked for; drained, every frame from the next base frame", () => {
+  const { ann, bob, cy, media, time } = setup({ congestionMs: 400 });
+  const [a, b, c] = seatAll(media, ann, bob, cy);
+  const framesOf = (t: FakeTransport) =>
+    new Set(videoOf(t).map((p) => p.ok && p.packet.timestamp / 3000));
+  const send = (from: number, to: number) => {
+    for (let i = from; i < to; i++) {
+      for (const packet of videoFrame(ann.videoSsrc, i === 0, i, true)) {
+        media.receive(ann.id, packet);
+      }
+    }
+  };
+  send(0, 4);
+  time.advance(2100); // past the keyframe requests of the joins
+  a.sent = [];
+  c.backlog = 250; // its oldest unread byte waited 250 ms
+  send(4, 12);
+  c.backlog = 50;
+  send(12, 18);
+  assert.deepEqual([...framesOf(c)], [0, 1, 2, 3, 4, 8, 12, 13, 14, 15, 16, 17]);
+  assert.equal(framesOf(b).size, 18, "the others get every frame");
+  assert.equal(plisTo(a).length, 0, "no keyframe is asked for");
+  const seqs = videoOf(c).map((p) => p.ok && p.packet.sequenceNumber) as number[];
+  for (let i = 1; i < seqs.length; i++) assert.equal(seqs[i], seqs[i - 1] + 1, "no gap");
 });
 
 Deno.test("media room: a receiver's REMB sets what each video sender it receives is told to send (REMB on the sender's video SSRC); senders of no video are told nothing", () => {

@@ -149,6 +149,11 @@ export class Metrics {
         "Keyframe requests sent to senders.",
         (t) => t.counters.keyframeRequests,
       ],
+      [
+        "meet_media_video_frames_left_out_total",
+        "Video frames left out for strained receivers (upper temporal layers).",
+        (t) => t.counters.framesLeftOut,
+      ],
       ["meet_media_rate_advice_total", "REMBs sent to senders.", (t) => t.counters.rateAdvice],
       ["meet_mixer_ticks_total", "Mixer ticks.", (t) => t.mixer.ticks],
       ["meet_mixer_decodes_total", "Opus decodes by the mixers.", (t) => t.mixer.decodes],
