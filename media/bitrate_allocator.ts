@@ -52,6 +52,22 @@ import type { VideoLayer } from "./forwarder.ts";
 export const SMALL_VIDEO = { belowBps: 250_000, aboveBps: 300_000, maxBps: 250_000 };
 
 /**
+ * A receiver's link found full (its WebSocket backed up, {@linkcode BitrateAllocator.setDelivered}):
+ * its estimate is then at most `share` of what the link delivered, growing `growth` a second
+ * (as a page's estimate grows), until its own estimate is the lower. The page's estimator
+ * reads a queue only once it lasts (half a second over 40 ms); a WebSocket that backs up
+ * while far more is sent than read says at once that the link is full and what it carries. As
+ * the cap grows past that, the queue grows slowly, and the page's estimator calls it.
+ *
+ * @example
+ * ```ts
+ * import { LINK_FULL } from "./bitrate_allocator.ts";
+ * console.log(LINK_FULL.share); // 0.85
+ * ```
+ */
+export const LINK_FULL = { share: 0.85, growth: 0.08 };
+
+/**
  * What one sender is asked to send, bit/s: its full encoding, and its small one (0: none).
  *
  * @example
@@ -112,6 +128,8 @@ export class BitrateAllocator {
   readonly #staleMs: number;
   #estimates = new Map<string, { bps: number; at: number }>();
   #uplinks = new Map<string, { bps: number; at: number }>();
+  /** What each receiver's link delivered when last found full. */
+  #delivered = new Map<string, { bps: number; at: number }>();
   /** `${receiverId} ${senderId}` of the pairs on the small encoding (for the hysteresis). */
   #onSmall = new Set<string>();
 
@@ -140,20 +158,56 @@ export class BitrateAllocator {
     this.#uplinks.set(senderId, { bps, at: nowMs });
   }
 
+  /**
+   * A receiver's link found full: it delivered `bps` while kept busy (see
+   * {@linkcode LINK_FULL}). Non-finite or non-positive values are ignored.
+   *
+   * @example
+   * ```ts
+   * import assert from "node:assert/strict";
+   * import { BitrateAllocator } from "./bitrate_allocator.ts";
+   *
+   * const allocator = new BitrateAllocator();
+   * allocator.setEstimate("cy", 20_000_000, 0); // Cy's page has seen no queue yet
+   * allocator.setDelivered("cy", 400_000, 0); // its WebSocket backed up at 400 kbit/s
+   * assert.equal(allocator.estimateOf("cy", 0), 340_000);
+   * assert.equal(allocator.estimateOf("cy", 2000), 396_576); // 8% a second
+   * ```
+   */
+  setDelivered(receiverId: string, bps: number, nowMs: number): void {
+    if (!Number.isFinite(bps) || bps <= 0) return;
+    this.#delivered.set(receiverId, { bps, at: nowMs });
+  }
+
   /** Forgets a seat (it left). */
   remove(id: string): void {
     this.#estimates.delete(id);
     this.#uplinks.delete(id);
+    this.#delivered.delete(id);
     for (const pair of this.#onSmall) {
       const [receiver, sender] = pair.split(" ");
       if (receiver === id || sender === id) this.#onSmall.delete(pair);
     }
   }
 
-  /** The receiver's estimate if it still counts, bit/s. */
+  /**
+   * The receiver's estimate if it still counts, bit/s: the least of its own and what its link
+   * delivered when last found full ({@linkcode LINK_FULL}).
+   */
   estimateOf(receiverId: string, nowMs: number): number | null {
     const e = this.#estimates.get(receiverId);
-    return e && nowMs - e.at <= this.#staleMs ? e.bps : null;
+    const own = e && nowMs - e.at <= this.#staleMs ? e.bps : null;
+    const full = this.#delivered.get(receiverId);
+    if (!full) return own;
+    const { share, growth } = LINK_FULL;
+    const cap = Math.round(
+      full.bps * share * (1 + growth) ** (Math.max(0, nowMs - full.at) / 1000),
+    );
+    if (own !== null && cap >= own) {
+      this.#delivered.delete(receiverId); // its own estimate rules again
+      return own;
+    }
+    return own === null ? cap : Math.min(own, cap);
   }
 
   /**

@@ -116,3 +116,32 @@ Deno.test("BitrateAllocator: a weak receiver bounds the full encoding until it g
   a = allocator.allocate(everyone, ["ann", "bob"], new Set(["ann", "bob"]), 500, onSmall);
   assert.deepEqual(a.senders.get("ann"), { full: 800_000, small: 139_500 });
 });
+
+Deno.test("BitrateAllocator: a link found full caps its receiver's estimate at 85% of what it delivered, growing 8% a second, until its own estimate is the lower", () => {
+  const allocator = new BitrateAllocator({ audioBps: 90_000 });
+  const everyone = ["ann", "bob", "cy"];
+  // Cy never reported: it constrains nobody, until its link is found full.
+  assert.equal(allocator.estimateOf("cy", 0), null);
+  allocator.setDelivered("cy", 400_000, 0);
+  assert.equal(allocator.estimateOf("cy", 0), 340_000);
+  // 0.9 x (340 - 90) / 2
+  assert.equal(allocator.targets(everyone, ["ann", "bob"], 0).get("ann"), 112_500);
+  // Its page says 20 Mbit/s (it has seen no queue): the cap holds, and grows.
+  allocator.setEstimate("cy", 20_000_000, 0);
+  assert.equal(allocator.estimateOf("cy", 1000), 367_200);
+  assert.equal(allocator.estimateOf("cy", 10_000), Math.round(340_000 * 1.08 ** 10));
+  // Its page calls a queue at 500 kbit/s: its own estimate rules from then on.
+  allocator.setEstimate("cy", 500_000, 10_000);
+  assert.equal(allocator.estimateOf("cy", 10_000), 500_000);
+  allocator.setEstimate("cy", 900_000, 11_000);
+  assert.equal(allocator.estimateOf("cy", 11_000), 900_000, "the cap is gone");
+  // Bad readings change nothing; one who left is forgotten.
+  allocator.setDelivered("cy", NaN, 12_000);
+  allocator.setDelivered("cy", 0, 12_000);
+  allocator.setDelivered("cy", -5, 12_000);
+  assert.equal(allocator.estimateOf("cy", 12_000), 900_000);
+  allocator.setDelivered("cy", 200_000, 12_000);
+  assert.equal(allocator.estimateOf("cy", 12_000), 170_000);
+  allocator.remove("cy");
+  assert.equal(allocator.estimateOf("cy", 12_000), null);
+});

@@ -49,6 +49,10 @@ export class DeliveryWindow {
   #acked = 0;
   /** `[bytes sent before, time]` pairs, oldest first; the first covers `#acked`. */
   #marks: [number, number][] = [];
+  /** `[bytes read, time]` of the last reports, oldest first (at most `MAX_READS`). */
+  #reads: [number, number][] = [];
+  /** `[bytes sent before, time]`, one per `SEND_SAMPLE_MS` of sending (at most `MAX_SENDS`). */
+  #sends: [number, number][] = [];
   #reporting = false;
   /** Reports that named more than was sent or went backwards (ignored). */
   invalidReports = 0;
@@ -78,6 +82,11 @@ export class DeliveryWindow {
     ) {
       this.#marks.push([this.#sent, nowMs]);
     }
+    const sample = this.#sends[this.#sends.length - 1];
+    if (!sample || nowMs - sample[1] >= SEND_SAMPLE_MS) {
+      this.#sends.push([this.#sent, nowMs]);
+      if (this.#sends.length > MAX_SENDS) this.#sends.shift();
+    }
     this.#sent += bytes;
   }
 
@@ -96,6 +105,8 @@ export class DeliveryWindow {
     }
     this.#acked = acked;
     this.#reporting = true;
+    this.#reads.push([acked, nowMs]);
+    if (this.#reads.length > MAX_READS) this.#reads.shift();
     let drop = 0;
     while (drop + 1 < this.#marks.length && this.#marks[drop + 1][0] <= acked) drop++;
     if (drop > 0) this.#marks.splice(0, drop);
@@ -111,7 +122,71 @@ export class DeliveryWindow {
     if (!this.#reporting || this.#acked === this.#sent || this.#marks.length === 0) return 0;
     return Math.max(0, nowMs - this.#marks[0][1]);
   }
+
+  /**
+   * The rate the receiver read at over about the last `overMs` ms up to `nowMs`, bit/s, if its
+   * link was full meanwhile: at least {@linkcode FULL_LINK}`.outrun` times as much was sent
+   * over that time as was read. Null otherwise, and with fewer than `FULL_LINK.reports`
+   * reports or less than half of `overMs` of them. A backlog alone does not say the link is
+   * full: the path's delay and the report's own wait read 100-150 ms on a clean path, a
+   * moment's jitter more, and then what was read is only what was sent. The time since the
+   * last report counts as read nothing: a link stalled in TCP's loss recovery delivers nothing
+   * to report. (A receiver whose thread stalls reads nothing either; a page's stall of a third
+   * of the span would read as a full link.)
+   *
+   * @example
+   * ```ts
+   * import assert from "node:assert/strict";
+   * import { DeliveryWindow } from "./delivery_window.ts";
+   *
+   * const window = new DeliveryWindow();
+   * for (let t = 0; t <= 1000; t += 40) {
+   *   window.sent(10_000, t); // 2 Mbit/s sent...
+   *   window.acknowledge(t * 50, t); // ...400 kbit/s read
+   * }
+   * assert.equal(window.fullLinkBps(1000, 1000), 400_000);
+   * ```
+   */
+  fullLinkBps(nowMs: number, overMs: number): number | null {
+    const reads = this.#reads;
+    const last = reads[reads.length - 1];
+    if (!last || !(overMs > 0)) return null;
+    let i = reads.length - 1;
+    while (i > 0 && nowMs - reads[i - 1][1] <= overMs) i--;
+    // Up to now: a link that delivered nothing since the last report read nothing meanwhile.
+    const spanMs = nowMs - reads[i][1];
+    if (spanMs < overMs / 2 || reads.length - i < FULL_LINK.reports) return null;
+    const read = last[0] - reads[i][0];
+    const sends = this.#sends;
+    let k = sends.length - 1;
+    while (k > 0 && nowMs - sends[k - 1][1] <= overMs) k--;
+    const sendSpanMs = nowMs - (sends[k]?.[1] ?? nowMs);
+    if (sendSpanMs < overMs / 2) return null;
+    const sent = this.#sent - sends[k][0];
+    if (sent / sendSpanMs < (FULL_LINK.outrun * read) / spanMs) return null;
+    return Math.round((read * 8 * 1000) / spanMs);
+  }
 }
+
+/**
+ * When {@linkcode DeliveryWindow.fullLinkBps} reads a link full: what was sent over the span
+ * outran what was read by `outrun` times (a keyframe sent at once and the path's delay make up
+ * about a third of a second's bytes on a link that keeps up), with at least `reports` reports
+ * in the span (a page reports every 40 ms while it receives).
+ *
+ * @example
+ * ```ts
+ * import { FULL_LINK } from "./delivery_window.ts";
+ * console.log(FULL_LINK.outrun); // 1.5
+ * ```
+ */
+export const FULL_LINK = { outrun: 1.5, reports: 3 };
+
+/** Reports kept for {@linkcode DeliveryWindow.fullLinkBps}: 2.5 s of one every 40 ms. */
+const MAX_READS = 64;
+/** Send counts kept for it, one per {@linkcode SEND_SAMPLE_MS}: 2.5 s. */
+const MAX_SENDS = 128;
+const SEND_SAMPLE_MS = 20;
 
 /** RTCP APP (PT 204) name of a received-bytes report: "RCVD". */
 const NAME = [0x52, 0x43, 0x56, 0x44];

@@ -76,3 +76,51 @@ Deno.test("the received-bytes report is one RTCP APP packet and nothing else rea
   assert.equal(readReceivedBytes(other), null);
   assert.equal(readReceivedBytes(report.subarray(0, 12)), null);
 });
+
+Deno.test("fullLinkBps: a link that reads far less than is sent is full, at the rate it reads", () => {
+  const window = new DeliveryWindow();
+  // 1.6 Mbit/s sent for 2 s, 400 kbit/s read, reported every 40 ms.
+  for (let t = 0; t <= 2000; t += 10) {
+    window.sent(2000, t);
+    if (t % 40 === 0) window.acknowledge(t * 50, t);
+  }
+  const bps = window.fullLinkBps(2000, 1000)!;
+  assert.ok(Math.abs(bps - 400_000) < 10_000, `${bps}`);
+  // Nothing read since: the silence counts (what the link carried over the last second).
+  assert.ok(window.fullLinkBps(2300, 1000)! < bps * 0.8);
+});
+
+Deno.test("fullLinkBps: a link that keeps up is not full, however late its reports come", () => {
+  const window = new DeliveryWindow();
+  // 1 Mbit/s sent; each byte read 150 ms later (the path and the report's own wait).
+  for (let t = 0; t <= 2000; t += 10) {
+    window.sent(1250, t);
+    if (t % 40 === 0 && t >= 150) window.acknowledge((t - 150) * 125 + 1250, t);
+  }
+  assert.ok(window.backlogMs(2000) >= 140, "a backlog, from the delay alone");
+  assert.equal(window.fullLinkBps(2000, 1000), null);
+  // A keyframe sent at once on top (40 kB) is not a full link either.
+  window.sent(40_000, 2000);
+  assert.equal(window.fullLinkBps(2000, 1000), null);
+});
+
+Deno.test("fullLinkBps: too few reports or too short a span is no reading; memory stays bounded", () => {
+  const window = new DeliveryWindow();
+  for (let t = 0; t <= 1000; t += 10) window.sent(2000, t);
+  window.acknowledge(1000, 900);
+  window.acknowledge(2000, 1000);
+  assert.equal(window.fullLinkBps(1000, 1000), null, "two reports");
+  const fresh = new DeliveryWindow();
+  fresh.sent(100_000, 0);
+  for (let t = 0; t <= 200; t += 40) fresh.acknowledge(t * 10, t);
+  assert.equal(fresh.fullLinkBps(200, 1000), null, "200 ms of reports");
+  assert.equal(fresh.fullLinkBps(200, 0), null);
+  // An hour of sending and reports: the reading is still of the last second.
+  const long = new DeliveryWindow();
+  for (let t = 0; t <= 3_600_000; t += 20) {
+    long.sent(4000, t);
+    if (t % 40 === 0) long.acknowledge(t * 50, t);
+  }
+  const bps = long.fullLinkBps(3_600_000, 1000)!;
+  assert.ok(Math.abs(bps - 400_000) < 10_000, `${bps}`);
+});

@@ -28,6 +28,8 @@ export class FakeTransport extends TransportBase {
   queued = 0;
   /** What `backlogMs()` reports. */
   backlog = 0;
+  /** What `fullLinkBps()` reports. */
+  delivered: number | null = null;
 
   constructor(kind: TransportKind = "websocket", address?: { ip: string; port: number }) {
     super();
@@ -45,6 +47,10 @@ export class FakeTransport extends TransportBase {
 
   override backlogMs(): number {
     return this.backlog;
+  }
+
+  override fullLinkBps(_overMs: number): number | null {
+    return this.delivered;
   }
 }
 

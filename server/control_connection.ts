@@ -289,6 +289,7 @@ export class ControlConnection implements RoomConnection {
       send: (packet) => this.#send(packet),
       queuedBytes: () => this.#socket.bufferedAmount,
       backlogMs: () => this.#delivery.backlogMs(performance.now()),
+      fullLinkBps: (overMs) => this.#delivery.fullLinkBps(performance.now(), overMs),
     });
     transport.onClose(() => {
       if (this.#transport === transport) this.#transport = undefined;

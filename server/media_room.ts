@@ -142,6 +142,11 @@ export interface MediaCounters {
   keyframeRequests: number;
   /** Video frames left out for a receiver whose link was strained (their temporal layer). */
   framesLeftOut: number;
+  /**
+   * Readings of what a receiver's link carries, taken while its WebSocket backed up and far
+   * more was sent than read (each caps its estimate: `BitrateAllocator.setDelivered`).
+   */
+  linkFullReadings: number;
   /** NACKs sent to senders for video that did not reach the server. */
   nacksSent: number;
   /** Video packets resent to receivers on their NACKs. */
@@ -200,6 +205,8 @@ export const QUEUE_PAUSE_MS = 1500;
  * until it comes) that a pause at the limit costs.
  */
 export const STRAIN_SHARE = 0.5;
+/** A receiver's link is read full at most this often, ms (see `MediaRoom#readFullLinks`). */
+const LINK_READING_MS = 500;
 /** A sender report on each listener's mix every this many ticks (1 s): receivers' reports then carry the round trip. */
 const SENDER_REPORT_EVERY_TICKS = 50;
 /** A sender is told its bitrate again after this long even if unchanged, ms. */
@@ -287,6 +294,7 @@ export class MediaRoom {
     },
     keyframeRequests: 0,
     framesLeftOut: 0,
+    linkFullReadings: 0,
     nacksSent: 0,
     resent: 0,
     rateAdvice: 0,
@@ -294,6 +302,8 @@ export class MediaRoom {
 
   /** Receivers' estimates of their links (REMB), and what each sender was last told. */
   #rates = new BitrateAllocator();
+  /** When each seat's link was last read full (see `#readFullLinks`). */
+  #linkReadAt = new Map<string, number>();
   #videoSentAt = new Map<string, number>();
   /** When each sender's small encoding last arrived. */
   #smallSentAt = new Map<string, number>();
@@ -429,6 +439,7 @@ export class MediaRoom {
     this.#roundTrips.delete(participantId);
     this.#reportedAt.delete(participantId);
     this.#rates.remove(participantId);
+    this.#linkReadAt.delete(participantId);
     this.#uplinks.delete(participantId);
     this.#videoSentAt.delete(participantId);
     this.#advised.delete(`${participantId} full`);
@@ -620,6 +631,7 @@ export class MediaRoom {
     for (const seat of this.#roundTrips.values()) {
       seat.queued = seat.trip.queueMs(now) > QUEUE_PAUSE_MS;
     }
+    this.#readFullLinks(now);
     ++this.#ticks;
     if (this.#ticks % LEVELS_EVERY_TICKS === 0) {
       this.#options.onLevels?.(levels);
@@ -721,6 +733,31 @@ export class MediaRoom {
           });
         }
       }
+    }
+  }
+
+  /**
+   * A receiver whose oldest unread byte has waited half the congestion limit (200 ms), and to
+   * which far more was sent over the last second than it read (`MediaTransport.fullLinkBps`),
+   * has a full link: what it read is what the link carries, and caps its estimate
+   * (`BitrateAllocator.setDelivered`) at once, where its page's estimator calls a queue only
+   * once it lasts. A 400 kbit/s WebSocket link sent every full encoding had backed up past the
+   * limit within 150 ms and paused its video until a keyframe, again and again: the backlog
+   * never lasted long enough for the page to call it, and the page saw 0-6 frames a second for
+   * its first 6-9 s. One reading per seat per {@linkcode LINK_READING_MS}.
+   */
+  #readFullLinks(now: number): void {
+    const limitMs = (this.#options.congestionMs ?? 400) * STRAIN_SHARE;
+    for (const [id, transport] of this.#transports) {
+      const backlogMs = transport.backlogMs();
+      if (backlogMs <= limitMs) continue;
+      const last = this.#linkReadAt.get(id);
+      if (last !== undefined && now - last < LINK_READING_MS) continue;
+      const bps = transport.fullLinkBps?.(1000) ?? null;
+      if (bps === null || bps <= 0) continue;
+      this.#linkReadAt.set(id, now);
+      this.#rates.setDelivered(id, bps, now);
+      this.counters.linkFullReadings++;
     }
   }
 

@@ -316,6 +316,52 @@ Deno.test("media room: a receiver's REMB sets what each video sender it receives
   media.close();
 });
 
+Deno.test("media room: a receiver whose WebSocket backs up while far more is sent than it reads caps its estimate at once, whatever its page says; a link that keeps up is not read", () => {
+  const { ann, bob, cy, media, time } = setup({ congestionMs: 400 });
+  const [a, , c] = seatAll(media, ann, bob, cy);
+  const rembsTo = (t: FakeTransport) =>
+    t.sent.flatMap((b) => {
+      const r = parseRtcp(b);
+      return r.ok ? r.packets.filter((p) => p.type === "remb") : [];
+    });
+  let seq = 0;
+  const sendVideo = () => {
+    seq++;
+    for (const p of [ann, bob]) {
+      for (const packet of videoFrame(p.videoSsrc, seq === 1, seq)) media.receive(p.id, packet);
+    }
+  };
+  // Cy's page has seen no queue: it says its link carries 20 Mbit/s.
+  media.receive(cy.id, writeRemb({ senderSsrc: 9, bitrate: 20_000_000, ssrcs: [] }));
+  sendVideo();
+  time.advance(600);
+  assert.equal(media.videoTargets.get(ann.id), 800_000);
+  // A backlog under half the limit is no reading, whatever the transport would say.
+  c.backlog = 150;
+  c.delivered = 400_000;
+  time.advance(600);
+  assert.equal(media.counters.linkFullReadings, 0);
+  // Its oldest unread byte waited 250 ms, and it read 400 kbit/s of far more: 85% of that.
+  c.backlog = 250;
+  sendVideo();
+  time.advance(20);
+  assert.equal(media.counters.linkFullReadings, 1);
+  c.backlog = 0;
+  time.advance(500);
+  const told = rembsTo(a).filter((r) => r.type === "remb" && r.ssrcs[0] === ann.videoSsrc).at(-1);
+  // 0.9 x (340 - 90) / 2, grown 8% a second for about half a second.
+  assert.ok(
+    told?.type === "remb" && told.bitrate > 112_500 && told.bitrate < 119_500,
+    `Ann told ${JSON.stringify(told)}`,
+  );
+  // Backed up but reading what is sent (a transport that says null): no reading.
+  c.backlog = 250;
+  c.delivered = null;
+  time.advance(1000);
+  assert.equal(media.counters.linkFullReadings, 1);
+  media.close();
+});
+
 Deno.test("media room: a weak receiver gets a sender's small encoding once it arrives, as the sender's one video stream; the others keep the full one at full rate", () => {
   const { ann, bob, cy, media, time } = setup();
   const t = new Map([ann, bob, cy].map((p) => [p.id, new FakeTransport()]));

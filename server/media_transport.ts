@@ -63,6 +63,13 @@ export interface MediaTransport {
    * carrier cannot tell (datagrams are sent at once or dropped).
    */
   backlogMs(): number;
+  /**
+   * What the receiver read over about the last `overMs` ms, bit/s, if its link was full
+   * meanwhile (far more was sent than read: see media/delivery_window.ts): what the link
+   * carries. Null where the carrier cannot tell (no reports of what was read), or the link
+   * kept up.
+   */
+  fullLinkBps?(overMs: number): number | null;
   /** Stops sending and receiving on this carrier and fires the close listeners. Idempotent. */
   close(): void;
   /** Calls `listener` once when the transport closes, whoever closed it. */
@@ -99,6 +106,11 @@ export abstract class TransportBase implements MediaTransport {
   /** 0: a carrier whose receiver reports what it read overrides it. */
   backlogMs(): number {
     return 0;
+  }
+
+  /** Null: a carrier whose receiver reports what it read overrides it. */
+  fullLinkBps(_overMs: number): number | null {
+    return null;
   }
 
   close(): void {

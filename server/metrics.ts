@@ -154,6 +154,11 @@ export class Metrics {
         "Video frames left out for strained receivers (upper temporal layers).",
         (t) => t.counters.framesLeftOut,
       ],
+      [
+        "meet_media_link_full_readings_total",
+        "Readings of what a receiver's link carries, taken while its WebSocket backed up.",
+        (t) => t.counters.linkFullReadings,
+      ],
       ["meet_media_rate_advice_total", "REMBs sent to senders.", (t) => t.counters.rateAdvice],
       ["meet_mixer_ticks_total", "Mixer ticks.", (t) => t.mixer.ticks],
       ["meet_mixer_decodes_total", "Opus decodes by the mixers.", (t) => t.mixer.decodes],

@@ -31,6 +31,8 @@ export interface WebSocketCarrier {
   queuedBytes(): number;
   /** How long the oldest byte not yet read by the client has waited (its reports), ms. */
   backlogMs(): number;
+  /** What the client read over about the last `overMs` ms if its link was full, bit/s, or null. */
+  fullLinkBps?(overMs: number): number | null;
 }
 
 /** A seat's media on its control WebSocket. */
@@ -55,5 +57,10 @@ export class WebSocketTransport extends TransportBase {
   /** From the client's received-bytes reports: 0 until the first. */
   override backlogMs(): number {
     return this.#carrier.backlogMs();
+  }
+
+  /** From the client's received-bytes reports: null unless they say the link was full. */
+  override fullLinkBps(overMs: number): number | null {
+    return this.#carrier.fullLinkBps?.(overMs) ?? null;
   }
 }
