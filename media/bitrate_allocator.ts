@@ -54,7 +54,8 @@ export const SMALL_VIDEO = { belowBps: 250_000, aboveBps: 300_000, maxBps: 250_0
 /**
  * A receiver's link found full (its WebSocket backed up, {@linkcode BitrateAllocator.setDelivered}):
  * its estimate is then at most `share` of what the link delivered, growing `growth` a second
- * (as a page's estimate grows), until its own estimate is the lower. The page's estimator
+ * (as a page's estimate grows) except while the link backs up again
+ * ({@linkcode BitrateAllocator.holdDelivered}), until its own estimate is the lower. The page's estimator
  * reads a queue only once it lasts (half a second over 40 ms); a WebSocket that backs up
  * while far more is sent than read says at once that the link is full and what it carries. As
  * the cap grows past that, the queue grows slowly, and the page's estimator calls it.
@@ -128,8 +129,8 @@ export class BitrateAllocator {
   readonly #staleMs: number;
   #estimates = new Map<string, { bps: number; at: number }>();
   #uplinks = new Map<string, { bps: number; at: number }>();
-  /** What each receiver's link delivered when last found full. */
-  #delivered = new Map<string, { bps: number; at: number }>();
+  /** What each receiver's link delivered when last found full, and the time it grew not. */
+  #delivered = new Map<string, { bps: number; at: number; heldMs: number }>();
   /** `${receiverId} ${senderId}` of the pairs on the small encoding (for the hysteresis). */
   #onSmall = new Set<string>();
 
@@ -176,7 +177,28 @@ export class BitrateAllocator {
    */
   setDelivered(receiverId: string, bps: number, nowMs: number): void {
     if (!Number.isFinite(bps) || bps <= 0) return;
-    this.#delivered.set(receiverId, { bps, at: nowMs });
+    this.#delivered.set(receiverId, { bps, at: nowMs, heldMs: 0 });
+  }
+
+  /**
+   * A receiver's link still backs up: the cap from its last {@linkcode setDelivered} does not
+   * grow over these `ms` (a cap grown past the link holds there rather than growing on until
+   * the link overflows). Does nothing without a cap, or for a non-finite or negative `ms`.
+   *
+   * @example
+   * ```ts
+   * import assert from "node:assert/strict";
+   * import { BitrateAllocator } from "./bitrate_allocator.ts";
+   *
+   * const allocator = new BitrateAllocator();
+   * allocator.setDelivered("cy", 400_000, 0);
+   * allocator.holdDelivered("cy", 1000); // backed up for a second of the two
+   * assert.equal(allocator.estimateOf("cy", 2000), 367_200); // grown for one second
+   * ```
+   */
+  holdDelivered(receiverId: string, ms: number): void {
+    const full = this.#delivered.get(receiverId);
+    if (full && Number.isFinite(ms) && ms > 0) full.heldMs += ms;
   }
 
   /** Forgets a seat (it left). */
@@ -201,7 +223,7 @@ export class BitrateAllocator {
     if (!full) return own;
     const { share, growth } = LINK_FULL;
     const cap = Math.round(
-      full.bps * share * (1 + growth) ** (Math.max(0, nowMs - full.at) / 1000),
+      full.bps * share * (1 + growth) ** (Math.max(0, nowMs - full.at - full.heldMs) / 1000),
     );
     if (own !== null && cap >= own) {
       this.#delivered.delete(receiverId); // its own estimate rules again

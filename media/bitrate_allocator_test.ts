@@ -130,11 +130,18 @@ Deno.test("BitrateAllocator: a link found full caps its receiver's estimate at 8
   allocator.setEstimate("cy", 20_000_000, 0);
   assert.equal(allocator.estimateOf("cy", 1000), 367_200);
   assert.equal(allocator.estimateOf("cy", 10_000), Math.round(340_000 * 1.08 ** 10));
+  // Backed up again for 2 s of the next 4: it grows over the other 2 only.
+  allocator.holdDelivered("cy", 2000);
+  allocator.holdDelivered("cy", -1);
+  allocator.holdDelivered("cy", NaN);
+  assert.equal(allocator.estimateOf("cy", 14_000), Math.round(340_000 * 1.08 ** 12));
+  allocator.holdDelivered("nobody", 1000); // no cap: nothing to hold
+  assert.equal(allocator.estimateOf("nobody", 14_000), null);
   // Its page calls a queue at 500 kbit/s: its own estimate rules from then on.
-  allocator.setEstimate("cy", 500_000, 10_000);
-  assert.equal(allocator.estimateOf("cy", 10_000), 500_000);
-  allocator.setEstimate("cy", 900_000, 11_000);
-  assert.equal(allocator.estimateOf("cy", 11_000), 900_000, "the cap is gone");
+  allocator.setEstimate("cy", 500_000, 14_000);
+  assert.equal(allocator.estimateOf("cy", 14_000), 500_000);
+  allocator.setEstimate("cy", 900_000, 14_000);
+  assert.equal(allocator.estimateOf("cy", 14_000), 900_000, "the cap is gone");
   // Bad readings change nothing; one who left is forgotten.
   allocator.setDelivered("cy", NaN, 12_000);
   allocator.setDelivered("cy", 0, 12_000);

@@ -302,8 +302,9 @@ export class MediaRoom {
 
   /** Receivers' estimates of their links (REMB), and what each sender was last told. */
   #rates = new BitrateAllocator();
-  /** When each seat's link was last read full (see `#readFullLinks`). */
+  /** When each seat's link was last read full, and when `#readFullLinks` last ran. */
   #linkReadAt = new Map<string, number>();
+  #lastTickAt: number | null = null;
   #videoSentAt = new Map<string, number>();
   /** When each sender's small encoding last arrived. */
   #smallSentAt = new Map<string, number>();
@@ -744,13 +745,20 @@ export class MediaRoom {
    * once it lasts. A 400 kbit/s WebSocket link sent every full encoding had backed up past the
    * limit within 150 ms and paused its video until a keyframe, again and again: the backlog
    * never lasted long enough for the page to call it, and the page saw 0-6 frames a second for
-   * its first 6-9 s. One reading per seat per {@linkcode LINK_READING_MS}.
+   * its first 6-9 s. One reading per seat per {@linkcode LINK_READING_MS}. While its backlog
+   * is over 200 ms the cap does not grow (`BitrateAllocator.holdDelivered`): grown past the
+   * link, it had filled it until the pause. Only a flood is read, not a backlog that lasts: a
+   * page on a busy machine reads late for seconds, and such readings held its senders' small
+   * encodings at 50 kbit/s.
    */
   #readFullLinks(now: number): void {
     const limitMs = (this.#options.congestionMs ?? 400) * STRAIN_SHARE;
+    const sinceLastTick = this.#lastTickAt === null ? 0 : now - this.#lastTickAt;
+    this.#lastTickAt = now;
     for (const [id, transport] of this.#transports) {
-      const backlogMs = transport.backlogMs();
-      if (backlogMs <= limitMs) continue;
+      if (transport.backlogMs() <= limitMs) continue;
+      // Still backing up: a cap grown past what the link carries grows no further.
+      this.#rates.holdDelivered(id, sinceLastTick);
       const last = this.#linkReadAt.get(id);
       if (last !== undefined && now - last < LINK_READING_MS) continue;
       const bps = transport.fullLinkBps?.(1000) ?? null;
@@ -816,7 +824,11 @@ export class MediaRoom {
       senders,
       arriving,
       now,
-      (receiverId, senderId) => this.#router.layerOf(receiverId, senderId) === "small",
+      // A receiver still on the full encoding bounds it until it switches; one waiting for a
+      // keyframe (paused) gets nothing meanwhile, and resumes on the small one. (Counting it
+      // had cut a sender's full encoding to 50 kbit/s, for everyone, while a weak receiver's
+      // video was paused.)
+      (receiverId, senderId) => this.#router.layerOf(receiverId, senderId) !== "full",
     );
     for (const [senderId, { full, small }] of allocation.senders) {
       this.#advise(senderId, "full", full, now);

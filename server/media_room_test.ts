@@ -354,11 +354,19 @@ Deno.test("media room: a receiver whose WebSocket backs up while far more is sen
     told?.type === "remb" && told.bitrate > 112_500 && told.bitrate < 119_500,
     `Ann told ${JSON.stringify(told)}`,
   );
-  // Backed up but reading what is sent (a transport that says null): no reading.
+  // Backed up but reading what is sent (a transport that says null): no reading, and the cap
+  // does not grow meanwhile; drained, it grows again.
+  const before = media.videoTargets.get(ann.id)!;
   c.backlog = 250;
   c.delivered = null;
-  time.advance(1000);
+  for (let i = 0; i < 4; i++) sendVideo(), time.advance(500);
   assert.equal(media.counters.linkFullReadings, 1);
+  const held = media.videoTargets.get(ann.id)!;
+  assert.ok(held <= before * 1.05, `${before} then ${held}`);
+  c.backlog = 0;
+  for (let i = 0; i < 4; i++) sendVideo(), time.advance(500);
+  const grown = media.videoTargets.get(ann.id)!;
+  assert.ok(grown > held * 1.15, `${held} then ${grown}`);
   media.close();
 });
 
@@ -419,6 +427,13 @@ Deno.test("media room: a weak receiver gets a sender's small encoding once it ar
     ...Array(6).fill(true),
   ]);
   assert.ok(bobGot.every((p) => !isSmall(p)));
+  // Cy's link backs up: its video pauses until a keyframe, of the small encoding. Paused, it
+  // gets nothing of the full one, and bounds it no more than before.
+  t.get(cy.id)!.queued = 10_000_000;
+  frame(false, true);
+  assert.equal(media.layersOf(cy.id).get(ann.id), null, "paused");
+  time.advance(500);
+  assert.equal(media.videoTargets.get(ann.id), 800_000);
   media.close();
 });
 Deno.test("media room: a sender whose uplink queues (its send times fall behind the server's clock) is told to send less", () => {
