@@ -207,6 +207,8 @@ export const QUEUE_PAUSE_MS = 1500;
 export const STRAIN_SHARE = 0.5;
 /** A receiver's link is read full at most this often, ms (see `MediaRoom#readFullLinks`). */
 const LINK_READING_MS = 500;
+/** A reading counts only if another was taken this recently before it, ms (`#readFullLinks`). */
+const LINK_CONFIRM_MS = 1500;
 /** A sender report on each listener's mix every this many ticks (1 s): receivers' reports then carry the round trip. */
 const SENDER_REPORT_EVERY_TICKS = 50;
 /** A sender is told its bitrate again after this long even if unchanged, ms. */
@@ -745,7 +747,10 @@ export class MediaRoom {
    * once it lasts. A 400 kbit/s WebSocket link sent every full encoding had backed up past the
    * limit within 150 ms and paused its video until a keyframe, again and again: the backlog
    * never lasted long enough for the page to call it, and the page saw 0-6 frames a second for
-   * its first 6-9 s. One reading per seat per {@linkcode LINK_READING_MS}. While its backlog
+   * its first 6-9 s. One reading per seat per {@linkcode LINK_READING_MS}, and a reading counts
+   * only when another came before it within {@linkcode LINK_CONFIRM_MS}: at 1% and 3% loss a
+   * TCP connection stalled in loss recovery read as a flood once in a while, and each such
+   * reading had put its receiver on the small encodings for seconds (a keyframe each way). While its backlog
    * is over 200 ms the cap does not grow (`BitrateAllocator.holdDelivered`): grown past the
    * link, it had filled it until the pause. Only a flood is read, not a backlog that lasts: a
    * page on a busy machine reads late for seconds, and such readings held its senders' small
@@ -764,6 +769,9 @@ export class MediaRoom {
       const bps = transport.fullLinkBps?.(1000) ?? null;
       if (bps === null || bps <= 0) continue;
       this.#linkReadAt.set(id, now);
+      // A flood lasts: a reading counts once another follows it (a TCP connection stalled a
+      // moment in loss recovery reads as one, once).
+      if (last === undefined || now - last > LINK_CONFIRM_MS) continue;
       this.#rates.setDelivered(id, bps, now);
       this.counters.linkFullReadings++;
     }
