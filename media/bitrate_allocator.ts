@@ -52,13 +52,14 @@ import type { VideoLayer } from "./forwarder.ts";
 export const SMALL_VIDEO = { belowBps: 250_000, aboveBps: 300_000, maxBps: 250_000 };
 
 /**
- * A receiver's link found full (its WebSocket backed up, {@linkcode BitrateAllocator.setDelivered}):
- * its estimate is then at most `share` of what the link delivered, growing `growth` a second
- * (as a page's estimate grows) except while the link backs up again
- * ({@linkcode BitrateAllocator.holdDelivered}), until its own estimate is the lower. The page's estimator
- * reads a queue only once it lasts (half a second over 40 ms); a WebSocket that backs up
- * while far more is sent than read says at once that the link is full and what it carries. As
- * the cap grows past that, the queue grows slowly, and the page's estimator calls it.
+ * A receiver's link found full (its WebSocket backed up:
+ * {@linkcode BitrateAllocator.setDelivered}): its estimate is then at most `share` of what the
+ * link delivered, growing `growth` a second (as a page's estimate grows) except while the link
+ * backs up again ({@linkcode BitrateAllocator.holdDelivered}), until its own estimate is the
+ * lower. The page's estimator reads a queue only once it lasts (half a second over 40 ms); a
+ * WebSocket that backs up while far more is sent than read says at once that the link is full
+ * and what it carries. As the cap grows past that, the queue grows slowly, and the page's
+ * estimator calls it.
  *
  * @example
  * ```ts

@@ -149,18 +149,16 @@ export class DeliveryWindow {
    */
   fullLinkBps(nowMs: number, overMs: number): number | null {
     const reads = this.#reads;
-    const last = reads[reads.length - 1];
-    if (!last || !(overMs > 0)) return null;
-    let i = reads.length - 1;
-    while (i > 0 && nowMs - reads[i - 1][1] <= overMs) i--;
+    if (reads.length === 0 || !(overMs > 0)) return null;
+    const i = oldestWithin(reads, nowMs, overMs);
     // Up to now: a link that delivered nothing since the last report read nothing meanwhile.
     const spanMs = nowMs - reads[i][1];
     if (spanMs < overMs / 2 || reads.length - i < FULL_LINK.reports) return null;
-    const read = last[0] - reads[i][0];
+    const read = this.#acked - reads[i][0];
     const sends = this.#sends;
-    let k = sends.length - 1;
-    while (k > 0 && nowMs - sends[k - 1][1] <= overMs) k--;
-    const sendSpanMs = nowMs - (sends[k]?.[1] ?? nowMs);
+    if (sends.length === 0) return null;
+    const k = oldestWithin(sends, nowMs, overMs);
+    const sendSpanMs = nowMs - sends[k][1];
     if (sendSpanMs < overMs / 2) return null;
     const sent = this.#sent - sends[k][0];
     if (sent / sendSpanMs < (FULL_LINK.outrun * read) / spanMs) return null;
@@ -181,6 +179,16 @@ export class DeliveryWindow {
  * ```
  */
 export const FULL_LINK = { outrun: 1.5, reports: 3 };
+
+/**
+ * The index of the oldest of `samples` (`[count, time]`, oldest first, at least one) taken
+ * within `overMs` before `nowMs`; the newest when none is.
+ */
+function oldestWithin(samples: [number, number][], nowMs: number, overMs: number): number {
+  let i = samples.length - 1;
+  while (i > 0 && nowMs - samples[i - 1][1] <= overMs) i--;
+  return i;
+}
 
 /** Reports kept for {@linkcode DeliveryWindow.fullLinkBps}: 2.5 s of one every 40 ms. */
 const MAX_READS = 64;

@@ -750,11 +750,11 @@ export class MediaRoom {
    * its first 6-9 s. One reading per seat per {@linkcode LINK_READING_MS}, and a reading counts
    * only when another came before it within {@linkcode LINK_CONFIRM_MS}: at 1% and 3% loss a
    * TCP connection stalled in loss recovery read as a flood once in a while, and each such
-   * reading had put its receiver on the small encodings for seconds (a keyframe each way). While its backlog
-   * is over 200 ms the cap does not grow (`BitrateAllocator.holdDelivered`): grown past the
-   * link, it had filled it until the pause. Only a flood is read, not a backlog that lasts: a
-   * page on a busy machine reads late for seconds, and such readings held its senders' small
-   * encodings at 50 kbit/s.
+   * reading had put its receiver on the small encodings for seconds (a keyframe each way).
+   * While its backlog is over 200 ms the cap does not grow (`BitrateAllocator.holdDelivered`):
+   * grown past the link, it had filled it until the pause. Only a flood is read, not a backlog
+   * that lasts: a page on a busy machine reads late for seconds, and such readings held its
+   * senders' small encodings at 50 kbit/s.
    */
   #readFullLinks(now: number): void {
     const limitMs = (this.#options.congestionMs ?? 400) * STRAIN_SHARE;

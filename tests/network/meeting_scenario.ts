@@ -444,6 +444,7 @@ const up = limit(args.up);
         duplicate: media1.dropped.duplicate - media0.dropped.duplicate,
         congested: media1.dropped.congested - media0.dropped.congested,
         framesLeftOut: media1.framesLeftOut - media0.framesLeftOut,
+        // Since the meeting began, warm-up included: a full link is read at the start.
         linkFullReadings: media1.linkFullReadings,
         lateAudio: media1.dropped.lateAudio - media0.dropped.lateAudio,
         transports: media1.transports,
