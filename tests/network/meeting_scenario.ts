@@ -18,10 +18,13 @@
  * `--nice=0` runs the browser at that niceness (the tests take 5: the pages then wait for the
  * CPU, not the server and the simulated network, whose delays read as queues on the links).
  *
- * Prints its figures as JSON on the last line (see `NetworkFigures`). With `--trace`, prints
- * to stderr every 250 ms from the warm-up on what each page decoded of each stream and its
- * link estimate, and which encoding the server forwards to it of each sender, with what each
- * sender is asked for: to see when a picture stalled, and why. With `--profile`, prints the
+ * Prints its figures as JSON on the last line: per page, its streams, audio and rates, how often
+ * its main thread was held up past 20/50/100 ms (a 10 ms timer firing late) and its mix's playout
+ * target and depth; for the server (in this process), its counters and how often its event loop
+ * was held up. With `--trace`, prints to stderr every 250 ms from the warm-up on what each page
+ * decoded of each stream, its playout target/depth, stalls and main-thread time held, its link
+ * estimate, and which encoding the server forwards to it of each sender, with what each sender
+ * is asked for: to see when a picture or the sound stalled, and why. With `--profile`, prints the
  * first page's main-thread CPU profile over the window (functions by self time).
  *
  * @module
@@ -85,6 +88,9 @@ interface PageReading {
   stretched: number;
   late: number;
   stalls: number;
+  /** The mix's playout buffer now: its target lead and depth, ms. */
+  targetLeadMs: number;
+  depthMs: number;
   /** Audio frames that came only as the redundant copy (RED) in the next packet. */
   recovered: number;
   /** Audio frames that never came, neither in their packet nor as a copy. */
@@ -110,6 +116,11 @@ interface PageReading {
   audioPlayout: number[];
   video: number[];
   audibleMs: number;
+  /** Times the page's main thread was held up past 20, 50 and 100 ms; ms held past 20 in all. */
+  held: { over20: number; over50: number; over100: number; ms: number };
+  /** The page's capture-to-send time of its audio frames (a running mean), and trimmed, ms. */
+  audioEncodeMs: number;
+  audioTrimmedMs: number;
   /** The page's own participant id (its streams on the other pages go by it). */
   selfId: string;
   transport: string;
@@ -144,8 +155,15 @@ function read(page: Page): Promise<PageReading> {
     // Counters of audio outputs given up (moved to a larger buffer) count too: without them a
     // window across such a move read negative concealment.
     if (s?.audio?.playoutBefore) playout.push(s.audio.playoutBefore);
+    // deno-lint-ignore no-explicit-any
+    const current = (s?.audio?.playout ?? []) as any[];
+    // deno-lint-ignore no-explicit-any
+    const held = (globalThis as any).__meetHeld ?? { over20: 0, over50: 0, over100: 0, ms: 0 };
     return {
       at: performance.now(),
+      held: { ...held },
+      audioEncodeMs: s?.send?.audioEncodeMs ?? 0,
+      audioTrimmedMs: s?.send?.audioTrimmedMs ?? 0,
       selfId: s?.selfId ?? "",
       streams,
       played: playout.reduce((n, p) => n + (p.played ?? 0), 0),
@@ -154,6 +172,8 @@ function read(page: Page): Promise<PageReading> {
       stretched: playout.reduce((n, p) => n + (p.stretched ?? 0), 0),
       late: playout.reduce((n, p) => n + (p.late ?? 0), 0),
       stalls: playout.reduce((n, p) => n + (p.stalls ?? 0), 0),
+      targetLeadMs: Math.max(0, ...current.map((p) => (p.targetLead ?? 0) / 48)),
+      depthMs: Math.max(0, ...current.map((p) => (p.depth ?? 0) / 48)),
       unrecovered: (s?.audio?.unrecoveredBefore ?? 0) +
         // deno-lint-ignore no-explicit-any
         (s?.audio?.receivers ?? []).reduce((n: number, r: any) => n + r.unrecovered, 0),
@@ -255,6 +275,21 @@ const up = limit(args.up);
         ),
       );
     }
+    // How often each page's main thread is held up (a timer every 10 ms that fires late).
+    for (const page of pages) {
+      await page.evaluate(() => {
+        // deno-lint-ignore no-explicit-any
+        const held = ((globalThis as any).__meetHeld = { over20: 0, over50: 0, over100: 0, ms: 0 });
+        let last = performance.now();
+        setInterval(() => {
+          const now = performance.now(), late = now - last - 10;
+          last = now;
+          if (late > 20) held.over20++, held.ms += late;
+          if (late > 50) held.over50++;
+          if (late > 100) held.over100++;
+        }, 10);
+      });
+    }
     // Everyone sees everyone before the warm-up starts.
     await waitFor(async () => {
       for (const page of pages) {
@@ -314,7 +349,11 @@ const up = limit(args.up);
           const gets = layers.map(([sid, layer]) => `${nameOf(sid)}:${layer ?? "-"}`);
           const full = Math.round((room?.videoTargets.get(id) ?? 0) / 1000);
           const small = Math.round((room?.smallVideoTargets.get(id) ?? 0) / 1000);
-          return `${name} [${frames.join(" ")}] est ${Math.round(r.linkEstimate / 1000)} ` +
+          return `${name} [${frames.join(" ")}] aud ${r.targetLeadMs.toFixed(0)}/${
+            r.depthMs.toFixed(0)
+          } st${delta(`${name} st`, r.stalls)} held${
+            delta(`${name} held`, r.held.ms).toFixed(0)
+          } est ${Math.round(r.linkEstimate / 1000)} ` +
             `gets ${gets.join(",")} asked ${full}/${small} kf ` +
             `${delta(`${name} kf`, r.keyframesSent)}/${
               delta(`${name} skf`, r.smallKeyframesSent)
@@ -337,6 +376,15 @@ const up = limit(args.up);
         await new Promise((resolve) => setTimeout(resolve, 250));
       }
     };
+    // How often the server's event loop (this process's) is held up: a timer every 10 ms.
+    const serverHeld = { over20: 0, over50: 0, ms: 0 };
+    let serverTimerAt = performance.now();
+    const serverTimer = setInterval(() => {
+      const now = performance.now(), late = now - serverTimerAt - 10;
+      serverTimerAt = now;
+      if (late > 20) serverHeld.over20++, serverHeld.ms += late;
+      if (late > 50) serverHeld.over50++;
+    }, 10);
     const warmupEnd = performance.now() + WARMUP_S * 1000;
     const tracing = args.trace ? trace(pages, created.id, warmupEnd + WINDOW_S * 1000) : null;
     await waitFor(() => performance.now() >= warmupEnd, {
@@ -345,6 +393,7 @@ const up = limit(args.up);
       intervalMs: 200,
     });
     const before = await Promise.all(pages.map(read));
+    const serverHeldBefore = { ...serverHeld };
     const profiling = args.profile ? await profilePage(pages[0]) : null;
     const media0 = (await (await fetch(`${url}api/meetings/${created.id}`)).json()).media;
     const end = performance.now() + WINDOW_S * 1000;
@@ -354,6 +403,7 @@ const up = limit(args.up);
       intervalMs: 200,
     });
     const after = await Promise.all(pages.map(read));
+    clearInterval(serverTimer);
     await profiling?.();
     await tracing;
     const media1 = (await (await fetch(`${url}api/meetings/${created.id}`)).json()).media;
@@ -414,8 +464,18 @@ const up = limit(args.up);
           lateMs: (b.late - a.late) / 48,
           unrecovered: b.unrecovered - a.unrecovered,
           stalls: b.stalls - a.stalls,
+          targetLeadMs: Math.round(b.targetLeadMs),
+          depthMs: Math.round(b.depthMs),
           recovered: b.recovered - a.recovered,
         },
+        mainThreadHeld: {
+          over20: b.held.over20 - a.held.over20,
+          over50: b.held.over50 - a.held.over50,
+          over100: b.held.over100 - a.held.over100,
+          ms: Math.round(b.held.ms - a.held.ms),
+        },
+        audioEncodeMs: Math.round(b.audioEncodeMs),
+        audioTrimmedMs: Math.round(b.audioTrimmedMs),
         keyframesPerMinute: ((b.keyframesSent - a.keyframesSent) / seconds) * 60,
         rate: {
           targetKbps: Math.round(b.targetBitrate / 1000),
@@ -446,6 +506,11 @@ const up = limit(args.up);
         framesLeftOut: media1.framesLeftOut - media0.framesLeftOut,
         // Since the meeting began, warm-up included: a full link is read at the start.
         linkFullReadings: media1.linkFullReadings,
+        loopHeld: {
+          over20: serverHeld.over20 - serverHeldBefore.over20,
+          over50: serverHeld.over50 - serverHeldBefore.over50,
+          ms: Math.round(serverHeld.ms - serverHeldBefore.ms),
+        },
         lateAudio: media1.dropped.lateAudio - media0.dropped.lateAudio,
         transports: media1.transports,
         // The server's estimate of each sender's uplink (rate control), by name.
