@@ -37,7 +37,25 @@ export interface DeliveryWindowOptions {
    * earlier time: the backlog reads longer, never shorter).
    */
   maxMarks?: number;
+  /**
+   * How long the receiver may be silent before the time since its last report counts towards
+   * the backlog (default {@linkcode REPORT_SILENCE_MS}).
+   */
+  silenceMs?: number;
 }
+
+/**
+ * A receiver's silence up to this long (ms) does not count as backlog: a page whose thread is
+ * held up reads and reports nothing for that long, and what it has not read waits in its own
+ * input, not in front of its link. Longer silence counts (a link stalled outright).
+ *
+ * @example
+ * ```ts
+ * import { REPORT_SILENCE_MS } from "./delivery_window.ts";
+ * console.log(REPORT_SILENCE_MS); // 300
+ * ```
+ */
+export const REPORT_SILENCE_MS = 300;
 
 /** The bytes a sender handed to a stream carrier and what its receiver reports having read. */
 export class DeliveryWindow {
@@ -54,12 +72,16 @@ export class DeliveryWindow {
   /** `[bytes sent before, time]`, one per `SEND_SAMPLE_MS` of sending (at most `MAX_SENDS`). */
   #sends: [number, number][] = [];
   #reporting = false;
+  readonly #silenceMs: number;
+  /** When the last valid report came. */
+  #reportAt = 0;
   /** Reports that named more than was sent or went backwards (ignored). */
   invalidReports = 0;
 
   constructor(options: DeliveryWindowOptions = {}) {
     this.#markMs = options.markMs ?? 10;
     this.#maxMarks = Math.max(2, options.maxMarks ?? 1024);
+    this.#silenceMs = Math.max(0, options.silenceMs ?? REPORT_SILENCE_MS);
   }
 
   /** Whether the receiver has reported at least once (before, there is no signal). */
@@ -105,6 +127,7 @@ export class DeliveryWindow {
     }
     this.#acked = acked;
     this.#reporting = true;
+    this.#reportAt = Math.max(this.#reportAt, nowMs);
     this.#reads.push([acked, nowMs]);
     if (this.#reads.length > MAX_READS) this.#reads.shift();
     let drop = 0;
@@ -116,11 +139,16 @@ export class DeliveryWindow {
 
   /**
    * How long the oldest byte not yet reported read has waited at `nowMs` (to within
-   * `markMs`); 0 when all is read or before the first report.
+   * `markMs`); 0 when all is read or before the first report. The receiver's silence since its
+   * last report counts only beyond `silenceMs`: a receiver that reports keeps telling how old
+   * what it has not got is, and one held up for a moment does not make its link look full
+   * (the pause such a backlog brings costs its pictures a keyframe each).
    */
   backlogMs(nowMs: number): number {
     if (!this.#reporting || this.#acked === this.#sent || this.#marks.length === 0) return 0;
-    return Math.max(0, nowMs - this.#marks[0][1]);
+    const silence = Math.max(0, nowMs - this.#reportAt);
+    const at = nowMs - Math.min(silence, this.#silenceMs);
+    return Math.max(0, at - this.#marks[0][1]);
   }
 
   /**

@@ -33,7 +33,24 @@ Deno.test("a report of more than was sent, or going backwards, changes nothing",
   assert.equal(window.acknowledge(600, Number.NaN), false);
   assert.equal(window.inFlight, 400);
   assert.equal(window.invalidReports, 3);
-  assert.equal(window.backlogMs(100), 100);
+  assert.equal(window.backlogMs(10), 10);
+});
+
+Deno.test("a receiver's silence counts as backlog only past the allowance", () => {
+  const window = new DeliveryWindow({ markMs: 10, silenceMs: 300 });
+  // 1 Mbit/s sent for a second; read 100 ms late, reported every 40 ms, until 600.
+  for (let t = 0; t <= 1000; t += 10) {
+    window.sent(1250, t);
+    if (t % 40 === 0 && t >= 100 && t <= 600) window.acknowledge((t - 100) * 125 + 1250, t);
+  }
+  assert.equal(window.backlogMs(600), 90, "what it had not got when it last reported");
+  // Its thread held up 250 ms: nothing read, nothing reported. Its link is no fuller.
+  assert.equal(window.backlogMs(850), 90);
+  // Silent for a second: a link stalled outright; the time past the allowance counts.
+  assert.equal(window.backlogMs(1600), 790);
+  // It reads again, all of it but the last two packets (sent at 990 and 1000).
+  window.acknowledge(1250 * 99, 1610);
+  assert.equal(window.backlogMs(1610), 620);
 });
 
 Deno.test("the count wraps at 2^32 like the report's field", () => {
