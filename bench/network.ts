@@ -14,8 +14,10 @@
  *
  * Reports per condition and path: video frames per second per stream (mean and lowest),
  * freezes per stream-minute (Chromium's definition), keyframes per sender-minute, audio
- * concealed %, audio capture-to-speaker delay p50 / p95, video capture-to-display p50, and
- * the server's resends; with one page's downlink capped, that page's own figures. The
+ * concealed % (at the pages' playout), the voices' frames the server's mixer concealed (lost or
+ * late at its tick: every listener hears them too; relay only), audio capture-to-speaker delay
+ * p50 / p95, video capture-to-display p50, and the server's resends; with one page's downlink
+ * capped, that page's own figures. The
  * reference's delays are estimates from `getStats()` (half the round trip plus the jitter
  * buffer's mean wait), without capture, encode and output.
  *
@@ -112,6 +114,8 @@ interface Row {
   audioP95: number;
   videoP50: number;
   resent: number;
+  /** The voices' frames the server's mixer concealed (relay only), per cent. */
+  mixerConcealedPercent: number | null;
   /** The limited page (its downlink): fps mean, freezes per stream-minute, concealed, audio p50. */
   limited?: { fps: number; freezes: number; concealed: number; audioP50: number | null };
 }
@@ -183,6 +187,9 @@ async function runOne(condition: Condition, path: Path): Promise<Row> {
     audioP95: median(pages.map((p) => p.audioP95)),
     videoP50: median(pages.map((p) => p.videoP50)),
     resent: figures.server.resent,
+    mixerConcealedPercent: path.name.startsWith("relay")
+      ? figures.server.mixerConcealedPercent ?? null
+      : null,
     limited: condition.down ? limitedPage(pages.at(-1)!) : undefined,
   };
 }
@@ -222,6 +229,7 @@ if (args.json) {
           "freezes per stream-minute",
           "keyframes per sender-minute",
           "audio concealed",
+          "voices concealed at the mixer",
           "audio delay p50 / p95",
           "video delay p50",
           "video packets resent",
@@ -234,6 +242,7 @@ if (args.json) {
           fmt(r.freezesPerStreamMinute, 1),
           fmt(r.keyframesPerMinute),
           `${fmt(r.concealedPercent, 1)}%`,
+          r.mixerConcealedPercent === null ? "" : `${fmt(r.mixerConcealedPercent, 1)}%`,
           Number.isFinite(r.audioP95)
             ? `${fmt(r.audioP50)} / ${fmt(r.audioP95)} ms`
             : `${fmt(r.audioP50)} ms (est.)`,

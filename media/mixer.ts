@@ -158,6 +158,11 @@ export interface MixerStats {
   /** Packets pushed that arrived too late to be mixed. */
   late: number;
   /**
+   * Frames of a voice the mixer concealed (Opus loss concealment) because they were lost or late
+   * at their tick: every listener hears it, on top of what their own playout conceals.
+   */
+  concealed: number;
+  /**
    * Frames not decoded because they are not one 20 ms Opus packet (see
    * {@linkcode opusPacketSamples}): they would not be mixed, and a 120 ms packet costs up to
    * six decodes of the mixer's 20 ms budget.
@@ -237,6 +242,7 @@ export class Mixer {
     sentPackets: 0,
     sentBytes: 0,
     late: 0,
+    concealed: 0,
     notTwentyMs: 0,
   };
 
@@ -500,6 +506,7 @@ export class Mixer {
       input.frameCapture = capture;
     } else {
       pcm = input.decoder.decodeView(null); // Opus loss concealment
+      this.stats.concealed++;
     }
     this.stats.decodes++;
     if (pcm.length !== OPUS_FRAME_SAMPLES) return; // not a 20 ms mono frame: not mixed

@@ -153,6 +153,11 @@ export interface MediaCounters {
   resent: number;
   /** REMBs sent to senders: the video bitrate their receivers can take. */
   rateAdvice: number;
+  /**
+   * Audio frames the mixer concealed because they were lost or late at their tick (every
+   * listener hears the concealment): `MixerStats.concealed`.
+   */
+  concealedAudio: number;
 }
 
 /**
@@ -296,6 +301,7 @@ export class MediaRoom {
     },
     keyframeRequests: 0,
     framesLeftOut: 0,
+    concealedAudio: 0,
     linkFullReadings: 0,
     nacksSent: 0,
     resent: 0,
@@ -629,6 +635,7 @@ export class MediaRoom {
   tick(now: number): void {
     if (this.#closed) return;
     const levels = this.#mixer.tick(now);
+    this.counters.concealedAudio = this.#mixer.stats.concealed;
     this.#askUpstream(now);
     this.#router.tick(now);
     for (const seat of this.#roundTrips.values()) {

@@ -168,6 +168,11 @@ export class Metrics {
         (t) => t.mixer.skipped,
       ],
       ["meet_mixer_encodes_total", "Opus encodes by the mixers.", (t) => t.mixer.encodes],
+      [
+        "meet_mixer_concealed_frames_total",
+        "Voices' frames the mixers concealed: lost or late at their tick.",
+        (t) => t.mixer.concealed,
+      ],
     ];
     for (const [name, help, pick] of scalars) {
       counter(name, help, [], (set) => set({}, pick(totals()) ?? 0));
