@@ -159,7 +159,8 @@ export interface MixerStats {
   late: number;
   /**
    * Frames of a voice the mixer concealed (Opus loss concealment) because they were lost or late
-   * at their tick: every listener hears it, on top of what their own playout conceals.
+   * at their tick: every listener hears it, on top of what their own playout conceals. A sender
+   * that stops (a microphone turned off) adds the few frames that fade it out.
    */
   concealed: number;
   /**
