@@ -78,6 +78,41 @@ interface StreamReading {
 }
 
 /** What one page shows of its remote streams and its audio, read from `__meetStats`. */
+/** Times a thread was held up past 20, 50 and 100 ms, and ms held past 20 in all. */
+interface HoldUps {
+  over20: number;
+  over50: number;
+  over100: number;
+  ms: number;
+}
+
+/**
+ * Watches this thread for hold-ups: a timer every 10 ms that fires late. Self-contained (it
+ * refers to nothing outside), so that a page runs the same code from its source.
+ */
+function watchHoldUps(): { held: HoldUps; stop(): void } {
+  const held = { over20: 0, over50: 0, over100: 0, ms: 0 };
+  let last = performance.now();
+  const timer = setInterval(() => {
+    const now = performance.now(), late = now - last - 10;
+    last = now;
+    if (late > 20) held.over20++, held.ms += late;
+    if (late > 50) held.over50++;
+    if (late > 100) held.over100++;
+  }, 10);
+  return { held, stop: () => clearInterval(timer) };
+}
+
+/** The hold-ups between two readings of one watch. */
+function holdUpsBetween(a: HoldUps, b: HoldUps): HoldUps {
+  return {
+    over20: b.over20 - a.over20,
+    over50: b.over50 - a.over50,
+    over100: b.over100 - a.over100,
+    ms: Math.round(b.ms - a.ms),
+  };
+}
+
 interface PageReading {
   at: number;
   streams: Record<string, StreamReading>;
@@ -116,8 +151,8 @@ interface PageReading {
   audioPlayout: number[];
   video: number[];
   audibleMs: number;
-  /** Times the page's main thread was held up past 20, 50 and 100 ms; ms held past 20 in all. */
-  held: { over20: number; over50: number; over100: number; ms: number };
+  /** How often the page's main thread was held up so far. */
+  held: HoldUps;
   /** The page's capture-to-send time of its audio frames (a running mean), and trimmed, ms. */
   audioEncodeMs: number;
   audioTrimmedMs: number;
@@ -277,18 +312,7 @@ const up = limit(args.up);
     }
     // How often each page's main thread is held up (a timer every 10 ms that fires late).
     for (const page of pages) {
-      await page.evaluate(() => {
-        // deno-lint-ignore no-explicit-any
-        const held = ((globalThis as any).__meetHeld = { over20: 0, over50: 0, over100: 0, ms: 0 });
-        let last = performance.now();
-        setInterval(() => {
-          const now = performance.now(), late = now - last - 10;
-          last = now;
-          if (late > 20) held.over20++, held.ms += late;
-          if (late > 50) held.over50++;
-          if (late > 100) held.over100++;
-        }, 10);
-      });
+      await page.evaluate(`globalThis.__meetHeld = (${watchHoldUps})().held`);
     }
     // Everyone sees everyone before the warm-up starts.
     await waitFor(async () => {
@@ -376,15 +400,8 @@ const up = limit(args.up);
         await new Promise((resolve) => setTimeout(resolve, 250));
       }
     };
-    // How often the server's event loop (this process's) is held up: a timer every 10 ms.
-    const serverHeld = { over20: 0, over50: 0, ms: 0 };
-    let serverTimerAt = performance.now();
-    const serverTimer = setInterval(() => {
-      const now = performance.now(), late = now - serverTimerAt - 10;
-      serverTimerAt = now;
-      if (late > 20) serverHeld.over20++, serverHeld.ms += late;
-      if (late > 50) serverHeld.over50++;
-    }, 10);
+    // How often the server's event loop (this process's) is held up.
+    const serverWatch = watchHoldUps();
     const warmupEnd = performance.now() + WARMUP_S * 1000;
     const tracing = args.trace ? trace(pages, created.id, warmupEnd + WINDOW_S * 1000) : null;
     await waitFor(() => performance.now() >= warmupEnd, {
@@ -393,7 +410,7 @@ const up = limit(args.up);
       intervalMs: 200,
     });
     const before = await Promise.all(pages.map(read));
-    const serverHeldBefore = { ...serverHeld };
+    const serverHeldBefore = { ...serverWatch.held };
     const profiling = args.profile ? await profilePage(pages[0]) : null;
     const media0 = (await (await fetch(`${url}api/meetings/${created.id}`)).json()).media;
     const end = performance.now() + WINDOW_S * 1000;
@@ -403,7 +420,7 @@ const up = limit(args.up);
       intervalMs: 200,
     });
     const after = await Promise.all(pages.map(read));
-    clearInterval(serverTimer);
+    serverWatch.stop();
     await profiling?.();
     await tracing;
     const media1 = (await (await fetch(`${url}api/meetings/${created.id}`)).json()).media;
@@ -468,12 +485,7 @@ const up = limit(args.up);
           depthMs: Math.round(b.depthMs),
           recovered: b.recovered - a.recovered,
         },
-        mainThreadHeld: {
-          over20: b.held.over20 - a.held.over20,
-          over50: b.held.over50 - a.held.over50,
-          over100: b.held.over100 - a.held.over100,
-          ms: Math.round(b.held.ms - a.held.ms),
-        },
+        mainThreadHeld: holdUpsBetween(a.held, b.held),
         audioEncodeMs: Math.round(b.audioEncodeMs),
         audioTrimmedMs: Math.round(b.audioTrimmedMs),
         keyframesPerMinute: ((b.keyframesSent - a.keyframesSent) / seconds) * 60,
@@ -506,11 +518,7 @@ const up = limit(args.up);
         framesLeftOut: media1.framesLeftOut - media0.framesLeftOut,
         // Since the meeting began, warm-up included: a full link is read at the start.
         linkFullReadings: media1.linkFullReadings,
-        loopHeld: {
-          over20: serverHeld.over20 - serverHeldBefore.over20,
-          over50: serverHeld.over50 - serverHeldBefore.over50,
-          ms: Math.round(serverHeld.ms - serverHeldBefore.ms),
-        },
+        loopHeld: holdUpsBetween(serverHeldBefore, serverWatch.held),
         lateAudio: media1.dropped.lateAudio - media0.dropped.lateAudio,
         // Frames of the voices the mixer concealed (lost or late at its tick), per cent of what
         // the pages sent (50 a second each): every listener hears these on top of its own.
