@@ -67,14 +67,11 @@ export class DeliveryWindow {
   #acked = 0;
   /** `[bytes sent before, time]` pairs, oldest first; the first covers `#acked`. */
   #marks: [number, number][] = [];
-  /** `[bytes read, time]` of the last reports, oldest first (at most `MAX_READS`). */
+  /** `[bytes read, time]` of the last reports, oldest first (1 to `MAX_READS` once any came). */
   #reads: [number, number][] = [];
   /** `[bytes sent before, time]`, one per `SEND_SAMPLE_MS` of sending (at most `MAX_SENDS`). */
   #sends: [number, number][] = [];
-  #reporting = false;
   readonly #silenceMs: number;
-  /** When the last valid report came. */
-  #reportAt = 0;
   /** Reports that named more than was sent or went backwards (ignored). */
   invalidReports = 0;
 
@@ -86,7 +83,7 @@ export class DeliveryWindow {
 
   /** Whether the receiver has reported at least once (before, there is no signal). */
   get reporting(): boolean {
-    return this.#reporting;
+    return this.#reads.length > 0;
   }
 
   /** Bytes sent and not yet reported read. */
@@ -126,8 +123,6 @@ export class DeliveryWindow {
       return false;
     }
     this.#acked = acked;
-    this.#reporting = true;
-    this.#reportAt = Math.max(this.#reportAt, nowMs);
     this.#reads.push([acked, nowMs]);
     if (this.#reads.length > MAX_READS) this.#reads.shift();
     let drop = 0;
@@ -145,8 +140,9 @@ export class DeliveryWindow {
    * (the pause such a backlog brings costs its pictures a keyframe each).
    */
   backlogMs(nowMs: number): number {
-    if (!this.#reporting || this.#acked === this.#sent || this.#marks.length === 0) return 0;
-    const silence = Math.max(0, nowMs - this.#reportAt);
+    const last = this.#reads[this.#reads.length - 1];
+    if (!last || this.#acked === this.#sent || this.#marks.length === 0) return 0;
+    const silence = Math.max(0, nowMs - last[1]);
     const at = nowMs - Math.min(silence, this.#silenceMs);
     return Math.max(0, at - this.#marks[0][1]);
   }
