@@ -187,9 +187,7 @@ async function runOne(condition: Condition, path: Path): Promise<Row> {
     audioP95: median(pages.map((p) => p.audioP95)),
     videoP50: median(pages.map((p) => p.videoP50)),
     resent: figures.server.resent,
-    mixerConcealedPercent: path.name.startsWith("relay")
-      ? figures.server.mixerConcealedPercent ?? null
-      : null,
+    mixerConcealedPercent: figures.server.mixerConcealedPercent ?? null,
     limited: condition.down ? limitedPage(pages.at(-1)!) : undefined,
   };
 }

@@ -521,9 +521,12 @@ const up = limit(args.up);
         loopHeld: holdUpsBetween(serverHeldBefore, serverWatch.held),
         lateAudio: media1.dropped.lateAudio - media0.dropped.lateAudio,
         // Frames of the voices the mixer concealed (lost or late at its tick), per cent of what
-        // the pages sent (50 a second each): every listener hears these on top of its own.
-        mixerConcealedPercent: P2P ? 0 : (100 * (media1.concealedAudio - media0.concealedAudio)) /
-          (NAMES.length * 50 * (after[0].at - before[0].at) / 1000),
+        // the pages sent (50 a second each): every listener hears these on top of its own. None
+        // in P2P (no mix).
+        mixerConcealedPercent: P2P
+          ? null
+          : (100 * (media1.concealedAudio - media0.concealedAudio)) /
+            (NAMES.length * 50 * (after[0].at - before[0].at) / 1000),
         transports: media1.transports,
         // The server's estimate of each sender's uplink (rate control), by name.
         uplinks: Object.fromEntries(
