@@ -240,8 +240,24 @@ export async function joinPage(
   const page = await context.newPage();
   page.setDefaultTimeout(timeoutMs);
   page.on("pageerror", (e) => errors.push(`${name}: ${e.message}`));
-  await page.goto(url);
-  await confirmJoin(page);
-  await page.waitForSelector("[data-testid=room][data-joined=true]");
+  const log: string[] = [];
+  page.on("console", (m) => log.length < 50 && log.push(`${m.type()}: ${m.text()}`));
+  const started = performance.now();
+  let step = "loading the page";
+  try {
+    await page.goto(url);
+    step = "confirming the pre-join step";
+    await confirmJoin(page);
+    step = "joining";
+    await page.waitForSelector("[data-testid=room][data-joined=true]");
+  } catch (e) {
+    // Say what the page showed: a join that never completes is otherwise a bare timeout.
+    const text = await page.evaluate(() => document.body?.innerText ?? "").catch(() => "?");
+    throw new Error(
+      `${name} did not join (${step}, ${Math.round(performance.now() - started)} ms): ${
+        (e as Error).message.split("\n")[0]
+      }\npage text: ${text.slice(0, 600)}\nconsole: ${log.join(" | ").slice(0, 1500)}`,
+    );
+  }
   return page;
 }
