@@ -17,6 +17,8 @@
  * cameras' frame rate (the tests take `MULTI_PAGE_FPS`, tests/support/browser.ts says why).
  * `--nice=0` runs the browser at that niceness (the tests take 5: the pages then wait for the
  * CPU, not the server and the simulated network, whose delays read as queues on the links).
+ * `--audio-only` turns every camera off once everyone has seen everyone's video: the audio path
+ * alone, for its delay and concealment where three pages' video would take the whole machine.
  *
  * Prints its figures as JSON on the last line: per page, its streams, audio and rates, how often
  * its main thread was held up past 20/50/100 ms (a 10 ms timer firing late) and its mix's playout
@@ -53,6 +55,7 @@ const { values: args } = parseArgs({
     profile: { type: "boolean", default: false },
     fps: { type: "string", default: "30" },
     nice: { type: "string", default: "0" },
+    "audio-only": { type: "boolean", default: false },
   },
 });
 const WINDOW_S = Math.min(120, Math.max(3, Number(args.seconds)));
@@ -323,6 +326,11 @@ const up = limit(args.up);
       }
       return true;
     }, { what: "every page to decode the others' video", timeoutMs: 30_000 });
+    if (args["audio-only"]) {
+      // Cameras off once video has flowed: the audio path alone, without the pages' video
+      // work competing for the CPU.
+      for (const page of pages) await page.click("[data-testid=toggle-camera]");
+    }
     if (P2P) {
       // Two pages: the meeting goes P2P and each page's media moves to the data channel.
       await waitFor(
@@ -500,6 +508,8 @@ const up = limit(args.up);
         audioP50: quantile(audio, 0.5),
         audioP95: quantile(audio, 0.95),
         audioArrivalP50: quantile(arrival, 0.5),
+        // The spread the playout buffer has to cover: how much later the late frames come.
+        audioArrivalP99: quantile(arrival, 0.99),
         audioPlayoutP50: quantile(playout, 0.5),
         videoP50: quantile(video, 0.5),
         videoP95: quantile(video, 0.95),
