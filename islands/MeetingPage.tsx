@@ -391,6 +391,9 @@ export default function MeetingPage(
           microphoneId: prefs.value.microphoneId,
           speakerId: prefs.value.speakerId,
         },
+        // `?playout=record` in the address: what reaches the playout buffer is kept, for a
+        // replay of it (tests/network/playout_replay.ts).
+        playout: { record: new URLSearchParams(location.search).get("playout") === "record" },
         measureRtt: async () => {
           const start = performance.now();
           await c.request({ type: "ping" });

@@ -75,6 +75,50 @@ interface WorkletReport {
   type: "stats";
   output: PlaybackStats["output"];
   streams: (Omit<PlaybackStreamStats, "delays" | "waits"> & { playouts: Playout[] })[];
+  arrivals?: PlayoutArrival[];
+}
+
+/**
+ * One decoded frame as it reached the worklet: its stream, RTP timestamp, whether it was a
+ * redundant copy (1) or not (0), the context's sample frame of the next quantum to be rendered
+ * when it came, and its length in samples. A stream's arrivals replayed through a
+ * `PlayoutBuffer` give what the buffer did, and what it would do with other settings
+ * (tests/network/playout_replay.ts).
+ *
+ * @example
+ * ```ts
+ * const arrival: PlayoutArrival = [0x1234, 960, 0, 48_128, 960];
+ * const [, rtpTimestamp, , frame] = arrival;
+ * console.log(`timestamp ${rtpTimestamp} came before frame ${frame}`);
+ * ```
+ */
+export type PlayoutArrival = [
+  ssrc: number,
+  rtpTimestamp: number,
+  recovered: 0 | 1,
+  frame: number,
+  samples: number,
+];
+
+/** Most arrivals an {@linkcode AudioPlayback} keeps (about 10 minutes of one stream). */
+export const MAX_PLAYOUT_ARRIVALS = 30_000;
+
+/**
+ * Options of an {@linkcode AudioPlayback}.
+ *
+ * @example
+ * ```ts
+ * const options: AudioPlaybackOptions = { minLeadMs: 10, record: true };
+ * console.log(options);
+ * ```
+ */
+export interface AudioPlaybackOptions {
+  /** The playout buffers' least target lead, ms (see static/worklets/playout_buffer.js). */
+  minLeadMs?: number;
+  /** Their largest target lead, ms. */
+  maxLeadMs?: number;
+  /** Keep each frame's arrival at the worklet in {@linkcode AudioPlayback.arrivals}. */
+  record?: boolean;
 }
 
 /**
@@ -108,12 +152,17 @@ export class AudioPlayback {
   onStats: ((stats: PlaybackStats) => void) | null = null;
   #stats: PlaybackStats = { output: { rms: 0, audibleMs: 0, samples: 0 }, streams: [] };
   #closed = false;
+  /**
+   * With `record`: the frames' arrivals at the worklet, oldest first (at most
+   * {@linkcode MAX_PLAYOUT_ARRIVALS}; later ones are not kept). Empty otherwise.
+   */
+  readonly arrivals: PlayoutArrival[] = [];
 
   /**
    * Creates the worklet node and connects it to the speakers. The context must have loaded
    * /worklets/playback.js.
    */
-  constructor(context: AudioContext, options: { minLeadMs?: number; maxLeadMs?: number } = {}) {
+  constructor(context: AudioContext, options: AudioPlaybackOptions = {}) {
     this.context = context;
     this.node = new AudioWorkletNode(context, "meet-playback", {
       numberOfInputs: 0,
@@ -125,6 +174,10 @@ export class AudioPlayback {
     this.node.port.onmessage = (event) => {
       if (event.data?.type !== "stats") return;
       const report = event.data as WorkletReport;
+      for (const arrival of report.arrivals ?? []) {
+        if (this.arrivals.length >= MAX_PLAYOUT_ARRIVALS) break;
+        this.arrivals.push(arrival);
+      }
       const heardAt = this.#heardAt();
       this.#stats = {
         output: report.output,

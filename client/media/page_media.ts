@@ -59,7 +59,13 @@ import {
   VIDEO_CLOCK_RATE,
 } from "../../protocol/media.ts";
 import { Emitter } from "../../util/emitter.ts";
-import { AudioPlayback, type PlaybackStats, type PlaybackStreamStats } from "./audio_playback.ts";
+import {
+  AudioPlayback,
+  type AudioPlaybackOptions,
+  type PlaybackStats,
+  type PlaybackStreamStats,
+  type PlayoutArrival,
+} from "./audio_playback.ts";
 import { AudioReceiver, type AudioReceiverStats } from "./audio_receiver.ts";
 import { AudioSender } from "./audio_sender.ts";
 import {
@@ -287,8 +293,11 @@ export interface PageMediaOptions {
   audio?: Promise<AudioContext>;
   /** Measures the control round trip, ms (e.g. a `ping` request). */
   measureRtt?: () => Promise<number>;
-  /** Playout buffer bounds (see static/worklets/playout_buffer.js). */
-  playout?: { minLeadMs?: number; maxLeadMs?: number };
+  /**
+   * Playout buffer bounds (see static/worklets/playout_buffer.js), and whether to record what
+   * reaches it (`DebugStats.playoutArrivals`).
+   */
+  playout?: AudioPlaybackOptions;
   /**
    * Start the audio with the smallest output buffer, moving to a larger one if it glitches
    * (default true; see GlitchWatch). False: "interactive" from the start.
@@ -395,6 +404,12 @@ interface DebugStats {
     audioArrival: number[];
     audioPlayout: number[];
   };
+  /**
+   * With `playout.record`: the mix's (or the peer's) frames as they reached the playback
+   * worklet, one list per audio output the session had (a glitching output is replaced, and
+   * the new one's sample frames start over). Empty otherwise.
+   */
+  playoutArrivals: PlayoutArrival[][];
   rttMs: number | null;
 }
 
@@ -445,6 +460,8 @@ export class PageMedia extends Emitter<PageMediaEvents> {
   readonly #measureRtt: (() => Promise<number>) | undefined;
   #context: AudioContext | null = null;
   #playback: AudioPlayback | null = null;
+  /** Each audio output's recorded arrivals (see `DebugStats.playoutArrivals`). */
+  #playoutArrivals: PlayoutArrival[][] = [];
   /** Resolves once the AudioContext and its worklets are ready (or failed). */
   #audioReady: Promise<boolean>;
   readonly #audioOptions: Pick<PageMediaOptions, "workletBase" | "playout">;
@@ -989,6 +1006,7 @@ export class PageMedia extends Emitter<PageMediaEvents> {
       await this.#applySpeaker();
       if (this.#closed || this.#context !== context) return false;
       this.#playback = new AudioPlayback(context, options.playout);
+      if (options.playout?.record) this.#playoutArrivals.push(this.#playback.arrivals);
       this.#playback.onStats = (stats) => this.#playbackReport(stats);
       const blocked = () => {
         const audioBlocked = context.state === "suspended";
@@ -1384,6 +1402,7 @@ export class PageMedia extends Emitter<PageMediaEvents> {
         screen: this.#local.screen.status,
       },
       delayLog: this.#delayLog,
+      playoutArrivals: this.#playoutArrivals,
       rttMs: this.#rttMs,
       chimes: this.#chimes,
     };

@@ -10,6 +10,12 @@
  *   the sender's capture time, or null);
  * - `{type: "remove", ssrc}`; `{type: "close"}`.
  *
+ * Processor options: the {@linkcode PlayoutBuffer} options, and `record: true` to keep each
+ * frame's arrival (`[ssrc, rtpTimestamp, recovered 0/1, frame, samples]`, `frame` being the
+ * context's sample frame of the next quantum to render when it came; at most
+ * {@linkcode MAX_RECORDED} between two reports), handed over with each report as `arrivals`: what
+ * a replay through the buffer needs (tests/network/playout_replay.ts).
+ *
  * Messages out: `{type: "stats", output: {rms, audibleMs, samples}, streams: [...]}` where
  * each stream carries its PlayoutBuffer counters, its `rms` and `audibleMs`, and the
  * `playouts` of the frames pushed since the last report: `{captureMs, frame, lead}`, where
@@ -31,6 +37,8 @@ import { PlayoutBuffer } from "./playout_buffer.js";
 
 const QUANTUM = 128;
 const STATS_EVERY_QUANTA = 94; // ~250 ms at 48 kHz
+/** Most arrivals recorded between two reports (about 12 frames come in 250 ms per stream). */
+const MAX_RECORDED = 1024;
 
 /**
  * @typedef {object} Stream
@@ -50,11 +58,18 @@ class PlaybackProcessor extends AudioWorkletProcessor {
   open = true;
   /** @type {Record<string, number>} */
   bufferOptions;
+  /**
+   * Arrivals since the last report, when recording (see the module documentation).
+   * @type {number[][] | null}
+   */
+  arrivals = null;
 
-  /** @param {{ processorOptions?: Record<string, number> }} options */
+  /** @param {{ processorOptions?: Record<string, number | boolean> }} options */
   constructor(options) {
     super();
-    this.bufferOptions = { sampleRate, ...(options.processorOptions ?? {}) };
+    const { record, ...bufferOptions } = options.processorOptions ?? {};
+    this.bufferOptions = { sampleRate, .../** @type {Record<string, number>} */ (bufferOptions) };
+    if (record === true) this.arrivals = [];
     this.port.onmessage = (event) => this.receive(event.data);
   }
 
@@ -70,6 +85,16 @@ class PlaybackProcessor extends AudioWorkletProcessor {
             playouts: [],
           };
           this.streams.set(msg.ssrc, stream);
+        }
+        if (this.arrivals && this.arrivals.length < MAX_RECORDED) {
+          const recovered = msg.recovered === true ? 1 : 0;
+          this.arrivals.push([
+            msg.ssrc,
+            msg.rtpTimestamp >>> 0,
+            recovered,
+            this.nextFrame,
+            msg.samples.length,
+          ]);
         }
         const lead = stream.buffer.push(msg.rtpTimestamp, msg.samples, msg.recovered === true);
         if (lead !== null && msg.captureMs != null && stream.playouts.length < 256) {
@@ -140,7 +165,9 @@ class PlaybackProcessor extends AudioWorkletProcessor {
         samples: this.output.samples,
       },
       streams,
+      arrivals: this.arrivals ?? undefined,
     });
+    if (this.arrivals) this.arrivals = [];
   }
 }
 

@@ -19,6 +19,8 @@
  * CPU, not the server and the simulated network, whose delays read as queues on the links).
  * `--audio-only` turns every camera off once everyone has seen everyone's video: the audio path
  * alone, for its delay and concealment where three pages' video would take the whole machine.
+ * `--record=FILE` writes, at the end, the frames that reached each page's playout buffer since it
+ * joined (`?playout=record`), which tests/network/playout_replay.ts replays with other settings.
  *
  * Prints its figures as JSON on the last line: per page, its streams, audio and rates, how often
  * its main thread was held up past 20/50/100 ms (a 10 ms timer firing late) and its mix's playout
@@ -56,6 +58,7 @@ const { values: args } = parseArgs({
     fps: { type: "string", default: "30" },
     nice: { type: "string", default: "0" },
     "audio-only": { type: "boolean", default: false },
+    record: { type: "string" },
   },
 });
 const WINDOW_S = Math.min(120, Math.max(3, Number(args.seconds)));
@@ -296,7 +299,8 @@ const up = limit(args.up);
       headers: { "content-type": "application/json" },
       body: JSON.stringify({ title: "Impaired", name: "Host" }),
     })).json();
-    const query = args.transport === "websocket" ? "&transport=websocket" : "";
+    const query = (args.transport === "websocket" ? "&transport=websocket" : "") +
+      (args.record ? "&playout=record" : "");
     const pages: Page[] = [];
     for (const [i, name] of NAMES.entries()) {
       // The last page joins through its own address when its downlink is capped, the first
@@ -428,6 +432,16 @@ const up = limit(args.up);
       intervalMs: 200,
     });
     const after = await Promise.all(pages.map(read));
+    if (args.record) {
+      // What reached each page's playout buffer, for tests/network/playout_replay.ts.
+      const recorded = await Promise.all(pages.map((page, i) =>
+        page.evaluate(() =>
+          // deno-lint-ignore no-explicit-any
+          (globalThis as any).__meetStats?.playoutArrivals ?? []
+        ).then((outputs) => ({ name: NAMES[i], outputs }))
+      ));
+      Deno.writeTextFileSync(args.record, JSON.stringify({ condition: args, pages: recorded }));
+    }
     serverWatch.stop();
     await profiling?.();
     await tracing;
