@@ -1,7 +1,7 @@
 /**
  * End to end in headless Chromium (its fake screen capture: 1920x1080): screen sharing in a
  * relayed meeting of three pages. Ann shares from the toolbar: Bob and Cy decode her screen at
- * full size beside the cameras, which go on, and it takes their large area; she stops it from
+ * full size (or 3/4 of it, while a busy machine's link reads short) beside the cameras, which go on, and it takes their large area; she stops it from
  * the browser's own bar (the capture ends) and it is gone everywhere; she shares again with
  * the S key; Bob shares too, and Ann, the host, stops his share; she stops hers from the
  * toolbar. (The P2P scenario checks a screen going straight to the peer.)
@@ -43,7 +43,7 @@ async function stage(page: Page): Promise<{ layout: string | null; screen: strin
 
 Deno.test({
   name:
-    "browser screen sharing: a shared screen decodes at full size on the others' pages and takes the large area; it stops from the browser's bar, the toolbar, the S key and the host",
+    "browser screen sharing: a shared screen decodes at full size (3/4 on a busy machine) on the others' pages and takes the large area; it stops from the browser's bar, the toolbar, the S key and the host",
   sanitizeResources: false,
   sanitizeOps: false,
   async fn() {
@@ -68,12 +68,14 @@ Deno.test({
     // 1. Ann shares from the toolbar.
     await ann.click("[data-testid=toggle-screen]");
     for (const [page, who] of [[bob, "Bob"], [cy, "Cy"]] as const) {
-      // At full size (1920 wide): a page of a busy machine may misread its link for a moment
-      // and the sharer send 3/4 of it from a keyframe; it goes back up once the link reads well.
+      // At full size (1920 wide), or its first step down (3/4: 1440): on a busy machine the
+      // pages' delays read as a short link, and the sharer sends 3/4 from a keyframe until the
+      // link reads well again (on CI's 2.1 GHz machines it stayed there for 20 s). Never the
+      // camera's size: a screen is shown large.
       let last = { screen: 0, width: 0, camera: 0 };
       await waitForPage(async () => {
         last = await decoded(page, id("Ann"));
-        return last.screen >= 10 && last.width === 1920;
+        return last.screen >= 10 && last.width >= 1440;
       }, { what: `${who} decodes Ann's screen at full size`, timeoutMs: TIMEOUT }).catch((err) => {
         throw new Error(`${err.message}: ${last.screen} frames, ${last.width} wide`);
       });
