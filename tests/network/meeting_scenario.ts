@@ -83,7 +83,6 @@ interface StreamReading {
   width: number;
 }
 
-/** What one page shows of its remote streams and its audio, read from `__meetStats`. */
 /** Times a thread was held up past 20, 50 and 100 ms, and ms held past 20 in all. */
 interface HoldUps {
   over20: number;
@@ -119,6 +118,7 @@ function holdUpsBetween(a: HoldUps, b: HoldUps): HoldUps {
   };
 }
 
+/** What one page shows of its remote streams and its audio, read from `__meetStats`. */
 interface PageReading {
   at: number;
   streams: Record<string, StreamReading>;
