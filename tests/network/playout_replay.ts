@@ -28,7 +28,12 @@
 
 import { parseArgs } from "node:util";
 import type { PlayoutArrival } from "../../client/media/audio_playback.ts";
-import { PlayoutBuffer, type PlayoutOptions } from "../../static/worklets/playout_buffer.js";
+import {
+  PlayoutBuffer,
+  type PlayoutOptions,
+  type PlayoutStats,
+} from "../../static/worklets/playout_buffer.js";
+import { fmt, quantile, sorted } from "../../bench/_report.ts";
 
 /** Samples per render quantum (Web Audio). */
 const QUANTUM = 128;
@@ -84,10 +89,11 @@ export function replayPlayout(
   const ms = (samples: number) => (samples * 1000) / SAMPLE_RATE;
   const first = stream[0]?.[3] ?? 0;
   const measureFrom = first + (skipMs * SAMPLE_RATE) / 1000;
-  let before = buffer.stats;
+  // The counters when measuring begins; none if the recording ends before.
+  let before: PlayoutStats | null = null;
   let i = 0;
   for (let frame = first; i < stream.length; frame += QUANTUM) {
-    if (frame >= measureFrom && frame < measureFrom + QUANTUM) before = buffer.stats;
+    if (before === null && frame >= measureFrom) before = buffer.stats;
     while (i < stream.length && stream[i][3] <= frame) {
       const [, rtpTimestamp, recovered, , length] = stream[i++];
       // The samples' values do not matter to the buffer's decisions: a steady tone.
@@ -98,24 +104,20 @@ export function replayPlayout(
     if (frame >= measureFrom) depths.push(ms(buffer.depth));
   }
   const after = buffer.stats;
+  before ??= after;
   const concealed = after.concealed - before.concealed;
   const played = after.played - before.played;
+  const waitsSorted = sorted(waits);
   return {
     frames: waits.length,
-    waitP50Ms: quantile(waits, 0.5),
-    waitP95Ms: quantile(waits, 0.95),
-    depthP50Ms: quantile(depths, 0.5),
+    waitP50Ms: quantile(waitsSorted, 0.5),
+    waitP95Ms: quantile(waitsSorted, 0.95),
+    depthP50Ms: quantile(sorted(depths), 0.5),
     stalls: after.stalls - before.stalls,
     concealedPercent: played + concealed > 0 ? (100 * concealed) / (played + concealed) : 0,
     droppedMs: ms(after.dropped - before.dropped),
     targetLeadMs: ms(after.targetLead),
   };
-}
-
-function quantile(values: number[], q: number): number {
-  if (values.length === 0) return NaN;
-  const sorted = [...values].sort((a, b) => a - b);
-  return sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))];
 }
 
 /** A recording as the network scenario writes it (`--record`). */
@@ -139,18 +141,15 @@ if (import.meta.main) {
   const recording = JSON.parse(Deno.readTextFileSync(positionals[0])) as Recording;
   const settings: PlayoutOptions[] = [{}, ...values.with.map((w) => JSON.parse(w))];
   const skipMs = Math.max(0, Number(values.skip) * 1000);
-  const fmt = (v: number) => (Number.isFinite(v) ? v.toFixed(1) : "-");
   for (const page of recording.pages) {
     const last = page.outputs.at(-1) ?? [];
     for (const options of settings) {
       const r = replayPlayout(last, options, skipMs);
       console.log(
         `${page.name.padEnd(6)} ${JSON.stringify(options).padEnd(28)} ${r.frames} frames, wait ` +
-          `p50 ${fmt(r.waitP50Ms)} p95 ${fmt(r.waitP95Ms)} ms, depth p50 ${
-            fmt(r.depthP50Ms)
-          } ms, ` +
-          `${r.stalls} stalls, ${r.concealedPercent.toFixed(2)}% concealed, ` +
-          `${fmt(r.droppedMs)} ms dropped, target ${fmt(r.targetLeadMs)} ms`,
+          `p50 ${fmt(r.waitP50Ms, 1)} p95 ${fmt(r.waitP95Ms, 1)} ms, depth p50 ` +
+          `${fmt(r.depthP50Ms, 1)} ms, ${r.stalls} stalls, ${fmt(r.concealedPercent, 2)}% ` +
+          `concealed, ${fmt(r.droppedMs, 1)} ms dropped, target ${fmt(r.targetLeadMs, 1)} ms`,
       );
     }
   }
