@@ -65,6 +65,7 @@ import type { JoinReply } from "../protocol/control.ts";
 import { MediaPath, type PathKind } from "../client/media/media_path.ts";
 import { type CarrierKind, RelayChannel } from "../client/media/relay_channel.ts";
 import { hasWebTransport, WebTransportChannel } from "../client/media/webtransport_channel.ts";
+import { hasMediaWorker, MediaWorkerLink } from "../client/media/media_worker_link.ts";
 import { ChatPanel } from "../components/ChatPanel.tsx";
 import {
   type GridLayout,
@@ -211,6 +212,8 @@ export default function MeetingPage(
   const audio = useRef<Promise<AudioContext>>();
   const path = useRef<MediaPath>();
   const relay = useRef<RelayChannel>();
+  /** The media worker: the WebTransport session and the audio receiving, off this thread. */
+  const worker = useRef<MediaWorkerLink>();
   const carrier = useSignal<CarrierKind>("websocket");
   /** Why WebTransport was last given up, if it was. */
   const fallback = useSignal<string | undefined>(undefined);
@@ -304,6 +307,8 @@ export default function MeetingPage(
     path.current = undefined;
     relay.current?.close();
     relay.current = undefined;
+    worker.current?.close();
+    worker.current = undefined;
   }
 
   /**
@@ -348,15 +353,26 @@ export default function MeetingPage(
       session.current.setSsrcs(r.media);
       relay.current?.start(webTransportOf(r)); // the seat is on the new WebSocket: try again
     } else {
+      // `?audio=main` in the address: the session and the audio on this thread (to compare).
+      const onMain = new URLSearchParams(location.search).get("audio") === "main";
+      const w = hasMediaWorker() && !onMain ? new MediaWorkerLink() : undefined;
+      worker.current = w;
       const rc = new RelayChannel({
         websocket: c,
-        connect: (info) => new WebTransportChannel({ info, mediaKey: r.media.mediaKey, meetingId }),
+        connect: (info) => {
+          const options = { info, mediaKey: r.media.mediaKey, meetingId };
+          return w ? w.connect(options) : new WebTransportChannel(options);
+        },
         announceWebSocket: async () =>
           (await c.request({ type: "media_transport", kind: "websocket" })).webTransport,
       });
       relay.current = rc;
+      // The worker sends the microphone on its session itself while media goes that way.
+      const direct = () =>
+        w?.setAudioDirect(rc.kind === "webtransport" && path.current?.kind !== "p2p");
       rc.on("carrier", (kind) => {
         carrier.value = kind;
+        direct();
         fallback.value = rc.lastFallback;
         session.current?.refreshVideo();
       });
@@ -374,6 +390,7 @@ export default function MeetingPage(
       path.current = p;
       p.on("path", (kind) => {
         pathKind.value = kind;
+        direct();
         reportPath(c);
         // Each stream's numbering changes with the path: clean pictures on the new one (the
         // camera's PLI is the path's own; a still screen would wait for its next keyframe).
@@ -381,6 +398,8 @@ export default function MeetingPage(
       });
       const s = new PageMedia({
         audio: audio.current,
+        audioInbound: w,
+        audioOffload: w,
         channel: p,
         ssrcs: r.media,
         selfId: r.participantId,

@@ -91,7 +91,9 @@ Deno.test({
         what: "the page says webtransport",
       });
     }
-    assert.equal((await mediaOf(meetingB.id)).transports.webtransport, 1);
+    await waitForPage(async () => (await mediaOf(meetingB.id)).transports.webtransport === 1, {
+      what: "Dee's seat in meeting B on WebTransport",
+    });
 
     // Video: 30 new frames (2 s) from each other on every page; audio: the mix is heard.
     const roster = (await (await fetch(`${server.url}api/meetings/${meetingA.id}`)).json())

@@ -1,5 +1,6 @@
 /**
- * The browser's JavaScript: the island boot script and its chunks, bundled from client/boot.ts.
+ * The browser's JavaScript: the island boot script and its chunks, bundled from client/boot.ts,
+ * and the media worker's script (client/media_worker_main.ts, `media_worker_main.js`).
  * In a source checkout they are bundled in memory at start-up (`Deno.bundle`, ~50 ms); a
  * compiled executable carries them prebuilt in `_build/islands/` (see tools/compile.ts).
  *
@@ -18,6 +19,7 @@ export interface Asset {
 }
 
 const ENTRY = new URL("../client/boot.ts", import.meta.url);
+const WORKER_ENTRY = new URL("../client/media_worker_main.ts", import.meta.url);
 const PREBUILT = new URL("../_build/islands/", import.meta.url);
 
 function contentTypeOf(name: string): string {
@@ -32,7 +34,7 @@ export async function bundleIslands(
   options: { minify?: boolean } = {},
 ): Promise<Map<string, Asset>> {
   const result = await Deno.bundle({
-    entrypoints: [ENTRY.pathname],
+    entrypoints: [ENTRY.pathname, WORKER_ENTRY.pathname],
     platform: "browser",
     format: "esm",
     codeSplitting: true,
@@ -50,7 +52,9 @@ export async function bundleIslands(
     const body = file.contents ?? new TextEncoder().encode(file.text());
     assets.set(name, { body: body as Uint8Array<ArrayBuffer>, contentType: contentTypeOf(name) });
   }
-  if (!assets.has("boot.js")) throw new Error("bundling the islands produced no boot.js");
+  for (const name of ["boot.js", "media_worker_main.js"]) {
+    if (!assets.has(name)) throw new Error(`bundling the islands produced no ${name}`);
+  }
   return assets;
 }
 

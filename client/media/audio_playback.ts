@@ -18,6 +18,7 @@
  * @module
  */
 
+import type { PlaybackSink } from "./audio_receiver.ts";
 import { wallClock } from "./clock.ts";
 
 /**
@@ -152,6 +153,7 @@ export class AudioPlayback {
   onStats: ((stats: PlaybackStats) => void) | null = null;
   #stats: PlaybackStats = { output: { rms: 0, audibleMs: 0, samples: 0 }, streams: [] };
   #closed = false;
+  readonly #sink: PortPlaybackSink;
   /**
    * With `record`: the frames' arrivals at the worklet, oldest first (at most
    * {@linkcode MAX_PLAYOUT_ARRIVALS}; later ones are not kept). Empty otherwise.
@@ -171,6 +173,7 @@ export class AudioPlayback {
       processorOptions: options,
     });
     this.node.connect(context.destination);
+    this.#sink = new PortPlaybackSink(this.node.port);
     this.node.port.onmessage = (event) => {
       if (event.data?.type !== "stats") return;
       const report = event.data as WorkletReport;
@@ -215,16 +218,12 @@ export class AudioPlayback {
     captureMs: number | null,
     recovered = false,
   ): void {
-    if (this.#closed) return;
-    this.node.port.postMessage(
-      { type: "frame", ssrc, rtpTimestamp, samples, captureMs, recovered },
-      [samples.buffer],
-    );
+    if (!this.#closed) this.#sink.push(ssrc, rtpTimestamp, samples, captureMs, recovered);
   }
 
   /** Forgets a stream. */
   removeStream(ssrc: number): void {
-    if (!this.#closed) this.node.port.postMessage({ type: "remove", ssrc });
+    if (!this.#closed) this.#sink.removeStream(ssrc);
   }
 
   /** Stops the worklet and disconnects it. Idempotent. */
@@ -265,5 +264,48 @@ export class AudioPlayback {
       ? performance.timeOrigin + ts.performanceTime - ts.contextTime * 1000
       : wallClock() - this.context.currentTime * 1000 + this.outputLatencyMs;
     return (frame) => base + (frame / rate) * 1000;
+  }
+}
+
+/**
+ * Plays into the playback worklet through a `MessagePort` of its own (the worklet's
+ * `{type: "port"}` message): the same messages as `AudioPlayback.push`, from a worker.
+ *
+ * @example
+ * ```ts
+ * import type { PlaybackSink } from "./audio_receiver.ts";
+ *
+ * function sinkFor(port: MessagePort): PlaybackSink {
+ *   return new PortPlaybackSink(port);
+ * }
+ * ```
+ */
+export class PortPlaybackSink implements PlaybackSink {
+  readonly #port: MessagePort;
+
+  constructor(port: MessagePort) {
+    this.#port = port;
+  }
+
+  push(
+    ssrc: number,
+    rtpTimestamp: number,
+    samples: Float32Array,
+    captureMs: number | null,
+    recovered = false,
+  ): void {
+    this.#port.postMessage(
+      { type: "frame", ssrc, rtpTimestamp, samples, captureMs, recovered },
+      [samples.buffer],
+    );
+  }
+
+  removeStream(ssrc: number): void {
+    this.#port.postMessage({ type: "remove", ssrc });
+  }
+
+  /** Closes the port (the worklet stops listening on it). */
+  close(): void {
+    this.#port.close();
   }
 }

@@ -1,9 +1,9 @@
 /**
  * Receives one audio stream (one SSRC: the server's mix in relay mode, a peer's voice in
  * P2P mode): RTP packets are counted (loss, jitter), duplicates and very late packets are
- * dropped, Opus is decoded with an `AudioDecoder`, and the PCM goes to the
- * {@linkcode AudioPlayback}, whose worklet places each frame by its RTP timestamp (it is the
- * jitter buffer) and mixes the streams.
+ * dropped, Opus is decoded with an `AudioDecoder`, and the PCM goes to a
+ * {@linkcode PlaybackSink}: the `AudioPlayback`'s worklet, which places each frame by its RTP
+ * timestamp (it is the jitter buffer) and mixes the streams.
  *
  * The decoder's outputs are matched to its inputs in order, not by their timestamps:
  * Chromium's `AudioDecoder` stamps its outputs from the first input's timestamp onwards,
@@ -29,10 +29,30 @@ import type { ReportBlock } from "../../media/rtcp.ts";
 import { type RtpPacket, seqDiff, timestampDiff } from "../../media/rtp.ts";
 import { opusPacketSamples } from "../../media/opus_toc.ts";
 import { OPUS_CLOCK_RATE, OPUS_FRAME_SAMPLES, readCaptureTime } from "../../protocol/media.ts";
-import type { AudioPlayback } from "./audio_playback.ts";
 import { audioSampleAt, audioTimestampUs, wallClock } from "./clock.ts";
 import { InboundStream, type InboundStreamStats } from "./inbound_stream.ts";
 import { SampleWindow } from "./stats.ts";
+
+/**
+ * Where decoded frames go: the playback worklet (`AudioPlayback`, or a port to it from a
+ * worker, `PortPlaybackSink` in audio_playback.ts).
+ *
+ * @example
+ * ```ts
+ * const silent: PlaybackSink = { push() {}, removeStream() {} };
+ * ```
+ */
+export interface PlaybackSink {
+  /** Queues one decoded frame; `samples` may be transferred. */
+  push(
+    ssrc: number,
+    rtpTimestamp: number,
+    samples: Float32Array,
+    captureMs: number | null,
+    recovered?: boolean,
+  ): void;
+  removeStream(ssrc: number): void;
+}
 
 /**
  * Options of an {@linkcode AudioReceiver}.
@@ -49,7 +69,7 @@ import { SampleWindow } from "./stats.ts";
  */
 export interface AudioReceiverOptions {
   ssrc: number;
-  playback: AudioPlayback;
+  playback: PlaybackSink;
 }
 
 /**
@@ -101,7 +121,7 @@ const MAX_JUMP = 3000;
 /** Audio receiving for one SSRC. */
 export class AudioReceiver {
   readonly ssrc: number;
-  readonly #playback: AudioPlayback;
+  readonly #playback: PlaybackSink;
   readonly #inbound: InboundStream;
   #decoder: AudioDecoder | null = null;
   #highestSeq: number | null = null;

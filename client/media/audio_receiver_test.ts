@@ -4,36 +4,7 @@ import { parseRtp } from "../../media/rtp.ts";
 import { captureTimeExtension, PT_OPUS } from "../../protocol/media.ts";
 import type { AudioPlayback } from "./audio_playback.ts";
 import { AudioReceiver } from "./audio_receiver.ts";
-
-/**
- * An Opus decoder that records the chunks it is given and, as Chromium's does, outputs 20 ms
- * of samples per chunk stamped from the first chunk's timestamp onwards, ignoring gaps.
- */
-class FakeDecoder {
-  static chunks = 0;
-  state = "unconfigured";
-  #next: number | null = null;
-  constructor(readonly init: { output: (data: unknown) => void }) {}
-  configure() {
-    this.state = "configured";
-  }
-  decode(chunk: { init: { timestamp: number } }) {
-    FakeDecoder.chunks++;
-    const timestamp = this.#next ?? chunk.init.timestamp;
-    this.#next = timestamp + 20_000;
-    this.init.output({
-      timestamp,
-      numberOfFrames: 960,
-      copyTo(samples: Float32Array) {
-        samples.fill(0.5);
-      },
-      close() {},
-    });
-  }
-  close() {
-    this.state = "closed";
-  }
-}
+import { FakeDecoder, withFakeAudioDecoder } from "./_testing.ts";
 
 /** Runs `fn` with an AudioReceiver of `ssrc` whose decoder is a {@linkcode FakeDecoder}. */
 function withReceiver(
@@ -42,24 +13,17 @@ function withReceiver(
   push: (ssrc: number, rtpTimestamp: number, pcm: Float32Array, captureMs: number | null) => void =
     () => {},
 ): void {
-  const g = globalThis as Record<string, unknown>;
-  const saved = { decoder: g.AudioDecoder, chunk: g.EncodedAudioChunk };
-  g.AudioDecoder = FakeDecoder;
-  g.EncodedAudioChunk = class {
-    constructor(readonly init: unknown) {}
-  };
-  FakeDecoder.chunks = 0;
-  const receiver = new AudioReceiver({
-    ssrc,
-    playback: { removeStream() {}, push } as unknown as AudioPlayback,
+  withFakeAudioDecoder(() => {
+    const receiver = new AudioReceiver({
+      ssrc,
+      playback: { removeStream() {}, push } as unknown as AudioPlayback,
+    });
+    try {
+      fn(receiver);
+    } finally {
+      receiver.close();
+    }
   });
-  try {
-    fn(receiver);
-  } finally {
-    receiver.close();
-    g.AudioDecoder = saved.decoder;
-    g.EncodedAudioChunk = saved.chunk;
-  }
 }
 
 Deno.test("AudioReceiver: decodes only 20 ms Opus packets (TOC byte), as the mixer does", () => {

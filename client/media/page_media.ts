@@ -11,7 +11,8 @@
  *  ├─ AudioSender           mic → worklet → Opus → RTP    (while the mic is on)
  *  ├─ VideoReceiver × SSRC  RTP → VP8 frames → decoder ─┐
  *  ├─ VideoRenderer × tile  <video> (or <canvas>) in the participant's tile ←┘
- *  ├─ AudioReceiver × SSRC  RTP → Opus decoder → AudioPlayback
+ *  ├─ AudioInbound          AudioReceiver × SSRC: RTP → Opus decoder → AudioPlayback
+ *  │                        (here, or in the media worker: MediaWorkerLink)
  *  └─ AudioPlayback         worklet: one playout buffer per SSRC, mixed to the speakers
  * ```
  *
@@ -43,10 +44,9 @@
  */
 
 import type { ParticipantInfo } from "../../meeting/participant.ts";
-import type { RtcpPacket } from "../../media/rtcp.ts";
+import type { ReportBlock, RtcpPacket } from "../../media/rtcp.ts";
 import { writeNack, writePli, writeReceiverReport, writeRemb } from "../../media/rtcp.ts";
 import { ReceiveEstimator, type ReceiveEstimatorStats } from "../../media/receive_estimator.ts";
-import { opusFrames } from "../../media/red.ts";
 import type { RtpPacket } from "../../media/rtp.ts";
 import {
   type MediaSsrcs,
@@ -66,8 +66,9 @@ import {
   type PlaybackStreamStats,
   type PlayoutArrival,
 } from "./audio_playback.ts";
-import { AudioReceiver, type AudioReceiverStats } from "./audio_receiver.ts";
-import { AudioSender } from "./audio_sender.ts";
+import type { AudioReceiverStats } from "./audio_receiver.ts";
+import { type AudioInbound, AudioReceivers } from "./audio_receivers.ts";
+import { type AudioEncodeOffload, AudioSender } from "./audio_sender.ts";
 import {
   canChooseSpeaker,
   describeMediaError,
@@ -303,6 +304,13 @@ export interface PageMediaOptions {
    * (default true; see GlitchWatch). False: "interactive" from the start.
    */
   lowLatencyOutput?: boolean;
+  /**
+   * Where the audio is received and decoded: the page passes its `MediaWorkerLink`, so that
+   * the sound does not wait for the main thread; default: on this thread.
+   */
+  audioInbound?: AudioInbound;
+  /** Where the microphone is encoded: the page passes its `MediaWorkerLink`; default here. */
+  audioOffload?: AudioEncodeOffload;
 }
 
 const TICK_MS = 250;
@@ -478,14 +486,13 @@ export class PageMedia extends Emitter<PageMediaEvents> {
   #pastPlayout: PlayoutTotals = { ...NO_PLAYOUT };
   /** Audible ms of the audio outputs given up (see #relaxOutput). */
   #pastAudibleMs = 0;
-  #pastRecovered = 0;
-  #pastUnrecovered = 0;
   #outputRestarts = 0;
   #videoSender: VideoSender | null = null;
   #screenSender: VideoSender | null = null;
   #audioSender: AudioSender | null = null;
   #videoReceivers = new Map<number, VideoReceiver>();
-  #audioReceivers = new Map<number, AudioReceiver>();
+  readonly #audio: AudioInbound;
+  readonly #audioOffload: AudioEncodeOffload | undefined;
   #participantByVideoSsrc = new Map<number, string>();
   /** Whose shared screen each remote screen SSRC is. */
   #participantByScreenSsrc = new Map<number, string>();
@@ -547,6 +554,11 @@ export class PageMedia extends Emitter<PageMediaEvents> {
       payloadType: PT_VP8,
       clockRate: VIDEO_CLOCK_RATE,
     });
+    this.#audio = options.audioInbound ?? new AudioReceivers();
+    this.#audioOffload = options.audioOffload;
+    this.#audio.onArrival = (delay) => pushBounded(this.#delayLog.audioArrival, delay);
+    this.#knownAudioSsrcs = new Set([options.ssrcs.mixSsrc]);
+    this.#audio.setKnown([...this.#knownAudioSsrcs], options.ssrcs.audioSsrc);
     this.#transport = new PacketMux(options.channel, {
       onRtp: (packet, arrivalMs) => this.#receiveRtp(packet, arrivalMs),
       onRtcp: (packets) => this.#receiveRtcp(packets),
@@ -613,11 +625,7 @@ export class PageMedia extends Emitter<PageMediaEvents> {
       receiver.close();
       this.#videoReceivers.delete(ssrc);
     }
-    for (const [ssrc, receiver] of this.#audioReceivers) {
-      if (this.#knownAudioSsrcs.has(ssrc)) continue;
-      receiver.close();
-      this.#audioReceivers.delete(ssrc);
-    }
+    this.#audio.setKnown([...this.#knownAudioSsrcs], this.#ssrcs.audioSsrc);
   }
 
   /** The SSRCs after a re-join (the same seat keeps them; a new seat gets new ones). */
@@ -628,6 +636,7 @@ export class PageMedia extends Emitter<PageMediaEvents> {
     this.#audioStream.ssrc = ssrcs.audioSsrc;
     this.#screenStream.ssrc = ssrcs.screenSsrc;
     this.#knownAudioSsrcs.add(ssrcs.mixSsrc);
+    this.#audio.setKnown([...this.#knownAudioSsrcs], ssrcs.audioSsrc);
     this.#videoSender?.requestKeyframe();
     this.#videoSender?.requestSmallKeyframe();
     this.#screenSender?.requestKeyframe();
@@ -975,14 +984,14 @@ export class PageMedia extends Emitter<PageMediaEvents> {
       stream: this.#audioStream,
       transport: this.#transport,
       onError: (err) => this.#deviceFailed("mic", err),
+      offload: this.#audioOffload,
     });
     return true;
   }
 
   /** Closes the audio receivers, the playback and the AudioContext (not the sender). */
   #closeAudio(): void {
-    for (const receiver of this.#audioReceivers.values()) receiver.close();
-    this.#audioReceivers.clear();
+    this.#audio.setPlayback(null);
     this.#playback?.close();
     this.#playback = null;
     this.#context?.close().catch(() => {});
@@ -1008,6 +1017,7 @@ export class PageMedia extends Emitter<PageMediaEvents> {
       this.#playback = new AudioPlayback(context, options.playout);
       if (options.playout?.record) this.#playoutArrivals.push(this.#playback.arrivals);
       this.#playback.onStats = (stats) => this.#playbackReport(stats);
+      this.#audio.setPlayback(this.#playback);
       const blocked = () => {
         const audioBlocked = context.state === "suspended";
         if (audioBlocked !== this.#local.audioBlocked) this.#update({ audioBlocked });
@@ -1100,19 +1110,8 @@ export class PageMedia extends Emitter<PageMediaEvents> {
       }
       receiver.receive(packet, arrivalMs);
     } else {
-      const playback = this.#playback;
-      if (!playback || packet.ssrc === this.#ssrcs.audioSsrc) return;
-      let receiver = this.#audioReceivers.get(packet.ssrc);
-      if (!receiver) {
-        const known = (ssrc: number) => this.#knownAudioSsrcs.has(ssrc);
-        if (!admitStream(packet.ssrc, this.#audioReceivers, known)) return;
-        receiver = new AudioReceiver({ ssrc: packet.ssrc, playback });
-        receiver.onArrival = (delay) => pushBounded(this.#delayLog.audioArrival, delay);
-        this.#audioReceivers.set(packet.ssrc, receiver);
-      }
-      // With RED, the previous frame again, then this one (media/red.ts).
-      const frames = opusFrames(packet, PT_OPUS, PT_RED) ?? [];
-      frames.forEach((f, i) => receiver!.receive(f, arrivalMs, i < frames.length - 1));
+      if (!this.#playback || packet.ssrc === this.#ssrcs.audioSsrc) return;
+      this.#audio.receive(packet, arrivalMs);
     }
   }
 
@@ -1148,7 +1147,8 @@ export class PageMedia extends Emitter<PageMediaEvents> {
     for (const packet of packets) {
       if (packet.type === "sr") {
         // The server's report on the mix: our next receiver report gives it the round trip.
-        this.#audioReceivers.get(packet.ssrc)?.senderReport(
+        this.#audio.senderReport(
+          packet.ssrc,
           packet.ntpSeconds,
           packet.ntpFraction,
           performance.now(),
@@ -1220,11 +1220,6 @@ export class PageMedia extends Emitter<PageMediaEvents> {
       }
     }
     this.#pastAudibleMs += this.#playback?.stats.output.audibleMs ?? 0;
-    for (const receiver of this.#audioReceivers.values()) {
-      const { recovered, unrecovered } = receiver.stats(performance.now());
-      this.#pastRecovered += recovered;
-      this.#pastUnrecovered += unrecovered;
-    }
     this.#outputRestarts++;
     const generation = this.#generation.mic;
     const track = this.#audioSender?.release() ?? null;
@@ -1235,15 +1230,26 @@ export class PageMedia extends Emitter<PageMediaEvents> {
   }
 
   #sendReceiverReports(now: number): void {
-    const reports = [];
-    for (const receiver of [...this.#videoReceivers.values(), ...this.#audioReceivers.values()]) {
+    const video: ReportBlock[] = [];
+    for (const receiver of this.#videoReceivers.values()) {
       const block = receiver.reportBlock(now);
-      if (block) reports.push(block);
+      if (block) video.push(block);
     }
-    if (reports.length === 0) return;
-    this.#transport.send(
-      writeReceiverReport({ ssrc: this.#ssrcs.audioSsrc, reports: reports.slice(0, 31) }),
-    );
+    const send = (reports: ReportBlock[]) => {
+      if (reports.length === 0 || this.#closed) return;
+      this.#transport.send(
+        writeReceiverReport({ ssrc: this.#ssrcs.audioSsrc, reports: reports.slice(0, 31) }),
+      );
+    };
+    // The audio's blocks come at once on this thread (one report with the video's), or a
+    // moment later from the media worker (a report of their own).
+    let videoSent = false;
+    this.#audio.reportBlocks(now, (audio) => {
+      send(videoSent ? audio : [...video, ...audio]);
+      videoSent = true;
+    });
+    if (!videoSent) send(video);
+    videoSent = true;
   }
 
   /**
@@ -1292,7 +1298,7 @@ export class PageMedia extends Emitter<PageMediaEvents> {
     const screenBitrate = this.#screenSender?.stats.bitrate ?? 0;
     const audioSend = this.#audioSender?.stats;
     const playback = this.#playback?.stats;
-    const audioReceivers = [...this.#audioReceivers.values()].map((r) => r.stats(now));
+    const audioReceivers = this.#audio.stats(now);
     const streams = playback?.streams ?? [];
     const current = this.#playback?.underruns;
     const underruns = current === null ? null : {
@@ -1362,11 +1368,11 @@ export class PageMedia extends Emitter<PageMediaEvents> {
       ssrcs,
       audio: {
         ...snapshot.session.audio,
-        receivers: [...this.#audioReceivers.values()].map((r) => r.stats(now)),
+        receivers: this.#audio.stats(now),
         playout: (this.#playback?.stats.streams ?? []).map(({ delays: _, ...rest }) => rest),
         playoutBefore: { ...this.#pastPlayout },
-        recoveredBefore: this.#pastRecovered,
-        unrecoveredBefore: this.#pastUnrecovered,
+        recoveredBefore: this.#audio.closedTotals.recovered,
+        unrecoveredBefore: this.#audio.closedTotals.unrecovered,
         outputRestarts: this.#outputRestarts,
       },
       send: {

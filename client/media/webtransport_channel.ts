@@ -42,6 +42,8 @@ export const WT_PING_MS = 250;
 export type WebTransportChannelEvents = {
   media: [bytes: Uint8Array];
   bound: [];
+  /** A liveness probe was answered (`lastPongAt` and `rttMs` are new). */
+  pong: [];
   closed: [reason: string];
 };
 
@@ -204,6 +206,7 @@ export class WebTransportChannel extends Emitter<WebTransportChannelEvents>
             const seq = Number(text.slice(WT_PONG_PREFIX.length));
             const sentAt = this.#pingSentAt.get(seq);
             if (sentAt !== undefined) this.rttMs = this.lastPongAt - sentAt;
+            this.emit("pong");
           }
           continue;
         }

@@ -5,6 +5,8 @@
  * to the main thread, transferring its buffer: `{samples: Float32Array, time}` where `time` is
  * the context time (s) at the end of the frame. Post "stop" to end it, and `{skip: n}` to
  * leave the next `n` samples out once (crossfaded): later frames then end that much sooner.
+ * `{out: MessagePort}` sends the frames to that port from then on instead (the media worker,
+ * which encodes them without the main thread).
  *
  * @example
  * ```js
@@ -23,14 +25,19 @@ class CaptureProcessor extends AudioWorkletProcessor {
   /** @type {FrameChunker} */
   chunker;
   mono = new Float32Array(128);
+  /** @type {MessagePort | null} Where frames go instead of the node's port (a worker). */
+  out = null;
 
   /** @param {{ processorOptions?: { frameSize?: number } }} options */
   constructor(options) {
     super();
     this.chunker = new FrameChunker(options.processorOptions?.frameSize ?? 960);
     this.port.onmessage = (event) => {
-      if (event.data === "stop") this.running = false;
-      else if (typeof event.data?.skip === "number") this.chunker.skip(event.data.skip);
+      if (event.data === "stop") {
+        this.running = false;
+        this.out?.close();
+      } else if (typeof event.data?.skip === "number") this.chunker.skip(event.data.skip);
+      else if (event.data?.out instanceof MessagePort) this.out = event.data.out;
     };
   }
 
@@ -50,7 +57,7 @@ class CaptureProcessor extends AudioWorkletProcessor {
     }
     const end = currentTime + mono.length / sampleRate;
     for (const frame of this.chunker.push(mono)) {
-      this.port.postMessage({ samples: frame, time: end }, [frame.buffer]);
+      (this.out ?? this.port).postMessage({ samples: frame, time: end }, [frame.buffer]);
     }
     return true;
   }

@@ -2,13 +2,15 @@
 /**
  * The "meet-playback" AudioWorklet processor: one {@linkcode PlayoutBuffer} per received
  * stream (by SSRC), read at the audio clock and mixed into one mono output with a soft
- * limit. Decoded frames come from the main thread as messages; statistics go back about
+ * limit. Decoded frames come from the main thread or the media worker as messages; statistics go back about
  * four times a second.
  *
  * Messages in:
  * - `{type: "frame", ssrc, rtpTimestamp, samples: Float32Array, captureMs}` (`captureMs`:
  *   the sender's capture time, or null);
- * - `{type: "remove", ssrc}`; `{type: "close"}`.
+ * - `{type: "remove", ssrc}`; `{type: "close"}`;
+ * - `{type: "port", port: MessagePort}`: frame and remove messages also come on that port, from
+ *   a worker (client/media/media_worker.ts) that decodes without the main thread.
  *
  * Processor options: the {@linkcode PlayoutBuffer} options, and `record: true` to keep each
  * frame's arrival (`[ssrc, rtpTimestamp, recovered 0/1, frame, samples]`, `frame` being the
@@ -56,6 +58,8 @@ class PlaybackProcessor extends AudioWorkletProcessor {
   nextFrame = 0;
   quanta = 0;
   open = true;
+  /** @type {MessagePort[]} Ports that frames come on besides the node's own. */
+  ports = [];
   /** @type {Record<string, number>} */
   bufferOptions;
   /**
@@ -106,9 +110,18 @@ class PlaybackProcessor extends AudioWorkletProcessor {
       case "remove":
         this.streams.delete(msg.ssrc);
         break;
+      case "port":
+        // Frames from a worker, straight to this thread (see the module documentation).
+        if (msg.port instanceof MessagePort) {
+          this.ports.push(msg.port);
+          msg.port.onmessage = (/** @type {MessageEvent} */ event) => this.receive(event.data);
+        }
+        break;
       case "close":
         this.open = false;
         this.streams.clear();
+        for (const port of this.ports) port.close();
+        this.ports = [];
         break;
     }
   }

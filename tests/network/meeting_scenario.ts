@@ -19,6 +19,8 @@
  * CPU, not the server and the simulated network, whose delays read as queues on the links).
  * `--audio-only` turns every camera off once everyone has seen everyone's video: the audio path
  * alone, for its delay and concealment where three pages' video would take the whole machine.
+ * `--audio-on-main` keeps the WebTransport session and the audio receiving on the pages' main
+ * threads (`?audio=main`) instead of the media worker, to compare the two.
  * `--record=FILE` writes, at the end, the frames that reached each page's playout buffer since it
  * joined (`?playout=record`), which tests/network/playout_replay.ts replays with other settings.
  *
@@ -58,6 +60,7 @@ const { values: args } = parseArgs({
     fps: { type: "string", default: "30" },
     nice: { type: "string", default: "0" },
     "audio-only": { type: "boolean", default: false },
+    "audio-on-main": { type: "boolean", default: false },
     record: { type: "string" },
   },
 });
@@ -300,7 +303,8 @@ const up = limit(args.up);
       body: JSON.stringify({ title: "Impaired", name: "Host" }),
     })).json();
     const query = (args.transport === "websocket" ? "&transport=websocket" : "") +
-      (args.record ? "&playout=record" : "");
+      (args.record ? "&playout=record" : "") +
+      (args["audio-on-main"] ? "&audio=main" : "");
     const pages: Page[] = [];
     for (const [i, name] of NAMES.entries()) {
       // The last page joins through its own address when its downlink is capped, the first
