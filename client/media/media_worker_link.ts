@@ -40,9 +40,27 @@ import type { WebTransportChannelOptions } from "./webtransport_channel.ts";
 /** Where the worker's script is served (bundled from client/media_worker_main.ts). */
 export const MEDIA_WORKER_URL = "/_islands/media_worker_main.js";
 
-/** Whether this browser can run the media worker (module workers). */
+/**
+ * Whether this browser can run the media worker: module workers (a browser that does not read
+ * `type` from the options would start the script as a classic worker, which fails on its
+ * imports, and the page would hear nothing) and message channels. Without them the page keeps
+ * its session and audio on the main thread.
+ */
 export function hasMediaWorker(): boolean {
-  return typeof Worker === "function" && typeof MessageChannel === "function";
+  if (typeof Worker !== "function" || typeof MessageChannel !== "function") return false;
+  let reads = false;
+  const probe = {
+    get type(): WorkerType {
+      reads = true;
+      return "module";
+    },
+  };
+  try {
+    new Worker("data:,", probe).terminate();
+  } catch {
+    return false;
+  }
+  return reads;
 }
 
 /** Events of a {@linkcode WorkerSession}. */
