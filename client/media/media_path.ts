@@ -30,7 +30,7 @@ export type { PathKind };
 /** Events of a {@linkcode MediaPath}. */
 export type MediaPathEvents = {
   /** One packet, from either path. */
-  media: [bytes: Uint8Array];
+  media: [bytes: Uint8Array, arrivalMs?: number];
   /** Sending switched to this path. */
   path: [kind: PathKind];
 };
@@ -71,7 +71,10 @@ export class MediaPath extends Emitter<MediaPathEvents> implements MediaCarrier 
   constructor(options: MediaPathOptions) {
     super();
     this.#options = options;
-    this.#offRelay = options.relay.on("media", (bytes) => this.emit("media", bytes));
+    this.#offRelay = options.relay.on(
+      "media",
+      (bytes, arrivalMs) => this.emit("media", bytes, arrivalMs),
+    );
   }
 
   /** Where packets are sent now. */

@@ -87,7 +87,14 @@ export type FromMediaWorker =
    * Datagrams of session `id`, those that came in one turn of the worker's loop; `audio[i]`:
    * the audio of `datagrams[i]` was taken here already.
    */
-  | { type: "media"; id: number; datagrams: Uint8Array[]; audio: boolean[] }
+  | {
+    type: "media";
+    id: number;
+    datagrams: Uint8Array[];
+    audio: boolean[];
+    /** When each came, on the wall clock: the main thread's delay readings need it. */
+    arrivals: number[];
+  }
   | { type: "bound"; id: number }
   | { type: "closed"; id: number; reason: string }
   | { type: "pong"; id: number; atWallMs: number; rttMs: number | null }
@@ -148,7 +155,12 @@ export class MediaWorker {
   #encoding: { encoding: AudioEncoding; port: MessagePort } | null = null;
   #direct = false;
   /** Datagrams not yet handed to the main thread (see #datagram). */
-  #inbox = { id: 0, datagrams: [] as Uint8Array[], audio: [] as boolean[] };
+  #inbox = {
+    id: 0,
+    datagrams: [] as Uint8Array[],
+    audio: [] as boolean[],
+    arrivals: [] as number[],
+  };
   #inboxTimer: ReturnType<typeof setTimeout> | undefined;
 
   constructor(scope: MediaWorkerScope) {
@@ -290,6 +302,7 @@ export class MediaWorker {
     inbox.id = id;
     inbox.datagrams.push(own);
     inbox.audio.push(audio);
+    inbox.arrivals.push(performance.timeOrigin + performance.now());
     if (inbox.datagrams.length >= MAX_BATCH) this.#flushInbox();
     else if (!this.#inboxTimer) this.#inboxTimer = setTimeout(() => this.#flushInbox(), 0);
   }
@@ -297,11 +310,11 @@ export class MediaWorker {
   #flushInbox(): void {
     clearTimeout(this.#inboxTimer);
     this.#inboxTimer = undefined;
-    const { id, datagrams, audio } = this.#inbox;
+    const { id, datagrams, audio, arrivals } = this.#inbox;
     if (datagrams.length === 0) return;
-    this.#inbox = { id, datagrams: [], audio: [] };
+    this.#inbox = { id, datagrams: [], audio: [], arrivals: [] };
     this.#scope.postMessage(
-      { type: "media", id, datagrams, audio },
+      { type: "media", id, datagrams, audio, arrivals },
       datagrams.map((d) => d.buffer as ArrayBuffer),
     );
   }

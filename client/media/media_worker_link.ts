@@ -65,7 +65,7 @@ export function hasMediaWorker(): boolean {
 
 /** Events of a {@linkcode WorkerSession}. */
 type WorkerSessionEvents = {
-  media: [bytes: Uint8Array];
+  media: [bytes: Uint8Array, arrivalMs?: number];
   bound: [];
   closed: [reason: string];
 };
@@ -120,10 +120,13 @@ class WorkerSession extends Emitter<WorkerSessionEvents> implements DatagramLink
     if (this.#closed) return;
     switch (message.type) {
       case "media":
-        for (const bytes of message.datagrams) {
-          if (this.#closed) return;
-          this.emit("media", bytes);
-        }
+        // Each at the time it reached the worker: a batch handed over together must not read
+        // as packets that arrived together (the link estimate reads their spacing).
+        message.datagrams.forEach((bytes, i) => {
+          if (!this.#closed) {
+            this.emit("media", bytes, message.arrivals[i] - performance.timeOrigin);
+          }
+        });
         return;
       case "bound":
         this.lastPongAt = performance.now();

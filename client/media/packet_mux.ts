@@ -49,8 +49,12 @@ export interface MediaCarrier {
    * writes wait, see DatagramSendQueue); absent: judged by `bufferedAmount`.
    */
   readonly congested?: boolean;
-  /** Subscribes to incoming binary messages; returns the unsubscribe function. */
-  on(event: "media", listener: (bytes: Uint8Array) => void): () => void;
+  /**
+   * Subscribes to incoming binary messages; returns the unsubscribe function. `arrivalMs`
+   * (performance.now()): when it reached the page, where that was before the listener ran (a
+   * worker read it); absent: now.
+   */
+  on(event: "media", listener: (bytes: Uint8Array, arrivalMs?: number) => void): () => void;
 }
 
 /**
@@ -131,7 +135,7 @@ export class PacketMux {
   constructor(channel: MediaCarrier, handlers: PacketMuxHandlers) {
     this.#channel = channel;
     this.#handlers = handlers;
-    this.#off = channel.on("media", (bytes) => this.#receive(bytes));
+    this.#off = channel.on("media", (bytes, arrivalMs) => this.#receive(bytes, arrivalMs));
   }
 
   /** Bytes the channel holds unsent now. */
@@ -179,9 +183,9 @@ export class PacketMux {
     this.#off();
   }
 
-  #receive(bytes: Uint8Array): void {
+  #receive(bytes: Uint8Array, arrivedAt?: number): void {
     if (this.#closed) return;
-    const arrivalMs = performance.now();
+    const arrivalMs = arrivedAt ?? performance.now();
     this.stats.packetsReceived++;
     this.stats.bytesReceived += bytes.length;
     if (bytes.length > MAX_MEDIA_PACKET_BYTES) {

@@ -55,7 +55,7 @@ export const RELAY_CHANNEL_TIMING = {
 
 /** A WebTransport session as the relay channel needs it (see `WebTransportChannel`). */
 export interface DatagramLink extends MediaCarrier {
-  on(event: "media", listener: (bytes: Uint8Array) => void): () => void;
+  on(event: "media", listener: (bytes: Uint8Array, arrivalMs?: number) => void): () => void;
   on(event: "bound", listener: () => void): () => void;
   on(event: "closed", listener: (reason: string) => void): () => void;
   /** When the last answer to a liveness probe (a pong) arrived, on the channel's clock. */
@@ -78,7 +78,7 @@ export interface RelayChannelOptions {
 
 /** Events of a {@linkcode RelayChannel}. */
 export type RelayChannelEvents = {
-  media: [bytes: Uint8Array];
+  media: [bytes: Uint8Array, arrivalMs?: number];
   /** Sending moved to this carrier. */
   carrier: [kind: CarrierKind];
 };
@@ -172,8 +172,8 @@ export class RelayChannel extends Emitter<RelayChannelEvents> implements MediaCa
       return this.#fallBack(false, "no session could be opened");
     }
     this.#link = link;
-    link.on("media", (bytes) => {
-      if (this.#link === link) this.emit("media", bytes);
+    link.on("media", (bytes, arrivalMs) => {
+      if (this.#link === link) this.emit("media", bytes, arrivalMs);
     });
     link.on("bound", () => {
       if (this.#link !== link || this.#bound) return;
