@@ -144,7 +144,7 @@ const NOTICE_SHOW_MS = 5000;
 /** How long a reaction floats over its tile, ms. */
 const REACTION_SHOW_MS = 4000;
 
-/** How long a join waits for the audio worklets to load, at most, ms. */
+/** How long a join waits for the audio worklets and the media worker to load, at most, ms. */
 const AUDIO_PREPARE_WAIT_MS = 5000;
 
 const delay = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
@@ -320,6 +320,14 @@ export default function MeetingPage(
     return hasWebTransport() && forced !== "websocket" ? r.media.webTransport : undefined;
   }
 
+  /**
+   * Whether the media worker takes the session and the audio: where module workers run, unless
+   * the address says `?audio=main` (all of it on this thread, to compare).
+   */
+  function workerWanted() {
+    return hasMediaWorker() && new URLSearchParams(location.search).get("audio") !== "main";
+  }
+
   /** Points the media path at the one peer when the meeting is in P2P mode. */
   function updatePath() {
     const others = roster.value.filter((p) => p.id !== me.value?.id);
@@ -353,9 +361,7 @@ export default function MeetingPage(
       session.current.setSsrcs(r.media);
       relay.current?.start(webTransportOf(r)); // the seat is on the new WebSocket: try again
     } else {
-      // `?audio=main` in the address: the session and the audio on this thread (to compare).
-      const onMain = new URLSearchParams(location.search).get("audio") === "main";
-      const w = hasMediaWorker() && !onMain ? new MediaWorkerLink() : undefined;
+      const w = worker.current ?? (workerWanted() ? new MediaWorkerLink() : undefined);
       worker.current = w;
       const rc = new RelayChannel({
         websocket: c,
@@ -545,9 +551,17 @@ export default function MeetingPage(
 
   async function enter(c: ControlClient) {
     try {
-      // The audio worklets load before media flows: on a weak link they would wait behind it.
-      if (audio.current && !session.current) {
-        await Promise.race([audio.current.catch(() => {}), delay(AUDIO_PREPARE_WAIT_MS)]);
+      // The audio worklets and the media worker load before media flows: on a weak link they
+      // would wait behind it.
+      if ((audio.current || worker.current) && !session.current) {
+        await Promise.race([
+          Promise.all([audio.current?.catch(() => {}), worker.current?.ready]),
+          delay(AUDIO_PREPARE_WAIT_MS),
+        ]);
+      }
+      if (worker.current?.failed && !session.current) {
+        worker.current.close(); // its script did not run: media on this thread
+        worker.current = undefined;
       }
       const code = handoff.current;
       handoff.current = undefined; // good once: a retry identifies as usual
@@ -620,6 +634,9 @@ export default function MeetingPage(
     if (!session.current && !audio.current) {
       audio.current = prepareAudio();
       audio.current.catch(() => {}); // the session reports it (audioError)
+    }
+    if (!session.current && !worker.current && workerWanted()) {
+      worker.current = new MediaWorkerLink();
     }
     const c = new ControlClient(controlUrl());
     client.current = c;

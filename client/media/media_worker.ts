@@ -83,6 +83,8 @@ export type ToMediaWorker =
  * ```
  */
 export type FromMediaWorker =
+  /** The worker's script runs (its first message). */
+  | { type: "ready" }
   /**
    * Datagrams of session `id`, those that came in one turn of the worker's loop; `audio[i]`:
    * the audio of `datagrams[i]` was taken here already.
@@ -170,6 +172,7 @@ export class MediaWorker {
     };
     scope.onmessage = (event) => this.#handle(event.data);
     this.#statsTimer = setInterval(() => this.#postStats(), MEDIA_WORKER_STATS_MS);
+    scope.postMessage({ type: "ready" });
   }
 
   #handle(message: ToMediaWorker): void {

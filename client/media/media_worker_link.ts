@@ -179,12 +179,31 @@ export class MediaWorkerLink implements AudioInbound, AudioEncodeOffload {
   } | null = null;
   closedTotals: ClosedReceiverTotals = { recovered: 0, unrecovered: 0 };
   onArrival: ((delayMs: number) => void) | null = null;
+  /**
+   * True once the worker's script runs; false if it failed to start (the page then keeps its
+   * media on the main thread). A page starts the worker before it joins and waits for this:
+   * on a weak link the script would otherwise load behind the media.
+   */
+  readonly ready: Promise<boolean>;
+  #state: "starting" | "running" | "failed" = "starting";
+  #settleReady: (running: boolean) => void = () => {};
 
   /** Starts the worker from `url` (default {@linkcode MEDIA_WORKER_URL}). */
   constructor(url: string | URL = MEDIA_WORKER_URL) {
+    this.ready = new Promise((resolve) => this.#settleReady = resolve);
     this.#worker = new Worker(url, { type: "module", name: "meet-media" });
     this.#worker.onmessage = (event: MessageEvent<FromMediaWorker>) => this.#handle(event.data);
-    this.#worker.onerror = (event) => console.error("media worker:", event.message ?? event);
+    this.#worker.onerror = (event) => {
+      console.error("media worker:", event.message ?? event);
+      if (this.#state !== "starting") return;
+      this.#state = "failed";
+      this.#settleReady(false);
+    };
+  }
+
+  /** Whether the worker failed to start. */
+  get failed(): boolean {
+    return this.#state === "failed";
   }
 
   /** Opens a WebTransport session in the worker (closing the one before, if any). */
@@ -288,6 +307,7 @@ export class MediaWorkerLink implements AudioInbound, AudioEncodeOffload {
     this.#post({ type: "close" });
     this.#closed = true;
     this.#worker.terminate();
+    if (this.#state === "starting") this.#settleReady(false);
   }
 
   #post(message: ToMediaWorker, transfer: Transferable[] = []): void {
@@ -297,6 +317,10 @@ export class MediaWorkerLink implements AudioInbound, AudioEncodeOffload {
   #handle(message: FromMediaWorker): void {
     if (this.#closed) return;
     switch (message.type) {
+      case "ready":
+        if (this.#state === "starting") this.#state = "running";
+        this.#settleReady(true);
+        return;
       case "stats":
         this.#stats = message.receivers;
         this.closedTotals = message.closedTotals;
