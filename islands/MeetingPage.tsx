@@ -361,8 +361,9 @@ export default function MeetingPage(
       session.current.setSsrcs(r.media);
       relay.current?.start(webTransportOf(r)); // the seat is on the new WebSocket: try again
     } else {
-      const w = worker.current ?? (workerWanted() ? new MediaWorkerLink() : undefined);
-      worker.current = w;
+      // The worker join() started and enter() waited for; none when it is not wanted or its
+      // script did not run (starting another here would undo that fallback).
+      const w = worker.current;
       const rc = new RelayChannel({
         websocket: c,
         connect: (info) => {
