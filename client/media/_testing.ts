@@ -11,6 +11,35 @@
  * @module
  */
 
+import { writeRedPayload } from "../../media/red.ts";
+import { parseRtp, type RtpPacket, writeRtp } from "../../media/rtp.ts";
+import { PT_OPUS, PT_RED } from "../../protocol/media.ts";
+
+/**
+ * Opus RTP packet `seq` of `ssrc`, parsed: one 20 ms CELT frame, and with `red` the frame
+ * before it again (RED, media/red.ts).
+ *
+ * @example
+ * ```ts
+ * const packet = opusPacket(3, 10, true);
+ * console.log(packet.sequenceNumber); // 10
+ * ```
+ */
+export function opusPacket(ssrc: number, seq: number, red = false): RtpPacket {
+  const primary = new Uint8Array([0xf8, 0xff, 0xfe]);
+  const parsed = parseRtp(writeRtp({
+    payloadType: red ? PT_RED : PT_OPUS,
+    sequenceNumber: seq,
+    timestamp: seq * 960,
+    ssrc,
+    payload: red
+      ? writeRedPayload(PT_OPUS, primary, { payload: primary, timestampOffset: 960 })
+      : primary,
+  }));
+  if (!parsed.ok) throw new Error(`opusPacket: ${parsed.reason}`);
+  return parsed.packet;
+}
+
 /**
  * An Opus decoder that records the chunks it is given and, as Chromium's does, outputs 20 ms
  * of samples per chunk stamped from the first chunk's timestamp onwards, ignoring gaps.

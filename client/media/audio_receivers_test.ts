@@ -1,31 +1,8 @@
 import assert from "node:assert/strict";
-import { writeRedPayload } from "../../media/red.ts";
-import { parseRtp, type RtpPacket, writeRtp } from "../../media/rtp.ts";
-import { PT_OPUS, PT_RED } from "../../protocol/media.ts";
-import { FakeDecoder, withFakeAudioDecoder } from "./_testing.ts";
+import { FakeDecoder, opusPacket as packet, withFakeAudioDecoder } from "./_testing.ts";
 import type { PlaybackSink } from "./audio_receiver.ts";
 import { AudioReceivers } from "./audio_receivers.ts";
-import { type FromMediaWorker, MediaWorker, type ToMediaWorker } from "./media_worker.ts";
 import { MAX_UNKNOWN_STREAMS } from "./ssrc_admission.ts";
-import { waitFor } from "../../tests/support/wait.ts";
-
-const FRAME = [0xf8, 0xff, 0xfe]; // CELT, 20 ms
-
-/** Packet `seq` of `ssrc`, RED with the previous frame when `red`. */
-function packet(ssrc: number, seq: number, red = false): RtpPacket {
-  const primary = new Uint8Array(FRAME);
-  const parsed = parseRtp(writeRtp({
-    payloadType: red ? PT_RED : PT_OPUS,
-    sequenceNumber: seq,
-    timestamp: seq * 960,
-    ssrc,
-    payload: red
-      ? writeRedPayload(PT_OPUS, primary, { payload: primary, timestampOffset: 960 })
-      : primary,
-  }));
-  assert.ok(parsed.ok);
-  return parsed.packet;
-}
 
 /** A sink that records what it was given. */
 function recordingSink() {
@@ -102,44 +79,3 @@ Deno.test("AudioReceivers: a new playback starts every stream over; report block
     assert.equal(second.frames.length, 1, "nothing after close");
   });
 });
-
-Deno.test("MediaWorker: audio handed over is decoded into the playback port; statistics and report blocks come back", () =>
-  withFakeAudioDecoder(async () => {
-    const out: FromMediaWorker[] = [];
-    const scope = {
-      postMessage(message: FromMediaWorker) {
-        out.push(message);
-      },
-      onmessage: null as ((event: MessageEvent<ToMediaWorker>) => void) | null,
-    };
-    new MediaWorker(scope);
-    const send = (data: ToMediaWorker) => scope.onmessage!({ data } as MessageEvent<ToMediaWorker>);
-    const playback = new MessageChannel();
-    const frames: { type: string; ssrc: number; rtpTimestamp: number }[] = [];
-    playback.port1.onmessage = (event) => frames.push(event.data);
-    try {
-      send({ type: "known", ssrcs: [3], own: 1 });
-      send({ type: "playback", port: playback.port2 });
-      for (let seq = 1; seq <= 3; seq++) {
-        send({ type: "audio", packet: packet(3, seq), arrivalWallMs: Date.now() });
-      }
-      send({ type: "audio", packet: packet(1, 1), arrivalWallMs: Date.now() }); // our own
-      await waitFor(() => frames.length === 3, { timeoutMs: 2000, what: "three frames" });
-      assert.deepEqual(frames.map((f) => [f.type, f.ssrc, f.rtpTimestamp]), [
-        ["frame", 3, 960],
-        ["frame", 3, 1920],
-        ["frame", 3, 2880],
-      ]);
-      send({ type: "report" });
-      const blocks = out.find((m) => m.type === "blocks");
-      assert.ok(blocks?.type === "blocks");
-      assert.deepEqual(blocks.blocks.map((b) => b.ssrc), [3]);
-      await waitFor(() => out.some((m) => m.type === "stats"), { timeoutMs: 2000, what: "stats" });
-      const stats = out.find((m) => m.type === "stats");
-      assert.ok(stats?.type === "stats");
-      assert.deepEqual(stats.receivers.map((r) => [r.ssrc, r.packets]), [[3, 3]]);
-    } finally {
-      send({ type: "close" });
-      playback.port1.close();
-    }
-  }));
