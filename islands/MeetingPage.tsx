@@ -362,13 +362,15 @@ export default function MeetingPage(
       relay.current?.start(webTransportOf(r)); // the seat is on the new WebSocket: try again
     } else {
       // The worker join() started and enter() waited for; none when it is not wanted or its
-      // script did not run (starting another here would undo that fallback).
+      // script did not run (starting another here would undo that fallback), or once it
+      // stopped.
       const w = worker.current;
       const rc = new RelayChannel({
         websocket: c,
         connect: (info) => {
           const options = { info, mediaKey: r.media.mediaKey, meetingId };
-          return w ? w.connect(options) : new WebTransportChannel(options);
+          const now = worker.current;
+          return now ? now.connect(options) : new WebTransportChannel(options);
         },
         announceWebSocket: async () =>
           (await c.request({ type: "media_transport", kind: "websocket" })).webTransport,
@@ -376,7 +378,7 @@ export default function MeetingPage(
       relay.current = rc;
       // The worker sends the microphone on its session itself while media goes that way.
       const direct = () =>
-        w?.setAudioDirect(rc.kind === "webtransport" && path.current?.kind !== "p2p");
+        worker.current?.setAudioDirect(rc.kind === "webtransport" && path.current?.kind !== "p2p");
       rc.on("carrier", (kind) => {
         carrier.value = kind;
         direct();
@@ -637,7 +639,16 @@ export default function MeetingPage(
       audio.current.catch(() => {}); // the session reports it (audioError)
     }
     if (!session.current && !worker.current && workerWanted()) {
-      worker.current = new MediaWorkerLink();
+      const w = new MediaWorkerLink();
+      worker.current = w;
+      // The worker stopped mid-call: the audio carries on here. Its session closed, so media
+      // is on the WebSocket now, and the next session is this thread's.
+      w.onFail = () => {
+        if (worker.current !== w) return;
+        worker.current = undefined;
+        w.close();
+        session.current?.moveAudioToMainThread();
+      };
     }
     const c = new ControlClient(controlUrl());
     client.current = c;

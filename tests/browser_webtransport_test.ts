@@ -4,7 +4,8 @@
  * see and hear each other; one page alone in a second meeting, also on WebTransport, receives
  * nothing of the first. A page opened with `?transport=websocket` stays on the WebSocket, and
  * each tile says which carrier its participant uses. The server reads its round trip to each
- * page from the pages' reports on its sender reports.
+ * page from the pages' reports on its sender reports. A page whose media worker stops mid-call
+ * carries on with its audio on its main thread.
  */
 
 import assert from "node:assert/strict";
@@ -44,7 +45,8 @@ const transportOf = (page: Page) =>
   page.locator("[data-testid=mode-badge]").getAttribute("data-transport");
 
 Deno.test({
-  name: "browser WebTransport: three pages on datagrams see and hear each other; meetings isolated",
+  name:
+    "browser WebTransport: three pages on datagrams see and hear each other; meetings isolated; a media worker that stops leaves the audio to the page",
   sanitizeResources: false,
   sanitizeOps: false,
   async fn() {
@@ -177,6 +179,46 @@ Deno.test({
       what: "Eve's tile of Dee to say webtransport",
     });
 
+    // Dee's media worker stops mid-call (its thread ends). Her audio moves to her page's main
+    // thread: she hears Eve and Eve hears her again, and her media goes back on WebTransport
+    // (a session of the main thread's) after the WebSocket, saying why it left.
+    const mediaWorker = dee.workers().find((w) => w.url().includes("media_worker_main"));
+    assert.ok(mediaWorker, "Dee's page runs the media worker");
+    const inWorker = () =>
+      dee.evaluate(() =>
+        // deno-lint-ignore no-explicit-any
+        (globalThis as any).__meetStats?.audio?.inWorker as boolean | undefined
+      );
+    assert.equal(await inWorker(), true);
+    const stoppedAt = performance.now();
+    await mediaWorker.evaluate(() => (globalThis as unknown as { close(): void }).close());
+    await waitForPage(async () => await inWorker() === false, {
+      what: "Dee's audio on her page's main thread",
+      timeoutMs: 8000,
+    });
+    const movedMs = performance.now() - stoppedAt;
+    const [deeMoved, eveMoved] = await Promise.all([dee, eve].map(snapshot));
+    await waitForPage(async () => {
+      const [d, e] = await Promise.all([dee, eve].map(snapshot));
+      return d.audibleMs - deeMoved.audibleMs >= 200 && e.audibleMs - eveMoved.audibleMs >= 200;
+    }, { what: "Dee and Eve hear each other again", timeoutMs: 10_000 });
+    const heardMs = performance.now() - stoppedAt;
+    await waitForPage(
+      async () =>
+        (await mediaOf(meetingB.id)).transports.webtransport === 1 &&
+        await transportOf(dee) === "webtransport",
+      { what: "Dee back on WebTransport", timeoutMs: 15_000 },
+    );
+    // Whichever saw it first: the worker's silence, or the session's pongs (2 s each).
+    const fallback = await dee.locator("[data-testid=mode-badge]").getAttribute("data-fallback");
+    assert.match(fallback ?? "", /media worker stopped|no pong/);
+
+    console.log(
+      `media worker stopped: audio on the main thread after ${movedMs.toFixed(0)} ms, ` +
+        `heard both ways after ${heardMs.toFixed(0)} ms, back on WebTransport after ${
+          (performance.now() - stoppedAt).toFixed(0)
+        } ms`,
+    );
     console.log(
       `WebTransport: 3 seats bound within ${bindMs.toFixed(0)} ms; 30 frames from each other ` +
         `and the mix heard within ${mediaMs.toFixed(0)} ms; endpoint ${

@@ -6,6 +6,11 @@
  * as it arrives, what came another way (the WebSocket, P2P) is handed over, and the worker's
  * statistics and report blocks come back a moment later.
  *
+ * The worker reports every quarter of a second. One that has said nothing for
+ * {@linkcode WORKER_SILENT_MS} while this thread was not held up itself has stopped (its thread
+ * ended or hangs): its session is closed (the relay channel goes on the WebSocket at once) and
+ * `onFail` is called, so that the page takes the audio back on its own thread.
+ *
  * @example
  * ```ts
  * import type { JoinReply } from "../../protocol/control.ts";
@@ -39,6 +44,14 @@ import type { WebTransportChannelOptions } from "./webtransport_channel.ts";
 
 /** Where the worker's script is served (bundled from client/media_worker_main.ts). */
 export const MEDIA_WORKER_URL = "/_islands/media_worker_main.js";
+
+/**
+ * A running worker that has sent nothing for this long has stopped, ms: it reports every
+ * `MEDIA_WORKER_STATS_MS` (250), so this is eight reports missed.
+ */
+export const WORKER_SILENT_MS = 2000;
+/** How often the worker's silence is checked, ms. */
+const WATCH_MS = 500;
 
 /**
  * Whether this browser can run the media worker: module workers (a browser that does not read
@@ -185,11 +198,24 @@ export class MediaWorkerLink implements AudioInbound, AudioEncodeOffload {
    * on a weak link the script would otherwise load behind the media.
    */
   readonly ready: Promise<boolean>;
+  /**
+   * Called once when the running worker stops (see the module documentation): its session
+   * is closed already; the page moves the audio to its own thread and closes this link.
+   */
+  onFail: ((reason: string) => void) | null = null;
   #state: "starting" | "running" | "failed" = "starting";
   #settleReady: (running: boolean) => void = () => {};
+  readonly #silentMs: number;
+  #heardAt = performance.now();
+  #checkedAt = performance.now();
+  #watch: ReturnType<typeof setInterval> | undefined;
 
-  /** Starts the worker from `url` (default {@linkcode MEDIA_WORKER_URL}). */
-  constructor(url: string | URL = MEDIA_WORKER_URL) {
+  /**
+   * Starts the worker from `url` (default {@linkcode MEDIA_WORKER_URL}); `silentMs`: how long
+   * a running worker may say nothing (default {@linkcode WORKER_SILENT_MS}).
+   */
+  constructor(url: string | URL = MEDIA_WORKER_URL, options: { silentMs?: number } = {}) {
+    this.#silentMs = options.silentMs ?? WORKER_SILENT_MS;
     this.ready = new Promise((resolve) => this.#settleReady = resolve);
     this.#worker = new Worker(url, { type: "module", name: "meet-media" });
     this.#worker.onmessage = (event: MessageEvent<FromMediaWorker>) => this.#handle(event.data);
@@ -201,18 +227,27 @@ export class MediaWorkerLink implements AudioInbound, AudioEncodeOffload {
     };
   }
 
-  /** Whether the worker failed to start. */
+  /** Whether the worker failed to start, or stopped. */
   get failed(): boolean {
     return this.#state === "failed";
   }
 
-  /** Opens a WebTransport session in the worker (closing the one before, if any). */
+  /**
+   * Opens a WebTransport session in the worker (closing the one before, if any). A session
+   * of a worker that stopped closes at once.
+   */
   connect(options: WebTransportChannelOptions): DatagramLink {
     this.#session?.close();
     const id = this.#nextId++;
     const session = new WorkerSession(id, (m) => this.#post(m), () => {
       if (this.#session === session) this.#session = null;
     });
+    if (this.failed) {
+      queueMicrotask(() =>
+        session.handle({ type: "closed", id, reason: "the media worker stopped" })
+      );
+      return session;
+    }
     this.#session = session;
     this.#post({
       type: "open",
@@ -306,8 +341,28 @@ export class MediaWorkerLink implements AudioInbound, AudioEncodeOffload {
     this.#session?.close();
     this.#post({ type: "close" });
     this.#closed = true;
+    clearInterval(this.#watch);
     this.#worker.terminate();
     if (this.#state === "starting") this.#settleReady(false);
+  }
+
+  /**
+   * Checks that the running worker still reports. A check that itself runs late (this
+   * thread was held up, and the worker's messages may be waiting behind it) judges nothing.
+   */
+  #check(): void {
+    const now = performance.now();
+    const late = now - this.#checkedAt > 2 * WATCH_MS;
+    this.#checkedAt = now;
+    if (late || this.#closed || this.#state !== "running") return;
+    if (now - this.#heardAt < this.#silentMs) return;
+    this.#state = "failed";
+    clearInterval(this.#watch);
+    const reason = "the media worker stopped";
+    console.warn(`${reason}: nothing from it for ${Math.round(now - this.#heardAt)} ms`);
+    const session = this.#session;
+    if (session) session.handle({ type: "closed", id: session.id, reason });
+    this.onFail?.(reason);
   }
 
   #post(message: ToMediaWorker, transfer: Transferable[] = []): void {
@@ -315,10 +370,15 @@ export class MediaWorkerLink implements AudioInbound, AudioEncodeOffload {
   }
 
   #handle(message: FromMediaWorker): void {
-    if (this.#closed) return;
+    if (this.#closed || this.#state === "failed") return;
+    this.#heardAt = performance.now();
     switch (message.type) {
       case "ready":
-        if (this.#state === "starting") this.#state = "running";
+        if (this.#state === "starting") {
+          this.#state = "running";
+          this.#checkedAt = this.#heardAt;
+          this.#watch = setInterval(() => this.#check(), WATCH_MS);
+        }
         this.#settleReady(true);
         return;
       case "stats":

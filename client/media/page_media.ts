@@ -357,6 +357,8 @@ interface DebugStats {
     unrecoveredBefore: number;
     /** Times the output was moved to a larger buffer. */
     outputRestarts: number;
+    /** Whether the audio is received and encoded in the media worker (else on this thread). */
+    inWorker: boolean;
   };
   send: {
     videoFrames: number;
@@ -491,8 +493,8 @@ export class PageMedia extends Emitter<PageMediaEvents> {
   #screenSender: VideoSender | null = null;
   #audioSender: AudioSender | null = null;
   #videoReceivers = new Map<number, VideoReceiver>();
-  readonly #audio: AudioInbound;
-  readonly #audioOffload: AudioEncodeOffload | undefined;
+  #audio: AudioInbound;
+  #audioOffload: AudioEncodeOffload | undefined;
   #participantByVideoSsrc = new Map<number, string>();
   /** Whose shared screen each remote screen SSRC is. */
   #participantByScreenSsrc = new Map<number, string>();
@@ -941,6 +943,45 @@ export class PageMedia extends Emitter<PageMediaEvents> {
     this.#audioSender?.trim(earlyMs);
   }
 
+  /**
+   * Takes the audio back from where `audioInbound` and `audioOffload` had it (the media
+   * worker, which stopped): received audio is decoded on this thread from the next packet on,
+   * into the same playback, and the microphone's live track goes to an encoder here, without
+   * asking for it again. Does nothing when the audio is here already.
+   *
+   * @example
+   * ```ts
+   * import type { MediaWorkerLink } from "./media_worker_link.ts";
+   *
+   * function fallBack(worker: MediaWorkerLink, session: PageMedia) {
+   *   worker.onFail = () => {
+   *     worker.close();
+   *     session.moveAudioToMainThread();
+   *   };
+   * }
+   * ```
+   */
+  async moveAudioToMainThread(): Promise<void> {
+    if (this.#closed || this.#audio instanceof AudioReceivers) return;
+    const before = this.#audio;
+    const here = new AudioReceivers();
+    // What the receivers over there had counted stays counted.
+    const live = before.stats(performance.now());
+    here.closedTotals.recovered = before.closedTotals.recovered +
+      live.reduce((n, r) => n + r.recovered, 0);
+    here.closedTotals.unrecovered = before.closedTotals.unrecovered +
+      live.reduce((n, r) => n + r.unrecovered, 0);
+    here.onArrival = before.onArrival;
+    here.setKnown([...this.#knownAudioSsrcs], this.#ssrcs.audioSsrc);
+    if (this.#playback) here.setPlayback(this.#playback);
+    this.#audio = here;
+    this.#audioOffload = undefined;
+    const generation = this.#generation.mic;
+    const track = this.#audioSender?.release() ?? null;
+    this.#audioSender = null;
+    if (track) await this.#sendMicrophone(track, generation);
+  }
+
   /** Stops everything: devices, encoders, decoders, the audio context. Idempotent. */
   close(): void {
     if (this.#closed) return;
@@ -1374,6 +1415,7 @@ export class PageMedia extends Emitter<PageMediaEvents> {
         recoveredBefore: this.#audio.closedTotals.recovered,
         unrecoveredBefore: this.#audio.closedTotals.unrecovered,
         outputRestarts: this.#outputRestarts,
+        inWorker: !(this.#audio instanceof AudioReceivers),
       },
       send: {
         videoFrames: video?.framesEncoded ?? 0,
