@@ -54,7 +54,7 @@ export interface JitterBufferOptions {
    * Adapt to how early frames arrive instead of to the jitter estimate (the server mixer
    * does). The buffer starts playing at `minMs` and keeps its delay as short as the
    * arrivals allow: when every frame of the last window (0.5 s) arrived at least k frames
-   * plus this guard (or 2 x the jitter, if more) before it was played, it drops k frames. A
+   * plus this guard (or 1.5 x the jitter, if more) before it was played, it drops k frames. A
    * frame that is not there in time is concealed. After half a second in which every frame
    * kept the guard it is given up (dropped when it comes): a one-off hiccup costs no delay.
    * A miss after frames had come ever closer to their tick (a sender's clock running slow),
@@ -485,7 +485,7 @@ export class JitterBuffer {
     if (this.#guardMs !== null) {
       // Every frame waited at least k frames more than the guard: play k frames earlier (a
       // burst after a stall is worked off at once, not over seconds), keeping minMs.
-      const guard = Math.max(this.#guardMs, 2 * this.#jitterMs);
+      const guard = Math.max(this.#guardMs, 1.5 * this.#jitterMs);
       const early = underruns === 0 ? Math.floor((minWaitMs - guard) / this.#frameMs) : 0;
       const room = Math.floor((depth - this.#minMs) / this.#frameMs);
       const drops = Math.max(Math.min(early, room), minDepth > this.#maxMs ? 1 : 0);

@@ -102,7 +102,7 @@ const MAX_DEPARTED_STREAMS = 1024;
 
 /**
  * The mixer's jitter buffer by default: it starts at one frame and plays each frame on the
- * first tick that leaves 4 ms (or 2 x the measured jitter) of margin, so a frame waits on
+ * first tick that leaves 4 ms (or 1.5 x the measured jitter) of margin, so a frame waits on
  * average about half a tick; a frame that misses its tick is concealed and the buffer
  * deepens by one frame, up to 100 ms.
  *
