@@ -26,9 +26,12 @@
  * voice) or the first's uplink. Not in P2P: its pages are told apart by neither address nor
  * a port known beforehand.
  *
- * Usage: `./deno run -A bench/network.ts [--seconds=20] [--warmup=5] [--quick] [--json]`
- * (`--quick`: 10 s windows, the 1% condition only). About 45 s per run, 20 runs; progress on
- * stderr, the report (Markdown) on stdout.
+ * Usage: `./deno run -A bench/network.ts [--seconds=20] [--warmup=5] [--quick] [--json]
+ * [--runs=N] [--condition=TEXT] [--path=TEXT]` (`--quick`: 10 s windows, the 1% condition
+ * only; `--runs`: each row the median of N runs, figure by figure, with the range of the audio
+ * delay's p50 across them: one run is noisy on a 2-core machine; `--condition` and `--path`:
+ * only the rows whose names contain these). About 45 s per run, 22 rows; progress on stderr,
+ * the report (Markdown) on stdout.
  *
  * @module
  */
@@ -43,8 +46,12 @@ const { values: args } = parseArgs({
     warmup: { type: "string", default: "5" },
     quick: { type: "boolean", default: false },
     json: { type: "boolean", default: false },
+    runs: { type: "string", default: "1" },
+    condition: { type: "string", default: "" },
+    path: { type: "string", default: "" },
   },
 });
+const RUNS = Math.min(9, Math.max(1, Math.floor(Number(args.runs)) || 1));
 
 interface Condition {
   name: string;
@@ -118,6 +125,8 @@ interface Row {
   mixerConcealedPercent: number | null;
   /** The limited page (its downlink): fps mean, freezes per stream-minute, concealed, audio p50. */
   limited?: { fps: number; freezes: number; concealed: number; audioP50: number | null };
+  /** With several runs: the lowest and highest of their audio p50s. */
+  audioP50Range?: [number, number];
 }
 
 const median = (values: (number | null)[]) => {
@@ -201,15 +210,53 @@ function limitedPage(page: PageFigures): Row["limited"] {
   };
 }
 
+/** Several runs of one row: each figure their median. */
+function medianRow(runs: Row[]): Row {
+  if (runs.length === 1) return runs[0];
+  const of = (pick: (r: Row) => number | null) => median(runs.map(pick));
+  const audio = runs.map((r) => r.audioP50).filter(Number.isFinite);
+  return {
+    condition: runs[0].condition,
+    path: runs[0].path,
+    fpsMean: of((r) => r.fpsMean),
+    fpsMin: of((r) => r.fpsMin),
+    freezesPerStreamMinute: of((r) => r.freezesPerStreamMinute),
+    keyframesPerMinute: of((r) => r.keyframesPerMinute),
+    concealedPercent: of((r) => r.concealedPercent),
+    audioP50: of((r) => r.audioP50),
+    audioP95: of((r) => r.audioP95),
+    videoP50: of((r) => r.videoP50),
+    resent: of((r) => r.resent),
+    mixerConcealedPercent: runs[0].mixerConcealedPercent === null
+      ? null
+      : of((r) => r.mixerConcealedPercent),
+    limited: runs[0].limited && {
+      fps: of((r) => r.limited!.fps),
+      freezes: of((r) => r.limited!.freezes),
+      concealed: of((r) => r.limited!.concealed),
+      audioP50: of((r) => r.limited!.audioP50),
+    },
+    audioP50Range: audio.length ? [Math.min(...audio), Math.max(...audio)] : undefined,
+  };
+}
+
 const rows: Row[] = [];
 for (const condition of args.quick ? [CONDITIONS[1]] : CONDITIONS) {
+  if (!condition.name.includes(args.condition)) continue;
   for (const path of PATHS) {
+    if (!path.name.includes(args.path)) continue;
     // On a clean path two hops are one: the 1-hop reference says it all.
     if (condition.loss === 0 && path.twoHops) continue;
     // A capped link is told apart by its address on the server's side: relay mode only.
     if ((condition.down || condition.up) && path.name === "P2P") continue;
-    console.error(`[network] ${condition.name}, ${path.name}`);
-    rows.push(await runOne(condition, path));
+    const runs: Row[] = [];
+    for (let i = 0; i < RUNS; i++) {
+      console.error(
+        `[network] ${condition.name}, ${path.name}${RUNS > 1 ? ` (${i + 1}/${RUNS})` : ""}`,
+      );
+      runs.push(await runOne(condition, path));
+    }
+    rows.push(medianRow(runs));
   }
 }
 if (args.json) {
@@ -217,7 +264,8 @@ if (args.json) {
 } else {
   console.log(
     [
-      `## Impaired networks (${args.quick ? 10 : args.seconds} s windows)`,
+      `## Impaired networks (${args.quick ? 10 : args.seconds} s windows` +
+      `${RUNS > 1 ? `, each row the median of ${RUNS} runs` : ""})`,
       "",
       table(
         [
@@ -241,9 +289,10 @@ if (args.json) {
           fmt(r.keyframesPerMinute),
           `${fmt(r.concealedPercent, 1)}%`,
           r.mixerConcealedPercent === null ? "" : `${fmt(r.mixerConcealedPercent, 1)}%`,
-          Number.isFinite(r.audioP95)
+          (Number.isFinite(r.audioP95)
             ? `${fmt(r.audioP50)} / ${fmt(r.audioP95)} ms`
-            : `${fmt(r.audioP50)} ms (est.)`,
+            : `${fmt(r.audioP50)} ms (est.)`) +
+          (r.audioP50Range ? ` (p50 ${fmt(r.audioP50Range[0])}-${fmt(r.audioP50Range[1])})` : ""),
           `${fmt(r.videoP50)} ms${r.path.startsWith("Chromium") ? " (est.)" : ""}`,
           fmt(r.resent),
           r.limited
