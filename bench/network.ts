@@ -17,7 +17,8 @@
  * concealed % (at the pages' playout), the voices' frames the server's mixer concealed (lost or
  * late at its tick: every listener hears them too; relay only), audio capture-to-speaker delay
  * p50 / p95, video capture-to-display p50, and the server's resends; with one page's downlink
- * capped, that page's own figures. The
+ * capped, that page's own figures; and how often our pages' main threads were held up past 20
+ * ms (per page-minute), which tells a row of a saturated machine from one of a bad network. The
  * reference's delays are estimates from `getStats()` (half the round trip plus the jitter
  * buffer's mean wait), without capture, encode and output.
  *
@@ -107,6 +108,8 @@ interface PageFigures {
   audioP50: number | null;
   audioP95: number | null;
   videoP50: number | null;
+  /** How often the page's main thread was held up (our pages only). */
+  mainThreadHeld?: { over20: number };
 }
 
 interface Row {
@@ -127,6 +130,11 @@ interface Row {
   limited?: { fps: number; freezes: number; concealed: number; audioP50: number | null };
   /** With several runs: the lowest and highest of their audio p50s. */
   audioP50Range?: [number, number];
+  /**
+   * The pages' main threads held up past 20 ms, per page-minute (our pages only): a busy
+   * machine, not the network, when it is high.
+   */
+  heldPerMinute: number | null;
 }
 
 const median = (values: (number | null)[]) => {
@@ -197,6 +205,9 @@ async function runOne(condition: Condition, path: Path): Promise<Row> {
     videoP50: median(pages.map((p) => p.videoP50)),
     resent: figures.server.resent,
     mixerConcealedPercent: figures.server.mixerConcealedPercent ?? null,
+    heldPerMinute: pages.every((p) => p.mainThreadHeld)
+      ? mean(pages.map((p) => (p.mainThreadHeld!.over20 / p.seconds) * 60))
+      : null,
     limited: condition.down ? limitedPage(pages.at(-1)!) : undefined,
   };
 }
@@ -237,6 +248,7 @@ function medianRow(runs: Row[]): Row {
       audioP50: of((r) => r.limited!.audioP50),
     },
     audioP50Range: audio.length ? [Math.min(...audio), Math.max(...audio)] : undefined,
+    heldPerMinute: runs[0].heldPerMinute === null ? null : of((r) => r.heldPerMinute),
   };
 }
 
@@ -280,6 +292,7 @@ if (args.json) {
           "video delay p50",
           "video packets resent",
           "the capped page: fps / freezes per stream-minute / concealed / audio p50",
+          "pages held up > 20 ms, per page-minute",
         ],
         rows.map((r) => [
           r.condition,
@@ -299,6 +312,7 @@ if (args.json) {
             ? `${fmt(r.limited.fps, 1)} / ${fmt(r.limited.freezes, 1)} / ` +
               `${fmt(r.limited.concealed, 1)}% / ${fmt(r.limited.audioP50 ?? NaN)} ms`
             : "",
+          r.heldPerMinute === null ? "" : fmt(r.heldPerMinute, 1),
         ]),
       ),
     ].join("\n"),
