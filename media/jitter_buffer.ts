@@ -65,6 +65,11 @@ export interface JitterBufferOptions {
    * dropped when they come.
    */
   guardMs?: number;
+  /**
+   * With `guardMs`: the margin is at least this many times the measured jitter (default 1.5;
+   * docs/architecture.md says how it was chosen).
+   */
+  guardJitters?: number;
 }
 
 /**
@@ -172,6 +177,7 @@ export class JitterBuffer {
   readonly #capacity: number;
   readonly #maxConcealMs: number;
   readonly #guardMs: number | null;
+  readonly #guardJitters: number;
 
   /** Frames by extended sequence number. */
   #frames = new Map<number, BufferedFrame>();
@@ -229,6 +235,7 @@ export class JitterBuffer {
     );
     this.#maxConcealMs = options.maxConcealMs ?? 100;
     this.#guardMs = options.guardMs ?? null;
+    this.#guardJitters = options.guardJitters ?? 1.5;
   }
 
   /**
@@ -485,7 +492,7 @@ export class JitterBuffer {
     if (this.#guardMs !== null) {
       // Every frame waited at least k frames more than the guard: play k frames earlier (a
       // burst after a stall is worked off at once, not over seconds), keeping minMs.
-      const guard = Math.max(this.#guardMs, 1.5 * this.#jitterMs);
+      const guard = Math.max(this.#guardMs, this.#guardJitters * this.#jitterMs);
       const early = underruns === 0 ? Math.floor((minWaitMs - guard) / this.#frameMs) : 0;
       const room = Math.floor((depth - this.#minMs) / this.#frameMs);
       const drops = Math.max(Math.min(early, room), minDepth > this.#maxMs ? 1 : 0);

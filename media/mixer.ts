@@ -118,6 +118,20 @@ export const MIXER_JITTER_BUFFER: Readonly<JitterBufferOptions> = {
   guardMs: 4,
 };
 
+/**
+ * One entry of a mixer's recording ({@linkcode Mixer.record}): a packet handed to a voice's
+ * jitter buffer (its sender, sequence number, RTP timestamp, arrival, whether it is a RED copy),
+ * or a tick.
+ *
+ * @example
+ * ```ts
+ * const entries: MixerRecordEntry[] = [["push", "ann", 7, 6720, 1000.5, false], ["tick", 1004]];
+ * ```
+ */
+export type MixerRecordEntry =
+  | ["push", id: string, seq: number, timestamp: number, arrivalMs: number, redundant: boolean]
+  | ["tick", nowMs: number];
+
 /** A stream is a challenger worth decoding from this level (the selector's active level). */
 const ACTIVE_LEVEL_DB = -50;
 /** Skipped frames decoded before a stream is mixed again, to bring its decoder up to date. */
@@ -249,6 +263,28 @@ export class Mixer {
 
   /** Where departed listeners' mix streams stopped, to continue them if they come back. */
   #departed = new Map<string, { seq: number; timestamp: number }>();
+  #recording: { entries: MixerRecordEntry[]; limit: number } | null = null;
+
+  /**
+   * Starts keeping what reaches the jitter buffers and when the ticks come (at most `limit`
+   * entries, about 20 minutes of three voices by default), for an offline replay with other
+   * settings (tests/network/mixer_replay.ts).
+   */
+  record(limit = 200_000): void {
+    this.#recording = { entries: [], limit: Math.max(0, Math.min(limit, 2_000_000)) };
+  }
+
+  /** What was kept since `record()`, and stops keeping it. */
+  takeRecording(): MixerRecordEntry[] {
+    const entries = this.#recording?.entries ?? [];
+    this.#recording = null;
+    return entries;
+  }
+
+  #keep(entry: MixerRecordEntry): void {
+    const r = this.#recording;
+    if (r && r.entries.length < r.limit) r.entries.push(entry);
+  }
 
   constructor(options: MixerOptions) {
     this.#options = { maxSpeakers: 3, jitterBuffer: MIXER_JITTER_BUFFER, ...options };
@@ -352,6 +388,9 @@ export class Mixer {
   push(id: string, packet: RtpPacket, arrivalMs: number, redundant = false): void {
     const input = this.#inputs.get(id);
     if (!input || this.#closed) return;
+    if (this.#recording) {
+      this.#keep(["push", id, packet.sequenceNumber, packet.timestamp, arrivalMs, redundant]);
+    }
     // A redundant copy (RED) of a frame the buffer has, or has played, is not news.
     if (redundant && !input.buffer.wants(packet.sequenceNumber)) return;
     const result = input.buffer.push(
@@ -385,6 +424,7 @@ export class Mixer {
   tick(nowMs: number): MixerLevel[] {
     if (this.#closed) return [];
     this.stats.ticks++;
+    if (this.#recording) this.#keep(["tick", nowMs]);
     for (const input of this.#inputs.values()) {
       this.#popNext(input, nowMs);
       this.#adviseTrim(input, nowMs);

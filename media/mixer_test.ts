@@ -469,3 +469,25 @@ Deno.test("mixer: a listener's mix moving to its own encoding and back makes no 
   assert.ok(switches >= 6, `${switches} switches`);
   assert.ok(ratio <= 1.5, `a switch frame is ${ratio.toFixed(2)}x the median roughness`);
 });
+
+Deno.test("mixer: a recording keeps each packet handed to a voice's buffer and each tick, within its limit, until taken", () => {
+  const m = mixer();
+  const ann = toneSender(440, 0.3, 1);
+  m.addParticipant("ann", listener().sink);
+  m.push("ann", ann.next(1000), 0); // before the recording: not kept
+  m.record(5);
+  for (let t = 1; t < 10; t++) {
+    m.push("ann", ann.next(1000 + t * 20), t * 20 + 0.5);
+    m.tick(t * 20 + 3);
+  }
+  const entries = m.takeRecording();
+  assert.equal(entries.length, 5, "the limit holds");
+  assert.deepEqual(entries[0].slice(0, 2), ["push", "ann"]);
+  assert.equal(entries[0][4], 20.5);
+  assert.equal(entries[0][5], false);
+  assert.deepEqual(entries[1], ["tick", 23]);
+  m.tick(300);
+  assert.deepEqual(m.takeRecording(), [], "taking it stops it");
+  m.close();
+  ann.close();
+});

@@ -41,7 +41,7 @@
 
 import type { Meeting } from "../meeting/meeting.ts";
 import { RoundTrip } from "../media/round_trip.ts";
-import { Mixer, type MixerLevel } from "../media/mixer.ts";
+import { Mixer, type MixerLevel, type MixerRecordEntry } from "../media/mixer.ts";
 import type { OpusDecoder, OpusEncoder } from "../media/opus.ts";
 import { NackGenerator } from "../media/nack_generator.ts";
 import {
@@ -629,6 +629,16 @@ export class MediaRoom {
   /** Mixer counters (decodes, encodes...). */
   get mixerStats(): Mixer["stats"] {
     return this.#mixer.stats;
+  }
+
+  /** Starts the mixer's recording of arrivals and ticks (see `Mixer.record`). */
+  recordMixer(limit?: number): void {
+    this.#mixer.record(limit);
+  }
+
+  /** The mixer's recording since `recordMixer()`; stops it. */
+  takeMixerRecording(): MixerRecordEntry[] {
+    return this.#mixer.takeRecording();
   }
 
   /** One mix (called by the media clock every 20 ms while the room has transports). */

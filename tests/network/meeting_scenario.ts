@@ -22,7 +22,9 @@
  * `--audio-on-main` keeps the WebTransport session and the audio receiving on the pages' main
  * threads (`?audio=main`) instead of the media worker, to compare the two.
  * `--record=FILE` writes, at the end, the frames that reached each page's playout buffer since it
- * joined (`?playout=record`), which tests/network/playout_replay.ts replays with other settings.
+ * joined (`?playout=record`), which tests/network/playout_replay.ts replays with other settings;
+ * `--record-mixer=FILE` what reached the mixer's jitter buffers from the warm-up on, and its
+ * ticks, for tests/network/mixer_replay.ts.
  *
  * Prints its figures as JSON on the last line: per page, its streams, audio and rates, how often
  * its main thread was held up past 20/50/100 ms (a 10 ms timer firing late) and its mix's playout
@@ -62,6 +64,7 @@ const { values: args } = parseArgs({
     "audio-only": { type: "boolean", default: false },
     "audio-on-main": { type: "boolean", default: false },
     record: { type: "string" },
+    "record-mixer": { type: "string" },
   },
 });
 const WINDOW_S = Math.min(120, Math.max(3, Number(args.seconds)));
@@ -419,6 +422,7 @@ const up = limit(args.up);
     // How often the server's event loop (this process's) is held up.
     const serverWatch = watchHoldUps();
     const warmupEnd = performance.now() + WARMUP_S * 1000;
+    if (args["record-mixer"]) server.hub.findRoom(created.id)?.media.recordMixer();
     const tracing = args.trace ? trace(pages, created.id, warmupEnd + WINDOW_S * 1000) : null;
     await waitFor(() => performance.now() >= warmupEnd, {
       what: "the warm-up",
@@ -445,6 +449,11 @@ const up = limit(args.up);
         ).then((outputs) => ({ name: NAMES[i], outputs }))
       ));
       Deno.writeTextFileSync(args.record, JSON.stringify({ condition: args, pages: recorded }));
+    }
+    if (args["record-mixer"]) {
+      // What reached the mixer's jitter buffers, for tests/network/mixer_replay.ts.
+      const entries = server.hub.findRoom(created.id)?.media.takeMixerRecording() ?? [];
+      Deno.writeTextFileSync(args["record-mixer"], JSON.stringify({ condition: args, entries }));
     }
     serverWatch.stop();
     await profiling?.();
