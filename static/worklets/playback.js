@@ -2,8 +2,8 @@
 /**
  * The "meet-playback" AudioWorklet processor: one {@linkcode PlayoutBuffer} per received
  * stream (by SSRC), read at the audio clock and mixed into one mono output with a soft
- * limit. Decoded frames come from the main thread or the media worker as messages; statistics go back about
- * four times a second.
+ * limit. Decoded frames come from the main thread or the media worker as messages;
+ * statistics go back about four times a second.
  *
  * Messages in:
  * - `{type: "frame", ssrc, rtpTimestamp, samples: Float32Array, captureMs}` (`captureMs`:
