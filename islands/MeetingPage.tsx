@@ -180,6 +180,8 @@ export default function MeetingPage(
   const token = useRef<string>();
   /** A handoff code from another node of the cluster (it made this meeting for our lobby). */
   const handoff = useRef<string>();
+  /** The hand last asked for, while the request is under way (see `toggleHand`). */
+  const handAsked = useRef<boolean | null>(null);
   // Media
   const prefs = useSignal<MediaPreferences>({ mic: true, camera: true });
   const local = useSignal<LocalMediaState | null>(null);
@@ -803,11 +805,9 @@ export default function MeetingPage(
         case "s":
           toggleScreen();
           break;
-        case "h": {
-          const raised = roster.value.some((p) => p.id === me.value?.id && p.handRaised);
-          hostAct({ type: "hand", raised: !raised });
+        case "h":
+          toggleHand();
           break;
-        }
         case "c":
           chatOpen.value = true; // on a phone the panel opens first
           requestAnimationFrame(() =>
@@ -864,6 +864,18 @@ export default function MeetingPage(
     stopMedia();
     await client.current?.request({ type: "leave" }).catch(() => {});
     leaveTo("/");
+  }
+
+  /**
+   * Raises or lowers one's own hand: the opposite of what was last asked for, until the reply
+   * (the server sends the new roster before it), so H pressed twice quickly raises and lowers.
+   */
+  async function toggleHand() {
+    const shown = roster.value.some((p) => p.id === me.value?.id && p.handRaised);
+    const raised = !(handAsked.current ?? shown);
+    handAsked.current = raised;
+    await hostAct({ type: "hand", raised });
+    if (handAsked.current === raised) handAsked.current = null;
   }
 
   /** A host's action on another participant (the server checks that we hold the role). */
@@ -1323,7 +1335,7 @@ export default function MeetingPage(
             on={handRaised}
             offIsAlert={false}
             icon={<HandIcon />}
-            onClick={() => hostAct({ type: "hand", raised: !handRaised })}
+            onClick={toggleHand}
           />
           <span class="relative">
             <ToggleButton

@@ -108,6 +108,20 @@ Deno.test({
       async () => await tile(ann, "Bob").locator("[data-testid=tile-hand]").count() === 0,
       { what: "Bob's hand down by keyboard" },
     );
+    // Twice quickly, before the server's answer to the first: up and down again, not up twice.
+    const bobsHand = () =>
+      cy.events().filter((e) =>
+        e.name === "Bob" && (e.change === "hand_up" || e.change === "hand_down")
+      );
+    await waitFor(() => bobsHand().length === 4, { what: "Cy's client printing H, H" });
+    await bob.keyboard.press("h");
+    await bob.keyboard.press("h");
+    await waitFor(() => bobsHand().length === 6, { what: "Cy's client printing a quick H, H" });
+    assert.deepEqual(bobsHand().slice(4).map((e) => e.change), ["hand_up", "hand_down"]);
+    await waitForPage(
+      async () => await bob.getAttribute("[data-testid=toggle-hand]", "aria-pressed") === "false",
+      { what: "Bob's hand down on his page after H, H" },
+    );
     await bob.keyboard.press("m");
     await waitForPage(
       async () => await bob.getAttribute("[data-testid=toggle-mic]", "aria-pressed") === "true",
