@@ -13,10 +13,11 @@
  * `NFQA_PAYLOAD`); `NFQNL_MSG_VERDICT` answers for one id. Many verdicts go out in one `sendto`
  * (the kernel reads every message in a netlink write).
  *
- * Receiving: a `ppoll()` on a thread of Deno's blocking pool waits for the socket, or until the
- * time the user asked to be woken at (to the tenth of a millisecond, where a Deno timer is 1-2
- * ms late); then the main thread reads everything waiting with non-blocking `recv` calls and
- * hands the packets over in one batch. Linux only; needs CAP_NET_ADMIN (root, or root in a
+ * Receiving: a `ppoll()` waits for the socket, or until the time the user asked to be woken at
+ * (to the tenth of a millisecond, where a Deno timer is 1-2 ms late); then everything waiting
+ * is read with non-blocking `recv` calls and handed over in one batch. The wait blocks the
+ * main thread, but for one wait on a thread of Deno's blocking pool every 50 ms, which lets
+ * the event loop run (timers, signals, `close()`): a process that does little else. Linux only; needs CAP_NET_ADMIN (root, or root in a
  * user namespace).
  *
  * @example
@@ -104,9 +105,11 @@ const LIBC_SYMBOLS = {
   close: { parameters: ["i32"], result: "i32" },
   eventfd: { parameters: ["u32", "i32"], result: "i32" },
   write: { parameters: ["i32", "buffer", "usize"], result: "isize" },
-  // Waits on a thread of Deno's blocking pool, so the event loop runs meanwhile; its timeout
-  // is in nanoseconds (Deno's timers fire 1-2 ms late: they keep whole milliseconds).
+  // Its timeout is in nanoseconds (Deno's timers fire 1-2 ms late: they keep whole
+  // milliseconds). This one waits on a thread of Deno's blocking pool, so the event loop runs
+  // meanwhile; `ppollHere` blocks the calling thread (no hand-off between threads).
   ppoll: { parameters: ["buffer", "u64", "buffer", "pointer"], result: "i32", nonblocking: true },
+  ppollHere: { name: "ppoll", parameters: ["buffer", "u64", "buffer", "pointer"], result: "i32" },
   __errno_location: { parameters: [], result: "pointer" },
   // memmove(buffer, &errno, 4) copies errno out without an unsafe pointer view.
   copyFrom: { name: "memmove", parameters: ["buffer", "pointer", "usize"], result: "pointer" },
@@ -159,6 +162,8 @@ const VERDICT_BATCH = 1024;
 const DRAIN_LIMIT = 4096;
 /** Receive buffer for one `recv`: larger than any message (one packet's first bytes). */
 const RECEIVE_BYTES = 64 * 1024;
+/** The longest the queue keeps the event loop waiting (it waits on its own thread), ms. */
+const EVENT_LOOP_TURN_MS = 50;
 
 /**
  * A bound NFQUEUE: packets in, verdicts out. One per queue number; the kernel refuses a second
@@ -367,16 +372,25 @@ export class NfQueue {
     this.#libc.close();
   }
 
+  /**
+   * Waits on this thread (each hand-off to the blocking pool and back costs about as much as
+   * the packet's own work), and on the pool once every {@linkcode EVENT_LOOP_TURN_MS}, which
+   * gives the event loop its turn: timers, signals, `close()`.
+   */
   async #run(): Promise<void> {
+    let turnAt = performance.now();
     while (!this.#closed) {
       const packets = this.#drain();
       if (packets.length > 0) {
         this.stats.packets += packets.length;
         this.#onPackets!(packets);
       }
-      const waitMs = this.#onWake();
+      let waitMs = this.#onWake();
       this.flush();
       if (this.#closed) break;
+      const untilTurnMs = turnAt + EVENT_LOOP_TURN_MS - performance.now();
+      const here = untilTurnMs > 0;
+      if (here) waitMs = Math.min(waitMs, untilTurnMs);
       let timeout: BigInt64Array | null = null;
       if (Number.isFinite(waitMs)) {
         const ns = Math.max(0, Math.round(waitMs * 1e6));
@@ -384,7 +398,12 @@ export class NfQueue {
         this.#timeout[1] = BigInt(ns % 1e9);
         timeout = this.#timeout;
       }
-      await this.#libc.symbols.ppoll(this.#pollFds, 2n, timeout, null);
+      if (here) {
+        this.#libc.symbols.ppollHere(this.#pollFds, 2n, timeout, null);
+      } else {
+        await this.#libc.symbols.ppoll(this.#pollFds, 2n, timeout, null);
+        turnAt = performance.now();
+      }
     }
   }
 

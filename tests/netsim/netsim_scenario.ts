@@ -14,6 +14,7 @@
  *    what arrives arrives at 400 kbit/s), then 300 kbit/s offered (nothing dropped).
  */
 
+import { processCpuMs } from "../../bench/_report.ts";
 import {
   addLoopbackAddress,
   inPrivateNetworkNamespace,
@@ -220,6 +221,7 @@ function counters(c: NetsimCounters) {
     match: [["-p", "udp", "--dport", `${impaired.port}`]],
   });
   const t0 = performance.now();
+  const cpu0 = processCpuMs(net.pid);
   const sent = await pacedSend(client, [udp(impaired.port), udp(plain.port)], {
     count: 10_000,
     perSecond: 5_000,
@@ -227,6 +229,7 @@ function counters(c: NetsimCounters) {
     deadlineMs: 6_000,
   });
   const seconds = (performance.now() - t0) / 1000;
+  const cpuMs = processCpuMs(net.pid) - cpu0;
   await settle(() => impaired.seqs.size >= sent && plain.seqs.size >= sent, 1000);
   const c = await net.stop();
   client.close();
@@ -243,6 +246,8 @@ function counters(c: NetsimCounters) {
     addedMsP95: round(a.p95 - b.p95, 3),
     addedMsP99: round(a.p99 - b.p99, 3),
     lost: sent - impaired.seqs.size,
+    /** netsim's CPU time over the sending, per cent of one core. */
+    netsimCpuPercent: round(cpuMs / 10 / seconds, 1),
     netsim: counters(c),
   };
 }
