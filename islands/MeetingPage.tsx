@@ -182,6 +182,8 @@ export default function MeetingPage(
   const handoff = useRef<string>();
   /** The hand last asked for, while the request is under way (see `toggleHand`). */
   const handAsked = useRef<boolean | null>(null);
+  /** A start or stop of the recording is under way (a double click sends one). */
+  const recordAsked = useSignal(false);
   // Media
   const prefs = useSignal<MediaPreferences>({ mic: true, camera: true });
   const local = useSignal<LocalMediaState | null>(null);
@@ -878,6 +880,17 @@ export default function MeetingPage(
     if (handAsked.current === raised) handAsked.current = null;
   }
 
+  /** Starts or stops the recording; a click while the last one is under way does nothing. */
+  async function toggleRecording() {
+    if (recordAsked.value) return;
+    recordAsked.value = true;
+    try {
+      await hostAct({ type: "record", on: recording.value === null });
+    } finally {
+      recordAsked.value = false;
+    }
+  }
+
   /** A host's action on another participant (the server checks that we hold the role). */
   async function hostAct(
     request:
@@ -1387,7 +1400,8 @@ export default function MeetingPage(
               on={recording.value !== null}
               offIsAlert={false}
               icon={<RecordIcon on={recording.value !== null} />}
-              onClick={() => hostAct({ type: "record", on: recording.value === null })}
+              busy={recordAsked.value}
+              onClick={toggleRecording}
             />
           )}
           <ToggleButton

@@ -49,8 +49,9 @@ Deno.test({
       const tone = await mediaBot(server, "Tone", created.id);
       tone.startTone(440);
       try {
-        // Ann, the first in, records.
-        await ann.click("[data-testid=toggle-record]");
+        // Ann, the first in, records (a double click starts one recording, and says nothing
+        // of one already under way).
+        await ann.dblclick("[data-testid=toggle-record]");
         const started = performance.now();
         for (const page of [ann, bob, cy]) {
           await page.locator("[data-testid=recording-indicator]").waitFor();
@@ -93,6 +94,8 @@ Deno.test({
           { what: "the chat line sent" },
         );
 
+        // (The double click's second half, had it gone, was answered long since.)
+        assert.equal(await ann.getByRole("alert").count(), 0, "no error after the double click");
         // Ann stops: everyone is told; her page lists the file.
         await ann.click("[data-testid=toggle-record]");
         const stopped = performance.now();
