@@ -184,6 +184,8 @@ export default function MeetingPage(
   const handAsked = useRef<boolean | null>(null);
   /** A start or stop of the recording is under way (a double click sends one). */
   const recordAsked = useSignal(false);
+  /** The requests of `hostAct` under way, by what they ask. */
+  const acting = useRef(new Set<string>());
   // Media
   const prefs = useSignal<MediaPreferences>({ mic: true, camera: true });
   const local = useSignal<LocalMediaState | null>(null);
@@ -891,7 +893,12 @@ export default function MeetingPage(
     }
   }
 
-  /** A host's action on another participant (the server checks that we hold the role). */
+  /**
+   * A host's action on another participant (the server checks that we hold the role), or one
+   * of our own. The same request while it is under way (a double click) is not sent again: the
+   * second would find the first's work done (nobody waits under that id any more, the meeting
+   * is being recorded already) and show that as an error.
+   */
   async function hostAct(
     request:
       | { type: "host"; participantId: string }
@@ -903,10 +910,15 @@ export default function MeetingPage(
       | { type: "react"; reaction: (typeof REACTIONS)[number] }
       | { type: "record"; on: boolean },
   ) {
+    const key = JSON.stringify(request);
+    if (acting.current.has(key)) return;
+    acting.current.add(key);
     try {
       await client.current!.request(request);
     } catch (err) {
       error.value = (err as Error).message;
+    } finally {
+      acting.current.delete(key);
     }
   }
 
