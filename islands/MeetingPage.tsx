@@ -181,7 +181,7 @@ export default function MeetingPage(
   /** A handoff code from another node of the cluster (it made this meeting for our lobby). */
   const handoff = useRef<string>();
   /** The hand last asked for, while the request is under way (see `toggleHand`). */
-  const handAsked = useRef<boolean | null>(null);
+  const handAsked = useRef<{ raised: boolean } | null>(null);
   /** A start or stop of the recording is under way (a double click sends one). */
   const recordAsked = useSignal(false);
   /** The requests of `hostAct` under way, by what they ask. */
@@ -876,10 +876,10 @@ export default function MeetingPage(
    */
   async function toggleHand() {
     const shown = roster.value.some((p) => p.id === me.value?.id && p.handRaised);
-    const raised = !(handAsked.current ?? shown);
-    handAsked.current = raised;
-    await hostAct({ type: "hand", raised });
-    if (handAsked.current === raised) handAsked.current = null;
+    const asked = { raised: !(handAsked.current?.raised ?? shown) };
+    handAsked.current = asked;
+    await hostAct({ type: "hand", raised: asked.raised });
+    if (handAsked.current === asked) handAsked.current = null; // no later press meanwhile
   }
 
   /** Starts or stops the recording; a click while the last one is under way does nothing. */
@@ -897,7 +897,8 @@ export default function MeetingPage(
    * A host's action on another participant (the server checks that we hold the role), or one
    * of our own. The same request while it is under way (a double click) is not sent again: the
    * second would find the first's work done (nobody waits under that id any more, the meeting
-   * is being recorded already) and show that as an error.
+   * is being recorded already) and show that as an error. A hand is the exception: raised,
+   * lowered and raised again within one round trip is three requests (see `toggleHand`).
    */
   async function hostAct(
     request:
@@ -910,15 +911,15 @@ export default function MeetingPage(
       | { type: "react"; reaction: (typeof REACTIONS)[number] }
       | { type: "record"; on: boolean },
   ) {
-    const key = JSON.stringify(request);
-    if (acting.current.has(key)) return;
-    acting.current.add(key);
+    const key = request.type === "hand" ? null : JSON.stringify(request);
+    if (key !== null && acting.current.has(key)) return;
+    if (key !== null) acting.current.add(key);
     try {
       await client.current!.request(request);
     } catch (err) {
       error.value = (err as Error).message;
     } finally {
-      acting.current.delete(key);
+      if (key !== null) acting.current.delete(key);
     }
   }
 
