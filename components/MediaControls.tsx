@@ -32,8 +32,10 @@ export interface ToggleButtonProps {
   /** What it switches, for screen readers and the tooltip. */
   label: string;
   on: boolean;
-  /** Shown while the device opens. */
+  /** Shown while the device opens (or the action is under way). */
   busy?: boolean;
+  /** What the tooltip says meanwhile (default "starting…"). */
+  busyText?: string;
   /** Why the device failed, if it did. */
   error?: string | null;
   /** Off is the alarming state for devices (red); false for views like stats. */
@@ -54,7 +56,17 @@ export interface ToggleButtonProps {
  * ```
  */
 export function ToggleButton(
-  { testId, label, on, busy, error, offIsAlert = true, icon, onClick }: ToggleButtonProps,
+  {
+    testId,
+    label,
+    on,
+    busy,
+    busyText = "starting…",
+    error,
+    offIsAlert = true,
+    icon,
+    onClick,
+  }: ToggleButtonProps,
 ) {
   const tone = error
     ? "bg-amber-500 text-white hover:bg-amber-600"
@@ -63,7 +75,7 @@ export function ToggleButton(
     : offIsAlert
     ? "bg-red-600 text-white hover:bg-red-700"
     : "bg-white text-slate-700 ring-1 ring-slate-300 hover:bg-slate-100";
-  const state = error ? error : `${label} ${on ? "on" : "off"}${busy ? " (starting…)" : ""}`;
+  const state = error ? error : `${label} ${on ? "on" : "off"}${busy ? ` (${busyText})` : ""}`;
   return (
     <button
       type="button"

@@ -1414,6 +1414,7 @@ export default function MeetingPage(
               offIsAlert={false}
               icon={<RecordIcon on={recording.value !== null} />}
               busy={recordAsked.value}
+              busyText={recording.value ? "stopping…" : "starting…"}
               onClick={toggleRecording}
             />
           )}
