@@ -13,7 +13,11 @@
  *   falls behind for a moment (a keyframe, a busy CPU) delays its capture-to-arrival too, and
  *   one such moment at a join had held every sender at 60 kbit/s for half a minute;
  * - loss: more than 10% of the packets missing in each of the last two seconds (tail drops of
- *   a full queue; one lossy second is as often a carrier change or a busy moment).
+ *   a full queue; one lossy second is as often a carrier change or a busy moment), on the link
+ *   or on any one stream that had at least 20 packets in the second: a link just about full
+ *   loses the tail of each keyframe burst, which the audio's steady packets had hidden in the
+ *   link's share (a 400 kbit/s receiver read 0.8 fps, asking for keyframe after keyframe, and
+ *   no overuse).
  *
  * Until the first overuse the estimate is `maxBps`: a link that never queued constrains no
  * one (senders whose encoders send less than they may would otherwise hold each other down).
@@ -53,6 +57,8 @@ const UNKNOWN_QUEUE_HOLD_MS = 1000;
 export const OVERUSE_FOR_MS = 500;
 /** Share of the last second's packets missing that means overuse. */
 export const OVERUSE_LOSS = 0.1;
+/** A stream's own loss counts once it had this many packets in the second. */
+const LOSS_STREAM_PACKETS = 20;
 /** The estimate after an overuse, as a share of what arrived. */
 const DECREASE = 0.85;
 /** Growth per second when not near the last overuse, and near it. */
@@ -153,6 +159,8 @@ interface Stream {
   highest: number;
   /** Highest extended sequence number at the start of the current window. */
   windowStart: number;
+  /** Packets that arrived since the window started (resends included). */
+  received: number;
   /** (arrival ms, delay ms) of the last 200 ms. */
   recent: { at: number; delay: number }[];
   /** Least delay per 1 s slot, newest last. */
@@ -246,9 +254,10 @@ export class ReceiveEstimator {
     let stream = this.#streams.get(ssrc);
     if (!stream) {
       if (this.#streams.size >= MAX_STREAMS) return;
-      stream = { highest: seq, windowStart: seq - 1, recent: [], baseSlots: [] };
+      stream = { highest: seq, windowStart: seq - 1, received: 1, recent: [], baseSlots: [] };
       this.#streams.set(ssrc, stream);
     } else {
+      stream.received++;
       const diff = ((seq - (stream.highest & 0xffff) + 0x8000) & 0xffff) - 0x8000;
       if (diff > 0 && diff < 3000) stream.highest += diff;
       else if (diff >= 3000 || diff < -3000) stream.highest = stream.windowStart = seq; // restarted
@@ -283,12 +292,17 @@ export class ReceiveEstimator {
     this.#lastUpdate = nowMs;
     if (this.#windowStartMs !== null && nowMs - this.#windowStartMs >= RATE_WINDOW_MS) {
       let expected = 0;
+      let worst = 0;
       for (const s of this.#streams.values()) {
-        expected += Math.max(0, s.highest - s.windowStart);
+        const wanted = Math.max(0, s.highest - s.windowStart);
+        expected += wanted;
+        if (wanted >= LOSS_STREAM_PACKETS) worst = Math.max(worst, 1 - s.received / wanted);
         s.windowStart = s.highest;
+        s.received = 0;
       }
       this.#lossBefore = this.#loss;
-      this.#loss = expected > 0 ? Math.max(0, 1 - this.#receivedInWindow / expected) : 0;
+      const link = expected > 0 ? Math.max(0, 1 - this.#receivedInWindow / expected) : 0;
+      this.#loss = Math.max(link, worst);
       this.#receivedInWindow = 0;
       this.#windowStartMs = nowMs;
     }

@@ -200,6 +200,29 @@ Deno.test("ReceiveEstimator: one lossy second is no overuse; loss in two running
   assert.ok(estimator.estimateBps! > 300_000, `${estimator.estimateBps}`);
 });
 
+Deno.test("ReceiveEstimator: a video stream that loses the tail of its keyframe bursts is an overuse, though steady audio keeps the link's share under 10%", () => {
+  const estimator = new ReceiveEstimator();
+  let audioSeq = 0;
+  let videoSeq = 0;
+  // Each second: 50 audio packets, all arrive; 30 video packets, of which a keyframe burst of
+  // 15 loses its last 6 (20% of the video, 7.5% of the link's 80).
+  for (let second = 0; second < 6; second++) {
+    for (let i = 0; i < 50; i++) {
+      const t = second * 1000 + i * 20;
+      estimator.packet(1, audioSeq++, 100, t, t + 25);
+    }
+    for (let i = 0; i < 30; i++) {
+      const t = second * 1000 + (i < 15 ? i : 15 + (i - 15) * 60);
+      const lost = second >= 3 && i >= 9 && i < 15;
+      const n = videoSeq++;
+      if (!lost) estimator.packet(2, n, 1000, t, t + 25);
+    }
+    for (let q = 1; q <= 4; q++) estimator.update(second * 1000 + q * 250);
+  }
+  assert.ok(estimator.stats.lossOveruses >= 1, `loss ${estimator.stats.loss}`);
+  assert.ok(estimator.estimateBps! < 20_000_000);
+});
+
 Deno.test("ReceiveEstimator: options: no queue is read during the warm-up; a higher, longer threshold", () => {
   const estimator = new ReceiveEstimator({
     warmupMs: 5000,
