@@ -21,18 +21,19 @@
  *
  * Until the first overuse the estimate is `maxBps`: a link that never queued constrains no
  * one (senders whose encoders send less than they may would otherwise hold each other down).
- * On a queue, the estimate becomes 85% of what arrived in the last second; on loss alone, it
- * is first held to twice what arrives plus 100 kbit/s, then loses half the loss rate (the
- * senders may have sent little: what arrived is not what the link carries). Either way it
- * stays there for a second; then it grows by 8% a second (2% within 15% of where the last drop
- * left it, and up to 10% past what arrived when the link was last found full). After an overuse it stays within 1.5 x what arrives plus 100 kbit/s (a link is
- * only known to carry what was sent on it): a link that got better is found again as the
- * senders send more, step by step, until it queues or not. (Growing freely 10 s after an
- * overuse, a 400 kbit/s receiver on the senders' small encodings read 750 kbit/s in 12 s on
- * what it had not been sent, was moved back to their full ones, and its WebSocket backed up
- * for seconds.) The estimate is never below what has arrived for a second without a queue:
- * that much the link carries. While nothing arrives the queue is unknown: no overuse; packets
- * back after 2 s of nothing are a start again (warm-up, delays and sequence numbers afresh).
+ * On a queue, the estimate becomes 85% of what arrived in the last second; on loss alone, it is
+ * first held to twice what arrives plus 100 kbit/s, then loses half the loss rate (the senders may
+ * have sent little: what arrived is not what the link carries). Either way it stays there for a
+ * second; then it grows by 8% a second (2% within 15% of where the last drop left it, and up to
+ * 10% past what arrived when the link was last found full). After an overuse it stays within 1.5 x
+ * what arrives plus 100 kbit/s (a link is only known to carry what was sent on it): a link that
+ * got better is found again as the senders send more, step by step, until it queues or not.
+ * (Growing freely 10 s after an overuse, a 400 kbit/s receiver on the senders' small encodings
+ * read 750 kbit/s in 12 s on what it had not been sent, was moved back to their full ones, and its
+ * WebSocket backed up for seconds.) The estimate is never below what has arrived for a second
+ * without a queue: that much the link carries. While nothing arrives the queue is unknown: no
+ * overuse; packets back after 2 s of nothing are a start again (warm-up, delays and sequence
+ * numbers afresh).
  *
  * Pure: time is passed in.
  *

@@ -13,12 +13,12 @@
  * `NFQA_PAYLOAD`); `NFQNL_MSG_VERDICT` answers for one id. Many verdicts go out in one `sendto`
  * (the kernel reads every message in a netlink write).
  *
- * Receiving: a `ppoll()` waits for the socket, or until the time the user asked to be woken at
- * (to the tenth of a millisecond, where a Deno timer is 1-2 ms late); then everything waiting
- * is read with non-blocking `recv` calls and handed over in one batch. The wait blocks the
- * main thread, but for one wait on a thread of Deno's blocking pool every 50 ms, which lets
- * the event loop run (timers, signals, `close()`): a process that does little else. Linux only; needs CAP_NET_ADMIN (root, or root in a
- * user namespace).
+ * Receiving: a `ppoll()` waits for the socket, or until the time the user asked to be woken at (to
+ * the tenth of a millisecond, where a Deno timer is 1-2 ms late); then everything waiting is read
+ * with non-blocking `recv` calls and handed over in one batch. The wait blocks the main thread,
+ * but for one wait on a thread of Deno's blocking pool every 50 ms, which lets the event loop run
+ * (timers, signals, `close()`): a process that does little else. Linux only; needs CAP_NET_ADMIN
+ * (root, or root in a user namespace).
  *
  * @example
  * ```ts
