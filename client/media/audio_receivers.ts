@@ -43,10 +43,8 @@ export interface ClosedReceiverTotals {
  *
  * @example
  * ```ts
- * function totalsOf(audio: AudioInbound) {
- *   const now = performance.now();
- *   const live = audio.stats(now).reduce((sum, r) => sum + r.recovered, 0);
- *   return live + audio.closedTotals.recovered;
+ * function recoveredSoFar(audio: AudioInbound) {
+ *   return receiverTotals(audio, performance.now()).recovered;
  * }
  * ```
  */
@@ -73,6 +71,24 @@ export interface AudioInbound {
   /** Called with each packet's capture-to-arrival delay, ms. */
   onArrival: ((delayMs: number) => void) | null;
   close(): void;
+}
+
+/**
+ * Recovered and unrecovered frames of every receiver `audio` has had: those closed and those
+ * live at `nowMs`.
+ *
+ * @example
+ * ```ts
+ * const { recovered, unrecovered } = receiverTotals(new AudioReceivers(), 0); // 0, 0
+ * ```
+ */
+export function receiverTotals(audio: AudioInbound, nowMs: number): ClosedReceiverTotals {
+  const totals = { ...audio.closedTotals };
+  for (const r of audio.stats(nowMs)) {
+    totals.recovered += r.recovered;
+    totals.unrecovered += r.unrecovered;
+  }
+  return totals;
 }
 
 /** The receivers, on the calling thread. */

@@ -67,7 +67,7 @@ import {
   type PlayoutArrival,
 } from "./audio_playback.ts";
 import type { AudioReceiverStats } from "./audio_receiver.ts";
-import { type AudioInbound, AudioReceivers } from "./audio_receivers.ts";
+import { type AudioInbound, AudioReceivers, receiverTotals } from "./audio_receivers.ts";
 import { type AudioEncodeOffload, AudioSender } from "./audio_sender.ts";
 import {
   canChooseSpeaker,
@@ -966,11 +966,7 @@ export class PageMedia extends Emitter<PageMediaEvents> {
     const before = this.#audio;
     const here = new AudioReceivers();
     // What the receivers over there had counted stays counted.
-    const live = before.stats(performance.now());
-    here.closedTotals.recovered = before.closedTotals.recovered +
-      live.reduce((n, r) => n + r.recovered, 0);
-    here.closedTotals.unrecovered = before.closedTotals.unrecovered +
-      live.reduce((n, r) => n + r.unrecovered, 0);
+    Object.assign(here.closedTotals, receiverTotals(before, performance.now()));
     here.onArrival = before.onArrival;
     here.setKnown([...this.#knownAudioSsrcs], this.#ssrcs.audioSsrc);
     if (this.#playback) here.setPlayback(this.#playback);
