@@ -10,8 +10,8 @@
  * - a hole with data after it (a lost frame) is concealed and skipped;
  * - an empty buffer (the next frame is late) is concealed WITHOUT advancing, so the frame
  *   plays when it comes and the buffer deepens by the stall; the target lead rises to cover
- *   such a stall, is held there while stalls recur (`holdMs` after the last one) and then
- *   decays back slowly while the stream stays steady;
+ *   such a stall, is held there while frames keep coming that late (`holdMs` after the last
+ *   one) and then decays back slowly while the stream stays steady;
  * - when the buffer has stayed deeper than the target for a whole window, the extra is
  *   dropped with a short crossfade;
  * - a backlog far deeper than the target (frames that piled up while the main thread was
@@ -53,9 +53,11 @@
  *   (default 2.5 ms)
  * @property {number} [concealFadeMs] concealment fades to silence over this (default 30 ms)
  * @property {number} [maxConcealMs] concealment at the edge before going idle (default 100 ms)
- * @property {number} [holdMs] how long the target is held after a stall before it decays: a
- *   target that decays right away is drained just in time for the next stall of a stream
- *   whose stalls recur every few seconds, as on a busy machine (default 8000 ms)
+ * @property {number} [holdMs] how long the target is held after a stall, or after a frame that
+ *   came into the lowest third of the margin a stall added, before it decays: a target that
+ *   decays right away is drained just in time for the next stall of a stream whose stalls
+ *   recur every few seconds, as on a busy machine; a longer hold keeps a one-off stall's delay
+ *   for longer (docs/architecture.md weighs the two; default 2000 ms)
  * @property {number} [decayPerWindow] fraction of the target's excess over `minLeadMs`
  *   removed after each window without a stall once the hold is over (default 0.25)
  * @property {number} [waitForRecoveredAbove] a frame recovered from the next packet's
@@ -129,6 +131,8 @@ export class PlayoutBuffer {
   #windowRead = 0;
   #windowMinDepth = Infinity;
   #windowStalled = false;
+  /** A frame of this window came late into the target's raised margin (see `push`). */
+  #windowUsedMargin = false;
   /** Windows read since the last one with a stall. */
   #steadyWindows = Infinity;
   #dropPending = 0;
@@ -185,7 +189,7 @@ export class PlayoutBuffer {
       concealFade: Math.max(1, ms(options.concealFadeMs ?? 30)),
       maxConceal: ms(options.maxConcealMs ?? 100),
       decay: options.decayPerWindow ?? 0.25,
-      holdWindows: Math.ceil(ms(options.holdMs ?? 8000) / windowLength),
+      holdWindows: Math.ceil(ms(options.holdMs ?? 2000) / windowLength),
       waitForRecoveredAbove: options.waitForRecoveredAbove ?? 0.02,
     };
     this.#targetLead = this.#opts.minLead;
@@ -265,6 +269,12 @@ export class PlayoutBuffer {
     this.#basePos = pos;
     this.#frameLength = len;
     const lead = pos - this.#readPos;
+    // A frame that came into the lowest third of a raised target's margin was about as late
+    // as the stall that raised it: the hold starts over, as after a stall (nothing is added).
+    const { minLead } = this.#opts;
+    if (this.#targetLead > minLead && lead < minLead + (this.#targetLead - minLead) / 3) {
+      this.#windowUsedMargin = true;
+    }
     const from = Math.max(0, this.#readPos - pos);
     this.#counters.late += from;
     for (let i = from; i < len; i++) {
@@ -428,7 +438,9 @@ export class PlayoutBuffer {
     this.#windowRead += n;
     if (this.#windowRead >= this.#opts.window) {
       const { minLead, hysteresis, maxDrop, decay, holdWindows } = this.#opts;
-      this.#steadyWindows = this.#windowStalled ? 0 : this.#steadyWindows + 1;
+      this.#steadyWindows = this.#windowStalled || this.#windowUsedMargin
+        ? 0
+        : this.#steadyWindows + 1;
       if (this.#steadyWindows > holdWindows) {
         this.#targetLead = Math.round(
           this.#targetLead - (this.#targetLead - minLead) * decay,
@@ -471,6 +483,7 @@ export class PlayoutBuffer {
     this.#windowRead = 0;
     this.#windowMinDepth = Infinity;
     this.#windowStalled = false;
+    this.#windowUsedMargin = false;
   }
 
   /** Snapshot of the last 20 ms played and its pitch period (best autocorrelation lag). */

@@ -22,7 +22,7 @@ Deno.test("playout replay: a steady stream plays without a stall, close to the l
 
 Deno.test("playout replay: a late frame is a stall that raises the target; settings apply", () => {
   const late = arrivals(500, (i) => (i === 200 ? 60 : 2));
-  const r = replayPlayout(late);
+  const r = replayPlayout(late, { holdMs: 8000 });
   assert.equal(r.stalls, 1);
   assert.ok(r.concealedPercent > 0);
   assert.ok(r.targetLeadMs > 50, `target ${r.targetLeadMs}`);
