@@ -50,6 +50,8 @@ export interface NackStats {
   recovered: number;
   /** Numbers reported (each report of each number counts). */
   requested: number;
+  /** Reports of a number already reported (its resend, or the report, was lost too). */
+  retried: number;
   /** Numbers given up (too old, or too many tries). */
   lost: number;
   /** Jumps taken for a restart. */
@@ -64,7 +66,14 @@ interface Missing {
 
 /** NACK decisions for one stream. */
 export class NackGenerator {
-  readonly stats: NackStats = { missing: 0, recovered: 0, requested: 0, lost: 0, restarts: 0 };
+  readonly stats: NackStats = {
+    missing: 0,
+    recovered: 0,
+    requested: 0,
+    retried: 0,
+    lost: 0,
+    restarts: 0,
+  };
   /** Round-trip time to whoever resends, ms: retries wait at least this long (plus a margin). */
   rttMs = 0;
   readonly #reorderMs: number;
@@ -151,6 +160,7 @@ export class NackGenerator {
       }
       const wait = m.tries === 0 ? this.#reorderMs : retry;
       if (nowMs - (m.tries === 0 ? m.since : m.askedAt) < wait) continue;
+      if (m.tries > 0) this.stats.retried++;
       m.tries++;
       m.askedAt = nowMs;
       out.push(s & 0xffff);

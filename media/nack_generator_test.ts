@@ -13,7 +13,14 @@ Deno.test("NACK generator: a gap is reported after the reorder wait, again after
   nacks.push(101, 60); // the resend came
   assert.deepEqual(nacks.due(90), [102]);
   assert.deepEqual(nacks.due(200), []); // three tries: given up
-  assert.deepEqual(nacks.stats, { missing: 2, recovered: 1, requested: 5, lost: 1, restarts: 0 });
+  assert.deepEqual(nacks.stats, {
+    missing: 2,
+    recovered: 1,
+    requested: 5,
+    retried: 3,
+    lost: 1,
+    restarts: 0,
+  });
   assert.equal(nacks.missingCount, 0);
 });
 

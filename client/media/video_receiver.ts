@@ -100,6 +100,8 @@ export interface VideoReceiverStats extends InboundStreamStats {
   plisSent: number;
   /** Sequence numbers reported lost (NACK), each report counted. */
   nacksRequested: number;
+  /** Of those, reports of a number already reported (its resend or the report was lost). */
+  nacksRetried: number;
   /** Missing packets that came later (reordered or resent). */
   packetsRecovered: number;
   /** Packets given up (their frame was dropped, or a keyframe came first). */
@@ -222,6 +224,7 @@ export class VideoReceiver {
       ...this.#inbound.stats(nowMs),
       ...this.#counters,
       nacksRequested: this.nacks.stats.requested,
+      nacksRetried: this.nacks.stats.retried,
       packetsRecovered: this.nacks.stats.recovered,
       packetsLost: this.nacks.stats.lost,
       framesDropped: assembler.framesDropped,

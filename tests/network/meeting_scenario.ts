@@ -83,6 +83,7 @@ interface StreamReading {
   dropped: number;
   plis: number;
   nacked: number;
+  retried: number;
   recovered: number;
   lost: number;
   /** Width of the last picture decoded. */
@@ -191,6 +192,7 @@ function read(page: Page): Promise<PageReading> {
         dropped: p.framesDropped,
         plis: p.plisSent,
         nacked: p.nacksRequested,
+        retried: p.nacksRetried ?? 0,
         recovered: p.packetsRecovered,
         lost: p.packetsLost,
         width: p.width ?? 0,
@@ -471,6 +473,7 @@ const up = limit(args.up);
             dropped: 0,
             plis: 0,
             nacked: 0,
+            retried: 0,
             recovered: 0,
             lost: 0,
             width: 0,
@@ -483,6 +486,7 @@ const up = limit(args.up);
           framesDropped: s.dropped - s0.dropped,
           plisSent: s.plis - s0.plis,
           nacked: s.nacked - s0.nacked,
+          retried: s.retried - s0.retried,
           recovered: s.recovered - s0.recovered,
           lost: s.lost - s0.lost,
           width: s.width,
