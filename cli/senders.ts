@@ -200,9 +200,12 @@ export class VideoSender {
     this.#pacer = null;
   }
 
-  /** Sends again the packets a NACK names that are still kept (at most 64); returns how many. */
-  resend(seqs: readonly number[]): number {
-    const sent = this.#history.resend(seqs, this.#send);
+  /**
+   * Sends again the packets a NACK names that are still kept (at most 64), once for the
+   * NACK's two copies (media/resend_guard.ts); returns how many.
+   */
+  resend(seqs: readonly number[], nowMs: number = performance.now()): number {
+    const sent = this.#history.resend(seqs, this.#send, nowMs);
     this.stats.packetsResent += sent;
     return sent;
   }

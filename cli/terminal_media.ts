@@ -33,6 +33,7 @@ import {
   writeReceiverReport,
 } from "../media/rtcp.ts";
 import { isRtcp, parseRtp } from "../media/rtp.ts";
+import { NACK_COPIES } from "../media/resend_guard.ts";
 import { opusFrames } from "../media/red.ts";
 import {
   OPUS_CLOCK_RATE,
@@ -145,8 +146,10 @@ export class TerminalMedia {
       dir: options.recordVideo,
       nameOf: options.nameOf,
       sendPli: (mediaSsrc) => send(writePli({ senderSsrc: options.ssrcs.videoSsrc, mediaSsrc })),
-      sendNack: (mediaSsrc, lost) =>
-        send(writeNack({ senderSsrc: options.ssrcs.videoSsrc, mediaSsrc, lost })),
+      sendNack: (mediaSsrc, lost) => {
+        const nack = writeNack({ senderSsrc: options.ssrcs.videoSsrc, mediaSsrc, lost });
+        for (let i = 0; i < NACK_COPIES; i++) send(nack);
+      },
       onRecording: options.onRecording,
     });
   }

@@ -49,6 +49,8 @@
  * @module
  */
 
+import { ResendGuard } from "./resend_guard.ts";
+
 /** One of a sender's encodings of its camera: the full picture, or the smaller one. */
 export type VideoLayer = "full" | "small";
 
@@ -129,6 +131,8 @@ export class Forwarder {
    * lowered, from the next frame; raised, from the next base frame or keyframe.
    */
   maxTemporalLayer = MAX_TEMPORAL_LAYER;
+  /** Which of this receiver's numbers were resent lately (a NACK comes in two copies). */
+  readonly resends: ResendGuard = new ResendGuard();
   #segments: Segment[] = [];
   /** Extended outgoing number of the newest packet forwarded, or null before the first. */
   #lastOut: number | null = null;

@@ -21,6 +21,8 @@
  * @module
  */
 
+import { ResendGuard } from "./resend_guard.ts";
+
 /** Packets kept by default: about 2.5 s of 1 Mb/s video (100 packets a second). */
 export const DEFAULT_HISTORY_PACKETS = 256;
 
@@ -32,6 +34,7 @@ export class PacketHistory {
   readonly capacity: number;
   #packets: (Uint8Array | undefined)[];
   #seqs: Int32Array;
+  readonly #resends = new ResendGuard();
 
   /** @param capacity packets kept, 1 to 4096 (default {@linkcode DEFAULT_HISTORY_PACKETS}) */
   constructor(capacity = DEFAULT_HISTORY_PACKETS) {
@@ -56,13 +59,21 @@ export class PacketHistory {
 
   /**
    * Sends again, through `send`, the packets of `seqs` still kept (a NACK's list; at most
-   * `max` of them are looked at). Returns how many were sent.
+   * `max` of them are looked at), except those resent less than `RESEND_REPEAT_MS` before
+   * `nowMs` (the other copy of the same NACK; see media/resend_guard.ts). Returns how many
+   * were sent. The history answers one receiver: the server, or in P2P the peer.
    */
-  resend(seqs: readonly number[], send: (packet: Uint8Array) => void, max = 64): number {
+  resend(
+    seqs: readonly number[],
+    send: (packet: Uint8Array) => void,
+    nowMs: number,
+    max = 64,
+  ): number {
     let sent = 0;
     for (let i = 0; i < Math.min(seqs.length, max); i++) {
       const packet = this.get(seqs[i]);
-      if (!packet) continue;
+      if (!packet || this.#resends.answered(seqs[i], nowMs)) continue;
+      this.#resends.resent(seqs[i], nowMs);
       send(packet);
       sent++;
     }

@@ -11,7 +11,9 @@
  * Loss recovery: the router keeps each sender's last packets ({@linkcode PacketHistory}) and
  * resends those a receiver reports lost (`resend`, from its generic NACK), to that receiver
  * only, within a budget per receiver ({@linkcode RESEND_LIMITS}), and never what it chose
- * not to send (packets before the keyframe a waiting receiver resumed at).
+ * not to send (packets before the keyframe a waiting receiver resumed at), nor a number
+ * resent to that receiver less than `RESEND_REPEAT_MS` before (a NACK comes in two copies:
+ * media/resend_guard.ts).
  *
  * A sender may also share its screen: a second video source (`screen`), one encoding, with a
  * down-track of its own per receiver, made at the screen's first packet (or as a receiver
@@ -342,10 +344,16 @@ export class Router {
       const from = down.source(seqs[i]);
       const packet = from &&
         this.#history.get(encodingKey(senderId, from.layer, source))?.get(from.seq);
-      if (!packet || !down.forwards(rtpTimestamp(packet)) || !budget.take(1, nowMs)) {
+      if (!packet || !down.forwards(rtpTimestamp(packet))) {
         this.stats.resendMissed++;
         continue;
       }
+      if (down.resends.answered(seqs[i], nowMs)) continue; // the other copy of the NACK
+      if (!budget.take(1, nowMs)) {
+        this.stats.resendMissed++;
+        continue;
+      }
+      down.resends.resent(seqs[i], nowMs);
       this.#send(receiver, packet, seqs[i] & 0xffff, false);
       sent++;
     }

@@ -44,6 +44,7 @@ import { RoundTrip } from "../media/round_trip.ts";
 import { Mixer, type MixerLevel, type MixerRecordEntry } from "../media/mixer.ts";
 import type { OpusDecoder, OpusEncoder } from "../media/opus.ts";
 import { NackGenerator } from "../media/nack_generator.ts";
+import { NACK_COPIES } from "../media/resend_guard.ts";
 import {
   ntpFromMs,
   parseRtcp,
@@ -807,10 +808,10 @@ export class MediaRoom {
         mediaSsrc: encodingSsrc(sender, layer, source),
         lost,
       });
-      transport.send(nack);
+      for (let i = 0; i < NACK_COPIES; i++) transport.send(nack); // media/resend_guard.ts
       this.counters.nacksSent++;
-      this.counters.forwarded.rtcp.packets++;
-      this.counters.forwarded.rtcp.bytes += nack.length;
+      this.counters.forwarded.rtcp.packets += NACK_COPIES;
+      this.counters.forwarded.rtcp.bytes += NACK_COPIES * nack.length;
     }
   }
 

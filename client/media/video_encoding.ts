@@ -331,11 +331,13 @@ export class VideoEncoding {
 
   /**
    * The server (or, in P2P, the peer) reports packets lost (a generic NACK): those still kept
-   * are sent again, as they were (at most 64 per NACK). Returns how many.
+   * are sent again, as they were (at most 64 per NACK), once for the NACK's two copies
+   * (media/resend_guard.ts). Returns how many.
    */
-  resend(seqs: readonly number[]): number {
+  resend(seqs: readonly number[], nowMs: number = performance.now()): number {
     if (this.#closed) return 0;
-    const sent = this.#history.resend(seqs, (packet) => this.#transport.send(packet));
+    const send = (packet: Uint8Array) => this.#transport.send(packet);
+    const sent = this.#history.resend(seqs, send, nowMs);
     this.#counters.packetsResent += sent;
     return sent;
   }
