@@ -3,9 +3,9 @@
  * costs a retry a round trip later (65 ms or more on a 25 +/- 8 ms path), which is when a
  * frame waiting for its packet can freeze the picture. A report is a few bytes. The packets
  * resent for it go once: sent twice as well, they cost the voice in P2P 6-16 ms more delay at
- * p50 at 3% loss and 2-13 at 1% (interleaved runs; the data channel's congestion control holds
- * the next packets back behind them), for a share of retries that the report's copies alone
- * mostly took (docs/architecture.md, "Loss recovery").
+ * p50 at 3% loss and 2-13 at 1% (interleaved runs: the voice's arrival tail grew, most likely
+ * behind the copies in the data channel's congestion control), for a share of retries that the
+ * report's copies alone mostly took (docs/architecture.md, "Loss recovery").
  *
  * Both copies of a report would be answered: the resender answers a sequence number once in
  * {@linkcode RESEND_REPEAT_MS} (a {@linkcode ResendGuard} per receiver and stream), shorter
