@@ -33,7 +33,7 @@ import {
   writeReceiverReport,
 } from "../media/rtcp.ts";
 import { isRtcp, parseRtp } from "../media/rtp.ts";
-import { NACK_COPIES } from "../media/resend_guard.ts";
+import { sendNackCopies } from "../media/resend_guard.ts";
 import { opusFrames } from "../media/red.ts";
 import {
   OPUS_CLOCK_RATE,
@@ -146,10 +146,8 @@ export class TerminalMedia {
       dir: options.recordVideo,
       nameOf: options.nameOf,
       sendPli: (mediaSsrc) => send(writePli({ senderSsrc: options.ssrcs.videoSsrc, mediaSsrc })),
-      sendNack: (mediaSsrc, lost) => {
-        const nack = writeNack({ senderSsrc: options.ssrcs.videoSsrc, mediaSsrc, lost });
-        for (let i = 0; i < NACK_COPIES; i++) send(nack);
-      },
+      sendNack: (mediaSsrc, lost) =>
+        sendNackCopies(writeNack({ senderSsrc: options.ssrcs.videoSsrc, mediaSsrc, lost }), send),
       onRecording: options.onRecording,
     });
   }

@@ -31,6 +31,23 @@
 /** Copies sent of each NACK. */
 export const NACK_COPIES = 2;
 
+/**
+ * Sends a NACK in its {@linkcode NACK_COPIES} copies, back to back, through `send`.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { NACK_COPIES, sendNackCopies } from "./resend_guard.ts";
+ *
+ * const sent: Uint8Array[] = [];
+ * sendNackCopies(new Uint8Array(16), (packet) => sent.push(packet));
+ * assert.equal(sent.length, NACK_COPIES);
+ * ```
+ */
+export function sendNackCopies(nack: Uint8Array, send: (packet: Uint8Array) => void): void {
+  for (let i = 0; i < NACK_COPIES; i++) send(nack);
+}
+
 /** A sequence number is resent at most once in this long, ms. */
 export const RESEND_REPEAT_MS = 30;
 

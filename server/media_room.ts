@@ -44,7 +44,7 @@ import { RoundTrip } from "../media/round_trip.ts";
 import { Mixer, type MixerLevel, type MixerRecordEntry } from "../media/mixer.ts";
 import type { OpusDecoder, OpusEncoder } from "../media/opus.ts";
 import { NackGenerator } from "../media/nack_generator.ts";
-import { NACK_COPIES } from "../media/resend_guard.ts";
+import { NACK_COPIES, sendNackCopies } from "../media/resend_guard.ts";
 import {
   ntpFromMs,
   parseRtcp,
@@ -808,7 +808,7 @@ export class MediaRoom {
         mediaSsrc: encodingSsrc(sender, layer, source),
         lost,
       });
-      for (let i = 0; i < NACK_COPIES; i++) transport.send(nack); // media/resend_guard.ts
+      sendNackCopies(nack, (packet) => transport.send(packet));
       this.counters.nacksSent++;
       this.counters.forwarded.rtcp.packets += NACK_COPIES;
       this.counters.forwarded.rtcp.bytes += NACK_COPIES * nack.length;

@@ -46,7 +46,7 @@
 import type { ParticipantInfo } from "../../meeting/participant.ts";
 import type { ReportBlock, RtcpPacket } from "../../media/rtcp.ts";
 import { writeNack, writePli, writeReceiverReport, writeRemb } from "../../media/rtcp.ts";
-import { NACK_COPIES } from "../../media/resend_guard.ts";
+import { sendNackCopies } from "../../media/resend_guard.ts";
 import { ReceiveEstimator, type ReceiveEstimatorStats } from "../../media/receive_estimator.ts";
 import type { RtpPacket } from "../../media/rtp.ts";
 import {
@@ -1158,10 +1158,11 @@ export class PageMedia extends Emitter<PageMediaEvents> {
       ssrc,
       requestKeyframe: (mediaSsrc) =>
         this.#transport.send(writePli({ senderSsrc: this.#ssrcs.videoSsrc, mediaSsrc })),
-      sendNack: (mediaSsrc, lost) => {
-        const nack = writeNack({ senderSsrc: this.#ssrcs.videoSsrc, mediaSsrc, lost });
-        for (let i = 0; i < NACK_COPIES; i++) this.#transport.send(nack);
-      },
+      sendNack: (mediaSsrc, lost) =>
+        sendNackCopies(
+          writeNack({ senderSsrc: this.#ssrcs.videoSsrc, mediaSsrc, lost }),
+          (packet) => this.#transport.send(packet),
+        ),
     });
     const screen = this.#participantByScreenSsrc.has(ssrc);
     receiver.sink = (frame, captureMs) => {
